@@ -1,0 +1,52 @@
+/**
+ * Argument checks shared by every store, so that all of them reject bad input
+ * with the same words and before touching any state.
+ *
+ * @module
+ */
+
+/** The largest page count a store accepts: 2^52 keeps every page index exact in a double. */
+export const MAX_PAGES = 2 ** 52;
+/** The most state bits a store can hold: 31 keeps state words positive under JS bit operators. */
+export const MAX_BITS = 31;
+
+/** Throws unless `value` is an integer in `[min, max]`; `name` is the argument's name. */
+export function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(`${name}: must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`${name}: must be in [${min}, ${max}], got ${value}`);
+  }
+}
+
+/** Checks a store's constructor arguments. */
+export function checkShape(length: number, bits: number): void {
+  checkInteger("length", length, 1, MAX_PAGES);
+  checkInteger("bits", bits, 1, MAX_BITS);
+}
+
+/** Checks a page index of a store of `length` pages. */
+export function checkPage(page: number, length: number): void {
+  checkInteger("page", page, 0, length - 1);
+}
+
+/** Checks a half-open page range `[start, end)` of a store of `length` pages. */
+export function checkRange(start: number, end: number, length: number): void {
+  checkInteger("start", start, 0, length);
+  checkInteger("end", end, 0, length);
+  if (start > end) {
+    throw new RangeError(`start: must not exceed end, got start ${start} > end ${end}`);
+  }
+}
+
+/** Checks that a state word or bit mask fits in `bits` bits. */
+export function checkState(name: string, value: number, bits: number): void {
+  checkInteger(name, value, 0, 2 ** bits - 1);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string") return JSON.stringify(value);
+  return `${value} (${typeof value})`;
+}
