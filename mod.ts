@@ -18,8 +18,36 @@
  * console.log(store.runCount, "runs,", store.byteSize(), "bytes");
  * ```
  *
+ * @example Order a conversion across KVM and a DMA listener, with rollback
+ * ```ts
+ * import { DMA_VIEW, KVM_VIEW, type Listener, Region } from "@cvm/memstate";
+ *
+ * const region = new Region({ name: "ram", size: 2 ** 30 }); // 1 GiB, all private
+ * const calls: string[] = [];
+ * const kvm: Listener = {
+ *   name: "kvm",
+ *   priority: 0,
+ *   view: KVM_VIEW,
+ *   populate: (s) => calls.push(`kvm shared ${s.offset}`),
+ *   discard: (s) => calls.push(`kvm private ${s.offset}`),
+ * };
+ * const dma: Listener = {
+ *   name: "dma",
+ *   priority: 10,
+ *   view: DMA_VIEW,
+ *   populate: (s) => calls.push(`dma map ${s.offset}`),
+ *   discard: (s) => calls.push(`dma unmap ${s.offset}`),
+ * };
+ * region.register(kvm);
+ * region.register(dma);
+ * region.convert(0, 2 ** 21, "shared"); // kvm first, then dma maps
+ * region.convert(0, 2 ** 21, "private"); // dma unmaps first, then kvm
+ * console.log(calls);
+ * ```
+ *
  * @module
  */
 
 export * from "./src/store/mod.ts";
+export * from "./src/bus/mod.ts";
 export { Prng, seedFromEnv } from "./src/util/prng.ts";

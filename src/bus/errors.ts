@@ -1,0 +1,109 @@
+/**
+ * Typed errors of the bus. Each says what was wrong, and none leaves a region
+ * half-changed: an invalid request changes nothing, a refused change is rolled
+ * back, and a rollback that itself fails marks the region failed.
+ *
+ * @module
+ */
+
+/**
+ * A request that breaks a rule (misaligned, out of bounds, empty, unknown
+ * bits). Nothing was changed or notified.
+ */
+export class InvalidChangeError extends RangeError {
+  /** The argument at fault, e.g. `"offset"`. */
+  readonly argument: string;
+  /** The rule it broke, e.g. `"aligned to 4096"`. */
+  readonly rule: string;
+  /** The value given. */
+  readonly value: unknown;
+
+  /** Creates the error for `argument` (given `value`) breaking `rule`, in `region`. */
+  constructor(region: string, argument: string, rule: string, value: unknown) {
+    super(`region ${region}: ${argument}: must be ${rule}, got ${show(value)}`);
+    this.name = "InvalidChangeError";
+    this.argument = argument;
+    this.rule = rule;
+    this.value = value;
+  }
+}
+
+/** A participant refused a change; every earlier notification was rolled back. */
+export class ConversionError extends Error {
+  /** The listener that refused. */
+  readonly listener: string;
+  /** The region. */
+  readonly region: string;
+  /** Byte offset of the requested change. */
+  readonly offset: number;
+  /** Byte length of the requested change. */
+  readonly size: number;
+  /** The notification that was refused. */
+  readonly direction: "populate" | "discard";
+  /** The part of the change the listener refused. */
+  readonly section: { offset: number; size: number };
+
+  /** Creates the error; `cause` is what the listener threw. */
+  constructor(
+    init: {
+      listener: string;
+      region: string;
+      offset: number;
+      size: number;
+      direction: "populate" | "discard";
+      section: { offset: number; size: number };
+    },
+    cause: unknown,
+  ) {
+    super(
+      `region ${init.region}: ${init.listener} refused ${init.direction} of ` +
+        `[0x${init.section.offset.toString(16)}, +0x${init.section.size.toString(16)}) ` +
+        `while changing [0x${init.offset.toString(16)}, +0x${init.size.toString(16)}): ` +
+        `${cause instanceof Error ? cause.message : String(cause)}; the change was rolled back`,
+      { cause },
+    );
+    this.name = "ConversionError";
+    this.listener = init.listener;
+    this.region = init.region;
+    this.offset = init.offset;
+    this.size = init.size;
+    this.direction = init.direction;
+    this.section = init.section;
+  }
+}
+
+/**
+ * The region can no longer be trusted: undoing a refused change failed, so a
+ * listener may disagree with the store. Every further change is refused.
+ */
+export class RegionFailedError extends Error {
+  /** The region. */
+  readonly region: string;
+
+  /** Creates the error; `cause` is the failure that broke the region. */
+  constructor(region: string, message: string, cause: unknown) {
+    super(`region ${region} has failed and refuses changes: ${message}`, { cause });
+    this.name = "RegionFailedError";
+    this.region = region;
+  }
+}
+
+/** Adding a source that exists (`EBUSY`) or removing one that does not (`ENOENT`). */
+export class SourceError extends Error {
+  /** QEMU's errno for the case. */
+  readonly code: "EBUSY" | "ENOENT";
+
+  /** Creates the error. */
+  constructor(code: "EBUSY" | "ENOENT", message: string) {
+    super(message);
+    this.name = "SourceError";
+    this.code = code;
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 4096) {
+    return `${value} (0x${value.toString(16)})`;
+  }
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}

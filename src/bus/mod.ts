@@ -1,0 +1,27 @@
+/**
+ * The state-change bus: regions, state bits, views, listeners, observers and
+ * the transactional change that ties them together.
+ *
+ * @module
+ */
+
+export {
+  type ChangeEvent,
+  type ChangeResult,
+  type Listener,
+  type Notification,
+  type Observer,
+  type Range,
+  type Section,
+} from "./listener.ts";
+export {
+  Region,
+  type RegionOptions,
+  type RegionStats,
+  type SourceInfo,
+  type StoreChoice,
+} from "./region.ts";
+export { ConversionError, InvalidChangeError, RegionFailedError, SourceError } from "./errors.ts";
+export { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
+export { DMA_VIEW, isPopulatedState, KVM_VIEW, type View } from "./view.ts";
+export { type ViewRun, viewRuns } from "./view_runs.ts";

@@ -1,0 +1,73 @@
+/**
+ * Running a planned change as a transaction: call each participant in order;
+ * if one refuses, send every participant already called the inverse call in
+ * reverse order. Nothing is half-applied.
+ *
+ * @module
+ */
+
+import type { Notification, Section } from "./listener.ts";
+import type { PlannedCall } from "./plan.ts";
+
+/** How a transaction ended when a participant refused. */
+export interface Refusal {
+  /** The call that was refused. */
+  call: PlannedCall;
+  /** What the participant threw. */
+  cause: unknown;
+  /** Set when an inverse call failed too: the listeners may now disagree with the store. */
+  rollbackFailure?: { call: PlannedCall; cause: unknown };
+}
+
+/**
+ * Calls `calls` in order; returns the notifications sent, or a {@link Refusal}
+ * after rolling back every call that had succeeded.
+ */
+export function runTransaction(
+  calls: readonly PlannedCall[],
+  toSection: (call: PlannedCall) => Section,
+): { notifications: Notification[] } | Refusal {
+  const done: PlannedCall[] = [];
+  const notifications: Notification[] = [];
+  for (const call of calls) {
+    const section = toSection(call);
+    try {
+      invoke(call, call.kind, section);
+    } catch (cause) {
+      const rollbackFailure = rollBack(done, toSection);
+      return rollbackFailure ? { call, cause, rollbackFailure } : { call, cause };
+    }
+    done.push(call);
+    notifications.push({
+      listener: call.registration.listener.name,
+      kind: call.kind,
+      offset: section.offset,
+      size: section.size,
+    });
+  }
+  return { notifications };
+}
+
+/** Sends the inverse of each call in `done`, newest first; returns the first failure. */
+export function rollBack(
+  done: readonly PlannedCall[],
+  toSection: (call: PlannedCall) => Section,
+): { call: PlannedCall; cause: unknown } | undefined {
+  let failure: { call: PlannedCall; cause: unknown } | undefined;
+  for (let i = done.length - 1; i >= 0; i--) {
+    const call = done[i];
+    try {
+      invoke(call, call.kind === "populate" ? "discard" : "populate", toSection(call));
+    } catch (cause) {
+      // Keep undoing the others: the fewer listeners out of step, the better.
+      failure ??= { call, cause };
+    }
+  }
+  return failure;
+}
+
+function invoke(call: PlannedCall, kind: "populate" | "discard", section: Section): void {
+  const listener = call.registration.listener;
+  if (kind === "populate") listener.populate(section);
+  else listener.discard(section);
+}

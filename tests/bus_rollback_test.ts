@@ -1,0 +1,97 @@
+// Transactional changes: a refusal anywhere leaves listeners and store as before.
+import assert from "node:assert/strict";
+import { ConversionError, DMA_VIEW, KVM_VIEW, Region, RegionFailedError } from "../src/bus/mod.ts";
+import { type Call, RecordingListener } from "./helpers/recording_listener.ts";
+
+const MiB = 2 ** 20;
+const PAGE = 4096;
+const SPAN = 7 * 64 * PAGE;
+
+/** Three participants and a fragmented state so one change makes several calls. */
+function setup() {
+  const region = new Region({ name: "ram", size: 8 * MiB });
+  const log: Call[] = [];
+  const kvm = new RecordingListener("kvm", 0, KVM_VIEW, region.pages, log);
+  const dma = new RecordingListener("dma", 10, DMA_VIEW, region.pages, log);
+  const audit = new RecordingListener("audit", 20, KVM_VIEW, region.pages, log);
+  for (const l of [kvm, dma, audit]) region.register(l);
+  // Shared islands: a change over SPAN touches four gaps (to-shared) or three islands.
+  for (const p of [1, 3, 5]) region.convert(p * 64 * PAGE, 64 * PAGE, "shared");
+  return { region, log, listeners: [kvm, dma, audit] };
+}
+
+function snapshot(region: Region, listeners: RecordingListener[]) {
+  return {
+    store: [...region.store.runs()],
+    seen: listeners.map((l) => l.populatedRuns()),
+  };
+}
+
+for (const to of ["shared", "private"] as const) {
+  Deno.test(`a participant failing on the 3rd call of a to-${to} change rolls everything back`, () => {
+    const { region, log, listeners } = setup();
+    const [kvm, dma, audit] = listeners;
+    const before = snapshot(region, listeners);
+    // The change's third call goes to the listener notified first: kvm (lowest
+    // priority) populates first, audit (highest) discards first.
+    const target = to === "shared" ? kvm : audit;
+    target.failOnCall = target.calls + 3;
+    log.length = 0;
+    assert.throws(() => region.convert(0, SPAN, to), (e) => {
+      assert.ok(e instanceof ConversionError);
+      assert.equal(e.listener, target.name);
+      assert.equal(e.direction, to === "shared" ? "populate" : "discard");
+      assert.equal(e.offset, 0);
+      assert.equal(e.size, SPAN);
+      assert.match(e.message, /rolled back/);
+      assert.match(String((e.cause as Error).message), /refuses/);
+      return true;
+    });
+    assert.deepEqual(snapshot(region, listeners), before);
+    for (const l of [kvm, dma, audit]) assert.deepEqual(l.contractViolations, [], l.name);
+    // Two calls went out, then their inverses in reverse order.
+    assert.equal(log.length, 4);
+    assert.deepEqual(
+      log.slice(2).map((c) => c.offset),
+      log.slice(0, 2).map((c) => c.offset).reverse(),
+    );
+    assert.equal(region.stats.refused, 1);
+    // The region still works.
+    target.failOnCall = undefined;
+    region.convert(0, SPAN, to);
+    assert.deepEqual(kvm.populatedRuns(), RecordingListener.expected(region, KVM_VIEW));
+    assert.deepEqual(dma.populatedRuns(), RecordingListener.expected(region, DMA_VIEW));
+  });
+}
+
+Deno.test("a refusal by a later listener undoes earlier listeners' calls in reverse order", () => {
+  const { region, log, listeners } = setup();
+  const [, dma] = listeners;
+  dma.failOnCall = dma.calls + 1;
+  log.length = 0;
+  assert.throws(() => region.convert(0, SPAN, "shared"), ConversionError);
+  assert.deepEqual(log.map((c) => `${c.name}.${c.kind}`), [
+    ...Array(4).fill("kvm.populate"),
+    ...Array(4).fill("kvm.discard"),
+  ]);
+});
+
+Deno.test("a failing rollback marks the region failed; it refuses every further change", () => {
+  const { region, listeners } = setup();
+  const [kvm, dma] = listeners;
+  dma.failOnCall = dma.calls + 1; // refuses its populate ...
+  kvm.refuse = (kind) => kind === "discard"; // ... and kvm cannot undo its own
+  assert.throws(() => region.convert(0, SPAN, "shared"), (e) => {
+    assert.ok(e instanceof RegionFailedError);
+    assert.match(e.message, /region ram has failed and refuses changes/);
+    assert.match(e.message, /kvm refused the inverse call/);
+    return true;
+  });
+  assert.ok(region.failure);
+  kvm.refuse = undefined;
+  assert.throws(() => region.convert(2 * MiB, PAGE, "shared"), RegionFailedError);
+  assert.throws(
+    () => region.register({ name: "late", populate() {}, discard() {} }),
+    RegionFailedError,
+  );
+});

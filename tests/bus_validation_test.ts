@@ -1,0 +1,132 @@
+// Every invalid change is refused with an error naming the argument and rule; nothing changes.
+import assert from "node:assert/strict";
+import {
+  InvalidChangeError,
+  KVM_VIEW,
+  PLUGGED,
+  Region,
+  SHARED,
+  SourceError,
+} from "../src/bus/mod.ts";
+import { type Call, RecordingListener } from "./helpers/recording_listener.ts";
+
+const MiB = 2 ** 20;
+
+const cases: [string, (r: Region) => unknown, RegExp][] = [
+  [
+    "unaligned offset",
+    (r) => r.convert(100, 4096, "shared"),
+    /offset: must be aligned to 4096, got 100/,
+  ],
+  [
+    "unaligned size",
+    (r) => r.convert(0, 5000, "shared"),
+    /size: must be a multiple of 4096, got 5000 \(0x1388\)/,
+  ],
+  ["zero size", (r) => r.convert(0, 0, "shared"), /size: must be a positive integer, got 0/],
+  [
+    "negative offset",
+    (r) => r.convert(-4096, 4096, "shared"),
+    /offset: must be a non-negative integer/,
+  ],
+  ["NaN size", (r) => r.convert(0, NaN, "shared"), /size: must be a positive integer, got NaN/],
+  [
+    "beyond the region",
+    (r) => r.convert(4 * MiB, 8192, "shared"),
+    /offset \+ size <= region size 0x400000/,
+  ],
+  ["overflow", (r) => r.convert(4096, Number.MAX_SAFE_INTEGER - 4095, "shared"), /size: must be/],
+  [
+    "unknown direction",
+    (r) => r.convert(0, 4096, "sideways" as "shared"),
+    /to: must be "shared" or "private", got "sideways"/,
+  ],
+  [
+    "unclaimed bits",
+    (r) => r.change(0, 4096, 1 << 5, 0),
+    /setBits: must be made of claimed state bits \(mask 0x3\), got 32/,
+  ],
+  [
+    "negative bits",
+    (r) => r.change(0, 4096, 0, -1),
+    /clearBits: must be made of claimed state bits/,
+  ],
+];
+
+for (const [what, call, message] of cases) {
+  Deno.test(`change refuses ${what}, names it, and changes nothing`, () => {
+    const region = new Region({ name: "ram", size: 4 * MiB });
+    const log: Call[] = [];
+    region.register(new RecordingListener("kvm", 0, KVM_VIEW, region.pages, log));
+    region.convert(MiB, MiB, "shared");
+    log.length = 0;
+    const before = [...region.store.runs()];
+    assert.throws(() => call(region), (e) => {
+      assert.ok(e instanceof InvalidChangeError, `got ${e}`);
+      assert.match((e as Error).message, /^region ram: /);
+      assert.match((e as Error).message, message);
+      return true;
+    });
+    assert.deepEqual([...region.store.runs()], before);
+    assert.deepEqual(log, []);
+    assert.equal(region.stats.rejected, 1);
+  });
+}
+
+Deno.test("region options are checked, naming the field", () => {
+  assert.throws(
+    () => new Region({ name: "r", size: 10000 }),
+    /size: must be a positive multiple of 4096, got 10000/,
+  );
+  assert.throws(
+    () => new Region({ name: "r", size: 8192, pageSize: 3000 }),
+    /pageSize: must be a power of two/,
+  );
+  assert.throws(
+    () => new Region({ name: "r", size: 8192, base: 100 }),
+    /base: must be a non-negative multiple of 4096/,
+  );
+  assert.throws(
+    () => new Region({ name: "", size: 8192 }),
+    /name: a region needs a non-empty name/,
+  );
+  assert.throws(
+    () => new Region({ name: "r", size: 8192, store: "btree" as "bitmap" }),
+    /store: must be "range-tree", "bitmap" or a StateStore/,
+  );
+});
+
+Deno.test("regions start private and plugged; 'shared' starts shared", () => {
+  assert.equal(new Region({ name: "a", size: 8192 }).stateAt(0), PLUGGED);
+  assert.equal(
+    new Region({ name: "b", size: 8192, initial: "shared" }).stateAt(4096),
+    SHARED | PLUGGED,
+  );
+});
+
+Deno.test("state bits: plugins claim bits by name until the store runs out", () => {
+  const region = new Region({ name: "r", size: 8192, bits: 3 });
+  const bit = region.bits.claim("migration-dirty");
+  assert.equal(bit, 4);
+  region.change(0, 4096, bit, 0);
+  assert.equal(region.stateAt(0), PLUGGED | bit);
+  assert.throws(() => region.bits.claim("migration-dirty"), /already claimed/);
+  assert.throws(
+    () => region.bits.claim("another"),
+    /no state bit left for "another": the store holds 3 bits/,
+  );
+});
+
+Deno.test("sources: adding one that exists is EBUSY, removing one that does not is ENOENT", () => {
+  const region = new Region({ name: "r", size: 4 * MiB });
+  region.addSource({ name: "virtio-mem", bits: PLUGGED, granularity: 2 * MiB });
+  assert.throws(
+    () => region.addSource({ name: "virtio-mem", bits: PLUGGED, granularity: 2 * MiB }),
+    (e) => e instanceof SourceError && e.code === "EBUSY",
+  );
+  region.removeSource("virtio-mem");
+  assert.throws(
+    () => region.removeSource("virtio-mem"),
+    (e) => e instanceof SourceError && e.code === "ENOENT",
+  );
+});
