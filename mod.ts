@@ -50,4 +50,28 @@
 
 export * from "./src/store/mod.ts";
 export * from "./src/bus/mod.ts";
+export * from "./src/plugins/mod.ts";
+export * from "./src/hw/sim/mod.ts";
+export {
+  createRegionBacking,
+  defaultGuestMemfdFlags,
+  type KvmProbe,
+  LinuxKvm,
+  type LinuxKvmOptions,
+  openLinuxKvm,
+  probeKvm,
+  type RealParts,
+  type RegionBacking,
+  type RegionBackingSpec,
+  type SeparateRegionBacking,
+} from "./src/hw/linux/mod.ts";
+export * from "./src/hw/backend.ts";
+export {
+  type Errno,
+  ERRNO_NUMBERS,
+  errnoName,
+  HwError,
+  type HwErrorDetails,
+} from "./src/hw/errors.ts";
+export { formatBytes } from "./src/util/bytes.ts";
 export { Prng, seedFromEnv } from "./src/util/prng.ts";

@@ -100,6 +100,16 @@ export interface GuestMemfd extends MemoryFile {
   getAttributes(offset: number): number;
 }
 
+/** A run of guest frames with equal memory attributes. */
+export interface AttributeSpan {
+  /** Guest physical address of the first frame. */
+  gpa: number;
+  /** Length in bytes. */
+  size: number;
+  /** The attributes (0 = shared). */
+  attributes: number;
+}
+
 /** A KVM virtual machine and the host memory files bound to it. */
 export interface KvmBackend extends Disposable {
   /** `"sim"` for the simulator, `"linux"` for real /dev/kvm. */
@@ -116,6 +126,11 @@ export interface KvmBackend extends Disposable {
   setMemoryAttributes(gpa: number, size: number, attributes: number): void;
   /** The attributes of the guest frame containing `gpa` (shared = 0). */
   getMemoryAttributes(gpa: number): number;
+  /**
+   * Maximal runs of equal attributes over `[gpa, gpa + size)`, for invariant
+   * checks that must not walk a 1 TiB guest page by page.
+   */
+  memoryAttributeRuns(gpa: number, size: number): Iterable<AttributeSpan>;
   /** Releases the VM and everything created from it (idempotent). */
   close(): void;
 }

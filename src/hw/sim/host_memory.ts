@@ -1,0 +1,210 @@
+/**
+ * The simulated host process: its virtual address space and the page
+ * references (pins) that IOMMU mappings hold on it.
+ *
+ * Reservations stand in for mmap(): {@link SimHost.reserve} hands out
+ * non-overlapping, aligned host virtual addresses (1 GiB aligned for sizes of
+ * 1 GiB and more, 2 MiB otherwise, so IO page tables can use large entries).
+ * Pinning stands in for get_user_pages(FOLL_PIN): it fails with `EFAULT` where
+ * the real call would (an address that is not mapped, or a guest_memfd page the
+ * host may not touch), and it counts references per host page in a range store,
+ * so a 1 TiB mapping costs a handful of runs. In-place guest_memfd conversion
+ * asks {@link SimHost.firstPinned} whether any page still has an extra user.
+ *
+ * @module
+ */
+
+import m from "sorted-btree";
+import { HwError } from "../errors.ts";
+import { RangeTreeStore } from "../../store/range_tree_store.ts";
+import { hex } from "./u64.ts";
+
+const BTree = m.default;
+
+/** Host page size the simulated host uses for pins and reservations. */
+export const HOST_PAGE_SIZE = 4096;
+/** The top of the simulated user address space (x86-64 with 4-level paging: 2^47). */
+export const HOST_ADDRESS_LIMIT = 2 ** 47;
+/** Where the first reservation starts (1 TiB): leaves low addresses unused, as mmap does. */
+const FIRST_ADDRESS = 2 ** 40;
+const GIB = 2 ** 30;
+const TWO_MIB = 2 ** 21;
+/** Bits of the per-page pin counter: up to 2^20 - 1 references per page. */
+const PIN_BITS = 20;
+const PIN_MAX = 2 ** PIN_BITS - 1;
+
+/** Whoever backs a reservation and may forbid pinning parts of it (a guest_memfd). */
+export interface HostMappingOwner {
+  /** A short name for messages, e.g. `"guest_memfd#1"`. */
+  readonly name: string;
+  /**
+   * The first byte offset inside `[offset, offset + size)` (relative to the
+   * reservation) that cannot be pinned, or `undefined` when all of it can.
+   */
+  unpinnableOffset(offset: number, size: number): number | undefined;
+}
+
+interface Reservation {
+  base: number;
+  size: number;
+  owner?: HostMappingOwner;
+}
+
+/** The simulated host address space and its page pins. Share one between the simulators. */
+export class SimHost {
+  #next = FIRST_ADDRESS;
+  #reservations = new BTree<number, Reservation>();
+  #pins = new RangeTreeStore(HOST_ADDRESS_LIMIT / HOST_PAGE_SIZE, { bits: PIN_BITS });
+  #pinnedPages = 0;
+  #pinCalls = 0;
+
+  /**
+   * Reserves `size` bytes of host address space (like an anonymous or file
+   * mmap) and returns its address. `owner` may refuse pins on parts of it.
+   * Fails with `ENOMEM` when the simulated address space is exhausted.
+   */
+  reserve(size: number, owner?: HostMappingOwner): number {
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new RangeError(`reserve: size must be a positive integer, got ${size}`);
+    }
+    const alignment = size >= GIB ? GIB : TWO_MIB;
+    const base = Math.ceil(this.#next / alignment) * alignment;
+    const rounded = Math.ceil(size / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
+    if (base + rounded > HOST_ADDRESS_LIMIT) {
+      throw new HwError(
+        "host.reserve",
+        "ENOMEM",
+        `no room for ${hex(size)} bytes below the host address limit ${hex(HOST_ADDRESS_LIMIT)}`,
+      );
+    }
+    this.#reservations.set(base, { base, size: rounded, owner });
+    this.#next = base + rounded;
+    return base;
+  }
+
+  /**
+   * Takes one reference on every host page of `[vaddr, vaddr + size)`.
+   * All-or-nothing: fails with `EFAULT` (errors name `op`) when part of the range
+   * is not reserved or its owner forbids pinning, and with `ENOMEM` when a
+   * page's reference count would overflow.
+   */
+  pin(vaddr: number, size: number, op = "host.pin"): void {
+    const [first, end] = this.#pages("pin", vaddr, size);
+    this.#checkPinnable(vaddr, size, op);
+    const runs = [...this.#pins.runs(first, end)];
+    for (const run of runs) {
+      if (run.state >= PIN_MAX) {
+        throw new HwError(
+          op,
+          "ENOMEM",
+          `page ${hex(run.start * HOST_PAGE_SIZE)} already has ${run.state} references`,
+        );
+      }
+    }
+    for (const run of runs) {
+      if (run.state === 0) this.#pinnedPages += run.end - run.start;
+      this.#pins.set(run.start, run.end, run.state + 1);
+    }
+    this.#pinCalls++;
+  }
+
+  /**
+   * Drops one reference from every host page of `[vaddr, vaddr + size)`.
+   * Throws a `RangeError` (a simulator bug, not a kernel error) when a page
+   * in the range is not pinned; nothing changes then.
+   */
+  unpin(vaddr: number, size: number): void {
+    const [first, end] = this.#pages("unpin", vaddr, size);
+    const runs = [...this.#pins.runs(first, end)];
+    for (const run of runs) {
+      if (run.state === 0) {
+        throw new RangeError(
+          `unpin: page ${hex(run.start * HOST_PAGE_SIZE)} in ${hex(vaddr)}+${
+            hex(size)
+          } is not pinned`,
+        );
+      }
+    }
+    for (const run of runs) {
+      if (run.state === 1) this.#pinnedPages -= run.end - run.start;
+      this.#pins.set(run.start, run.end, run.state - 1);
+    }
+  }
+
+  /** The byte address of the first pinned page touching `[vaddr, vaddr + size)`, if any. */
+  firstPinned(vaddr: number, size: number): number | undefined {
+    if (size <= 0) return undefined;
+    const first = Math.floor(vaddr / HOST_PAGE_SIZE);
+    const end = Math.min(Math.ceil((vaddr + size) / HOST_PAGE_SIZE), this.#pins.length);
+    if (first >= end) return undefined;
+    for (const run of this.#pins.runs(first, end)) {
+      if (run.state > 0) return run.start * HOST_PAGE_SIZE;
+    }
+    return undefined;
+  }
+
+  /** The reference count of the host page containing `vaddr`. */
+  pinCount(vaddr: number): number {
+    return this.#pins.get(Math.floor(vaddr / HOST_PAGE_SIZE));
+  }
+
+  /** Bytes of host memory with at least one reference. */
+  pinnedBytes(): number {
+    return this.#pinnedPages * HOST_PAGE_SIZE;
+  }
+
+  /** Successful pin calls so far. */
+  get pinCalls(): number {
+    return this.#pinCalls;
+  }
+
+  /** Bytes of address space reserved so far. */
+  reservedBytes(): number {
+    let total = 0;
+    for (const r of this.#reservations.values()) total += r.size;
+    return total;
+  }
+
+  #pages(what: string, vaddr: number, size: number): [number, number] {
+    if (
+      !Number.isSafeInteger(vaddr) || !Number.isSafeInteger(size) || vaddr < 0 || size <= 0 ||
+      vaddr % HOST_PAGE_SIZE !== 0 || size % HOST_PAGE_SIZE !== 0 ||
+      vaddr + size > HOST_ADDRESS_LIMIT
+    ) {
+      throw new RangeError(
+        `${what}: vaddr and size must be page aligned, size > 0, below ${
+          hex(HOST_ADDRESS_LIMIT)
+        }; got vaddr ${vaddr}, size ${size}`,
+      );
+    }
+    return [vaddr / HOST_PAGE_SIZE, (vaddr + size) / HOST_PAGE_SIZE];
+  }
+
+  /** EFAULT where get_user_pages would fail: a hole in the address space or a forbidden page. */
+  #checkPinnable(vaddr: number, size: number, op: string): void {
+    const end = vaddr + size;
+    let at = vaddr;
+    let pair = this.#reservations.getPairOrNextLower(at);
+    while (at < end) {
+      if (pair === undefined || pair[1].base + pair[1].size <= at) {
+        throw new HwError(op, "EFAULT", `host address ${hex(at)} is not mapped in the host`);
+      }
+      const r = pair[1];
+      const stop = Math.min(end, r.base + r.size);
+      const bad = r.owner?.unpinnableOffset(at - r.base, stop - at);
+      if (bad !== undefined) {
+        throw new HwError(
+          op,
+          "EFAULT",
+          `host address ${hex(r.base + bad)} (${r.owner!.name} offset ${
+            hex(bad)
+          }) cannot be pinned: the page is private`,
+        );
+      }
+      at = stop;
+      pair = this.#reservations.nextHigherPair(r.base);
+      if (pair !== undefined && pair[1].base > at) pair = undefined;
+      if (at >= end) break;
+    }
+  }
+}

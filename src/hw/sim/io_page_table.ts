@@ -1,0 +1,196 @@
+/**
+ * A model of an IO page table's cost: how many entries of each size the
+ * mapped areas need and how many 4 KiB table pages hold them.
+ *
+ * Each area is mapped with the largest entries alignment allows: a 1 GiB or
+ * 2 MiB entry needs its iova AND its host address aligned to that size and the
+ * whole block inside the area; everything else is 4 KiB entries. The table is
+ * x86-style: a table page holds 512 entries, so a 4 KiB-entry table covers
+ * 2 MiB, a 2 MiB-entry table covers 1 GiB, a 1 GiB-entry table covers 512 GiB,
+ * and the root covers 256 TiB (4 levels) or 128 PiB (5 levels). Splitting a
+ * 1 GiB entry therefore allocates a table page of 2 MiB entries, and splitting
+ * a 2 MiB entry a table page of 4 KiB entries.
+ *
+ * The counts are computed in closed form per area (no per-page work, so a
+ * 1 TiB area costs O(1)). A table page below the root is needed for a region
+ * exactly when some entry smaller than the region's own entry size lies in it.
+ * Only the first and last region an area touches can be shared with a
+ * neighbouring area; regions strictly inside it are its own. So each area
+ * carries a count of its exclusive table pages plus at most two shared region
+ * keys per level, and shared keys are reference counted.
+ *
+ * @module
+ */
+
+/** 4 KiB: the smallest IO page. */
+export const IO_PAGE_4K = 4096;
+/** 2 MiB: a second-level large entry. */
+export const IO_PAGE_2M = 2 ** 21;
+/** 1 GiB: a third-level large entry. */
+export const IO_PAGE_1G = 2 ** 30;
+/** Entries per table page (4 KiB of 8-byte entries). */
+export const ENTRIES_PER_TABLE = 512;
+
+/** Entry counts by size. */
+export interface EntryCounts {
+  /** 4 KiB entries. */
+  entries4k: number;
+  /** 2 MiB entries. */
+  entries2m: number;
+  /** 1 GiB entries. */
+  entries1g: number;
+}
+
+/** An area as the page table sees it. */
+export interface AreaShape {
+  /** IO virtual address, 4 KiB aligned. */
+  iova: number;
+  /** Length in bytes, 4 KiB aligned, > 0. */
+  size: number;
+  /** Host address, 4 KiB aligned. */
+  vaddr: number;
+}
+
+/** What one area costs in the page table. */
+export interface AreaFootprint extends EntryCounts {
+  /** Table pages only this area can use. */
+  exclusiveTables: number;
+  /** Keys (level and region) of table pages the area may share with neighbours. */
+  sharedTables: number[];
+}
+
+/** Region sizes covered by one table page, by level from the leaves up (below the root). */
+const TABLE_REGIONS_4_LEVEL = [IO_PAGE_2M, IO_PAGE_1G, 2 ** 39];
+const TABLE_REGIONS_5_LEVEL = [IO_PAGE_2M, IO_PAGE_1G, 2 ** 39, 2 ** 48];
+
+/** Running totals of entries and table pages for a set of non-overlapping areas. */
+export class IoPageTable {
+  /** Paging levels (4 or 5). */
+  readonly levels: 4 | 5;
+  #regions: number[];
+  #counts: EntryCounts = { entries4k: 0, entries2m: 0, entries1g: 0 };
+  #exclusive = 0;
+  #shared = new Map<number, number>();
+
+  /** An empty table: just the root page. */
+  constructor(levels: 4 | 5 = 4) {
+    this.levels = levels;
+    this.#regions = levels === 4 ? TABLE_REGIONS_4_LEVEL : TABLE_REGIONS_5_LEVEL;
+  }
+
+  /** The highest address (exclusive) this table can map. */
+  get addressLimit(): number {
+    return this.levels === 4 ? 2 ** 48 : 2 ** 57;
+  }
+
+  /** Table pages in use, the root included. */
+  get tablePages(): number {
+    return 1 + this.#exclusive + this.#shared.size;
+  }
+
+  /** Entries in use by size (a copy). */
+  get counts(): EntryCounts {
+    return { ...this.#counts };
+  }
+
+  /** The entries and table pages `area` needs when mapped on its own terms. */
+  footprint(area: AreaShape): AreaFootprint {
+    const { iova: a, size, vaddr } = area;
+    const e = a + size;
+    const largest = largestEntry(a, vaddr);
+    const counts = countEntries(a, e, largest);
+    let exclusiveTables = 0;
+    const sharedTables: number[] = [];
+    this.#regions.forEach((region, level) => {
+      const first = Math.floor(a / region);
+      const last = Math.floor((e - 1) / region);
+      const key = (r: number) => r * 8 + level;
+      if (largest >= region) {
+        // Only partial regions at either end hold smaller entries.
+        if (a % region !== 0) sharedTables.push(key(first));
+        if (e % region !== 0 && (last !== first || a % region === 0)) sharedTables.push(key(last));
+      } else {
+        sharedTables.push(key(first));
+        if (last !== first) sharedTables.push(key(last));
+        exclusiveTables += Math.max(0, last - first - 1);
+      }
+    });
+    return { ...counts, exclusiveTables, sharedTables };
+  }
+
+  /** Table pages there would be after removing and adding these footprints (nothing changes). */
+  tablePagesAfter(removed: AreaFootprint[], added: AreaFootprint[]): number {
+    let pages = this.tablePages;
+    const delta = new Map<number, number>();
+    for (const fp of removed) {
+      pages -= fp.exclusiveTables;
+      for (const k of fp.sharedTables) delta.set(k, (delta.get(k) ?? 0) - 1);
+    }
+    for (const fp of added) {
+      pages += fp.exclusiveTables;
+      for (const k of fp.sharedTables) delta.set(k, (delta.get(k) ?? 0) + 1);
+    }
+    for (const [k, d] of delta) {
+      const before = this.#shared.get(k) ?? 0;
+      pages += (before + d > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
+    }
+    return pages;
+  }
+
+  /** Accounts a mapped area. */
+  add(fp: AreaFootprint): void {
+    this.#apply(fp, 1);
+  }
+
+  /** Releases a mapped area. */
+  remove(fp: AreaFootprint): void {
+    this.#apply(fp, -1);
+  }
+
+  #apply(fp: AreaFootprint, sign: 1 | -1): void {
+    this.#counts.entries4k += sign * fp.entries4k;
+    this.#counts.entries2m += sign * fp.entries2m;
+    this.#counts.entries1g += sign * fp.entries1g;
+    this.#exclusive += sign * fp.exclusiveTables;
+    for (const k of fp.sharedTables) {
+      const n = (this.#shared.get(k) ?? 0) + sign;
+      if (n > 0) this.#shared.set(k, n);
+      else this.#shared.delete(k);
+    }
+  }
+}
+
+/** The largest entry size usable anywhere in an area: iova and vaddr must agree modulo it. */
+export function largestEntry(iova: number, vaddr: number): number {
+  if (iova % IO_PAGE_1G === vaddr % IO_PAGE_1G) return IO_PAGE_1G;
+  if (iova % IO_PAGE_2M === vaddr % IO_PAGE_2M) return IO_PAGE_2M;
+  return IO_PAGE_4K;
+}
+
+/** Greedy largest-first entry counts for `[start, end)` with entries up to `largest`. */
+export function countEntries(start: number, end: number, largest: number): EntryCounts {
+  const counts: EntryCounts = { entries4k: 0, entries2m: 0, entries1g: 0 };
+  let parts: [number, number][] = [[start, end]];
+  if (largest >= IO_PAGE_1G) {
+    const lo = Math.ceil(start / IO_PAGE_1G) * IO_PAGE_1G;
+    const hi = Math.floor(end / IO_PAGE_1G) * IO_PAGE_1G;
+    if (lo < hi) {
+      counts.entries1g = (hi - lo) / IO_PAGE_1G;
+      parts = [[start, lo], [hi, end]];
+    }
+  }
+  for (const [x, y] of parts) {
+    if (y <= x) continue;
+    if (largest >= IO_PAGE_2M) {
+      const lo = Math.ceil(x / IO_PAGE_2M) * IO_PAGE_2M;
+      const hi = Math.floor(y / IO_PAGE_2M) * IO_PAGE_2M;
+      if (lo < hi) {
+        counts.entries2m += (hi - lo) / IO_PAGE_2M;
+        counts.entries4k += (lo - x + y - hi) / IO_PAGE_4K;
+        continue;
+      }
+    }
+    counts.entries4k += (y - x) / IO_PAGE_4K;
+  }
+  return counts;
+}

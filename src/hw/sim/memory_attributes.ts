@@ -1,0 +1,146 @@
+/**
+ * KVM's per-guest-frame memory attribute table (KVM_SET_MEMORY_ATTRIBUTES).
+ *
+ * The kernel keeps attributes in an xarray indexed by guest frame number,
+ * independent of memslots; a frame without an entry is shared (attributes 0).
+ * Here the same table is a range store over the whole u64 guest physical space
+ * (2^52 frames of 4 KiB), so its memory grows with the number of attribute
+ * extents. The real Linux backend reuses this class to remember what it set
+ * where the running kernel cannot report it.
+ *
+ * @module
+ */
+
+import { HwError } from "../errors.ts";
+import { RangeTreeStore } from "../../store/range_tree_store.ts";
+import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../backend.ts";
+import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
+
+const OP = "kvm.setMemoryAttributes";
+
+/** One maximal run of guest frames with equal attributes, in bytes. */
+export interface AttributeRun {
+  /** Guest physical address of the run. */
+  gpa: number;
+  /** Length in bytes. */
+  size: number;
+  /** The attributes every frame of the run has (0 = shared). */
+  attributes: number;
+}
+
+/** The attribute table with the kernel's validation rules. */
+export class SimMemoryAttributes {
+  /** Attribute bits `set` accepts (KVM_CAP_MEMORY_ATTRIBUTES). */
+  readonly supportedMask: number;
+  /** Guest page size in bytes. */
+  readonly pageSize: number;
+  #store: RangeTreeStore;
+  #privatePages = 0;
+  #calls = 0;
+
+  /**
+   * An all-shared table accepting the attribute bits in `supportedMask`
+   * (at most 31 bits; KVM defines only {@link KVM_MEMORY_ATTRIBUTE_PRIVATE}).
+   */
+  constructor(supportedMask: number, pageSize = 4096) {
+    if (!Number.isInteger(supportedMask) || supportedMask < 0 || supportedMask > 0x7fffffff) {
+      throw new RangeError(
+        `supportedMask: must be an integer in [0, 0x7fffffff], got ${supportedMask}`,
+      );
+    }
+    checkPowerOfTwo("pageSize", pageSize, 4096, 2 ** 30);
+    this.supportedMask = supportedMask;
+    this.pageSize = pageSize;
+    const bits = Math.max(1, 32 - Math.clz32(supportedMask));
+    this.#store = new RangeTreeStore(2 ** 64 / pageSize, { bits });
+  }
+
+  /**
+   * KVM_SET_MEMORY_ATTRIBUTES: gives every frame of `[gpa, gpa + size)` exactly
+   * `attributes`. `EINVAL` (nothing changes) unless `flags` is 0, `attributes`
+   * has only supported bits, `size` > 0, the range does not wrap, and `gpa` and
+   * `size` are page aligned.
+   */
+  set(gpa: number, size: number, attributes: number, flags = 0): void {
+    checkU64(OP, "gpa", gpa);
+    checkU64(OP, "size", size);
+    checkU64(OP, "attributes", attributes);
+    checkU64(OP, "flags", flags);
+    // Same order as kvm_vm_ioctl_set_mem_attributes; every failure is EINVAL.
+    if (flags !== 0) throw new HwError(OP, "EINVAL", `flags must be 0, got ${hex(flags)}`);
+    if (attributes > 0x7fffffff || (attributes & ~this.supportedMask) !== 0) {
+      throw new HwError(
+        OP,
+        "EINVAL",
+        `attributes ${hex(attributes)} has bits outside the supported mask ${
+          hex(this.supportedMask)
+        }`,
+      );
+    }
+    if (size === 0) throw new HwError(OP, "EINVAL", "size must not be 0");
+    if (addWrapsU64(gpa, size)) {
+      throw new HwError(OP, "EINVAL", `range ${hex(gpa)}+${hex(size)} wraps around 2^64`);
+    }
+    if (!isAligned(gpa, this.pageSize) || !isAligned(size, this.pageSize)) {
+      throw new HwError(
+        OP,
+        "EINVAL",
+        `gpa ${hex(gpa)} and size ${hex(size)} must be aligned to the page size ${
+          hex(this.pageSize)
+        }`,
+      );
+    }
+    // Aligned and not wrapping: the end is at most 2^64 - pageSize, exact in a double.
+    const first = gpa / this.pageSize;
+    const end = (gpa + size) / this.pageSize;
+    const runs = [...this.#store.runs(first, end)];
+    for (const run of runs) {
+      const wasPrivate = (run.state & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
+      const isPrivate = (attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
+      if (wasPrivate !== isPrivate) {
+        this.#privatePages += (isPrivate ? 1 : -1) * (run.end - run.start);
+      }
+    }
+    this.#store.set(first, end, attributes);
+    this.#calls++;
+  }
+
+  /** The attributes of the guest frame containing `gpa` (0 = shared). */
+  get(gpa: number): number {
+    checkU64("kvm.getMemoryAttributes", "gpa", gpa);
+    if (gpa >= 2 ** 64) return 0;
+    return this.#store.get(Math.floor(gpa / this.pageSize));
+  }
+
+  /** Bytes of guest physical memory marked private. */
+  privateBytes(): number {
+    return this.#privatePages * this.pageSize;
+  }
+
+  /** Successful `set` calls. */
+  get setCalls(): number {
+    return this.#calls;
+  }
+
+  /** Number of maximal runs over the whole guest physical space (at least 1). */
+  get runCount(): number {
+    return this.#store.runCount;
+  }
+
+  /**
+   * Maximal runs of equal attributes in ascending order, covering `[0, 2^64)`
+   * (the last run ends at 2^64, written as a double). Pass `gpa` and `size` to
+   * clip to a window.
+   */
+  *runs(gpa = 0, size: number = 2 ** 64 - gpa): Iterable<AttributeRun> {
+    const first = Math.floor(gpa / this.pageSize);
+    const end = Math.min(this.#store.length, Math.ceil((gpa + size) / this.pageSize));
+    for (const run of this.#store.runs(first, end)) {
+      yield {
+        gpa: run.start * this.pageSize,
+        size: (run.end - run.start) * this.pageSize,
+        attributes: run.state,
+      };
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The VFIO type1 plugin: keeps a type1 container's DMA mappings equal to the
+ * region's DMA view (shared and plugged), one mapping per granule, because
+ * type1 cannot unmap part of a mapping. That is QEMU's behaviour, and why a
+ * 4 KiB granule spends one of the container's `dma_entry_limit` entries
+ * (default 65,535) per shared page. At attach it checks the worst case against
+ * the entries left and refuses with a message that says how to raise the limit.
+ *
+ * @example Attach a NIC's container to a region
+ * ```ts
+ * import { Region, SimType1Container, vfioType1 } from "@cvm/memstate";
+ *
+ * const region = new Region({ name: "ram", size: 2 ** 28 }); // 256 MiB
+ * const nic = vfioType1({ name: "nic0", container: new SimType1Container() });
+ * nic.attach(region); // 65,536 pages > 65,535 entries: throws CapacityError
+ * ```
+ *
+ * @module
+ */
+
+import type { Range, Section } from "../bus/listener.ts";
+import type { Region } from "../bus/region.ts";
+import { DMA_VIEW } from "../bus/view.ts";
+import type { Type1Container } from "../hw/backend.ts";
+import { mapGranules, unmapGranules } from "./granules.ts";
+import {
+  CapacityError,
+  checkPluginName,
+  type Plugin,
+  PluginCounters,
+  type PluginStats,
+  resolveRange,
+} from "./plugin.ts";
+import { formatBytes } from "../util/bytes.ts";
+import { describeDifferences, populatedSpans, type Span } from "./verify.ts";
+
+/** Options for {@link vfioType1}. */
+export interface VfioType1Options {
+  /** The container to map into. */
+  container: Type1Container;
+  /** Bytes per mapping (default: the region's page size; a virtio-mem block size for virtio-mem). */
+  granularity?: number;
+  /** Plugin name (default `"vfio"`). */
+  name?: string;
+  /** Listener priority (default 10: maps after KVM, unmaps before it). */
+  priority?: number;
+  /** Check the worst-case mapping count at attach (default true, as QEMU now does). */
+  checkBudget?: boolean;
+}
+
+/** Creates the VFIO type1 plugin; call `attach(region)` for each region. */
+export function vfioType1(options: VfioType1Options): Plugin {
+  return new VfioType1(options);
+}
+
+class VfioType1 implements Plugin {
+  readonly name: string;
+  readonly kind = "vfio-type1";
+  #options: VfioType1Options;
+  #counters = new PluginCounters();
+  #listeners = new Map<
+    Region,
+    { name: string; populate(s: Section): void; discard(s: Section): void }
+  >();
+  #ranges = new Map<Region, Range>();
+
+  constructor(options: VfioType1Options) {
+    this.name = checkPluginName(options.name ?? "vfio", "vfioType1");
+    if (typeof options.container?.map !== "function") {
+      throw new TypeError(`vfioType1 ${this.name}: container must be a Type1Container`);
+    }
+    this.#options = options;
+  }
+
+  attach(region: Region, range?: Range): void {
+    const who = `vfioType1 ${this.name}`;
+    if (this.#listeners.has(region)) {
+      throw new RangeError(`${who}: already attached to region ${region.name}`);
+    }
+    const r = resolveRange(region, range, who);
+    const g = this.#options.granularity ?? region.pageSize;
+    if (!Number.isSafeInteger(g) || g <= 0 || g % region.pageSize !== 0) {
+      throw new RangeError(
+        `${who}: granularity must be a positive multiple of ${region.pageSize}, got ${g}`,
+      );
+    }
+    const container = this.#options.container;
+    if (this.#options.checkBudget ?? true) {
+      const needed = Math.ceil(r.size / g);
+      const available = container.remainingEntries();
+      if (needed > available) {
+        throw new CapacityError(
+          `${who}: region ${region.name} may need up to ${needed} DMA mappings ` +
+            `(${formatBytes(r.size)} at ${formatBytes(g)} granularity) but the type1 container ` +
+            `has ${available} of dma_entry_limit ${container.dmaEntryLimit} left (possibly running ` +
+            `out of DMA mappings). Raise the limit (modprobe vfio_iommu_type1 ` +
+            `dma_entry_limit=${needed + container.dmaEntryLimit - available}, or dmaEntryLimit ` +
+            `in the host configuration), use a larger granularity, or use iommufd with cut_mapping`,
+          needed,
+          available,
+        );
+      }
+    }
+    const base = region.base;
+    const map = (off: number) => {
+      this.#counters.call("map", () => container.map(base + off, region.hostAddress + off, g));
+      this.#counters.mapped(1, g);
+    };
+    const unmap = (off: number) => {
+      this.#counters.call("unmap", () => container.unmap(base + off, g));
+      this.#counters.mapped(-1, -g);
+    };
+    const listener = {
+      name: this.name,
+      priority: this.#options.priority ?? 10,
+      view: DMA_VIEW,
+      granularity: g,
+      populate: (s: Section) => mapGranules(s.offset, s.size, g, map, unmap),
+      discard: (s: Section) => unmapGranules(s.offset, s.size, g, map, unmap),
+    };
+    region.register(listener, r);
+    this.#listeners.set(region, listener);
+    this.#ranges.set(region, r);
+  }
+
+  detach(region: Region): void {
+    const listener = this.#listeners.get(region);
+    if (!listener) {
+      throw new RangeError(`vfioType1 ${this.name}: not attached to region ${region.name}`);
+    }
+    this.#listeners.delete(region);
+    this.#ranges.delete(region);
+    region.unregister(listener);
+  }
+
+  stats(): PluginStats {
+    return this.#counters.snapshot(this.name, this.kind);
+  }
+
+  verify(region: Region): string[] {
+    const r = this.#ranges.get(region);
+    if (!r) return [];
+    const lo = region.base + r.offset, hi = lo + r.size;
+    const mapped: Span[] = this.#options.container.mappings()
+      .filter((m) => m.iova < hi && m.iova + m.size > lo)
+      .map((m) => [m.iova - region.base, m.iova + m.size - region.base]);
+    return describeDifferences(this.name, populatedSpans(region, r, DMA_VIEW), mapped, region.base);
+  }
+}

@@ -1,0 +1,190 @@
+// Every failed real call surfaces as a HwError with the kernel's errno (the
+// same typed error the simulator throws), and a bad JavaScript argument is
+// rejected before any system call.
+import assert from "node:assert/strict";
+import { type Errno, HwError } from "../src/hw/errors.ts";
+import {
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  GUEST_MEMFD_FLAG_INIT_SHARED,
+  GUEST_MEMFD_FLAG_MMAP,
+  KVM_MEM_GUEST_MEMFD,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+} from "../src/hw/backend.ts";
+import { openLinuxKvm } from "../src/hw/linux/mod.ts";
+import { announceSkip, probe } from "./linux_helpers.ts";
+
+announceSkip("linux_errors_test");
+
+const PAGE = 4096;
+const FLAGS = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+const ignore = !probe.available || !probe.capabilities!.guestMemfd;
+
+/** Asserts `fn` throws a HwError with `errno` from `op`. */
+function throwsHw(fn: () => unknown, errno: Errno, op: string, message?: RegExp): void {
+  assert.throws(fn, (e) => {
+    assert.ok(e instanceof HwError, `expected HwError, got ${e}`);
+    assert.equal(e.errno, errno, e.message);
+    assert.equal(e.op, op);
+    if (message) assert.match(e.message, message);
+    return true;
+  });
+}
+
+Deno.test({
+  name: "guest_memfd fallocate: misaligned punch EINVAL, no KEEP_SIZE EOPNOTSUPP",
+  ignore,
+  fn() {
+    using kvm = openLinuxKvm();
+    using gmem = kvm.createGuestMemfd(4 * PAGE, FLAGS);
+    gmem.write(0, new Uint8Array([1]));
+    throwsHw(() => gmem.punchHole(1, PAGE), "EINVAL", "gmem.fallocate", /errno 22/);
+    throwsHw(() => gmem.punchHole(0, 100), "EINVAL", "gmem.fallocate");
+    throwsHw(() => gmem.fallocate(FALLOC_FL_PUNCH_HOLE, 0, PAGE), "EOPNOTSUPP", "gmem.fallocate");
+    throwsHw(() => gmem.fallocate(0, 0, PAGE), "EOPNOTSUPP", "gmem.fallocate");
+    // Allocating beyond the size cannot grow a guest_memfd.
+    throwsHw(() => gmem.fallocate(FALLOC_FL_KEEP_SIZE, 4 * PAGE, PAGE), "EINVAL", "gmem.fallocate");
+    // The failed calls changed nothing.
+    assert.equal(gmem.allocatedBytes(), PAGE);
+    assert.equal(gmem.read(0, 1)[0], 1);
+  },
+});
+
+Deno.test({
+  name: "attributes the VM cannot set for real are reported as emulated and tracked",
+  ignore: ignore || probe.realParts!.attributes,
+  fn() {
+    using kvm = openLinuxKvm();
+    assert.equal(kvm.realParts.attributes, false);
+    assert.match(kvm.notices.join("\n"), /memory attributes are emulated, not real/);
+    kvm.setMemoryAttributes(0x20_0000, 3 * PAGE, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+    assert.equal(kvm.getMemoryAttributes(0x20_0000 + 2 * PAGE + 5), KVM_MEMORY_ATTRIBUTE_PRIVATE);
+    assert.equal(kvm.getMemoryAttributes(0x20_0000 + 3 * PAGE), 0);
+    // The kernel's EINVAL rules still apply, and a refused call changes nothing.
+    const op = "kvm.setMemoryAttributes";
+    throwsHw(() => kvm.setMemoryAttributes(0x20_0000 + 1, PAGE, 0), "EINVAL", op);
+    throwsHw(() => kvm.setMemoryAttributes(0x20_0000, 0, 0), "EINVAL", op);
+    throwsHw(() => kvm.setMemoryAttributes(0x20_0000, PAGE, 1), "EINVAL", op, /supported mask/);
+    throwsHw(() => kvm.setMemoryAttributes(2 ** 64 - PAGE, 2 * PAGE, 0), "EINVAL", op, /wraps/);
+    assert.equal(kvm.privateBytes(), 3 * PAGE);
+    assert.deepEqual([...kvm.memoryAttributeRuns(0x20_0000, 4 * PAGE)], [
+      { gpa: 0x20_0000, size: 3 * PAGE, attributes: KVM_MEMORY_ATTRIBUTE_PRIVATE },
+      { gpa: 0x20_0000 + 3 * PAGE, size: PAGE, attributes: 0 },
+    ]);
+  },
+});
+
+Deno.test({
+  name: "KVM_CREATE_GUEST_MEMFD and memslot errors carry the kernel's errno",
+  ignore,
+  fn() {
+    using kvm = openLinuxKvm();
+    throwsHw(() => kvm.createGuestMemfd(PAGE + 1, 0), "EINVAL", "kvm.createGuestMemfd");
+    throwsHw(() => kvm.createGuestMemfd(0, 0), "EINVAL", "kvm.createGuestMemfd");
+    throwsHw(() => kvm.createGuestMemfd(PAGE, 1 << 20), "EINVAL", "kvm.createGuestMemfd");
+
+    using gmem = kvm.createGuestMemfd(4 * PAGE, FLAGS);
+    using shared = kvm.createSharedMemory(4 * PAGE);
+    const slot = {
+      slot: 3,
+      flags: KVM_MEM_GUEST_MEMFD,
+      guestPhysAddr: 0x10_0000,
+      memorySize: 4 * PAGE,
+      userspaceAddr: shared.hostAddress,
+      guestMemfd: gmem,
+      guestMemfdOffset: 0,
+    };
+    const op = "kvm.setUserMemoryRegion2";
+    throwsHw(() => kvm.setUserMemoryRegion2({ ...slot, guestPhysAddr: 1 }), "EINVAL", op);
+    throwsHw(() => kvm.setUserMemoryRegion2({ ...slot, guestMemfdOffset: PAGE }), "EINVAL", op);
+    kvm.setUserMemoryRegion2(slot);
+    // A second slot over the same guest physical range overlaps: EEXIST.
+    throwsHw(() => kvm.setUserMemoryRegion2({ ...slot, slot: 4 }), "EEXIST", op);
+
+    // A guest_memfd of another VM is refused before the kernel sees its fd.
+    using other = openLinuxKvm();
+    using foreign = other.createGuestMemfd(4 * PAGE, FLAGS);
+    throwsHw(
+      () =>
+        kvm.setUserMemoryRegion2({
+          ...slot,
+          slot: 5,
+          guestPhysAddr: 0x20_0000,
+          guestMemfd: foreign,
+        }),
+      "EINVAL",
+      op,
+      /not created by this VM/,
+    );
+    // KVM_MEM_GUEST_MEMFD without a file, or with a closed one: EBADF (the kernel's fget fails).
+    const second = { ...slot, slot: 6, guestPhysAddr: 0x40_0000 };
+    throwsHw(() => kvm.setUserMemoryRegion2({ ...second, guestMemfd: undefined }), "EBADF", op);
+    const closed = kvm.createGuestMemfd(4 * PAGE, FLAGS);
+    closed.close();
+    throwsHw(() => kvm.setUserMemoryRegion2({ ...second, guestMemfd: closed }), "EBADF", op);
+  },
+});
+
+Deno.test({
+  name: "in-place conversion is not mainline: setAttributes fails with ENOTTY",
+  ignore: ignore || probe.capabilities!.inPlaceConversion,
+  fn() {
+    using kvm = openLinuxKvm();
+    using gmem = kvm.createGuestMemfd(4 * PAGE, FLAGS);
+    throwsHw(
+      () => gmem.setAttributes(0, PAGE, KVM_MEMORY_ATTRIBUTE_PRIVATE),
+      "ENOTTY",
+      "gmem.setAttributes",
+      /not mainline/,
+    );
+    assert.equal(gmem.getAttributes(0), 0, "nothing changed");
+  },
+});
+
+Deno.test({
+  name: "closed objects fail with EBADF; close is idempotent",
+  ignore,
+  fn() {
+    const kvm = openLinuxKvm();
+    const gmem = kvm.createGuestMemfd(PAGE, FLAGS);
+    const shared = kvm.createSharedMemory(PAGE);
+    shared.close();
+    shared.close();
+    throwsHw(() => shared.read(0, 1), "EBADF", "memfd.read");
+    kvm.close(); // also closes gmem
+    kvm.close();
+    assert.equal(kvm.closed, true);
+    throwsHw(() => gmem.punchHole(0, PAGE), "EBADF", "gmem.fallocate");
+    throwsHw(() => kvm.createSharedMemory(PAGE), "EBADF", "kvm.createSharedMemory");
+    throwsHw(() => kvm.setMemoryAttributes(0, PAGE, 0), "EBADF", "kvm.setMemoryAttributes");
+    gmem.close();
+  },
+});
+
+Deno.test({
+  name: "bad JavaScript arguments are rejected by name before any system call",
+  ignore,
+  fn() {
+    using kvm = openLinuxKvm();
+    using shared = kvm.createSharedMemory(PAGE);
+    assert.throws(
+      () => shared.punchHole(1.5, PAGE),
+      (e) => e instanceof TypeError && /offset.*1\.5/.test(e.message),
+    );
+    assert.throws(
+      () => shared.punchHole(-1, PAGE),
+      (e) => e instanceof RangeError && /offset.*-1/.test(e.message),
+    );
+    // Outside the file is where a mapping access would SIGBUS: EFAULT, as in the simulator.
+    throwsHw(() => shared.read(0, PAGE + 1), "EFAULT", "memfd.read", /SIGBUS/);
+    throwsHw(() => shared.write(PAGE, new Uint8Array(1)), "EFAULT", "memfd.write", /SIGBUS/);
+    assert.throws(
+      () => kvm.setMemoryAttributes(NaN, PAGE, 0),
+      (e) => e instanceof TypeError && /gpa.*NaN/.test(e.message),
+    );
+    assert.throws(
+      () => openLinuxKvm({ vmType: -1 }),
+      (e) => e instanceof RangeError && /vmType/.test(e.message),
+    );
+  },
+});

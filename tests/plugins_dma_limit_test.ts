@@ -1,0 +1,71 @@
+// type1 at 4 KiB granularity runs out of DMA entries; iommufd with cut does not.
+import assert from "node:assert/strict";
+import { ConversionError, Region } from "../src/bus/mod.ts";
+import type { HwError } from "../src/hw/errors.ts";
+import { SimType1Container } from "../src/hw/sim/mod.ts";
+import { CapacityError, vfioType1 } from "../src/plugins/mod.ts";
+import { assertConsistent, MiB, PAGE, simSetup } from "./helpers/sim_setup.ts";
+
+Deno.test("type1 exhausts a small dma_entry_limit; the conversion rolls back completely", () => {
+  const s = simSetup({ dmaEntryLimit: 300 });
+  s.region.convert(0, 256 * PAGE, "shared"); // 256 entries used
+  const store = [...s.region.store.runs()];
+  const mappings = s.container.mappings();
+  const attrs = [...s.vm.memoryAttributeRuns(s.region.base, s.region.size)];
+  assert.throws(() => s.region.convert(MiB, 64 * PAGE, "shared"), (e) => {
+    assert.ok(e instanceof ConversionError);
+    assert.equal(e.listener, "nic0");
+    assert.equal((e.cause as HwError).errno, "ENOSPC");
+    return true;
+  });
+  assert.deepEqual([...s.region.store.runs()], store);
+  assert.deepEqual(s.container.mappings(), mappings);
+  assert.deepEqual([...s.vm.memoryAttributeRuns(s.region.base, s.region.size)], attrs);
+  assert.equal(s.container.remainingEntries(), 300 - 256);
+  assertConsistent(s);
+});
+
+Deno.test("iommufd with cut maps the same workload with far fewer mappings", () => {
+  const workload = (convert: (off: number, size: number, to: "shared" | "private") => void) => {
+    // A SWIOTLB-like pool made shared in 2 MiB steps, then 4 KiB holes punched back private.
+    for (let off = 0; off < 8 * MiB; off += 2 * MiB) convert(off, 2 * MiB, "shared");
+    for (let i = 0; i < 16; i++) convert(i * 64 * PAGE, PAGE, "private");
+  };
+  const t1 = simSetup({ type1: true, dmaEntryLimit: 65535 });
+  workload((o, n, to) => t1.region.convert(o, n, to));
+  const io = simSetup({ type1: false, iommufd: true });
+  workload((o, n, to) => io.region.convert(o, n, to));
+  const type1Count = t1.container.mappingCount;
+  const areaCount = io.ioas.areaCount;
+  assert.equal(type1Count, 2048 - 16); // one mapping per shared 4 KiB page
+  // One area per shared extent, except that the four 2 MiB areas were mapped
+  // separately and areas never merge: the last extent spans three of them.
+  const extents = [...io.region.store.runs()].filter((r) => r.state & 1).length;
+  assert.equal(extents, 16);
+  assert.equal(areaCount, 18);
+  assert.ok(areaCount * 50 < type1Count, `${areaCount} areas vs ${type1Count} mappings`);
+  assertConsistent(t1);
+  assertConsistent(io);
+});
+
+Deno.test("type1 refuses to attach when the worst case exceeds the entries left, saying how to fix it", () => {
+  const region = new Region({ name: "ram", size: 256 * MiB });
+  const container = new SimType1Container({ dmaEntryLimit: 65535 });
+  const nic = vfioType1({ name: "nic0", container });
+  assert.throws(() => nic.attach(region), (e) => {
+    assert.ok(e instanceof CapacityError);
+    assert.equal(e.needed, 65536);
+    assert.equal(e.available, 65535);
+    assert.match(
+      e.message,
+      /region ram may need up to 65536 DMA mappings \(256 MiB at 4 KiB granularity\)/,
+    );
+    assert.match(e.message, /dma_entry_limit=65536/);
+    assert.match(e.message, /possibly running out of DMA mappings/);
+    return true;
+  });
+  assert.deepEqual(region.listeners, []);
+  // A coarser granularity fits.
+  vfioType1({ name: "nic1", container, granularity: 2 * MiB }).attach(region);
+  assert.equal(region.listeners.length, 1);
+});
