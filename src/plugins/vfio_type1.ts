@@ -8,11 +8,18 @@
  *
  * @example Attach a NIC's container to a region
  * ```ts
- * import { Region, SimType1Container, vfioType1 } from "@cvm/memstate";
+ * import { CapacityError, Region, SimType1Container, vfioType1 } from "@cvm/memstate";
  *
  * const region = new Region({ name: "ram", size: 2 ** 28 }); // 256 MiB
  * const nic = vfioType1({ name: "nic0", container: new SimType1Container() });
- * nic.attach(region); // 65,536 pages > 65,535 entries: throws CapacityError
+ * try {
+ *   nic.attach(region); // 65,536 pages > 65,535 entries
+ * } catch (e) {
+ *   if (!(e instanceof CapacityError)) throw e;
+ *   console.log(e.message); // says how many entries are needed and how to raise the limit
+ * }
+ * vfioType1({ name: "nic1", container: new SimType1Container({ dmaEntryLimit: 1 << 20 }) })
+ *   .attach(region); // fits
  * ```
  *
  * @module
