@@ -73,5 +73,5 @@ export {
   HwError,
   type HwErrorDetails,
 } from "./src/hw/errors.ts";
-export { formatBytes } from "./src/util/bytes.ts";
+export * from "./src/host/mod.ts";
 export { Prng, seedFromEnv } from "./src/util/prng.ts";

@@ -1,0 +1,128 @@
+/**
+ * Field-by-field parsing of JSON objects with zod, collecting every problem
+ * with its field path and a message that states the rule and the value.
+ *
+ * Why not one `z.strictObject(...).safeParse` per file: zod stops producing a
+ * value as soon as any field fails, and the cross-field rules (alignment,
+ * overlaps, references) need the fields that did parse to report their own
+ * problems. Parsing each field separately keeps every good value, so one typo
+ * never hides the other mistakes of the file.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import type { ConfigIssue } from "./errors.ts";
+import { formatPath } from "./errors.ts";
+
+/** A field path: object keys and array indexes. */
+export type FieldPath = readonly (string | number)[];
+
+/** A set of field schemas describing one JSON object. */
+export type FieldSchemas = Readonly<Record<string, z.ZodType>>;
+
+/** The fields of an object that parsed; a field that failed (or is absent and optional) is missing. */
+export type ParsedFields<F extends FieldSchemas> = { [K in keyof F]?: z.output<F[K]> };
+
+/**
+ * Parses `raw` as a strict object with the given `fields`: every field is
+ * checked on its own, unknown fields are reported by name with the allowed
+ * ones, and every problem is appended to `issues` under `path`.
+ *
+ * @returns the fields that parsed, or `undefined` when `raw` is not an object
+ */
+export function parseFields<F extends FieldSchemas>(
+  fields: F,
+  raw: unknown,
+  path: FieldPath,
+  issues: ConfigIssue[],
+): ParsedFields<F> | undefined {
+  if (!isPlainObject(raw)) {
+    issues.push({
+      path: formatPath(path),
+      message: raw === undefined ? "is required" : `must be a JSON object, got ${describe(raw)}`,
+    });
+    return undefined;
+  }
+  const allowed = Object.keys(fields);
+  for (const key of Object.keys(raw)) {
+    if (!Object.hasOwn(fields, key)) {
+      issues.push({
+        path: formatPath([...path, key]),
+        message: `unknown field (allowed: ${allowed.join(", ")})`,
+      });
+    }
+  }
+  const parsed: Record<string, unknown> = {};
+  for (const key of allowed) {
+    const result = fields[key].safeParse(raw[key], { reportInput: true });
+    if (result.success) {
+      if (result.data !== undefined) parsed[key] = result.data;
+      continue;
+    }
+    for (const issue of result.error.issues) {
+      issues.push({
+        path: formatPath([...path, key, ...issue.path.map(pathPart)]),
+        message: issueMessage(issue),
+      });
+    }
+  }
+  return parsed as ParsedFields<F>;
+}
+
+/** True for `{...}` (not arrays, not null). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A short rendering of a JSON value for "got ..." in messages. */
+export function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? text.slice(0, 57) + "..." : text;
+}
+
+function pathPart(part: PropertyKey): string | number {
+  return typeof part === "number" ? part : String(part);
+}
+
+const EXPECTED: Readonly<Record<string, string>> = {
+  int: "an integer",
+  number: "a number",
+  string: "a string",
+  boolean: "true or false",
+  object: "a JSON object",
+  record: "a JSON object",
+  array: "a list",
+};
+
+/** Rewords a zod issue as "rule, got value" in the configuration's vocabulary. */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  const got = `got ${describe(issue.input)}`;
+  switch (issue.code) {
+    case "invalid_type":
+      if (issue.input === undefined) return "is required";
+      return `must be ${EXPECTED[issue.expected] ?? issue.expected}, ${got}`;
+    case "invalid_value":
+      if (issue.input === undefined) return "is required";
+      if (issue.values.length === 1) return `must be ${JSON.stringify(issue.values[0])}, ${got}`;
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}, ${got}`;
+    case "too_small":
+      if (issue.origin === "array") {
+        return `must have at least ${issue.minimum} ${
+          issue.minimum === 1 ? "entry" : "entries"
+        }, ${got}`;
+      }
+      if (issue.origin === "string") return `must not be empty`;
+      return `must be ${issue.inclusive ? "at least" : "greater than"} ${issue.minimum}, ${got}`;
+    case "too_big":
+      if (issue.origin === "array") return `must have at most ${issue.maximum} entries`;
+      return `must be ${issue.inclusive ? "at most" : "less than"} ${issue.maximum}, ${got}`;
+    default:
+      // custom and union issues carry messages written in this project's words.
+      return issue.message;
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * The host configuration: the normalized shape the runner consumes (explicit
+ * interfaces, every default filled, every size in bytes) and the zod schemas
+ * that check the JSON a person wrote, field by field.
+ *
+ * The schemas describe single fields rather than whole objects on purpose: the
+ * loader (`load.ts`) parses each field of each object separately so that one
+ * bad field never hides the problems of its neighbours, and it reports every
+ * problem of a file at once. Rules that relate several fields (alignment to
+ * the page size, overlaps, references between devices and regions) live in the
+ * loader, which sees the whole file.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { sizeOrProblem } from "../sizes.ts";
+
+/** Which hardware the run drives: the in-memory kernel models or real /dev/kvm. */
+export type BackendKind = "sim" | "linux";
+/** Which state store keeps a region's per-page state. */
+export type StoreKind = "range-tree" | "bitmap";
+/**
+ * How a region's memory is backed. `separate`: a shared memfd plus a
+ * guest_memfd for private pages (today's kernels). `in-place`: one guest_memfd
+ * created with mmap support that holds both (proposed in-place conversion).
+ */
+export type BackingKind = "separate" | "in-place";
+/** The state every page of a region starts in. */
+export type InitialState = "private" | "shared";
+/** The named workload generators a configuration may ask for. */
+export type WorkloadName = "boot" | "swiotlb-churn" | "dma-scatter" | "balloon" | "hotplug";
+
+/** Every {@link WorkloadName}, in the order the CLI lists them. */
+export const WORKLOAD_NAMES: readonly WorkloadName[] = [
+  "boot",
+  "swiotlb-churn",
+  "dma-scatter",
+  "balloon",
+  "hotplug",
+];
+
+/** One RAM block of the guest, normalized. */
+export interface RegionConfig {
+  /** Unique name, used by devices to refer to the region. */
+  name: string;
+  /** Size in bytes: a positive multiple of `pageSize`. */
+  size: number;
+  /** Conversion granularity in bytes: a power of two >= 4096. */
+  pageSize: number;
+  /** Guest physical address of the first byte, aligned to `pageSize`. */
+  base: number;
+  /** How the memory is backed. */
+  backing: BackingKind;
+  /** The state every page starts in. */
+  initial: InitialState;
+  /** The store for this region (its own override, else the configuration's). */
+  store: StoreKind;
+}
+
+/** Hot-plug timing shared by DMA devices: steps of the workload. */
+export interface DeviceTiming {
+  /** Workload step at which the device is attached; absent: attached from the start. */
+  attachAt?: number;
+  /** Workload step at which the device is detached; absent: never. */
+  detachAt?: number;
+}
+
+/** A VFIO type1 container with one assigned device, normalized. */
+export interface Type1DeviceConfig extends DeviceTiming {
+  /** Device kind. */
+  type: "type1";
+  /** Unique device name. */
+  name: string;
+  /** Names of the regions the device can DMA into (default: every region). */
+  regions: string[];
+  /** The container's `dma_entry_limit` (mappings it may hold). */
+  dmaEntryLimit: number;
+  /**
+   * Mapping granularity in bytes when set; absent: each region's page size,
+   * or the block size of the virtio-mem device covering the memory.
+   */
+  granularity?: number;
+}
+
+/** An iommufd IOAS with one assigned device, normalized. */
+export interface IommufdDeviceConfig extends DeviceTiming {
+  /** Device kind. */
+  type: "iommufd";
+  /** Unique device name. */
+  name: string;
+  /** Names of the regions the device can DMA into (default: every region). */
+  regions: string[];
+  /** Whether discards that cut through an area split it (cut_mapping) first. */
+  cut: boolean;
+}
+
+/** A virtio-mem device managing part of one region, normalized. */
+export interface VirtioMemDeviceConfig {
+  /** Device kind. */
+  type: "virtio-mem";
+  /** Unique device name. */
+  name: string;
+  /** The region whose memory the device plugs and unplugs. */
+  region: string;
+  /** Plug granularity in bytes: a power of two, a multiple of the region's page size. */
+  blockSize: number;
+  /** How much memory the host asks the guest to have plugged, in bytes. */
+  requestedSize: number;
+  /** Where the device's range starts inside the region, in bytes. */
+  offset: number;
+  /** Size of the device's range in bytes (default: the rest of the region). */
+  size: number;
+}
+
+/** Any device of a host configuration. */
+export type DeviceConfig = Type1DeviceConfig | IommufdDeviceConfig | VirtioMemDeviceConfig;
+
+/** How the KVM attributes plugin converts memory. */
+export interface KvmConfig {
+  /** `separate` (attributes + hole punch) or `in-place` (guest_memfd conversion). */
+  mode: BackingKind;
+}
+
+/** A workload produced by a named generator. */
+export interface GeneratorWorkload {
+  /** Discriminator. */
+  kind: "generator";
+  /** Which generator. */
+  name: WorkloadName;
+  /** Seed for the generator's pseudo-random choices; absent: the runner picks one. */
+  seed?: number;
+  /** Generator parameters, checked by the generator itself. */
+  params: Record<string, unknown>;
+}
+
+/** A workload replayed from a trace file. */
+export interface TraceWorkload {
+  /** Discriminator. */
+  kind: "trace";
+  /** Path of the trace, resolved against the configuration file's directory. */
+  trace: string;
+}
+
+/** The workload of a host configuration. */
+export type WorkloadConfig = GeneratorWorkload | TraceWorkload;
+
+/** A validated, normalized host configuration: defaults filled, sizes in bytes. */
+export interface HostConfig {
+  /** The file the configuration came from (as given to the loader). */
+  source: string;
+  /** Short name of the configuration. */
+  name: string;
+  /** Free text shown in reports. */
+  description?: string;
+  /** Simulated or real hardware. */
+  backend: BackendKind;
+  /** Default store for regions that do not choose one. */
+  store: StoreKind;
+  /** The guest's RAM blocks, in the order written. */
+  regions: RegionConfig[];
+  /** Assigned and memory devices, in the order written. */
+  devices: DeviceConfig[];
+  /** KVM conversion mode (defaults to the regions' common backing). */
+  kvm: KvmConfig;
+  /** What drives the conversions. */
+  workload: WorkloadConfig;
+  /** Run even when a start-up capacity check fails. */
+  continueOnCapacityError: boolean;
+}
+
+// ---------------------------------------------------------------------------
+// Field schemas (internal to the loader).
+
+/** A byte size written as a number or a size string; parses to bytes. */
+export const sizeField = z
+  .union([z.number(), z.string()], {
+    error: (issue) =>
+      issue.input === undefined
+        ? "is required"
+        : `must be a number of bytes or a size string like "16GiB", got ${
+          JSON.stringify(issue.input)
+        }`,
+  })
+  .transform((value, ctx) => {
+    const result = sizeOrProblem(value);
+    if (typeof result === "string") {
+      ctx.issues.push({ code: "custom", message: result, input: value });
+      return z.NEVER;
+    }
+    return result.bytes;
+  });
+
+/** A name: letters, digits, `_`, `.`, `-`, starting with a letter or digit. */
+export const nameField = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+    error: (issue) =>
+      `must start with a letter or digit and contain only letters, digits, "_", "." and "-", got ${
+        JSON.stringify(issue.input)
+      }`,
+  });
+
+/** A non-negative integer step number of the workload. */
+export const stepField = z.number().int().min(0);
+
+/** The fields of the configuration's top level. */
+export const topLevelFields = {
+  name: nameField,
+  description: z.string().optional(),
+  backend: z.enum(["sim", "linux"]).default("sim"),
+  store: z.enum(["range-tree", "bitmap"]).default("range-tree"),
+  regions: z.array(z.unknown()).min(1),
+  devices: z.array(z.unknown()).default([]),
+  kvm: z.unknown().optional(),
+  workload: z.unknown(),
+  continueOnCapacityError: z.boolean().default(false),
+} as const;
+
+/** The fields of one entry of `regions`. */
+export const regionFields = {
+  name: nameField,
+  size: sizeField,
+  pageSize: sizeField.default(4096),
+  base: sizeField.default(0),
+  backing: z.enum(["separate", "in-place"]).default("separate"),
+  initial: z.enum(["private", "shared"]).default("private"),
+  store: z.enum(["range-tree", "bitmap"]).optional(),
+} as const;
+
+/** A device's `region` field for DMA devices: one name or a list of names. */
+const regionRefs = z.union([z.string(), z.array(z.string())], {
+  error: (issue) =>
+    `must be a region name or a list of region names, got ${JSON.stringify(issue.input)}`,
+});
+
+/** The fields of a `type1` device. */
+export const type1Fields = {
+  type: z.literal("type1"),
+  name: nameField,
+  region: regionRefs.optional(),
+  dmaEntryLimit: z.number().int().min(1).max(0xffff_ffff).default(65535),
+  granularity: sizeField.optional(),
+  attachAt: stepField.optional(),
+  detachAt: stepField.optional(),
+} as const;
+
+/** The fields of an `iommufd` device. */
+export const iommufdFields = {
+  type: z.literal("iommufd"),
+  name: nameField,
+  cut: z.boolean().default(true),
+  region: regionRefs.optional(),
+  attachAt: stepField.optional(),
+  detachAt: stepField.optional(),
+} as const;
+
+/** The fields of a `virtio-mem` device. */
+export const virtioMemFields = {
+  type: z.literal("virtio-mem"),
+  name: nameField,
+  region: z.string(),
+  blockSize: sizeField,
+  requestedSize: sizeField,
+  offset: sizeField.default(0),
+  size: sizeField.optional(),
+} as const;
+
+/** Device field sets by `type`. */
+export const deviceFieldsByType = {
+  "type1": type1Fields,
+  "iommufd": iommufdFields,
+  "virtio-mem": virtioMemFields,
+} as const;
+
+/** The fields of `kvm`. */
+export const kvmFields = {
+  mode: z.enum(["separate", "in-place"]).optional(),
+} as const;
+
+/** The fields of a generator workload. */
+export const generatorWorkloadFields = {
+  name: z.enum(WORKLOAD_NAMES as [WorkloadName, ...WorkloadName[]]),
+  seed: z.number().int().min(0).max(0xffff_ffff).optional(),
+  params: z.record(z.string(), z.unknown()).default({}),
+} as const;
+
+/** The fields of a trace workload. */
+export const traceWorkloadFields = {
+  trace: z.string().min(1),
+} as const;

@@ -1,0 +1,340 @@
+/**
+ * The rules for `devices`: each entry's type picks its fields; names are
+ * unique; DMA devices name existing regions; type1 granularity fits the pages;
+ * virtio-mem ranges are block-aligned, inside their region and disjoint. Also
+ * the normalization of a device entry once everything holds.
+ *
+ * @module
+ */
+
+import type { ConfigIssue } from "./errors.ts";
+import { type FieldPath, isPlainObject, type ParsedFields, parseFields } from "./fields.ts";
+import { type Add, hex, isPowerOfTwo, label, type RegionEntry } from "./rule_kit.ts";
+import {
+  type DeviceConfig,
+  deviceFieldsByType,
+  type IommufdDeviceConfig,
+  type Type1DeviceConfig,
+  type VirtioMemDeviceConfig,
+} from "./schema.ts";
+
+type Type1Fields = ParsedFields<(typeof deviceFieldsByType)["type1"]>;
+type IommufdFields = ParsedFields<(typeof deviceFieldsByType)["iommufd"]>;
+type VirtioMemFields = ParsedFields<(typeof deviceFieldsByType)["virtio-mem"]>;
+
+/** A device entry whose type was recognized, with the fields that parsed. */
+export type DeviceEntry =
+  | { index: number; type: "type1"; fields: Type1Fields }
+  | { index: number; type: "iommufd"; fields: IommufdFields }
+  | { index: number; type: "virtio-mem"; fields: VirtioMemFields };
+
+/** Parses `devices[index]` by its `type`; `undefined` when the type is missing or unknown. */
+export function parseDevice(
+  raw: unknown,
+  index: number,
+  issues: ConfigIssue[],
+  add: Add,
+): DeviceEntry | undefined {
+  const path = ["devices", index];
+  if (!isPlainObject(raw)) {
+    add(path, `must be a JSON object, got ${Array.isArray(raw) ? "a list" : JSON.stringify(raw)}`);
+    return undefined;
+  }
+  const types = Object.keys(deviceFieldsByType);
+  const allowed = types.map((t) => JSON.stringify(t)).join(", ");
+  const type = raw.type;
+  if (type === undefined) {
+    add([...path, "type"], `is required (one of ${allowed})`);
+    return undefined;
+  }
+  if (typeof type !== "string" || !Object.hasOwn(deviceFieldsByType, type)) {
+    add([...path, "type"], `must be one of ${allowed}, got ${JSON.stringify(type)}`);
+    return undefined;
+  }
+  switch (type as keyof typeof deviceFieldsByType) {
+    case "type1":
+      return {
+        index,
+        type: "type1",
+        fields: parseFields(deviceFieldsByType.type1, raw, path, issues)!,
+      };
+    case "iommufd":
+      return {
+        index,
+        type: "iommufd",
+        fields: parseFields(deviceFieldsByType.iommufd, raw, path, issues)!,
+      };
+    case "virtio-mem":
+      return {
+        index,
+        type: "virtio-mem",
+        fields: parseFields(deviceFieldsByType["virtio-mem"], raw, path, issues)!,
+      };
+  }
+}
+
+/**
+ * Checks names, region references, granularity, timing and virtio-mem ranges.
+ * `regionNames` is `undefined` when region names could not all be read; then
+ * unknown references are not reported (they may be the broken name).
+ */
+export function checkDevices(
+  devices: DeviceEntry[],
+  regions: RegionEntry[],
+  regionNames: Set<string> | undefined,
+  add: Add,
+): void {
+  const byName = new Map<string, RegionEntry>();
+  for (const r of regions) {
+    // The first of duplicate names wins, as the duplicate is reported at the later one.
+    if (r.fields.name !== undefined && !byName.has(r.fields.name)) byName.set(r.fields.name, r);
+  }
+  const known = [...byName.keys()].join(", ");
+  /** The region entry `name` refers to, reporting an unknown name at `path`. */
+  const resolve = (name: string, path: FieldPath): RegionEntry | undefined => {
+    const region = byName.get(name);
+    if (region === undefined && regionNames !== undefined) {
+      add(path, `unknown region ${JSON.stringify(name)} (regions: ${known})`);
+    }
+    return region;
+  };
+
+  const firstByName = new Map<string, number>();
+  for (const device of devices) {
+    const name = device.fields.name;
+    if (name === undefined) continue;
+    const first = firstByName.get(name);
+    if (first !== undefined) {
+      add(
+        ["devices", device.index, "name"],
+        `duplicate device name ${JSON.stringify(name)} (also devices[${first}].name)`,
+      );
+    } else firstByName.set(name, device.index);
+  }
+
+  const virtioRanges: {
+    index: number;
+    name?: string;
+    region: string;
+    start: number;
+    end: number;
+  }[] = [];
+  for (const device of devices) {
+    const path = ["devices", device.index];
+    if (device.type === "virtio-mem") {
+      const f = device.fields;
+      const region = f.region === undefined ? undefined : resolve(f.region, [...path, "region"]);
+      if (region === undefined) continue;
+      const range = checkVirtioMem(f, region, path, add);
+      if (range) {
+        virtioRanges.push({ index: device.index, name: f.name, region: f.region!, ...range });
+      }
+      continue;
+    }
+    const f = device.fields;
+    const covered: RegionEntry[] = [];
+    if (typeof f.region === "string") {
+      const region = resolve(f.region, [...path, "region"]);
+      if (region) covered.push(region);
+    } else if (Array.isArray(f.region)) {
+      if (f.region.length === 0) add([...path, "region"], "must name at least one region");
+      const seen = new Set<string>();
+      f.region.forEach((name, k) => {
+        if (seen.has(name)) {
+          add([...path, "region", k], `lists region ${JSON.stringify(name)} twice`);
+          return;
+        }
+        seen.add(name);
+        const region = resolve(name, [...path, "region", k]);
+        if (region) covered.push(region);
+      });
+    } else covered.push(...regions);
+    if (device.type === "type1" && device.fields.granularity !== undefined) {
+      checkGranularity(device.fields.granularity, covered, [...path, "granularity"], add);
+    }
+    const { attachAt, detachAt } = f;
+    if (detachAt !== undefined && detachAt <= (attachAt ?? 0)) {
+      add([...path, "detachAt"], `must be after attachAt (${attachAt ?? 0}), got ${detachAt}`);
+    }
+  }
+
+  for (let j = 0; j < virtioRanges.length; j++) {
+    for (let i = 0; i < j; i++) {
+      const a = virtioRanges[i], b = virtioRanges[j];
+      if (a.region === b.region && a.start < b.end && b.start < a.end) {
+        add(
+          ["devices", b.index, "offset"],
+          `range [${hex(b.start)}, ${hex(b.end)}) of region ${JSON.stringify(b.region)} overlaps ` +
+            `virtio-mem devices[${a.index}] ${label(a.name)} [${hex(a.start)}, ${hex(a.end)})`,
+        );
+      }
+    }
+  }
+}
+
+function checkGranularity(
+  granularity: number,
+  covered: RegionEntry[],
+  path: FieldPath,
+  add: Add,
+): void {
+  if (granularity === 0) {
+    add(path, "must be positive, got 0");
+    return;
+  }
+  for (const region of covered) {
+    const pageSize = region.fields.pageSize;
+    if (region.pageSizeOk && granularity % pageSize! !== 0) {
+      add(
+        path,
+        `must be a multiple of pageSize ${pageSize} of region ${label(region.fields.name)}, ` +
+          `got ${granularity}`,
+      );
+      return;
+    }
+  }
+}
+
+/** Checks a virtio-mem device against its region; returns its byte range in the region when sound. */
+function checkVirtioMem(
+  f: VirtioMemFields,
+  region: RegionEntry,
+  path: FieldPath,
+  add: Add,
+): { start: number; end: number } | undefined {
+  const { blockSize, requestedSize, offset } = f;
+  const pageSize = region.pageSizeOk ? region.fields.pageSize! : undefined;
+  const regionSize = region.rangeOk ? region.fields.size! : undefined;
+  const regionName = label(region.fields.name);
+  if (blockSize === undefined) return undefined;
+  if (pageSize === undefined) {
+    // The region's page size is broken (and reported there); still judge what we can.
+    if (!isPowerOfTwo(blockSize)) {
+      add([...path, "blockSize"], `must be a power of two, got ${blockSize}`);
+    } else checkRequested(requestedSize, blockSize, undefined, path, add);
+    return undefined;
+  }
+  if (!isPowerOfTwo(blockSize) || blockSize % pageSize !== 0) {
+    add(
+      [...path, "blockSize"],
+      `must be a power of two and a multiple of pageSize ${pageSize} of region ${regionName}, ` +
+        `got ${blockSize}`,
+    );
+    return undefined;
+  }
+  let ok = true;
+  if (offset !== undefined && offset % blockSize !== 0) {
+    add([...path, "offset"], `must be a multiple of blockSize ${blockSize}, got ${offset}`);
+    ok = false;
+  }
+  let size = f.size;
+  if (size !== undefined && (size === 0 || size % blockSize !== 0)) {
+    add([...path, "size"], `must be a positive multiple of blockSize ${blockSize}, got ${size}`);
+    ok = false;
+  }
+  if (!ok || offset === undefined || regionSize === undefined) {
+    checkRequested(requestedSize, blockSize, size, path, add);
+    return undefined;
+  }
+  if (size === undefined) {
+    if (offset >= regionSize) {
+      add(
+        [...path, "offset"],
+        `must be inside region ${regionName} (size ${regionSize}), got ${offset}`,
+      );
+      return undefined;
+    }
+    size = regionSize - offset;
+    if (size % blockSize !== 0) {
+      add(
+        [...path, "size"],
+        `defaults to the rest of region ${regionName} (${size} bytes), which is not a multiple ` +
+          `of blockSize ${blockSize}; give "size" explicitly`,
+      );
+      return undefined;
+    }
+  } else if (offset + size > regionSize) {
+    add(
+      [...path, "size"],
+      `range [${hex(offset)}, ${hex(offset + size)}) extends past the end of region ` +
+        `${regionName} (size ${hex(regionSize)})`,
+    );
+    return undefined;
+  }
+  checkRequested(requestedSize, blockSize, size, path, add);
+  return { start: offset, end: offset + size };
+}
+
+function checkRequested(
+  requestedSize: number | undefined,
+  blockSize: number,
+  size: number | undefined,
+  path: FieldPath,
+  add: Add,
+): void {
+  if (requestedSize === undefined) return;
+  if (requestedSize % blockSize !== 0) {
+    add(
+      [...path, "requestedSize"],
+      `must be a multiple of blockSize ${blockSize}, got ${requestedSize}`,
+    );
+  } else if (size !== undefined && requestedSize > size) {
+    add(
+      [...path, "requestedSize"],
+      `must be at most the device size ${size}, got ${requestedSize}`,
+    );
+  }
+}
+
+/** The normalized form of a device entry of a configuration without issues. */
+export function normalizeDevice(device: DeviceEntry, regions: RegionEntry[]): DeviceConfig {
+  const timing = (f: { attachAt?: number; detachAt?: number }) => ({
+    ...(f.attachAt !== undefined ? { attachAt: f.attachAt } : {}),
+    ...(f.detachAt !== undefined ? { detachAt: f.detachAt } : {}),
+  });
+  const covered = (region: string | string[] | undefined) =>
+    region === undefined
+      ? regions.map((r) => r.fields.name!)
+      : typeof region === "string"
+      ? [region]
+      : [...region];
+  switch (device.type) {
+    case "type1": {
+      const f = device.fields;
+      const out: Type1DeviceConfig = {
+        type: "type1",
+        name: f.name!,
+        regions: covered(f.region),
+        dmaEntryLimit: f.dmaEntryLimit!,
+        ...(f.granularity !== undefined ? { granularity: f.granularity } : {}),
+        ...timing(f),
+      };
+      return out;
+    }
+    case "iommufd": {
+      const f = device.fields;
+      const out: IommufdDeviceConfig = {
+        type: "iommufd",
+        name: f.name!,
+        regions: covered(f.region),
+        cut: f.cut!,
+        ...timing(f),
+      };
+      return out;
+    }
+    case "virtio-mem": {
+      const f = device.fields;
+      const region = regions.find((r) => r.fields.name === f.region)!;
+      const out: VirtioMemDeviceConfig = {
+        type: "virtio-mem",
+        name: f.name!,
+        region: f.region!,
+        blockSize: f.blockSize!,
+        requestedSize: f.requestedSize!,
+        offset: f.offset!,
+        size: f.size ?? region.fields.size! - f.offset!,
+      };
+      return out;
+    }
+  }
+}

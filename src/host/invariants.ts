@@ -1,0 +1,53 @@
+/**
+ * The invariants checked after a run: every region's store is well formed
+ * (maximal runs), and every plugin's hardware agrees with its regions' store
+ * — no IOMMU mapping of a page that is not plugged-and-shared, KVM attributes
+ * equal to the store, backing punched where it must be (each plugin's
+ * `verify`).
+ *
+ * @module
+ */
+
+import type { Region } from "../bus/region.ts";
+import type { Plugin } from "../plugins/plugin.ts";
+
+/** The outcome of an invariant check. */
+export interface InvariantReport {
+  /** Number of checks made (one per region store, one per plugin and region). */
+  checked: number;
+  /** One line per violation; empty when everything agrees. */
+  violations: string[];
+}
+
+/** Checks `regions` and every plugin that can verify itself against them. */
+export function checkInvariants(
+  regions: readonly Region[],
+  plugins: readonly Plugin[],
+): InvariantReport {
+  const report: InvariantReport = { checked: 0, violations: [] };
+  for (const region of regions) {
+    report.checked++;
+    let previous: number | undefined;
+    let runs = 0;
+    for (const run of region.store.runs()) {
+      if (run.state === previous) {
+        report.violations.push(
+          `region ${region.name}: two neighbouring runs share state ${run.state} at page ${run.start}`,
+        );
+      }
+      previous = run.state;
+      runs++;
+    }
+    if (runs !== region.store.runCount) {
+      report.violations.push(
+        `region ${region.name}: runCount ${region.store.runCount} but ${runs} runs`,
+      );
+    }
+    for (const plugin of plugins) {
+      if (!plugin.verify) continue;
+      report.checked++;
+      report.violations.push(...plugin.verify(region));
+    }
+  }
+  return report;
+}

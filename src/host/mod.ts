@@ -1,0 +1,62 @@
+/**
+ * Host configurations and runs: the configuration schema and loader, the
+ * host builder, workloads, trace readers, the runner, invariant checks and
+ * reports (text, JSON, SVG).
+ *
+ * @module
+ */
+
+export { formatSize, parseSize } from "./sizes.ts";
+export type {
+  BackendKind,
+  BackingKind,
+  DeviceConfig,
+  DeviceTiming,
+  GeneratorWorkload,
+  HostConfig,
+  InitialState,
+  IommufdDeviceConfig,
+  KvmConfig,
+  RegionConfig,
+  StoreKind,
+  TraceWorkload,
+  Type1DeviceConfig,
+  VirtioMemDeviceConfig,
+  WorkloadConfig,
+  WorkloadName,
+} from "./config/schema.ts";
+export { WORKLOAD_NAMES } from "./config/schema.ts";
+export { ConfigError, type ConfigIssue } from "./config/errors.ts";
+export { loadHostConfig, parseHostConfig } from "./config/load.ts";
+export {
+  capacityChecks,
+  type MappingBudget,
+  type MappingBudgetPart,
+  type1MappingBudget,
+} from "./config/capacity.ts";
+export {
+  type ConvertEvent,
+  type PlugEvent,
+  type RangeTraceEvent,
+  type TraceEvent,
+  TraceLineError,
+  type UnplugAllEvent,
+} from "./trace/event.ts";
+export { parseQemuTraceLine } from "./trace/qemu.ts";
+export { parseJsonlLine } from "./trace/jsonl.ts";
+export { readTrace, type TraceProblem, type TraceReadResult } from "./trace/read.ts";
+export { locate, type Located, type LocateError, type TraceRegion } from "./trace/locate.ts";
+export {
+  renderStateSvg,
+  type StateSvgInput,
+  type StateSvgOptions,
+  type SvgRegion,
+  type SvgRun,
+} from "./report/svg.ts";
+export * from "./workloads/mod.ts";
+export { buildHost, type BuildOptions, type Host, type HostDevice } from "./build.ts";
+export { type ConversionCounts, runEvents, type RunOptions, type RunResult } from "./run.ts";
+export { checkInvariants, type InvariantReport } from "./invariants.ts";
+export { buildReport, type PluginReport, type RegionReport, type Report } from "./report/report.ts";
+export { renderTextReport } from "./report/text.ts";
+export { runSession, type SessionOptions, type SessionResult } from "./session.ts";

@@ -1,0 +1,184 @@
+/**
+ * The run report as one JSON-ready object (what `--json` prints); the text
+ * report renders the same object.
+ *
+ * @module
+ */
+
+import { PLUGGED, SHARED } from "../../bus/state_bits.ts";
+import type { Region } from "../../bus/region.ts";
+import type { Host } from "../build.ts";
+import type { InvariantReport } from "../invariants.ts";
+import type { ConversionCounts, RunResult } from "../run.ts";
+import type { TraceProblem } from "../trace/read.ts";
+import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
+
+/** One region's line in the report. */
+export interface RegionReport {
+  /** Region name. */
+  name: string;
+  /** Guest physical base. */
+  base: number;
+  /** Size in bytes. */
+  size: number;
+  /** Maximal runs of equal state (extents). */
+  extents: number;
+  /** Bytes the store holds (its own estimate). */
+  storeBytes: number;
+  /** Bytes QEMU-style bitmaps would hold for the same bits (one bitmap per used bit). */
+  bitmapBytes: number;
+  /** Shared bytes. */
+  sharedBytes: number;
+  /** Private bytes. */
+  privateBytes: number;
+  /** Plugged bytes. */
+  pluggedBytes: number;
+}
+
+/** One plugin's line in the report. */
+export interface PluginReport {
+  /** Plugin name. */
+  name: string;
+  /** Plugin kind. */
+  kind: string;
+  /** Live mappings (areas for iommufd). */
+  mappings: number;
+  /** Peak live mappings. */
+  peakMappings: number;
+  /** Bytes mapped. */
+  mappedBytes: number;
+  /** Failed hardware calls. */
+  failures: number;
+  /** Hardware calls by operation. */
+  calls: Record<string, number>;
+}
+
+/** The whole report (`memstate run --json`). */
+export interface Report {
+  /** Configuration name. */
+  name: string;
+  /** Configuration file. */
+  source: string;
+  /** `"sim"` or `"linux"`. */
+  backend: string;
+  /** Which parts ran on real hardware (linux backend); absent for the simulator. */
+  realParts?: Record<string, boolean>;
+  /** Backend notices (e.g. what the real kernel could not do). */
+  notices: string[];
+  /** The store kind. */
+  store: string;
+  /** The input: workload name or trace file. */
+  input: string;
+  /** Conversion outcomes. */
+  conversions: ConversionCounts;
+  /** virtio-mem responses. */
+  requests: Record<VirtioMemResponse, number>;
+  /** Device attach / detach events. */
+  hotplug: number;
+  /** Events processed. */
+  events: number;
+  /** Wall time applying events (ms). */
+  elapsedMs: number;
+  /** Conversion events per second. */
+  conversionsPerSecond: number;
+  /** Per region. */
+  regions: RegionReport[];
+  /** Per plugin (virtio-mem devices included). */
+  plugins: PluginReport[];
+  /** Problems with line numbers (trace parse errors first). */
+  errors: TraceProblem[];
+  /** Capacity warnings accepted at start. */
+  warnings: string[];
+  /** Invariants checked after the run. */
+  invariants: InvariantReport;
+  /** Set when the run stopped early. */
+  stoppedAt?: TraceProblem;
+}
+
+/** Builds the report of `run` on `host`. */
+export function buildReport(
+  host: Host,
+  run: RunResult,
+  invariants: InvariantReport,
+  input: string,
+  parseErrors: TraceProblem[] = [],
+): Report {
+  const vm = host.vm as { realParts?: Record<string, boolean>; notices?: string[] };
+  const seconds = run.elapsedMs / 1000;
+  return {
+    name: host.config.name,
+    source: host.config.source,
+    backend: host.vm.kind,
+    ...(vm.realParts ? { realParts: { ...vm.realParts } } : {}),
+    notices: [...(vm.notices ?? [])],
+    store: host.store,
+    input,
+    conversions: { ...run.conversions },
+    requests: { ...run.requests },
+    hotplug: run.hotplug,
+    events: run.events,
+    elapsedMs: round(run.elapsedMs),
+    conversionsPerSecond: seconds > 0 ? Math.round(run.conversions.requested / seconds) : 0,
+    regions: host.regions.map(regionReport),
+    plugins: [
+      ...host.plugins.map((p) => pluginReport(p.stats())),
+      ...[...host.virtioMem.values()].map((d) => pluginReport(d.stats())),
+    ],
+    errors: [...parseErrors, ...run.errors],
+    warnings: [...host.warnings],
+    invariants,
+    ...(run.stoppedAt ? { stoppedAt: run.stoppedAt } : {}),
+  };
+}
+
+function regionReport(region: Region): RegionReport {
+  let shared = 0, plugged = 0;
+  for (const run of region.store.runs()) {
+    const bytes = (run.end - run.start) * region.pageSize;
+    if (run.state & SHARED) shared += bytes;
+    if (run.state & PLUGGED) plugged += bytes;
+  }
+  const usedBits = Math.max(1, popcount(region.bits.mask));
+  return {
+    name: region.name,
+    base: region.base,
+    size: region.size,
+    extents: region.store.runCount,
+    storeBytes: region.store.byteSize(),
+    // What BitmapStore.byteSize() gives for the bits in use: one bitmap per bit.
+    bitmapBytes: usedBits * Math.ceil(region.pages / 32) * 4,
+    sharedBytes: shared,
+    privateBytes: region.size - shared,
+    pluggedBytes: plugged,
+  };
+}
+
+function pluginReport(s: {
+  name: string;
+  kind: string;
+  mappings: number;
+  peakMappings: number;
+  mappedBytes: number;
+  failures: number;
+  calls: Record<string, number>;
+}): PluginReport {
+  return {
+    name: s.name,
+    kind: s.kind,
+    mappings: s.mappings,
+    peakMappings: s.peakMappings,
+    mappedBytes: s.mappedBytes,
+    failures: s.failures,
+    calls: { ...s.calls },
+  };
+}
+
+function popcount(n: number): number {
+  let c = 0;
+  for (; n; n &= n - 1) c++;
+  return c;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

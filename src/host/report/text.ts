@@ -1,0 +1,99 @@
+/**
+ * The text report: the same facts as the JSON report, laid out for a terminal.
+ *
+ * @module
+ */
+
+import { formatSize } from "../../util/bytes.ts";
+import type { Report } from "./report.ts";
+
+/** Renders `report` as text lines. */
+export function renderTextReport(report: Report): string {
+  const out: string[] = [];
+  const c = report.conversions;
+  out.push(`memstate: ${report.name} (${report.source})`);
+  out.push(
+    `backend ${report.backend}, store ${report.store}, input ${report.input}, ` +
+      `${report.events} events in ${report.elapsedMs.toFixed(1)} ms ` +
+      `(${report.conversionsPerSecond.toLocaleString("en-US")} conversions/s)`,
+  );
+  if (report.realParts) {
+    const parts = Object.entries(report.realParts)
+      .map(([k, v]) => `${k} ${v ? "real" : "simulated"}`).join(", ");
+    out.push(`real hardware: ${parts}`);
+  }
+  for (const n of report.notices) out.push(`notice: ${n}`);
+  for (const w of report.warnings) out.push(`warning (accepted): ${w}`);
+  out.push("");
+  out.push(
+    `conversions: ${c.requested} requested, ${c.applied} applied, ${c.noop} no-op, ` +
+      `${c.ignored} ignored, ${c.failed} failed, ${c.rejected} rejected`,
+  );
+  const r = report.requests;
+  if (r.ACK + r.NACK + r.BUSY + r.ERROR > 0) {
+    out.push(`virtio-mem requests: ${r.ACK} ACK, ${r.NACK} NACK, ${r.BUSY} BUSY, ${r.ERROR} ERROR`);
+  }
+  if (report.hotplug > 0) out.push(`device hot-plug events: ${report.hotplug}`);
+  out.push("");
+  out.push(table(
+    [
+      "region",
+      "size",
+      "extents",
+      "store",
+      "bitmap",
+      "store/bitmap",
+      "shared",
+      "private",
+      "plugged",
+    ],
+    report.regions.map((g) => [
+      g.name,
+      formatSize(g.size),
+      g.extents.toLocaleString("en-US"),
+      formatSize(g.storeBytes),
+      formatSize(g.bitmapBytes),
+      `${((100 * g.storeBytes) / g.bitmapBytes).toPrecision(3)}%`,
+      formatSize(g.sharedBytes),
+      formatSize(g.privateBytes),
+      formatSize(g.pluggedBytes),
+    ]),
+  ));
+  out.push("");
+  out.push(table(
+    ["plugin", "kind", "mappings", "peak", "mapped", "failures", "calls"],
+    report.plugins.map((p) => [
+      p.name,
+      p.kind,
+      p.mappings.toLocaleString("en-US"),
+      p.peakMappings.toLocaleString("en-US"),
+      formatSize(p.mappedBytes),
+      String(p.failures),
+      Object.entries(p.calls).map(([k, v]) => `${k} ${v}`).join(", "),
+    ]),
+  ));
+  out.push("");
+  const inv = report.invariants;
+  out.push(
+    `invariants: ${inv.checked} checked, ${inv.violations.length} violation${
+      inv.violations.length === 1 ? "" : "s"
+    }`,
+  );
+  for (const v of inv.violations) out.push(`  violation: ${v}`);
+  if (report.errors.length > 0) {
+    out.push(`errors: ${report.errors.length}`);
+    for (const e of report.errors.slice(0, 20)) out.push(`  line ${e.line}: ${e.message}`);
+    if (report.errors.length > 20) out.push(`  ... ${report.errors.length - 20} more (see --json)`);
+  }
+  if (report.stoppedAt) {
+    out.push(`stopped at line ${report.stoppedAt.line}: ${report.stoppedAt.message}`);
+  }
+  return out.join("\n");
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ");
+  return [line(head), ...rows.map(line)].join("\n");
+}

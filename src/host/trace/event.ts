@@ -1,0 +1,109 @@
+/**
+ * The events a trace replays, whatever format they were read from, and the
+ * error a bad trace line raises.
+ *
+ * Addresses are guest physical addresses in bytes; `line` is the 1-based line
+ * of the trace the event came from, so every later complaint (misaligned, out
+ * of range, refused by a listener) can point back at the input.
+ *
+ * @module
+ */
+
+/** The guest converts `[gpa, gpa + size)` to shared or to private. */
+export interface ConvertEvent {
+  /** Discriminator. */
+  op: "convert";
+  /** First guest physical address. */
+  gpa: number;
+  /** Bytes to convert (> 0). */
+  size: number;
+  /** The state the range ends in. */
+  to: "shared" | "private";
+  /** 1-based line of the trace. */
+  line: number;
+}
+
+/** The guest plugs or unplugs `[gpa, gpa + size)` through virtio-mem. */
+export interface PlugEvent {
+  /** Discriminator. */
+  op: "plug" | "unplug";
+  /** First guest physical address. */
+  gpa: number;
+  /** Bytes to plug or unplug (> 0). */
+  size: number;
+  /** 1-based line of the trace. */
+  line: number;
+}
+
+/** The guest unplugs everything a virtio-mem device (or every device) plugged. */
+export interface UnplugAllEvent {
+  /** Discriminator. */
+  op: "unplug-all";
+  /** The virtio-mem device; absent: every virtio-mem device. */
+  device?: string;
+  /** 1-based line of the trace. */
+  line: number;
+}
+
+/** One event of a trace. */
+export type TraceEvent = ConvertEvent | PlugEvent | UnplugAllEvent;
+
+/** The events that name a guest physical range. */
+export type RangeTraceEvent = ConvertEvent | PlugEvent;
+
+/** A trace line that cannot be read; `reason` says what is wrong with it. */
+export class TraceLineError extends Error {
+  /** 1-based line number. */
+  readonly line: number;
+  /** What is wrong, without the line number. */
+  readonly reason: string;
+
+  /** Builds the error for `line` with `reason`. */
+  constructor(line: number, reason: string) {
+    super(`line ${line}: ${reason}`);
+    this.name = "TraceLineError";
+    this.line = line;
+    this.reason = reason;
+  }
+}
+
+/** Largest address a trace may name: JavaScript numbers are exact up to 2^53. */
+const LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Reads a non-negative integer written as a number, a `0x` hex string or a
+ * decimal digit string; throws a {@link TraceLineError} naming `field`.
+ */
+export function traceInteger(value: unknown, field: string, line: number): number {
+  let exact: bigint | undefined;
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0) {
+    if (!Number.isSafeInteger(value)) {
+      throw new TraceLineError(line, `${field}: must be at most 2^53 - 1, got ${value}`);
+    }
+    return value;
+  }
+  if (typeof value === "string" && /^(0x[0-9a-f]+|\d+)$/i.test(value)) exact = BigInt(value);
+  if (exact === undefined) {
+    throw new TraceLineError(
+      line,
+      `${field}: must be a non-negative integer or a hex string like "0x1000", got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  if (exact > LIMIT) {
+    throw new TraceLineError(line, `${field}: must be at most 2^53 - 1, got ${value}`);
+  }
+  return Number(exact);
+}
+
+/** Rejects an empty range or one that ends past 2^53. */
+export function checkRange(gpa: number, size: number, line: number): void {
+  if (size === 0) throw new TraceLineError(line, "size: must be positive, got 0");
+  if (gpa + size > Number.MAX_SAFE_INTEGER) {
+    throw new TraceLineError(
+      line,
+      `range 0x${gpa.toString(16)} + 0x${size.toString(16)} ends past 2^53 - 1`,
+    );
+  }
+}

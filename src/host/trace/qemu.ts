@@ -1,0 +1,77 @@
+/**
+ * QEMU trace lines for the `kvm_convert_memory` event.
+ *
+ * QEMU declares the event in `accel/kvm/trace-events` as
+ * `kvm_convert_memory(uint64_t start, uint64_t size, const char *msg)
+ * "start 0x%" PRIx64 " size 0x%" PRIx64 " %s"` and passes
+ * `"shared_to_private"` or `"private_to_shared"` as `msg`. The forms read here:
+ *
+ * - the `log` backend (`-trace kvm_convert_memory` / `-d trace:...`):
+ *   `kvm_convert_memory start 0x100000 size 0x1000 private_to_shared`,
+ *   optionally prefixed `pid@seconds.micros:` (older QEMU with
+ *   `-msg timestamp=on`) or by newer message context such as
+ *   `2026-01-08T17:05:15.123456Z qemu-system-x86_64: (1234:CPU 0/KVM): `;
+ * - the `ftrace` backend as read back from tracefs:
+ *   `... tracing_mark_write: kvm_convert_memory start 0x... size 0x... ...`;
+ * - `scripts/simpletrace.py` output for the binary `simple` backend:
+ *   `kvm_convert_memory 0.000 pid=1234 start=0x100000 size=0x1000 msg=private_to_shared`.
+ *
+ * Anything before the event name is ignored, so other prefixes work too.
+ *
+ * @module
+ */
+
+import { checkRange, type ConvertEvent, traceInteger, TraceLineError } from "./event.ts";
+
+/** The event name, standing alone (start of line, after whitespace or a colon). */
+const EVENT = /(?:^|[\s:])kvm_convert_memory(?:\s+(.*))?$/;
+/** `log` and `ftrace` backends: the format string of trace-events. */
+const LOG_ARGS = /^start\s+(0x[0-9a-f]+)\s+size\s+(0x[0-9a-f]+)\s+(\S+)$/i;
+/** simpletrace.py: delta, pid, then `name=value` for each argument. */
+const SIMPLE_ARGS =
+  /^(?:\d+(?:\.\d+)?\s+)?(?:pid=\d+\s+)?start=(0x[0-9a-f]+)\s+size=(0x[0-9a-f]+)\s+msg=(\S+)$/i;
+
+const DIRECTIONS: Readonly<Record<string, ConvertEvent["to"]>> = {
+  shared_to_private: "private",
+  private_to_shared: "shared",
+};
+
+/**
+ * Reads one line of a QEMU trace log.
+ *
+ * @param text the line, without its newline
+ * @param line its 1-based line number, for the event and for errors
+ * @returns the conversion, or `null` when the line is blank, a `#` comment or
+ *   any other trace event or log output
+ * @throws {TraceLineError} when the line is a `kvm_convert_memory` event that
+ *   cannot be read (malformed arguments, unknown direction, size 0, a number
+ *   beyond 2^53)
+ */
+export function parseQemuTraceLine(text: string, line: number): ConvertEvent | null {
+  const trimmed = text.trim();
+  if (trimmed === "" || trimmed.startsWith("#")) return null;
+  const event = EVENT.exec(trimmed);
+  if (!event) return null;
+  const args = (event[1] ?? "").trim();
+  const match = LOG_ARGS.exec(args) ?? SIMPLE_ARGS.exec(args);
+  if (!match) {
+    throw new TraceLineError(
+      line,
+      `malformed kvm_convert_memory event: expected "start 0x<hex> size 0x<hex> ` +
+        `shared_to_private|private_to_shared", got ${JSON.stringify(args)}`,
+    );
+  }
+  const [, start, size, direction] = match;
+  const to = DIRECTIONS[direction];
+  if (to === undefined) {
+    throw new TraceLineError(
+      line,
+      `unknown direction ${JSON.stringify(direction)} (expected shared_to_private or ` +
+        `private_to_shared)`,
+    );
+  }
+  const gpa = traceInteger(start, "start", line);
+  const bytes = traceInteger(size, "size", line);
+  checkRange(gpa, bytes, line);
+  return { op: "convert", gpa, size: bytes, to, line };
+}

@@ -1,0 +1,20 @@
+/**
+ * Workloads: named, seeded generators of host events, and their registry.
+ *
+ * @module
+ */
+
+export type { DeviceEvent, HostEvent, Workload, WorkloadContext } from "./workload.ts";
+export {
+  checkParams,
+  estimateWorkload,
+  generateWorkload,
+  workloadByName,
+  WorkloadParamsError,
+  WORKLOADS,
+} from "./registry.ts";
+export { boot } from "./boot.ts";
+export { swiotlbChurn } from "./swiotlb_churn.ts";
+export { dmaScatter } from "./dma_scatter.ts";
+export { balloon } from "./balloon.ts";
+export { hotplug } from "./hotplug.ts";

@@ -1,0 +1,511 @@
+// Host configuration: every rule reports file, field path and rule; all problems at once;
+// a valid file normalizes to bytes and defaults; start-up capacity checks explain the fix.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { capacityChecks, type1MappingBudget } from "../src/host/config/capacity.ts";
+import { ConfigError } from "../src/host/config/errors.ts";
+import { loadHostConfig, parseHostConfig } from "../src/host/config/load.ts";
+import type { Type1DeviceConfig } from "../src/host/config/schema.ts";
+
+const FILE = "examples/x.json";
+const GiB = 2 ** 30, MiB = 2 ** 20;
+
+/** A valid configuration to break one field at a time. */
+function valid(): Record<string, unknown> {
+  return {
+    name: "tdx-16g",
+    description: "two regions, three devices",
+    backend: "sim",
+    regions: [
+      { name: "ram-below-4g", size: "2GiB" },
+      { name: "ram-above-4g", size: "14GiB", base: "0x100000000" },
+    ],
+    devices: [
+      { type: "type1", name: "nic0", region: "ram-below-4g", dmaEntryLimit: 1_000_000 },
+      { type: "iommufd", name: "gpu0" },
+      {
+        type: "virtio-mem",
+        name: "vmem0",
+        region: "ram-above-4g",
+        blockSize: "2MiB",
+        requestedSize: "4GiB",
+        offset: "6GiB",
+      },
+    ],
+    workload: { name: "boot", seed: 7 },
+  };
+}
+
+/** Applies `edit` to a valid config and returns the error lines (asserting it fails). */
+function problems(edit: (c: Record<string, unknown>) => void): string[] {
+  const config = valid();
+  edit(config);
+  try {
+    parseHostConfig(config, FILE);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.equal(error.message.split("\n").length, error.issues.length);
+    return error.message.split("\n");
+  }
+  assert.fail("expected a ConfigError");
+}
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+const region = (c: Record<string, unknown>, i: number): Any => (c.regions as Any[])[i];
+const device = (c: Record<string, unknown>, i: number): Any => (c.devices as Any[])[i];
+
+Deno.test("the valid base configuration parses", () => {
+  parseHostConfig(valid(), FILE);
+});
+
+Deno.test("regions: sizes must parse", () => {
+  assert.deepEqual(problems((c) => region(c, 0).size = "2XB"), [
+    `${FILE}: regions[0].size: unknown unit "XB" (use B, KiB, MiB, GiB, TiB or PiB), got "2XB"`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 1).base = -4096), [
+    `${FILE}: regions[1].base: must not be negative, got -4096`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 0).size = true), [
+    `${FILE}: regions[0].size: must be a number of bytes or a size string like "16GiB", got true`,
+  ]);
+  assert.deepEqual(problems((c) => delete region(c, 0).size), [
+    `${FILE}: regions[0].size: is required`,
+  ]);
+});
+
+Deno.test("regions: pageSize is a power of two >= 4096", () => {
+  assert.deepEqual(problems((c) => region(c, 0).pageSize = 6000), [
+    `${FILE}: regions[0].pageSize: must be a power of two >= 4096, got 6000`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 0).pageSize = 2048), [
+    `${FILE}: regions[0].pageSize: must be a power of two >= 4096, got 2048`,
+  ]);
+  // 2 MiB pages are fine.
+  const config = valid();
+  region(config, 0).pageSize = "2MiB";
+  assert.equal(parseHostConfig(config, FILE).regions[0].pageSize, 2 * MiB);
+});
+
+Deno.test("regions: size is a positive multiple of pageSize", () => {
+  assert.deepEqual(problems((c) => region(c, 1).size = 10000), [
+    `${FILE}: regions[1].size: must be a multiple of pageSize 4096, got 10000`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 0).size = 0), [
+    `${FILE}: regions[0].size: must be a positive multiple of pageSize 4096, got 0`,
+  ]);
+});
+
+Deno.test("regions: base is aligned to pageSize and the range fits 52 bits", () => {
+  assert.deepEqual(problems((c) => region(c, 1).base = "0x100001234"), [
+    `${FILE}: regions[1].base: must be aligned to pageSize 4096, got 0x100001234`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 1).base = 2 ** 52 - 4096), [
+    `${FILE}: regions[1].size: base 0xffffffffff000 + size 0x380000000 ends past the ` +
+    `52-bit guest physical address space (0x10000000000000)`,
+  ]);
+});
+
+Deno.test("regions: guest physical ranges do not overlap, naming both", () => {
+  assert.deepEqual(problems((c) => region(c, 1).base = "1GiB"), [
+    `${FILE}: regions[1].base: range [0x40000000, 0x3c0000000) of region "ram-above-4g" ` +
+    `overlaps regions[0] "ram-below-4g" [0x0, 0x80000000)`,
+  ]);
+});
+
+Deno.test("regions: names are unique and well-formed; at least one region", () => {
+  assert.deepEqual(problems((c) => region(c, 1).name = "ram-below-4g"), [
+    `${FILE}: regions[1].name: duplicate region name "ram-below-4g" (also regions[0].name)`,
+    // A device that named the renamed region now refers to nothing.
+    `${FILE}: devices[2].region: unknown region "ram-above-4g" (regions: ram-below-4g)`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 0).name = "bad name"), [
+    `${FILE}: regions[0].name: must start with a letter or digit and contain only letters, ` +
+    `digits, "_", "." and "-", got "bad name"`,
+  ]);
+  assert.deepEqual(problems((c) => c.regions = []), [
+    `${FILE}: regions: must have at least 1 entry, got a list`,
+  ]);
+  assert.deepEqual(problems((c) => (c.regions as unknown[]).push("ram2")), [
+    `${FILE}: regions[2]: must be a JSON object, got "ram2"`,
+  ]);
+});
+
+Deno.test("devices: names are unique", () => {
+  assert.deepEqual(problems((c) => device(c, 1).name = "nic0"), [
+    `${FILE}: devices[1].name: duplicate device name "nic0" (also devices[0].name)`,
+  ]);
+});
+
+Deno.test("devices: type is required and known", () => {
+  assert.deepEqual(problems((c) => device(c, 0).type = "vfio"), [
+    `${FILE}: devices[0].type: must be one of "type1", "iommufd", "virtio-mem", got "vfio"`,
+  ]);
+  assert.deepEqual(problems((c) => delete device(c, 1).type), [
+    `${FILE}: devices[1].type: is required (one of "type1", "iommufd", "virtio-mem")`,
+  ]);
+});
+
+Deno.test("devices: region references exist (single and list)", () => {
+  assert.deepEqual(problems((c) => device(c, 0).region = "ram9"), [
+    `${FILE}: devices[0].region: unknown region "ram9" (regions: ram-below-4g, ram-above-4g)`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 1).region = ["ram-above-4g", "ram9"]), [
+    `${FILE}: devices[1].region[1]: unknown region "ram9" (regions: ram-below-4g, ram-above-4g)`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 1).region = ["ram-above-4g", "ram-above-4g"]), [
+    `${FILE}: devices[1].region[1]: lists region "ram-above-4g" twice`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 1).region = []), [
+    `${FILE}: devices[1].region: must name at least one region`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).region = "ram9"), [
+    `${FILE}: devices[2].region: unknown region "ram9" (regions: ram-below-4g, ram-above-4g)`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 1).region = 3), [
+    `${FILE}: devices[1].region: must be a region name or a list of region names, got 3`,
+  ]);
+});
+
+Deno.test("type1: dmaEntryLimit is a positive integer; granularity a multiple of pageSize", () => {
+  assert.deepEqual(problems((c) => device(c, 0).dmaEntryLimit = 0), [
+    `${FILE}: devices[0].dmaEntryLimit: must be at least 1, got 0`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 0).dmaEntryLimit = 1.5), [
+    `${FILE}: devices[0].dmaEntryLimit: must be an integer, got 1.5`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 0).dmaEntryLimit = "65535"), [
+    `${FILE}: devices[0].dmaEntryLimit: must be a number, got "65535"`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 0).granularity = 6000), [
+    `${FILE}: devices[0].granularity: must be a multiple of pageSize 4096 of region ` +
+    `"ram-below-4g", got 6000`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 0).granularity = 0), [
+    `${FILE}: devices[0].granularity: must be positive, got 0`,
+  ]);
+});
+
+Deno.test("devices: attachAt/detachAt are steps and detach comes after attach", () => {
+  assert.deepEqual(problems((c) => Object.assign(device(c, 1), { attachAt: 10, detachAt: 5 })), [
+    `${FILE}: devices[1].detachAt: must be after attachAt (10), got 5`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 0).attachAt = -1), [
+    `${FILE}: devices[0].attachAt: must be at least 0, got -1`,
+  ]);
+});
+
+Deno.test("virtio-mem: blockSize, requestedSize, offset, size and overlaps", () => {
+  assert.deepEqual(problems((c) => device(c, 2).blockSize = "3MiB"), [
+    `${FILE}: devices[2].blockSize: must be a power of two and a multiple of pageSize 4096 ` +
+    `of region "ram-above-4g", got 3145728`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).blockSize = 2048), [
+    `${FILE}: devices[2].blockSize: must be a power of two and a multiple of pageSize 4096 ` +
+    `of region "ram-above-4g", got 2048`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).requestedSize = "3MiB"), [
+    `${FILE}: devices[2].requestedSize: must be a multiple of blockSize 2097152, got 3145728`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).requestedSize = "10GiB"), [
+    `${FILE}: devices[2].requestedSize: must be at most the device size 8589934592, ` +
+    `got 10737418240`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).offset = "1MiB"), [
+    `${FILE}: devices[2].offset: must be a multiple of blockSize 2097152, got 1048576`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).size = "10GiB"), [
+    `${FILE}: devices[2].size: range [0x180000000, 0x400000000) extends past the end of ` +
+    `region "ram-above-4g" (size 0x380000000)`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 2).offset = "14GiB"), [
+    `${FILE}: devices[2].offset: must be inside region "ram-above-4g" (size 15032385536), ` +
+    `got 15032385536`,
+  ]);
+  assert.deepEqual(
+    problems((c) =>
+      (c.devices as unknown[]).push({
+        type: "virtio-mem",
+        name: "vmem1",
+        region: "ram-above-4g",
+        blockSize: "2MiB",
+        requestedSize: 0,
+        offset: "8GiB",
+        size: "1GiB",
+      })
+    ),
+    [
+      `${FILE}: devices[3].offset: range [0x200000000, 0x240000000) of region "ram-above-4g" ` +
+      `overlaps virtio-mem devices[2] "vmem0" [0x180000000, 0x380000000)`,
+    ],
+  );
+});
+
+Deno.test("unknown fields are rejected by name, with the allowed ones", () => {
+  assert.deepEqual(problems((c) => c.regoins = []), [
+    `${FILE}: regoins: unknown field (allowed: name, description, backend, store, regions, ` +
+    `devices, kvm, workload, continueOnCapacityError)`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 0).sise = 1), [
+    `${FILE}: regions[0].sise: unknown field (allowed: name, size, pageSize, base, backing, ` +
+    `initial, store)`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 1).dmaEntryLimit = 5), [
+    `${FILE}: devices[1].dmaEntryLimit: unknown field (allowed: type, name, cut, region, ` +
+    `attachAt, detachAt)`,
+  ]);
+  assert.deepEqual(problems((c) => c.kvm = { mode: "separate", fast: true }), [
+    `${FILE}: kvm.fast: unknown field (allowed: mode)`,
+  ]);
+  assert.deepEqual(problems((c) => c.workload = { name: "boot", speed: 2 }), [
+    `${FILE}: workload.speed: unknown field (allowed: name, seed, params)`,
+  ]);
+});
+
+Deno.test("enums: backend, store, backing, initial", () => {
+  assert.deepEqual(problems((c) => c.backend = "qemu"), [
+    `${FILE}: backend: must be one of "sim", "linux", got "qemu"`,
+  ]);
+  assert.deepEqual(problems((c) => c.store = "btree"), [
+    `${FILE}: store: must be one of "range-tree", "bitmap", got "btree"`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 0).initial = "unknown"), [
+    `${FILE}: regions[0].initial: must be one of "private", "shared", got "unknown"`,
+  ]);
+});
+
+Deno.test("workload: a known generator or a trace, not both, and required", () => {
+  assert.deepEqual(problems((c) => c.workload = { name: "fuzz" }), [
+    `${FILE}: workload.name: must be one of "boot", "swiotlb-churn", "dma-scatter", ` +
+    `"balloon", "hotplug", got "fuzz"`,
+  ]);
+  assert.deepEqual(problems((c) => c.workload = { name: "boot", trace: "t.log" }), [
+    `${FILE}: workload: give either "name" (a generator) or "trace" (a trace file), not both`,
+  ]);
+  assert.deepEqual(problems((c) => delete c.workload), [
+    `${FILE}: workload: is required: {"name": <generator>} or {"trace": <file>}`,
+  ]);
+  assert.deepEqual(problems((c) => c.workload = { trace: "" }), [
+    `${FILE}: workload.trace: must not be empty`,
+  ]);
+  assert.deepEqual(problems((c) => c.workload = { name: "boot", seed: 1.5 }), [
+    `${FILE}: workload.seed: must be an integer, got 1.5`,
+  ]);
+});
+
+Deno.test("kvm.mode must agree with every region's backing", () => {
+  assert.deepEqual(problems((c) => c.kvm = { mode: "in-place" }), [
+    `${FILE}: regions[0].backing: is "separate" but kvm.mode is "in-place"; KVM converts all ` +
+    `guest memory one way, so they must agree`,
+    `${FILE}: regions[1].backing: is "separate" but kvm.mode is "in-place"; KVM converts all ` +
+    `guest memory one way, so they must agree`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 1).backing = "in-place"), [
+    `${FILE}: regions[1].backing: is "in-place" but regions[0] is "separate"; KVM converts ` +
+    `all guest memory one way, so every region needs the same backing`,
+  ]);
+});
+
+Deno.test("the root must be an object", () => {
+  for (const [json, got] of [[[], "a list"], [null, "null"], ["x", '"x"']] as const) {
+    assert.throws(
+      () => parseHostConfig(json, FILE),
+      (e) => e instanceof ConfigError && e.message === `${FILE}: must be a JSON object, got ${got}`,
+    );
+  }
+});
+
+Deno.test("every problem of a file is reported at once, in file order", () => {
+  const lines = problems((c) => {
+    c.backend = "qemu";
+    region(c, 0).size = 10000;
+    region(c, 1).pageSize = 3;
+    region(c, 1).extra = true;
+    device(c, 0).dmaEntryLimit = 0;
+    device(c, 0).region = "nope";
+    device(c, 2).requestedSize = "1MiB";
+    c.workload = { name: "nope" };
+  });
+  assert.deepEqual(lines, [
+    `${FILE}: backend: must be one of "sim", "linux", got "qemu"`,
+    `${FILE}: regions[0].size: must be a multiple of pageSize 4096, got 10000`,
+    `${FILE}: regions[1].extra: unknown field (allowed: name, size, pageSize, base, backing, ` +
+    `initial, store)`,
+    `${FILE}: regions[1].pageSize: must be a power of two >= 4096, got 3`,
+    `${FILE}: devices[0].dmaEntryLimit: must be at least 1, got 0`,
+    `${FILE}: devices[0].region: unknown region "nope" (regions: ram-below-4g, ram-above-4g)`,
+    `${FILE}: devices[2].requestedSize: must be a multiple of blockSize 2097152, got 1048576`,
+    `${FILE}: workload.name: must be one of "boot", "swiotlb-churn", "dma-scatter", ` +
+    `"balloon", "hotplug", got "nope"`,
+  ]);
+  try {
+    parseHostConfig({ name: "x", regions: [{ name: "a", size: 1 }], workload: {} }, FILE);
+    assert.fail("expected a ConfigError");
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.file, FILE);
+    assert.deepEqual(error.issues, [
+      { path: "regions[0].size", message: "must be a multiple of pageSize 4096, got 1" },
+      { path: "workload.name", message: "is required" },
+    ]);
+  }
+});
+
+Deno.test("normalization: bytes, defaults, resolved references and trace path", () => {
+  const config = parseHostConfig(valid(), FILE);
+  assert.equal(config.source, FILE);
+  assert.equal(config.backend, "sim");
+  assert.equal(config.store, "range-tree");
+  assert.equal(config.continueOnCapacityError, false);
+  assert.deepEqual(config.kvm, { mode: "separate" });
+  assert.deepEqual(config.regions[0], {
+    name: "ram-below-4g",
+    size: 2 * GiB,
+    pageSize: 4096,
+    base: 0,
+    backing: "separate",
+    initial: "private",
+    store: "range-tree",
+  });
+  assert.equal(config.regions[1].base, 4 * GiB);
+  assert.deepEqual(config.devices, [
+    { type: "type1", name: "nic0", regions: ["ram-below-4g"], dmaEntryLimit: 1_000_000 },
+    { type: "iommufd", name: "gpu0", regions: ["ram-below-4g", "ram-above-4g"], cut: true },
+    {
+      type: "virtio-mem",
+      name: "vmem0",
+      region: "ram-above-4g",
+      blockSize: 2 * MiB,
+      requestedSize: 4 * GiB,
+      offset: 6 * GiB,
+      size: 8 * GiB,
+    },
+  ]);
+  assert.deepEqual(config.workload, { kind: "generator", name: "boot", seed: 7, params: {} });
+
+  const other = valid();
+  other.store = "bitmap";
+  other.kvm = { mode: "in-place" };
+  region(other, 0).backing = "in-place";
+  region(other, 1).backing = "in-place";
+  region(other, 1).store = "range-tree";
+  other.devices = [{ type: "type1", name: "n", granularity: "2MiB", attachAt: 3, detachAt: 9 }];
+  other.workload = { trace: "traces/boot.log" };
+  const c2 = parseHostConfig(other, "examples/hosts/x.json");
+  assert.deepEqual(c2.regions.map((r) => r.store), ["bitmap", "range-tree"]);
+  assert.deepEqual(c2.kvm, { mode: "in-place" });
+  assert.deepEqual(c2.devices[0], {
+    type: "type1",
+    name: "n",
+    regions: ["ram-below-4g", "ram-above-4g"],
+    dmaEntryLimit: 65535,
+    granularity: 2 * MiB,
+    attachAt: 3,
+    detachAt: 9,
+  });
+  assert.deepEqual(c2.workload, { kind: "trace", trace: "examples/hosts/traces/boot.log" });
+  other.workload = { trace: "/abs/boot.log" };
+  assert.deepEqual(parseHostConfig(other, "x.json").workload, {
+    kind: "trace",
+    trace: "/abs/boot.log",
+  });
+});
+
+Deno.test("capacityChecks: type1 worst case against dmaEntryLimit, with the fix", () => {
+  const config = valid();
+  device(config, 0).region = ["ram-below-4g", "ram-above-4g"];
+  device(config, 0).dmaEntryLimit = 65535;
+  const normalized = parseHostConfig(config, FILE);
+  const budget = type1MappingBudget(normalized, normalized.devices[0] as Type1DeviceConfig);
+  // 2 GiB + 6 GiB at 4 KiB, plus 8 GiB of virtio-mem at 2 MiB.
+  assert.equal(budget.needed, 524288 + 1572864 + 4096);
+  assert.deepEqual(budget.parts.map((p) => [p.region, p.granularity, p.mappings]), [
+    ["ram-below-4g", 4096, 524288],
+    ["ram-above-4g", 4096, 1572864],
+    ["ram-above-4g", 2 * MiB, 4096],
+  ]);
+  const messages = capacityChecks(normalized);
+  assert.equal(messages.length, 1);
+  const [message] = messages;
+  assert.match(message, /^devices\[0\] "nic0": VFIO type1 may need up to 2101248 DMA mappings/);
+  assert.match(message, /ram-below-4g: 2 GiB \/ 4 KiB = 524288/);
+  assert.match(message, /but its dmaEntryLimit is 65535/);
+  assert.match(message, /raise "dmaEntryLimit" of devices\[0\] to at least 2101248/);
+  assert.match(message, /vfio_iommu_type1 module parameter dma_entry_limit/);
+  assert.match(message, /modprobe vfio_iommu_type1 dma_entry_limit=2101248/);
+  assert.match(message, /"iommufd"/);
+  assert.match(message, /continueOnCapacityError/);
+
+  // Raising the limit or coarsening the granularity clears it.
+  device(config, 0).dmaEntryLimit = 2101248;
+  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)), []);
+  device(config, 0).dmaEntryLimit = 65535;
+  device(config, 0).granularity = "1MiB";
+  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)), []);
+  // iommufd devices have no such budget.
+  config.devices = [{ type: "iommufd", name: "gpu0" }];
+  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)), []);
+});
+
+Deno.test("loadHostConfig: reads the file, names it on missing file or bad JSON", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_config_" });
+  try {
+    const good = join(dir, "good.json");
+    await Deno.mkdir(join(dir, "traces"));
+    await Deno.writeTextFile(join(dir, "traces", "boot.log"), "");
+    await Deno.writeTextFile(
+      good,
+      JSON.stringify({ ...valid(), workload: { trace: "traces/boot.log" } }, null, 2),
+    );
+    const config = await loadHostConfig(good);
+    assert.deepEqual(config.workload, { kind: "trace", trace: join(dir, "traces", "boot.log") });
+
+    const missing = join(dir, "missing.json");
+    await assert.rejects(
+      () => loadHostConfig(missing),
+      (e) => e instanceof ConfigError && e.message === `${missing}: file not found`,
+    );
+
+    const bad = join(dir, "bad.json");
+    await Deno.writeTextFile(bad, '{\n  "name": "x",\n  "regions": [,]\n}\n');
+    await assert.rejects(
+      () => loadHostConfig(bad),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message.startsWith(`${bad}: invalid JSON at line 3, column 15: `),
+    );
+    await Deno.writeTextFile(bad, '{"name": "x",\n "regions": tru }');
+    await assert.rejects(
+      () => loadHostConfig(bad),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message.startsWith(`${bad}: invalid JSON at line 2, column 16: `),
+    );
+
+    const noTrace = join(dir, "notrace.json");
+    await Deno.writeTextFile(
+      noTrace,
+      JSON.stringify({ ...valid(), workload: { trace: "nowhere.log" } }),
+    );
+    await assert.rejects(
+      () => loadHostConfig(noTrace),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message ===
+          `${noTrace}: workload.trace: file not found: ${
+            JSON.stringify(join(dir, "nowhere.log"))
+          } (relative paths are relative to the configuration file)`,
+    );
+
+    const invalid = join(dir, "invalid.json");
+    await Deno.writeTextFile(invalid, JSON.stringify({ ...valid(), backend: "qemu" }));
+    await assert.rejects(
+      () => loadHostConfig(invalid),
+      (e) =>
+        e instanceof ConfigError &&
+        e.message === `${invalid}: backend: must be one of "sim", "linux", got "qemu"`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

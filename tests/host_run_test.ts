@@ -1,0 +1,232 @@
+// Host configurations end to end: every example runs, reports are well formed,
+// traces replay with the right counts, bad lines never change state.
+import assert from "node:assert/strict";
+import { buildHost } from "../src/host/build.ts";
+import { parseHostConfig } from "../src/host/config/load.ts";
+import { checkInvariants } from "../src/host/invariants.ts";
+import type { Report } from "../src/host/report/report.ts";
+import { runEvents } from "../src/host/run.ts";
+import { runSession } from "../src/host/session.ts";
+import { readTrace } from "../src/host/trace/read.ts";
+import { loadHostConfig } from "../src/host/config/load.ts";
+import { probeKvm } from "../src/hw/linux/probe.ts";
+import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../src/hw/backend.ts";
+import type { SimIoas, SimKvm, SimType1Container } from "../src/hw/sim/mod.ts";
+
+const kvm = probeKvm();
+
+/** The shape --json promises (the README documents it). */
+function assertReportShape(r: Report) {
+  assert.equal(typeof r.store, "string");
+  for (const k of ["requested", "applied", "noop", "ignored", "failed", "rejected"] as const) {
+    assert.equal(typeof r.conversions[k], "number", `conversions.${k}`);
+  }
+  for (const g of r.regions) {
+    for (
+      const k of [
+        "name",
+        "size",
+        "extents",
+        "storeBytes",
+        "bitmapBytes",
+        "sharedBytes",
+        "privateBytes",
+        "pluggedBytes",
+      ] as const
+    ) {
+      assert.ok(k in g, `regions[].${k}`);
+    }
+    assert.equal(g.sharedBytes + g.privateBytes, g.size);
+  }
+  for (const p of r.plugins) {
+    for (
+      const k of ["name", "kind", "mappings", "peakMappings", "mappedBytes", "failures"] as const
+    ) {
+      assert.ok(k in p, `plugins[].${k}`);
+    }
+  }
+  assert.ok(Array.isArray(r.errors));
+  assert.equal(typeof r.invariants.checked, "number");
+  assert.ok(Array.isArray(r.invariants.violations));
+  // It survives a JSON round trip unchanged (no bigint, no Infinity, no cycles).
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+}
+
+const examples: [string, Record<string, unknown>][] = [
+  ["examples/tdx-16g.json", {}],
+  ["examples/type1-1t.json", { steps: 2000 }],
+  ["examples/iommufd-1t.json", { steps: 2000 }],
+  ["examples/virtio-mem-cvm.json", { cycles: 3 }],
+  ["examples/hotplug.json", {}],
+  ["examples/tdx-trace.json", {}],
+];
+
+for (const [file, params] of examples) {
+  Deno.test(`example ${file} runs with no invariant violation`, async () => {
+    const config = await loadHostConfig(file);
+    const { report } = await runSession(config, { params });
+    assertReportShape(report);
+    assert.deepEqual(report.invariants.violations, []);
+    assert.ok(report.invariants.checked >= report.regions.length);
+    assert.ok(report.conversions.applied > 0 || report.requests.ACK > 0, "the run did something");
+    assert.equal(report.conversions.rejected, 0);
+  });
+}
+
+Deno.test({
+  name: "example examples/linux-kvm.json runs on the real backend",
+  ignore: !kvm.available,
+  async fn() {
+    const { report } = await runSession(await loadHostConfig("examples/linux-kvm.json"));
+    assertReportShape(report);
+    assert.equal(report.backend, "linux");
+    assert.deepEqual(report.realParts && report.realParts.punch, true);
+    assert.deepEqual(report.invariants.violations, []);
+  },
+});
+if (!kvm.available) console.log(`skipping the real-backend example: ${kvm.reason}`);
+
+Deno.test("type1 and iommufd on the same 1 TiB workload: iommufd needs far fewer mappings", async () => {
+  const run = async (file: string) =>
+    (await runSession(await loadHostConfig(file), { params: { steps: 2000 } })).report;
+  const t1 = (await run("examples/type1-1t.json")).plugins.find((p) => p.kind === "vfio-type1")!;
+  const io = (await run("examples/iommufd-1t.json")).plugins.find((p) => p.kind === "iommufd")!;
+  assert.equal(t1.mappedBytes, io.mappedBytes, "both map exactly the shared memory");
+  assert.ok(
+    io.peakMappings * 10 < t1.peakMappings,
+    `${io.peakMappings} areas vs ${t1.peakMappings} mappings`,
+  );
+});
+
+Deno.test("trace replay of the shipped QEMU log: counts match the log, the MMIO hole is ignored", async () => {
+  const text = await Deno.readTextFile("examples/traces/tdx-boot.log");
+  const trace = readTrace(text);
+  assert.deepEqual(trace.errors, []);
+  const { report } = await runSession(await loadHostConfig("examples/tdx-trace.json"));
+  assert.equal(report.conversions.requested, trace.events.filter((e) => e.op === "convert").length);
+  assert.equal(report.conversions.ignored, 1);
+  assert.equal(
+    report.conversions.applied + report.conversions.noop + report.conversions.ignored,
+    report.conversions.requested,
+  );
+});
+
+const TRACE_CONFIG = {
+  name: "t",
+  regions: [
+    { name: "low", size: "64MiB", base: 0 },
+    { name: "high", size: "64MiB", base: "0x4000000" },
+  ],
+  devices: [{ type: "iommufd", name: "nic0" }],
+  workload: { name: "boot" },
+};
+
+const BAD_TRACE = [
+  "kvm_convert_memory start 0x0 size 0x200000 private_to_shared", // 1 ok
+  "kvm_convert_memory start 0x1000 size 0x1000 sideways", // 2 malformed
+  "kvm_convert_memory start 0x1001 size 0x1000 private_to_shared", // 3 misaligned
+  "kvm_convert_memory start 0x3fff000 size 0x2000 private_to_shared", // 4 spans two regions
+  "kvm_convert_memory start 0x90000000 size 0x1000 shared_to_private", // 5 out of range
+  "kvm_convert_memory start 0xfee00000 size 0x1000 private_to_shared", // 6 MMIO hole: ignored
+  "kvm_convert_memory start 0x0 size 0x1000 private_to_shared", // 7 no-op
+  "kvm_convert_memory start 0x4000000 size 0x1000 private_to_shared", // 8 ok
+].join("\n");
+
+Deno.test("bad trace lines are reported with their line numbers and skipped; state stays right", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/bad.log`;
+  await Deno.writeTextFile(path, BAD_TRACE);
+  const config = parseHostConfig(TRACE_CONFIG, "t.json");
+  const { report, host } = await runSession(config, { trace: path });
+  assert.deepEqual(report.errors.map((e) => e.line), [2, 3, 4, 5]);
+  assert.match(report.errors[1].message, /misaligned|aligned/);
+  assert.match(report.errors[2].message, /spans two regions/);
+  assert.match(report.errors[3].message, /out of range/);
+  assert.deepEqual(report.conversions, {
+    requested: 7,
+    applied: 2,
+    noop: 1,
+    ignored: 1,
+    failed: 0,
+    rejected: 3,
+  });
+  assert.deepEqual(report.invariants.violations, []);
+  assert.equal(host.regions[0].stateAt(0x1000) & 1, 1);
+  assert.equal(host.regions[0].stateAt(0x3fff000) & 1, 0, "the spanning line changed nothing");
+});
+
+Deno.test("--strict: a bad trace line fails the run before anything changes", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/bad.log`;
+  await Deno.writeTextFile(path, BAD_TRACE);
+  const { report } = await runSession(parseHostConfig(TRACE_CONFIG, "t.json"), {
+    trace: path,
+    strict: true,
+  });
+  assert.equal(report.stoppedAt?.line, 2);
+  assert.equal(report.conversions.applied, 0);
+  assert.equal(report.regions[0].sharedBytes, 0);
+});
+
+Deno.test("--strict: a rejected event stops the run at that line", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/bad.jsonl`;
+  await Deno.writeTextFile(
+    path,
+    [
+      `{"op":"convert","gpa":0,"size":4096,"to":"shared"}`,
+      `{"op":"convert","gpa":1,"size":4096,"to":"shared"}`,
+      `{"op":"convert","gpa":8192,"size":4096,"to":"shared"}`,
+    ].join("\n"),
+  );
+  const { report } = await runSession(parseHostConfig(TRACE_CONFIG, "t.json"), {
+    trace: path,
+    strict: true,
+  });
+  assert.equal(report.stoppedAt?.line, 2);
+  assert.equal(report.conversions.applied, 1);
+});
+
+Deno.test("the invariant checker finds a planted violation in each component", () => {
+  const config = parseHostConfig(
+    {
+      ...TRACE_CONFIG,
+      devices: [{ type: "type1", name: "nic0" }, { type: "iommufd", name: "gpu0" }],
+    },
+    "t.json",
+  );
+  using host = buildHost(config);
+  runEvents(host, [{ op: "convert", gpa: 0, size: 0x200000, to: "shared", line: 1 }]);
+  assert.deepEqual(checkInvariants(host.regions, host.plugins).violations, []);
+  const [low] = host.regions;
+  const violations = () => checkInvariants(host.regions, host.plugins).violations;
+
+  // 1. KVM: a private page made shared behind the store's back.
+  (host.vm as SimKvm).setMemoryAttributes(0x200000, 0x1000, 0);
+  assert.deepEqual(violations(), [
+    "kvm: [0x200000, 0x201000) is private in the store but not in KVM",
+  ]);
+  (host.vm as SimKvm).setMemoryAttributes(0x200000, 0x1000, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+
+  // 2. type1: a stray DMA mapping of private memory.
+  const container = host.devices.get("nic0")!.hardware as SimType1Container;
+  container.map(0x300000, low.hostAddress + 0x300000, 0x1000);
+  assert.deepEqual(violations(), [
+    "nic0: [0x300000, 0x301000) is mapped but not populated (not plugged-and-shared)",
+  ]);
+  container.unmap(0x300000, 0x1000);
+
+  // 3. iommufd: a shared page left unmapped.
+  const ioas = host.devices.get("gpu0")!.hardware as SimIoas;
+  ioas.cutMapping(0x1000);
+  ioas.cutMapping(0x2000);
+  ioas.unmap(0x1000, 0x1000);
+  assert.deepEqual(violations(), ["gpu0: [0x1000, 0x2000) is populated but not mapped"]);
+  ioas.map(0x1000, low.hostAddress + 0x1000, 0x1000);
+
+  // 4. Backing: the host writes a shared page's guest_memfd side, re-allocating it.
+  host.kvm.binding(low)!.backing.guestMemfd.write(0x5000, new Uint8Array([1]));
+  assert.deepEqual(violations(), [
+    "kvm: shared [0x0, 0x200000) still has guest_memfd pages",
+  ]);
+});
