@@ -38,7 +38,7 @@ import {
   type PluginStats,
   resolveRange,
 } from "./plugin.ts";
-import { formatBytes } from "../util/bytes.ts";
+import { formatSize } from "../util/bytes.ts";
 import { describeDifferences, populatedSpans, type Span } from "./verify.ts";
 
 /** Options for {@link vfioType1}. */
@@ -98,7 +98,7 @@ class VfioType1 implements Plugin {
       if (needed > available) {
         throw new CapacityError(
           `${who}: region ${region.name} may need up to ${needed} DMA mappings ` +
-            `(${formatBytes(r.size)} at ${formatBytes(g)} granularity) but the type1 container ` +
+            `(${formatSize(r.size)} at ${formatSize(g)} granularity) but the type1 container ` +
             `has ${available} of dma_entry_limit ${container.dmaEntryLimit} left (possibly running ` +
             `out of DMA mappings). Raise the limit (modprobe vfio_iommu_type1 ` +
             `dma_entry_limit=${needed + container.dmaEntryLimit - available}, or dmaEntryLimit ` +
