@@ -75,6 +75,8 @@ export interface KvmAttributesPlugin extends Plugin {
   binding(region: Region): KvmBinding | undefined;
   /** Bytes hole-punched so far (both sides). */
   readonly punchedBytes: number;
+  /** Attributes and backing of `region` against its store; one line per violation. */
+  verify(region: Region): string[];
 }
 
 /** Creates the KVM attributes plugin; call `attach(region)` for each region. */
