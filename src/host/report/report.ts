@@ -12,6 +12,7 @@ import type { InvariantReport } from "../invariants.ts";
 import type { ConversionCounts, RunResult } from "../run.ts";
 import type { TraceProblem } from "../trace/read.ts";
 import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
+import type { PluginStats } from "../../plugins/plugin.ts";
 
 /** One region's line in the report. */
 export interface RegionReport {
@@ -35,23 +36,8 @@ export interface RegionReport {
   pluggedBytes: number;
 }
 
-/** One plugin's line in the report. */
-export interface PluginReport {
-  /** Plugin name. */
-  name: string;
-  /** Plugin kind. */
-  kind: string;
-  /** Live mappings (areas for iommufd). */
-  mappings: number;
-  /** Peak live mappings. */
-  peakMappings: number;
-  /** Bytes mapped. */
-  mappedBytes: number;
-  /** Failed hardware calls. */
-  failures: number;
-  /** Hardware calls by operation. */
-  calls: Record<string, number>;
-}
+/** One plugin's line in the report: its stats at the end of the run. */
+export type PluginReport = PluginStats;
 
 /** The whole report (`memstate run --json`). */
 export interface Report {
@@ -153,24 +139,8 @@ function regionReport(region: Region): RegionReport {
   };
 }
 
-function pluginReport(s: {
-  name: string;
-  kind: string;
-  mappings: number;
-  peakMappings: number;
-  mappedBytes: number;
-  failures: number;
-  calls: Record<string, number>;
-}): PluginReport {
-  return {
-    name: s.name,
-    kind: s.kind,
-    mappings: s.mappings,
-    peakMappings: s.peakMappings,
-    mappedBytes: s.mappedBytes,
-    failures: s.failures,
-    calls: { ...s.calls },
-  };
+function pluginReport(s: PluginStats): PluginReport {
+  return { ...s, calls: { ...s.calls } };
 }
 
 function popcount(n: number): number {
