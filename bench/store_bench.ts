@@ -1,57 +1,65 @@
-// Store benchmarks: the bitmap is the baseline of each group. Run: deno task bench
-import { BitmapStore, RangeTreeStore, type StateStore } from "../mod.ts";
-import { Prng } from "../src/util/prng.ts";
+// Store micro-benchmarks (`deno task bench`): the bitmap is the baseline of
+// each group. Each iteration applies the next conversion of a pre-generated
+// workload (bench/workloads.ts) to a long-lived store. For the report with
+// ratios, targets and memory, run bench/report.ts.
+import { BitmapStore, RangeTreeStore, type StateStore } from "../src/store/mod.ts";
+import {
+  aligned2m,
+  boot,
+  dmaScatter,
+  INITIAL_STATE,
+  pagesOf,
+  SHARED,
+  STORE_BITS,
+  swiotlbChurn,
+  type Workload,
+} from "./workloads.ts";
 
-const PAGES_16G = (16 * 2 ** 30) / 4096;
-const SHARED = 1;
 const kinds: [string, (n: number) => StateStore, boolean][] = [
-  ["bitmap", (n) => new BitmapStore(n, { bits: 2 }), true],
-  ["range-tree", (n) => new RangeTreeStore(n, { bits: 2 }), false],
+  ["bitmap", (n) => new BitmapStore(n, { bits: STORE_BITS, initial: INITIAL_STATE }), true],
+  ["range-tree", (n) => new RangeTreeStore(n, { bits: STORE_BITS, initial: INITIAL_STATE }), false],
 ];
 
-for (const [name, make, baseline] of kinds) {
-  const store = make(PAGES_16G);
-  const rng = new Prng(1);
-  Deno.bench({
-    name: `${name}: random 4 KiB toggle over 16 GiB`,
-    group: "toggle-4k",
-    baseline,
-    fn() {
-      const page = rng.int(PAGES_16G);
-      if (rng.chance(0.5)) store.update(page, page + 1, SHARED, 0);
-      else store.update(page, page + 1, 0, SHARED);
-    },
-  });
+function conversionBench(workload: Workload): void {
+  for (const [name, make, baseline] of kinds) {
+    const store = make(workload.pages);
+    const { starts, ends, toShared, length } = workload.conversions;
+    let i = 0;
+    Deno.bench({
+      name: `${name}: ${workload.name}`,
+      group: workload.name,
+      baseline,
+      fn() {
+        if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
+        else store.update(starts[i], ends[i], 0, SHARED);
+        if (++i === length) i = 0;
+      },
+    });
+  }
 }
 
-for (const [name, make, baseline] of kinds) {
-  const store = make(PAGES_16G);
-  const rng = new Prng(2);
-  const chunks = PAGES_16G / 512;
-  Deno.bench({
-    name: `${name}: 2 MiB-aligned range set over 16 GiB`,
-    group: "set-2m",
-    baseline,
-    fn() {
-      const start = rng.int(chunks) * 512;
-      store.set(start, start + 512, rng.int(4));
-    },
-  });
-}
+conversionBench(dmaScatter());
+conversionBench(aligned2m());
+conversionBench(swiotlbChurn(pagesOf(2 ** 36)));
 
+// Replay: iterate every run of a booted 64 GiB region.
+const booted = boot(pagesOf(2 ** 36));
 for (const [name, make, baseline] of kinds) {
-  const pages = 2 ** 20;
-  const store = make(pages);
-  // 500 shared stretches starting at page 0: exactly 1,000 runs.
-  for (let i = 0; i < 500; i++) store.set(i * 1000, i * 1000 + 300, SHARED);
+  const store = make(booted.pages);
+  const { starts, ends, toShared } = booted.conversions;
+  for (let i = 0; i < booted.conversions.length; i++) {
+    if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
+    else store.update(starts[i], ends[i], 0, SHARED);
+  }
+  const expected = store.runCount;
   Deno.bench({
-    name: `${name}: runs() over a region of 1,000 runs`,
-    group: "runs-1000",
+    name: `${name}: replay runs() of a booted 64 GiB region`,
+    group: "register",
     baseline,
     fn() {
       let n = 0;
       for (const _ of store.runs()) n++;
-      if (n !== 1000) throw new Error(`expected 1000 runs, got ${n}`);
+      if (n !== expected) throw new Error(`expected ${expected} runs, got ${n}`);
     },
   });
 }

@@ -10,6 +10,8 @@ export type { Run, StateStore } from "./state_store.ts";
 export {
   RANGE_TREE_BYTES_PER_RUN,
   RANGE_TREE_FIXED_BYTES,
+  type RangeTreeOptions,
+  type RangeTreeStats,
   RangeTreeStore,
   type StoreOptions,
 } from "./range_tree_store.ts";

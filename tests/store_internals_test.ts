@@ -1,0 +1,145 @@
+// The range tree's building blocks against plain models: the ExtentIndex (a
+// shallow B+-tree with a cursor and a jump table), the SpanDirectory (an open
+// addressing hash table) and the DenseSlab's change counting.
+// Reproduce a failure with MEMSTATE_SEED=<seed>.
+import assert from "node:assert/strict";
+import { DenseSlab } from "../src/store/dense_chunks.ts";
+import { ExtentIndex, LEAF_MAX } from "../src/store/extent_index.ts";
+import { SpanDirectory } from "../src/store/span_directory.ts";
+import { Prng, seedFromEnv } from "../src/util/prng.ts";
+
+function seeded(name: string): Prng {
+  const seed = seedFromEnv();
+  console.log(`${name}: seed ${seed} (set MEMSTATE_SEED to reproduce)`);
+  return new Prng(seed);
+}
+
+/** Every (key, value) of the index, in leaf order, checking the leaf bookkeeping. */
+function entries(index: ExtentIndex): [number, number][] {
+  const out: [number, number][] = [];
+  index.leaves.forEach((leaf, li) => {
+    assert.ok(leaf.n > 0 && leaf.n <= LEAF_MAX, `leaf ${li} holds ${leaf.n}`);
+    assert.equal(index.mins[li], leaf.pairs[0], `leaf ${li} first key`);
+    for (let i = 0; i < leaf.n; i++) out.push([leaf.pairs[2 * i], leaf.pairs[2 * i + 1]]);
+  });
+  assert.equal(out.length, index.size);
+  return out;
+}
+
+for (const limit of [5000, 2 ** 40]) {
+  Deno.test(`extent index: random edits and lookups match a sorted model (keys < ${limit})`, () => {
+    const rng = seeded("extent index");
+    const index = new ExtentIndex(limit, 7);
+    const model = new Map<number, number>([[0, 7]]);
+    // Keys drawn from a few clusters and the whole range, so buckets both crowd and stay empty.
+    const key = () =>
+      rng.chance(0.7) ? 1 + rng.int(Math.min(limit - 1, 3000)) : 1 + rng.int(limit - 1);
+    for (let step = 0; step < 6000; step++) {
+      const note = `step ${step}`;
+      const k = key();
+      const r = rng.next();
+      if (r < 0.5 && !model.has(k)) {
+        index.insert(k, step);
+        model.set(k, step);
+        assert.equal(index.key(), k, `${note}: cursor after insert`);
+      } else if (r < 0.8 && model.size > 1) {
+        const keys = [...model.keys()].filter((x) => x !== 0);
+        const victim = rng.pick(keys);
+        index.remove(victim);
+        model.delete(victim);
+      } else if (model.size > 1) {
+        // Move a key within its gap with setKeyHere.
+        const sorted = [...model.keys()].sort((a, b) => a - b);
+        const i = 1 + rng.int(sorted.length - 1);
+        const lo = sorted[i - 1] + 1, hi = i + 1 < sorted.length ? sorted[i + 1] - 1 : limit - 1;
+        const to = lo + rng.int(hi - lo + 1);
+        index.seek(sorted[i]);
+        index.setKeyHere(to);
+        const value = model.get(sorted[i])!;
+        model.delete(sorted[i]);
+        model.set(to, value);
+      }
+      if (step % 25 === 0) {
+        const sorted = [...model.entries()].sort((a, b) => a[0] - b[0]);
+        assert.deepEqual(entries(index), sorted, note);
+      }
+      // seek: the last key <= probe, and its neighbours.
+      const probe = rng.chance(0.5) ? key() : rng.int(limit);
+      index.seek(probe);
+      let expect = 0;
+      for (const x of model.keys()) if (x <= probe && x > expect) expect = x;
+      assert.equal(index.key(), expect, `${note}: seek(${probe})`);
+      assert.equal(index.value(), model.get(expect), `${note}: value`);
+      let next = limit;
+      for (const x of model.keys()) if (x > expect && x < next) next = x;
+      assert.equal(index.nextKey(), next, `${note}: nextKey`);
+    }
+  });
+}
+
+Deno.test("extent index: inserting and removing after the cursor keeps it on its entry", () => {
+  const index = new ExtentIndex(10_000, 0);
+  index.seek(0);
+  for (let k = 1; k <= 1000; k++) index.insertAfter(k * 3, k); // forces many splits
+  assert.equal(index.key(), 3000);
+  assert.equal(index.size, 1001);
+  index.seek(1500);
+  index.removeAfter(); // 1503 goes, the cursor stays on 1500
+  assert.equal(index.key(), 1500);
+  index.removeHere(); // 1500 goes, the cursor moves back to 1497
+  assert.equal(index.key(), 1497);
+  for (let k = 1; k < 1000; k++) {
+    index.seek(k * 3);
+    if (index.key() === k * 3) index.removeHere(); // merges leaves as they empty
+  }
+  assert.deepEqual(entries(index), [[0, 0], [3000, 1000]]);
+  assert.equal(index.leaves.length, 1);
+});
+
+Deno.test("span directory: matches a Map under random sets and deletes", () => {
+  const rng = seeded("span directory");
+  const directory = new SpanDirectory();
+  const model = new Map<number, number>();
+  for (let step = 0; step < 20_000; step++) {
+    // Small spans, and huge ones whose low 32 bits collide.
+    const span = rng.chance(0.5) ? rng.int(300) : rng.int(8) * 2 ** 32 + rng.int(4);
+    if (rng.chance(0.6)) {
+      directory.set(span, step);
+      model.set(span, step);
+    } else if (model.has(span)) {
+      directory.delete(span);
+      model.delete(span);
+    }
+    assert.equal(directory.size, model.size, `step ${step}: size`);
+    const probe = rng.chance(0.5) ? span : rng.int(400);
+    assert.equal(directory.get(probe), model.get(probe) ?? -1, `step ${step}: get(${probe})`);
+  }
+  for (const [span, slot] of model) assert.equal(directory.get(span), slot);
+  for (const span of [...model.keys()]) directory.delete(span);
+  assert.equal(directory.size, 0);
+  assert.equal(directory.byteSize(), 0);
+});
+
+Deno.test("dense slab: change counts and next-change scans match page-by-page reads", () => {
+  const rng = seeded("dense slab");
+  for (const bits of [1, 2, 5]) {
+    const slab = new DenseSlab(64, bits, 4);
+    const a = slab.alloc(0), b = slab.alloc(64);
+    for (let step = 0; step < 300; step++) {
+      const slot = rng.chance(0.5) ? a : b;
+      const from = rng.int(64), to = from + 1 + rng.int(64 - from);
+      const keep = rng.int(2 ** bits), put = rng.int(2 ** bits) & ~keep;
+      if (to - from === 1 && rng.chance(0.5)) slab.flip(slot, from, rng.int(2 ** bits));
+      else slab.apply(slot, from, to, keep, put);
+      const states = Array.from({ length: 64 }, (_, i) => slab.read(slot, i));
+      const lo = 1 + rng.int(63), hi = lo + rng.int(64 - lo);
+      let changes = 0;
+      for (let i = lo; i <= hi; i++) if (states[i] !== states[i - 1]) changes++;
+      assert.equal(slab.changesIn(slot, lo, hi), changes, `bits ${bits} step ${step}`);
+      const start = rng.int(64), limit = start + 1 + rng.int(64 - start);
+      let next = start + 1;
+      while (next < limit && states[next] === states[start]) next++;
+      assert.equal(slab.nextChange(slot, start, limit), Math.min(next, limit));
+    }
+  }
+});

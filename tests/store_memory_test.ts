@@ -1,0 +1,85 @@
+// Memory accounting of RangeTreeStore: byteSize stays within the bound its
+// documentation states for the worst case (every chunk dense), within 2x the
+// bitmap under scattered 4 KiB churn, and tiny for structured guests.
+// No timing here. Reproduce a failure with MEMSTATE_SEED=<seed>.
+import assert from "node:assert/strict";
+import { BitmapStore } from "../src/store/bitmap_store.ts";
+import { RangeTreeStore } from "../src/store/range_tree_store.ts";
+import { Prng, seedFromEnv } from "../src/util/prng.ts";
+
+/** The bitmap's bytes for `length` pages and `bits` bits, without allocating it. */
+function bitmapBytes(length: number, bits: number): number {
+  return bits * Math.ceil(length / 32) * 4;
+}
+
+/** The documented worst-case bound of RangeTreeStore.byteSize (see its doc). */
+function denseBound(length: number, bits: number, chunkPages = 512, mapChunks = 512): number {
+  const perChunk = (bits * chunkPages) / 8;
+  const factor = 1 + 16 / perChunk + (4 * mapChunks + 96) / (perChunk * mapChunks);
+  return bitmapBytes(length, bits) * factor + 8192;
+}
+
+for (const bits of [1, 2, 8]) {
+  Deno.test(`memory: every chunk dense (${bits} bits) stays within the documented bound`, () => {
+    const length = 2 ** 21; // 8 GiB: 4,096 chunks in 8 spans
+    const s = new RangeTreeStore(length, { bits });
+    for (let p = 0; p < length; p += 7) s.update(p, p + 1, 1, 0);
+    const stats = s.stats();
+    assert.equal(stats.denseChunks, length / 512, JSON.stringify(stats));
+    assert.equal(stats.maps, 8, JSON.stringify(stats));
+    const bytes = s.byteSize();
+    assert.ok(bytes >= bitmapBytes(length, bits), `${bytes}: less than the planes themselves`);
+    assert.ok(bytes <= denseBound(length, bits), `${bytes} > bound ${denseBound(length, bits)}`);
+    assert.equal(bitmapBytes(length, bits), new BitmapStore(length, { bits }).byteSize());
+  });
+}
+
+Deno.test("memory: scattered 4 KiB churn stays within 2x the bitmap at every point", () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed} (set MEMSTATE_SEED to reproduce)`);
+  const rng = new Prng(seed);
+  const length = 2 ** 20; // 4 GiB
+  const s = new RangeTreeStore(length, { bits: 2, initial: 2 });
+  const limit = 2 * bitmapBytes(length, 2);
+  let peak = 0;
+  for (let i = 0; i < 400_000; i++) {
+    const p = rng.int(length);
+    if (rng.chance(0.5)) s.update(p, p + 1, 1, 0);
+    else s.update(p, p + 1, 0, 1);
+    if (i % 1000 === 0) peak = Math.max(peak, s.byteSize());
+  }
+  peak = Math.max(peak, s.byteSize());
+  assert.ok(peak <= limit, `seed ${seed}: peak ${peak} > 2x bitmap ${limit}`);
+  assert.ok(s.byteSize() <= denseBound(length, 2), `${s.byteSize()} > bound`);
+});
+
+Deno.test("memory: a structured 1 TiB guest costs under 1% of the bitmap", () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed} (set MEMSTATE_SEED to reproduce)`);
+  const rng = new Prng(seed);
+  const length = 2 ** 28;
+  const s = new RangeTreeStore(length, { bits: 2, initial: 2 });
+  s.update(2 ** 20, 2 ** 20 + 2 ** 18, 1, 0); // a 1 GiB SWIOTLB pool at 4 GiB
+  for (let i = 0; i < 1000; i++) {
+    const start = rng.int(length / 512) * 512;
+    s.update(start, start + 512, 1, 0); // 2 MiB buffers
+  }
+  for (let i = 0; i < 2000; i++) {
+    const p = rng.int(length);
+    s.update(p, p + 1, 1, 0); // 4 KiB buffers
+  }
+  assert.ok(s.runCount > 5000, `runCount ${s.runCount}`);
+  const share = s.byteSize() / bitmapBytes(length, 2);
+  assert.ok(share < 0.01, `${s.byteSize()} bytes is ${(share * 100).toFixed(2)}% of the bitmap`);
+});
+
+Deno.test("memory: a store back to one run gives its containers back", () => {
+  const length = 2 ** 20;
+  const s = new RangeTreeStore(length, { bits: 2 });
+  const fresh = s.byteSize();
+  for (let p = 0; p + 2 <= length; p += 5) s.set(p, p + 2, 3);
+  assert.ok(s.byteSize() > 100 * fresh);
+  s.set(0, length, 0);
+  assert.deepEqual(s.stats(), { entries: 1, maps: 0, denseChunks: 0, leaves: 1 });
+  assert.ok(s.byteSize() <= fresh + 1024, `${s.byteSize()} vs a fresh store's ${fresh}`);
+});
