@@ -1,10 +1,10 @@
 // The range tree's building blocks against plain models: the ExtentIndex (a
-// shallow B+-tree with a cursor and a jump table), the SpanDirectory (an open
+// cursor over npm sorted-btree), the SpanDirectory (an open
 // addressing hash table) and the DenseSlab's change counting.
 // Reproduce a failure with MEMSTATE_SEED=<seed>.
 import assert from "node:assert/strict";
 import { DenseSlab } from "../src/store/dense_chunks.ts";
-import { ExtentIndex, LEAF_MAX } from "../src/store/extent_index.ts";
+import { ExtentIndex } from "../src/store/extent_index.ts";
 import { SpanDirectory } from "../src/store/span_directory.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
@@ -14,14 +14,10 @@ function seeded(name: string): Prng {
   return new Prng(seed);
 }
 
-/** Every (key, value) of the index, in leaf order, checking the leaf bookkeeping. */
+/** Every (key, value) of the index in key order, checking the tree's own bookkeeping. */
 function entries(index: ExtentIndex): [number, number][] {
-  const out: [number, number][] = [];
-  index.leaves.forEach((leaf, li) => {
-    assert.ok(leaf.n > 0 && leaf.n <= LEAF_MAX, `leaf ${li} holds ${leaf.n}`);
-    assert.equal(index.mins[li], leaf.pairs[0], `leaf ${li} first key`);
-    for (let i = 0; i < leaf.n; i++) out.push([leaf.pairs[2 * i], leaf.pairs[2 * i + 1]]);
-  });
+  index.checkValid();
+  const out = [...index.entries()];
   assert.equal(out.length, index.size);
   return out;
 }
@@ -31,7 +27,7 @@ for (const limit of [5000, 2 ** 40]) {
     const rng = seeded("extent index");
     const index = new ExtentIndex(limit, 7);
     const model = new Map<number, number>([[0, 7]]);
-    // Keys drawn from a few clusters and the whole range, so buckets both crowd and stay empty.
+    // Keys drawn from a few clusters and the whole range, so leaves both crowd and stay sparse.
     const key = () =>
       rng.chance(0.7) ? 1 + rng.int(Math.min(limit - 1, 3000)) : 1 + rng.int(limit - 1);
     for (let step = 0; step < 6000; step++) {
@@ -73,9 +69,96 @@ for (const limit of [5000, 2 ** 40]) {
       let next = limit;
       for (const x of model.keys()) if (x > expect && x < next) next = x;
       assert.equal(index.nextKey(), next, `${note}: nextKey`);
+      if (step % 10 === 0) {
+        // countInside, exact or capped, and a short walk both ways from the probe.
+        const sorted = [...model.keys()].sort((a, b) => a - b);
+        const lo = rng.int(limit - 1), hi = lo + 1 + rng.int(limit - lo);
+        const inside = sorted.filter((x) => x > lo && x < hi).length;
+        assert.equal(index.countInside(lo, hi, Infinity), inside, `${note}: countInside`);
+        const cap = rng.int(8);
+        const capped = index.countInside(lo, hi, cap);
+        if (inside <= cap) assert.equal(capped, inside, `${note}: countInside capped`);
+        else assert.ok(capped > cap, `${note}: countInside capped at ${cap}: ${capped}`);
+        index.seek(probe);
+        let at = sorted.indexOf(expect);
+        for (let i = 0; i < 40 && index.stepNext(); i++) {
+          at++;
+          assert.equal(index.key(), sorted[at], `${note}: stepNext ${i}`);
+          assert.equal(index.prevKey(), sorted[at - 1], `${note}: prevKey after stepNext ${i}`);
+        }
+        for (let i = 0; i < 5 && index.stepPrev(); i++) {
+          at--;
+          assert.equal(index.key(), sorted[at], `${note}: stepPrev ${i}`);
+          assert.equal(index.nextKey(), sorted[at + 1], `${note}: nextKey after stepPrev ${i}`);
+        }
+      }
     }
   });
 }
+
+Deno.test("extent index: walks of two indexes in turn, with edits between steps, match a model", () => {
+  // Forward walks read ahead into a buffer all indexes share: taking turns and
+  // editing mid-walk must never hand one index another's (or stale) entries.
+  const rng = seeded("extent index walks");
+  const indexes = [new ExtentIndex(100_000, 1), new ExtentIndex(100_000, 2)];
+  const models = [new Map([[0, 1]]), new Map([[0, 2]])];
+  for (const [i, index] of indexes.entries()) {
+    // The same keys in both, with different values: a mix-up shows.
+    index.seek(0);
+    for (let k = 1; k <= 500; k++) {
+      index.insertAfter(k * 97, k * 10 + i);
+      models[i].set(k * 97, k * 10 + i);
+    }
+  }
+  for (let round = 0; round < 300; round++) {
+    const i = rng.int(2);
+    const index = indexes[i], model = models[i];
+    const sorted = [...model.keys()].sort((a, b) => a - b);
+    let at = rng.int(sorted.length);
+    index.seek(sorted[at]);
+    for (let step = 0; step < 60; step++) {
+      if (rng.chance(0.1)) {
+        // Edit: insert a fresh key right after the cursor (when there is room).
+        const next = at + 1 < sorted.length ? sorted[at + 1] : 100_000;
+        if (next - sorted[at] > 1) {
+          const key = sorted[at] + 1;
+          index.insertAfter(key, -key);
+          model.set(key, -key);
+          sorted.splice(++at, 0, key);
+        }
+      }
+      if (rng.chance(0.1) && at + 1 < sorted.length) {
+        // Edit: remove the entry after the cursor, or change its value.
+        const next = sorted[at + 1];
+        if (rng.chance(0.5)) {
+          index.removeAfter();
+          model.delete(next);
+          sorted.splice(at + 1, 1);
+        } else {
+          index.setValue(next, -next);
+          model.set(next, -next);
+          index.seek(sorted[at]);
+        }
+      }
+      if (rng.chance(0.1)) {
+        // The other index walks a little meanwhile, from this cursor's key.
+        const other = indexes[1 - i];
+        other.seek(sorted[at]);
+        other.stepNext();
+        other.stepNext();
+      }
+      const moved = index.stepNext();
+      assert.equal(moved, at + 1 < sorted.length, `round ${round} step ${step}: stepNext`);
+      if (!moved) break;
+      at++;
+      assert.equal(index.key(), sorted[at], `round ${round} step ${step}: key`);
+      assert.equal(index.value(), model.get(sorted[at]), `round ${round} step ${step}: value`);
+    }
+  }
+  for (const [i, index] of indexes.entries()) {
+    assert.deepEqual(entries(index), [...models[i].entries()].sort((a, b) => a[0] - b[0]));
+  }
+});
 
 Deno.test("extent index: inserting and removing after the cursor keeps it on its entry", () => {
   const index = new ExtentIndex(10_000, 0);
@@ -93,7 +176,7 @@ Deno.test("extent index: inserting and removing after the cursor keeps it on its
     if (index.key() === k * 3) index.removeHere(); // merges leaves as they empty
   }
   assert.deepEqual(entries(index), [[0, 0], [3000, 1000]]);
-  assert.equal(index.leaves.length, 1);
+  assert.equal(index.leafCount(), 1);
 });
 
 Deno.test("span directory: matches a Map under random sets and deletes", () => {

@@ -4,8 +4,8 @@
  *
  * ## Representation
  *
- * An ordered index of entries (an {@link ExtentIndex}, a shallow B+-tree
- * keyed by page) partitions `[0, length)`; an entry runs from its key to the
+ * An ordered index of entries (an {@link ExtentIndex}, npm `sorted-btree`'s
+ * B+-tree keyed by page) partitions `[0, length)`; an entry runs from its key to the
  * next key (or `length`). An entry's value is either
  *
  * - a **run**: a state word `>= 0` that every page of the entry has; or
@@ -51,8 +51,8 @@
  */
 
 import { DenseSlab } from "./dense_chunks.ts";
-import { ExtentIndex, LEAF_MAX } from "./extent_index.ts";
-import { SlotArena, TYPED_ARRAY_OVERHEAD_BYTES } from "./slot_arena.ts";
+import { ExtentIndex } from "./extent_index.ts";
+import { SlotArena } from "./slot_arena.ts";
 import { SpanDirectory } from "./span_directory.ts";
 import type { Run, StateStore } from "./state_store.ts";
 import { checkInteger, checkPage, checkRange, checkShape, checkState } from "./validate.ts";
@@ -99,21 +99,23 @@ export interface RangeTreeOptions extends StoreOptions {
 export type RangeTreeStats = ReturnType<RangeTreeStore["stats"]>;
 
 /**
- * Estimated bytes of one index entry slot: its key and value as two doubles.
- * Leaves are counted by capacity, not by use (see {@link RangeTreeStore.byteSize}).
+ * Estimated bytes of one index entry slot: its key and value, 8 bytes each in
+ * the tree node's two arrays. Node arrays are counted by capacity, not by use
+ * (see {@link RangeTreeStore.byteSize}).
  */
 export const RANGE_TREE_BYTES_PER_RUN = 16;
 /**
- * Estimated fixed bytes of a {@link RangeTreeStore}: the store and index
- * objects and the index's small arrays (measured on Deno 2.9: an empty store
- * grows V8's heap by about 750 bytes, of which the rest of the estimate counts
- * the first leaf). Containers are allocated with the first chunk map.
+ * Estimated fixed bytes of a {@link RangeTreeStore} object itself (measured on
+ * Deno 2.9: an empty store grows V8's heap by 900-960 bytes, of which 185-240
+ * are the store object; the index counts the rest, see
+ * {@link ExtentIndex.byteSize}). Containers are allocated with the first
+ * chunk map.
  */
-export const RANGE_TREE_FIXED_BYTES = 360;
+export const RANGE_TREE_FIXED_BYTES = 240;
 
 /**
- * A {@link StateStore} that keeps runs in a shallow B+-tree keyed by run
- * start, with chunk-map and dense bit-plane containers for crowded spans.
+ * A {@link StateStore} that keeps runs in a B-tree (npm `sorted-btree`) keyed
+ * by run start, with chunk-map and dense bit-plane containers for crowded spans.
  *
  * Editing the store while iterating {@link runs} is allowed: the iterator
  * continues from where it stopped against the current contents.
@@ -231,10 +233,10 @@ export class RangeTreeStore implements StateStore {
 
   /**
    * Estimated bytes, counted by allocated capacity, not by use:
-   * {@link RANGE_TREE_FIXED_BYTES}; per leaf of the index a leaf object and a
-   * typed array (32 + 208 bytes) plus {@link RANGE_TREE_BYTES_PER_RUN} per
-   * entry slot and 16 bytes of top-level arrays, plus the jump table (4 bytes
-   * per bucket, about eight buckets per leaf, none for a single leaf); each
+   * {@link RANGE_TREE_FIXED_BYTES}; the index's estimate
+   * ({@link ExtentIndex.byteSize}: about 300 bytes plus, per node of the
+   * B-tree, 144 bytes of objects and {@link RANGE_TREE_BYTES_PER_RUN} per
+   * key-and-value slot, 65 slots a node: about 1.2 KB per 32-64 entries); each
    * non-empty arena (chunk maps, dense chunks): four typed-array headers plus,
    * per slot, its words (4 bytes per chunk of a map; `bits * chunkPages / 8`
    * bytes for a dense chunk) and 16 bytes of metadata; and the span
@@ -244,20 +246,23 @@ export class RangeTreeStore implements StateStore {
    *
    * Bound: when every chunk is dense and every span a chunk map (the worst
    * case of scattered 4 KiB churn), the estimate is at most the bitmap's bytes
-   * × (1 + 16 / (bits·chunkPages/8) + (4·mapChunks + 96) /
+   * × (1 + 16 / (bits·chunkPages/8) + (4·mapChunks + 144) /
    * (bits·chunkPages·mapChunks/8)) + 8 KiB, which is 1.16 × the bitmap for 2
    * bits and the default sizes: arenas never hold more slots than the store
    * has chunks (or spans), and grow by half, so short of that worst case their
-   * slack stays within 50% of what is in use.
+   * slack stays within 50% of what is in use. (Per map: 16 bytes of arena
+   * metadata, 48 of directory, and its two index entries at about 40 bytes
+   * each at most, since sorted-btree keeps leaves half full on average.)
    *
    * Checked against V8 (`Deno.memoryUsage()` after forced GC): the
    * typed-array part matches the growth of `external` to within 1% (dense
    * 4 KiB scatter, chunk maps), and for stores of runs the whole estimate is
-   * within 3% of heap plus external growth (measured over many stores; one
+   * within 7% of heap plus external growth (from an empty store to 20,000
+   * runs set in order or at random; measured over many stores, since one
    * store's measurement also picks up tens of KB of compiled code).
    */
   byteSize(): number {
-    return RANGE_TREE_FIXED_BYTES + this.#index.byteSize(32 + TYPED_ARRAY_OVERHEAD_BYTES) +
+    return RANGE_TREE_FIXED_BYTES + this.#index.byteSize() +
       this.#maps.byteSize() + this.#dense.byteSize() + this.#directory.byteSize();
   }
 
@@ -271,7 +276,7 @@ export class RangeTreeStore implements StateStore {
       entries: this.#index.size,
       maps: this.#maps.live,
       denseChunks: this.#dense.live,
-      leaves: this.#index.leaves.length,
+      leaves: this.#index.leafCount(),
     };
   }
 
@@ -391,11 +396,9 @@ export class RangeTreeStore implements StateStore {
       }
       // Not in a map, so the entry holding `pos` is a run.
       index.seek(pos);
-      const leaf = index.leaf;
-      const at = index.ix << 1;
-      const key = leaf.pairs[at];
-      const value = leaf.pairs[at + 1];
-      const next = at + 2 < leaf.n << 1 ? leaf.pairs[at + 2] : index.nextKey();
+      const key = index.key();
+      const value = index.value();
+      const next = index.nextKey();
       const stop = next < end ? next : end;
       const state = (value & keep) | put;
       if (state !== value) this.#recolorRun(key, value, next, pos, stop, state);
@@ -773,43 +776,39 @@ export class RangeTreeStore implements StateStore {
     const index = this.#index;
     const span = this.#span, chunk = this.#chunk;
     let prevKey = -1, prevValue = NaN, entries = 0, maps = 0, dense = 0;
-    index.leaves.forEach((leaf, li) => {
-      if (leaf.n === 0 || leaf.n > LEAF_MAX) fail(`leaf ${li} holds ${leaf.n} entries`);
-      if (index.mins[li] !== leaf.pairs[0]) fail(`leaf ${li} first key`);
-      for (let ix = 0; ix < leaf.n; ix++) {
-        const key = leaf.pairs[ix * 2], value = leaf.pairs[ix * 2 + 1];
-        if (entries === 0 && key !== 0) fail("no entry at page 0");
-        if (key <= prevKey) fail(`keys out of order at ${key}`);
-        if (value >= 0 && value === prevValue) fail(`equal neighbouring runs at ${key}`);
-        if (prevValue < 0 && key !== prevKey + span) {
-          fail(`map at ${prevKey} not followed by its end`);
-        }
-        prevKey = key;
-        prevValue = value;
-        entries++;
-        if (value >= 0) continue;
-        maps++;
-        const map = -value - 1;
-        const se = Math.min(key + span, this.length);
-        if (key % span !== 0) fail(`map at ${key} not span-aligned`);
-        if (this.#maps.owner[map] !== key) fail(`map slot ${map} owner`);
-        if (this.#directory.get(key / span) !== map) fail(`directory entry of the map at ${key}`);
-        let runs = 0;
-        for (const _ of this.#runs(key, se)) runs++;
-        if (runs - 1 !== this.#maps.changes[map]) fail(`change count of the map at ${key}`);
-        if (runs - 1 <= this.#runsAt) fail(`map at ${key} should have turned back into runs`);
-        for (let c = 0; c * chunk < se - key; c++) {
-          const slot = this.#maps.data[map * this.#width + c];
-          if (slot >= 0) continue;
-          dense++;
-          const d = -slot - 1, cs = key + c * chunk;
-          if (this.#dense.owner[d] !== cs) fail(`dense slot ${d} owner`);
-          const changes = this.#dense.changesIn(d, 1, Math.min(chunk, se - cs) - 1);
-          if (changes !== this.#dense.changes[d]) fail(`change count of the dense chunk at ${cs}`);
-          if (changes === 0) fail(`dense chunk at ${cs} is uniform`);
-        }
+    index.checkValid();
+    for (const [key, value] of index.entries()) {
+      if (entries === 0 && key !== 0) fail("no entry at page 0");
+      if (key <= prevKey) fail(`keys out of order at ${key}`);
+      if (value >= 0 && value === prevValue) fail(`equal neighbouring runs at ${key}`);
+      if (prevValue < 0 && key !== prevKey + span) {
+        fail(`map at ${prevKey} not followed by its end`);
       }
-    });
+      prevKey = key;
+      prevValue = value;
+      entries++;
+      if (value >= 0) continue;
+      maps++;
+      const map = -value - 1;
+      const se = Math.min(key + span, this.length);
+      if (key % span !== 0) fail(`map at ${key} not span-aligned`);
+      if (this.#maps.owner[map] !== key) fail(`map slot ${map} owner`);
+      if (this.#directory.get(key / span) !== map) fail(`directory entry of the map at ${key}`);
+      let runs = 0;
+      for (const _ of this.#runs(key, se)) runs++;
+      if (runs - 1 !== this.#maps.changes[map]) fail(`change count of the map at ${key}`);
+      if (runs - 1 <= this.#runsAt) fail(`map at ${key} should have turned back into runs`);
+      for (let c = 0; c * chunk < se - key; c++) {
+        const slot = this.#maps.data[map * this.#width + c];
+        if (slot >= 0) continue;
+        dense++;
+        const d = -slot - 1, cs = key + c * chunk;
+        if (this.#dense.owner[d] !== cs) fail(`dense slot ${d} owner`);
+        const changes = this.#dense.changesIn(d, 1, Math.min(chunk, se - cs) - 1);
+        if (changes !== this.#dense.changes[d]) fail(`change count of the dense chunk at ${cs}`);
+        if (changes === 0) fail(`dense chunk at ${cs} is uniform`);
+      }
+    }
     if (prevValue < 0 && prevKey + span < this.length) fail("last map not followed by its end");
     if (entries !== index.size) fail("entry count");
     if (maps !== this.#maps.live || maps !== this.#directory.size) fail("map count");
