@@ -15,6 +15,7 @@
  * @module
  */
 
+import { endToEndSource } from "./e2e_workloads.ts";
 import { storeSource } from "./store_rows.ts";
 
 /** One store (or configuration) measured on one workload. */
@@ -70,7 +71,7 @@ export interface RowSource {
 }
 
 /** Every row source of the report, in order. Add end-to-end sources here. */
-export const SOURCES: RowSource[] = [storeSource];
+export const SOURCES: RowSource[] = [storeSource, endToEndSource];
 
 /** A measurement with its ratios to the baseline and the verdict on its targets. */
 export interface RatedMeasurement extends Measurement {

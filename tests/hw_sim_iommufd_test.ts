@@ -317,7 +317,14 @@ Deno.test("iommufd page table: closed-form accounting equals a page-by-page walk
         const vaddr = prng.chance(0.7) ? iova : iova + IO_PAGE_4K * prng.int(3);
         ioas.map(iova, vaddr, size);
       } else if (roll < 0.85) {
-        ioas.cutMapping(iova);
+        // Mostly cut inside a live area (a random iova rarely hits one), sometimes anywhere.
+        const areas = ioas.areas();
+        if (areas.length > 0 && prng.chance(0.8)) {
+          const a = prng.pick(areas);
+          ioas.cutMapping(a.iova + IO_PAGE_4K * prng.int(a.size / IO_PAGE_4K));
+        } else {
+          ioas.cutMapping(iova);
+        }
       } else {
         ioas.unmap(iova, IO_PAGE_4K * (1 + prng.int(2 ** 19)));
       }

@@ -3,6 +3,9 @@
  * registered listeners, compute exactly which sub-ranges flip under each
  * listener's view, in the order they must be notified.
  *
+ * This runs on every conversion, so it builds the call list in one pass per
+ * direction and allocates nothing but the calls themselves.
+ *
  * @module
  */
 
@@ -48,36 +51,43 @@ export function planCalls(
   clearBits: number,
   registrations: readonly Registration[],
 ): PlannedCall[] {
-  const discards: PlannedCall[][] = [];
-  const populates: PlannedCall[][] = [];
-  for (const reg of registrations) {
-    const mine = flipsFor(runs, setBits, clearBits, reg);
-    discards.push(mine.filter((c) => c.kind === "discard"));
-    populates.push(mine.filter((c) => c.kind === "populate"));
+  const calls: PlannedCall[] = [];
+  for (let i = registrations.length - 1; i >= 0; i--) {
+    addFlips(calls, runs, setBits, clearBits, registrations[i], false);
   }
-  return [...discards.reverse().flat(), ...populates.flat()];
+  for (let i = 0; i < registrations.length; i++) {
+    addFlips(calls, runs, setBits, clearBits, registrations[i], true);
+  }
+  return calls;
 }
 
-function flipsFor(
+/**
+ * Appends to `calls` the ranges of `runs` where `reg`'s view flips towards
+ * `populated` (populates when true, discards when false), clipped to its section.
+ */
+function addFlips(
+  calls: PlannedCall[],
   runs: readonly Run[],
   setBits: number,
   clearBits: number,
   reg: Registration,
-): PlannedCall[] {
-  const calls: PlannedCall[] = [];
-  for (const run of runs) {
-    const start = Math.max(run.start, reg.startPage);
-    const end = Math.min(run.end, reg.endPage);
+  populated: boolean,
+): void {
+  const view = reg.view;
+  const kind = populated ? "populate" : "discard";
+  const firstCall = calls.length;
+  for (let i = 0; i < runs.length; i++) {
+    const run = runs[i];
+    const start = run.start > reg.startPage ? run.start : reg.startPage;
+    const end = run.end < reg.endPage ? run.end : reg.endPage;
     if (start >= end) continue;
-    const before = isPopulatedState(run.state, reg.view);
-    const after = isPopulatedState((run.state | setBits) & ~clearBits, reg.view);
-    if (before === after) continue;
-    const kind = after ? "populate" : "discard";
-    const last = calls[calls.length - 1];
+    const before = isPopulatedState(run.state, view);
+    const after = isPopulatedState((run.state | setBits) & ~clearBits, view);
+    if (before === after || after !== populated) continue;
     // Runs are maximal in the old state, but two of them may flip the same way
     // under this view: tell the listener once.
-    if (last && last.kind === kind && last.endPage === start) last.endPage = end;
+    const last = calls.length > firstCall ? calls[calls.length - 1] : undefined;
+    if (last !== undefined && last.endPage === start) last.endPage = end;
     else calls.push({ registration: reg, kind, startPage: start, endPage: end });
   }
-  return calls;
 }

@@ -14,12 +14,21 @@ import { BitmapStore } from "../store/bitmap_store.ts";
 import { RangeTreeStore } from "../store/range_tree_store.ts";
 import type { Run, StateStore } from "../store/state_store.ts";
 import { ConversionError, InvalidChangeError, RegionFailedError, SourceError } from "./errors.ts";
-import type { ChangeEvent, ChangeResult, Listener, Observer, Range, Section } from "./listener.ts";
+import type {
+  ChangeEvent,
+  ChangeResult,
+  Listener,
+  Notification,
+  Observer,
+  Range,
+  Section,
+} from "./listener.ts";
 import { planCalls, type PlannedCall, type Registration } from "./plan.ts";
 import { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
 import { type Refusal, rollBack, runTransaction } from "./transaction.ts";
 import { checkView, DMA_VIEW, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
+import { readRuns } from "../util/store_runs.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -106,6 +115,8 @@ export class Region {
   #observers: Observer[] = [];
   #sources = new Map<string, SourceInfo>();
   #failure: RegionFailedError | undefined;
+  /** {@link Region.#section}, bound once instead of a closure per change. */
+  #toSection = (call: PlannedCall): Section => this.#section(call);
 
   /** Creates a region; see {@link RegionOptions}. */
   constructor(options: RegionOptions) {
@@ -170,7 +181,7 @@ export class Region {
     this.#checkChange(offset, size, setBits, clearBits);
     const startPage = offset / this.pageSize;
     const endPage = startPage + size / this.pageSize;
-    const runs: Run[] = [...this.store.runs(startPage, endPage)];
+    const runs = readRuns(this.store, startPage, endPage);
     const result = this.#summarise(runs, setBits, clearBits);
     if (result.noop) {
       this.stats.noops++;
@@ -178,22 +189,16 @@ export class Region {
     }
     const calls = planCalls(runs, setBits, clearBits, this.#registrations);
     this.#checkAlignment(calls, offset, size);
-    const outcome = runTransaction(calls, (c) => this.#section(c));
+    const outcome = runTransaction(calls, this.#toSection);
     if ("cause" in outcome) this.#refused(outcome, offset, size);
-    else {
-      this.stats.notifications += outcome.notifications.length;
-      this.store.update(startPage, endPage, setBits, clearBits);
-      this.stats.applied++;
-      result.notified = [...new Set(outcome.notifications.map((n) => n.listener))];
-      this.#emit({
-        region: this,
-        offset,
-        size,
-        setBits,
-        clearBits,
-        result,
-        notifications: outcome.notifications,
-      });
+    const notifications = outcome.notifications;
+    this.stats.notifications += notifications.length;
+    this.store.update(startPage, endPage, setBits, clearBits);
+    this.stats.applied++;
+    result.notified = listenerNames(notifications);
+    // Most regions have no observers: do not build an event nobody reads.
+    if (this.#observers.length > 0) {
+      this.#emit({ region: this, offset, size, setBits, clearBits, result, notifications });
     }
     return result;
   }
@@ -221,7 +226,7 @@ export class Region {
       }
     }
     this.#checkAlignment(calls, range.offset, range.size);
-    const outcome = runTransaction(calls, (c) => this.#section(c));
+    const outcome = runTransaction(calls, this.#toSection);
     if ("cause" in outcome) this.#refused(outcome, range.offset, range.size);
     this.stats.notifications += outcome.notifications.length;
     // Stable insertion keeps registration order among equal priorities.
@@ -264,7 +269,7 @@ export class Region {
       }
     }
     // Discarding what was populated is exactly a rollback of those populates.
-    const failure = rollBack(done, (c) => this.#section(c));
+    const failure = rollBack(done, this.#toSection);
     this.stats.notifications += done.length;
     if (failure) {
       throw new Error(
@@ -349,42 +354,51 @@ export class Region {
   }
 
   #checkChange(offset: number, size: number, setBits: number, clearBits: number): void {
-    const fail = (argument: string, rule: string, value: unknown): never => {
-      this.stats.rejected++;
-      throw new InvalidChangeError(this.name, argument, rule, value);
-    };
+    // Plain conditions, no closures or arrays: this runs on every conversion.
     if (!Number.isSafeInteger(offset) || offset < 0) {
-      fail("offset", "a non-negative integer", offset);
+      this.#reject("offset", "a non-negative integer", offset);
     }
-    if (!Number.isSafeInteger(size) || size <= 0) fail("size", "a positive integer", size);
-    if (offset % this.pageSize !== 0) fail("offset", `aligned to ${this.pageSize}`, offset);
-    if (size % this.pageSize !== 0) fail("size", `a multiple of ${this.pageSize}`, size);
+    if (!Number.isSafeInteger(size) || size <= 0) this.#reject("size", "a positive integer", size);
+    if (offset % this.pageSize !== 0) this.#reject("offset", `aligned to ${this.pageSize}`, offset);
+    if (size % this.pageSize !== 0) this.#reject("size", `a multiple of ${this.pageSize}`, size);
     if (!Number.isSafeInteger(offset + size)) {
-      fail("size", "such that offset + size does not overflow", size);
+      this.#reject("size", "such that offset + size does not overflow", size);
     }
     if (offset + size > this.size) {
-      fail("size", `such that offset + size <= region size 0x${this.size.toString(16)}`, size);
+      this.#reject(
+        "size",
+        `such that offset + size <= region size 0x${this.size.toString(16)}`,
+        size,
+      );
     }
     const known = this.bits.mask;
-    for (const [argument, value] of [["setBits", setBits], ["clearBits", clearBits]] as const) {
-      if (!Number.isInteger(value) || value < 0 || (value & ~known) !== 0) {
-        fail(argument, `made of claimed state bits (mask 0x${known.toString(16)})`, value);
-      }
-    }
+    if (!isStateMask(setBits, known)) this.#rejectBits("setBits", setBits, known);
+    if (!isStateMask(clearBits, known)) this.#rejectBits("clearBits", clearBits, known);
+  }
+
+  /** Counts a refused request and throws the error that names `argument`. */
+  #reject(argument: string, rule: string, value: unknown): never {
+    this.stats.rejected++;
+    throw new InvalidChangeError(this.name, argument, rule, value);
+  }
+
+  #rejectBits(argument: string, value: number, known: number): never {
+    this.#reject(argument, `made of claimed state bits (mask 0x${known.toString(16)})`, value);
   }
 
   #checkAlignment(calls: readonly PlannedCall[], offset: number, size: number): void {
     for (const c of calls) {
       const g = c.registration.granularity;
-      const s = this.#section(c);
-      if (s.offset % g !== 0 || s.size % g !== 0) {
+      const from = c.startPage * this.pageSize;
+      const bytes = (c.endPage - c.startPage) * this.pageSize;
+      if (from % g !== 0 || bytes % g !== 0) {
         this.stats.rejected++;
         throw new InvalidChangeError(
           this.name,
           "offset",
           `such that ${c.registration.listener.name} (granularity 0x${g.toString(16)}) is told ` +
             `aligned ranges, but [0x${offset.toString(16)}, +0x${size.toString(16)}) would ` +
-            `${c.kind} [0x${s.offset.toString(16)}, +0x${s.size.toString(16)})`,
+            `${c.kind} [0x${from.toString(16)}, +0x${bytes.toString(16)})`,
           offset,
         );
       }
@@ -553,6 +567,20 @@ export class Region {
       }
     }
   }
+}
+
+/** True when `bits` is a non-negative integer made only of bits in `known`. */
+function isStateMask(bits: number, known: number): boolean {
+  return Number.isInteger(bits) && bits >= 0 && (bits & ~known) === 0;
+}
+
+/** The names of the listeners notified, in call order, each once (a handful: no Set). */
+function listenerNames(notifications: readonly Notification[]): string[] {
+  const names: string[] = [];
+  for (const n of notifications) {
+    if (!names.includes(n.listener)) names.push(n.listener);
+  }
+  return names;
 }
 
 function makeStore(

@@ -25,7 +25,6 @@
  * @module
  */
 
-import m from "sorted-btree";
 import type { Range, Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import { DMA_VIEW } from "../bus/view.ts";
@@ -39,8 +38,13 @@ import {
   resolveRange,
 } from "./plugin.ts";
 import { describeDifferences, populatedSpans, type Span } from "./verify.ts";
+import { SortedMap } from "../util/sorted_map.ts";
 
-const BTree = m.default;
+/** An area this plugin mapped; its start offset is its key in the plugin's index. */
+interface MappedArea {
+  /** One past the area's last byte, as a region offset (a cut lowers it). */
+  end: number;
+}
 
 /** Options for {@link iommufd}. */
 export interface IommufdOptions {
@@ -94,31 +98,29 @@ class Iommufd implements Plugin {
     let discard: (s: Section) => void;
     let granularity: number | undefined;
     if (this.#options.cut ?? true) {
-      // Our own index of the areas we mapped in this region: start offset -> end offset.
-      const areas = new BTree<number, number>();
+      // Our own index of the areas we mapped in this region, by start offset.
+      const areas = new SortedMap<MappedArea>();
+      /** Splits the area that crosses `cut`, if one does (hitless: both halves stay mapped). */
+      const cutAt = (cut: number) => {
+        const area = areas.below(cut);
+        if (area === undefined || area.end <= cut) return;
+        c.call("cutMapping", () => ioas.cutMapping(iova(cut)));
+        areas.set(cut, { end: area.end });
+        area.end = cut;
+        c.mapped(1, 0);
+      };
       populate = (s) => {
         c.call("map", () => ioas.map(iova(s.offset), vaddr(s.offset), s.size));
-        areas.set(s.offset, s.offset + s.size);
+        areas.set(s.offset, { end: s.offset + s.size });
         c.mapped(1, s.size);
       };
       discard = (s) => {
         const end = s.offset + s.size;
-        for (const cut of [s.offset, end]) {
-          const area = areas.getPairOrNextLower(cut - 1);
-          if (area && area[0] < cut && area[1] > cut) {
-            c.call("cutMapping", () => ioas.cutMapping(iova(cut)));
-            areas.set(area[0], cut);
-            areas.set(cut, area[1]);
-            c.mapped(1, 0);
-          }
-        }
-        let count = 0;
-        areas.forRange(s.offset, end, false, () => {
-          count++;
-        });
+        cutAt(s.offset);
+        cutAt(end);
         c.call("unmap", () => ioas.unmap(iova(s.offset), s.size));
-        areas.deleteRange(s.offset, end, false);
-        c.mapped(-count, -s.size);
+        // After the cuts the areas starting inside the section are exactly the ones unmapped.
+        c.mapped(-areas.deleteRange(s.offset, end), -s.size);
       };
     } else {
       const g = this.#options.granularity ?? region.pageSize;

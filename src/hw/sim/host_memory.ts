@@ -14,12 +14,10 @@
  * @module
  */
 
-import m from "sorted-btree";
 import { HwError } from "../errors.ts";
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
 import { hex } from "./u64.ts";
-
-const BTree = m.default;
+import { readRuns } from "../../util/store_runs.ts";
 
 /** Host page size the simulated host uses for pins and reservations. */
 export const HOST_PAGE_SIZE = 4096;
@@ -53,7 +51,12 @@ interface Reservation {
 /** The simulated host address space and its page pins. Share one between the simulators. */
 export class SimHost {
   #next = FIRST_ADDRESS;
-  #reservations = new BTree<number, Reservation>();
+  /**
+   * Reservations by ascending base: {@link SimHost.reserve} hands out rising
+   * addresses, so appending keeps the order, and a binary search over this short
+   * array is far cheaper than a B-tree walk on every pin.
+   */
+  #reservations: Reservation[] = [];
   #pins = new RangeTreeStore(HOST_ADDRESS_LIMIT / HOST_PAGE_SIZE, { bits: PIN_BITS });
   #pinnedPages = 0;
   #pinCalls = 0;
@@ -77,7 +80,7 @@ export class SimHost {
         `no room for ${hex(size)} bytes below the host address limit ${hex(HOST_ADDRESS_LIMIT)}`,
       );
     }
-    this.#reservations.set(base, { base, size: rounded, owner });
+    this.#reservations.push({ base, size: rounded, owner });
     this.#next = base + rounded;
     return base;
   }
@@ -91,7 +94,7 @@ export class SimHost {
   pin(vaddr: number, size: number, op = "host.pin"): void {
     const [first, end] = this.#pages("pin", vaddr, size);
     this.#checkPinnable(vaddr, size, op);
-    const runs = [...this.#pins.runs(first, end)];
+    const runs = readRuns(this.#pins, first, end);
     for (const run of runs) {
       if (run.state >= PIN_MAX) {
         throw new HwError(
@@ -115,7 +118,7 @@ export class SimHost {
    */
   unpin(vaddr: number, size: number): void {
     const [first, end] = this.#pages("unpin", vaddr, size);
-    const runs = [...this.#pins.runs(first, end)];
+    const runs = readRuns(this.#pins, first, end);
     for (const run of runs) {
       if (run.state === 0) {
         throw new RangeError(
@@ -161,7 +164,7 @@ export class SimHost {
   /** Bytes of address space reserved so far. */
   reservedBytes(): number {
     let total = 0;
-    for (const r of this.#reservations.values()) total += r.size;
+    for (const r of this.#reservations) total += r.size;
     return total;
   }
 
@@ -184,12 +187,12 @@ export class SimHost {
   #checkPinnable(vaddr: number, size: number, op: string): void {
     const end = vaddr + size;
     let at = vaddr;
-    let pair = this.#reservations.getPairOrNextLower(at);
-    while (at < end) {
-      if (pair === undefined || pair[1].base + pair[1].size <= at) {
+    // Walk the reservations covering [vaddr, end) in order; a gap is a fault.
+    for (let i = this.#lastReservationAtOrBelow(at); at < end; i++) {
+      const r = this.#reservations[i];
+      if (r === undefined || r.base > at || r.base + r.size <= at) {
         throw new HwError(op, "EFAULT", `host address ${hex(at)} is not mapped in the host`);
       }
-      const r = pair[1];
       const stop = Math.min(end, r.base + r.size);
       const bad = r.owner?.unpinnableOffset(at - r.base, stop - at);
       if (bad !== undefined) {
@@ -202,9 +205,17 @@ export class SimHost {
         );
       }
       at = stop;
-      pair = this.#reservations.nextHigherPair(r.base);
-      if (pair !== undefined && pair[1].base > at) pair = undefined;
-      if (at >= end) break;
     }
+  }
+
+  /** Index of the last reservation whose base is at or below `address` (-1 if none). */
+  #lastReservationAtOrBelow(address: number): number {
+    let lo = 0, hi = this.#reservations.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#reservations[mid].base <= address) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
   }
 }

@@ -98,28 +98,37 @@ export class IoPageTable {
     const { iova: a, size, vaddr } = area;
     const e = a + size;
     const largest = largestEntry(a, vaddr);
-    const counts = countEntries(a, e, largest);
-    let exclusiveTables = 0;
-    const sharedTables: number[] = [];
-    this.#regions.forEach((region, level) => {
+    const fp: AreaFootprint = {
+      entries4k: 0,
+      entries2m: 0,
+      entries1g: 0,
+      exclusiveTables: 0,
+      sharedTables: [],
+    };
+    addEntries(fp, a, e, largest);
+    // A plain loop: this runs on every simulated map and cut.
+    for (let level = 0; level < this.#regions.length; level++) {
+      const region = this.#regions[level];
       const first = Math.floor(a / region);
       const last = Math.floor((e - 1) / region);
-      const key = (r: number) => r * 8 + level;
       if (largest >= region) {
         // Only partial regions at either end hold smaller entries.
-        if (a % region !== 0) sharedTables.push(key(first));
-        if (e % region !== 0 && (last !== first || a % region === 0)) sharedTables.push(key(last));
+        if (a % region !== 0) fp.sharedTables.push(tableKey(first, level));
+        if (e % region !== 0 && (last !== first || a % region === 0)) {
+          fp.sharedTables.push(tableKey(last, level));
+        }
       } else {
-        sharedTables.push(key(first));
-        if (last !== first) sharedTables.push(key(last));
-        exclusiveTables += Math.max(0, last - first - 1);
+        fp.sharedTables.push(tableKey(first, level));
+        if (last !== first) fp.sharedTables.push(tableKey(last, level));
+        fp.exclusiveTables += Math.max(0, last - first - 1);
       }
-    });
-    return { ...counts, exclusiveTables, sharedTables };
+    }
+    return fp;
   }
 
   /** Table pages there would be after removing and adding these footprints (nothing changes). */
   tablePagesAfter(removed: AreaFootprint[], added: AreaFootprint[]): number {
+    if (removed.length === 0 && added.length === 1) return this.#tablePagesAfterAdding(added[0]);
     let pages = this.tablePages;
     const delta = new Map<number, number>();
     for (const fp of removed) {
@@ -133,6 +142,19 @@ export class IoPageTable {
     for (const [k, d] of delta) {
       const before = this.#shared.get(k) ?? 0;
       pages += (before + d > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
+    }
+    return pages;
+  }
+
+  /**
+   * {@link tablePagesAfter} for one new area (every map): a footprint's shared
+   * keys are distinct, so each adds a page exactly when no area uses it yet,
+   * and no delta map is needed.
+   */
+  #tablePagesAfterAdding(fp: AreaFootprint): number {
+    let pages = this.tablePages + fp.exclusiveTables;
+    for (const k of fp.sharedTables) {
+      if (!this.#shared.has(k)) pages++;
     }
     return pages;
   }
@@ -170,27 +192,41 @@ export function largestEntry(iova: number, vaddr: number): number {
 /** Greedy largest-first entry counts for `[start, end)` with entries up to `largest`. */
 export function countEntries(start: number, end: number, largest: number): EntryCounts {
   const counts: EntryCounts = { entries4k: 0, entries2m: 0, entries1g: 0 };
-  let parts: [number, number][] = [[start, end]];
+  addEntries(counts, start, end, largest);
+  return counts;
+}
+
+/** Adds {@link countEntries} of `[start, end)` to `counts` (in place: no object per area). */
+function addEntries(counts: EntryCounts, start: number, end: number, largest: number): void {
   if (largest >= IO_PAGE_1G) {
     const lo = Math.ceil(start / IO_PAGE_1G) * IO_PAGE_1G;
     const hi = Math.floor(end / IO_PAGE_1G) * IO_PAGE_1G;
     if (lo < hi) {
-      counts.entries1g = (hi - lo) / IO_PAGE_1G;
-      parts = [[start, lo], [hi, end]];
+      counts.entries1g += (hi - lo) / IO_PAGE_1G;
+      addSmallEntries(counts, start, lo, largest);
+      addSmallEntries(counts, hi, end, largest);
+      return;
     }
   }
-  for (const [x, y] of parts) {
-    if (y <= x) continue;
-    if (largest >= IO_PAGE_2M) {
-      const lo = Math.ceil(x / IO_PAGE_2M) * IO_PAGE_2M;
-      const hi = Math.floor(y / IO_PAGE_2M) * IO_PAGE_2M;
-      if (lo < hi) {
-        counts.entries2m += (hi - lo) / IO_PAGE_2M;
-        counts.entries4k += (lo - x + y - hi) / IO_PAGE_4K;
-        continue;
-      }
+  addSmallEntries(counts, start, end, largest);
+}
+
+/** Adds the 2 MiB (when `largest` allows) and 4 KiB entries of `[start, end)` to `counts`. */
+function addSmallEntries(counts: EntryCounts, start: number, end: number, largest: number): void {
+  if (end <= start) return;
+  if (largest >= IO_PAGE_2M) {
+    const lo = Math.ceil(start / IO_PAGE_2M) * IO_PAGE_2M;
+    const hi = Math.floor(end / IO_PAGE_2M) * IO_PAGE_2M;
+    if (lo < hi) {
+      counts.entries2m += (hi - lo) / IO_PAGE_2M;
+      counts.entries4k += (lo - start + end - hi) / IO_PAGE_4K;
+      return;
     }
-    counts.entries4k += (y - x) / IO_PAGE_4K;
   }
-  return counts;
+  counts.entries4k += (end - start) / IO_PAGE_4K;
+}
+
+/** The reference-count key of the table page covering region `index` at `level`. */
+function tableKey(index: number, level: number): number {
+  return index * 8 + level;
 }

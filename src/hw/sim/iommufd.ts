@@ -23,24 +23,22 @@
  *   (`ENOMEM` beyond `tablePageLimit`), or `EOPNOTSUPP` when the format cannot
  *   split (`splittable: false`) and an entry crosses iova. Unchanged on failure.
  *
- * Areas live in a B-tree keyed by iova; each area's page-table footprint is
+ * Areas live in a {@link SortedMap} keyed by iova; each area's page-table footprint is
  * computed in closed form ({@link IoPageTable}), so a 1 TiB guest with
  * thousands of areas is cheap.
  *
  * @module
  */
 
-import m from "sorted-btree";
 import { HwError } from "../errors.ts";
 import type { DmaMapping, IommufdIoas } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
 import { type AreaFootprint, type EntryCounts, IO_PAGE_4K, IoPageTable } from "./io_page_table.ts";
 import { checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "./u64.ts";
+import { SortedMap } from "../../util/sorted_map.ts";
 
 export { U64_MAX } from "./u64.ts";
-
-const BTree = m.default;
 
 /** A reserved IOVA range (MSI window, holes of the IOMMU aperture). */
 export interface ReservedRange {
@@ -102,7 +100,7 @@ export class SimIoas implements IommufdIoas {
   readonly #faults?: FaultInjector;
   readonly #reserved: ReservedRange[];
   readonly #table: IoPageTable;
-  #tree = new BTree<number, Area>();
+  #tree = new SortedMap<Area>();
   #peakAreas = 0;
   #peakTablePages: number;
   #stats: SimIoasStats = {
@@ -194,9 +192,8 @@ export class SimIoas implements IommufdIoas {
         );
       }
     }
-    const clash = this.#tree.nextLowerPair(end);
-    if (clash !== undefined && clash[1].iova + clash[1].size > iova) {
-      const c = clash[1];
+    const c = this.#tree.below(end);
+    if (c !== undefined && c.iova + c.size > iova) {
       throw new HwError(
         op,
         "EEXIST",
@@ -221,7 +218,7 @@ export class SimIoas implements IommufdIoas {
     checkU64(op, "iova", iova);
     checkU64(op, "size", size);
     if (iova === 0 && size >= U64_MAX) {
-      const bytes = this.#removeAreas(this.#tree.valuesArray());
+      const bytes = this.#removeAreas(this.#tree.values());
       this.#stats.unmapCalls++;
       return bytes;
     }
@@ -247,9 +244,11 @@ export class SimIoas implements IommufdIoas {
           }`,
         );
       }
-      const next = this.#tree.nextHigherPair(area.iova);
+      // Areas do not overlap, so one that reaches `end` is the last in range:
+      // the usual unmap (one whole area) needs no look for a next one.
+      const next = area.iova + area.size < end ? this.#tree.above(area.iova) : undefined;
       unmapped += this.#removeAreas([area]);
-      area = next !== undefined && next[1].iova < end ? next[1] : undefined;
+      area = next !== undefined && next.iova < end ? next : undefined;
     }
     if (unmapped === 0 && this.compat === "native") {
       throw new HwError(op, "ENOENT", `no area in ${hex(iova)}+${hex(size)}`);
@@ -266,8 +265,7 @@ export class SimIoas implements IommufdIoas {
     if (!isAligned(iova, IO_PAGE_4K)) {
       throw new HwError(op, "EINVAL", `iova ${hex(iova)} must be 4 KiB aligned`);
     }
-    const pair = this.#tree.getPairOrNextLower(iova);
-    const area = pair?.[1];
+    const area = this.#tree.atOrBelow(iova);
     if (area === undefined || area.iova + area.size < iova) {
       throw new HwError(op, "ENOENT", `nothing is mapped at ${hex(iova)}`);
     }
@@ -299,7 +297,7 @@ export class SimIoas implements IommufdIoas {
 
   /** Current areas, sorted by iova (copies). */
   areas(): DmaMapping[] {
-    return this.#tree.valuesArray().map(({ iova, size, vaddr }) => ({ iova, size, vaddr }));
+    return this.#tree.values().map(({ iova, size, vaddr }) => ({ iova, size, vaddr }));
   }
 
   /** Number of live areas. */
@@ -382,10 +380,10 @@ export class SimIoas implements IommufdIoas {
   }
 
   #firstIntersecting(start: number, end: number): Area | undefined {
-    const below = this.#tree.getPairOrNextLower(start);
-    if (below !== undefined && below[1].iova + below[1].size > start) return below[1];
-    const above = this.#tree.getPairOrNextHigher(start);
-    return above !== undefined && above[1].iova < end ? above[1] : undefined;
+    const below = this.#tree.atOrBelow(start);
+    if (below !== undefined && below.iova + below.size > start) return below;
+    const above = this.#tree.atOrAbove(start);
+    return above !== undefined && above.iova < end ? above : undefined;
   }
 }
 

@@ -14,6 +14,7 @@
 import { HwError } from "../errors.ts";
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../backend.ts";
+import { countPagesWith } from "../../util/store_runs.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
 
 const OP = "kvm.setMemoryAttributes";
@@ -93,14 +94,9 @@ export class SimMemoryAttributes {
     // Aligned and not wrapping: the end is at most 2^64 - pageSize, exact in a double.
     const first = gpa / this.pageSize;
     const end = (gpa + size) / this.pageSize;
-    const runs = [...this.#store.runs(first, end)];
-    for (const run of runs) {
-      const wasPrivate = (run.state & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
-      const isPrivate = (attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
-      if (wasPrivate !== isPrivate) {
-        this.#privatePages += (isPrivate ? 1 : -1) * (run.end - run.start);
-      }
-    }
+    const wasPrivate = countPagesWith(this.#store, first, end, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+    const isPrivate = (attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
+    this.#privatePages += isPrivate ? end - first - wasPrivate : -wasPrivate;
     this.#store.set(first, end, attributes);
     this.#calls++;
   }

@@ -41,6 +41,7 @@ import { RangeTreeStore } from "../../store/range_tree_store.ts";
 import type { FaultInjector, SimOperation } from "./faults.ts";
 import { type HostMappingOwner, SimHost } from "./host_memory.ts";
 import { SparsePages } from "./sparse_pages.ts";
+import { countPagesWith } from "../../util/store_runs.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
 
 /** Options shared by both simulated files. */
@@ -392,10 +393,8 @@ export class SimGuestMemfd extends SimFileBase implements GuestMemfd, HostMappin
     }
     const first = offset / this.pageSize;
     const end = (offset + size) / this.pageSize;
-    for (const run of [...this.#attributes.runs(first, end)]) {
-      const was = (run.state & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
-      if (was !== toPrivate) this.#privatePages += (toPrivate ? 1 : -1) * (run.end - run.start);
-    }
+    const wasPrivate = countPagesWith(this.#attributes, first, end, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+    this.#privatePages += toPrivate ? end - first - wasPrivate : -wasPrivate;
     this.#attributes.set(first, end, attributes);
     this.#conversions++;
   }

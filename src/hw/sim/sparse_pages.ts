@@ -9,6 +9,7 @@
 
 import m from "sorted-btree";
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
+import { countPagesWith } from "../../util/store_runs.ts";
 
 const BTree = m.default;
 
@@ -51,7 +52,8 @@ export class SparsePages {
   deallocate(first: number, end: number): void {
     if (first >= end) return;
     this.#mark(first, end, 0);
-    this.#contents.deleteRange(first, end, false);
+    // Most files are never written through the mapping: skip the tree walk then.
+    if (this.#contents.size > 0) this.#contents.deleteRange(first, end, false);
   }
 
   /** Zeroes bytes `[offset, offset + length)` without freeing pages (partial-page punch). */
@@ -124,10 +126,8 @@ export class SparsePages {
 
   #mark(first: number, end: number, state: 0 | 1): void {
     if (first >= end) return;
-    const runs = [...this.#allocated.runs(first, end)];
-    for (const run of runs) {
-      if (run.state !== state) this.#allocatedPages += (state ? 1 : -1) * (run.end - run.start);
-    }
+    const allocated = countPagesWith(this.#allocated, first, end, 1);
+    this.#allocatedPages += state ? end - first - allocated : -allocated;
     this.#allocated.set(first, end, state);
   }
 }

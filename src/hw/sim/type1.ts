@@ -16,21 +16,19 @@
  *   or its end but not both) `EINVAL`; a range holding no mapping succeeds with
  *   0 bytes. Returns the bytes unmapped.
  *
- * Mappings live in a B-tree keyed by iova, so each call is O(log n) and 65,535
+ * Mappings live in a {@link SortedMap} keyed by iova, so each call is O(log n) and 65,535
  * single-page mappings are cheap. Locked memory is accounted per mapping, as
  * type1 does for each pin.
  *
  * @module
  */
 
-import m from "sorted-btree";
 import { HwError } from "../errors.ts";
 import type { DmaMapping, Type1Container } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
 import { checkU64, hex, isAligned, wrapsU64 } from "./u64.ts";
-
-const BTree = m.default;
+import { SortedMap } from "../../util/sorted_map.ts";
 
 /** The smallest IOMMU page: every address and size must be a multiple of it. */
 export const TYPE1_PAGE_SIZE = 4096;
@@ -73,7 +71,7 @@ export class SimType1Container implements Type1Container {
   readonly iovaBits: number;
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
-  #tree = new BTree<number, DmaMapping>();
+  #tree = new SortedMap<DmaMapping>();
   #peak = 0;
   #locked = 0;
   #stats: SimType1Stats = { mapCalls: 0, unmapCalls: 0, mappedBytes: 0, unmappedBytes: 0 };
@@ -125,9 +123,8 @@ export class SimType1Container implements Type1Container {
       );
     }
     const end = iova + size; // exact: aligned values up to 2^64
-    const clash = this.#tree.nextLowerPair(end);
-    if (clash !== undefined && clash[1].iova + clash[1].size > iova) {
-      const c = clash[1];
+    const c = this.#tree.below(end);
+    if (c !== undefined && c.iova + c.size > iova) {
       throw new HwError(
         op,
         "EEXIST",
@@ -195,13 +192,18 @@ export class SimType1Container implements Type1Container {
       throw new HwError(op, "EOVERFLOW", `${hex(iova)}+${hex(size)} wraps past 2^64`);
     }
     const end = iova + size;
-    const head = this.#tree.getPairOrNextLower(iova);
-    if (head !== undefined && head[1].iova < iova && head[1].iova + head[1].size > iova) {
-      throw new HwError(op, "EINVAL", this.#bisects(iova, size, head[1]));
+    const head = this.#tree.atOrBelow(iova);
+    // The usual unmap names exactly one mapping (QEMU unmaps what it mapped):
+    // no other mapping can start inside it, so the edges hold and it is all.
+    if (head !== undefined && head.iova === iova && head.size === size) {
+      return this.#remove([head]);
     }
-    const tail = this.#tree.nextLowerPair(end);
-    if (tail !== undefined && tail[1].iova + tail[1].size > end && tail[1].iova < end) {
-      throw new HwError(op, "EINVAL", this.#bisects(iova, size, tail[1]));
+    if (head !== undefined && head.iova < iova && head.iova + head.size > iova) {
+      throw new HwError(op, "EINVAL", this.#bisects(iova, size, head));
+    }
+    const tail = this.#tree.below(end);
+    if (tail !== undefined && tail.iova + tail.size > end && tail.iova < end) {
+      throw new HwError(op, "EINVAL", this.#bisects(iova, size, tail));
     }
     return this.#removeRange(iova, end);
   }
@@ -213,7 +215,7 @@ export class SimType1Container implements Type1Container {
 
   /** Current mappings, sorted by iova (copies). */
   mappings(): DmaMapping[] {
-    return this.#tree.valuesArray().map((d) => ({ ...d }));
+    return this.#tree.values().map((d) => ({ ...d }));
   }
 
   /** Number of live mappings. */
@@ -250,11 +252,11 @@ export class SimType1Container implements Type1Container {
 
   /** Removes every mapping whose start lies in `[start, end)`; the caller checked the edges. */
   #removeRange(start: number, end: number): number {
-    const doomed: DmaMapping[] = [];
-    for (const [key, d] of this.#tree.entries(start)) {
-      if (key >= end) break;
-      doomed.push(d);
-    }
+    return this.#remove(this.#tree.valuesInRange(start, end));
+  }
+
+  /** Removes `doomed` (live mappings), unpinning their pages; counts one UNMAP call. */
+  #remove(doomed: DmaMapping[]): number {
     let bytes = 0;
     for (const d of doomed) {
       this.#tree.delete(d.iova);

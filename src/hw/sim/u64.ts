@@ -46,11 +46,15 @@ export function isAligned(value: number, alignment: number): boolean {
 
 /** True when `[start, start + size)` (size > 0) runs past U64_MAX, as `start + size - 1` would wrap. */
 export function wrapsU64(start: number, size: number): boolean {
+  // Two values up to 2^53 sum to at most 2^54: no wrap, and no BigInt needed
+  // on the hot path (every simulated map and unmap asks).
+  if (start <= Number.MAX_SAFE_INTEGER && size <= Number.MAX_SAFE_INTEGER) return false;
   return toBigU64(start) + toBigU64(size) - 1n > U64_MAX_BIG;
 }
 
 /** True when the u64 sum `a + b` wraps (the exact sum is 2^64 or more), as `a + b < a` tests in C. */
 export function addWrapsU64(a: number, b: number): boolean {
+  if (a <= Number.MAX_SAFE_INTEGER && b <= Number.MAX_SAFE_INTEGER) return false;
   return toBigU64(a) + toBigU64(b) > U64_MAX_BIG;
 }
 
