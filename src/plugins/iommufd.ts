@@ -25,19 +25,13 @@
  * @module
  */
 
-import type { Range, Section } from "../bus/listener.ts";
+import type { Listener, Range, Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import { DMA_VIEW } from "../bus/view.ts";
-import type { IommufdIoas } from "../hw/backend.ts";
+import type { DmaMapping, IommufdIoas } from "../hw/backend.ts";
 import { mapGranules, unmapGranules } from "./granules.ts";
-import {
-  checkPluginName,
-  type Plugin,
-  PluginCounters,
-  type PluginStats,
-  resolveRange,
-} from "./plugin.ts";
-import { describeDifferences, populatedSpans, type Span } from "./verify.ts";
+import { checkPluginName, type Plugin } from "./plugin.ts";
+import { DmaPlugin } from "./dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
 
 /** An area this plugin mapped; its start offset is its key in the plugin's index. */
@@ -65,33 +59,21 @@ export function iommufd(options: IommufdOptions): Plugin {
   return new Iommufd(options);
 }
 
-class Iommufd implements Plugin {
-  readonly name: string;
+class Iommufd extends DmaPlugin {
   readonly kind = "iommufd";
   #options: IommufdOptions;
-  #counters = new PluginCounters();
-  #listeners = new Map<
-    Region,
-    { name: string; populate(s: Section): void; discard(s: Section): void }
-  >();
-  #ranges = new Map<Region, Range>();
 
   constructor(options: IommufdOptions) {
-    this.name = checkPluginName(options.name ?? "iommufd", "iommufd");
+    super("iommufd", checkPluginName(options.name ?? "iommufd", "iommufd"));
     if (typeof options.ioas?.cutMapping !== "function") {
-      throw new TypeError(`iommufd ${this.name}: ioas must be an IommufdIoas`);
+      throw new TypeError(`${this.who}: ioas must be an IommufdIoas`);
     }
     this.#options = options;
   }
 
-  attach(region: Region, range?: Range): void {
-    const who = `iommufd ${this.name}`;
-    if (this.#listeners.has(region)) {
-      throw new RangeError(`${who}: already attached to region ${region.name}`);
-    }
-    const r = resolveRange(region, range, who);
+  protected createListener(region: Region, _range: Range): Listener {
     const ioas = this.#options.ioas;
-    const c = this.#counters;
+    const c = this.counters;
     const iova = (off: number) => region.base + off;
     const vaddr = (off: number) => region.hostAddress + off;
     let populate: (s: Section) => void;
@@ -123,12 +105,7 @@ class Iommufd implements Plugin {
         c.mapped(-areas.deleteRange(s.offset, end), -s.size);
       };
     } else {
-      const g = this.#options.granularity ?? region.pageSize;
-      if (!Number.isSafeInteger(g) || g <= 0 || g % region.pageSize !== 0) {
-        throw new RangeError(
-          `${who}: granularity must be a positive multiple of ${region.pageSize}, got ${g}`,
-        );
-      }
+      const g = this.checkGranularity(this.#options.granularity ?? region.pageSize, region);
       granularity = g;
       const map = (off: number) => {
         c.call("map", () => ioas.map(iova(off), vaddr(off), g));
@@ -141,7 +118,7 @@ class Iommufd implements Plugin {
       populate = (s) => mapGranules(s.offset, s.size, g, map, unmap);
       discard = (s) => unmapGranules(s.offset, s.size, g, map, unmap);
     }
-    const listener = {
+    return {
       name: this.name,
       priority: this.#options.priority ?? 10,
       view: DMA_VIEW,
@@ -149,32 +126,9 @@ class Iommufd implements Plugin {
       populate,
       discard,
     };
-    region.register(listener, r);
-    this.#listeners.set(region, listener);
-    this.#ranges.set(region, r);
   }
 
-  detach(region: Region): void {
-    const listener = this.#listeners.get(region);
-    if (!listener) {
-      throw new RangeError(`iommufd ${this.name}: not attached to region ${region.name}`);
-    }
-    this.#listeners.delete(region);
-    this.#ranges.delete(region);
-    region.unregister(listener);
-  }
-
-  stats(): PluginStats {
-    return this.#counters.snapshot(this.name, this.kind);
-  }
-
-  verify(region: Region): string[] {
-    const r = this.#ranges.get(region);
-    if (!r) return [];
-    const lo = region.base + r.offset, hi = lo + r.size;
-    const mapped: Span[] = this.#options.ioas.areas()
-      .filter((a) => a.iova < hi && a.iova + a.size > lo)
-      .map((a) => [a.iova - region.base, a.iova + a.size - region.base]);
-    return describeDifferences(this.name, populatedSpans(region, r, DMA_VIEW), mapped, region.base);
+  protected hardwareMappings(): DmaMapping[] {
+    return this.#options.ioas.areas();
   }
 }

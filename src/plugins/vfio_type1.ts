@@ -25,21 +25,14 @@
  * @module
  */
 
-import type { Range, Section } from "../bus/listener.ts";
+import type { Listener, Range, Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import { DMA_VIEW } from "../bus/view.ts";
-import type { Type1Container } from "../hw/backend.ts";
+import type { DmaMapping, Type1Container } from "../hw/backend.ts";
 import { mapGranules, unmapGranules } from "./granules.ts";
-import {
-  CapacityError,
-  checkPluginName,
-  type Plugin,
-  PluginCounters,
-  type PluginStats,
-  resolveRange,
-} from "./plugin.ts";
+import { CapacityError, checkPluginName, type Plugin } from "./plugin.ts";
+import { DmaPlugin } from "./dma_plugin.ts";
 import { formatSize } from "../util/bytes.ts";
-import { describeDifferences, populatedSpans, type Span } from "./verify.ts";
 
 /** Options for {@link vfioType1}. */
 export interface VfioType1Options {
@@ -60,44 +53,27 @@ export function vfioType1(options: VfioType1Options): Plugin {
   return new VfioType1(options);
 }
 
-class VfioType1 implements Plugin {
-  readonly name: string;
+class VfioType1 extends DmaPlugin {
   readonly kind = "vfio-type1";
   #options: VfioType1Options;
-  #counters = new PluginCounters();
-  #listeners = new Map<
-    Region,
-    { name: string; populate(s: Section): void; discard(s: Section): void }
-  >();
-  #ranges = new Map<Region, Range>();
 
   constructor(options: VfioType1Options) {
-    this.name = checkPluginName(options.name ?? "vfio", "vfioType1");
+    super("vfioType1", checkPluginName(options.name ?? "vfio", "vfioType1"));
     if (typeof options.container?.map !== "function") {
-      throw new TypeError(`vfioType1 ${this.name}: container must be a Type1Container`);
+      throw new TypeError(`${this.who}: container must be a Type1Container`);
     }
     this.#options = options;
   }
 
-  attach(region: Region, range?: Range): void {
-    const who = `vfioType1 ${this.name}`;
-    if (this.#listeners.has(region)) {
-      throw new RangeError(`${who}: already attached to region ${region.name}`);
-    }
-    const r = resolveRange(region, range, who);
-    const g = this.#options.granularity ?? region.pageSize;
-    if (!Number.isSafeInteger(g) || g <= 0 || g % region.pageSize !== 0) {
-      throw new RangeError(
-        `${who}: granularity must be a positive multiple of ${region.pageSize}, got ${g}`,
-      );
-    }
+  protected createListener(region: Region, r: Range): Listener {
+    const g = this.checkGranularity(this.#options.granularity ?? region.pageSize, region);
     const container = this.#options.container;
     if (this.#options.checkBudget ?? true) {
       const needed = Math.ceil(r.size / g);
       const available = container.remainingEntries();
       if (needed > available) {
         throw new CapacityError(
-          `${who}: region ${region.name} may need up to ${needed} DMA mappings ` +
+          `${this.who}: region ${region.name} may need up to ${needed} DMA mappings ` +
             `(${formatSize(r.size)} at ${formatSize(g)} granularity) but the type1 container ` +
             `has ${available} of dma_entry_limit ${container.dmaEntryLimit} left (possibly running ` +
             `out of DMA mappings). Raise the limit (modprobe vfio_iommu_type1 ` +
@@ -110,14 +86,14 @@ class VfioType1 implements Plugin {
     }
     const base = region.base;
     const map = (off: number) => {
-      this.#counters.call("map", () => container.map(base + off, region.hostAddress + off, g));
-      this.#counters.mapped(1, g);
+      this.counters.call("map", () => container.map(base + off, region.hostAddress + off, g));
+      this.counters.mapped(1, g);
     };
     const unmap = (off: number) => {
-      this.#counters.call("unmap", () => container.unmap(base + off, g));
-      this.#counters.mapped(-1, -g);
+      this.counters.call("unmap", () => container.unmap(base + off, g));
+      this.counters.mapped(-1, -g);
     };
-    const listener = {
+    return {
       name: this.name,
       priority: this.#options.priority ?? 10,
       view: DMA_VIEW,
@@ -125,32 +101,9 @@ class VfioType1 implements Plugin {
       populate: (s: Section) => mapGranules(s.offset, s.size, g, map, unmap),
       discard: (s: Section) => unmapGranules(s.offset, s.size, g, map, unmap),
     };
-    region.register(listener, r);
-    this.#listeners.set(region, listener);
-    this.#ranges.set(region, r);
   }
 
-  detach(region: Region): void {
-    const listener = this.#listeners.get(region);
-    if (!listener) {
-      throw new RangeError(`vfioType1 ${this.name}: not attached to region ${region.name}`);
-    }
-    this.#listeners.delete(region);
-    this.#ranges.delete(region);
-    region.unregister(listener);
-  }
-
-  stats(): PluginStats {
-    return this.#counters.snapshot(this.name, this.kind);
-  }
-
-  verify(region: Region): string[] {
-    const r = this.#ranges.get(region);
-    if (!r) return [];
-    const lo = region.base + r.offset, hi = lo + r.size;
-    const mapped: Span[] = this.#options.container.mappings()
-      .filter((m) => m.iova < hi && m.iova + m.size > lo)
-      .map((m) => [m.iova - region.base, m.iova + m.size - region.base]);
-    return describeDifferences(this.name, populatedSpans(region, r, DMA_VIEW), mapped, region.base);
+  protected hardwareMappings(): DmaMapping[] {
+    return this.#options.container.mappings();
   }
 }
