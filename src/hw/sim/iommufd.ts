@@ -31,6 +31,7 @@
  */
 
 import { HwError } from "../errors.ts";
+import { checkDmaMapArguments } from "./dma_map_args.ts";
 import type { DmaMapping, IommufdIoas } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
@@ -157,23 +158,7 @@ export class SimIoas implements IommufdIoas {
     if (iova >= U64_MAX || size >= U64_MAX) {
       throw new HwError(op, "EOVERFLOW", "iova and size must be below U64_MAX");
     }
-    if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");
-    if (
-      !isAligned(iova, IO_PAGE_4K) || !isAligned(vaddr, IO_PAGE_4K) || !isAligned(size, IO_PAGE_4K)
-    ) {
-      throw new HwError(
-        op,
-        "EINVAL",
-        `iova ${hex(iova)}, vaddr ${hex(vaddr)} and size ${hex(size)} must be 4 KiB aligned`,
-      );
-    }
-    if (wrapsU64(iova, size) || wrapsU64(vaddr, size)) {
-      throw new HwError(
-        op,
-        "EOVERFLOW",
-        `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`,
-      );
-    }
+    checkDmaMapArguments(op, iova, vaddr, size);
     const end = iova + size;
     const limit = Math.min(2 ** this.iovaBits, this.#table.addressLimit);
     if (end > limit) {

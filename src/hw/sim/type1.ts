@@ -24,6 +24,7 @@
  */
 
 import { HwError } from "../errors.ts";
+import { checkDmaMapArguments } from "./dma_map_args.ts";
 import type { DmaMapping, Type1Container } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
@@ -104,24 +105,7 @@ export class SimType1Container implements Type1Container {
     checkU64(op, "iova", iova);
     checkU64(op, "vaddr", vaddr);
     checkU64(op, "size", size);
-    if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");
-    if (
-      !isAligned(size, TYPE1_PAGE_SIZE) || !isAligned(iova, TYPE1_PAGE_SIZE) ||
-      !isAligned(vaddr, TYPE1_PAGE_SIZE)
-    ) {
-      throw new HwError(
-        op,
-        "EINVAL",
-        `iova ${hex(iova)}, vaddr ${hex(vaddr)} and size ${hex(size)} must be 4 KiB aligned`,
-      );
-    }
-    if (wrapsU64(iova, size) || wrapsU64(vaddr, size)) {
-      throw new HwError(
-        op,
-        "EOVERFLOW",
-        `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`,
-      );
-    }
+    checkDmaMapArguments(op, iova, vaddr, size);
     const end = iova + size; // exact: aligned values up to 2^64
     const c = this.#tree.below(end);
     if (c !== undefined && c.iova + c.size > iova) {
