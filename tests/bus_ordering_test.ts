@@ -62,6 +62,7 @@ Deno.test("an already-applied change is a no-op that notifies nobody", () => {
 
 Deno.test("the DMA view sees nothing while memory is shared but unplugged", () => {
   const { region, log, dma } = setup("bitmap");
+  region.bits.claim("plugged");
   region.change(0, 8 * MiB, 0, PLUGGED); // unplug
   region.convert(0, 8 * MiB, "shared");
   assert.deepEqual(log.map((c) => c.name), ["kvm"]);

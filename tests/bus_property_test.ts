@@ -23,7 +23,8 @@ for (const store of ["range-tree", "bitmap"] as const) {
     console.log(`seed ${seed} (set MEMSTATE_SEED to reproduce)`);
     const rng = new Prng(seed);
     const region = new Region({ name: "ram", size: PAGES * PAGE, store });
-    const oracle = new BitmapStore(PAGES, { bits: 8, initial: PLUGGED });
+    region.bits.claim("plugged"); // the store grows to two bits, every page plugged
+    const oracle = new BitmapStore(PAGES, { bits: 2, initial: PLUGGED });
     const views: View[] = [KVM_VIEW, DMA_VIEW, { mask: PLUGGED, value: PLUGGED }];
     const listeners = [0, 10, 5, 20].map((priority, i) =>
       new RecordingListener(`l${i}`, priority, views[i % views.length], PAGES)

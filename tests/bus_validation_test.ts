@@ -1,5 +1,6 @@
 // Every invalid change is refused with an error naming the argument and rule; nothing changes.
 import assert from "node:assert/strict";
+import { RangeTreeStore, type StateStore } from "../src/store/mod.ts";
 import {
   InvalidChangeError,
   KVM_VIEW,
@@ -44,7 +45,7 @@ const cases: [string, (r: Region) => unknown, RegExp][] = [
   [
     "unclaimed bits",
     (r) => r.change(0, 4096, 1 << 5, 0),
-    /setBits: must be made of claimed state bits \(mask 0x3\), got 32/,
+    /setBits: must be made of claimed state bits \(mask 0x1; claim "plugged".*\), got 32/,
   ],
   [
     "negative bits",
@@ -104,16 +105,40 @@ Deno.test("regions start private and plugged; 'shared' starts shared", () => {
   );
 });
 
-Deno.test("state bits: plugins claim bits by name until the store runs out", () => {
-  const region = new Region({ name: "r", size: 8192, bits: 3 });
-  const bit = region.bits.claim("migration-dirty");
-  assert.equal(bit, 4);
-  region.change(0, 4096, bit, 0);
-  assert.equal(region.stateAt(0), PLUGGED | bit);
-  assert.throws(() => region.bits.claim("migration-dirty"), /already claimed/);
+Deno.test("state bits: the store holds only claimed bits and grows with each claim", () => {
+  for (const store of ["range-tree", "bitmap"] as const) {
+    const region = new Region({ name: "r", size: 8192, store });
+    assert.equal(region.store.bits, 1, "a new region holds SHARED only");
+    assert.equal(region.stateAt(0), PLUGGED, "PLUGGED is implied until claimed");
+    const bit = region.bits.claim("migration-dirty");
+    assert.equal(bit, 4, "custom bits sit above the built-in ones");
+    assert.equal(region.store.bits, 3);
+    region.change(0, 4096, bit, 0);
+    assert.equal(region.stateAt(0), PLUGGED | bit);
+    assert.throws(() => region.bits.claim("migration-dirty"), /already claimed/);
+    assert.equal(region.bits.claim("plugged"), PLUGGED);
+    assert.equal(region.stateAt(4096), PLUGGED, "a claimed built-in bit starts as implied");
+    assert.equal(region.store.get(1), PLUGGED);
+  }
+  // A store the region cannot grow keeps its width.
+  const fixed = new RangeTreeStore(2, { bits: 2 });
+  const store: StateStore = {
+    length: 2,
+    bits: 2,
+    get: (p) => fixed.get(p),
+    set: (a, b, s) => fixed.set(a, b, s),
+    update: (a, b, s, c) => fixed.update(a, b, s, c),
+    runs: (a, b) => fixed.runs(a, b),
+    get runCount() {
+      return fixed.runCount;
+    },
+    byteSize: () => fixed.byteSize(),
+  };
+  const region = new Region({ name: "f", size: 8192, store });
+  assert.equal(region.bits.get("plugged"), PLUGGED, "a 2-bit store is taken to hold PLUGGED");
   assert.throws(
     () => region.bits.claim("another"),
-    /no state bit left for "another": the store holds 3 bits/,
+    /no state bit left for "another": the store holds at most 2 bits/,
   );
 });
 

@@ -28,7 +28,19 @@ export class InvalidChangeError extends RangeError {
   }
 }
 
-/** A participant refused a change; every earlier notification was rolled back. */
+/**
+ * What a refused change left undone. `"all"`: every participant was rolled
+ * back and the store is untouched (the memstate policy). `"listeners"`: the
+ * listeners were rolled back but the KVM attributes and the state bitmap stay
+ * changed (QEMU 11.1). `"none"`: nothing was undone (QEMU 10.1).
+ */
+export type RolledBack = "all" | "listeners" | "none";
+
+/**
+ * A participant refused a change. Under the memstate policy every earlier
+ * notification was rolled back; under a QEMU policy `rolledBack` says what was
+ * and `vmStopped` is true: QEMU stops the VM.
+ */
 export class ConversionError extends Error {
   /** The listener that refused. */
   readonly listener: string;
@@ -42,6 +54,10 @@ export class ConversionError extends Error {
   readonly direction: "populate" | "discard";
   /** The part of the change the listener refused. */
   readonly section: { offset: number; size: number };
+  /** What was undone. */
+  readonly rolledBack: RolledBack;
+  /** True when the policy stops the VM on this failure (QEMU's). */
+  readonly vmStopped: boolean;
 
   /** Creates the error; `cause` is what the listener threw. */
   constructor(
@@ -52,16 +68,28 @@ export class ConversionError extends Error {
       size: number;
       direction: "populate" | "discard";
       section: { offset: number; size: number };
+      rolledBack?: RolledBack;
+      vmStopped?: boolean;
     },
     cause: unknown,
   ) {
+    const rolledBack = init.rolledBack ?? "all";
+    const vmStopped = init.vmStopped ?? false;
+    const undone = rolledBack === "all"
+      ? "the change was rolled back"
+      : rolledBack === "listeners"
+      ? "the listeners were rolled back, the KVM attributes and the state bitmap stay changed"
+      : "nothing was rolled back";
     super(
       `region ${init.region}: ${init.listener} refused ${init.direction} of ` +
         `[0x${init.section.offset.toString(16)}, +0x${init.section.size.toString(16)}) ` +
         `while changing [0x${init.offset.toString(16)}, +0x${init.size.toString(16)}): ` +
-        `${cause instanceof Error ? cause.message : String(cause)}; the change was rolled back`,
+        `${cause instanceof Error ? cause.message : String(cause)}; ${undone}` +
+        (vmStopped ? "; the VM stops" : ""),
       { cause },
     );
+    this.rolledBack = rolledBack;
+    this.vmStopped = vmStopped;
     this.name = "ConversionError";
     this.listener = init.listener;
     this.region = init.region;

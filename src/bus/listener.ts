@@ -82,6 +82,14 @@ export interface Listener {
   readonly granularity?: number;
   /** True when the listener tolerates a discard over parts it never saw populated. */
   readonly acceptsDoubleDiscard?: boolean;
+  /**
+   * True when the listener's calls are harmless over pages already in the
+   * target state (KVM's attribute ioctl and hole punch are): one change then
+   * tells it once, over the span from its first to its last flip, instead of
+   * once per flipping run. A rollback still undoes exactly the pages that
+   * flipped. Default false.
+   */
+  readonly coalesce?: boolean;
   /** Called before `section` becomes populated. Throw to refuse. */
   populate(section: Section): void;
   /** Called when `section` stops being populated. Throw to refuse (it rolls back). */
@@ -116,6 +124,28 @@ export interface ChangeResult {
   unplugged: number;
   /** Names of the listeners notified, in call order, each once. */
   notified: string[];
+  /**
+   * Discards that threw and were ignored, one line each: under a QEMU policy a
+   * discard cannot be refused (QEMU reports a failed unmap and goes on).
+   */
+  ignoredErrors?: string[];
+}
+
+/**
+ * kvm_convert_memory's own steps around a QEMU state change (the qemu-10.1 and
+ * qemu-11.1 policies): KVM_SET_MEMORY_ATTRIBUTES over the whole range before
+ * any listener hears of it, and the discard of the side the range no longer
+ * uses after them, both even when every page already is in the target state
+ * (accel/kvm/kvm-all.c `kvm_convert_memory`). The KVM attributes plugin
+ * installs one under those policies instead of registering a listener.
+ */
+export interface ConversionHook {
+  /** A name for errors and reports. */
+  readonly name: string;
+  /** Before the state change: throw to fail the conversion (nothing else happens). */
+  before(section: Section, to: "shared" | "private"): void;
+  /** After the listeners accepted it: throw to fail the conversion. */
+  after(section: Section, to: "shared" | "private"): void;
 }
 
 /** The post-commit event observers receive, once per applied change. */

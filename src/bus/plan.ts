@@ -23,6 +23,8 @@ export interface Registration {
   view: View;
   /** Resolved granularity in bytes. */
   granularity: number;
+  /** One call per change over the span of its flips (see `Listener.coalesce`). */
+  coalesce: boolean;
   /** First page of the registered section. */
   startPage: number;
   /** One past the last page of the registered section. */
@@ -39,6 +41,11 @@ export interface PlannedCall {
   startPage: number;
   /** One past the last page. */
   endPage: number;
+  /**
+   * For a coalesced call: the page ranges that actually flip, as flat
+   * `[start, end, start, end, ...]`, so a rollback undoes exactly those.
+   */
+  parts?: number[];
 }
 
 /**
@@ -50,20 +57,24 @@ export function planCalls(
   setBits: number,
   clearBits: number,
   registrations: readonly Registration[],
+  implied = 0,
 ): PlannedCall[] {
   const calls: PlannedCall[] = [];
   for (let i = registrations.length - 1; i >= 0; i--) {
-    addFlips(calls, runs, setBits, clearBits, registrations[i], false);
+    addFlips(calls, runs, setBits, clearBits, registrations[i], false, implied);
   }
   for (let i = 0; i < registrations.length; i++) {
-    addFlips(calls, runs, setBits, clearBits, registrations[i], true);
+    addFlips(calls, runs, setBits, clearBits, registrations[i], true, implied);
   }
   return calls;
 }
 
 /**
  * Appends to `calls` the ranges of `runs` where `reg`'s view flips towards
- * `populated` (populates when true, discards when false), clipped to its section.
+ * `populated` (populates when true, discards when false), clipped to its
+ * section. `implied` holds the built-in bits no source claimed: every page
+ * has them set. A coalescing listener gets one call over the span of its
+ * flips, with the flips themselves kept for a rollback.
  */
 function addFlips(
   calls: PlannedCall[],
@@ -72,6 +83,7 @@ function addFlips(
   clearBits: number,
   reg: Registration,
   populated: boolean,
+  implied: number,
 ): void {
   const view = reg.view;
   const kind = populated ? "populate" : "discard";
@@ -81,13 +93,23 @@ function addFlips(
     const start = run.start > reg.startPage ? run.start : reg.startPage;
     const end = run.end < reg.endPage ? run.end : reg.endPage;
     if (start >= end) continue;
-    const before = isPopulatedState(run.state, view);
-    const after = isPopulatedState((run.state | setBits) & ~clearBits, view);
+    const state = run.state | implied;
+    const before = isPopulatedState(state, view);
+    const after = isPopulatedState((state | setBits) & ~clearBits, view);
     if (before === after || after !== populated) continue;
     // Runs are maximal in the old state, but two of them may flip the same way
     // under this view: tell the listener once.
     const last = calls.length > firstCall ? calls[calls.length - 1] : undefined;
-    if (last !== undefined && last.endPage === start) last.endPage = end;
-    else calls.push({ registration: reg, kind, startPage: start, endPage: end });
+    if (last !== undefined && last.endPage === start) {
+      last.endPage = end;
+      if (last.parts) last.parts[last.parts.length - 1] = end;
+    } else if (last !== undefined && reg.coalesce) {
+      last.endPage = end;
+      last.parts!.push(start, end);
+    } else {
+      const call: PlannedCall = { registration: reg, kind, startPage: start, endPage: end };
+      if (reg.coalesce) call.parts = [start, end];
+      calls.push(call);
+    }
   }
 }

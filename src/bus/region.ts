@@ -1,11 +1,16 @@
 /**
  * A Region is one RAM block: its state store, the listeners that follow it and
- * the transactional `change` that keeps them all in step.
+ * the `change` that keeps them all in step, under the region's VMM policy.
  *
- * A change validates, plans the notifications each listener needs (only where
- * its view flips), runs them as a transaction (discards by descending
- * priority, then populates by ascending priority, rolled back in reverse on
- * refusal), and only then commits to the store and tells observers.
+ * Under the memstate policy a change validates, plans the notifications each
+ * listener needs (only where its view flips), runs them as a transaction
+ * (discards by descending priority, then populates by ascending priority,
+ * rolled back in reverse on refusal), and only then commits to the store and
+ * tells observers. Under a QEMU policy the same change runs the way QEMU runs
+ * it (qemu_state_change.ts), with the KVM steps of `kvm_convert_memory` around
+ * it (a {@link ConversionHook}), and what a failure leaves behind stays
+ * behind: the error says so (`rolledBack`), and that QEMU stops the VM
+ * (`vmStopped`) when the conversion came from a KVM memory-fault exit.
  *
  * @module
  */
@@ -13,10 +18,20 @@
 import { BitmapStore } from "../store/bitmap_store.ts";
 import { RangeTreeStore } from "../store/range_tree_store.ts";
 import type { Run, StateStore } from "../store/state_store.ts";
-import { ConversionError, InvalidChangeError, RegionFailedError, SourceError } from "./errors.ts";
+import { MAX_BITS } from "../store/validate.ts";
+import { type VmmPolicy, type VmmRules, vmmRules } from "../settings/vmm.ts";
+import { readRuns } from "../util/store_runs.ts";
+import {
+  ConversionError,
+  InvalidChangeError,
+  RegionFailedError,
+  type RolledBack,
+  SourceError,
+} from "./errors.ts";
 import type {
   ChangeEvent,
   ChangeResult,
+  ConversionHook,
   Listener,
   Notification,
   Observer,
@@ -24,11 +39,12 @@ import type {
   Section,
 } from "./listener.ts";
 import { planCalls, type PlannedCall, type Registration } from "./plan.ts";
+import { type QemuRollback, qemuStateChange } from "./qemu_state_change.ts";
+import { replayRegistration, unregisterCalls } from "./registration.ts";
 import { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
 import { type Refusal, rollBack, runTransaction } from "./transaction.ts";
 import { checkView, DMA_VIEW, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
-import { readRuns } from "../util/store_runs.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -45,15 +61,20 @@ export interface RegionOptions {
   base?: number;
   /** Host virtual address of the region's shared backing (default: a made-up address). */
   hostAddress?: number;
-  /** The store (default `"range-tree"`); a `StateStore` must have `size / pageSize` pages. */
+  /**
+   * The store (default `"range-tree"`). A region creates its store holding
+   * only the `SHARED` bit and grows it as sources claim bits; a `StateStore`
+   * given here must have `size / pageSize` pages (with 2 bits or more it is
+   * taken to hold `PLUGGED` too).
+   */
   store?: StoreChoice;
-  /** Bits the store holds when the region creates it (default 8). */
-  bits?: number;
   /**
    * Starting state: `"private"` (default, as QEMU starts guest_memfd regions) or
-   * `"shared"`, both plugged; or a raw state word.
+   * `"shared"`.
    */
-  initial?: "private" | "shared" | number;
+  initial?: "private" | "shared";
+  /** The VMM policy changes follow (default `"memstate"`); see `src/settings/vmm.ts`. */
+  vmm?: VmmPolicy;
 }
 
 /** Counters a region keeps about its own traffic. */
@@ -64,19 +85,21 @@ export interface RegionStats {
   noops: number;
   /** Requests refused by validation. */
   rejected: number;
-  /** Changes refused by a participant and rolled back. */
+  /** Changes refused by a participant (rolled back as the policy says). */
   refused: number;
   /** Notifications sent, rollbacks included. */
   notifications: number;
   /** Exceptions thrown by observers (they cannot veto, so they are only counted). */
   observerErrors: number;
+  /** Discards that threw and were ignored (QEMU policies: a discard cannot be refused). */
+  ignoredDiscardErrors: number;
 }
 
 /** A registered state source (QEMU 11's multi-source manager). */
 export interface SourceInfo {
   /** The source's name, unique per region. */
   name: string;
-  /** The state bits the source owns. */
+  /** The state bits the source owns (set = populated). */
   bits: number;
   /** Bytes the source changes state in (its own requests are aligned to it). */
   granularity: number;
@@ -90,7 +113,7 @@ export class Region {
   readonly name: string;
   /** Size in bytes. */
   readonly size: number;
-  /** Page size in bytes: the granularity of every change. */
+  /** Page size in bytes: the unit of every change. */
   readonly pageSize: number;
   /** Guest physical address of the first byte. */
   readonly base: number;
@@ -98,8 +121,10 @@ export class Region {
   readonly pages: number;
   /** The state store. Read it freely; change state only through the region. */
   readonly store: StateStore;
-  /** Bits of the state word, by name; plugins claim extra bits here. */
+  /** Bits of the state word, by name; plugins claim extra bits here (the store grows). */
   readonly bits: StateBits;
+  /** The VMM policy this region's changes follow. */
+  readonly vmm: VmmPolicy;
   /** Host virtual address of the shared backing, used by DMA plugins as `vaddr`. */
   hostAddress: number;
   /** Traffic counters. */
@@ -110,11 +135,17 @@ export class Region {
     refused: 0,
     notifications: 0,
     observerErrors: 0,
+    ignoredDiscardErrors: 0,
   };
+  readonly #rules: VmmRules;
+  /** In notification order: ascending priority (memstate) or newest first (QEMU). */
   #registrations: Registration[] = [];
   #observers: Observer[] = [];
   #sources = new Map<string, SourceInfo>();
+  #hook: ConversionHook | undefined;
   #failure: RegionFailedError | undefined;
+  /** Built-in bits nobody claimed: every page counts as having them set. */
+  #implied: number;
   /** {@link Region.#section}, bound once instead of a closure per change. */
   #toSection = (call: PlannedCall): Section => this.#section(call);
 
@@ -124,6 +155,8 @@ export class Region {
     if (typeof name !== "string" || name === "") {
       throw new TypeError(`name: a region needs a non-empty name, got ${JSON.stringify(name)}`);
     }
+    this.#rules = vmmRules(options.vmm);
+    this.vmm = this.#rules.name;
     const pageSize = options.pageSize ?? 4096;
     if (!Number.isInteger(pageSize) || pageSize < 1 || (pageSize & (pageSize - 1)) !== 0) {
       throw new InvalidChangeError(name, "pageSize", "a power of two", pageSize);
@@ -139,25 +172,36 @@ export class Region {
     if (!Number.isSafeInteger(base + size)) {
       throw new InvalidChangeError(name, "base", "such that base + size does not overflow", base);
     }
+    const initial = options.initial ?? "private";
+    if (initial !== "private" && initial !== "shared") {
+      throw new InvalidChangeError(name, "initial", `"private" or "shared"`, initial);
+    }
     this.name = name;
     this.size = size;
     this.pageSize = pageSize;
     this.base = base;
     this.pages = size / pageSize;
-    const initial = options.initial === "shared"
-      ? SHARED | PLUGGED
-      : options.initial === "private" || options.initial === undefined
-      ? PLUGGED
-      : options.initial;
-    this.store = makeStore(options.store, this.pages, options.bits ?? 8, initial, name);
-    this.bits = new StateBits(this.store.bits);
+    this.store = makeStore(options.store, this.pages, initial === "shared" ? SHARED : 0, name);
+    const store = this.store;
+    this.bits = new StateBits(
+      store.bits >= 2 ? SHARED | PLUGGED : SHARED,
+      (bit, granularity) => this.#grow(bit, granularity),
+      typeof store.addBit === "function" ? MAX_BITS : store.bits,
+    );
+    this.#implied = this.bits.implied;
     this.hostAddress = options.hostAddress ?? nextHostAddress;
     nextHostAddress += Math.ceil(size / 2 ** 30) * 2 ** 30 + 2 ** 30;
   }
 
-  /** The smallest unit of change, in bytes (QEMU's get_min_granularity). */
+  /**
+   * The smallest unit of change, in bytes: the minimum over the region's
+   * sources, the page size when it has none (QEMU 11.1,
+   * system/ram-discard-manager.c `ram_discard_manager_update_granularity`).
+   */
   get granularity(): number {
-    return this.pageSize;
+    let g = 0;
+    for (const s of this.#sources.values()) if (g === 0 || s.granularity < g) g = s.granularity;
+    return g === 0 ? this.pageSize : g;
   }
 
   /** The error that marked this region failed, if any. */
@@ -165,29 +209,46 @@ export class Region {
     return this.#failure;
   }
 
-  /** The registered listeners, in ascending priority. */
+  /** The registered listeners, in the order they are notified (populates). */
   get listeners(): Listener[] {
     return this.#registrations.map((r) => r.listener);
+  }
+
+  /** The conversion hook, if one is installed. */
+  get conversionHook(): ConversionHook | undefined {
+    return this.#hook;
+  }
+
+  /** The state word every page counts as having on top of what the store holds. */
+  get impliedBits(): number {
+    return this.#implied;
   }
 
   /**
    * Changes the state of `[offset, offset + size)`: every page gets
    * `(state | setBits) & ~clearBits`. Listeners are told only where their view
-   * flips; on refusal everything is rolled back and a {@link ConversionError}
-   * is thrown. Returns what changed.
+   * flips; on refusal a {@link ConversionError} is thrown after the policy's
+   * rollback. Returns what changed.
    */
   change(offset: number, size: number, setBits: number, clearBits: number): ChangeResult {
     this.#checkUsable();
     this.#checkChange(offset, size, setBits, clearBits);
     const startPage = offset / this.pageSize;
     const endPage = startPage + size / this.pageSize;
+    if (this.#rules.order === "newest-first") {
+      return this.#changeQemu(offset, size, startPage, endPage, setBits, clearBits);
+    }
+    const to = conversionTarget(setBits, clearBits);
+    const hook = to === undefined ? undefined : this.#hook;
+    if (hook) this.#hookStep(hook, "before", offset, size, to!);
     const runs = readRuns(this.store, startPage, endPage);
     const result = this.#summarise(runs, setBits, clearBits);
     if (result.noop) {
       this.stats.noops++;
+      if (hook) this.#hookStep(hook, "after", offset, size, to!);
       return result;
     }
-    const calls = planCalls(runs, setBits, clearBits, this.#registrations);
+    const calls = planCalls(runs, setBits, clearBits, this.#registrations, this.#implied);
     this.#checkAlignment(calls, offset, size);
     const outcome = runTransaction(calls, this.#toSection);
     if ("cause" in outcome) this.#refused(outcome, offset, size);
@@ -196,6 +257,7 @@ export class Region {
     this.store.update(startPage, endPage, setBits, clearBits);
     this.stats.applied++;
     result.notified = listenerNames(notifications);
+    if (hook) this.#hookStep(hook, "after", offset, size, to!);
     // Most regions have no observers: do not build an event nobody reads.
     if (this.#observers.length > 0) {
       this.#emit({ region: this, offset, size, setBits, clearBits, result, notifications });
@@ -212,33 +274,63 @@ export class Region {
   }
 
   /**
+   * Installs (or with `undefined` removes) the {@link ConversionHook} that
+   * makes kvm_convert_memory's KVM calls around every conversion.
+   */
+  setConversionHook(hook: ConversionHook | undefined): void {
+    if (hook !== undefined) {
+      if (typeof hook?.before !== "function" || typeof hook?.after !== "function") {
+        throw new TypeError(`hook: must have before and after functions`);
+      }
+      if (this.#hook !== undefined) {
+        throw new RangeError(
+          `hook: region ${this.name} already has the conversion hook "${this.#hook.name}"`,
+        );
+      }
+    }
+    this.#hook = hook;
+  }
+
+  /**
    * Registers `listener` on `range` (default: the whole region) and replays
-   * `populate` for every populated part. If a replayed populate is refused,
-   * what was populated is discarded again and a {@link ConversionError} is thrown.
+   * `populate` for every populated part. A refused replay is handled as the
+   * policy says: memstate discards what was replayed and does not register
+   * (a {@link ConversionError}); QEMU 11.1 keeps the listener registered with
+   * what was replayed and reports it (the error has `registered: true` in
+   * its `cause` chain, see {@link ReplayError}); QEMU 10.1 exits (the region
+   * fails).
    */
   register(listener: Listener, range: Range = { offset: 0, size: this.size }): void {
     this.#checkUsable();
     const reg = this.#resolve(listener, range);
     const calls: PlannedCall[] = [];
-    for (const run of viewRuns(this.store, reg.startPage, reg.endPage, reg.view)) {
+    for (const run of viewRuns(this.store, reg.startPage, reg.endPage, reg.view, this.#implied)) {
       if (run.populated) {
         calls.push({ registration: reg, kind: "populate", startPage: run.start, endPage: run.end });
       }
     }
     this.#checkAlignment(calls, range.offset, range.size);
-    const outcome = runTransaction(calls, this.#toSection);
-    if ("cause" in outcome) this.#refused(outcome, range.offset, range.size);
-    this.stats.notifications += outcome.notifications.length;
-    // Stable insertion keeps registration order among equal priorities.
-    const at = this.#registrations.findIndex((r) => r.priority > reg.priority);
-    if (at === -1) this.#registrations.push(reg);
-    else this.#registrations.splice(at, 0, reg);
+    const failed = replayRegistration(this.#rules.failedReplay, calls, this.#toSection);
+    this.stats.notifications += failed?.notified ?? calls.length;
+    if (failed && this.#rules.failedReplay === "rollback") {
+      this.#refused({ call: failed.call, cause: failed.cause }, range.offset, range.size);
+    }
+    this.#insert(reg);
+    if (failed) {
+      const error = new ReplayError(this.name, listener.name, failed.call, this, failed.cause);
+      if (this.#rules.failedReplay === "exit") {
+        this.#failure = new RegionFailedError(this.name, `QEMU exits: ${error.message}`, error);
+        throw this.#failure;
+      }
+      throw error;
+    }
   }
 
   /**
-   * Unregisters `listener`, first discarding everything populated for it (one
-   * discard of its whole range when it accepts double discards). If a discard
-   * throws, the listener is detached anyway and the error is rethrown.
+   * Unregisters `listener`, first discarding what is populated for it (one
+   * discard of its whole range when it accepts double discards, or always
+   * under QEMU 11.1). If a discard throws, the listener is detached anyway
+   * and the error is rethrown.
    */
   unregister(listener: Listener): void {
     const index = this.#registrations.findIndex((r) => r.listener === listener);
@@ -248,26 +340,8 @@ export class Region {
       );
     }
     const [reg] = this.#registrations.splice(index, 1);
-    const done: PlannedCall[] = [];
-    if (listener.acceptsDoubleDiscard) {
-      done.push({
-        registration: reg,
-        kind: "populate",
-        startPage: reg.startPage,
-        endPage: reg.endPage,
-      });
-    } else {
-      for (const run of viewRuns(this.store, reg.startPage, reg.endPage, reg.view)) {
-        if (run.populated) {
-          done.push({
-            registration: reg,
-            kind: "populate",
-            startPage: run.start,
-            endPage: run.end,
-          });
-        }
-      }
-    }
+    const whole = this.#rules.wholeSectionUnregister || listener.acceptsDoubleDiscard === true;
+    const done = unregisterCalls(reg, whole, this.store, this.#implied);
     // Discarding what was populated is exactly a rollback of those populates.
     const failure = rollBack(done, this.#toSection);
     this.stats.notifications += done.length;
@@ -283,7 +357,7 @@ export class Region {
   /** True only if every byte of `range` is populated under `view` (no alignment needed). */
   isPopulated(range: Range, view: View = DMA_VIEW): boolean {
     const [start, end] = this.#pagesCovering(range);
-    for (const run of viewRuns(this.store, start, end, view)) {
+    for (const run of viewRuns(this.store, start, end, view, this.#implied)) {
       if (!run.populated) return false;
     }
     return true;
@@ -313,27 +387,57 @@ export class Region {
     };
   }
 
-  /** Declares a state source; a second source of the same name is `EBUSY`. */
+  /**
+   * Declares a state source. A second source of the same name is `EBUSY`, as
+   * is a second source at all under QEMU 10.1 (one RamDiscardManager per
+   * memory region: system/memory.c `memory_region_set_ram_discard_manager`).
+   * A source of an unclaimed built-in bit (virtio-mem's `PLUGGED`) claims it:
+   * the store grows by that bit, every page starting with it set (populated),
+   * kept at the source's granularity where the store can.
+   */
   addSource(source: SourceInfo): void {
     if (this.#sources.has(source.name)) {
       throw new SourceError("EBUSY", `region ${this.name}: source "${source.name}" already exists`);
     }
-    if (!Number.isInteger(source.granularity) || source.granularity % this.pageSize !== 0) {
+    if (!this.#rules.multipleSources && this.#sources.size > 0) {
+      const first = [...this.#sources.keys()][0];
+      throw new SourceError(
+        "EBUSY",
+        `region ${this.name}: ${this.vmm} allows one state source per memory region ` +
+          `(system/memory.c memory_region_set_ram_discard_manager), and "${first}" is one; ` +
+          `"${source.name}" needs qemu-11.1 or memstate`,
+      );
+    }
+    if (
+      !Number.isSafeInteger(source.granularity) || source.granularity <= 0 ||
+      source.granularity % this.pageSize !== 0
+    ) {
       throw new InvalidChangeError(
         this.name,
         "granularity",
-        `a multiple of the page size ${this.pageSize}`,
+        `a positive multiple of the page size ${this.pageSize}`,
         source.granularity,
       );
+    }
+    if (source.bits === PLUGGED && this.bits.get("plugged") === undefined) {
+      this.bits.claim("plugged", { granularity: source.granularity / this.pageSize });
     }
     this.#sources.set(source.name, { ...source });
   }
 
-  /** Removes a state source; an unknown one is `ENOENT`. */
+  /**
+   * Removes a state source; an unknown one is `ENOENT`. Its bits become
+   * populated everywhere, and listeners get `populate` for every range that
+   * becomes populated once the source no longer holds it back (QEMU 11.1,
+   * system/ram-discard-manager.c `ram_discard_manager_del_source`). If a
+   * listener refuses, the source stays and the error is thrown.
+   */
   removeSource(name: string): void {
-    if (!this.#sources.delete(name)) {
-      throw new SourceError("ENOENT", `region ${this.name}: no source "${name}"`);
-    }
+    const source = this.#sources.get(name);
+    if (!source) throw new SourceError("ENOENT", `region ${this.name}: no source "${name}"`);
+    const held = source.bits & this.bits.mask;
+    if (held !== 0) this.change(0, this.size, held, 0);
+    this.#sources.delete(name);
   }
 
   /** The declared state sources. */
@@ -341,12 +445,32 @@ export class Region {
     return [...this.#sources.values()];
   }
 
-  /** The state word of the page holding byte `offset`. */
+  /** The state word of the page holding byte `offset` (implied bits included). */
   stateAt(offset: number): number {
     if (!Number.isInteger(offset) || offset < 0 || offset >= this.size) {
       throw new InvalidChangeError(this.name, "offset", `an integer in [0, ${this.size})`, offset);
     }
-    return this.store.get(Math.floor(offset / this.pageSize));
+    return this.store.get(Math.floor(offset / this.pageSize)) | this.#implied;
+  }
+
+  #grow(bit: number, granularity: number): void {
+    const store = this.store;
+    const mask = 1 << bit;
+    const held = bit < store.bits &&
+      (!(store instanceof BitmapStore) || (store.heldBits & mask) !== 0);
+    if (!held) {
+      if (typeof store.addBit !== "function") {
+        throw new RangeError(
+          `name: the store of region ${this.name} holds ${store.bits} bits and cannot grow`,
+        );
+      }
+      // Bitmaps keep a coarse bit at its source's granularity, as QEMU keeps one
+      // bit per virtio-mem block; the region ends in a partial unit at most.
+      store.addBit(bit, { granularity });
+    }
+    // A claimed built-in bit starts as it was implied: set everywhere.
+    if (this.#implied & mask) store.update(0, this.pages, mask, 0);
+    this.#implied &= ~mask;
   }
 
   #checkUsable(): void {
@@ -383,7 +507,12 @@ export class Region {
   }
 
   #rejectBits(argument: string, value: number, known: number): never {
-    this.#reject(argument, `made of claimed state bits (mask 0x${known.toString(16)})`, value);
+    this.#reject(
+      argument,
+      `made of claimed state bits (mask 0x${known.toString(16)}; claim "plugged" with ` +
+        `region.bits.claim or a virtio-mem source)`,
+      value,
+    );
   }
 
   #checkAlignment(calls: readonly PlannedCall[], offset: number, size: number): void {
@@ -405,7 +534,114 @@ export class Region {
     }
   }
 
-  #refused(outcome: Refusal, offset: number, size: number): never {
+  /** A QEMU-policy change: hook, QEMU's state change, hook; a failure stops the VM. */
+  #changeQemu(
+    offset: number,
+    size: number,
+    startPage: number,
+    endPage: number,
+    setBits: number,
+    clearBits: number,
+  ): ChangeResult {
+    const to = conversionTarget(setBits, clearBits);
+    const sharedChange = ((setBits | clearBits) & SHARED) !== 0;
+    if (sharedChange && to === undefined) {
+      this.#reject("setBits", "one source's bits per change under a QEMU policy", setBits);
+    }
+    const hook = to === undefined ? undefined : this.#hook;
+    if (hook) this.#hookStep(hook, "before", offset, size, to!);
+    const runs = readRuns(this.store, startPage, endPage);
+    const result = this.#summarise(runs, setBits, clearBits);
+    const guestMemfd = sharedChange;
+    const rollback: QemuRollback = this.#rules.rollback === "listeners"
+      ? "notified-and-failing"
+      : guestMemfd
+      ? "none"
+      : "notified";
+    const outcome = qemuStateChange({
+      store: this.store,
+      registrations: this.#registrations,
+      implied: this.#implied,
+      startPage,
+      endPage,
+      setBits,
+      clearBits,
+      perPageMixtures: this.#rules.perPageMixtures,
+      commitFirst: guestMemfd,
+      rollback,
+      toSection: this.#toSection,
+    });
+    this.stats.notifications += outcome.notifications.length;
+    this.stats.ignoredDiscardErrors += outcome.ignored.length;
+    if (outcome.refusal) {
+      const rolledBack: RolledBack = outcome.committed || rollback === "none"
+        ? "none"
+        : "listeners";
+      this.#refused(outcome.refusal, offset, size, {
+        rolledBack: guestMemfd && rollback !== "none" ? "listeners" : rolledBack,
+        vmStopped: guestMemfd && this.#rules.failureStopsVm,
+      });
+    }
+    if (result.noop) this.stats.noops++;
+    else this.stats.applied++;
+    result.notified = listenerNames(outcome.notifications);
+    if (outcome.ignored.length > 0) {
+      result.ignoredErrors = outcome.ignored.map(({ call, cause }) =>
+        `${call.registration.listener.name} discard [0x${
+          (call.startPage * this.pageSize).toString(16)
+        }, +0x${((call.endPage - call.startPage) * this.pageSize).toString(16)}): ${
+          cause instanceof Error ? cause.message : String(cause)
+        } (ignored: notify_discard cannot fail)`
+      );
+    }
+    if (hook) this.#hookStep(hook, "after", offset, size, to!);
+    if (!result.noop && this.#observers.length > 0) {
+      this.#emit({
+        region: this,
+        offset,
+        size,
+        setBits,
+        clearBits,
+        result,
+        notifications: outcome.notifications,
+      });
+    }
+    return result;
+  }
+
+  /** Runs one step of the conversion hook; a failure fails the conversion. */
+  #hookStep(
+    hook: ConversionHook,
+    step: "before" | "after",
+    offset: number,
+    size: number,
+    to: "shared" | "private",
+  ): void {
+    try {
+      hook[step]({ region: this, offset, size }, to);
+    } catch (cause) {
+      const qemu = this.#rules.failureStopsVm;
+      const error = new ConversionError({
+        listener: hook.name,
+        region: this.name,
+        offset,
+        size,
+        direction: to === "shared" ? "populate" : "discard",
+        section: { offset, size },
+        rolledBack: step === "before" ? "all" : "none",
+        vmStopped: qemu,
+      }, cause);
+      this.stats.refused++;
+      throw error;
+    }
+  }
+
+  #refused(
+    outcome: Refusal,
+    offset: number,
+    size: number,
+    qemu?: { rolledBack: RolledBack; vmStopped: boolean },
+  ): never {
     const section = this.#section(outcome.call);
     const error = new ConversionError({
       listener: outcome.call.registration.listener.name,
@@ -414,6 +650,7 @@ export class Region {
       size,
       direction: outcome.call.kind,
       section: { offset: section.offset, size: section.size },
+      ...qemu,
     }, outcome.cause);
     this.stats.refused++;
     if (outcome.rollbackFailure) {
@@ -426,6 +663,18 @@ export class Region {
       throw this.#failure;
     }
     throw error;
+  }
+
+  #insert(reg: Registration): void {
+    if (this.#rules.order === "newest-first") {
+      // QLIST_INSERT_HEAD: the newest listener hears of every change first.
+      this.#registrations.unshift(reg);
+      return;
+    }
+    // Stable insertion keeps registration order among equal priorities.
+    const at = this.#registrations.findIndex((r) => r.priority > reg.priority);
+    if (at === -1) this.#registrations.push(reg);
+    else this.#registrations.splice(at, 0, reg);
   }
 
   #resolve(listener: Listener, range: Range): Registration {
@@ -483,6 +732,7 @@ export class Region {
       priority,
       view,
       granularity,
+      coalesce: listener.coalesce === true,
       startPage: offset / this.pageSize,
       endPage: (offset + size) / this.pageSize,
     };
@@ -515,7 +765,7 @@ export class Region {
   #replay(range: Range, view: View, populated: boolean, fn: (s: Section) => void): unknown {
     checkView(view, "view");
     const [start, end] = this.#pagesCovering(range);
-    for (const run of viewRuns(this.store, start, end, view)) {
+    for (const run of viewRuns(this.store, start, end, view, this.#implied)) {
       if (run.populated !== populated) continue;
       // Clip to the byte range asked for: QEMU sections need not be page aligned.
       const from = Math.max(run.start * this.pageSize, range.offset);
@@ -569,6 +819,43 @@ export class Region {
   }
 }
 
+/**
+ * A registration whose replay a listener refused, under a QEMU policy: QEMU
+ * 11.1 keeps the listener registered with what was replayed before the
+ * failure and reports the error (system/ram-discard-manager.c
+ * `ram_discard_manager_register_listener`).
+ */
+export class ReplayError extends Error {
+  /** The region. */
+  readonly region: string;
+  /** The listener that refused. */
+  readonly listener: string;
+  /** True: the listener stays registered. */
+  readonly registered = true;
+
+  /** Creates the error for `listener`'s refused replay of `call`. */
+  constructor(region: string, listener: string, call: PlannedCall, r: Region, cause: unknown) {
+    const from = call.startPage * r.pageSize, bytes = (call.endPage - call.startPage) * r.pageSize;
+    super(
+      `region ${region}: replaying populated ranges to ${listener} failed at ` +
+        `[0x${from.toString(16)}, +0x${bytes.toString(16)}): ${
+          cause instanceof Error ? cause.message : String(cause)
+        }; the listener stays registered with what was replayed before`,
+      { cause },
+    );
+    this.name = "ReplayError";
+    this.region = region;
+    this.listener = listener;
+  }
+}
+
+/** `"shared"` / `"private"` for a change of the SHARED bit alone, else undefined. */
+function conversionTarget(setBits: number, clearBits: number): "shared" | "private" | undefined {
+  if (setBits === SHARED && clearBits === 0) return "shared";
+  if (setBits === 0 && clearBits === SHARED) return "private";
+  return undefined;
+}
+
 /** True when `bits` is a non-negative integer made only of bits in `known`. */
 function isStateMask(bits: number, known: number): boolean {
   return Number.isInteger(bits) && bits >= 0 && (bits & ~known) === 0;
@@ -586,14 +873,14 @@ function listenerNames(notifications: readonly Notification[]): string[] {
 function makeStore(
   choice: StoreChoice | undefined,
   pages: number,
-  bits: number,
   initial: number,
   region: string,
 ): StateStore {
+  // One bit (SHARED); sources add theirs as they come.
   if (choice === undefined || choice === "range-tree") {
-    return new RangeTreeStore(pages, { bits, initial });
+    return new RangeTreeStore(pages, { bits: 1, initial });
   }
-  if (choice === "bitmap") return new BitmapStore(pages, { bits, initial });
+  if (choice === "bitmap") return new BitmapStore(pages, { bits: 1, initial });
   if (typeof choice === "object" && choice !== null && typeof choice.runs === "function") {
     if (choice.length !== pages) {
       throw new InvalidChangeError(region, "store", `a store of ${pages} pages`, choice.length);

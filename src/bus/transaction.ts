@@ -56,11 +56,19 @@ export function rollBack(
   let failure: { call: PlannedCall; cause: unknown } | undefined;
   for (let i = done.length - 1; i >= 0; i--) {
     const call = done[i];
-    try {
-      invoke(call, call.kind === "populate" ? "discard" : "populate", toSection(call));
-    } catch (cause) {
-      // Keep undoing the others: the fewer listeners out of step, the better.
-      failure ??= { call, cause };
+    const inverse = call.kind === "populate" ? "discard" : "populate";
+    // A coalesced call covered pages already in the target state: undo only the flips.
+    const parts = call.parts ?? [call.startPage, call.endPage];
+    for (let p = parts.length - 2; p >= 0; p -= 2) {
+      const part = parts.length === 2
+        ? call
+        : { ...call, startPage: parts[p], endPage: parts[p + 1] };
+      try {
+        invoke(call, inverse, toSection(part));
+      } catch (cause) {
+        // Keep undoing the others: the fewer listeners out of step, the better.
+        failure ??= { call, cause };
+      }
     }
   }
   return failure;

@@ -19,16 +19,20 @@ export interface ViewRun {
   populated: boolean;
 }
 
-/** Yields maximal view runs of `store` inside pages `[start, end)`. */
+/**
+ * Yields maximal view runs of `store` inside pages `[start, end)`; `implied`
+ * are bits every page counts as having set (built-in bits nobody claimed).
+ */
 export function* viewRuns(
   store: StateStore,
   start: number,
   end: number,
   view: View,
+  implied = 0,
 ): Generator<ViewRun> {
   let current: ViewRun | undefined;
   for (const run of store.runs(start, end)) {
-    const populated = isPopulatedState(run.state, view);
+    const populated = isPopulatedState(run.state | implied, view);
     if (current && current.populated === populated) {
       current.end = run.end;
       continue;

@@ -1,39 +1,64 @@
 /**
  * The baseline and test oracle: one bitmap per state bit, exactly as QEMU keeps
- * its shared bitmap (system/ram-block-attributes.c), with word-at-a-time range
- * operations and find_next_bit-style run scanning.
+ * its state (system/ram-block-attributes.c `ram_block_attributes_create`: one
+ * bit per host page for guest_memfd's shared state; hw/virtio/virtio-mem.c
+ * `virtio_mem_device_realize`: one bit per block for virtio-mem's plugged
+ * state), with word-at-a-time range operations and find_next_bit-style run
+ * scanning.
  *
- * Memory is `bits × ceil(length / 32) × 4` bytes whatever the state looks like:
- * 32 MiB per bit for a 1 TiB guest of 4 KiB pages.
+ * A store holds a bitmap only for the bits it was given (`bits` at
+ * construction, then {@link BitmapStore.addBit}); a bit may be kept at a
+ * coarser granularity than a page (virtio-mem's block), in which case every
+ * change of that bit must be aligned to it. Memory is the sum over held bits of
+ * `ceil(ceil(length / granularity) / 32) × 4` bytes whatever the state looks
+ * like: 32 MiB per page-granular bit for a 1 TiB guest of 4 KiB pages.
  *
  * @module
  */
 
 import { clearBitRange, findNextBit, setBitRange, testBit } from "./bit_ops.ts";
 import type { StoreOptions } from "./range_tree_store.ts";
-import type { Run, StateStore } from "./state_store.ts";
-import { checkInteger, checkPage, checkRange, checkShape, checkState } from "./validate.ts";
+import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
+import {
+  checkAddBit,
+  checkInteger,
+  checkPage,
+  checkRange,
+  checkShape,
+  checkState,
+} from "./validate.ts";
 
 /** The largest bitmap store: 2^36 pages is 8 GiB per bit; past that an allocation cannot work. */
 export const MAX_BITMAP_PAGES = 2 ** 36;
 
+/** One held bit: its bitmap and how many pages one of its bits stands for. */
+interface Plane {
+  words: Uint32Array;
+  /** Pages per bit of `words`: 1, or a power of two (a virtio-mem block). */
+  granularity: number;
+}
+
 /**
- * A {@link StateStore} holding one `Uint32Array` bitmap per state bit.
+ * A {@link StateStore} holding one `Uint32Array` bitmap per held state bit.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BitmapStore } from "./bitmap_store.ts";
  * const store = new BitmapStore(1024, { bits: 2 });
  * store.update(0, 512, 0b01, 0);
- * console.log(store.runCount); // 2
+ * assert.equal(store.runCount, 2);
+ * assert.equal(store.byteSize(), 2 * 128); // two bitmaps of 1024 bits
  * ```
  */
 export class BitmapStore implements StateStore {
   /** Number of pages. */
   readonly length: number;
-  /** Number of state bits, one bitmap each. */
-  readonly bits: number;
-  #maps: Uint32Array[];
+  #bits: number;
+  /** Per bit index: its plane, or undefined for a bit this store does not hold. */
+  #planes: (Plane | undefined)[];
+  /** The bits held, as a mask. */
+  #held: number;
   #runCount: number | undefined;
 
   /** Creates a store of `length` pages, all in state `options.initial`. */
@@ -44,13 +69,25 @@ export class BitmapStore implements StateStore {
     checkInteger("length", length, 1, MAX_BITMAP_PAGES);
     checkState("initial", initial, bits);
     this.length = length;
-    this.bits = bits;
+    this.#bits = bits;
     const words = Math.ceil(length / 32);
-    this.#maps = Array.from({ length: bits }, () => new Uint32Array(words));
+    this.#planes = Array.from({ length: bits }, () => ({
+      words: new Uint32Array(words),
+      granularity: 1,
+    }));
+    this.#held = 2 ** bits - 1;
     this.#runCount = 1;
-    if (initial !== 0) {
-      this.#apply(0, length, initial, ~initial & (2 ** bits - 1));
-    }
+    if (initial !== 0) this.#apply(0, length, initial, ~initial & this.#held);
+  }
+
+  /** Number of state bits: states are integers below `2^bits` made of held bits. */
+  get bits(): number {
+    return this.#bits;
+  }
+
+  /** The held bits as a mask (a bit below `bits` may be unheld after {@link addBit}). */
+  get heldBits(): number {
+    return this.#held;
   }
 
   /** The state of `page`. */
@@ -62,16 +99,34 @@ export class BitmapStore implements StateStore {
   /** Sets every page of `[start, end)` to `state`. */
   set(start: number, end: number, state: number): void {
     checkRange(start, end, this.length);
-    checkState("state", state, this.bits);
-    this.#apply(start, end, state, ~state & (2 ** this.bits - 1));
+    this.#checkHeld("state", state);
+    this.#checkAligned(start, end, this.#held);
+    this.#apply(start, end, state, ~state & this.#held);
   }
 
   /** Applies `(state | setBits) & ~clearBits` to every page of `[start, end)`. */
   update(start: number, end: number, setBits: number, clearBits: number): void {
     checkRange(start, end, this.length);
-    checkState("setBits", setBits, this.bits);
-    checkState("clearBits", clearBits, this.bits);
+    this.#checkHeld("setBits", setBits);
+    this.#checkHeld("clearBits", clearBits);
+    this.#checkAligned(start, end, setBits | clearBits);
     this.#apply(start, end, setBits & ~clearBits, clearBits);
+  }
+
+  /**
+   * Starts holding bit `bit` (every page 0 in it), with one bitmap bit per
+   * `options.granularity` pages (default 1). Changes of that bit must then be
+   * aligned to the granularity (or end at `length`).
+   */
+  addBit(bit: number, options: AddBitOptions = {}): void {
+    const granularity = checkAddBit(bit, options, this.#held);
+    this.#planes[bit] = {
+      words: new Uint32Array(Math.ceil(Math.ceil(this.length / granularity) / 32)),
+      granularity,
+    };
+    this.#held |= 2 ** bit;
+    if (bit >= this.#bits) this.#bits = bit + 1;
+    this.#runCount = undefined;
   }
 
   /** Maximal runs inside `[start, end)`, clipped to the window. */
@@ -90,25 +145,61 @@ export class BitmapStore implements StateStore {
     return this.#runCount;
   }
 
-  /** Bytes of the bitmaps: `bits × ceil(length / 32) × 4`. */
+  /** Bytes of the bitmaps: per held bit, `ceil(ceil(length / granularity) / 32) × 4`. */
   byteSize(): number {
-    return this.bits * Math.ceil(this.length / 32) * 4;
+    let bytes = 0;
+    for (const plane of this.#planes) if (plane) bytes += plane.words.length * 4;
+    return bytes;
+  }
+
+  #checkHeld(name: string, value: number): void {
+    checkState(name, value, this.#bits);
+    const foreign = value & ~this.#held;
+    if (foreign !== 0) {
+      throw new RangeError(
+        `${name}: bit 0x${foreign.toString(16)} is not held by this store ` +
+          `(held: 0x${this.#held.toString(16)}); add it with addBit first`,
+      );
+    }
+  }
+
+  /** A coarse bit can only change in whole units of its granularity. */
+  #checkAligned(start: number, end: number, touched: number): void {
+    if (start >= end) return;
+    for (let b = 0; b < this.#bits; b++) {
+      const plane = this.#planes[b];
+      if (!plane || plane.granularity === 1 || (touched & (1 << b)) === 0) continue;
+      const g = plane.granularity;
+      if (start % g !== 0 || (end % g !== 0 && end !== this.length)) {
+        throw new RangeError(
+          `start: bit ${b} is kept one bit per ${g} pages, so [${start}, ${end}) must be ` +
+            `aligned to ${g} pages`,
+        );
+      }
+    }
   }
 
   #stateAt(page: number): number {
     let state = 0;
-    for (let b = 0; b < this.bits; b++) {
-      if (testBit(this.#maps[b], page)) state |= 1 << b;
+    for (let b = 0; b < this.#bits; b++) {
+      const plane = this.#planes[b];
+      if (!plane) continue;
+      const index = plane.granularity === 1 ? page : Math.floor(page / plane.granularity);
+      if (testBit(plane.words, index)) state |= 1 << b;
     }
     return state;
   }
 
   #apply(start: number, end: number, on: number, off: number): void {
     if (start >= end) return;
-    for (let b = 0; b < this.bits; b++) {
+    for (let b = 0; b < this.#bits; b++) {
       const bit = 1 << b;
-      if (on & bit) setBitRange(this.#maps[b], start, end);
-      else if (off & bit) clearBitRange(this.#maps[b], start, end);
+      const plane = this.#planes[b];
+      if (!plane || ((on | off) & bit) === 0) continue;
+      const g = plane.granularity;
+      const from = start / g, to = Math.ceil(end / g);
+      if (on & bit) setBitRange(plane.words, from, to);
+      else clearBitRange(plane.words, from, to);
     }
     this.#runCount = undefined;
   }
@@ -119,9 +210,23 @@ export class BitmapStore implements StateStore {
       const state = this.#stateAt(pos);
       let next = end;
       // The run ends at the first page where any bitmap departs from `state`.
-      for (let b = 0; b < this.bits && next > pos + 1; b++) {
+      for (let b = 0; b < this.#bits && next > pos + 1; b++) {
+        const plane = this.#planes[b];
+        if (!plane) continue;
         const want = (state >>> b) & 1;
-        next = findNextBit(this.#maps[b], pos + 1, next, want === 0);
+        const g = plane.granularity;
+        if (g === 1) {
+          next = findNextBit(plane.words, pos + 1, next, want === 0);
+        } else {
+          // In units of the plane: the unit after pos's, up to the unit holding next - 1.
+          const unit = findNextBit(
+            plane.words,
+            Math.floor(pos / g) + 1,
+            Math.ceil(next / g),
+            want === 0,
+          );
+          next = Math.min(next, unit * g);
+        }
       }
       yield { start: pos, end: next, state };
       pos = next;

@@ -29,7 +29,7 @@ function popcount(v: number): number {
  */
 export class DenseSlab extends SlotArena {
   /** State bits per page: the number of planes of a slot. */
-  readonly bits: number;
+  bits: number;
   /** Words of one plane: `chunkPages / 32`. */
   readonly words: number;
 
@@ -41,6 +41,13 @@ export class DenseSlab extends SlotArena {
     super(bits * (chunkPages >>> 5), maxChunks);
     this.bits = bits;
     this.words = chunkPages >>> 5;
+  }
+
+  /** Gives every slot `bits` planes: the existing ones keep their words, new ones are 0. */
+  widen(bits: number): void {
+    if (bits <= this.bits) return;
+    this.restride(bits * this.words);
+    this.bits = bits;
   }
 
   /** The state word of page `off` of `slot`. */

@@ -54,8 +54,15 @@ import { DenseSlab } from "./dense_chunks.ts";
 import { ExtentIndex } from "./extent_index.ts";
 import { SlotArena } from "./slot_arena.ts";
 import { SpanDirectory } from "./span_directory.ts";
-import type { Run, StateStore } from "./state_store.ts";
-import { checkInteger, checkPage, checkRange, checkShape, checkState } from "./validate.ts";
+import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
+import {
+  checkAddBit,
+  checkInteger,
+  checkPage,
+  checkRange,
+  checkShape,
+  checkState,
+} from "./validate.ts";
 
 /** Estimated bytes of an index entry with leaf slack and overhead (for the map-or-runs choice). */
 const RUN_ENTRY_BYTES = 24;
@@ -131,8 +138,7 @@ export const RANGE_TREE_FIXED_BYTES = 240;
 export class RangeTreeStore implements StateStore {
   /** Number of pages. */
   readonly length: number;
-  /** Number of state bits. */
-  readonly bits: number;
+  #bits: number;
   #index: ExtentIndex;
   #maps: SlotArena;
   /** Span number to chunk-map slot, for every chunk map (see span_directory.ts). */
@@ -184,7 +190,7 @@ export class RangeTreeStore implements StateStore {
     }
     checkInteger("mapAt", mapAt, 2, 2 ** 20);
     this.length = length;
-    this.bits = bits;
+    this.#bits = bits;
     this.#chunk = chunk;
     this.#shift = 31 - Math.clz32(chunk);
     this.#width = width;
@@ -197,6 +203,23 @@ export class RangeTreeStore implements StateStore {
     // Containers cost memory only once the first chunk map exists.
     this.#maps = NO_MAPS;
     this.#dense = NO_DENSE;
+  }
+
+  /** Number of state bits: states are integers in `[0, 2^bits)`. */
+  get bits(): number {
+    return this.#bits;
+  }
+
+  /**
+   * Starts holding state bit `bit` (and any bit below it), every page 0 in
+   * it. Runs and chunk maps hold whole state words, so only dense chunks grow:
+   * each gets one more bit plane. `options.granularity` is accepted for the
+   * interface's sake (the tree is exact at any granularity).
+   */
+  addBit(bit: number, options: AddBitOptions = {}): void {
+    checkAddBit(bit, options, 2 ** this.#bits - 1);
+    this.#bits = bit + 1;
+    if (this.#dense !== NO_DENSE) this.#dense.widen(this.#bits);
   }
 
   /** The state of `page`. */

@@ -25,7 +25,7 @@ const NO_DOUBLES = new Float64Array(0);
 /** An arena of `stride`-word slots with per-slot owner and change count. */
 export class SlotArena {
   /** Words per slot. */
-  readonly stride: number;
+  stride: number;
   /** The slots: slot `s` is `data[s * stride, (s + 1) * stride)`. */
   data: Int32Array = NO_INTS;
   /** Per slot: the state changes between neighbouring pages inside what it holds. */
@@ -122,6 +122,22 @@ export class SlotArena {
     this.top = target;
     this.#freeCount = 0;
     this.#resize(Math.min(this.maxSlots, Math.max(4, Math.ceil(target * 1.5))));
+  }
+
+  /**
+   * Gives every slot `stride` words (more than now): each slot's words move to
+   * the start of its new, larger slot and the rest is zero. Slot numbers stay.
+   */
+  protected restride(stride: number): void {
+    const old = this.stride;
+    if (this.data.length > 0) {
+      const data = new Int32Array(this.capacity * stride);
+      for (let s = 0; s < this.top; s++) {
+        data.set(this.data.subarray(s * old, (s + 1) * old), s * stride);
+      }
+      this.data = data;
+    }
+    this.stride = stride;
   }
 
   #resize(slots: number): void {

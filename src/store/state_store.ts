@@ -15,6 +15,16 @@ export interface Run {
   state: number;
 }
 
+/** Options of {@link StateStore.addBit}. */
+export interface AddBitOptions {
+  /**
+   * Pages one stored bit stands for (default 1): a store may keep a bit that
+   * only ever changes in blocks (virtio-mem's plugged bit) at that coarser
+   * granularity, as QEMU does. A power of two.
+   */
+  granularity?: number;
+}
+
 /**
  * A total map from page index to state word over `[0, length)`.
  *
@@ -27,6 +37,13 @@ export interface StateStore {
   readonly length: number;
   /** Number of state bits the store can hold: states are integers in `[0, 2^bits)`. */
   readonly bits: number;
+  /**
+   * Starts holding state bit `bit` (an index, at least the current `bits` or a
+   * bit not held yet), every page 0 in it. Stores hold only the bits they are
+   * given, so a region pays for the state sources it has, not for a fixed
+   * width. Optional: a store without it keeps the width it was created with.
+   */
+  addBit?(bit: number, options?: AddBitOptions): void;
   /** The state word of `page`. */
   get(page: number): number;
   /** Sets every page of `[start, end)` to `state`. */

@@ -45,6 +45,28 @@ export function checkState(name: string, value: number, bits: number): void {
   checkInteger(name, value, 0, 2 ** bits - 1);
 }
 
+/**
+ * Checks the arguments of `addBit`: `bit` an index below {@link MAX_BITS} that
+ * `held` (a mask) does not hold yet, and the granularity a power of two.
+ * @returns the granularity in pages
+ */
+export function checkAddBit(
+  bit: number,
+  options: { granularity?: number },
+  held: number,
+): number {
+  checkInteger("bit", bit, 0, MAX_BITS - 1);
+  if ((held & (2 ** bit)) !== 0) {
+    throw new RangeError(`bit: bit ${bit} is already held by this store`);
+  }
+  const granularity = options.granularity ?? 1;
+  checkInteger("granularity", granularity, 1, MAX_PAGES);
+  if (!Number.isInteger(Math.log2(granularity))) {
+    throw new RangeError(`granularity: must be a power of two, got ${granularity}`);
+  }
+  return granularity;
+}
+
 function describe(value: unknown): string {
   if (typeof value === "number") return String(value);
   if (typeof value === "string") return JSON.stringify(value);

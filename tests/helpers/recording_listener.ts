@@ -67,7 +67,7 @@ export class RecordingListener implements Listener {
   static expected(region: Region, view: View): [number, number][] {
     const out: [number, number][] = [];
     for (const run of region.store.runs()) {
-      if (!isPopulatedState(run.state, view)) continue;
+      if (!isPopulatedState(run.state | region.impliedBits, view)) continue;
       const last = out[out.length - 1];
       if (last && last[1] === run.start) last[1] = run.end;
       else out.push([run.start, run.end]);
