@@ -18,9 +18,11 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "./src/host/config/errors.ts";
 import { loadHostConfig } from "./src/host/config/load.ts";
 import { WORKLOAD_NAMES, type WorkloadName } from "./src/host/config/schema.ts";
-import type { Report } from "./src/host/report/report.ts";
 import { renderTextReport } from "./src/host/report/text.ts";
 import { runSession, type SessionOptions } from "./src/host/session.ts";
+import { compare, type CompareOptions } from "./src/host/compare.ts";
+import { KERNEL_SETTINGS } from "./src/settings/kernel.ts";
+import { VMM_POLICIES } from "./src/settings/vmm.ts";
 import { CapacityError } from "./src/plugins/plugin.ts";
 import { formatSize } from "./src/util/bytes.ts";
 
@@ -38,10 +40,11 @@ const HELP = `memstate: track and propagate a confidential VM's shared / private
 
 usage:
   memstate run CONFIG [options]       run a host configuration and print a report
-  memstate compare CONFIG [options]   run the same input with both stores and both DMA plugins
+  memstate compare CONFIG [options]   run the same input on host variants, one question each
   memstate --help | COMMAND --help
 
-exit status: 0 ok, 1 the run found problems (invariant violations, --strict stop), 2 bad input`;
+exit status: 0 ok, 1 the run found problems (invariant violations, a failed conversion,
+a --strict stop), 2 bad input`;
 
 const RUN_HELP = `memstate run CONFIG [options]
 
@@ -54,6 +57,10 @@ options:
   --param KEY=VALUE     a workload parameter (repeatable)
   --seed N              workload seed (default: the configuration's, else 1)
   --store KIND          range-tree (default) or bitmap, for every region
+  --vmm POLICY          ${VMM_POLICIES.join(", ")} (default: the configuration's, else memstate)
+  --kernel KERNEL       ${
+  KERNEL_SETTINGS.join(", ")
+} (default: the configuration's, else linux-6.18)
   --json                print the report as one JSON object
   --svg FILE            write the regions' state map as SVG
   --strict              stop at the first bad trace line or rejected event
@@ -62,11 +69,16 @@ options:
 
 const COMPARE_HELP = `memstate compare CONFIG [options]
 
-Runs the same input with the range-tree and bitmap stores and, when the host has DMA devices,
-with type1 and with iommufd (cut_mapping), and prints time, memory and mapping ratios.
+Runs the same input on host variants and answers one question each, against its own baseline:
+  (default)             store: bitmap against range tree; DMA backend: type1 against iommufd
+  --vmm A,B             policy: the same host under two VMM policies (${VMM_POLICIES.join(", ")})
+  --kernel A,B          kernel: the same host on two kernels (${KERNEL_SETTINGS.join(", ")})
+A single --vmm or --kernel value sets it for every variant instead. Timings are the min and
+median of --reps runs (default 3). type1 runs at its configured limit; a variant that would not
+start says so and what it would need.
 
 options: --trace, --workload, --param, --seed, --strict, --json, --continue-on-capacity-error
-(as for run)`;
+(as for run), --vmm, --kernel, --reps N`;
 
 /** Runs the command line with `args`; resolves to the exit status. */
 export async function main(args: string[], io: CliIo = defaultIo()): Promise<number> {
@@ -92,6 +104,9 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
         param: { type: "string", multiple: true },
         seed: { type: "string" },
         store: { type: "string" },
+        vmm: { type: "string" },
+        kernel: { type: "string" },
+        reps: { type: "string" },
         json: { type: "boolean" },
         svg: { type: "string" },
         strict: { type: "boolean" },
@@ -120,8 +135,11 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     return 2;
   }
   let options: SessionOptions;
+  let axes: CompareOptions;
   try {
     options = sessionOptions(values);
+    axes = command === "compare" ? compareAxes(values, options) : {};
+    if (command === "run") runOnly(values);
   } catch (e) {
     io.err(`memstate ${command}: ${(e as Error).message}`);
     return 2;
@@ -130,7 +148,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     const config = await loadHostConfig(positionals[0]);
     return command === "run"
       ? await run(config, options, values, io)
-      : await compare(config, options, values.json ?? false, io);
+      : await compareCommand(config, options, axes, values.json ?? false, io);
   } catch (e) {
     if (
       e instanceof ConfigError || e instanceof CapacityError || e instanceof Deno.errors.NotFound
@@ -152,6 +170,9 @@ type Values = {
   param?: string[];
   seed?: string;
   store?: string;
+  vmm?: string;
+  kernel?: string;
+  reps?: string;
   json?: boolean;
   svg?: string;
   strict?: boolean;
@@ -186,6 +207,12 @@ function sessionOptions(v: Values): SessionOptions {
     const n = Number(m[2]);
     params[m[1]] = Number.isFinite(n) ? n : m[2];
   }
+  const vmm = v.vmm !== undefined && !v.vmm.includes(",")
+    ? oneOf("--vmm", v.vmm, VMM_POLICIES)
+    : undefined;
+  const kernel = v.kernel !== undefined && !v.kernel.includes(",")
+    ? oneOf("--kernel", v.kernel, KERNEL_SETTINGS)
+    : undefined;
   return {
     trace: v.trace,
     workload: v.workload as WorkloadName | undefined,
@@ -194,7 +221,67 @@ function sessionOptions(v: Values): SessionOptions {
     store: v.store as SessionOptions["store"],
     strict: v.strict,
     continueOnCapacityError: v["continue-on-capacity-error"],
+    ...(vmm ? { vmm } : {}),
+    ...(kernel ? { kernel } : {}),
   };
+}
+
+/** `value` if it is one of `allowed`, else an error naming the option and the choices. */
+function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new Error(
+      `${option}: must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** A pair `A,B` of distinct values of `allowed`. */
+function pairOf<T extends string>(option: string, value: string, allowed: readonly T[]): [T, T] {
+  const parts = value.split(",");
+  if (parts.length !== 2 || parts[0] === parts[1]) {
+    throw new Error(
+      `${option}: compare takes two different values A,B, got ${JSON.stringify(value)}`,
+    );
+  }
+  return [oneOf(option, parts[0], allowed), oneOf(option, parts[1], allowed)];
+}
+
+/** Options `run` refuses: the ones only compare uses. */
+function runOnly(v: Values): void {
+  if (v.reps !== undefined) throw new Error("--reps: is an option of compare, not of run");
+  for (const [name, value] of [["--vmm", v.vmm], ["--kernel", v.kernel]] as const) {
+    if (value?.includes(",")) {
+      throw new Error(
+        `${name}: run takes one value; compare takes A,B, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}
+
+/** The questions compare answers, from its options; refuses options it does not use. */
+function compareAxes(v: Values, options: SessionOptions): CompareOptions {
+  if (v.store !== undefined) {
+    throw new Error("--store: compare runs both stores itself; it does not use --store");
+  }
+  if (v.svg !== undefined) {
+    throw new Error("--svg: compare writes no state map; use run --svg for one variant");
+  }
+  const axes: CompareOptions = {};
+  if (v.vmm?.includes(",")) axes.vmm = pairOf("--vmm", v.vmm, VMM_POLICIES);
+  if (v.kernel?.includes(",")) axes.kernel = pairOf("--kernel", v.kernel, KERNEL_SETTINGS);
+  if (axes.vmm && axes.kernel) {
+    throw new Error("--vmm A,B and --kernel A,B: compare one of them at a time");
+  }
+  if (v.reps !== undefined) {
+    const reps = Number(v.reps);
+    if (!Number.isInteger(reps) || reps < 1 || reps > 100) {
+      throw new Error(`--reps: must be an integer in [1, 100], got ${JSON.stringify(v.reps)}`);
+    }
+    axes.reps = reps;
+  }
+  void options;
+  return axes;
 }
 
 async function run(
@@ -216,88 +303,112 @@ async function run(
     await Deno.writeTextFile(values.svg, result.svg());
     if (!values.json) io.out(`state map written to ${values.svg}`);
   }
-  return report.invariants.violations.length > 0 || report.stoppedAt ? 1 : 0;
+  return report.invariants.violations.length > 0 || report.stoppedAt ||
+      report.conversions.failed > 0
+    ? 1
+    : 0;
 }
 
-async function compare(
+async function compareCommand(
   config: Awaited<ReturnType<typeof loadHostConfig>>,
   options: SessionOptions,
+  axes: CompareOptions,
   json: boolean,
   io: CliIo,
 ): Promise<number> {
-  const dmaKinds = config.devices.some((d) => d.type !== "virtio-mem")
-    ? (["type1", "iommufd"] as const)
-    : [undefined];
-  const rows: { variant: string; report: Report }[] = [];
-  for (const store of ["range-tree", "bitmap"] as const) {
-    for (const dmaKind of dmaKinds) {
-      const variant = dmaKind ? `${store} + ${dmaKind}` : store;
-      const progress = progressBar(io, variant);
-      try {
-        const { report } = await runSession(config, {
-          ...options,
-          store,
-          dmaKind,
-          continueOnCapacityError: true, // comparisons show what would run out
-          onProgress: progress?.update,
-        });
-        rows.push({ variant, report });
-      } finally {
-        progress?.stop();
-      }
+  let bar: ReturnType<typeof progressBar>;
+  const questions = await (async () => {
+    try {
+      return await compare(config, options, {
+        ...axes,
+        onVariant: (axis, label) => {
+          bar?.stop();
+          bar = progressBar(io, `${axis} ${label}`);
+          return bar?.update;
+        },
+      });
+    } finally {
+      bar?.stop();
     }
-  }
-  const base = rows.find((r) => r.variant.startsWith("bitmap"))!.report;
-  const sum = (r: Report, f: (g: Report["regions"][number]) => number) =>
-    r.regions.reduce((n, g) => n + f(g), 0);
-  const dma = (r: Report) =>
-    r.plugins.filter((p) => p.kind === "vfio-type1" || p.kind === "iommufd");
-  const table = rows.map(({ variant, report }) => ({
-    variant,
-    elapsedMs: report.elapsedMs,
-    timeVsBitmap: report.elapsedMs / base.elapsedMs,
-    storeBytes: sum(report, (g) => g.storeBytes),
-    bytesVsBitmap: sum(report, (g) => g.storeBytes) / sum(base, (g) => g.storeBytes),
-    extents: sum(report, (g) => g.extents),
-    mappings: dma(report).reduce((n, p) => n + p.mappings, 0),
-    peakMappings: dma(report).reduce((n, p) => n + p.peakMappings, 0),
-    failed: report.conversions.failed,
-    violations: report.invariants.violations.length,
-  }));
+  })();
+  const variants = questions.flatMap((q) => q.variants);
+  const input = variants.find((v) => v.report)?.report?.input ?? "";
   if (json) {
-    io.out(JSON.stringify(table, null, 2));
+    io.out(JSON.stringify(
+      {
+        name: config.name,
+        input,
+        questions: questions.map((q) => ({
+          ...q,
+          variants: q.variants.map(({ report, ...rest }) => ({
+            ...rest,
+            ...(report
+              ? {
+                vmm: report.vmm,
+                kernel: report.kernel,
+                store: report.store,
+                conversions: report.conversions,
+                violations: report.invariants.violations.length,
+                stoppedAt: report.stoppedAt,
+              }
+              : {}),
+          })),
+        })),
+      },
+      null,
+      2,
+    ));
   } else {
-    io.out(`memstate compare: ${config.name}, input ${rows[0].report.input}`);
-    const head = [
-      "variant",
-      "time",
-      "x bitmap",
-      "store",
-      "x bitmap",
-      "extents",
-      "mappings",
-      "peak",
-      "failed",
-      "violations",
-    ];
-    const body = table.map((t) => [
-      t.variant,
-      `${t.elapsedMs.toFixed(1)} ms`,
-      t.timeVsBitmap.toFixed(2),
-      formatSize(t.storeBytes),
-      t.bytesVsBitmap.toPrecision(3),
-      t.extents.toLocaleString("en-US"),
-      t.mappings.toLocaleString("en-US"),
-      t.peakMappings.toLocaleString("en-US"),
-      String(t.failed),
-      String(t.violations),
-    ]);
-    const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-    for (const r of [head, ...body]) {
-      io.out(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+    io.out(`memstate compare: ${config.name}, input ${input}`);
+    for (const q of questions) {
+      io.out("");
+      io.out(q.title);
+      const head = [
+        "variant",
+        "time min / median",
+        "x base",
+        "store",
+        "extents",
+        "mappings",
+        "peak",
+        "limit",
+        "IO tables",
+        "calls",
+        "failed",
+        "violations",
+      ];
+      const base = q.variants[0];
+      const body = q.variants.map((v) => {
+        if (!v.report) return [v.label, v.refused ?? "", "", "", "", "", "", "", "", "", "", ""];
+        const r = v.report;
+        return [
+          v.label,
+          `${v.minMs!.toFixed(1)} / ${v.medianMs!.toFixed(1)} ms`,
+          base.minMs ? (v.minMs! / base.minMs).toFixed(2) : "-",
+          formatSize(v.storeBytes!),
+          r.regions.reduce((n, g) => n + g.extents, 0).toLocaleString("en-US"),
+          v.mappings!.toLocaleString("en-US"),
+          v.peakMappings!.toLocaleString("en-US"),
+          v.mappingLimit === undefined ? "-" : v.mappingLimit.toLocaleString("en-US"),
+          formatSize(v.tableBytes!),
+          v.calls!.toLocaleString("en-US"),
+          String(r.conversions.failed) + (r.stoppedAt ? " (stopped)" : ""),
+          String(r.invariants.violations.length),
+        ];
+      });
+      const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+      for (const r of [head, ...body]) {
+        io.out(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+      }
+      io.out(`verdict: ${q.verdict}`);
     }
   }
-  return table.some((t) => t.violations > 0) ? 1 : 0;
+  const bad = variants.some((v) =>
+    v.report !== undefined &&
+    (v.report.invariants.violations.length > 0 || v.report.stoppedAt !== undefined ||
+      v.report.conversions.failed > 0)
+  );
+  return bad ? 1 : 0;
 }
 
 /** A progress bar on standard error for long interactive runs; undefined otherwise. */

@@ -75,3 +75,4 @@ export {
 } from "./src/hw/errors.ts";
 export * from "./src/host/mod.ts";
 export { Prng, seedFromEnv } from "./src/util/prng.ts";
+export * from "./src/settings/mod.ts";

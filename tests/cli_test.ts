@@ -22,7 +22,12 @@ Deno.test("cli: --help for the tool and for each command", async () => {
   assert.equal(run.code, 0);
   assert.match(run.out, /--trace FILE/);
   assert.match(run.out, /--svg FILE/);
-  assert.match((await cli("compare", "--help")).out, /range-tree and bitmap stores/);
+  const compareHelp = (await cli("compare", "--help")).out;
+  assert.match(compareHelp, /store: bitmap against range tree; DMA backend: type1 against iommufd/);
+  assert.match(compareHelp, /--vmm A,B/);
+  assert.match(compareHelp, /--kernel A,B/);
+  assert.match(run.out, /--vmm POLICY +qemu-10.1, qemu-11.1, memstate/);
+  assert.match(run.out, /--kernel KERNEL +linux-6.18, proposed/);
   assert.equal((await cli()).code, 2);
 });
 
@@ -133,17 +138,205 @@ Deno.test("cli: run prints the text report with every section", async () => {
   }
 });
 
-Deno.test("cli: compare runs both stores and both DMA plugins on the same input", async () => {
-  const r = await cli("compare", "examples/tdx-trace.json", "--json");
+interface CompareJson {
+  questions: {
+    axis: string;
+    verdict: string;
+    variants: {
+      label: string;
+      refused?: string;
+      minMs?: number;
+      medianMs?: number;
+      peakMappings?: number;
+      calls?: number;
+      storeBytes?: number;
+      vmm?: string;
+      kernel?: string;
+      store?: string;
+      conversions?: { failed: number; requested: number };
+    }[];
+  }[];
+}
+
+Deno.test("cli: compare answers the store and DMA-backend questions against their own baselines", async () => {
+  const r = await cli("compare", "examples/tdx-trace.json", "--json", "--reps", "3");
   assert.equal(r.code, 0, r.err);
-  const rows = JSON.parse(r.out) as { variant: string; mappings: number; extents: number }[];
-  assert.deepEqual(rows.map((x) => x.variant), [
-    "range-tree + type1",
-    "range-tree + iommufd",
-    "bitmap + type1",
-    "bitmap + iommufd",
+  const { questions } = JSON.parse(r.out) as CompareJson;
+  assert.deepEqual(questions.map((q) => q.axis), ["store", "dma"]);
+  const [store, dma] = questions;
+  assert.deepEqual(store.variants.map((v) => [v.label, v.store]), [
+    ["bitmap", "bitmap"],
+    ["range-tree", "range-tree"],
   ]);
-  // Same input, same state: extents agree across stores; iommufd needs fewer mappings.
-  assert.equal(rows[0].extents, rows[2].extents);
-  assert.ok(rows[1].mappings < rows[0].mappings);
+  for (const v of store.variants) assert.ok(v.minMs! <= v.medianMs!);
+  assert.match(
+    store.verdict,
+    /^range tree: [\d.]+x the bitmap's time \(min of runs\), [\d.]+x its memory/,
+  );
+  // type1 at the module default limit cannot start on 16 GiB of guest_memfd memory:
+  // the row says so and what it would need, instead of raising the limit silently.
+  assert.equal(dma.variants[0].label, "type1");
+  assert.equal(
+    dma.variants[0].refused,
+    "would not start: needs dma_entry_limit >= 4194304 (limit 65535)",
+  );
+  assert.equal(dma.variants[1].label, "iommufd");
+  assert.match(dma.verdict, /^iommufd runs; type1 would not start/);
+});
+
+Deno.test("cli: compare --vmm qemu-11.1,memstate and --kernel linux-6.18,proposed name both sides", async () => {
+  const vmm = await cli(
+    "compare",
+    "examples/tdx-trace.json",
+    "--json",
+    "--reps",
+    "1",
+    "--vmm",
+    "qemu-11.1,memstate",
+  );
+  assert.equal(vmm.code, 0, vmm.err);
+  const [policy] = (JSON.parse(vmm.out) as CompareJson).questions;
+  assert.equal(policy.axis, "vmm");
+  assert.deepEqual(policy.variants.map((v) => v.vmm), ["qemu-11.1", "memstate"]);
+  assert.match(policy.verdict, /^memstate: [\d.]+ kernel calls per conversion against qemu-11.1's/);
+  const kernel = await cli(
+    "compare",
+    "examples/tdx-trace.json",
+    "--json",
+    "--reps",
+    "1",
+    "--kernel",
+    "linux-6.18,proposed",
+  );
+  assert.equal(kernel.code, 0, kernel.err);
+  const [k] = (JSON.parse(kernel.out) as CompareJson).questions;
+  assert.deepEqual(k.variants.map((v) => v.kernel), ["linux-6.18", "proposed"]);
+  // cut_mapping on the proposed kernel: one area per extent instead of one per page.
+  assert.ok(k.variants[1].peakMappings! * 10 < k.variants[0].peakMappings!, k.verdict);
+  const text = await cli(
+    "compare",
+    "examples/tdx-trace.json",
+    "--reps",
+    "1",
+    "--vmm",
+    "qemu-10.1,memstate",
+  );
+  assert.match(text.out, /^policy: qemu-10.1 against memstate$/m);
+  assert.match(text.out, /^verdict: memstate: /m);
+});
+
+Deno.test("cli: compare refuses options it does not use; run refuses compare's", async () => {
+  const cases: [string[], RegExp][] = [
+    [
+      ["compare", "examples/tdx-trace.json", "--store", "bitmap"],
+      /--store: compare runs both stores itself/,
+    ],
+    [
+      ["compare", "examples/tdx-trace.json", "--svg", "x.svg"],
+      /--svg: compare writes no state map/,
+    ],
+    [
+      ["compare", "examples/tdx-trace.json", "--reps", "0"],
+      /--reps: must be an integer in \[1, 100\], got "0"/,
+    ],
+    [
+      ["compare", "examples/tdx-trace.json", "--vmm", "qemu-11.1,qemu-11.1"],
+      /--vmm: compare takes two different values/,
+    ],
+    [
+      ["compare", "examples/tdx-trace.json", "--vmm", "qemu-9,memstate"],
+      /--vmm: must be one of qemu-10.1, qemu-11.1, memstate, got "qemu-9"/,
+    ],
+    [[
+      "compare",
+      "examples/tdx-trace.json",
+      "--vmm",
+      "qemu-11.1,memstate",
+      "--kernel",
+      "linux-6.18,proposed",
+    ], /compare one of them at a time/],
+    [
+      ["run", "examples/tdx-trace.json", "--vmm", "qemu-11.1,memstate"],
+      /--vmm: run takes one value/,
+    ],
+    [
+      ["run", "examples/tdx-trace.json", "--kernel", "6.18"],
+      /--kernel: must be one of linux-6.18, proposed, got "6.18"/,
+    ],
+    [
+      ["run", "examples/tdx-trace.json", "--reps", "3"],
+      /--reps: is an option of compare, not of run/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, message, args.join(" "));
+  }
+});
+
+Deno.test("cli: every example's report names its vmm and kernel; --vmm and --kernel override them", async () => {
+  for await (const entry of Deno.readDir("examples")) {
+    if (!entry.name.endsWith(".json") || entry.name === "linux-kvm.json") continue;
+    const r = await cli(
+      "run",
+      `examples/${entry.name}`,
+      "--json",
+      "--workload",
+      "dma-scatter",
+      "--param",
+      "count=50",
+    );
+    assert.equal(r.code, 0, `${entry.name}: ${r.err}`);
+    const report = JSON.parse(r.out);
+    assert.match(report.vmm, /^(qemu-10\.1|qemu-11\.1|memstate)$/, entry.name);
+    assert.match(report.kernel, /^(linux-6\.18|proposed)$/, entry.name);
+  }
+  const r = await cli(
+    "run",
+    "examples/tdx-trace.json",
+    "--vmm",
+    "qemu-11.1",
+    "--kernel",
+    "proposed",
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^vmm qemu-11\.1, kernel proposed$/m);
+  // tdx-16g's limit is exactly its pages: QEMU's memslot headroom pushes it over.
+  const headroom = await cli(
+    "run",
+    "examples/tdx-16g.json",
+    "--vmm",
+    "qemu-11.1",
+    "--workload",
+    "dma-scatter",
+    "--param",
+    "count=10",
+  );
+  assert.equal(headroom.code, 2);
+  assert.match(headroom.err, /headroom: 32764 memslots - 2 sections = 32762/);
+  // A file that asks for cut_mapping runs on the proposed kernel, and is refused on mainline.
+  const dir = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  try {
+    const file = `${dir}/cut.json`;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        name: "cut",
+        kernel: "proposed",
+        regions: [{ name: "ram", size: "64MiB" }],
+        devices: [{ type: "iommufd", name: "gpu0", cut: true }],
+        workload: { name: "dma-scatter", params: { count: 20 } },
+      }),
+    );
+    assert.equal((await cli("run", file)).code, 0);
+    const refused = await cli("run", file, "--kernel", "linux-6.18");
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.err,
+      /\(vmm memstate, kernel linux-6.18\): devices\[0\]\.cut: true \(iommufd cut_mapping\) needs the proposed kernel/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -2,7 +2,7 @@
 // a valid file normalizes to bytes and defaults; start-up capacity checks explain the fix.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { capacityChecks, type1MappingBudget } from "../src/host/config/capacity.ts";
+import { capacityChecks, type1DeviceBudget } from "../src/host/config/capacity.ts";
 import { ConfigError } from "../src/host/config/errors.ts";
 import { loadHostConfig, parseHostConfig } from "../src/host/config/load.ts";
 import type { Type1DeviceConfig } from "../src/host/config/schema.ts";
@@ -244,11 +244,12 @@ Deno.test("virtio-mem: blockSize, requestedSize, offset, size and overlaps", () 
 Deno.test("unknown fields are rejected by name, with the allowed ones", () => {
   assert.deepEqual(problems((c) => c.regoins = []), [
     `${FILE}: regoins: unknown field (allowed: name, description, backend, store, regions, ` +
-    `devices, kvm, workload, continueOnCapacityError)`,
+    `devices, kvm, workload, continueOnCapacityError, vmm, kernel, memlockLimit, ` +
+    `conversionExit)`,
   ]);
   assert.deepEqual(problems((c) => region(c, 0).sise = 1), [
     `${FILE}: regions[0].sise: unknown field (allowed: name, size, pageSize, base, backing, ` +
-    `initial, store)`,
+    `initial, store, backingPageSize)`,
   ]);
   assert.deepEqual(problems((c) => device(c, 1).dmaEntryLimit = 5), [
     `${FILE}: devices[1].dmaEntryLimit: unknown field (allowed: type, name, cut, region, ` +
@@ -330,7 +331,7 @@ Deno.test("every problem of a file is reported at once, in file order", () => {
     `${FILE}: backend: must be one of "sim", "linux", got "qemu"`,
     `${FILE}: regions[0].size: must be a multiple of pageSize 4096, got 10000`,
     `${FILE}: regions[1].extra: unknown field (allowed: name, size, pageSize, base, backing, ` +
-    `initial, store)`,
+    `initial, store, backingPageSize)`,
     `${FILE}: regions[1].pageSize: must be a power of two >= 4096, got 3`,
     `${FILE}: devices[0].dmaEntryLimit: must be at least 1, got 0`,
     `${FILE}: devices[0].region: unknown region "nope" (regions: ram-below-4g, ram-above-4g)`,
@@ -366,11 +367,17 @@ Deno.test("normalization: bytes, defaults, resolved references and trace path", 
     backing: "separate",
     initial: "private",
     store: "range-tree",
+    backingPageSize: 4096,
   });
   assert.equal(config.regions[1].base, 4 * GiB);
+  assert.equal(config.vmm, "memstate");
+  assert.equal(config.kernel, "linux-6.18");
+  assert.equal(config.memlockLimit, Infinity);
+  assert.equal(config.conversionExit, "memory-fault");
   assert.deepEqual(config.devices, [
     { type: "type1", name: "nic0", regions: ["ram-below-4g"], dmaEntryLimit: 1_000_000 },
-    { type: "iommufd", name: "gpu0", regions: ["ram-below-4g", "ram-above-4g"], cut: true },
+    // cut is left to the kernel: cut_mapping exists only on the proposed kernel.
+    { type: "iommufd", name: "gpu0", regions: ["ram-below-4g", "ram-above-4g"] },
     {
       type: "virtio-mem",
       name: "vmem0",
@@ -385,6 +392,7 @@ Deno.test("normalization: bytes, defaults, resolved references and trace path", 
 
   const other = valid();
   other.store = "bitmap";
+  other.kernel = "proposed"; // in-place conversion needs it
   other.kvm = { mode: "in-place" };
   region(other, 0).backing = "in-place";
   region(other, 1).backing = "in-place";
@@ -411,40 +419,72 @@ Deno.test("normalization: bytes, defaults, resolved references and trace path", 
   });
 });
 
-Deno.test("capacityChecks: type1 worst case against dmaEntryLimit, with the fix", () => {
+Deno.test("capacityChecks: every section of the container at the region's granularity, 4 KiB even beside virtio-mem (hw/vfio/listener.c vfio_ram_discard_register_listener)", () => {
   const config = valid();
   device(config, 0).region = ["ram-below-4g", "ram-above-4g"];
   device(config, 0).dmaEntryLimit = 65535;
   const normalized = parseHostConfig(config, FILE);
-  const budget = type1MappingBudget(normalized, normalized.devices[0] as Type1DeviceConfig);
-  // 2 GiB + 6 GiB at 4 KiB, plus 8 GiB of virtio-mem at 2 MiB.
-  assert.equal(budget.needed, 524288 + 1572864 + 4096);
-  assert.deepEqual(budget.parts.map((p) => [p.region, p.granularity, p.mappings]), [
+  const budget = type1DeviceBudget(normalized, normalized.devices[0] as Type1DeviceConfig);
+  // 2 GiB + 14 GiB at 4 KiB: guest_memfd makes the minimum granularity 4 KiB,
+  // so the 8 GiB of virtio-mem at 2 MiB blocks count at 4 KiB too.
+  assert.equal(budget.needed, 524288 + 3670016);
+  assert.deepEqual(budget.sections.map((p) => [p.name, p.granularity, p.mappings]), [
     ["ram-below-4g", 4096, 524288],
-    ["ram-above-4g", 4096, 1572864],
-    ["ram-above-4g", 2 * MiB, 4096],
+    ["ram-above-4g", 4096, 3670016],
   ]);
-  const messages = capacityChecks(normalized);
-  assert.equal(messages.length, 1);
-  const [message] = messages;
-  assert.match(message, /^devices\[0\] "nic0": VFIO type1 may need up to 2101248 DMA mappings/);
+  const { refusals, warnings } = capacityChecks(normalized);
+  assert.equal(refusals.length, 1);
+  assert.deepEqual(warnings, []);
+  const [{ message, needed, limit }] = refusals;
+  assert.equal(needed, 4194304);
+  assert.equal(limit, 65535);
+  assert.match(
+    message,
+    /^devices\[0\] "nic0": VFIO type1 may need 4194304 DMA mappings under memstate/,
+  );
   assert.match(message, /ram-below-4g: 2 GiB \/ 4 KiB = 524288/);
-  assert.match(message, /but its dmaEntryLimit is 65535/);
-  assert.match(message, /raise "dmaEntryLimit" of devices\[0\] to at least 2101248/);
-  assert.match(message, /vfio_iommu_type1 module parameter dma_entry_limit/);
-  assert.match(message, /modprobe vfio_iommu_type1 dma_entry_limit=2101248/);
-  assert.match(message, /"iommufd"/);
+  assert.match(message, /dma_entry_limit is 65535/);
+  assert.match(message, /modprobe vfio_iommu_type1 dma_entry_limit=4194304/);
+  assert.match(message, /use iommufd/);
   assert.match(message, /continueOnCapacityError/);
 
   // Raising the limit or coarsening the granularity clears it.
-  device(config, 0).dmaEntryLimit = 2101248;
-  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)), []);
+  device(config, 0).dmaEntryLimit = 4194304;
+  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)).refusals, []);
   device(config, 0).dmaEntryLimit = 65535;
   device(config, 0).granularity = "1MiB";
-  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)), []);
-  // iommufd devices have no such budget.
+  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)).refusals, []);
+  // iommufd devices have no such budget (QEMU leaves dma_max_mappings 0 there).
   config.devices = [{ type: "iommufd", name: "gpu0" }];
-  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)), []);
+  assert.deepEqual(capacityChecks(parseHostConfig(config, FILE)).refusals, []);
+});
+
+Deno.test("capacityChecks: 200 MiB + 200 MiB on one container is refused at the default limit", () => {
+  const config = {
+    name: "two",
+    regions: [
+      { name: "a", size: "200MiB" },
+      { name: "b", size: "200MiB", base: "1GiB" },
+    ],
+    devices: [{ type: "type1", name: "nic0" }],
+    workload: { name: "boot" },
+  };
+  // memstate sums the sections: 51200 + 51200 = 102400 > 65535.
+  const [refusal] = capacityChecks(parseHostConfig(config, FILE)).refusals;
+  assert.equal(refusal.needed, 102400);
+  assert.match(refusal.message, /a: 200 MiB \/ 4 KiB = 51200, b: 200 MiB \/ 4 KiB = 51200/);
+  // One region alone fits under memstate ...
+  const one = { ...config, regions: [config.regions[0]] };
+  assert.deepEqual(capacityChecks(parseHostConfig(one, FILE)).refusals, []);
+  // ... but not under QEMU, which adds kvm_get_max_memslots() (32764) minus the
+  // number of sections: 51200 + 32763 = 83963 > 65535. QEMU 11.1 refuses,
+  // QEMU 10.1 only warns (warn_report until the 2025 patch made it an error).
+  const q11 = capacityChecks(parseHostConfig({ ...one, vmm: "qemu-11.1" }, FILE));
+  assert.equal(q11.refusals[0].needed, 51200 + 32763);
+  assert.match(q11.refusals[0].message, /headroom: 32764 memslots - 1 sections = 32763/);
+  const q10 = capacityChecks(parseHostConfig({ ...one, vmm: "qemu-10.1" }, FILE));
+  assert.deepEqual(q10.refusals, []);
+  assert.equal(q10.warnings[0].needed, 51200 + 32763);
 });
 
 Deno.test("loadHostConfig: reads the file, names it on missing file or bad JSON", async () => {
@@ -508,4 +548,84 @@ Deno.test("loadHostConfig: reads the file, names it on missing file or bad JSON"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("settings: what needs the proposed kernel is refused on linux-6.18, naming the field and the fix", () => {
+  assert.deepEqual(problems((c) => device(c, 1).cut = true), [
+    `${FILE}: devices[1].cut: true (iommufd cut_mapping) needs the proposed kernel (the ` +
+    `unmerged series), but the kernel is linux-6.18; set "kernel": "proposed" (or --kernel ` +
+    `proposed) to model it, or drop "cut" to map granules as QEMU does on linux-6.18`,
+  ]);
+  assert.deepEqual(
+    problems((c) => {
+      c.kvm = { mode: "in-place" };
+      region(c, 0).backing = region(c, 1).backing = "in-place";
+    }),
+    [
+      `${FILE}: kvm.mode: "in-place" (guest_memfd in-place conversion) needs the proposed ` +
+      `kernel (the unmerged series), but the kernel is linux-6.18; set "kernel": "proposed" ` +
+      `(or --kernel proposed) to model it`,
+    ],
+  );
+  const ok = valid();
+  ok.kernel = "proposed";
+  device(ok, 1).cut = true;
+  assert.equal((parseHostConfig(ok, FILE).devices[1] as { cut?: boolean }).cut, true);
+});
+
+Deno.test("settings: what QEMU cannot do is refused under its policies", () => {
+  // One RamDiscardManager per memory region in 10.1: no virtio-mem beside guest_memfd.
+  const lines = problems((c) => c.vmm = "qemu-10.1");
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /devices\[2\]\.type: "virtio-mem" cannot share region "ram-above-4g"/);
+  assert.match(lines[0], /memory_region_set_ram_discard_manager/);
+  // QEMU maps at the manager's minimum granularity; a memstate-only option.
+  assert.match(
+    problems((c) => {
+      c.vmm = "qemu-11.1";
+      device(c, 0).granularity = "2MiB";
+    })[0],
+    /devices\[0\]\.granularity: cannot be set under qemu-11.1/,
+  );
+  // In-place conversion is an unmerged QEMU RFC.
+  assert.match(
+    problems((c) => {
+      c.vmm = "qemu-11.1";
+      c.kernel = "proposed";
+      c.kvm = { mode: "in-place" };
+      region(c, 0).backing = region(c, 1).backing = "in-place";
+    })[0],
+    /kvm\.mode: "in-place" cannot run under qemu-11.1/,
+  );
+  const q11 = valid();
+  q11.vmm = "qemu-11.1";
+  assert.equal(parseHostConfig(q11, FILE).vmm, "qemu-11.1");
+});
+
+Deno.test("settings: hugetlb backing is a size of 4 KiB, 2 MiB or 1 GiB that divides the region, and sim-only", () => {
+  assert.deepEqual(problems((c) => region(c, 0).backingPageSize = "8KiB"), [
+    `${FILE}: regions[0].backingPageSize: must be "4KiB" (shmem folios), "2MiB" or "1GiB" ` +
+    `(hugetlb), got 8192`,
+  ]);
+  assert.match(
+    problems((c) => {
+      region(c, 0).size = "3MiB";
+      region(c, 0).backingPageSize = "2MiB";
+    })[0],
+    /regions\[0\]\.backingPageSize: region size 0x300000 must be a multiple of the backing page size 0x200000/,
+  );
+  assert.match(
+    problems((c) => {
+      c.backend = "linux";
+      region(c, 0).backingPageSize = "2MiB";
+    }).join("\n"),
+    /regions\[0\]\.backingPageSize: must be "4KiB" with the linux backend/,
+  );
+  assert.match(
+    problems((c) => {
+      c.backend = "linux";
+      c.kernel = "proposed";
+    }).join("\n"),
+    /kernel: is "proposed", but the linux backend runs on this machine's kernel/,
+  );
 });

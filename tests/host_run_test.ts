@@ -12,6 +12,7 @@ import { loadHostConfig } from "../src/host/config/load.ts";
 import { probeKvm } from "../src/hw/linux/probe.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../src/hw/backend.ts";
 import type { SimIoas, SimKvm, SimType1Container } from "../src/hw/sim/mod.ts";
+import { FALLOC_FL_KEEP_SIZE } from "../src/hw/backend.ts";
 
 const kvm = probeKvm();
 
@@ -191,6 +192,7 @@ Deno.test("the invariant checker finds a planted violation in each component", (
   const config = parseHostConfig(
     {
       ...TRACE_CONFIG,
+      kernel: "proposed", // cut_mapping, used to plant the iommufd violation
       devices: [{ type: "type1", name: "nic0" }, { type: "iommufd", name: "gpu0" }],
     },
     "t.json",
@@ -224,8 +226,8 @@ Deno.test("the invariant checker finds a planted violation in each component", (
   assert.deepEqual(violations(), ["gpu0: [0x1000, 0x2000) is populated but not mapped"]);
   ioas.map(0x1000, low.hostAddress + 0x1000, 0x1000);
 
-  // 4. Backing: the host writes a shared page's guest_memfd side, re-allocating it.
-  host.kvm.binding(low)!.backing.guestMemfd.write(0x5000, new Uint8Array([1]));
+  // 4. Backing: a shared page's guest_memfd side is allocated again (fallocate).
+  host.kvm.binding(low)!.backing.guestMemfd.fallocate(FALLOC_FL_KEEP_SIZE, 0x5000, 0x1000);
   assert.deepEqual(violations(), [
     "kvm: shared [0x0, 0x200000) still has guest_memfd pages",
   ]);

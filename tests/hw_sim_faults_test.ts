@@ -140,9 +140,9 @@ interface Env {
 
 function makeEnv(): Env {
   const faults = new FaultInjector();
-  const kvm = new SimKvm({ faults, inPlace: true });
+  const kvm = new SimKvm({ faults, kernel: "proposed" });
   const type1 = new SimType1Container({ faults, host: kvm.host });
-  const ioas = new SimIoas({ faults, host: kvm.host });
+  const ioas = new SimIoas({ faults, host: kvm.host, kernel: "proposed" });
   return { faults, kvm, type1, ioas };
 }
 

@@ -27,11 +27,14 @@ function errno(code: Errno, message?: RegExp) {
   };
 }
 
-/** Areas [1 GiB, +1 GiB) (1 GiB entry) and [2 GiB + 4 MiB, +2 MiB) with pins. */
+/**
+ * Areas [1 GiB, +1 GiB) (1 GiB entry) and [2 GiB + 4 MiB, +2 MiB) with pins,
+ * on 1 GiB hugetlb backing and the proposed kernel (cut_mapping).
+ */
 function setup(options: SimIoasOptions = {}) {
   const host = new SimHost();
-  const base = host.reserve(16 * GiB); // 1 GiB aligned
-  const ioas = new SimIoas({ host, ...options });
+  const base = host.reserve(16 * GiB, undefined, { pageSize: GiB }); // 1 GiB aligned
+  const ioas = new SimIoas({ host, kernel: "proposed", ...options });
   ioas.map(GiB, base + GiB, GiB);
   ioas.map(2 * GiB + 4 * MiB, base + 2 * GiB + 4 * MiB, 2 * MiB);
   return { host, base, ioas };
@@ -215,7 +218,7 @@ Deno.test("iommufd cut_mapping: splitting a 1 GiB entry allocates a 2 MiB-entry 
 Deno.test("iommufd cut_mapping: a format that cannot split is EOPNOTSUPP when an entry crosses the cut", () => {
   const s = setup({ splittable: false });
   refuses(s, () => s.ioas.cutMapping(GiB + 4096), "EOPNOTSUPP");
-  const flat = new SimIoas({ splittable: false });
+  const flat = new SimIoas({ splittable: false, kernel: "proposed" });
   flat.map(0, 4096, 64 * 4096); // vaddr congruent to 4 KiB only: all 4 KiB entries
   flat.cutMapping(16 * 4096); // no entry crosses: the area split is bookkeeping
   assert.equal(flat.areaCount, 2);
@@ -300,7 +303,7 @@ Deno.test("iommufd page table: closed-form accounting equals a page-by-page walk
   const seed = seedFromEnv();
   console.log("seed", seed);
   const prng = new Prng(seed);
-  const ioas = new SimIoas({ compat: "type1" });
+  const ioas = new SimIoas({ compat: "type1", kernel: "proposed" });
   const span = 8 * GiB;
   const units = [IO_PAGE_4K, IO_PAGE_2M, IO_PAGE_1G];
   const cache = new Map<string, ReturnType<typeof walkArea>>();
@@ -341,8 +344,8 @@ Deno.test("iommufd page table: closed-form accounting equals a page-by-page walk
 
 Deno.test("iommufd: thousands of areas in a 1 TiB space stay cheap and consistent", () => {
   const host = new SimHost();
-  const base = host.reserve(2 ** 40);
-  const ioas = new SimIoas({ host });
+  const base = host.reserve(2 ** 40, undefined, { pageSize: 2 * MiB }); // 2 MiB THP / hugetlb
+  const ioas = new SimIoas({ host, kernel: "proposed" });
   const stride = 256 * MiB;
   for (let i = 0; i < 4096; i++) ioas.map(i * stride, base + i * stride, 128 * MiB);
   for (let i = 0; i < 4096; i++) ioas.cutMapping(i * stride + 64 * MiB + 4096);
@@ -355,4 +358,55 @@ Deno.test("iommufd: thousands of areas in a 1 TiB space stay cheap and consisten
   assert.equal(ioas.unmap(0, U64_MAX), 4096 * 128 * MiB);
   assert.equal(ioas.tablePages, 1);
   assert.equal(host.pinnedBytes(), 0);
+});
+
+// --- kernel setting, physical contiguity, locked memory ------------------------------------
+
+Deno.test("iommufd cut_mapping on linux-6.18 is EOPNOTSUPP: it is only in the proposed series", () => {
+  const s = setup({ kernel: "linux-6.18" });
+  assert.equal(s.ioas.cutMappingSupported, false);
+  refuses(s, () => s.ioas.cutMapping(GiB + 4096), "EOPNOTSUPP", /not in linux-6.18/);
+  assert.equal(setup().ioas.cutMappingSupported, true);
+});
+
+Deno.test("IO page-table cost follows physical contiguity (drivers/iommu/iommu.c iommu_pgsize): 1 GiB on 4 KiB folios is 262144 IOPTEs in 515 table pages", () => {
+  const cost = (pageSize: number) => {
+    const host = new SimHost();
+    const base = host.reserve(4 * GiB, undefined, { pageSize }); // 1 GiB aligned either way
+    const ioas = new SimIoas({ host });
+    ioas.map(GiB, base + GiB, GiB);
+    return { entries: ioas.entryCounts(), tablePages: ioas.tablePages, bytes: ioas.tableBytes };
+  };
+  // shmem / memfd folios: every entry 4 KiB although iova and vaddr are 1 GiB aligned.
+  assert.deepEqual(cost(4096), {
+    entries: { entries4k: 262144, entries2m: 0, entries1g: 0 },
+    tablePages: 512 + 1 + 1 + 1, // leaf tables, one per level above, root
+    bytes: 515 * 4096,
+  });
+  // 2 MiB THP / hugetlb: 512 2 MiB entries; 1 GiB hugetlb: one 1 GiB entry.
+  assert.deepEqual(cost(2 * MiB).entries, { entries4k: 0, entries2m: 512, entries1g: 0 });
+  assert.equal(cost(2 * MiB).tablePages, 3);
+  assert.deepEqual(cost(GiB).entries, { entries4k: 0, entries2m: 0, entries1g: 1 });
+  assert.equal(cost(GiB).tablePages, 2);
+});
+
+Deno.test("iommufd pins charge the user's locked memory (drivers/iommu/iommufd/pages.c incr_user_locked_vm): ENOMEM past RLIMIT_MEMLOCK, nothing changes", () => {
+  const host = new SimHost({ memlockLimit: 8 * MiB });
+  const base = host.reserve(64 * MiB);
+  const a = new SimIoas({ host });
+  const b = new SimIoas({ host });
+  a.map(0, base, 4 * MiB);
+  b.map(0, base + 4 * MiB, 4 * MiB); // a second IOAS charges the same counter
+  assert.equal(host.lockedBytes("user"), 8 * MiB);
+  assert.equal(host.lockedBytes("mm"), 0, "native iommufd does not charge mm->locked_vm");
+  assert.throws(() => b.map(8 * MiB, base + 8 * MiB, 4096), errno("ENOMEM", /user->locked_vm/));
+  assert.equal(b.areaCount, 1);
+  assert.equal(host.pinnedBytes(), 8 * MiB);
+  a.unmap(0, 4 * MiB);
+  assert.equal(host.lockedBytes("user"), 4 * MiB);
+  b.map(8 * MiB, base + 8 * MiB, 4096);
+  // The VFIO compat path charges mm->locked_vm, as type1 does.
+  const compat = new SimIoas({ host, compat: "type1" });
+  compat.map(0, base + 16 * MiB, 4096);
+  assert.equal(host.lockedBytes("mm"), 4096);
 });

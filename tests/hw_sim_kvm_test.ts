@@ -24,6 +24,7 @@ import {
   SimMemoryAttributes,
   SimType1Container,
 } from "../src/hw/sim/mod.ts";
+import { createRegionBacking, defaultGuestMemfdFlags } from "../src/hw/region_backing.ts";
 
 const KiB = 1024;
 const MiB = 2 ** 20;
@@ -162,8 +163,13 @@ Deno.test("kvm CREATE_GUEST_MEMFD: without KVM_CAP_GUEST_MEMFD the ioctl is ENOT
 
 // --- guest_memfd fallocate -------------------------------------------------------------------
 
+/** A VM without private memory (VM type 0, as on the real machines): INIT_SHARED works. */
+function plainVm(): SimKvm {
+  return new SimKvm({ privateMemory: false });
+}
+
 function allocatedGmem(): SimGuestMemfd {
-  const kvm = new SimKvm();
+  const kvm = plainVm();
   const gmem = kvm.createSimGuestMemfd(4 * MiB, MMAP_SHARED);
   gmem.fallocate(FALLOC_FL_KEEP_SIZE, 0, 4 * MiB);
   gmem.write(8192, new Uint8Array([1, 2, 3]));
@@ -223,7 +229,7 @@ Deno.test("guest_memfd fallocate: a validated punch succeeds; the hole reads zer
 // --- guest_memfd mmap ------------------------------------------------------------------------
 
 Deno.test("guest_memfd mmap: a file created without GUEST_MEMFD_FLAG_MMAP cannot be touched (ENODEV)", () => {
-  const kvm = new SimKvm();
+  const kvm = plainVm();
   const gmem = kvm.createGuestMemfd(MiB, GUEST_MEMFD_FLAG_INIT_SHARED);
   assert.equal(gmem.hostAddress, 0);
   assert.throws(() => gmem.read(0, 16), errno("ENODEV", /GUEST_MEMFD_FLAG_MMAP/));
@@ -232,7 +238,7 @@ Deno.test("guest_memfd mmap: a file created without GUEST_MEMFD_FLAG_MMAP cannot
 });
 
 Deno.test("guest_memfd mmap: touching a page of a file not created INIT_SHARED raises SIGBUS (EFAULT)", () => {
-  const kvm = new SimKvm();
+  const kvm = plainVm();
   const gmem = kvm.createGuestMemfd(MiB, GUEST_MEMFD_FLAG_MMAP);
   assert.throws(() => gmem.read(4096, 1), errno("EFAULT", /SIGBUS/));
   assert.throws(() => gmem.write(0, new Uint8Array(1)), errno("EFAULT", /SIGBUS.*private/));
@@ -247,7 +253,7 @@ Deno.test("guest_memfd mmap: touching a page of a file not created INIT_SHARED r
 // --- in-place conversion ---------------------------------------------------------------------
 
 function inPlaceSetup() {
-  const kvm = new SimKvm({ inPlace: true });
+  const kvm = new SimKvm({ kernel: "proposed" });
   const gmem = kvm.createSimGuestMemfd(4 * MiB, MMAP_SHARED);
   const type1 = new SimType1Container({ host: kvm.host });
   return { kvm, gmem, type1 };
@@ -287,8 +293,8 @@ Deno.test("guest_memfd in-place: to shared succeeds even while pages are pinned"
   assert.equal(gmem.privateBytes(), 0);
 });
 
-Deno.test("guest_memfd in-place: without in-place support the call is ENOTTY", () => {
-  const kvm = new SimKvm();
+Deno.test("guest_memfd in-place: without in-place support (linux-6.18) the call is ENOTTY", () => {
+  const kvm = plainVm();
   const gmem = kvm.createGuestMemfd(MiB, MMAP_SHARED);
   assert.throws(() => gmem.setAttributes(0, 4096, PRIVATE), errno("ENOTTY"));
   assert.equal(gmem.getAttributes(0), 0);
@@ -310,7 +316,7 @@ Deno.test("guest_memfd in-place: unaligned, empty, out-of-file ranges and unknow
 });
 
 Deno.test("guest_memfd: an IOMMU cannot pin a private page (GUP fails with EFAULT); the map changes nothing", () => {
-  const kvm = new SimKvm({ inPlace: true });
+  const kvm = new SimKvm({ kernel: "proposed" });
   const gmem = kvm.createGuestMemfd(4 * MiB, GUEST_MEMFD_FLAG_MMAP); // starts private
   const type1 = new SimType1Container({ host: kvm.host });
   assert.throws(() => type1.map(0, gmem.hostAddress, 4096), errno("EFAULT", /private/));
@@ -505,7 +511,7 @@ Deno.test("kvm SET_USER_MEMORY_REGION2: without KVM_CAP_USER_MEMORY2 the ioctl i
 // --- lifecycle and defaults ------------------------------------------------------------------
 
 Deno.test("kvm: a closed VM and its files fail with EBADF; close is idempotent", () => {
-  const kvm = new SimKvm();
+  const kvm = new SimKvm({ kernel: "proposed" });
   const gmem = kvm.createGuestMemfd(MiB, MMAP_SHARED);
   kvm.close();
   kvm.close();
@@ -515,18 +521,24 @@ Deno.test("kvm: a closed VM and its files fail with EBADF; close is idempotent",
   assert.throws(() => gmem.read(0, 1), errno("EBADF"));
 });
 
-Deno.test("kvm: default capabilities match the brief and options override them", () => {
+Deno.test("kvm: default capabilities are a private-memory VM on linux-6.18; options override them", () => {
   const kvm = new SimKvm();
   assert.equal(kvm.kind, "sim");
+  assert.equal(kvm.kernel, "linux-6.18");
   assert.deepEqual(kvm.capabilities, {
     apiVersion: 12,
     userMemory2: true,
     memoryAttributes: PRIVATE,
     guestMemfd: true,
-    guestMemfdFlags: MMAP_SHARED,
+    guestMemfdFlags: GUEST_MEMFD_FLAG_MMAP, // no INIT_SHARED beside private memory
     vmTypes: 0b11,
     inPlaceConversion: false,
   });
+  const proposed = new SimKvm({ kernel: "proposed" });
+  assert.equal(proposed.capabilities.guestMemfdFlags, MMAP_SHARED);
+  assert.equal(proposed.capabilities.inPlaceConversion, true);
+  assert.equal(plainVm().capabilities.memoryAttributes, 0);
+  assert.equal(plainVm().capabilities.guestMemfdFlags, MMAP_SHARED);
   const host = new SimHost();
   const inPlace = new SimKvm({ inPlace: true, host, capabilities: { vmTypes: 1 } });
   assert.equal(inPlace.capabilities.inPlaceConversion, true);
@@ -536,7 +548,7 @@ Deno.test("kvm: default capabilities match the brief and options override them",
 });
 
 Deno.test("kvm: a 1 TiB guest_memfd costs memory in proportion to what was written", () => {
-  const kvm = new SimKvm();
+  const kvm = plainVm();
   const gmem = kvm.createSimGuestMemfd(2 ** 40, MMAP_SHARED);
   gmem.fallocate(FALLOC_FL_KEEP_SIZE, 0, 2 ** 40);
   for (let i = 0; i < 100; i++) gmem.punchHole(i * GiB, 4096);
@@ -544,4 +556,56 @@ Deno.test("kvm: a 1 TiB guest_memfd costs memory in proportion to what was writt
   assert.equal(gmem.allocatedBytes(), 2 ** 40 - 100 * 4096);
   assert.equal(gmem.writtenPages, 1);
   assert.deepEqual(gmem.read(2 ** 39, 2), new Uint8Array([5, 0]));
+});
+
+// --- kernel setting: INIT_SHARED and guest_memfd-only memslots -------------------------------
+
+Deno.test("guest_memfd (linux-6.18): INIT_SHARED is EINVAL on a VM with private memory, MMAP alone is accepted (virt/kvm/guest_memfd.c kvm_gmem_create, kvm_arch_supports_gmem_init_shared = !kvm_arch_has_private_mem)", () => {
+  const kvm = new SimKvm(); // private memory, linux-6.18
+  assert.throws(
+    () => kvm.createGuestMemfd(MiB, GUEST_MEMFD_FLAG_INIT_SHARED),
+    errno("EINVAL", /flags 0x2 outside the supported 0x1/),
+  );
+  assert.throws(() => kvm.createGuestMemfd(MiB, MMAP_SHARED), errno("EINVAL"));
+  assert.equal(kvm.createGuestMemfd(MiB, GUEST_MEMFD_FLAG_MMAP).flags, GUEST_MEMFD_FLAG_MMAP);
+  assert.equal(kvm.stats.guestMemfds, 1, "a refused create leaves no file behind");
+  // Without private memory (VM type 0) mainline offers it; the proposed series beside private memory.
+  assert.equal(plainVm().createGuestMemfd(MiB, MMAP_SHARED).flags, MMAP_SHARED);
+  assert.equal(
+    new SimKvm({ kernel: "proposed" }).createGuestMemfd(MiB, MMAP_SHARED).flags,
+    MMAP_SHARED,
+  );
+});
+
+Deno.test("memslots: a slot bound to an mmap-able guest_memfd is guest_memfd-only (kvm_gmem_bind sets KVM_MEMSLOT_GMEM_ONLY)", () => {
+  const kvm = new SimKvm();
+  const bind = (slot: number, flags: number, gpa: number) => {
+    const gmem = kvm.createGuestMemfd(MiB, flags);
+    const shared = kvm.createSharedMemory(MiB);
+    kvm.setUserMemoryRegion2({
+      slot,
+      flags: KVM_MEM_GUEST_MEMFD,
+      guestPhysAddr: gpa,
+      memorySize: MiB,
+      userspaceAddr: shared.hostAddress,
+      guestMemfd: gmem,
+    });
+  };
+  bind(0, GUEST_MEMFD_FLAG_MMAP, 0);
+  bind(1, 0, MiB);
+  const [mmapable, plain] = kvm.memslots();
+  assert.equal(mmapable.gmemOnly, true, "the shared memfd would be ignored for faults");
+  assert.equal(plain.gmemOnly, false, "separate backing: guest_memfd without MMAP + a memfd");
+});
+
+Deno.test("region backing: separate backing on a private-memory VM uses a guest_memfd without MMAP or INIT_SHARED", () => {
+  for (const kernel of ["linux-6.18", "proposed"] as const) {
+    const kvm = new SimKvm({ kernel });
+    assert.equal(defaultGuestMemfdFlags(kvm.capabilities), 0, kernel);
+    using backing = createRegionBacking(kvm, { slot: 0, guestPhysAddr: 0, size: MiB });
+    assert.equal(backing.guestMemfd.flags, 0);
+    assert.equal(kvm.memslots()[0].gmemOnly, false);
+  }
+  // A VM without private memory keeps MMAP | INIT_SHARED, so its pages can be read back.
+  assert.equal(defaultGuestMemfdFlags(plainVm().capabilities), MMAP_SHARED);
 });

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { type Errno, HwError } from "../src/hw/errors.ts";
 import { SimHost, SimType1Container } from "../src/hw/sim/mod.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
+import type { KernelSetting } from "../src/settings/kernel.ts";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -19,8 +20,15 @@ function errno(code: Errno, message?: RegExp) {
 }
 
 /** A container with mappings [1 MiB, 2 MiB) and [4 MiB, 8 MiB), pins tracked. */
-function setup(options: { dmaEntryLimit?: number; memlockLimit?: number; iovaBits?: number } = {}) {
-  const host = new SimHost();
+function setup(
+  options: {
+    dmaEntryLimit?: number;
+    memlockLimit?: number;
+    iovaBits?: number;
+    kernel?: KernelSetting;
+  } = {},
+) {
+  const host = new SimHost({ memlockLimit: options.memlockLimit });
   const base = host.reserve(GiB);
   const type1 = new SimType1Container({ host, ...options });
   type1.map(MiB, base + MiB, MiB);
@@ -56,14 +64,25 @@ Deno.test("type1 MAP: size 0 is EINVAL and changes nothing", () => {
   refuses(s, () => s.type1.map(16 * MiB, s.base, 0), "EINVAL", /size/);
 });
 
-Deno.test("type1 MAP: an iova or vaddr range that wraps past 2^64 is EOVERFLOW and changes nothing", () => {
-  const s = setup();
+Deno.test("type1 MAP on the proposed kernel: a wrapping iova or vaddr range is EOVERFLOW, checked before alignment (the 2025 overflow fixes, vfio_dma_do_map)", () => {
+  const s = setup({ kernel: "proposed" });
   refuses(s, () => s.type1.map(2 ** 64 - 4096, s.base, 8192), "EOVERFLOW");
   refuses(s, () => s.type1.map(16 * MiB, 2 ** 64 - 4096, 8192), "EOVERFLOW");
+  // Overflow is found even when the size is misaligned too: it comes first.
+  refuses(s, () => s.type1.map(2 ** 64 - 4096, s.base, 8192 + 512), "EOVERFLOW");
   // Ending exactly at 2^64 does not wrap (the last byte is U64_MAX).
-  const top = new SimType1Container();
+  const top = new SimType1Container({ kernel: "proposed" });
   top.map(2 ** 64 - 8192, 0, 8192);
   assert.deepEqual(top.mappings(), [{ iova: 2 ** 64 - 8192, size: 8192, vaddr: 0 }]);
+});
+
+Deno.test("type1 MAP on linux-6.18: a wrapping range is EINVAL, after the alignment check (vfio_dma_do_map before the overflow fixes)", () => {
+  const s = setup();
+  assert.equal(s.type1.kernel, "linux-6.18");
+  refuses(s, () => s.type1.map(2 ** 64 - 4096, s.base, 8192), "EINVAL", /wraps/);
+  refuses(s, () => s.type1.map(16 * MiB, 2 ** 64 - 4096, 8192), "EINVAL", /wraps/);
+  refuses(s, () => s.type1.map(2 ** 64 - 4096, s.base, 8192 + 512), "EINVAL", /aligned/);
+  new SimType1Container().map(2 ** 64 - 8192, 0, 8192);
 });
 
 Deno.test("type1 MAP: any overlap with an existing mapping is EEXIST and changes nothing", () => {
@@ -86,11 +105,33 @@ Deno.test("type1 MAP: with no DMA entry left under dma_entry_limit it is ENOSPC 
   s.type1.map(32 * MiB, s.base, 4096);
 });
 
-Deno.test("type1 MAP: pinning beyond RLIMIT_MEMLOCK is ENOMEM and changes nothing", () => {
+Deno.test("type1 MAP: pinning beyond RLIMIT_MEMLOCK is ENOMEM and changes nothing; every container of the process charges mm->locked_vm (vfio_lock_acct)", () => {
   const s = setup({ memlockLimit: 6 * MiB });
   refuses(s, () => s.type1.map(16 * MiB, s.base, 2 * MiB), "ENOMEM", /RLIMIT_MEMLOCK/);
   s.type1.map(16 * MiB, s.base, MiB);
   assert.equal(s.type1.lockedBytes, 6 * MiB);
+  assert.equal(s.host.lockedBytes("mm"), 6 * MiB);
+  // A second container of the same process shares the counter: nothing is left.
+  const other = new SimType1Container({ host: s.host });
+  assert.throws(() => other.map(0, s.base, 4096), errno("ENOMEM", /mm->locked_vm/));
+  s.type1.unmap(MiB, MiB);
+  other.map(0, s.base, 4096);
+  assert.equal(s.host.lockedBytes("mm"), 5 * MiB + 4096);
+  assert.equal(s.host.lockedBytes("user"), 0, "type1 does not charge user->locked_vm");
+});
+
+Deno.test("type1: the IO page table behind the container follows physical contiguity", () => {
+  const host = new SimHost();
+  const small = host.reserve(GiB);
+  const huge = host.reserve(GiB, undefined, { pageSize: 2 * MiB });
+  const type1 = new SimType1Container({ host });
+  type1.map(0, small, 2 * MiB); // 512 4 KiB entries: one leaf table
+  assert.equal(type1.tableBytes, (1 + 1 + 1 + 1) * 4096);
+  type1.map(GiB, huge, 2 * MiB); // one 2 MiB entry in a new 1 GiB table
+  assert.equal(type1.tableBytes, (4 + 1) * 4096);
+  type1.unmap(0, 2 * GiB);
+  assert.equal(type1.tableBytes, 4096);
+  assert.equal(type1.peakTablePages, 5);
 });
 
 Deno.test("type1 MAP: host memory that cannot be pinned is EFAULT and changes nothing", () => {

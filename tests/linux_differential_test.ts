@@ -148,7 +148,11 @@ Deno.test({
 
     using real = openLinuxKvm();
     console.log("real parts", real.realParts);
-    using sim = new SimKvm();
+    // The real VM is type 0: INIT_SHARED is allowed, and the backend emulates
+    // the attribute table with the kernel's rules (PRIVATE accepted).
+    using sim = new SimKvm({
+      capabilities: { guestMemfdFlags: GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED },
+    });
     const a = run(real, steps);
     const b = run(sim, steps);
 

@@ -58,7 +58,7 @@ Deno.test("type1 refuses to attach when the worst case exceeds the entries left,
     assert.equal(e.available, 65535);
     assert.match(
       e.message,
-      /region ram may need up to 65536 DMA mappings \(256 MiB at 4 KiB granularity\)/,
+      /may need 65536 DMA mappings under memstate \(ram: 256 MiB \/ 4 KiB = 65536\)/,
     );
     assert.match(e.message, /dma_entry_limit=65536/);
     assert.match(e.message, /possibly running out of DMA mappings/);

@@ -8,6 +8,7 @@
 export {
   type ChangeEvent,
   type ChangeResult,
+  type ConversionHook,
   type Listener,
   type Notification,
   type Observer,
@@ -15,13 +16,28 @@ export {
   type Section,
 } from "./listener.ts";
 export {
+  GUEST_MEMFD_SOURCE,
   Region,
   type RegionOptions,
   type RegionStats,
+  ReplayError,
   type SourceInfo,
   type StoreChoice,
 } from "./region.ts";
-export { ConversionError, InvalidChangeError, RegionFailedError, SourceError } from "./errors.ts";
-export { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
+export {
+  ConversionError,
+  InvalidChangeError,
+  RegionFailedError,
+  type RolledBack,
+  SourceError,
+} from "./errors.ts";
+export {
+  type ClaimOptions,
+  type GrowStore,
+  IMPLIED_WHEN_UNCLAIMED,
+  PLUGGED,
+  SHARED,
+  StateBits,
+} from "./state_bits.ts";
 export { DMA_VIEW, isPopulatedState, KVM_VIEW, type View } from "./view.ts";
 export { type ViewRun, viewRuns } from "./view_runs.ts";

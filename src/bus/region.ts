@@ -105,6 +105,9 @@ export interface SourceInfo {
   granularity: number;
 }
 
+/** The name of the state source every region starts with: guest_memfd's SHARED bit. */
+export const GUEST_MEMFD_SOURCE = "guest_memfd";
+
 let nextHostAddress = 0x7f00_0000_0000;
 
 /** One RAM block whose per-page state is kept in a store and followed by listeners. */
@@ -189,6 +192,14 @@ export class Region {
       typeof store.addBit === "function" ? MAX_BITS : store.bits,
     );
     this.#implied = this.bits.implied;
+    // guest_memfd's shared/private state is the first source of every region
+    // (system/ram-block-attributes.c `ram_block_attributes_create`), one page
+    // at a time (`ram_block_attributes_get_block_size`: the host page size).
+    this.#sources.set(GUEST_MEMFD_SOURCE, {
+      name: GUEST_MEMFD_SOURCE,
+      bits: SHARED,
+      granularity: pageSize,
+    });
     this.hostAddress = options.hostAddress ?? nextHostAddress;
     nextHostAddress += Math.ceil(size / 2 ** 30) * 2 ** 30 + 2 ** 30;
   }

@@ -18,7 +18,7 @@ export const SHARED = 1 << 0;
 export const PLUGGED = 1 << 1;
 
 /** The built-in bits whose value is implied (set) while nobody has claimed them. */
-export const IMPLIED_WHEN_UNCLAIMED = PLUGGED;
+export const IMPLIED_WHEN_UNCLAIMED: number = PLUGGED;
 
 /** How a {@link StateBits} makes the store hold a newly claimed bit. */
 export type GrowStore = (bit: number, granularity: number) => void;

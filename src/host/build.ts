@@ -13,7 +13,12 @@ import type { KvmBackend } from "../hw/backend.ts";
 import { openLinuxKvm } from "../hw/linux/linux_kvm.ts";
 import { SimIoas } from "../hw/sim/iommufd.ts";
 import { SimKvm } from "../hw/sim/kvm_vm.ts";
-import { SimType1Container } from "../hw/sim/type1.ts";
+import { DEFAULT_DMA_ENTRY_LIMIT, SimType1Container } from "../hw/sim/type1.ts";
+import { SimHost } from "../hw/sim/host_memory.ts";
+import type { KernelSetting } from "../settings/kernel.ts";
+import type { VmmPolicy } from "../settings/vmm.ts";
+import { ConfigError } from "./config/errors.ts";
+import { settingsProblems } from "./config/settings_rules.ts";
 import { iommufd } from "../plugins/iommufd.ts";
 import { kvmAttributes, type KvmAttributesPlugin } from "../plugins/kvm_attributes.ts";
 import { CapacityError, type Plugin } from "../plugins/plugin.ts";
@@ -54,7 +59,11 @@ export interface Host extends Disposable {
   virtioMem: Map<string, VirtioMemDevice>;
   /** Every plugin, for reports and invariant checks. */
   plugins: Plugin[];
-  /** Capacity warnings accepted because of `continueOnCapacityError`. */
+  /** The VMM policy the host runs under. */
+  vmm: VmmPolicy;
+  /** The kernel the host models. */
+  kernel: KernelSetting;
+  /** Capacity problems: QEMU 10.1's warnings, and refusals accepted by `continueOnCapacityError`. */
   warnings: string[];
   /** Attaches a DMA device to its regions (replaying what is populated). */
   attach(name: string): void;
@@ -68,33 +77,60 @@ export interface Host extends Disposable {
 export interface BuildOptions {
   /** Store kind for every region (overrides the configuration). */
   store?: StoreKind;
-  /** Swap every DMA device to this kind, for comparisons. */
+  /**
+   * Swap every DMA device to this kind, for comparisons. A type1 device made
+   * from an iommufd one gets the module's default `dma_entry_limit` (65535).
+   */
   dmaKind?: "type1" | "iommufd";
   /** Accept capacity problems (as `continueOnCapacityError`). */
   continueOnCapacityError?: boolean;
+  /** The VMM policy (overrides the configuration's `vmm`). */
+  vmm?: VmmPolicy;
+  /** The kernel (overrides the configuration's `kernel`). */
+  kernel?: KernelSetting;
 }
 
 /**
- * Builds a host. Start-up capacity checks refuse a configuration that cannot
- * work (a type1 device whose worst case exceeds its limit) with a
- * `CapacityError`, unless the configuration or `options` accept it.
+ * Builds a host. A configuration that does not fit its settings (a proposed
+ * feature on linux-6.18, something QEMU cannot do) is refused with a
+ * `ConfigError`; start-up capacity checks refuse a configuration that cannot
+ * work (a type1 device whose budget exceeds its limit) with a `CapacityError`,
+ * unless the configuration or `options` accept it, and QEMU 10.1's mere
+ * warnings become the host's `warnings`.
  */
 export function buildHost(config: HostConfig, options: BuildOptions = {}): Host {
-  const cfg = options.dmaKind ? swapDmaKind(config, options.dmaKind) : config;
-  const problems = capacityChecks(cfg);
+  const vmm = options.vmm ?? config.vmm;
+  const kernel = options.kernel ?? config.kernel;
+  const cfg: HostConfig = {
+    ...(options.dmaKind ? swapDmaKind(config, options.dmaKind) : config),
+    vmm,
+    kernel,
+  };
+  const misfits = settingsProblems(cfg, vmm, kernel);
+  if (misfits.length > 0) {
+    throw new ConfigError(
+      `${cfg.source} (vmm ${vmm}, kernel ${kernel})`,
+      misfits,
+    );
+  }
+  const capacity = capacityChecks(cfg, vmm);
   const accept = options.continueOnCapacityError ?? cfg.continueOnCapacityError;
-  if (problems.length > 0 && !accept) {
+  if (capacity.refusals.length > 0 && !accept) {
+    const worst = capacity.refusals.reduce((a, b) => (b.needed > a.needed ? b : a));
     throw new CapacityError(
-      `${cfg.source}: the host cannot start:\n${problems.join("\n")}`,
-      0,
-      0,
+      `${cfg.source}: the host cannot start:\n${
+        capacity.refusals.map((p) => p.message).join("\n")
+      }`,
+      worst.needed,
+      worst.limit,
     );
   }
   const store = options.store ?? cfg.store;
-  const vm: KvmBackend = cfg.backend === "linux" ? openLinuxKvm() : new SimKvm({
-    inPlace: cfg.kvm.mode === "in-place",
-    capabilities: cfg.kvm.mode === "in-place" ? { inPlaceConversion: true } : undefined,
-  });
+  // One process: its RLIMIT_MEMLOCK bounds every container's and IOAS's pins.
+  const process = new SimHost({ memlockLimit: cfg.memlockLimit });
+  const vm: KvmBackend = cfg.backend === "linux"
+    ? openLinuxKvm()
+    : new SimKvm({ kernel, host: process });
   try {
     const regions = cfg.regions.map((r) =>
       new Region({
@@ -104,35 +140,45 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         base: r.base,
         store: options.store ?? r.store ?? store,
         initial: r.initial,
+        vmm,
       })
     );
     const byName = new Map(regions.map((r) => [r.name, r]));
-    const kvm = kvmAttributes({ vm, mode: cfg.kvm.mode });
+    const backingPageSize = new Map(cfg.regions.map((r) => [r.name, r.backingPageSize]));
+    const kvm = kvmAttributes({
+      vm,
+      mode: cfg.kvm.mode,
+      backingPageSize: (region) => backingPageSize.get(region.name) ?? 4096,
+    });
     for (const region of regions) kvm.attach(region);
     const plugins: Plugin[] = [kvm];
     const virtio = new Map<string, VirtioMemDevice>();
     for (const d of cfg.devices) {
       if (d.type !== "virtio-mem") continue;
+      const region = byName.get(d.region)!;
       virtio.set(
         d.name,
         virtioMem({
-          region: byName.get(d.region)!,
+          region,
           blockSize: d.blockSize,
           requestedSize: d.requestedSize,
           offset: d.offset,
           size: d.size,
           name: d.name,
+          discardBacking: (offset, size) => kvm.discardShared(region, offset, size),
         }),
       );
     }
-    // The simulated IOMMUs pin pages in the simulated host, feeding the in-place check.
+    // The simulated IOMMUs pin pages in the simulated host (feeding the in-place
+    // check) and charge its locked memory. Beside the real kernel they map
+    // addresses the simulated host never reserved, so they track neither.
     const pins = vm instanceof SimKvm ? vm.host : undefined;
     const devices = new Map<string, HostDevice>();
     for (const d of cfg.devices) {
       if (d.type === "virtio-mem") continue;
       const hardware = d.type === "type1"
-        ? new SimType1Container({ dmaEntryLimit: d.dmaEntryLimit, host: pins })
-        : new SimIoas({ host: pins });
+        ? new SimType1Container({ dmaEntryLimit: d.dmaEntryLimit, host: pins, kernel })
+        : new SimIoas({ host: pins, kernel });
       const plugin = hardware instanceof SimType1Container
         ? vfioType1({
           name: d.name,
@@ -140,7 +186,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
           granularity: d.type === "type1" ? d.granularity : undefined,
           checkBudget: false, // checked above for the whole configuration
         })
-        : iommufd({ name: d.name, ioas: hardware, cut: d.type === "iommufd" ? d.cut : true });
+        : iommufd({ name: d.name, ioas: hardware, cut: d.type === "iommufd" ? d.cut : undefined });
       devices.set(d.name, {
         config: d,
         plugin,
@@ -153,17 +199,27 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     const host: Host = {
       config: cfg,
       store,
+      vmm,
+      kernel,
       regions,
       vm,
       kvm,
       devices,
       virtioMem: virtio,
       plugins,
-      warnings: problems,
+      warnings: [...capacity.warnings, ...capacity.refusals].map((p) => p.message),
       attach(name) {
         const dev = deviceNamed(devices, name);
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);
-        for (const r of dev.regions) dev.plugin.attach(r);
+        for (const r of dev.regions) {
+          try {
+            dev.plugin.attach(r);
+          } catch (e) {
+            // QEMU 11.1 keeps a listener whose replay failed: the device is attached.
+            if ((e as { registered?: boolean })?.registered === true) dev.attached = true;
+            throw e;
+          }
+        }
         dev.attached = true;
       },
       detach(name) {
@@ -196,13 +252,26 @@ function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice
   return dev;
 }
 
+/**
+ * The configuration with every DMA device of the other kind made `kind`. A
+ * new iommufd device maps as the kernel allows (cut_mapping only on the
+ * proposed kernel); a new type1 device gets the module's default limit:
+ * comparisons never raise a limit silently.
+ */
 function swapDmaKind(config: HostConfig, kind: "type1" | "iommufd"): HostConfig {
   const devices = config.devices.map((d): DeviceConfig => {
     if (d.type === "virtio-mem" || d.type === kind) return d;
-    const timing = { attachAt: d.attachAt, detachAt: d.detachAt };
-    return kind === "iommufd"
-      ? { type: "iommufd", name: d.name, regions: d.regions, cut: true, ...timing }
-      : { type: "type1", name: d.name, regions: d.regions, dmaEntryLimit: 0xffff_ffff, ...timing };
+    const timing = {
+      ...(d.attachAt !== undefined ? { attachAt: d.attachAt } : {}),
+      ...(d.detachAt !== undefined ? { detachAt: d.detachAt } : {}),
+    };
+    return kind === "iommufd" ? { type: "iommufd", name: d.name, regions: d.regions, ...timing } : {
+      type: "type1",
+      name: d.name,
+      regions: d.regions,
+      dmaEntryLimit: DEFAULT_DMA_ENTRY_LIMIT,
+      ...timing,
+    };
   });
   return { ...config, devices };
 }

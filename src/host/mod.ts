@@ -10,6 +10,7 @@ export { formatSize, parseSize } from "./sizes.ts";
 export type {
   BackendKind,
   BackingKind,
+  ConversionExit,
   DeviceConfig,
   DeviceTiming,
   GeneratorWorkload,
@@ -30,10 +31,18 @@ export { ConfigError, type ConfigIssue } from "./config/errors.ts";
 export { loadHostConfig, parseHostConfig } from "./config/load.ts";
 export {
   capacityChecks,
-  type MappingBudget,
-  type MappingBudgetPart,
-  type1MappingBudget,
+  type CapacityFindings,
+  type CapacityProblem,
+  type1DeviceBudget,
 } from "./config/capacity.ts";
+export { settingsProblems } from "./config/settings_rules.ts";
+export {
+  compare,
+  type CompareAxis,
+  type CompareOptions,
+  type CompareQuestion,
+  type CompareVariant,
+} from "./compare.ts";
 export {
   type ConvertEvent,
   type PlugEvent,

@@ -9,6 +9,7 @@
 
 import { ConversionError, InvalidChangeError, RegionFailedError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
+import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../hw/backend.ts";
 import type { VirtioMemDevice, VirtioMemResponse } from "../plugins/virtio_mem.ts";
 import type { Host } from "./build.ts";
 import type { TraceProblem } from "./trace/read.ts";
@@ -101,6 +102,11 @@ function apply(host: Host, event: HostEvent, result: RunResult, problem: Problem
         result.hotplug++;
         return true;
       } catch (e) {
+        if (e instanceof RegionFailedError) {
+          result.errors.push({ line: event.line, message: e.message });
+          result.stoppedAt = { line: event.line, message: e.message };
+          return false;
+        }
         return problem(event.line, `${event.op} ${event.device}: ${message(e)}`);
       }
     case "unplug-all": {
@@ -151,17 +157,27 @@ function convert(
     return true;
   }
   if ("error" in where) {
-    c.rejected++;
-    return problem(event.line, where.error);
+    if (host.vmm === "memstate") {
+      c.rejected++;
+      return problem(event.line, where.error);
+    }
+    // QEMU has no validation step of its own: kvm_convert_memory fails.
+    return qemuConversionFailed(host, event, result, problem, qemuMisfit(host, event, where.error));
   }
   const region: Region = where.region;
   try {
     const r = region.convert(where.offset, event.size, event.to);
     if (r.noop) c.noop++;
     else c.applied++;
+    for (const ignored of r.ignoredErrors ?? []) {
+      result.errors.push({ line: event.line, message: `${region.name}: ${ignored}` });
+    }
     return true;
   } catch (e) {
     if (e instanceof ConversionError) {
+      if (host.vmm !== "memstate") {
+        return qemuConversionFailed(host, event, result, problem, e.message);
+      }
       c.failed++;
       return problem(event.line, e.message);
     }
@@ -180,6 +196,53 @@ function convert(
   }
 }
 
+/**
+ * What `kvm_convert_memory` does with a range that is misaligned, in no
+ * RAM, or runs past the end of its RAM section (accel/kvm/kvm-all.c): -EINVAL,
+ * after setting the KVM attributes of the whole range in the last case (the
+ * state change's bounds check comes after the ioctl). Returns the message.
+ */
+function qemuMisfit(host: Host, event: HostEvent & { op: "convert" }, why: string): string {
+  const start = event.gpa, end = event.gpa + event.size;
+  const aligned = start % 4096 === 0 && event.size % 4096 === 0 && event.size > 0;
+  const first = host.regions.find((r) => r.base <= start && start < r.base + r.size);
+  if (aligned && first !== undefined && end > first.base + first.size) {
+    const attributes = event.to === "private" ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+    try {
+      host.vm.setMemoryAttributes(start, event.size, attributes);
+    } catch (e) {
+      return `kvm_convert_memory: KVM_SET_MEMORY_ATTRIBUTES failed: ${message(e)}`;
+    }
+    return `kvm_convert_memory: the attributes of the whole range were set, then the state ` +
+      `change failed its bounds check (-EINVAL): ${why}`;
+  }
+  return `kvm_convert_memory: -EINVAL: ${why}`;
+}
+
+/**
+ * A failed conversion under a QEMU policy: the guest's request fails, and
+ * after a KVM memory-fault exit QEMU stops the VM (accel/kvm/kvm-all.c
+ * `kvm_cpu_exec`: `vm_stop(RUN_STATE_INTERNAL_ERROR)`), so the run ends; a
+ * TDX MapGPA caller is answered TDG_VP_VMCALL_INVALID_OPERAND and runs on
+ * (target/i386/kvm/tdx.c `tdx_handle_map_gpa`).
+ */
+function qemuConversionFailed(
+  host: Host,
+  event: HostEvent & { op: "convert" },
+  result: RunResult,
+  problem: Problem,
+  why: string,
+): boolean {
+  result.conversions.failed++;
+  if (host.config.conversionExit === "tdx-mapgpa") {
+    return problem(event.line, `${why}; the guest gets TDG_VP_VMCALL_INVALID_OPERAND`);
+  }
+  const stop = `${why}; QEMU stops the VM (vm_stop(RUN_STATE_INTERNAL_ERROR))`;
+  result.errors.push({ line: event.line, message: stop });
+  result.stoppedAt = { line: event.line, message: `VM stopped (${host.vmm}): ${stop}` };
+  return false;
+}
+
 /** Devices configured with `attachAt` / `detachAt` come and go at those event numbers. */
 function hotplugByTiming(host: Host, index: number, result: RunResult, problem: Problem): boolean {
   for (const [name, dev] of host.devices) {
@@ -193,6 +256,12 @@ function hotplugByTiming(host: Host, index: number, result: RunResult, problem: 
       host[op](name);
       result.hotplug++;
     } catch (e) {
+      if (e instanceof RegionFailedError) {
+        // QEMU 10.1 exits when a replay fails (ram_block_attributes_rdm_register_listener).
+        result.errors.push({ line: index, message: e.message });
+        result.stoppedAt = { line: index, message: e.message };
+        return false;
+      }
       if (!problem(index, `${op} ${name} (configured at event ${index}): ${message(e)}`)) {
         return false;
       }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Run } from "../store/state_store.ts";
 import { Prng } from "../util/prng.ts";
 import { buildHost, type BuildOptions, type Host } from "./build.ts";
 import type { HostConfig, StoreKind, WorkloadName } from "./config/schema.ts";
@@ -31,6 +32,10 @@ export interface SessionOptions {
   store?: StoreKind;
   /** Swap DMA devices to this kind (for comparisons). */
   dmaKind?: BuildOptions["dmaKind"];
+  /** The VMM policy (overrides the configuration's). */
+  vmm?: BuildOptions["vmm"];
+  /** The kernel (overrides the configuration's). */
+  kernel?: BuildOptions["kernel"];
   /** Stop at the first bad event. */
   strict?: boolean;
   /** Accept capacity problems at start. */
@@ -96,13 +101,14 @@ export async function runSession(
       host,
       svg: () =>
         renderStateSvg({
-          title: `${config.name}: ${report.input} (${report.store})`,
+          title:
+            `${config.name}: ${report.input} (${report.store}, ${report.vmm}, ${report.kernel})`,
           regions: host.regions.map((r) => ({
             name: r.name,
             base: r.base,
             size: r.size,
             pageSize: r.pageSize,
-            runs: r.store.runs(),
+            runs: withImplied(r.store.runs(), r.impliedBits),
           })),
         }),
     };
@@ -148,4 +154,9 @@ function workloadInput(host: Host, config: HostConfig, options: SessionOptions):
     name: `${name} (seed ${seed})`,
     parseErrors: [],
   };
+}
+
+/** The store's runs with the bits every page counts as having (unclaimed PLUGGED) set. */
+function* withImplied(runs: Iterable<Run>, implied: number): Generator<Run> {
+  for (const run of runs) yield implied === 0 ? run : { ...run, state: run.state | implied };
 }

@@ -42,6 +42,12 @@ export interface KvmCapabilities {
   inPlaceConversion: boolean;
 }
 
+/** Options of {@link KvmBackend.createSharedMemory}. */
+export interface SharedMemoryOptions {
+  /** The backing's page size in bytes: 4096 (default), 2 MiB or 1 GiB (hugetlb). */
+  backingPageSize?: number;
+}
+
 /** A memslot as passed to KVM_SET_USER_MEMORY_REGION2. */
 export interface MemslotSpec {
   /** Slot number (address space in the upper 16 bits, as in the kernel). */
@@ -118,8 +124,13 @@ export interface KvmBackend extends Disposable {
   readonly capabilities: KvmCapabilities;
   /** KVM_CREATE_GUEST_MEMFD. */
   createGuestMemfd(size: number, flags: number): GuestMemfd;
-  /** memfd_create + mmap(MAP_SHARED): the host-visible (shared) backing. */
-  createSharedMemory(size: number): MemoryFile;
+  /**
+   * memfd_create + mmap(MAP_SHARED): the host-visible (shared) backing.
+   * `options.backingPageSize` is its page (folio) size: 4 KiB (default), or
+   * 2 MiB / 1 GiB for hugetlb, which decides how large the IO page-table
+   * entries mapping it can be.
+   */
+  createSharedMemory(size: number, options?: SharedMemoryOptions): MemoryFile;
   /** KVM_SET_USER_MEMORY_REGION2. */
   setUserMemoryRegion2(spec: MemslotSpec): void;
   /** KVM_SET_MEMORY_ATTRIBUTES: all-or-nothing over `[gpa, gpa + size)`. */
@@ -159,6 +170,8 @@ export interface Type1Container {
   mappings(): DmaMapping[];
   /** Number of live mappings. */
   readonly mappingCount: number;
+  /** Bytes of IO page-table memory the mappings use, where the implementation knows. */
+  readonly tableBytes?: number;
 }
 
 /** An iommufd IO address space (IOAS). */
@@ -173,8 +186,12 @@ export interface IommufdIoas {
    * when a table page cannot be allocated; unchanged on failure.
    */
   cutMapping(iova: number): void;
+  /** Whether `cutMapping` exists on this kernel (only the proposed series has it). */
+  readonly cutMappingSupported: boolean;
   /** Current areas, sorted by iova. */
   areas(): DmaMapping[];
   /** Number of live areas. */
   readonly areaCount: number;
+  /** Bytes of IO page-table memory the areas use, where the implementation knows. */
+  readonly tableBytes?: number;
 }

@@ -41,6 +41,8 @@ export interface RegionBackingSpec {
    * guest_memfd created with GUEST_MEMFD_FLAG_MMAP, mapped as the shared side.
    */
   mode?: "separate" | "in-place";
+  /** The shared memfd's page size (separate mode): 4 KiB (default), 2 MiB or 1 GiB hugetlb. */
+  backingPageSize?: number;
 }
 
 /** A region's guest_memfd, shared memfd and memslot; released together. */
@@ -68,10 +70,16 @@ export interface SeparateRegionBacking extends RegionBacking {
 }
 
 /**
- * MMAP | INIT_SHARED when the kernel accepts both, so the host can read the
- * guest_memfd's pages to check them; otherwise 0 (a private-only file).
+ * The guest_memfd flags of a separate backing. On a VM with private memory,
+ * 0: a guest_memfd for private pages beside ordinary shared memory, because a
+ * memslot bound to an mmap-able guest_memfd is guest_memfd-only
+ * (virt/kvm/guest_memfd.c `kvm_gmem_bind` sets `KVM_MEMSLOT_GMEM_ONLY`) and
+ * would ignore the shared memfd. On a VM without private memory (the real
+ * machines' VM type 0), MMAP | INIT_SHARED when the kernel accepts both, so
+ * the host can read the guest_memfd's pages back to check them.
  */
 export function defaultGuestMemfdFlags(capabilities: KvmCapabilities): number {
+  if (capabilities.memoryAttributes !== 0) return 0;
   const wanted = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
   return (capabilities.guestMemfdFlags & wanted) === wanted ? wanted : 0;
 }
@@ -92,7 +100,9 @@ export function createRegionBacking(backend: KvmBackend, spec: RegionBackingSpec
     (inPlace ? GUEST_MEMFD_FLAG_MMAP : defaultGuestMemfdFlags(backend.capabilities));
   using stack = new DisposableStack();
   const guestMemfd = stack.use(backend.createGuestMemfd(spec.size, flags));
-  const shared = inPlace ? undefined : stack.use(backend.createSharedMemory(spec.size));
+  const shared = inPlace ? undefined : stack.use(
+    backend.createSharedMemory(spec.size, { backingPageSize: spec.backingPageSize }),
+  );
   const hostAddress = (shared ?? guestMemfd).hostAddress;
   backend.setUserMemoryRegion2({
     slot: spec.slot,

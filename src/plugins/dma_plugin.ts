@@ -24,6 +24,8 @@ export abstract class DmaPlugin implements Plugin {
   protected readonly counters: PluginCounters = new PluginCounters();
   /** How errors name this plugin, e.g. `"vfioType1 nic0"`. */
   protected readonly who: string;
+  /** Problems the policy only warns about, reported in `stats().warnings`. */
+  protected readonly warnings: string[] = [];
   #attached = new Map<Region, { listener: Listener; range: Range }>();
 
   /** `factory` is the name users call (`"vfioType1"`), for messages. */
@@ -39,7 +41,15 @@ export abstract class DmaPlugin implements Plugin {
     }
     const r = resolveRange(region, range, this.who);
     const listener = this.createListener(region, r);
-    region.register(listener, r);
+    try {
+      region.register(listener, r);
+    } catch (e) {
+      // QEMU 11.1 keeps a listener whose replay failed (ReplayError): so do we.
+      if ((e as { registered?: boolean })?.registered === true) {
+        this.#attached.set(region, { listener, range: r });
+      } else this.detached(region);
+      throw e;
+    }
     this.#attached.set(region, { listener, range: r });
   }
 
@@ -48,12 +58,29 @@ export abstract class DmaPlugin implements Plugin {
     const entry = this.#attached.get(region);
     if (!entry) throw new RangeError(`${this.who}: not attached to region ${region.name}`);
     this.#attached.delete(region);
+    this.detached(region);
     region.unregister(entry.listener);
   }
 
-  /** Current statistics. */
+  /** Current statistics, with what the hardware reports about its limit and page tables. */
   stats(): PluginStats {
-    return this.counters.snapshot(this.name, this.kind);
+    const stats = this.counters.snapshot(this.name, this.kind);
+    Object.assign(stats, this.hardwareStats());
+    if (this.warnings.length > 0) stats.warnings = [...this.warnings];
+    return stats;
+  }
+
+  /** The regions this plugin follows, with their ranges. */
+  protected attachedRanges(): [Region, Range][] {
+    return [...this.#attached].map(([region, { range }]) => [region, range]);
+  }
+
+  /** Called when `region` is detached, before its listener unregisters. */
+  protected detached(_region: Region): void {}
+
+  /** The hardware's limit and page-table memory, for `stats()`. */
+  protected hardwareStats(): Pick<PluginStats, "mappingLimit" | "tableBytes" | "peakTableBytes"> {
+    return {};
   }
 
   /** The IOMMU's mappings inside the attached range against the region's DMA view. */

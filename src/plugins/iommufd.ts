@@ -1,25 +1,34 @@
 /**
  * The iommufd plugin: keeps an IOAS's areas equal to the region's DMA view.
  *
- * With `cut: true` (default) it maps each populated run as one area, so the
- * area count follows the number of shared extents, not shared pages. A discard
+ * With `cut: true` (the default where the IOAS supports cut_mapping, i.e. on
+ * the proposed kernel) it maps each populated run as one area, so the area
+ * count follows the number of shared extents, not shared pages. A discard
  * that cuts through an area first splits it with `cut_mapping` (hitless: the
  * pages either side stay mapped), then unmaps whole areas; a failed split
- * changes nothing and refuses the change, which the bus rolls back. With
- * `cut: false` it maps one area per granule, like type1, so the two can be
- * compared on the same workload.
+ * changes nothing and refuses the change, which the bus rolls back. Without
+ * cut_mapping (`linux-6.18`, or `cut: false`) it maps one area per granule and
+ * unmaps a discarded section with one call, exactly as QEMU does on iommufd
+ * today (hw/vfio/listener.c is shared by both backends); `cut: true` there is
+ * refused.
+ *
+ * An unmap that finds nothing is `ENOENT` on the native interface; like
+ * QEMU's backends/iommufd.c `iommufd_backend_unmap_dma` the plugin takes it as
+ * success (which is why a discarded section must never cut an area: the kernel's
+ * ENOENT for that case would be hidden too, and `verify` would find the leftover).
  *
  * @example One area for a 2 MiB shared run, split when 4 KiB of it goes private
  * ```ts
+ * import assert from "node:assert/strict";
  * import { iommufd, Region, SimIoas } from "@cvm/memstate";
  *
  * const region = new Region({ name: "ram", size: 2 ** 30 });
- * const ioas = new SimIoas();
+ * const ioas = new SimIoas({ kernel: "proposed" }); // cut_mapping is not in mainline
  * const gpu = iommufd({ name: "gpu0", ioas });
  * gpu.attach(region);
  * region.convert(0, 0x200000, "shared"); // one area
  * region.convert(0x1000, 0x1000, "private"); // cut twice, unmap the middle
- * console.log(ioas.areaCount); // 2
+ * assert.equal(ioas.areaCount, 2);
  * ```
  *
  * @module
@@ -29,8 +38,10 @@ import type { Listener, Range, Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import { DMA_VIEW } from "../bus/view.ts";
 import type { DmaMapping, IommufdIoas } from "../hw/backend.ts";
-import { mapGranules, unmapGranules } from "./granules.ts";
-import { checkPluginName, type Plugin } from "./plugin.ts";
+import { HwError } from "../hw/errors.ts";
+import { needsProposed } from "../settings/kernel.ts";
+import { mapGranules } from "./granules.ts";
+import { checkPluginName, type Plugin, type PluginStats } from "./plugin.ts";
 import { DmaPlugin } from "./dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
 
@@ -44,9 +55,12 @@ interface MappedArea {
 export interface IommufdOptions {
   /** The IO address space to map into. */
   ioas: IommufdIoas;
-  /** Map runs as areas and split with cut_mapping (default true); false = one area per granule. */
+  /**
+   * Map runs as areas and split with cut_mapping (default: whether the IOAS
+   * supports it, i.e. the proposed kernel); false = one area per granule.
+   */
   cut?: boolean;
-  /** Bytes per area when `cut` is false (default: the region's page size). */
+  /** Bytes per area when `cut` is false (default: the region's granularity). */
   granularity?: number;
   /** Plugin name (default `"iommufd"`). */
   name?: string;
@@ -68,8 +82,17 @@ class Iommufd extends DmaPlugin {
     if (typeof options.ioas?.cutMapping !== "function") {
       throw new TypeError(`${this.who}: ioas must be an IommufdIoas`);
     }
+    if (options.cut === true && !options.ioas.cutMappingSupported) {
+      const kernel = (options.ioas as { kernel?: string }).kernel ?? "this kernel";
+      throw new RangeError(
+        `${this.who}: ${needsProposed("cut: true (iommufd cut_mapping)", kernel as "linux-6.18")}`,
+      );
+    }
     this.#options = options;
+    this.#cut = options.cut ?? options.ioas.cutMappingSupported;
   }
+
+  #cut: boolean;
 
   protected createListener(region: Region, _range: Range): Listener {
     const ioas = this.#options.ioas;
@@ -79,7 +102,7 @@ class Iommufd extends DmaPlugin {
     let populate: (s: Section) => void;
     let discard: (s: Section) => void;
     let granularity: number | undefined;
-    if (this.#options.cut ?? true) {
+    if (this.#cut) {
       // Our own index of the areas we mapped in this region, by start offset.
       const areas = new SortedMap<MappedArea>();
       /** Splits the area that crosses `cut`, if one does (hitless: both halves stay mapped). */
@@ -100,29 +123,32 @@ class Iommufd extends DmaPlugin {
         const end = s.offset + s.size;
         cutAt(s.offset);
         cutAt(end);
-        c.call("unmap", () => ioas.unmap(iova(s.offset), s.size));
+        const bytes = c.call("unmap", () => unmapTolerant(ioas, iova(s.offset), s.size));
         // After the cuts the areas starting inside the section are exactly the ones unmapped.
-        c.mapped(-areas.deleteRange(s.offset, end), -s.size);
+        c.mapped(-areas.deleteRange(s.offset, end), -bytes);
       };
     } else {
-      const g = this.checkGranularity(this.#options.granularity ?? region.pageSize, region);
+      const g = this.checkGranularity(this.#options.granularity ?? region.granularity, region);
       granularity = g;
       const map = (off: number) => {
         c.call("map", () => ioas.map(iova(off), vaddr(off), g));
         c.mapped(1, g);
       };
-      const unmap = (off: number) => {
-        c.call("unmap", () => ioas.unmap(iova(off), g));
-        c.mapped(-1, -g);
+      const unmapRange = (off: number, size: number) => {
+        const bytes = c.call("unmap", () => unmapTolerant(ioas, iova(off), size));
+        c.mapped(-bytes / g, -bytes);
       };
-      populate = (s) => mapGranules(s.offset, s.size, g, map, unmap);
-      discard = (s) => unmapGranules(s.offset, s.size, g, map, unmap);
+      populate = (s) => mapGranules(s.offset, s.size, g, map, unmapRange);
+      discard = (s) => unmapRange(s.offset, s.size);
     }
     return {
       name: this.name,
       priority: this.#options.priority ?? 10,
       view: DMA_VIEW,
       granularity,
+      // An unmap of nothing is success here (see unmapTolerant), so one
+      // discard of a whole section is safe: QEMU's double_discard_supported.
+      acceptsDoubleDiscard: true,
       populate,
       discard,
     };
@@ -130,5 +156,27 @@ class Iommufd extends DmaPlugin {
 
   protected hardwareMappings(): DmaMapping[] {
     return this.#options.ioas.areas();
+  }
+
+  protected override hardwareStats(): Pick<PluginStats, "tableBytes" | "peakTableBytes"> {
+    const ioas = this.#options.ioas as IommufdIoas & { peakTablePages?: number };
+    return {
+      ...(ioas.tableBytes === undefined ? {} : { tableBytes: ioas.tableBytes }),
+      ...(ioas.peakTablePages === undefined ? {} : { peakTableBytes: ioas.peakTablePages * 4096 }),
+    };
+  }
+}
+
+/**
+ * IOMMU_IOAS_UNMAP with ENOENT taken as 0 bytes, as QEMU's backends/iommufd.c
+ * `iommufd_backend_unmap_dma` takes it (iommufd says ENOENT where type1 says
+ * "nothing to unmap").
+ */
+function unmapTolerant(ioas: IommufdIoas, iova: number, size: number): number {
+  try {
+    return ioas.unmap(iova, size);
+  } catch (e) {
+    if (e instanceof HwError && e.errno === "ENOENT") return 0;
+    throw e;
   }
 }

@@ -6,10 +6,21 @@
  * shared memfd and a guest_memfd; to-shared sets the attributes and then
  * punches the guest_memfd, to-private sets PRIVATE and then punches the shared
  * memfd, so each page is backed on exactly one side (QEMU's kvm_convert_memory
- * order, with the undo QEMU lacks). **In-place** (guest_memfd with mmap,
- * proposed): one conversion call on the guest_memfd, which refuses with
- * `EAGAIN` while an IOMMU pin holds a page — why DMA must unmap first, and why
- * this listener has priority 0 and DMA listeners 10.
+ * order, with the undo QEMU lacks). A shared side on hugetlb is not punched on
+ * to-private: it is preallocated (accel/kvm/kvm-all.c `kvm_convert_memory`
+ * skips the discard when the RAM block's page size is not the host's).
+ * **In-place** (guest_memfd with mmap, the proposed kernel only): one
+ * conversion call on the guest_memfd, which refuses with `EAGAIN` while an
+ * IOMMU pin holds a page — why DMA must unmap first, and why this listener
+ * has priority 0 and DMA listeners 10.
+ *
+ * How it is driven follows the region's VMM policy. Under `memstate` it is a
+ * listener on the KVM view that coalesces: one attribute call and one punch
+ * per change over the span of pages that flip (the calls are harmless over
+ * pages already in the target state), never more than QEMU makes. Under
+ * `qemu-10.1` / `qemu-11.1` it is kvm_convert_memory itself (a conversion
+ * hook): the attribute ioctl over the whole range before the listeners and
+ * the discard of the old side after them, even when nothing changes.
  *
  * @example Attach to a region over the simulated kernel
  * ```ts
@@ -32,6 +43,7 @@ import {
   GUEST_MEMFD_FLAG_MMAP,
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
   type KvmBackend,
+  type MemoryFile,
 } from "../hw/backend.ts";
 import { createRegionBacking, type RegionBacking } from "../hw/region_backing.ts";
 import {
@@ -55,12 +67,21 @@ export interface KvmAttributesOptions {
   firstSlot?: number;
   /** Listener priority (default 0: populates first, discards last). */
   priority?: number;
+  /**
+   * The shared memfd's page size (separate mode): 4 KiB shmem folios
+   * (default), 2 MiB or 1 GiB hugetlb. It decides how large the IOMMU's
+   * entries mapping the region can be, and hugetlb is not punched on
+   * to-private.
+   */
+  backingPageSize?: number | ((region: Region) => number);
 }
 
 /** The backing of one attached region. */
 export interface KvmBinding {
   /** The region's guest_memfd, shared memfd (separate mode) and memslot. */
   backing: RegionBacking;
+  /** The shared memfd's page size (4096 unless hugetlb). */
+  backingPageSize: number;
   /** The byte range of the region this binding follows. */
   range: Range;
 }
@@ -77,6 +98,12 @@ export interface KvmAttributesPlugin extends Plugin {
   readonly punchedBytes: number;
   /** Attributes and backing of `region` against its store; one line per violation. */
   verify(region: Region): string[];
+  /**
+   * Discards the shared backing of `[offset, offset + size)` of `region`
+   * (QEMU's `ram_block_discard_range`, as virtio-mem's unplug does). A no-op
+   * on in-place backing and hugetlb.
+   */
+  discardShared(region: Region, offset: number, size: number): void;
 }
 
 /** Creates the KVM attributes plugin; call `attach(region)` for each region. */
@@ -92,8 +119,9 @@ class KvmAttributes implements KvmAttributesPlugin {
   punchedBytes = 0;
   #priority: number;
   #nextSlot: number;
+  #backingPageSizeOf: (region: Region) => number;
   #counters = new PluginCounters();
-  #bindings = new Map<Region, { binding: KvmBinding; listener: Listener }>();
+  #bindings = new Map<Region, { binding: KvmBinding; listener?: Listener }>();
 
   constructor(options: KvmAttributesOptions) {
     this.name = checkPluginName(options.name ?? "kvm", "kvmAttributes");
@@ -111,6 +139,8 @@ class KvmAttributes implements KvmAttributesPlugin {
     this.vm = options.vm;
     this.#priority = options.priority ?? 0;
     this.#nextSlot = options.firstSlot ?? 0;
+    const page = options.backingPageSize ?? 4096;
+    this.#backingPageSizeOf = typeof page === "function" ? page : () => page;
   }
 
   binding(region: Region): KvmBinding | undefined {
@@ -127,7 +157,14 @@ class KvmAttributes implements KvmAttributesPlugin {
     if (this.mode === "in-place" && !caps.inPlaceConversion) {
       throw new RangeError(
         `${who}: in-place conversion needs KVM_SET_MEMORY_ATTRIBUTES2 on guest_memfd, which this ` +
-          `${this.vm.kind} VM does not support; use mode "separate"`,
+          `${this.vm.kind} VM does not support (it is part of the proposed kernel series); use ` +
+          `mode "separate"`,
+      );
+    }
+    if (this.mode === "in-place" && region.vmm !== "memstate") {
+      throw new RangeError(
+        `${who}: ${region.vmm} has no in-place conversion (QEMU's support is an unmerged RFC); ` +
+          `use the memstate policy or mode "separate"`,
       );
     }
     if (this.mode === "in-place" && !(caps.guestMemfdFlags & GUEST_MEMFD_FLAG_MMAP)) {
@@ -142,20 +179,37 @@ class KvmAttributes implements KvmAttributesPlugin {
         guestPhysAddr: gpa,
         size: r.size,
         mode: this.mode,
+        backingPageSize: this.#backingPageSizeOf(region),
       }));
-    const binding: KvmBinding = { backing, range: r };
+    const binding: KvmBinding = {
+      backing,
+      range: r,
+      backingPageSize: this.#backingPageSizeOf(region),
+    };
     try {
       // KVM starts every frame shared; make the private parts private before anyone listens.
       const err = region.replayDiscarded(r, KVM_VIEW, (s) => this.#toPrivate(binding, s));
       if (err) throw err;
-      const listener: Listener = {
-        name: this.name,
-        priority: this.#priority,
-        view: KVM_VIEW,
-        populate: (s: Section) => this.#toShared(binding, s),
-        discard: (s: Section) => this.#toPrivate(binding, s),
-      };
-      region.register(listener, r);
+      let listener: Listener | undefined;
+      if (region.vmm === "memstate") {
+        listener = {
+          name: this.name,
+          priority: this.#priority,
+          view: KVM_VIEW,
+          // Attribute ioctls and punches are harmless over pages already in
+          // the target state: one call per change, never more than QEMU.
+          coalesce: true,
+          populate: (s: Section) => this.#toShared(binding, s),
+          discard: (s: Section) => this.#toPrivate(binding, s),
+        };
+        region.register(listener, r);
+      } else {
+        region.setConversionHook({
+          name: this.name,
+          before: (s, to) => this.#setAttributes(binding, s, to),
+          after: (s, to) => this.#discardOldSide(binding, s, to),
+        });
+      }
       this.#nextSlot++;
       region.hostAddress = backing.hostAddress - r.offset;
       this.#bindings.set(region, { binding, listener });
@@ -178,10 +232,23 @@ class KvmAttributes implements KvmAttributesPlugin {
     this.#bindings.delete(region);
     // Unregistering discards (makes private) what is shared; then slot and files go.
     try {
-      region.unregister(entry.listener);
+      if (entry.listener) region.unregister(entry.listener);
+      else region.setConversionHook(undefined);
     } finally {
       entry.binding.backing.close();
     }
+  }
+
+  discardShared(region: Region, offset: number, size: number): void {
+    const entry = this.#bindings.get(region);
+    if (!entry) {
+      throw new RangeError(`kvmAttributes ${this.name}: not attached to region ${region.name}`);
+    }
+    const shared = entry.binding.backing.shared;
+    if (shared === undefined || entry.binding.backingPageSize !== 4096) return;
+    const off = offset - entry.binding.range.offset;
+    this.#counters.call("punchHole", () => shared.punchHole(off, size));
+    this.punchedBytes += size;
   }
 
   stats(): PluginStats {
@@ -236,7 +303,8 @@ class KvmAttributes implements KvmAttributesPlugin {
           problems.push(`${this.name}: shared [${hex(s)}, ${hex(e)}) still has guest_memfd pages`);
         }
       }
-      for (const [s, e] of privateSpans) {
+      // A hugetlb shared side stays allocated by design (see #toPrivate).
+      for (const [s, e] of entry.binding.backingPageSize === 4096 ? privateSpans : []) {
         if (shared!.allocatedBytes(s - range.offset, e - s) !== 0) {
           problems.push(
             `${this.name}: private [${hex(s)}, ${hex(e)}) still has shared memfd pages`,
@@ -248,46 +316,71 @@ class KvmAttributes implements KvmAttributesPlugin {
   }
 
   #toShared(b: KvmBinding, s: Section): void {
-    const gpa = s.region.base + s.offset;
+    this.#convert(b, s, 0, b.backing.guestMemfd);
+  }
+
+  #toPrivate(b: KvmBinding, s: Section): void {
+    // A hugetlb shared side stays allocated, as in QEMU (kvm_convert_memory).
+    const punch = b.backingPageSize === 4096 ? b.backing.shared : undefined;
+    this.#convert(b, s, KVM_MEMORY_ATTRIBUTE_PRIVATE, punch);
+  }
+
+  /**
+   * One listener call: the attributes of the section, then a punch of the side
+   * it no longer uses (`punch`, if any). If the punch fails, the attributes are
+   * put back as they were run by run: a coalesced call covers pages that were
+   * already in the target state, so the inverse over the whole section would
+   * be wrong for them.
+   */
+  #convert(b: KvmBinding, s: Section, attributes: number, punch: MemoryFile | undefined): void {
     const off = s.offset - b.range.offset;
     if (this.mode === "in-place") {
       this.#counters.call(
         "setAttributes",
-        () => b.backing.guestMemfd.setAttributes(off, s.size, 0),
+        () => b.backing.guestMemfd.setAttributes(off, s.size, attributes),
       );
       return;
     }
-    this.#counters.call("setMemoryAttributes", () => this.vm.setMemoryAttributes(gpa, s.size, 0));
+    const gpa = s.region.base + s.offset;
+    const before = punch ? [...this.vm.memoryAttributeRuns(gpa, s.size)] : [];
+    this.#counters.call(
+      "setMemoryAttributes",
+      () => this.vm.setMemoryAttributes(gpa, s.size, attributes),
+    );
+    if (!punch) return;
     try {
-      this.#counters.call("punchHole", () => b.backing.guestMemfd.punchHole(off, s.size));
+      this.#counters.call("punchHole", () => punch.punchHole(off, s.size));
       this.punchedBytes += s.size;
     } catch (e) {
       // Undo our own half so the bus can roll everyone else back.
-      this.vm.setMemoryAttributes(gpa, s.size, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+      for (const run of before) this.vm.setMemoryAttributes(run.gpa, run.size, run.attributes);
       throw e;
     }
   }
 
-  #toPrivate(b: KvmBinding, s: Section): void {
+  /** kvm_convert_memory's KVM_SET_MEMORY_ATTRIBUTES over the whole range (QEMU policies). */
+  #setAttributes(_b: KvmBinding, s: Section, to: "shared" | "private"): void {
+    const attributes = to === "private" ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
     const gpa = s.region.base + s.offset;
-    const off = s.offset - b.range.offset;
-    if (this.mode === "in-place") {
-      this.#counters.call(
-        "setAttributes",
-        () => b.backing.guestMemfd.setAttributes(off, s.size, KVM_MEMORY_ATTRIBUTE_PRIVATE),
-      );
-      return;
-    }
     this.#counters.call(
       "setMemoryAttributes",
-      () => this.vm.setMemoryAttributes(gpa, s.size, KVM_MEMORY_ATTRIBUTE_PRIVATE),
+      () => this.vm.setMemoryAttributes(gpa, s.size, attributes),
     );
-    try {
+  }
+
+  /**
+   * kvm_convert_memory's last step (QEMU policies): to-shared punches the
+   * guest_memfd (`ram_block_discard_guest_memfd_range`), to-private discards
+   * the shared side (`ram_block_discard_range`) unless it is hugetlb.
+   */
+  #discardOldSide(b: KvmBinding, s: Section, to: "shared" | "private"): void {
+    const off = s.offset - b.range.offset;
+    if (to === "shared") {
+      this.#counters.call("punchHole", () => b.backing.guestMemfd.punchHole(off, s.size));
+    } else {
+      if (b.backingPageSize !== 4096) return;
       this.#counters.call("punchHole", () => b.backing.shared!.punchHole(off, s.size));
-      this.punchedBytes += s.size;
-    } catch (e) {
-      this.vm.setMemoryAttributes(gpa, s.size, 0);
-      throw e;
     }
+    this.punchedBytes += s.size;
   }
 }

@@ -12,7 +12,13 @@ export {
   type KvmAttributesPlugin,
   type KvmBinding,
 } from "./kvm_attributes.ts";
-export { vfioType1, type VfioType1Options } from "./vfio_type1.ts";
+export { containerBudget, vfioType1, type VfioType1Options } from "./vfio_type1.ts";
+export {
+  type BudgetSection,
+  describeBudget,
+  type Type1Budget,
+  type1Budget,
+} from "./type1_budget.ts";
 export { iommufd, type IommufdOptions } from "./iommufd.ts";
 export {
   VIRTIO_MEM_USABLE_EXTENT,

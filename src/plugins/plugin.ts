@@ -24,6 +24,14 @@ export interface PluginStats {
   mappedBytes: number;
   /** Hardware calls that failed (each refused a change or an attach). */
   failures: number;
+  /** The hardware's limit on live mappings (VFIO type1's `dma_entry_limit`), where it has one. */
+  mappingLimit?: number;
+  /** Bytes of IO page-table memory the mappings use now, where known. */
+  tableBytes?: number;
+  /** The most IO page-table memory in use at once, where known. */
+  peakTableBytes?: number;
+  /** Problems the policy only warns about (QEMU 10.1's type1 budget), one line each. */
+  warnings?: string[];
 }
 
 /** A component that follows regions' state. Custom plugins implement this too. */

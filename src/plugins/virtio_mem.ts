@@ -5,22 +5,37 @@
  *
  * - a range that is not block aligned, empty, or outside the usable region: `ERROR`;
  * - a plug beyond the requested size: `NACK`;
- * - a range not entirely in the opposite state (plugging plugged blocks): `ERROR`;
- * - a listener refusing the change (a DMA map failing): `BUSY`, with the change rolled back;
+ * - a range not entirely in the opposite state (plugging plugged blocks): `ERROR`
+ *   (`virtio_mem_state_change_request`, in that order);
+ * - while a migration is in progress (`busy`), plug, unplug and unplug-all:
+ *   `BUSY` (`virtio_mem_set_block_state` and `virtio_mem_unplug_all` ask
+ *   `virtio_mem_is_busy`: migration running or incoming postcopy);
+ * - a listener refusing a plug (a DMA map failing): `BUSY`, the listeners
+ *   rolled back as the region's policy says and the backing discarded again
+ *   (`virtio_mem_notify_plug`);
  * - otherwise `ACK`.
+ *
+ * An unplug discards the backing (`ram_block_discard_range`, through the
+ * `discardBacking` option) and tells the listeners. Under a QEMU policy the
+ * discard comes first and the listeners cannot refuse (`notify_discard`
+ * returns void); under memstate the listeners are told first and may refuse,
+ * which rolls the unplug back (`BUSY`) before any memory is given up.
  *
  * Because plugging goes through the bus, DMA listeners see only memory that is
  * plugged *and* shared (QEMU 11's multi-source rule).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Region, virtioMem } from "@cvm/memstate";
  *
  * const region = new Region({ name: "vmem", size: 2 ** 32, base: 2 ** 34 });
  * const vmem = virtioMem({ region, blockSize: 2 ** 21, requestedSize: 2 ** 30 });
- * console.log(vmem.plug(2 ** 34, 4)); // "ACK": 8 MiB plugged
- * console.log(vmem.plug(2 ** 34, 4)); // "ERROR": already plugged
- * console.log(vmem.state(2 ** 34, 8)); // { response: "ACK", state: "mixed" }
+ * assert.equal(vmem.plug(2 ** 34, 4), "ACK"); // 8 MiB plugged
+ * assert.equal(vmem.plug(2 ** 34, 4), "ERROR"); // already plugged
+ * assert.deepEqual(vmem.state(2 ** 34, 8), { response: "ACK", state: "mixed" });
+ * vmem.busy = true; // a migration is running
+ * assert.equal(vmem.unplug(2 ** 34, 4), "BUSY");
  * ```
  *
  * @module
@@ -60,6 +75,12 @@ export interface VirtioMemOptions {
   size?: number;
   /** Device name (default `"virtio-mem"`). */
   name?: string;
+  /**
+   * Discards the backing of `[offset, offset + size)` of the region (QEMU's
+   * `ram_block_discard_range`); called on unplug, and after a refused plug.
+   * A throw makes the request `BUSY`. Default: nothing to discard.
+   */
+  discardBacking?: (offset: number, size: number) => void;
 }
 
 /** A virtio-mem device bound to a region; see the module documentation. */
@@ -80,7 +101,7 @@ export interface VirtioMemDevice {
   readonly requestedSize: number;
   /** Bytes of device memory the guest may touch (QEMU's usable_region_size). */
   readonly usableRegionSize: number;
-  /** While true (e.g. during migration) UNPLUG_ALL answers BUSY. */
+  /** While true (a migration is in progress) PLUG, UNPLUG and UNPLUG_ALL answer BUSY. */
   busy: boolean;
   /** PLUG `nbBlocks` blocks at guest physical `gpa`. */
   plug(gpa: number, nbBlocks: number): VirtioMemResponse;
@@ -117,6 +138,7 @@ class VirtioMem implements VirtioMemDevice {
   #region: Region;
   #offset: number;
   #counters = new PluginCounters();
+  #discardBacking?: (offset: number, size: number) => void;
 
   constructor(o: VirtioMemOptions) {
     this.name = checkPluginName(o.name ?? "virtio-mem", "virtioMem");
@@ -142,6 +164,7 @@ class VirtioMem implements VirtioMemDevice {
     }
     this.#region = region;
     this.#offset = offset;
+    this.#discardBacking = o.discardBacking;
     this.addr = region.base + offset;
     this.regionSize = size;
     this.blockSize = b;
@@ -203,24 +226,50 @@ class VirtioMem implements VirtioMemDevice {
     return s;
   }
 
+  /** hw/virtio/virtio-mem.c `virtio_mem_state_change_request`, its checks in its order. */
   #stateChange(gpa: number, nbBlocks: number, plug: boolean): VirtioMemResponse {
     if (!this.#validRange(gpa, nbBlocks)) return "ERROR";
     const size = nbBlocks * this.blockSize;
     if (plug && this.pluggedSize + size > this.requestedSize) return "NACK";
     if (!this.#isAll(gpa, nbBlocks, !plug)) return "ERROR";
+    if (this.busy) return "BUSY"; // virtio_mem_set_block_state: virtio_mem_is_busy()
     if (!this.#apply(gpa - this.#region.base, size, plug)) return "BUSY";
     this.pluggedSize += plug ? size : -size;
     return "ACK";
   }
 
-  /** Changes PLUGGED through the bus; false when a listener refused (rolled back). */
+  /**
+   * Changes PLUGGED through the bus and discards the backing of what is
+   * unplugged (`virtio_mem_set_block_state`); false when that fails: a
+   * listener refused a plug, or the backing could not be discarded.
+   */
   #apply(offset: number, size: number, plug: boolean): boolean {
+    const qemu = this.#region.vmm !== "memstate";
+    if (!plug && qemu && !this.#discard(offset, size)) return false;
     try {
       this.#region.change(offset, size, plug ? PLUGGED : 0, plug ? 0 : PLUGGED);
-      return true;
     } catch (e) {
-      if (e instanceof ConversionError) return false;
-      throw e;
+      if (!(e instanceof ConversionError)) throw e;
+      // A refused plug may have populated memory: discard it again (virtio_mem_notify_plug).
+      if (plug && qemu) this.#discard(offset, size);
+      return false;
+    }
+    if (!plug && !qemu && !this.#discard(offset, size)) {
+      // The memory stays plugged: undo the listeners' discards.
+      this.#region.change(offset, size, PLUGGED, 0);
+      return false;
+    }
+    return true;
+  }
+
+  /** The `discardBacking` hook; false when it threw. */
+  #discard(offset: number, size: number): boolean {
+    if (!this.#discardBacking) return true;
+    try {
+      this.#counters.call("discardBacking", () => this.#discardBacking!(offset, size));
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -19,6 +19,15 @@ export const KERNEL_SETTINGS: readonly KernelSetting[] = ["linux-6.18", "propose
 /** The default kernel. */
 export const DEFAULT_KERNEL: KernelSetting = "linux-6.18";
 
+/**
+ * Memslots a VM may have on x86-64, what QEMU's `kvm_get_max_memslots()`
+ * returns there: KVM_CAP_NR_MEMSLOTS = `KVM_USER_MEM_SLOTS` =
+ * `KVM_MEM_SLOTS_NUM` (SHRT_MAX, include/linux/kvm_host.h) minus
+ * `KVM_INTERNAL_MEM_SLOTS` (3, arch/x86/include/asm/kvm_host.h). The same on
+ * both kernel settings.
+ */
+export const KVM_MAX_MEMSLOTS = 32764;
+
 /** What a kernel setting provides; each field names where the rule lives. */
 export interface KernelFeatures {
   /** The setting's name. */

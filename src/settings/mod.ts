@@ -20,5 +20,6 @@ export {
   type KernelFeatures,
   kernelFeatures,
   type KernelSetting,
+  KVM_MAX_MEMSLOTS,
   needsProposed,
 } from "./kernel.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-export type { Run, StateStore } from "./state_store.ts";
+export type { AddBitOptions, Run, StateStore } from "./state_store.ts";
 export {
   RANGE_TREE_BYTES_PER_RUN,
   RANGE_TREE_FIXED_BYTES,

@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { Region } from "../../src/bus/mod.ts";
 import { FaultInjector, SimIoas, SimKvm, SimType1Container } from "../../src/hw/sim/mod.ts";
+import type { KernelSetting } from "../../src/settings/kernel.ts";
+import type { VmmPolicy } from "../../src/settings/vmm.ts";
 import {
   iommufd,
   kvmAttributes,
@@ -24,16 +26,22 @@ export interface SimSetupOptions {
   virtioMem?: { blockSize: number; requestedSize: number };
   dmaPriority?: number;
   store?: "range-tree" | "bitmap";
+  /** Default: "proposed" when in-place or iommufd with cut is asked for, else "linux-6.18". */
+  kernel?: KernelSetting;
+  vmm?: VmmPolicy;
 }
 
 export function simSetup(o: SimSetupOptions = {}) {
   const faults = new FaultInjector();
-  const vm = new SimKvm({ faults, inPlace: o.mode === "in-place" });
+  const kernel = o.kernel ??
+    (o.mode === "in-place" || o.iommufd === true ? "proposed" : "linux-6.18");
+  const vm = new SimKvm({ faults, kernel });
   const region = new Region({
     name: "ram",
     size: o.size ?? 16 * MiB,
     base: 4 * 2 ** 30,
     store: o.store,
+    vmm: o.vmm,
   });
   const plugins: Plugin[] = [];
   const kvm = kvmAttributes({ vm, mode: o.mode ?? "separate" });
@@ -46,7 +54,7 @@ export function simSetup(o: SimSetupOptions = {}) {
     faults,
     dmaEntryLimit: o.dmaEntryLimit ?? 65535,
   });
-  const ioas = new SimIoas({ host: vm.host, faults });
+  const ioas = new SimIoas({ host: vm.host, faults, kernel });
   if (o.type1 ?? true) {
     const nic = vfioType1({ name: "nic0", container, priority: o.dmaPriority, checkBudget: false });
     nic.attach(region);

@@ -15,6 +15,8 @@
 
 import { z } from "zod";
 import { sizeOrProblem } from "../sizes.ts";
+import { KERNEL_SETTINGS, type KernelSetting } from "../../settings/kernel.ts";
+import { VMM_POLICIES, type VmmPolicy } from "../../settings/vmm.ts";
 
 /** Which hardware the run drives: the in-memory kernel models or real /dev/kvm. */
 export type BackendKind = "sim" | "linux";
@@ -56,6 +58,12 @@ export interface RegionConfig {
   initial: InitialState;
   /** The store for this region (its own override, else the configuration's). */
   store: StoreKind;
+  /**
+   * The shared backing's page (folio) size in bytes: 4096 (shmem, default),
+   * 2 MiB or 1 GiB (hugetlb). It decides the IO page-table cost of mapping
+   * the region, and hugetlb is not discarded on to-private.
+   */
+  backingPageSize: number;
 }
 
 /** Hot-plug timing shared by DMA devices: steps of the workload. */
@@ -91,8 +99,12 @@ export interface IommufdDeviceConfig extends DeviceTiming {
   name: string;
   /** Names of the regions the device can DMA into (default: every region). */
   regions: string[];
-  /** Whether discards that cut through an area split it (cut_mapping) first. */
-  cut: boolean;
+  /**
+   * Whether runs are mapped as areas and discards that cut through one split
+   * it (cut_mapping) first; absent: the kernel decides (cut_mapping exists
+   * only on the proposed kernel).
+   */
+  cut?: boolean;
 }
 
 /** A virtio-mem device managing part of one region, normalized. */
@@ -167,7 +179,23 @@ export interface HostConfig {
   workload: WorkloadConfig;
   /** Run even when a start-up capacity check fails. */
   continueOnCapacityError: boolean;
+  /** The VMM policy conversions follow. */
+  vmm: VmmPolicy;
+  /** The kernel whose features the simulated host has. */
+  kernel: KernelSetting;
+  /** RLIMIT_MEMLOCK of the VMM process in bytes (Infinity: unlimited, as with CAP_IPC_LOCK). */
+  memlockLimit: number;
+  /**
+   * How the guest asks for conversions, which decides what a failure does
+   * under a QEMU policy: `"memory-fault"` (KVM_EXIT_MEMORY_FAULT, and SEV-SNP's
+   * hypercall): QEMU stops the VM; `"tdx-mapgpa"`: the guest is answered
+   * TDG_VP_VMCALL_INVALID_OPERAND and runs on.
+   */
+  conversionExit: ConversionExit;
 }
+
+/** See {@link HostConfig.conversionExit}. */
+export type ConversionExit = "memory-fault" | "tdx-mapgpa";
 
 // ---------------------------------------------------------------------------
 // Field schemas (internal to the loader).
@@ -215,6 +243,10 @@ export const topLevelFields = {
   kvm: z.unknown().optional(),
   workload: z.unknown(),
   continueOnCapacityError: z.boolean().default(false),
+  vmm: z.enum(VMM_POLICIES as [VmmPolicy, ...VmmPolicy[]]).default("memstate"),
+  kernel: z.enum(KERNEL_SETTINGS as [KernelSetting, ...KernelSetting[]]).default("linux-6.18"),
+  memlockLimit: sizeField.optional(),
+  conversionExit: z.enum(["memory-fault", "tdx-mapgpa"]).default("memory-fault"),
 } as const;
 
 /** The fields of one entry of `regions`. */
@@ -226,6 +258,7 @@ export const regionFields = {
   backing: z.enum(["separate", "in-place"]).default("separate"),
   initial: z.enum(["private", "shared"]).default("private"),
   store: z.enum(["range-tree", "bitmap"]).optional(),
+  backingPageSize: sizeField.default(4096),
 } as const;
 
 /** A device's `region` field for DMA devices: one name or a list of names. */
@@ -249,7 +282,7 @@ export const type1Fields = {
 export const iommufdFields = {
   type: z.literal("iommufd"),
   name: nameField,
-  cut: z.boolean().default(true),
+  cut: z.boolean().optional(),
   region: regionRefs.optional(),
   attachAt: stepField.optional(),
   detachAt: stepField.optional(),

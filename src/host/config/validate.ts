@@ -26,6 +26,7 @@ import {
   type WorkloadConfig,
 } from "./schema.ts";
 import { checkDevices, normalizeDevice, parseDevice } from "./validate_devices.ts";
+import { settingsProblems } from "./settings_rules.ts";
 
 /** Smallest page size: the x86-64 base page. */
 const MIN_PAGE_SIZE = 4096;
@@ -80,13 +81,21 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
       backing: r.backing!,
       initial: r.initial!,
       store: r.store ?? store,
+      backingPageSize: r.backingPageSize!,
     })),
     devices: devices.map((d) => normalizeDevice(d, regions)),
     kvm: { mode: kvmMode! },
     workload: workload!,
     continueOnCapacityError: top.continueOnCapacityError!,
+    vmm: top.vmm!,
+    kernel: top.kernel!,
+    memlockLimit: top.memlockLimit ?? Infinity,
+    conversionExit: top.conversionExit!,
   };
-  return { config, issues };
+  for (const problem of settingsProblems(config, config.vmm, config.kernel)) {
+    issues.push(problem);
+  }
+  return issues.length > 0 ? { issues: inFileOrder(issues, json) } : { config, issues };
 }
 
 /**
@@ -128,6 +137,23 @@ function checkRegion(raw: unknown, index: number, issues: ConfigIssue[], add: Ad
       add([...path, "size"], `must be a multiple of pageSize ${pageSize}, got ${size}`);
       sizeOk = false;
     }
+  }
+  const backingPageSize = fields.backingPageSize;
+  if (
+    backingPageSize !== undefined && backingPageSize !== 4096 && backingPageSize !== 2 ** 21 &&
+    backingPageSize !== 2 ** 30
+  ) {
+    add(
+      [...path, "backingPageSize"],
+      `must be "4KiB" (shmem folios), "2MiB" or "1GiB" (hugetlb), got ${backingPageSize}`,
+    );
+  } else if (backingPageSize !== undefined && sizeOk && size! % backingPageSize !== 0) {
+    add(
+      [...path, "backingPageSize"],
+      `region size ${hex(size!)} must be a multiple of the backing page size ${
+        hex(backingPageSize)
+      } (hugetlb files are)`,
+    );
   }
   let baseOk = base !== undefined;
   if (base !== undefined && pageSizeOk && base % pageSize! !== 0) {

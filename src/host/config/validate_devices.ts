@@ -317,7 +317,7 @@ export function normalizeDevice(device: DeviceEntry, regions: RegionEntry[]): De
         type: "iommufd",
         name: f.name!,
         regions: covered(f.region),
-        cut: f.cut!,
+        ...(f.cut !== undefined ? { cut: f.cut } : {}),
         ...timing(f),
       };
       return out;

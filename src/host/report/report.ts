@@ -26,7 +26,12 @@ export interface RegionReport {
   extents: number;
   /** Bytes the store holds (its own estimate). */
   storeBytes: number;
-  /** Bytes QEMU-style bitmaps would hold for the same bits (one bitmap per used bit). */
+  /**
+   * Bytes QEMU's own bitmaps take for the region's state sources: guest_memfd's
+   * one bit per page (system/ram-block-attributes.c `ram_block_attributes_create`)
+   * plus each virtio-mem device's one bit per block
+   * (hw/virtio/virtio-mem.c `virtio_mem_device_realize`), in 8-byte words.
+   */
   bitmapBytes: number;
   /** Shared bytes. */
   sharedBytes: number;
@@ -53,6 +58,10 @@ export interface Report {
   notices: string[];
   /** The store kind. */
   store: string;
+  /** The VMM policy the run followed. */
+  vmm: string;
+  /** The kernel the run modelled. */
+  kernel: string;
   /** The input: workload name or trace file. */
   input: string;
   /** Conversion outcomes. */
@@ -98,6 +107,8 @@ export function buildReport(
     ...(vm.realParts ? { realParts: { ...vm.realParts } } : {}),
     notices: [...(vm.notices ?? [])],
     store: host.store,
+    vmm: host.vmm,
+    kernel: host.kernel,
     input,
     conversions: { ...run.conversions },
     requests: { ...run.requests },
@@ -105,7 +116,7 @@ export function buildReport(
     events: run.events,
     elapsedMs: round(run.elapsedMs),
     conversionsPerSecond: seconds > 0 ? Math.round(run.conversions.requested / seconds) : 0,
-    regions: host.regions.map(regionReport),
+    regions: host.regions.map((region) => regionReport(region, host)),
     plugins: [
       ...host.plugins.map((p) => pluginReport(p.stats())),
       ...[...host.virtioMem.values()].map((d) => pluginReport(d.stats())),
@@ -117,36 +128,52 @@ export function buildReport(
   };
 }
 
-function regionReport(region: Region): RegionReport {
+function regionReport(region: Region, host: Host): RegionReport {
   let shared = 0, plugged = 0;
   for (const run of region.store.runs()) {
     const bytes = (run.end - run.start) * region.pageSize;
-    if (run.state & SHARED) shared += bytes;
-    if (run.state & PLUGGED) plugged += bytes;
+    const state = run.state | region.impliedBits;
+    if (state & SHARED) shared += bytes;
+    if (state & PLUGGED) plugged += bytes;
   }
-  const usedBits = Math.max(1, popcount(region.bits.mask));
   return {
     name: region.name,
     base: region.base,
     size: region.size,
     extents: region.store.runCount,
     storeBytes: region.store.byteSize(),
-    // What BitmapStore.byteSize() gives for the bits in use: one bitmap per bit.
-    bitmapBytes: usedBits * Math.ceil(region.pages / 32) * 4,
+    bitmapBytes: qemuBitmapBytes(region, [...host.virtioMem.values()]),
     sharedBytes: shared,
     privateBytes: region.size - shared,
     pluggedBytes: plugged,
   };
 }
 
-function pluginReport(s: PluginStats): PluginReport {
-  return { ...s, calls: { ...s.calls } };
+/**
+ * QEMU's bitmaps for `region`: guest_memfd's shared bitmap, one bit per page,
+ * and one bit per block for each virtio-mem device in it; `bitmap_new` rounds
+ * each to whole `unsigned long` words (8 bytes).
+ */
+export function qemuBitmapBytes(
+  region: Region,
+  devices: readonly {
+    readonly addr: number;
+    readonly regionSize: number;
+    readonly blockSize: number;
+  }[],
+): number {
+  const words = (bits: number) => Math.ceil(bits / 64) * 8;
+  let bytes = words(region.pages);
+  for (const d of devices) {
+    if (d.addr >= region.base && d.addr < region.base + region.size) {
+      bytes += words(d.regionSize / d.blockSize);
+    }
+  }
+  return bytes;
 }
 
-function popcount(n: number): number {
-  let c = 0;
-  for (; n; n &= n - 1) c++;
-  return c;
+function pluginReport(s: PluginStats): PluginReport {
+  return { ...s, calls: { ...s.calls } };
 }
 
 function round(ms: number): number {

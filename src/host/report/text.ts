@@ -12,6 +12,7 @@ export function renderTextReport(report: Report): string {
   const out: string[] = [];
   const c = report.conversions;
   out.push(`memstate: ${report.name} (${report.source})`);
+  out.push(`vmm ${report.vmm}, kernel ${report.kernel}`);
   out.push(
     `backend ${report.backend}, store ${report.store}, input ${report.input}, ` +
       `${report.events} events in ${report.elapsedMs.toFixed(1)} ms ` +
@@ -41,8 +42,8 @@ export function renderTextReport(report: Report): string {
       "size",
       "extents",
       "store",
-      "bitmap",
-      "store/bitmap",
+      "QEMU bitmaps",
+      "store/bitmaps",
       "shared",
       "private",
       "plugged",
@@ -61,17 +62,38 @@ export function renderTextReport(report: Report): string {
   ));
   out.push("");
   out.push(table(
-    ["plugin", "kind", "mappings", "peak", "mapped", "failures", "calls"],
+    [
+      "plugin",
+      "kind",
+      "mappings",
+      "peak",
+      "limit",
+      "IO page tables",
+      "mapped",
+      "failures",
+      "calls",
+    ],
     report.plugins.map((p) => [
       p.name,
       p.kind,
       p.mappings.toLocaleString("en-US"),
       p.peakMappings.toLocaleString("en-US"),
+      p.mappingLimit === undefined
+        ? "-"
+        : `${p.mappingLimit.toLocaleString("en-US")} (peak ${
+          ((100 * p.peakMappings) / Math.max(1, p.mappingLimit)).toPrecision(3)
+        }%)`,
+      p.tableBytes === undefined
+        ? "-"
+        : `${formatSize(p.tableBytes)} (peak ${formatSize(p.peakTableBytes ?? p.tableBytes)})`,
       formatSize(p.mappedBytes),
       String(p.failures),
       Object.entries(p.calls).map(([k, v]) => `${k} ${v}`).join(", "),
     ]),
   ));
+  for (const p of report.plugins) {
+    for (const w of p.warnings ?? []) out.push(`warning (${p.name}): ${w}`);
+  }
   out.push("");
   const inv = report.invariants;
   out.push(

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkParams, generateWorkload } from "./registry.ts";
  * import { Prng } from "../../util/prng.ts";
  *
@@ -11,13 +12,13 @@
  * const events = generateWorkload("dma-scatter", {
  *   regions: [{
  *     name: "ram0", size: 2 ** 30, pageSize: 4096, base: 0,
- *     backing: "separate", initial: "private", store: "range-tree",
+ *     backing: "separate", initial: "private", store: "range-tree", backingPageSize: 4096,
  *   }],
  *   devices: [],
  *   rng: new Prng(1),
  *   params,
  * });
- * console.log([...events].length); // 3
+ * assert.equal([...events].length, 3);
  * ```
  *
  * @module

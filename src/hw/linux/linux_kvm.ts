@@ -28,6 +28,7 @@ import {
   type KvmCapabilities,
   type MemoryFile,
   type MemslotSpec,
+  type SharedMemoryOptions,
 } from "../backend.ts";
 import { SimMemoryAttributes } from "../sim/memory_attributes.ts";
 import { u32Arg, u64Arg } from "./arguments.ts";
@@ -182,8 +183,14 @@ export class LinuxKvm implements KvmBackend {
   }
 
   /** memfd_create + ftruncate + mmap(MAP_SHARED): the shared backing. */
-  createSharedMemory(size: number): MemoryFile {
+  createSharedMemory(size: number, options: SharedMemoryOptions = {}): MemoryFile {
     this.#vm("kvm.createSharedMemory");
+    if ((options.backingPageSize ?? 4096) !== 4096) {
+      throw new RangeError(
+        `kvm.createSharedMemory: backingPageSize ${options.backingPageSize}: the Linux backend ` +
+          `creates 4 KiB memfds only (hugetlb backing is modelled by the simulator)`,
+      );
+    }
     const file = openSharedMemfd(size, () => this.#files.delete(file));
     this.#files.add(file);
     return file;

@@ -46,7 +46,40 @@ interface Reservation {
   base: number;
   size: number;
   owner?: HostMappingOwner;
+  /** Bytes of physically contiguous memory behind each aligned page of the reservation. */
+  pageSize: number;
 }
+
+/** Options of {@link SimHost.reserve}. */
+export interface ReserveOptions {
+  /**
+   * The backing's page (folio) size: 4 KiB for shmem and memfd folios
+   * (default), 2 MiB for THP or 2 MiB hugetlb, 1 GiB for 1 GiB hugetlb. Each
+   * aligned page of that size is physically contiguous, which is what lets an
+   * IOMMU use a large IO page-table entry (drivers/iommu/iommu.c
+   * `iommu_pgsize` picks the size from the alignment of `iova | paddr`).
+   */
+  pageSize?: number;
+}
+
+/** Options of {@link SimHost}. */
+export interface SimHostOptions {
+  /**
+   * RLIMIT_MEMLOCK in bytes (default Infinity, as with CAP_IPC_LOCK or a
+   * raised limit). It bounds each locked-memory counter below.
+   */
+  memlockLimit?: number;
+}
+
+/**
+ * Which locked-memory counter a pin charges. VFIO type1 charges the
+ * process's `mm->locked_vm` (drivers/vfio/vfio_iommu_type1.c `vfio_lock_acct`
+ * -> `__account_locked_vm`); native iommufd charges the user's
+ * `user->locked_vm` (drivers/iommu/iommufd/pages.c `incr_user_locked_vm`,
+ * account mode IOPT_PAGES_ACCOUNT_USER), or `mm->locked_vm` when opened
+ * through the VFIO compat path. Both are held to the same RLIMIT_MEMLOCK.
+ */
+export type LockedCounter = "mm" | "user";
 
 /** The simulated host address space and its page pins. Share one between the simulators. */
 export class SimHost {
@@ -60,17 +93,65 @@ export class SimHost {
   #pins = new RangeTreeStore(HOST_ADDRESS_LIMIT / HOST_PAGE_SIZE, { bits: PIN_BITS });
   #pinnedPages = 0;
   #pinCalls = 0;
+  #locked: Record<LockedCounter, number> = { mm: 0, user: 0 };
+  /** RLIMIT_MEMLOCK in bytes. */
+  readonly memlockLimit: number;
+
+  /** A host process with nothing reserved; see {@link SimHostOptions}. */
+  constructor(options: SimHostOptions = {}) {
+    const limit = options.memlockLimit ?? Infinity;
+    if (typeof limit !== "number" || !(limit >= 0)) {
+      throw new RangeError(`memlockLimit: must be a number >= 0, got ${limit}`);
+    }
+    this.memlockLimit = limit;
+  }
+
+  /**
+   * Charges `bytes` of pinned memory to `counter`; `ENOMEM` (naming `op`) when
+   * it would pass RLIMIT_MEMLOCK, and nothing is charged then.
+   */
+  lock(counter: LockedCounter, bytes: number, op: string): void {
+    const now = this.#locked[counter];
+    if (now + bytes > this.memlockLimit) {
+      const name = counter === "mm" ? "mm->locked_vm" : "user->locked_vm";
+      throw new HwError(
+        op,
+        "ENOMEM",
+        `pinning ${hex(bytes)} more bytes would take ${name} past RLIMIT_MEMLOCK ` +
+          `${this.memlockLimit} (locked ${now})`,
+      );
+    }
+    this.#locked[counter] = now + bytes;
+  }
+
+  /** Returns `bytes` to `counter`. */
+  unlock(counter: LockedCounter, bytes: number): void {
+    this.#locked[counter] -= bytes;
+  }
+
+  /** Bytes charged to `counter` now. */
+  lockedBytes(counter: LockedCounter): number {
+    return this.#locked[counter];
+  }
 
   /**
    * Reserves `size` bytes of host address space (like an anonymous or file
    * mmap) and returns its address. `owner` may refuse pins on parts of it.
    * Fails with `ENOMEM` when the simulated address space is exhausted.
    */
-  reserve(size: number, owner?: HostMappingOwner): number {
+  reserve(size: number, owner?: HostMappingOwner, options: ReserveOptions = {}): number {
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw new RangeError(`reserve: size must be a positive integer, got ${size}`);
     }
-    const alignment = size >= GIB ? GIB : TWO_MIB;
+    const pageSize = options.pageSize ?? HOST_PAGE_SIZE;
+    if (pageSize !== HOST_PAGE_SIZE && pageSize !== TWO_MIB && pageSize !== GIB) {
+      throw new RangeError(`reserve: pageSize must be 4 KiB, 2 MiB or 1 GiB, got ${pageSize}`);
+    }
+    if (size % pageSize !== 0) {
+      throw new RangeError(`reserve: size ${size} must be a multiple of pageSize ${pageSize}`);
+    }
+    // mmap aligns large mappings so the backing's pages line up with virtual addresses.
+    const alignment = Math.max(pageSize, size >= GIB ? GIB : TWO_MIB);
     const base = Math.ceil(this.#next / alignment) * alignment;
     const rounded = Math.ceil(size / HOST_PAGE_SIZE) * HOST_PAGE_SIZE;
     if (base + rounded > HOST_ADDRESS_LIMIT) {
@@ -80,7 +161,7 @@ export class SimHost {
         `no room for ${hex(size)} bytes below the host address limit ${hex(HOST_ADDRESS_LIMIT)}`,
       );
     }
-    this.#reservations.push({ base, size: rounded, owner });
+    this.#reservations.push({ base, size: rounded, owner, pageSize });
     this.#next = base + rounded;
     return base;
   }
@@ -144,6 +225,16 @@ export class SimHost {
       if (run.state > 0) return run.start * HOST_PAGE_SIZE;
     }
     return undefined;
+  }
+
+  /**
+   * The backing page size at `vaddr` (see {@link ReserveOptions.pageSize});
+   * 4 KiB outside every reservation.
+   */
+  pageSizeAt(vaddr: number): number {
+    const i = this.#lastReservationAtOrBelow(vaddr);
+    const r = this.#reservations[i];
+    return r !== undefined && vaddr < r.base + r.size ? r.pageSize : HOST_PAGE_SIZE;
   }
 
   /** The reference count of the host page containing `vaddr`. */

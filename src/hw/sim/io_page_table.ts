@@ -2,9 +2,14 @@
  * A model of an IO page table's cost: how many entries of each size the
  * mapped areas need and how many 4 KiB table pages hold them.
  *
- * Each area is mapped with the largest entries alignment allows: a 1 GiB or
- * 2 MiB entry needs its iova AND its host address aligned to that size and the
- * whole block inside the area; everything else is 4 KiB entries. The table is
+ * Each area is mapped with the largest entries alignment and physical
+ * contiguity allow (drivers/iommu/iommu.c `iommu_pgsize`: the size comes from
+ * the alignment of `iova | paddr`): a 1 GiB or 2 MiB entry needs the backing
+ * to be made of pages at least that large (hugetlb or THP; shmem folios are
+ * 4 KiB), its iova and its address congruent modulo that size, and the whole
+ * block inside the area; everything else is 4 KiB entries. A 1 GiB range on
+ * 4 KiB folios thus costs 262,144 entries in 515 table pages (512 leaf tables,
+ * one per level above, and the root). The table is
  * x86-style: a table page holds 512 entries, so a 4 KiB-entry table covers
  * 2 MiB, a 2 MiB-entry table covers 1 GiB, a 1 GiB-entry table covers 512 GiB,
  * and the root covers 256 TiB (4 levels) or 128 PiB (5 levels). Splitting a
@@ -93,11 +98,14 @@ export class IoPageTable {
     return { ...this.#counts };
   }
 
-  /** The entries and table pages `area` needs when mapped on its own terms. */
-  footprint(area: AreaShape): AreaFootprint {
+  /**
+   * The entries and table pages `area` needs when mapped on its own terms;
+   * `backingPageSize` is the physical page size behind it (default 4 KiB).
+   */
+  footprint(area: AreaShape, backingPageSize: number = IO_PAGE_4K): AreaFootprint {
     const { iova: a, size, vaddr } = area;
     const e = a + size;
-    const largest = largestEntry(a, vaddr);
+    const largest = largestEntry(a, vaddr, backingPageSize);
     const fp: AreaFootprint = {
       entries4k: 0,
       entries2m: 0,
@@ -182,10 +190,13 @@ export class IoPageTable {
   }
 }
 
-/** The largest entry size usable anywhere in an area: iova and vaddr must agree modulo it. */
-export function largestEntry(iova: number, vaddr: number): number {
-  if (iova % IO_PAGE_1G === vaddr % IO_PAGE_1G) return IO_PAGE_1G;
-  if (iova % IO_PAGE_2M === vaddr % IO_PAGE_2M) return IO_PAGE_2M;
+/**
+ * The largest entry size usable anywhere in an area: no larger than the
+ * backing's physical page size, with iova and address congruent modulo it.
+ */
+export function largestEntry(iova: number, vaddr: number, backingPageSize: number): number {
+  if (backingPageSize >= IO_PAGE_1G && iova % IO_PAGE_1G === vaddr % IO_PAGE_1G) return IO_PAGE_1G;
+  if (backingPageSize >= IO_PAGE_2M && iova % IO_PAGE_2M === vaddr % IO_PAGE_2M) return IO_PAGE_2M;
   return IO_PAGE_4K;
 }
 

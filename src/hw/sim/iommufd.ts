@@ -17,6 +17,12 @@
  *   call with `ENOENT`: areas already removed by that call STAY removed (as in
  *   the kernel). A range holding no area is `ENOENT` on the native interface
  *   and 0 bytes on the type1-compat one.
+ * - Pinning charges the user's locked memory (`user->locked_vm`,
+ *   drivers/iommu/iommufd/pages.c `incr_user_locked_vm`; `mm->locked_vm` with
+ *   `compat: "type1"`, the VFIO compat path): `ENOMEM` past RLIMIT_MEMLOCK.
+ * - cut_mapping exists only on the `proposed` kernel; on `linux-6.18` it is
+ *   `EOPNOTSUPP` (mainline splits areas only for the type1-v1 compat path,
+ *   drivers/iommu/iommufd/io_pagetable.c `iopt_cut_iova`).
  * - cut_mapping(iova): unaligned `EINVAL`; no area at or ending at iova
  *   `ENOENT`; at an area boundary nothing to do; otherwise the area becomes
  *   two and page-table entries crossing iova are split, allocating table pages
@@ -35,9 +41,16 @@ import { checkDmaMapArguments } from "./dma_map_args.ts";
 import type { DmaMapping, IommufdIoas } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
-import { type AreaFootprint, type EntryCounts, IO_PAGE_4K, IoPageTable } from "./io_page_table.ts";
+import {
+  type AreaFootprint,
+  type EntryCounts,
+  IO_PAGE_1G,
+  IO_PAGE_4K,
+  IoPageTable,
+} from "./io_page_table.ts";
 import { checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "./u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
+import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 
 export { U64_MAX } from "./u64.ts";
 
@@ -65,6 +78,8 @@ export interface SimIoasOptions {
   tablePageLimit?: number;
   /** IOVA width: 48 (4-level table, default) or up to 57 (5-level). */
   iovaBits?: number;
+  /** The kernel (default `"linux-6.18"`): cut_mapping needs `"proposed"`. */
+  kernel?: KernelSetting;
 }
 
 /** Counters for plugin statistics. */
@@ -97,6 +112,10 @@ export class SimIoas implements IommufdIoas {
   readonly tablePageLimit: number;
   /** IOVA width. */
   readonly iovaBits: number;
+  /** The kernel this IOAS models. */
+  readonly kernel: KernelSetting;
+  /** Whether {@link SimIoas.cutMapping} exists (the proposed kernel). */
+  readonly cutMappingSupported: boolean;
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
   readonly #reserved: ReservedRange[];
@@ -139,6 +158,9 @@ export class SimIoas implements IommufdIoas {
       return { iova: r.iova, size: r.size };
     });
     this.iovaBits = bits;
+    const kernel = kernelFeatures(options.kernel);
+    this.kernel = kernel.name;
+    this.cutMappingSupported = kernel.cutMapping;
     this.tablePageLimit = limit;
     this.compat = compat;
     this.splittable = options.splittable ?? true;
@@ -185,9 +207,15 @@ export class SimIoas implements IommufdIoas {
         `${hex(iova)}+${hex(size)} overlaps the area ${hex(c.iova)}+${hex(c.size)}`,
       );
     }
-    const footprint = this.#table.footprint({ iova, size, vaddr });
+    const footprint = this.#table.footprint({ iova, size, vaddr }, this.#pageSizeAt(vaddr));
     this.#checkTablePages(op, [], [footprint]);
-    this.#host?.pin(vaddr, size, op);
+    this.#host?.lock(this.#counter, size, op);
+    try {
+      this.#host?.pin(vaddr, size, op);
+    } catch (e) {
+      this.#host?.unlock(this.#counter, size);
+      throw e;
+    }
     this.#insert({ iova, size, vaddr, footprint });
     this.#stats.mapCalls++;
     this.#stats.mappedBytes += size;
@@ -247,6 +275,14 @@ export class SimIoas implements IommufdIoas {
     const op = "ioas.cutMapping";
     this.#faults?.check(op);
     checkU64(op, "iova", iova);
+    if (!this.cutMappingSupported) {
+      throw new HwError(
+        op,
+        "EOPNOTSUPP",
+        `cut_mapping is not in ${this.kernel} (it is part of the proposed generic IOMMU ` +
+          `page-table series)`,
+      );
+    }
     if (!isAligned(iova, IO_PAGE_4K)) {
       throw new HwError(op, "EINVAL", `iova ${hex(iova)} must be 4 KiB aligned`);
     }
@@ -255,14 +291,14 @@ export class SimIoas implements IommufdIoas {
       throw new HwError(op, "ENOENT", `nothing is mapped at ${hex(iova)}`);
     }
     if (area.iova === iova || area.iova + area.size === iova) return; // already a boundary
-    const left = this.#table.footprint({
-      iova: area.iova,
-      size: iova - area.iova,
-      vaddr: area.vaddr,
-    });
+    const pageSize = this.#pageSizeAt(area.vaddr);
+    const left = this.#table.footprint(
+      { iova: area.iova, size: iova - area.iova, vaddr: area.vaddr },
+      pageSize,
+    );
     const rightVaddr = area.vaddr + (iova - area.iova);
     const rightSize = area.iova + area.size - iova;
-    const right = this.#table.footprint({ iova, size: rightSize, vaddr: rightVaddr });
+    const right = this.#table.footprint({ iova, size: rightSize, vaddr: rightVaddr }, pageSize);
     const entrySplit = entryTotal(left) + entryTotal(right) !== entryTotal(area.footprint);
     if (entrySplit && !this.splittable) {
       throw new HwError(
@@ -293,6 +329,11 @@ export class SimIoas implements IommufdIoas {
   /** The most areas that were live at once. */
   get peakAreaCount(): number {
     return this.#peakAreas;
+  }
+
+  /** Bytes of IO page-table memory in use (4 KiB per table page, the root included). */
+  get tableBytes(): number {
+    return this.#table.tablePages * IO_PAGE_4K;
   }
 
   /** Table pages in use, the root included. */
@@ -330,6 +371,20 @@ export class SimIoas implements IommufdIoas {
     return { ...this.#stats };
   }
 
+  /** Which locked-memory counter pins charge: the user's, or the mm's on the compat path. */
+  get #counter(): "mm" | "user" {
+    return this.compat === "type1" ? "mm" : "user";
+  }
+
+  /**
+   * The physical page size behind `vaddr`: the host's backing page size, or,
+   * for an IOAS without a host, no limit (its vaddrs stand for physical
+   * addresses, so alignment alone decides the entry size).
+   */
+  #pageSizeAt(vaddr: number): number {
+    return this.#host?.pageSizeAt(vaddr) ?? IO_PAGE_1G;
+  }
+
   #checkTablePages(op: string, removed: AreaFootprint[], added: AreaFootprint[]): void {
     const after = this.#table.tablePagesAfter(removed, added);
     if (after > this.tablePageLimit) {
@@ -358,6 +413,7 @@ export class SimIoas implements IommufdIoas {
       this.#tree.delete(a.iova);
       this.#table.remove(a.footprint);
       this.#host?.unpin(a.vaddr, a.size);
+      this.#host?.unlock(this.#counter, a.size);
       bytes += a.size;
     }
     this.#stats.unmappedBytes += bytes;

@@ -18,7 +18,15 @@
  *   (`EINVAL`; a closed one `EBADF`), a range inside the file (`EINVAL`) not
  *   bound by another slot (`EEXIST`).
  * - guest_memfd creation: `ENOTTY` without KVM_CAP_GUEST_MEMFD, flags outside
- *   KVM_CAP_GUEST_MEMFD_FLAGS `EINVAL`, size 0 or unaligned `EINVAL`.
+ *   KVM_CAP_GUEST_MEMFD_FLAGS `EINVAL`, size 0 or unaligned `EINVAL`
+ *   (virt/kvm/guest_memfd.c `kvm_gmem_create`). The supported flags follow the
+ *   kernel setting: GUEST_MEMFD_FLAG_MMAP always, GUEST_MEMFD_FLAG_INIT_SHARED
+ *   only on a VM without private memory on `linux-6.18`
+ *   (`kvm_gmem_get_supported_flags`; x86 `kvm_arch_supports_gmem_init_shared`
+ *   is `!kvm_arch_has_private_mem`), and beside private memory on `proposed`.
+ * - A memslot bound to a guest_memfd created with GUEST_MEMFD_FLAG_MMAP is
+ *   guest_memfd-only (`kvm_gmem_bind` sets `KVM_MEMSLOT_GMEM_ONLY`): KVM
+ *   ignores its userspace address for faults ({@link SimMemslot.gmemOnly}).
  * - memory attributes: see {@link SimMemoryAttributes}; the supported mask is
  *   `capabilities.memoryAttributes`.
  *
@@ -41,18 +49,25 @@ import {
   type KvmCapabilities,
   type MemoryFile,
   type MemslotSpec,
+  type SharedMemoryOptions,
 } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import { HOST_ADDRESS_LIMIT, SimHost } from "./host_memory.ts";
 import { SimMemoryAttributes } from "./memory_attributes.ts";
 import { SimGuestMemfd, SimMemoryFile } from "./memory_file.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
+import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 
 /** KVM_MEM_LOG_DIRTY_PAGES. */
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
 /** KVM_MEM_READONLY. */
 export const KVM_MEM_READONLY = 1 << 1;
-/** Memslots userspace may create per address space on x86-64 (KVM_USER_MEM_SLOTS). */
+/**
+ * Memslots userspace may create per address space on x86-64:
+ * `KVM_USER_MEM_SLOTS` = `KVM_MEM_SLOTS_NUM` (SHRT_MAX, include/linux/kvm_host.h)
+ * minus `KVM_INTERNAL_MEM_SLOTS` (3, arch/x86/include/asm/kvm_host.h), what
+ * KVM_CAP_NR_MEMSLOTS reports and QEMU's `kvm_get_max_memslots()` returns.
+ */
 export const KVM_USER_MEM_SLOTS = 32764;
 /** Address spaces on x86-64 (normal and SMM). */
 const ADDRESS_SPACES = 2;
@@ -71,6 +86,13 @@ export interface SimKvmOptions {
   faults?: FaultInjector;
   /** Guest page size in bytes (default 4096). */
   pageSize?: number;
+  /** The kernel (default `"linux-6.18"`); see the module doc. */
+  kernel?: KernelSetting;
+  /**
+   * Whether the VM has private memory (a confidential VM type: default
+   * true). The real machines here create VM type 0, which has none.
+   */
+  privateMemory?: boolean;
 }
 
 /** The capabilities a {@link SimKvm} has unless told otherwise. */
@@ -100,6 +122,8 @@ export interface SimMemslot {
   guestMemfd?: SimGuestMemfd;
   /** Offset into the guest_memfd. */
   guestMemfdOffset: number;
+  /** True when KVM serves every fault from the guest_memfd (`KVM_MEMSLOT_GMEM_ONLY`). */
+  gmemOnly: boolean;
 }
 
 /** Counters for plugin statistics and invariant checks. */
@@ -144,6 +168,10 @@ export class SimKvm implements KvmBackend {
   readonly faults?: FaultInjector;
   /** The VM-wide attribute table (KVM_SET_MEMORY_ATTRIBUTES). */
   readonly attributes: SimMemoryAttributes;
+  /** The kernel this VM models. */
+  readonly kernel: KernelSetting;
+  /** Whether the VM has private memory. */
+  readonly privateMemory: boolean;
   #slots = new Map<number, SimMemslot>();
   #guestMemfds: SimGuestMemfd[] = [];
   #sharedFiles: SimMemoryFile[] = [];
@@ -155,8 +183,15 @@ export class SimKvm implements KvmBackend {
   constructor(options: SimKvmOptions = {}) {
     this.pageSize = options.pageSize ?? 4096;
     checkPowerOfTwo("pageSize", this.pageSize, 4096, 2 ** 30);
+    const kernel = kernelFeatures(options.kernel);
+    this.kernel = kernel.name;
+    this.privateMemory = options.privateMemory ?? true;
+    const initShared = !this.privateMemory || kernel.initSharedWithPrivate;
     this.capabilities = {
       ...DEFAULT_SIM_CAPABILITIES,
+      memoryAttributes: this.privateMemory ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+      guestMemfdFlags: GUEST_MEMFD_FLAG_MMAP | (initShared ? GUEST_MEMFD_FLAG_INIT_SHARED : 0),
+      inPlaceConversion: kernel.inPlaceConversion,
       ...options.capabilities,
       ...(options.inPlace === undefined ? {} : { inPlaceConversion: options.inPlace }),
     };
@@ -205,12 +240,16 @@ export class SimKvm implements KvmBackend {
   }
 
   /** memfd_create + ftruncate + mmap(MAP_SHARED): `EINVAL` for size 0 or unaligned. */
-  createSharedMemory(size: number): MemoryFile {
-    return this.createSimSharedMemory(size);
+  createSharedMemory(size: number, options: SharedMemoryOptions = {}): MemoryFile {
+    return this.createSimSharedMemory(size, options);
   }
 
-  /** {@link createSharedMemory} typed as the simulated file. */
-  createSimSharedMemory(size: number): SimMemoryFile {
+  /**
+   * {@link createSharedMemory} typed as the simulated file; a hugetlb backing
+   * (`backingPageSize` 2 MiB or 1 GiB) needs a size that is a multiple of it
+   * (`EINVAL`, as ftruncate on hugetlbfs).
+   */
+  createSimSharedMemory(size: number, options: SharedMemoryOptions = {}): SimMemoryFile {
     const op = "kvm.createSharedMemory";
     this.#begin(op);
     checkU64(op, "size", size);
@@ -220,10 +259,24 @@ export class SimKvm implements KvmBackend {
     if (size > Number.MAX_SAFE_INTEGER) {
       throw new HwError(op, "ENOMEM", `size ${hex(size)} is too large to simulate`);
     }
+    const backingPageSize = options.backingPageSize ?? 4096;
+    if (![4096, 2 ** 21, 2 ** 30].includes(backingPageSize)) {
+      throw new RangeError(
+        `${op}: backingPageSize must be 4 KiB, 2 MiB or 1 GiB, got ${backingPageSize}`,
+      );
+    }
+    if (!isAligned(size, backingPageSize)) {
+      throw new HwError(
+        op,
+        "EINVAL",
+        `size ${hex(size)} must be a multiple of the hugetlb page size ${hex(backingPageSize)}`,
+      );
+    }
     const file = new SimMemoryFile(size, {
       host: this.host,
       faults: this.faults,
       pageSize: this.pageSize,
+      backingPageSize,
       name: `memfd#${this.#sharedFiles.length + 1}`,
     });
     this.#sharedFiles.push(file);
@@ -329,6 +382,7 @@ export class SimKvm implements KvmBackend {
       userspaceAddr: uaddr,
       guestMemfd: file,
       guestMemfdOffset: withGmem ? gmemOffset : 0,
+      gmemOnly: file !== undefined && (file.flags & GUEST_MEMFD_FLAG_MMAP) !== 0,
     });
     this.#memslotCalls++;
   }

@@ -54,6 +54,12 @@ export interface SimFileOptions {
   pageSize?: number;
   /** A name for messages (default `"memfd"` / `"guest_memfd"`). */
   name?: string;
+  /**
+   * The physical page (folio) size behind the mapping: 4 KiB (default), or
+   * 2 MiB / 1 GiB for hugetlb. IOMMU mappings of it can use entries up to
+   * that size.
+   */
+  backingPageSize?: number;
 }
 
 /** Options of a simulated guest_memfd. */
@@ -255,7 +261,7 @@ export class SimMemoryFile extends SimFileBase {
   /** Creates and maps a memfd of `size` bytes. */
   constructor(size: number, options: SimFileOptions = {}) {
     super(size, options, "memfd");
-    this.hostAddress = this.host.reserve(size);
+    this.hostAddress = this.host.reserve(size, undefined, { pageSize: options.backingPageSize });
   }
 
   /**

@@ -8,7 +8,7 @@
  * import { SimKvm, SimType1Container } from "./mod.ts";
  * import { GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_MMAP, KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../backend.ts";
  *
- * const kvm = new SimKvm({ inPlace: true });
+ * const kvm = new SimKvm({ kernel: "proposed" }); // in-place conversion is not in mainline
  * const gmem = kvm.createGuestMemfd(2 ** 21, GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED);
  * const type1 = new SimType1Container({ host: kvm.host });
  * type1.map(0, gmem.hostAddress, 4096);
@@ -27,7 +27,10 @@ export {
   HOST_ADDRESS_LIMIT,
   HOST_PAGE_SIZE,
   type HostMappingOwner,
+  type LockedCounter,
+  type ReserveOptions,
   SimHost,
+  type SimHostOptions,
 } from "./host_memory.ts";
 export { type AttributeRun, SimMemoryAttributes } from "./memory_attributes.ts";
 export {

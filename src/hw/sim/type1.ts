@@ -4,12 +4,19 @@
  * Rules, in the order vfio_dma_do_map / vfio_dma_do_unmap apply them:
  *
  * - MAP: size, iova and vaddr aligned to the smallest IOMMU page (4 KiB) and
- *   size > 0, else `EINVAL`; iova or vaddr range wrapping past 2^64
- *   `EOVERFLOW`; any overlap with an existing mapping `EEXIST`; no DMA entry
- *   left under `dma_entry_limit` `ENOSPC`; outside the IOMMU aperture
- *   (`iovaBits`) `EINVAL`; pinning beyond RLIMIT_MEMLOCK `ENOMEM`; pinning host
- *   memory that cannot be pinned `EFAULT` (see {@link SimHost.pin}). A map is
- *   all-or-nothing.
+ *   size > 0, else `EINVAL`; an iova or vaddr range wrapping past 2^64 is
+ *   `EINVAL` after the alignment check on `linux-6.18`, and `EOVERFLOW`
+ *   before it on the `proposed` kernel (which carries the 2025 overflow fixes,
+ *   "vfio/type1: sanitize for overflow using check_*_overflow()", Linux 6.19
+ *   era); any overlap with an existing mapping `EEXIST`; no DMA entry left
+ *   under `dma_entry_limit` `ENOSPC` (drivers/vfio/vfio_iommu_type1.c
+ *   `vfio_dma_do_map`, `dma_avail`); outside the IOMMU aperture (`iovaBits`)
+ *   `EINVAL`; pinning beyond RLIMIT_MEMLOCK `ENOMEM` (the process's
+ *   `mm->locked_vm`, shared by every container: `vfio_lock_acct`); pinning
+ *   host memory that cannot be pinned `EFAULT` (see {@link SimHost.pin}). A
+ *   map is all-or-nothing.
+ * - The IO page table behind the container is modelled as for iommufd
+ *   ({@link IoPageTable}): its memory follows physical contiguity.
  * - UNMAP: iova unaligned `EINVAL`; with `all`, iova and size must be 0
  *   (`EINVAL`) and everything goes; otherwise size 0 or unaligned `EINVAL`, a
  *   wrapping range `EOVERFLOW`, a range that bisects a mapping (holds its start
@@ -30,6 +37,8 @@ import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
 import { checkU64, hex, isAligned, wrapsU64 } from "./u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
+import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
+import { type AreaFootprint, IO_PAGE_1G, IO_PAGE_4K, IoPageTable } from "./io_page_table.ts";
 
 /** The smallest IOMMU page: every address and size must be a multiple of it. */
 export const TYPE1_PAGE_SIZE = 4096;
@@ -42,8 +51,13 @@ export interface SimType1Options {
   dmaEntryLimit?: number;
   /** Host whose pages each mapping pins (default: pins are not tracked). */
   host?: SimHost;
-  /** RLIMIT_MEMLOCK in bytes (default Infinity). */
+  /**
+   * RLIMIT_MEMLOCK in bytes for a container without a `host` (default
+   * Infinity); with a host, the host's limit and counter apply.
+   */
   memlockLimit?: number;
+  /** The kernel (default `"linux-6.18"`): decides the errno of a wrapping MAP. */
+  kernel?: KernelSetting;
   /** Fault injection. */
   faults?: FaultInjector;
   /** IOMMU address width: mappings must end at or below 2^iovaBits (default 64: no limit). */
@@ -62,6 +76,69 @@ export interface SimType1Stats {
   unmappedBytes: number;
 }
 
+/** A mapping as the container keeps it: with its IO page-table footprint. */
+interface Mapping extends DmaMapping {
+  footprint: AreaFootprint;
+}
+
+/**
+ * The MAP argument checks since the 2025 overflow fixes ("vfio/type1:
+ * sanitize for overflow using check_*_overflow()", Linux 6.19 era): size 0
+ * `EINVAL`, then a wrapping iova or vaddr `EOVERFLOW`, both before the
+ * alignment check (`EINVAL`).
+ */
+function checkMapArgumentsWithOverflowFix(
+  op: string,
+  iova: number,
+  vaddr: number,
+  size: number,
+): void {
+  if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");
+  if (wrapsU64(iova, size) || wrapsU64(vaddr, size)) {
+    throw new HwError(
+      op,
+      "EOVERFLOW",
+      `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`,
+    );
+  }
+  checkDmaMapArguments(op, iova, vaddr, size);
+}
+
+/**
+ * The MAP argument checks before the 2025 overflow fixes
+ * (drivers/vfio/vfio_iommu_type1.c `vfio_dma_do_map` up to Linux 6.18): size
+ * and alignment first, then a wrapping iova or vaddr, all `EINVAL`.
+ */
+function checkMapArgumentsBeforeOverflowFix(
+  op: string,
+  iova: number,
+  vaddr: number,
+  size: number,
+): void {
+  if (
+    size === 0 || !isAligned(iova, TYPE1_PAGE_SIZE) || !isAligned(vaddr, TYPE1_PAGE_SIZE) ||
+    !isAligned(size, TYPE1_PAGE_SIZE)
+  ) {
+    throw new HwError(
+      op,
+      "EINVAL",
+      `size ${hex(size)} must be > 0 and iova ${hex(iova)}, vaddr ${
+        hex(vaddr)
+      } and size 4 KiB aligned`,
+    );
+  }
+  if (wrapsU64(iova, size) || wrapsU64(vaddr, size)) {
+    throw new HwError(
+      op,
+      "EINVAL",
+      `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${
+        hex(size)
+      } wraps past 2^64 (EINVAL before ` +
+        `the 2025 overflow fixes)`,
+    );
+  }
+}
+
 /** A simulated VFIO type1 v2 container with `dma_entry_limit`, memlock and pinning. */
 export class SimType1Container implements Type1Container {
   /** The `dma_entry_limit` this container was created with. */
@@ -70,10 +147,15 @@ export class SimType1Container implements Type1Container {
   readonly memlockLimit: number;
   /** IOMMU address width. */
   readonly iovaBits: number;
+  /** The kernel this container models. */
+  readonly kernel: KernelSetting;
+  readonly #overflowFirst: boolean;
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
-  #tree = new SortedMap<DmaMapping>();
+  #tree = new SortedMap<Mapping>();
+  #table = new IoPageTable(4);
   #peak = 0;
+  #peakTablePages = 1;
   #locked = 0;
   #stats: SimType1Stats = { mapCalls: 0, unmapCalls: 0, mappedBytes: 0, unmappedBytes: 0 };
 
@@ -92,7 +174,10 @@ export class SimType1Container implements Type1Container {
       throw new RangeError(`iovaBits: must be an integer in [12, 64], got ${bits}`);
     }
     this.dmaEntryLimit = limit;
-    this.memlockLimit = memlock;
+    this.memlockLimit = options.host?.memlockLimit ?? memlock;
+    const kernel = kernelFeatures(options.kernel);
+    this.kernel = kernel.name;
+    this.#overflowFirst = kernel.name === "proposed";
     this.iovaBits = bits;
     this.#host = options.host;
     this.#faults = options.faults;
@@ -105,7 +190,8 @@ export class SimType1Container implements Type1Container {
     checkU64(op, "iova", iova);
     checkU64(op, "vaddr", vaddr);
     checkU64(op, "size", size);
-    checkDmaMapArguments(op, iova, vaddr, size);
+    if (this.#overflowFirst) checkMapArgumentsWithOverflowFix(op, iova, vaddr, size);
+    else checkMapArgumentsBeforeOverflowFix(op, iova, vaddr, size);
     const end = iova + size; // exact: aligned values up to 2^64
     const c = this.#tree.below(end);
     if (c !== undefined && c.iova + c.size > iova) {
@@ -129,7 +215,9 @@ export class SimType1Container implements Type1Container {
         `${hex(iova)}+${hex(size)} is outside the ${this.iovaBits}-bit IOMMU aperture`,
       );
     }
-    if (this.#locked + size > this.memlockLimit) {
+    if (this.#host) {
+      this.#host.lock("mm", size, op);
+    } else if (this.#locked + size > this.memlockLimit) {
       throw new HwError(
         op,
         "ENOMEM",
@@ -138,10 +226,24 @@ export class SimType1Container implements Type1Container {
         } more bytes exceeds RLIMIT_MEMLOCK ${this.memlockLimit} (locked ${this.#locked})`,
       );
     }
-    this.#host?.pin(vaddr, size, op);
-    this.#tree.set(iova, { iova, size, vaddr });
+    try {
+      this.#host?.pin(vaddr, size, op);
+    } catch (e) {
+      this.#host?.unlock("mm", size);
+      throw e;
+    }
+    const footprint = this.#table.footprint(
+      { iova, size, vaddr },
+      // Without a host, vaddrs stand for physical addresses: alignment alone decides.
+      this.#host?.pageSizeAt(vaddr) ?? IO_PAGE_1G,
+    );
+    this.#table.add(footprint);
+    this.#tree.set(iova, { iova, size, vaddr, footprint });
     this.#locked += size;
     if (this.#tree.size > this.#peak) this.#peak = this.#tree.size;
+    if (this.#table.tablePages > this.#peakTablePages) {
+      this.#peakTablePages = this.#table.tablePages;
+    }
     this.#stats.mapCalls++;
     this.#stats.mappedBytes += size;
   }
@@ -199,7 +301,17 @@ export class SimType1Container implements Type1Container {
 
   /** Current mappings, sorted by iova (copies). */
   mappings(): DmaMapping[] {
-    return this.#tree.values().map((d) => ({ ...d }));
+    return this.#tree.values().map(({ iova, size, vaddr }) => ({ iova, size, vaddr }));
+  }
+
+  /** Bytes of IO page-table memory in use (4 KiB per table page, the root included). */
+  get tableBytes(): number {
+    return this.#table.tablePages * IO_PAGE_4K;
+  }
+
+  /** The most IO page-table pages in use at once. */
+  get peakTablePages(): number {
+    return this.#peakTablePages;
   }
 
   /** Number of live mappings. */
@@ -225,10 +337,10 @@ export class SimType1Container implements Type1Container {
   /** The mapping at `iova` exactly, if any. */
   mappingAt(iova: number): DmaMapping | undefined {
     const d = this.#tree.get(iova);
-    return d === undefined ? undefined : { ...d };
+    return d === undefined ? undefined : { iova: d.iova, size: d.size, vaddr: d.vaddr };
   }
 
-  #bisects(iova: number, size: number, d: DmaMapping): string {
+  #bisects(iova: number, size: number, d: Mapping): string {
     return `${hex(iova)}+${hex(size)} bisects the mapping ${hex(d.iova)}+${
       hex(d.size)
     } (type1 v2 cannot unmap part of a mapping)`;
@@ -240,11 +352,13 @@ export class SimType1Container implements Type1Container {
   }
 
   /** Removes `doomed` (live mappings), unpinning their pages; counts one UNMAP call. */
-  #remove(doomed: DmaMapping[]): number {
+  #remove(doomed: Mapping[]): number {
     let bytes = 0;
     for (const d of doomed) {
       this.#tree.delete(d.iova);
+      this.#table.remove(d.footprint);
       this.#host?.unpin(d.vaddr, d.size);
+      this.#host?.unlock("mm", d.size);
       this.#locked -= d.size;
       bytes += d.size;
     }

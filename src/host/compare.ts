@@ -1,0 +1,212 @@
+/**
+ * `memstate compare`: one input, several hosts, and one question each. Every
+ * question has its own baseline and ends in a one-line verdict:
+ *
+ * - **store**: range tree against bitmap, DMA backend as configured;
+ * - **DMA backend**: type1 against iommufd, on the range tree; type1 runs at
+ *   its configured limit (the module default, 65535, when made from an
+ *   iommufd device), and where it would not start the row says so with the
+ *   limit it would need, instead of raising it silently;
+ * - **policy** (`--vmm A,B`) and **kernel** (`--kernel A,B`): the same host
+ *   under two VMM policies or two kernels, which is how a user sees what
+ *   memstate's policy buys over QEMU today and what the proposed kernel would
+ *   buy on top.
+ *
+ * Timings are the minimum and median of `reps` runs; every other figure is
+ * deterministic and taken from the last run.
+ *
+ * @module
+ */
+
+import { CapacityError } from "../plugins/plugin.ts";
+import type { KernelSetting } from "../settings/kernel.ts";
+import type { VmmPolicy } from "../settings/vmm.ts";
+import { ConfigError } from "./config/errors.ts";
+import type { HostConfig } from "./config/schema.ts";
+import type { Report } from "./report/report.ts";
+import { runSession, type SessionOptions } from "./session.ts";
+
+/** Which question a comparison answers. */
+export type CompareAxis = "store" | "dma" | "vmm" | "kernel";
+
+/** One side of a question: a host variant and how it did. */
+export interface CompareVariant {
+  /** What differs, e.g. `"bitmap"` or `"qemu-11.1"`. */
+  label: string;
+  /** The last run's report; absent when the host would not start. */
+  report?: Report;
+  /** Why the host would not start, when it would not. */
+  refused?: string;
+  /** Fastest of the runs, in milliseconds. */
+  minMs?: number;
+  /** Median of the runs, in milliseconds. */
+  medianMs?: number;
+  /** Hardware calls of every plugin, summed. */
+  calls?: number;
+  /** Live and peak mappings over the DMA plugins. */
+  mappings?: number;
+  /** The highest peak of any DMA plugin. */
+  peakMappings?: number;
+  /** The tightest `dma_entry_limit` of the type1 devices, when there are any. */
+  mappingLimit?: number;
+  /** IO page-table memory at the end, over the DMA plugins. */
+  tableBytes?: number;
+  /** Store bytes over the regions. */
+  storeBytes?: number;
+}
+
+/** One question, its baseline (the first variant) and verdict. */
+export interface CompareQuestion {
+  /** Which question. */
+  axis: CompareAxis;
+  /** The question in words. */
+  title: string;
+  /** The variants, baseline first. */
+  variants: CompareVariant[];
+  /** One line that answers the question. */
+  verdict: string;
+}
+
+/** What to compare. */
+export interface CompareOptions {
+  /** Two policies to compare (the policy question). */
+  vmm?: [VmmPolicy, VmmPolicy];
+  /** Two kernels to compare (the kernel question). */
+  kernel?: [KernelSetting, KernelSetting];
+  /** Runs per variant (at least 3 for a median worth printing). */
+  reps?: number;
+  /** Called when a variant starts, with its question and label. */
+  onVariant?: (axis: CompareAxis, label: string) => SessionOptions["onProgress"];
+}
+
+/** Runs the comparisons for `config`; `base` are the run options every variant shares. */
+export async function compare(
+  config: HostConfig,
+  base: SessionOptions,
+  options: CompareOptions = {},
+): Promise<CompareQuestion[]> {
+  const reps = options.reps ?? 3;
+  const hasDma = config.devices.some((d) => d.type !== "virtio-mem");
+  const variant = (axis: CompareAxis, label: string, extra: SessionOptions) =>
+    runVariant(config, { ...base, ...extra }, reps, label, options.onVariant?.(axis, label));
+  const questions: CompareQuestion[] = [];
+  if (options.vmm) {
+    const variants: CompareVariant[] = [];
+    for (const vmm of options.vmm) variants.push(await variant("vmm", vmm, { vmm }));
+    questions.push(question("vmm", `policy: ${options.vmm.join(" against ")}`, variants));
+  }
+  if (options.kernel) {
+    const variants: CompareVariant[] = [];
+    for (const kernel of options.kernel) variants.push(await variant("kernel", kernel, { kernel }));
+    questions.push(question("kernel", `kernel: ${options.kernel.join(" against ")}`, variants));
+  }
+  if (questions.length > 0) return questions;
+  questions.push(question("store", "store: range tree against bitmap", [
+    await variant("store", "bitmap", { store: "bitmap" }),
+    await variant("store", "range-tree", { store: "range-tree" }),
+  ]));
+  if (hasDma) {
+    questions.push(question("dma", "DMA backend: type1 against iommufd", [
+      await variant("dma", "type1", { store: "range-tree", dmaKind: "type1" }),
+      await variant("dma", "iommufd", { store: "range-tree", dmaKind: "iommufd" }),
+    ]));
+  }
+  return questions;
+}
+
+async function runVariant(
+  config: HostConfig,
+  options: SessionOptions,
+  reps: number,
+  label: string,
+  onProgress: SessionOptions["onProgress"],
+): Promise<CompareVariant> {
+  const times: number[] = [];
+  let report: Report | undefined;
+  for (let i = 0; i < reps; i++) {
+    try {
+      ({ report } = await runSession(config, { ...options, onProgress }));
+    } catch (e) {
+      if (e instanceof CapacityError) {
+        return {
+          label,
+          refused: `would not start: needs dma_entry_limit >= ${e.needed} (limit ${e.available})`,
+        };
+      }
+      if (e instanceof ConfigError) {
+        return { label, refused: `would not start: ${e.issues.map((i) => i.message).join("; ")}` };
+      }
+      throw e;
+    }
+    times.push(report.elapsedMs);
+  }
+  times.sort((a, b) => a - b);
+  const r = report!;
+  const dma = r.plugins.filter((p) => p.kind === "vfio-type1" || p.kind === "iommufd");
+  const limits = dma.flatMap((p) => (p.mappingLimit === undefined ? [] : [p.mappingLimit]));
+  return {
+    label,
+    report: r,
+    minMs: times[0],
+    medianMs: times[Math.floor(times.length / 2)],
+    calls: r.plugins.reduce(
+      (n, p) =>
+        n + Object.entries(p.calls)
+          .filter(([k]) => k !== "punchedBytes" && !k.includes("."))
+          .reduce((m, [, v]) => m + v, 0),
+      0,
+    ),
+    mappings: dma.reduce((n, p) => n + p.mappings, 0),
+    peakMappings: dma.reduce((n, p) => Math.max(n, p.peakMappings), 0),
+    ...(limits.length > 0 ? { mappingLimit: Math.min(...limits) } : {}),
+    tableBytes: dma.reduce((n, p) => n + (p.tableBytes ?? 0), 0),
+    storeBytes: r.regions.reduce((n, g) => n + g.storeBytes, 0),
+  };
+}
+
+function question(axis: CompareAxis, title: string, variants: CompareVariant[]): CompareQuestion {
+  return { axis, title, variants, verdict: verdict(axis, variants) };
+}
+
+/** One line answering the question, from the baseline (first) and the other variant. */
+function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
+  const [a, b] = variants;
+  const refused = variants.filter((v) => v.refused);
+  if (refused.length === variants.length) return "neither variant starts";
+  if (a.refused || b.refused) {
+    const ok = a.refused ? b : a, no = a.refused ? a : b;
+    return `${ok.label} runs; ${no.label} ${no.refused}`;
+  }
+  const ratio = (x: number, y: number) => (y === 0 ? "n/a" : `${(x / y).toFixed(2)}x`);
+  const ra = a.report!, rb = b.report!;
+  const outcome = (v: CompareVariant) => {
+    const r = v.report!;
+    const bad = r.invariants.violations.length;
+    return r.stoppedAt
+      ? `stops (${r.conversions.failed} failed, ${bad} violations)`
+      : r.conversions.failed > 0
+      ? `${r.conversions.failed} failed, ${bad} violations`
+      : `all applied`;
+  };
+  switch (axis) {
+    case "store":
+      return `range tree: ${ratio(b.minMs!, a.minMs!)} the bitmap's time (min of runs), ` +
+        `${ratio(b.storeBytes!, a.storeBytes!)} its memory ` +
+        `(${b.storeBytes} vs ${a.storeBytes} bytes)`;
+    case "dma":
+      return `iommufd peaks at ${b.peakMappings} mappings against type1's ${a.peakMappings}` +
+        (a.mappingLimit === undefined ? "" : ` (type1 limit ${a.mappingLimit})`) +
+        `; IO page tables ${b.tableBytes} vs ${a.tableBytes} bytes; time ${
+          ratio(b.minMs!, a.minMs!)
+        }`;
+    case "vmm":
+    case "kernel": {
+      const conv = (r: Report) => Math.max(1, r.conversions.requested);
+      return `${b.label}: ${
+        (b.calls! / conv(rb)).toFixed(2)
+      } kernel calls per conversion against ` +
+        `${a.label}'s ${(a.calls! / conv(ra)).toFixed(2)}, peak mappings ${b.peakMappings} vs ` +
+        `${a.peakMappings}; ${a.label} ${outcome(a)}, ${b.label} ${outcome(b)}`;
+    }
+  }
+}

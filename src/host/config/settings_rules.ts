@@ -1,0 +1,82 @@
+/**
+ * The rules that relate a configuration to its two settings, the VMM policy
+ * and the kernel: what needs the proposed kernel, and what QEMU cannot do.
+ * They run when a file is loaded (with the file's own settings) and again when
+ * a host is built under other settings (`--vmm`, `--kernel`, `compare`), so a
+ * setting that does not fit is refused with the field and the reason either way.
+ *
+ * @module
+ */
+
+import { kernelFeatures, type KernelSetting, needsProposed } from "../../settings/kernel.ts";
+import type { VmmPolicy } from "../../settings/vmm.ts";
+import type { ConfigIssue } from "./errors.ts";
+import type { HostConfig } from "./schema.ts";
+
+/** Every way `config` does not fit `vmm` and `kernel`, as issues with field paths. */
+export function settingsProblems(
+  config: HostConfig,
+  vmm: VmmPolicy,
+  kernel: KernelSetting,
+): ConfigIssue[] {
+  const features = kernelFeatures(kernel);
+  const issues: ConfigIssue[] = [];
+  const qemu = vmm !== "memstate";
+  if (config.backend === "linux" && kernel !== "linux-6.18") {
+    issues.push({
+      path: "kernel",
+      message: `is "${kernel}", but the linux backend runs on this machine's kernel ` +
+        `(mainline, "linux-6.18"); the proposed series is modelled by the "sim" backend only`,
+    });
+  }
+  if (config.kvm.mode === "in-place") {
+    if (!features.inPlaceConversion) {
+      issues.push({
+        path: "kvm.mode",
+        message: needsProposed(`"in-place" (guest_memfd in-place conversion)`, kernel),
+      });
+    }
+    if (qemu) {
+      issues.push({
+        path: "kvm.mode",
+        message: `"in-place" cannot run under ${vmm}: QEMU's in-place conversion is an unmerged ` +
+          `RFC; use "vmm": "memstate"`,
+      });
+    }
+  }
+  config.regions.forEach((region, index) => {
+    if (config.backend === "linux" && region.backingPageSize !== 4096) {
+      issues.push({
+        path: `regions[${index}].backingPageSize`,
+        message: `must be "4KiB" with the linux backend, which creates plain memfds ` +
+          `(hugetlb backing is modelled by the "sim" backend)`,
+      });
+    }
+  });
+  config.devices.forEach((device, index) => {
+    if (device.type === "iommufd" && device.cut === true && !features.cutMapping) {
+      issues.push({
+        path: `devices[${index}].cut`,
+        message: needsProposed("true (iommufd cut_mapping)", kernel) +
+          `, or drop "cut" to map granules as QEMU does on ${kernel}`,
+      });
+    }
+    if (device.type === "type1" && device.granularity !== undefined && qemu) {
+      issues.push({
+        path: `devices[${index}].granularity`,
+        message: `cannot be set under ${vmm}: QEMU's VFIO listener maps at the ` +
+          `RamDiscardManager's minimum granularity (hw/vfio/listener.c ` +
+          `vfio_ram_discard_register_listener); "granularity" is a memstate option`,
+      });
+    }
+    if (device.type === "virtio-mem" && vmm === "qemu-10.1") {
+      issues.push({
+        path: `devices[${index}].type`,
+        message: `"virtio-mem" cannot share region ${JSON.stringify(device.region)} with ` +
+          `guest_memfd under qemu-10.1, which allows one RamDiscardManager per memory region ` +
+          `(system/memory.c memory_region_set_ram_discard_manager); use qemu-11.1 or memstate`,
+      });
+    }
+  });
+  return issues;
+}
