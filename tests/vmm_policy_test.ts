@@ -1,0 +1,499 @@
+// The VMM policies: QEMU 10.1 and 11.1 reproduced exactly (order, what a failure
+// leaves behind, call counts, registration, sources, virtio-mem), and memstate's
+// own policy (priorities, full rollback, never more kernel calls than QEMU). Each
+// test names the QEMU source of the rule it checks.
+import assert from "node:assert/strict";
+import {
+  ConversionError,
+  DMA_VIEW,
+  type Listener,
+  PLUGGED,
+  Region,
+  RegionFailedError,
+  ReplayError,
+  type Section,
+  SourceError,
+} from "../src/bus/mod.ts";
+import { KVM_MEMORY_ATTRIBUTE_PRIVATE as PRIVATE } from "../src/hw/backend.ts";
+import { SimHost, SimIoas, SimKvm, SimType1Container } from "../src/hw/sim/mod.ts";
+import {
+  CapacityError,
+  iommufd,
+  kvmAttributes,
+  type Plugin,
+  vfioType1,
+  virtioMem,
+} from "../src/plugins/mod.ts";
+import type { VmmPolicy } from "../src/settings/vmm.ts";
+import { Prng, seedFromEnv } from "../src/util/prng.ts";
+import { MiB, PAGE, simSetup } from "./helpers/sim_setup.ts";
+
+const QEMU: VmmPolicy[] = ["qemu-10.1", "qemu-11.1"];
+
+/** Total hardware calls of `plugins`, by "plugin.operation". */
+function calls(plugins: Plugin[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of plugins) {
+    for (const [op, n] of Object.entries(p.stats().calls)) {
+      if (op !== "punchedBytes") out[`${p.name}.${op}`] = n;
+    }
+  }
+  return out;
+}
+
+function delta(after: Record<string, number>, before: Record<string, number>) {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    if (v !== (before[k] ?? 0)) out[k] = v - (before[k] ?? 0);
+  }
+  return out;
+}
+
+/** A DMA listener that records what it is told and can refuse its next populate. */
+function recorder(name: string, log: string[], refuse = () => false): Listener {
+  return {
+    name,
+    priority: 10,
+    view: DMA_VIEW,
+    acceptsDoubleDiscard: true,
+    populate(s: Section) {
+      if (refuse()) throw new Error(`${name} refuses`);
+      log.push(`${name} populate ${s.offset / PAGE}+${s.size / PAGE}`);
+    },
+    discard(s: Section) {
+      log.push(`${name} discard ${s.offset / PAGE}+${s.size / PAGE}`);
+    },
+  };
+}
+
+// --- conversion order --------------------------------------------------------------------------
+
+Deno.test("qemu: kvm_convert_memory sets the attributes of the whole range before the listeners and discards the old side after them (accel/kvm/kvm-all.c kvm_convert_memory)", () => {
+  for (const vmm of QEMU) {
+    const s = simSetup({ vmm, type1: false });
+    const seen: string[] = [];
+    s.region.register({
+      name: "dma",
+      view: DMA_VIEW,
+      populate: (sec) => {
+        const gpa = s.region.base + sec.offset;
+        const calls = s.kvm.stats().calls;
+        seen.push(
+          `attributes ${s.vm.getMemoryAttributes(gpa) === 0 ? "shared" : "private"}, ` +
+            `punches ${calls.punchHole}`,
+        );
+      },
+      discard: () => {},
+    });
+    const punchesBefore = s.kvm.stats().calls.punchHole;
+    s.region.convert(MiB, 4 * PAGE, "shared");
+    assert.deepEqual(seen, [`attributes shared, punches ${punchesBefore}`], vmm);
+    assert.equal(s.kvm.stats().calls.punchHole, punchesBefore + 1, "the punch comes after");
+  }
+});
+
+Deno.test("memstate: DMA maps after KVM made memory shared and unmaps before KVM makes it private (priorities)", () => {
+  const s = simSetup({ type1: false });
+  const seen: string[] = [];
+  const shared = (sec: Section) =>
+    s.vm.getMemoryAttributes(s.region.base + sec.offset) === 0 ? "shared" : "private";
+  s.region.register({
+    name: "dma",
+    priority: 10,
+    view: DMA_VIEW,
+    populate: (sec) => seen.push(`map while ${shared(sec)}`),
+    discard: (sec) => seen.push(`unmap while ${shared(sec)}`),
+  });
+  s.region.convert(MiB, 4 * PAGE, "shared");
+  s.region.convert(MiB, 4 * PAGE, "private");
+  assert.deepEqual(seen, ["map while shared", "unmap while shared"]);
+});
+
+// --- what a failure leaves behind --------------------------------------------------------------
+
+/** KVM + two DMA listeners: "late" (registered last, so QEMU notifies it first) and "failing". */
+function failureSetup(vmm: VmmPolicy) {
+  const s = simSetup({ vmm, type1: false });
+  const log: string[] = [];
+  let refuse = false;
+  const failing = recorder("failing", log, () => refuse);
+  const late = recorder("late", log);
+  s.region.register(failing);
+  s.region.register(late);
+  return { ...s, log, failing, late, refuseNext: () => (refuse = true) };
+}
+
+Deno.test("qemu-10.1: a refused populate rolls nothing back: attributes and bitmap stay changed, earlier listeners keep their maps (system/ram-block-attributes.c ram_block_attributes_notify_populate)", () => {
+  const s = failureSetup("qemu-10.1");
+  s.refuseNext();
+  assert.throws(() => s.region.convert(MiB, 4 * PAGE, "shared"), (e) => {
+    assert.ok(e instanceof ConversionError);
+    assert.equal(e.listener, "failing");
+    assert.equal(e.rolledBack, "none");
+    assert.equal(e.vmStopped, true);
+    assert.match(e.message, /nothing was rolled back; the VM stops/);
+    return true;
+  });
+  assert.deepEqual(s.log, ["late populate 256+4"], "newest first, and never told to undo");
+  assert.equal(s.vm.getMemoryAttributes(s.region.base + MiB), 0, "KVM attributes stay shared");
+  assert.equal(s.region.stateAt(MiB) & 1, 1, "the shared bitmap stays set");
+  assert.equal(s.region.failure, undefined, "the VM stops; the caller decides what that means");
+});
+
+Deno.test("qemu-11.1: a refused populate rolls back the listeners notified, the failing one included; attributes and bitmap stay (system/ram-discard-manager.c ram_discard_manager_notify_populate)", () => {
+  const s = failureSetup("qemu-11.1");
+  s.refuseNext();
+  assert.throws(() => s.region.convert(MiB, 4 * PAGE, "shared"), (e) => {
+    assert.ok(e instanceof ConversionError);
+    assert.equal(e.rolledBack, "listeners");
+    assert.equal(e.vmStopped, true);
+    assert.match(e.message, /listeners were rolled back, the KVM attributes and the state bitmap/);
+    return true;
+  });
+  assert.deepEqual(s.log, [
+    "late populate 256+4",
+    "late discard 256+4",
+    "failing discard 256+4", // it must cope with a discard of what it never got
+  ]);
+  assert.equal(s.vm.getMemoryAttributes(s.region.base + MiB), 0);
+  assert.equal(s.region.stateAt(MiB) & 1, 1);
+});
+
+Deno.test("memstate: a refused populate rolls everything back, KVM included, and the guest runs on", () => {
+  const s = failureSetup("memstate");
+  const punches = s.kvm.stats().calls.punchHole;
+  s.refuseNext();
+  assert.throws(() => s.region.convert(MiB, 4 * PAGE, "shared"), (e) => {
+    assert.ok(e instanceof ConversionError);
+    assert.equal(e.rolledBack, "all");
+    assert.equal(e.vmStopped, false);
+    return true;
+  });
+  assert.equal(s.vm.getMemoryAttributes(s.region.base + MiB), PRIVATE);
+  assert.equal(s.region.stateAt(MiB) & 1, 0);
+  assert.equal(s.kvm.stats().calls.punchHole, punches + 2, "punched, then punched back");
+  assert.deepEqual(s.kvm.verify(s.region), []);
+});
+
+// --- call counts -------------------------------------------------------------------------------
+
+Deno.test("VFIO: one map per granule, ONE unmap per discarded section (hw/vfio/listener.c vfio_ram_discard_notify_populate / _notify_discard), under every policy", () => {
+  for (const vmm of [...QEMU, "memstate"] as VmmPolicy[]) {
+    const s = simSetup({ vmm });
+    const before = calls(s.plugins);
+    s.region.convert(0, 16 * PAGE, "shared");
+    assert.equal(delta(calls(s.plugins), before)["nic0.map"], 16, vmm);
+    const mid = calls(s.plugins);
+    s.region.convert(0, 16 * PAGE, "private");
+    assert.equal(delta(calls(s.plugins), mid)["nic0.unmap"], 1, vmm);
+    assert.equal(s.container.mappingCount, 0);
+  }
+});
+
+Deno.test("qemu: a conversion already in the target state still makes the KVM ioctl and the discard; memstate makes no call", () => {
+  for (const vmm of [...QEMU, "memstate"] as VmmPolicy[]) {
+    const s = simSetup({ vmm });
+    s.region.convert(0, 16 * PAGE, "shared");
+    const before = calls(s.plugins);
+    const result = s.region.convert(0, 16 * PAGE, "shared");
+    assert.equal(result.noop, true);
+    assert.deepEqual(
+      delta(calls(s.plugins), before),
+      vmm === "memstate" ? {} : { "kvm.setMemoryAttributes": 1, "kvm.punchHole": 1 },
+      vmm,
+    );
+  }
+});
+
+Deno.test("qemu: a mixed range is notified one page at a time (ram_block_attributes_state_change, 'Unexpected mixture'); memstate once per run", () => {
+  for (const vmm of [...QEMU, "memstate"] as VmmPolicy[]) {
+    const s = simSetup({ vmm });
+    s.region.convert(0, 4 * PAGE, "shared");
+    s.region.convert(5 * PAGE, 4 * PAGE, "shared"); // shared: [0,4) and [5,9); page 4 private
+    const before = calls(s.plugins);
+    s.region.convert(0, 9 * PAGE, "private");
+    const d = delta(calls(s.plugins), before);
+    assert.equal(d["nic0.unmap"], vmm === "memstate" ? 2 : 8, vmm);
+    assert.equal(d["kvm.setMemoryAttributes"], 1, `${vmm}: one attribute call either way`);
+    assert.equal(d["kvm.punchHole"], 1, vmm);
+    assert.equal(s.container.mappingCount, 0);
+  }
+});
+
+Deno.test("memstate never makes more kernel calls than QEMU 11.1 for the same conversion (linux-6.18: KVM, type1, iommufd granules)", () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed} (set MEMSTATE_SEED to reproduce)`);
+  const rng = new Prng(seed);
+  const hosts = (["qemu-11.1", "memstate"] as VmmPolicy[]).map((vmm) =>
+    simSetup({ vmm, size: 8 * MiB, iommufd: "granule", kernel: "linux-6.18" })
+  );
+  let fewer = 0;
+  for (let step = 0; step < 400; step++) {
+    const pages = 2048;
+    const start = rng.int(pages);
+    const size = 1 + rng.int(Math.min(pages - start, rng.chance(0.7) ? 8 : 300));
+    const to = rng.chance(0.5) ? "shared" : "private";
+    const made = hosts.map((s) => {
+      const before = calls(s.plugins);
+      s.region.convert(start * PAGE, size * PAGE, to);
+      return Object.values(delta(calls(s.plugins), before)).reduce((a, b) => a + b, 0);
+    });
+    const note = `seed ${seed} step ${step}: ${to} [${start}, +${size})`;
+    assert.ok(made[1] <= made[0], `${note}: memstate ${made[1]} calls, qemu-11.1 ${made[0]}`);
+    if (made[1] < made[0]) fewer++;
+    assert.deepEqual([...hosts[0].region.store.runs()], [...hosts[1].region.store.runs()], note);
+  }
+  assert.ok(fewer > 0, `seed ${seed}: no conversion showed a difference`);
+  for (const s of hosts) {
+    assert.deepEqual(s.plugins.flatMap((p) => p.verify?.(s.region) ?? []), []);
+  }
+});
+
+// --- registration ------------------------------------------------------------------------------
+
+function replaySetup(vmm: VmmPolicy) {
+  const region = new Region({ name: "ram", size: 4 * MiB, vmm });
+  region.convert(0, 4 * PAGE, "shared");
+  region.convert(8 * PAGE, 4 * PAGE, "shared");
+  const log: string[] = [];
+  let n = 0;
+  const listener = recorder("dev", log, () => ++n === 2); // refuses the second run
+  return { region, log, listener };
+}
+
+Deno.test("registration: a refused replay is rolled back and not registered under memstate", () => {
+  const { region, log, listener } = replaySetup("memstate");
+  assert.throws(() => region.register(listener), ConversionError);
+  assert.deepEqual(log, ["dev populate 0+4", "dev discard 0+4"]);
+  assert.deepEqual(region.listeners, []);
+});
+
+Deno.test("registration: qemu-11.1 reports a refused replay and leaves the listener registered (ram_discard_manager_register_listener)", () => {
+  const { region, log, listener } = replaySetup("qemu-11.1");
+  assert.throws(() => region.register(listener), (e) => {
+    assert.ok(e instanceof ReplayError);
+    assert.equal(e.registered, true);
+    assert.match(e.message, /the listener stays registered with what was replayed before/);
+    return true;
+  });
+  assert.deepEqual(log, ["dev populate 0+4"], "what was replayed stays");
+  assert.deepEqual(region.listeners, [listener]);
+});
+
+Deno.test("registration: qemu-10.1 exits when a replay is refused (ram_block_attributes_rdm_register_listener: exit(1))", () => {
+  const { region, listener } = replaySetup("qemu-10.1");
+  assert.throws(() => region.register(listener), (e) => {
+    assert.ok(e instanceof RegionFailedError);
+    assert.match(e.message, /QEMU exits/);
+    return true;
+  });
+  assert.throws(() => region.convert(0, PAGE, "private"), RegionFailedError);
+});
+
+Deno.test("unregister: qemu-11.1 sends one discard of the whole section (ram_discard_manager_unregister_listener); memstate one per populated run", () => {
+  for (const vmm of ["qemu-11.1", "memstate"] as VmmPolicy[]) {
+    const region = new Region({ name: "ram", size: 4 * MiB, vmm });
+    const log: string[] = [];
+    const listener = { ...recorder("dev", log), acceptsDoubleDiscard: false };
+    region.register(listener);
+    region.convert(0, 4 * PAGE, "shared");
+    region.convert(8 * PAGE, 4 * PAGE, "shared");
+    log.length = 0;
+    region.unregister(listener);
+    assert.deepEqual(
+      log,
+      // memstate undoes the populates newest first, as a rollback does.
+      vmm === "memstate" ? ["dev discard 8+4", "dev discard 0+4"] : ["dev discard 0+1024"],
+      vmm,
+    );
+  }
+});
+
+// --- sources ------------------------------------------------------------------------------------
+
+Deno.test("sources: granularity is the minimum over sources, 4 KiB with guest_memfd beside 2 MiB virtio-mem (ram_discard_manager_update_granularity)", () => {
+  const region = new Region({ name: "ram", size: 64 * MiB });
+  assert.deepEqual(region.sources().map((s) => s.name), ["guest_memfd"]);
+  region.addSource({ name: "vmem", bits: PLUGGED, granularity: 2 * MiB });
+  assert.equal(region.granularity, PAGE);
+  region.removeSource("guest_memfd");
+  assert.equal(region.granularity, 2 * MiB);
+});
+
+Deno.test("sources: removing a source replays populate for what it held back (ram_discard_manager_del_source)", () => {
+  const region = new Region({ name: "ram", size: 8 * MiB });
+  region.addSource({ name: "vmem", bits: PLUGGED, granularity: 2 * MiB });
+  region.change(0, 4 * MiB, 0, PLUGGED); // unplugged ...
+  region.convert(0, 8 * MiB, "shared"); // ... but shared
+  const log: string[] = [];
+  region.register(recorder("dma", log));
+  assert.deepEqual(log, ["dma populate 1024+1024"]);
+  region.removeSource("vmem");
+  assert.deepEqual(log, ["dma populate 1024+1024", "dma populate 0+1024"]);
+  assert.throws(
+    () => region.removeSource("vmem"),
+    (e) => e instanceof SourceError && e.code === "ENOENT",
+  );
+});
+
+Deno.test("sources: qemu-10.1 allows one per memory region, so virtio-mem cannot join guest_memfd (EBUSY, memory_region_set_ram_discard_manager)", () => {
+  const region = new Region({ name: "ram", size: 64 * MiB, vmm: "qemu-10.1" });
+  assert.throws(
+    () => virtioMem({ region, blockSize: 2 * MiB, requestedSize: 8 * MiB }),
+    (e) =>
+      e instanceof SourceError && e.code === "EBUSY" &&
+      /needs qemu-11.1 or memstate/.test(e.message),
+  );
+  virtioMem({
+    region: new Region({ name: "ram", size: 64 * MiB, vmm: "qemu-11.1" }),
+    blockSize: 2 * MiB,
+    requestedSize: 8 * MiB,
+  });
+});
+
+// --- virtio-mem ---------------------------------------------------------------------------------
+
+function vmemSetup(vmm: VmmPolicy) {
+  const s = simSetup({ vmm, size: 64 * MiB, type1: false });
+  const order: string[] = [];
+  const shared = s.kvm.binding(s.region)!.backing.shared!;
+  const vmem = virtioMem({
+    region: s.region,
+    blockSize: 2 * MiB,
+    requestedSize: 32 * MiB,
+    discardBacking: (offset, size) => {
+      order.push("discard backing");
+      s.kvm.discardShared(s.region, offset, size);
+    },
+  });
+  s.region.convert(0, 64 * MiB, "shared");
+  let refuse = false;
+  s.region.register({
+    name: "dma",
+    view: DMA_VIEW,
+    populate: () => {
+      if (refuse) throw new Error("map failed");
+      order.push("populate");
+    },
+    discard: () => {
+      order.push("discard");
+      if (refuse) throw new Error("unmap failed");
+    },
+  });
+  return { ...s, vmem, order, shared, refuse: (on: boolean) => (refuse = on) };
+}
+
+Deno.test("virtio-mem: PLUG, UNPLUG and UNPLUG_ALL answer BUSY while a migration runs (virtio_mem_is_busy)", () => {
+  for (const vmm of [...QEMU.slice(1), "memstate"] as VmmPolicy[]) {
+    const s = vmemSetup(vmm);
+    const base = s.region.base;
+    assert.equal(s.vmem.plug(base, 2), "ACK");
+    s.vmem.busy = true;
+    assert.equal(s.vmem.plug(base + 8 * MiB, 1), "BUSY", vmm);
+    assert.equal(s.vmem.unplug(base, 1), "BUSY", vmm);
+    assert.equal(s.vmem.unplugAll(), "BUSY", vmm);
+    assert.equal(s.vmem.pluggedSize, 4 * MiB);
+    s.vmem.busy = false;
+    assert.equal(s.vmem.unplug(base, 1), "ACK");
+  }
+});
+
+Deno.test("virtio-mem under qemu-11.1: unplug discards the backing first, and listeners cannot refuse it (virtio_mem_set_block_state, notify_discard returns void)", () => {
+  const s = vmemSetup("qemu-11.1");
+  const base = s.region.base;
+  s.shared.write(0, new Uint8Array(PAGE).fill(1));
+  assert.equal(s.vmem.plug(base, 1), "ACK");
+  s.order.length = 0;
+  s.refuse(true);
+  assert.equal(s.vmem.unplug(base, 1), "ACK");
+  assert.deepEqual(s.order, ["discard backing", "discard"]);
+  assert.equal(s.shared.allocatedBytes(0, 2 * MiB), 0);
+  assert.equal(s.region.stats.ignoredDiscardErrors, 1);
+});
+
+Deno.test("virtio-mem under memstate: listeners hear of an unplug first and may refuse it (BUSY, nothing discarded)", () => {
+  const s = vmemSetup("memstate");
+  const base = s.region.base;
+  assert.equal(s.vmem.plug(base, 1), "ACK");
+  s.shared.write(0, new Uint8Array(PAGE).fill(1));
+  s.order.length = 0;
+  s.refuse(true);
+  assert.equal(s.vmem.unplug(base, 1), "BUSY");
+  assert.deepEqual(s.order, ["discard"], "refused before the backing was touched");
+  assert.equal(s.shared.allocatedBytes(0, PAGE), PAGE, "the backing is untouched");
+  s.refuse(false);
+  assert.equal(s.vmem.unplug(base, 1), "ACK");
+  assert.equal(s.shared.allocatedBytes(0, 2 * MiB), 0);
+});
+
+// --- iommufd and type1 plugins per kernel and policy --------------------------------------------
+
+Deno.test("iommufd on linux-6.18 maps granules like QEMU (no cut_mapping), and an unmap of nothing is success (iommufd_backend_unmap_dma takes ENOENT as 0)", () => {
+  const host = new SimHost();
+  const region = new Region({ name: "ram", size: 8 * MiB });
+  region.hostAddress = host.reserve(8 * MiB);
+  const ioas = new SimIoas({ host });
+  assert.throws(() => iommufd({ name: "gpu0", ioas, cut: true }), /needs the proposed kernel/);
+  const gpu = iommufd({ name: "gpu0", ioas });
+  gpu.attach(region);
+  region.convert(0, 8 * PAGE, "shared");
+  assert.equal(ioas.areaCount, 8, "one area per 4 KiB granule");
+  region.convert(2 * PAGE, 2 * PAGE, "private");
+  assert.equal(ioas.areaCount, 6);
+  gpu.detach(region); // one whole-section unmap over areas and holes
+  assert.equal(ioas.areaCount, 0);
+  gpu.attach(region);
+  region.convert(0, 8 * PAGE, "private");
+  gpu.detach(region); // nothing mapped: ENOENT from the kernel, success for the plugin
+  assert.equal(gpu.stats().failures, 0);
+});
+
+Deno.test("type1 attach: the budget covers every section of the container (200 MiB + 200 MiB refused at 65535); QEMU adds the memslot headroom", () => {
+  const regions = () => [
+    new Region({ name: "a", size: 200 * MiB }),
+    new Region({ name: "b", size: 200 * MiB, base: 1024 * MiB }),
+  ];
+  const [a, b] = regions();
+  const container = new SimType1Container();
+  const nic = vfioType1({ name: "nic0", container });
+  nic.attach(a); // 51200 <= 65535
+  assert.throws(() => nic.attach(b), (e) => {
+    assert.ok(e instanceof CapacityError);
+    assert.equal(e.needed, 102400);
+    assert.match(e.message, /a: 200 MiB \/ 4 KiB = 51200, b: 200 MiB \/ 4 KiB = 51200/);
+    return true;
+  });
+  // A second plugin on the same container sees the same sections.
+  assert.throws(() => vfioType1({ name: "nic1", container }).attach(b), CapacityError);
+  nic.detach(a);
+  nic.attach(b);
+  // QEMU 11.1: one section already needs 51200 + 32763.
+  const q11 = new Region({ name: "q", size: 200 * MiB, vmm: "qemu-11.1" });
+  assert.throws(
+    () => vfioType1({ name: "n", container: new SimType1Container() }).attach(q11),
+    (e) => e instanceof CapacityError && e.needed === 51200 + 32763,
+  );
+  // QEMU 10.1 warns and attaches.
+  const q10 = new Region({ name: "q", size: 200 * MiB, vmm: "qemu-10.1" });
+  const warned = vfioType1({ name: "n", container: new SimType1Container() });
+  warned.attach(q10);
+  assert.match(warned.stats().warnings![0], /possibly running out of DMA mappings/);
+});
+
+// --- KVM plugin per policy -----------------------------------------------------------------------
+
+Deno.test("kvm plugin: a listener under memstate, kvm_convert_memory's hook under QEMU; hugetlb shared memory is not discarded on to-private", () => {
+  for (const vmm of [...QEMU, "memstate"] as VmmPolicy[]) {
+    const region = new Region({ name: "ram", size: 16 * MiB, vmm });
+    const kvm = kvmAttributes({ vm: new SimKvm(), backingPageSize: 2 * MiB });
+    kvm.attach(region);
+    assert.equal(region.listeners.length, vmm === "memstate" ? 1 : 0, vmm);
+    assert.equal(region.conversionHook?.name, vmm === "memstate" ? undefined : "kvm", vmm);
+    const shared = kvm.binding(region)!.backing.shared!;
+    shared.write(0, new Uint8Array(PAGE).fill(7));
+    region.convert(0, 2 * MiB, "shared");
+    region.convert(0, 2 * MiB, "private");
+    assert.equal(shared.allocatedBytes(0, PAGE), PAGE, `${vmm}: hugetlb stays allocated`);
+    assert.deepEqual(kvm.verify(region), [], vmm);
+  }
+});
