@@ -1,4 +1,4 @@
-// Simulated iommufd IOAS: one test per errno rule of semantics.md (MAP, UNMAP,
+// Simulated iommufd IOAS: one test per errno rule of docs/semantics.md (MAP, UNMAP,
 // cut_mapping), the IO page-table accounting, and a seeded differential test of
 // the closed-form page-table model against a page-by-page walk.
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 // Simulated KVM: memory attributes, memslots, guest_memfd and memfd rules, one
-// test per errno rule of semantics.md, each also checking that a failed call
+// test per errno rule of docs/semantics.md, each also checking that a failed call
 // changes nothing.
 import assert from "node:assert/strict";
 import { type Errno, HwError } from "../src/hw/errors.ts";

@@ -1,4 +1,4 @@
-// Simulated VFIO type1 v2: one test per errno rule of semantics.md, each checking
+// Simulated VFIO type1 v2: one test per errno rule of docs/semantics.md, each checking
 // that the failed call changed nothing, plus the 65,535-entry limit at full size.
 import assert from "node:assert/strict";
 import { type Errno, HwError } from "../src/hw/errors.ts";
