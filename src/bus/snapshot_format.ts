@@ -10,18 +10,18 @@
  * everything in the body is an unsigned LEB128 varint (strings are a varint
  * byte count and UTF-8). Page counts and offsets are in pages.
  *
- * | bytes    | field                                                               |
- * | -------- | ------------------------------------------------------------------- |
- * | 0-3      | magic `"MSTS"`                                                      |
- * | 4        | version (1)                                                         |
- * | 5        | kind: 0 full (covers every page), 1 delta (covers changed ranges)  |
- * | 6-7      | flags, 0                                                            |
- * | 8-11     | total length in bytes, header and checksum included (u32)           |
- * | body     | name, log2(page size), pages, base / page size                      |
- * |          | bits: count, then per claimed bit: index, name, granularity (pages) |
- * |          | sources: count, then per source: name, bit mask, granularity (pages)|
- * |          | segments: count, then per segment (below)                           |
- * | last 4   | CRC-32 (IEEE) of every byte before it (u32)                         |
+ * | bytes    | field                                                                |
+ * | -------- | -------------------------------------------------------------------- |
+ * | 0-3      | magic `"MSTS"`                                                       |
+ * | 4        | version (1)                                                          |
+ * | 5        | kind: 0 full (every page), 1 delta (the ranges changed since a mark) |
+ * | 6-7      | flags, 0                                                             |
+ * | 8-11     | total length in bytes, header and checksum included (u32)            |
+ * | body     | name, log2(page size), pages, base / page size                       |
+ * |          | bits: count, then per claimed bit: index, name, granularity (pages)  |
+ * |          | sources: count, then per source: name, bit mask, granularity (pages) |
+ * |          | segments: count, then per segment (below)                            |
+ * | last 4   | CRC-32 (IEEE) of every byte before it (u32)                          |
  *
  * A segment is a range of pages: the gap from the previous segment's end (the
  * first: from page 0), its length, a mode byte and the mode's data:
@@ -34,13 +34,17 @@
  *   bitmap (`ceil(length / 8)` bytes, LSB first, unused high bits 0): what a
  *   segment fragmented page by page costs at most.
  *
- * The encoder picks the smallest mode per segment and cuts a full snapshot
- * into segments of {@link SEGMENT_PAGES}, so a fragmented stretch costs the
- * bitmap's bytes and never more, while a calm 1 TiB costs a few bytes per run:
- * a `boot` state of a few thousand runs takes about 3-4 bytes per run.
+ * The encoder looks at the pages in chunks of {@link SNAPSHOT_SEGMENT_PAGES}:
+ * a chunk whose bit planes are smaller than its runs is saved as planes, and
+ * the runs of neighbouring chunks join one segment in the smaller run mode.
+ * So a calm region is one segment of a few bytes per run (a 1 TiB `boot` state
+ * of 6,151 runs: about 13 KiB), and a stretch fragmented page by page costs
+ * the bitmap's bytes, never more.
  *
- * Decoding checks, in order: length (`truncated`), magic (`magic`), version
- * and kind (`version`), checksum (`checksum`), then every structural rule
+ * Decoding checks, in order: the magic (`magic`), the header's and the
+ * declared length (`truncated`), version and kind (`version`; read before the
+ * checksum, which a later version may place differently), the checksum
+ * (`checksum`), then every structural rule
  * (`corrupt`) and that every state word uses only claimed bits
  * (`state-bits`); a {@link SnapshotError} says which. Nothing is built or
  * changed until the whole input has passed.
@@ -364,7 +368,7 @@ function* mergeRuns(runs: Iterable<Run>): Generator<Run> {
  *   ranges: [{ start: 0, end: 2 ** 18 }],
  *   runs: (s, e) => runs.filter((r) => r.start < e && r.end > s),
  * });
- * assert.ok(bytes.length < 40);
+ * assert.ok(bytes.length < 64); // fixed header, shape, two runs and the CRC
  * assert.deepEqual([...decodeSnapshot(bytes).runs()], runs);
  * ```
  */
@@ -395,25 +399,16 @@ export function encodeSnapshot(header: SnapshotHeader, source: RunSource): Uint8
     w.varint(s.bits);
     w.varint(s.granularity / header.pageSize);
   }
-  const segments: PageRange[] = [];
-  for (const r of source.ranges) {
-    for (let s = r.start; s < r.end; s += SNAPSHOT_SEGMENT_PAGES) {
-      segments.push({ start: s, end: Math.min(r.end, s + SNAPSHOT_SEGMENT_PAGES) });
-    }
-  }
-  w.varint(segments.length);
-  const checker = new RunChecker(header, pages, mask);
+  const segments = new SegmentWriter(indexes, mask, new RunChecker(header, pages, mask));
   let previousEnd = 0;
-  for (const seg of segments) {
-    if (seg.start < previousEnd || seg.end > pages) {
-      throw new RangeError(`ranges: must be sorted, disjoint and inside ${pages} pages`);
+  for (const r of source.ranges) {
+    if (r.start < previousEnd || r.end > pages || r.end <= r.start) {
+      throw new RangeError(`ranges: must be non-empty, sorted, disjoint and inside ${pages} pages`);
     }
-    w.varint(seg.start - previousEnd);
-    w.varint(seg.end - seg.start);
-    writeSegment(w, seg, source.runs(seg.start, seg.end), indexes, mask, checker);
-    previousEnd = seg.end;
+    segments.range(r, source);
+    previousEnd = r.end;
   }
-  checker.finish();
+  segments.finish(w);
   const length = w.length + SNAPSHOT_CRC_BYTES;
   if (length > 0xffff_ffff) throw new RangeError(`the snapshot would exceed 4 GiB`);
   w.patchU32(8, length);
@@ -425,75 +420,157 @@ export function encodeSnapshot(header: SnapshotHeader, source: RunSource): Uint8
   return out;
 }
 
-function writeSegment(
-  w: ByteWriter,
-  seg: PageRange,
-  runs: Iterable<Run>,
-  indexes: number[],
-  mask: number,
-  checker: RunChecker,
-): void {
-  const lengths: number[] = [];
-  const states: number[] = [];
-  let at = seg.start;
-  for (const run of mergeRuns(runs)) {
-    const start = Math.max(run.start, seg.start), end = Math.min(run.end, seg.end);
-    if (start !== at || end <= start) {
-      throw new RangeError(`runs: [${run.start}, ${run.end}) does not continue page ${at}`);
-    }
-    if ((run.state & ~mask) !== 0) {
-      throw new SnapshotError(
-        "state-bits",
-        `the store has state 0x${run.state.toString(16)} at page ${start}, wider than the ` +
-          `claimed bits 0x${mask.toString(16)}`,
+/**
+ * Cuts the saved ranges into segments: each {@link SNAPSHOT_SEGMENT_PAGES}
+ * chunk goes as bit planes when that is smaller than its runs; runs of
+ * neighbouring chunks join one segment, so a calm region is one segment.
+ */
+class SegmentWriter {
+  readonly #indexes: number[];
+  readonly #mask: number;
+  readonly #checker: RunChecker;
+  readonly #out = new ByteWriter(1024);
+  #count = 0;
+  #previousEnd = 0;
+  /** The runs segment being gathered: from `#start`, runs as lengths and states. */
+  #start = -1;
+  #lengths: number[] = [];
+  #states: number[] = [];
+
+  constructor(indexes: number[], mask: number, checker: RunChecker) {
+    this.#indexes = indexes;
+    this.#mask = mask;
+    this.#checker = checker;
+  }
+
+  range(range: PageRange, source: RunSource): void {
+    for (let s = range.start; s < range.end; s += SNAPSHOT_SEGMENT_PAGES) {
+      const e = Math.min(range.end, s + SNAPSHOT_SEGMENT_PAGES);
+      const [lengths, states] = this.#read(s, e, source.runs(s, e));
+      const planeBytes = this.#indexes.length * Math.ceil((e - s) / 8);
+      const best = Math.min(
+        runsBytes(lengths, states),
+        toggleBytes(lengths, states, toggleOf(states)),
       );
-    }
-    checker.check({ start, end, state: run.state }, "encoding");
-    lengths.push(end - start);
-    states.push(run.state);
-    at = end;
-  }
-  if (at !== seg.end) throw new RangeError(`runs: pages [${at}, ${seg.end}) are missing`);
-  const n = lengths.length;
-  let lengthBytes = 0;
-  for (const l of lengths) lengthBytes += varintLength(l);
-  let runBytes = varintLength(n) + lengthBytes + varintLength(states[0]);
-  let toggle = n >= 2 ? states[1] ^ states[0] : -1;
-  for (let i = 1; i < n; i++) {
-    const x = states[i] ^ states[i - 1];
-    runBytes += varintLength(x);
-    if (x !== toggle) toggle = -1;
-  }
-  const toggleBytes = toggle > 0
-    ? varintLength(n) + varintLength(states[0]) + varintLength(toggle) + lengthBytes
-    : Infinity;
-  const planeBytes = indexes.length * Math.ceil((seg.end - seg.start) / 8);
-  if (planeBytes < runBytes && planeBytes < toggleBytes) {
-    w.u8(MODE_PLANES);
-    const length = seg.end - seg.start;
-    for (const index of indexes) {
-      const plane = new Uint8Array(Math.ceil(length / 8));
-      let pos = 0;
-      for (let i = 0; i < n; i++) {
-        if ((states[i] >>> index) & 1) setBits(plane, pos, pos + lengths[i]);
-        pos += lengths[i];
+      if (planeBytes < best) {
+        this.#flush();
+        this.#head(s, e, MODE_PLANES);
+        for (const index of this.#indexes) {
+          const plane = new Uint8Array(Math.ceil((e - s) / 8));
+          let pos = 0;
+          for (let i = 0; i < lengths.length; i++) {
+            if ((states[i] >>> index) & 1) setBits(plane, pos, pos + lengths[i]);
+            pos += lengths[i];
+          }
+          this.#out.raw(plane);
+        }
+        continue;
       }
-      w.raw(plane);
+      if (this.#start < 0) this.#start = s;
+      let k = 0;
+      const last = this.#states.length - 1;
+      if (last >= 0 && this.#states[last] === states[0]) {
+        this.#lengths[last] += lengths[0];
+        k = 1;
+      }
+      for (; k < lengths.length; k++) {
+        this.#lengths.push(lengths[k]);
+        this.#states.push(states[k]);
+      }
     }
-  } else if (toggleBytes <= runBytes) {
-    w.u8(MODE_TOGGLE);
-    w.varint(n);
-    w.varint(states[0]);
-    w.varint(toggle);
-    for (const l of lengths) w.varint(l);
-  } else {
-    w.u8(MODE_RUNS);
-    w.varint(n);
-    for (let i = 0; i < n; i++) {
-      w.varint(lengths[i]);
-      w.varint(i === 0 ? states[0] : states[i] ^ states[i - 1]);
-    }
+    this.#flush();
   }
+
+  finish(w: ByteWriter): void {
+    this.#flush();
+    this.#checker.finish();
+    w.varint(this.#count);
+    w.raw(this.#out.bytes());
+  }
+
+  /** The runs of `[s, e)` as lengths and states, maximal, checked. */
+  #read(s: number, e: number, runs: Iterable<Run>): [number[], number[]] {
+    const lengths: number[] = [], states: number[] = [];
+    let at = s;
+    for (const run of mergeRuns(runs)) {
+      const start = Math.max(run.start, s), end = Math.min(run.end, e);
+      if (start !== at || end <= start) {
+        throw new RangeError(`runs: [${run.start}, ${run.end}) does not continue page ${at}`);
+      }
+      if ((run.state & ~this.#mask) !== 0) {
+        throw new SnapshotError(
+          "state-bits",
+          `the store has state 0x${run.state.toString(16)} at page ${start}, wider than the ` +
+            `claimed bits 0x${this.#mask.toString(16)}`,
+        );
+      }
+      this.#checker.check({ start, end, state: run.state }, "encoding");
+      lengths.push(end - start);
+      states.push(run.state);
+      at = end;
+    }
+    if (at !== e) throw new RangeError(`runs: pages [${at}, ${e}) are missing`);
+    return [lengths, states];
+  }
+
+  #head(start: number, end: number, mode: number): void {
+    this.#out.varint(start - this.#previousEnd);
+    this.#out.varint(end - start);
+    this.#out.u8(mode);
+    this.#previousEnd = end;
+    this.#count++;
+  }
+
+  /** Writes the gathered runs as one segment, in whichever run mode is smaller. */
+  #flush(): void {
+    if (this.#start < 0) return;
+    const lengths = this.#lengths, states = this.#states, n = lengths.length;
+    let end = this.#start;
+    for (const l of lengths) end += l;
+    const toggle = toggleOf(states);
+    if (toggle > 0 && toggleBytes(lengths, states, toggle) <= runsBytes(lengths, states)) {
+      this.#head(this.#start, end, MODE_TOGGLE);
+      this.#out.varint(n);
+      this.#out.varint(states[0]);
+      this.#out.varint(toggle);
+      for (const l of lengths) this.#out.varint(l);
+    } else {
+      this.#head(this.#start, end, MODE_RUNS);
+      this.#out.varint(n);
+      for (let i = 0; i < n; i++) {
+        this.#out.varint(lengths[i]);
+        this.#out.varint(i === 0 ? states[0] : states[i] ^ states[i - 1]);
+      }
+    }
+    this.#start = -1;
+    this.#lengths = [];
+    this.#states = [];
+  }
+}
+
+/** The XOR every boundary of `states` flips, or -1 when they differ (or there is one run). */
+function toggleOf(states: number[]): number {
+  if (states.length < 2) return -1;
+  const t = states[1] ^ states[0];
+  for (let i = 2; i < states.length; i++) if ((states[i] ^ states[i - 1]) !== t) return -1;
+  return t;
+}
+
+/** Bytes of mode 0 (runs) for these runs. */
+function runsBytes(lengths: number[], states: number[]): number {
+  let n = varintLength(lengths.length);
+  for (let i = 0; i < lengths.length; i++) {
+    n += varintLength(lengths[i]) + varintLength(i === 0 ? states[0] : states[i] ^ states[i - 1]);
+  }
+  return n;
+}
+
+/** Bytes of mode 1 (toggle runs), or Infinity when the runs do not toggle. */
+function toggleBytes(lengths: number[], states: number[], toggle: number): number {
+  if (toggle <= 0) return Infinity;
+  let n = varintLength(lengths.length) + varintLength(states[0]) + varintLength(toggle);
+  for (const l of lengths) n += varintLength(l);
+  return n;
 }
 
 /** Sets bits `[from, to)` of a little-endian byte bitmap. */
