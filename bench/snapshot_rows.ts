@@ -151,6 +151,13 @@ export const snapshotSource: RowSource = {
 };
 
 if (import.meta.main) {
-  const { formatTable, rate } = await import("./report.ts");
-  console.log(formatTable((await snapshotSource.rows()).map(rate)));
+  // Alone (`deno run -A bench/snapshot_rows.ts`); report.ts imports this module, so no
+  // import of it here: a plain listing instead of its table.
+  for (const row of await snapshotSource.rows()) {
+    console.log(row.workload);
+    for (const m of row.results) {
+      const ms = m.seconds === null ? "-" : (m.seconds * 1000).toFixed(2);
+      console.log(`  ${m.store.padEnd(24)} ${String(m.bytes).padStart(10)} bytes  ${ms} ms`);
+    }
+  }
 }

@@ -38,7 +38,7 @@
  * a chunk whose bit planes are smaller than its runs is saved as planes, and
  * the runs of neighbouring chunks join one segment in the smaller run mode.
  * So a calm region is one segment of a few bytes per run (a 1 TiB `boot` state
- * of 6,151 runs: about 13 KiB), and a stretch fragmented page by page costs
+ * of 6,151 runs: 12.5 KiB), and a stretch fragmented page by page costs
  * the bitmap's bytes, never more.
  *
  * Decoding checks, in order: the magic (`magic`), the header's and the
