@@ -260,7 +260,20 @@ export function restoreRegion(
     if ((snapshot.mask & mask) === 0 && mask === PLUGGED) store.update(0, region.pages, mask, 0);
   }
   if (options.sources !== false) {
-    for (const source of snapshot.sources) region.addSource(source);
+    // A region declares some sources itself (guest_memfd's): keep those if they agree.
+    const declared = new Map(region.sources().map((x) => [x.name, x]));
+    for (const source of snapshot.sources) {
+      const have = declared.get(source.name);
+      if (!have) region.addSource(source);
+      else if (have.bits !== source.bits || have.granularity !== source.granularity) {
+        throw new SnapshotError(
+          "bits",
+          `restore: source "${source.name}" is bits 0x${have.bits.toString(16)} per ` +
+            `${have.granularity} bytes here, 0x${source.bits.toString(16)} per ` +
+            `${source.granularity} bytes in the snapshot`,
+        );
+      }
+    }
   }
   return region;
 }
