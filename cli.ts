@@ -23,6 +23,8 @@ import { runSession, type SessionOptions } from "./src/host/session.ts";
 import { compare, type CompareOptions } from "./src/host/compare.ts";
 import { KERNEL_SETTINGS } from "./src/settings/kernel.ts";
 import { VMM_POLICIES } from "./src/settings/vmm.ts";
+import { saveHostState } from "./src/host/state_file.ts";
+import { SnapshotError } from "./src/bus/snapshot_format.ts";
 import { CapacityError } from "./src/plugins/plugin.ts";
 import { formatSize } from "./src/util/bytes.ts";
 
@@ -64,6 +66,8 @@ options:
   --json                print the report as one JSON object
   --svg FILE            write the regions' state map as SVG
   --strict              stop at the first bad trace line or rejected event
+  --load-state FILE     start from the state saved in FILE (before the first event)
+  --save-state FILE     save every region's state to FILE after the run (resume with --load-state)
   --continue-on-capacity-error
                         start even if a type1 device may run out of DMA entries`;
 
@@ -111,6 +115,8 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
         svg: { type: "string" },
         strict: { type: "boolean" },
         "continue-on-capacity-error": { type: "boolean" },
+        "save-state": { type: "string" },
+        "load-state": { type: "string" },
       },
     });
   } catch (e) {
@@ -140,6 +146,9 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     options = sessionOptions(values);
     axes = command === "compare" ? compareAxes(values, options) : {};
     if (command === "run") runOnly(values);
+    if (command === "compare" && (values["save-state"] || values["load-state"])) {
+      throw new Error("--save-state and --load-state are options of run, not of compare");
+    }
   } catch (e) {
     io.err(`memstate ${command}: ${(e as Error).message}`);
     return 2;
@@ -151,7 +160,8 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       : await compareCommand(config, options, axes, values.json ?? false, io);
   } catch (e) {
     if (
-      e instanceof ConfigError || e instanceof CapacityError || e instanceof Deno.errors.NotFound
+      e instanceof ConfigError || e instanceof CapacityError || e instanceof Deno.errors.NotFound ||
+      e instanceof SnapshotError
     ) {
       io.err(`memstate ${command}: ${(e as Error).message}`);
       return 2;
@@ -177,6 +187,8 @@ type Values = {
   svg?: string;
   strict?: boolean;
   "continue-on-capacity-error"?: boolean;
+  "save-state"?: string;
+  "load-state"?: string;
 };
 
 function sessionOptions(v: Values): SessionOptions {
@@ -290,15 +302,21 @@ async function run(
   values: Values,
   io: CliIo,
 ): Promise<number> {
+  // Saved state: loaded before the first event, saved after the last (issue 15).
+  const loadState = values["load-state"] ? await Deno.readFile(values["load-state"]) : undefined;
   const progress = progressBar(io);
   let result;
   try {
-    result = await runSession(config, { ...options, onProgress: progress?.update });
+    result = await runSession(config, { ...options, loadState, onProgress: progress?.update });
   } finally {
     progress?.stop();
   }
   const { report } = result;
   io.out(values.json ? JSON.stringify(report, null, 2) : renderTextReport(report));
+  if (values["save-state"]) {
+    await Deno.writeFile(values["save-state"], saveHostState(result.host));
+    if (!values.json) io.out(`state saved to ${values["save-state"]}`);
+  }
   if (values.svg) {
     await Deno.writeTextFile(values.svg, result.svg());
     if (!values.json) io.out(`state map written to ${values.svg}`);

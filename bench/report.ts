@@ -16,6 +16,7 @@
  */
 
 import { endToEndSource } from "./e2e_workloads.ts";
+import { snapshotSource } from "./snapshot_rows.ts";
 import { storeSource } from "./store_rows.ts";
 
 /** One store (or configuration) measured on one workload. */
@@ -71,7 +72,7 @@ export interface RowSource {
 }
 
 /** Every row source of the report, in order. Add end-to-end sources here. */
-export const SOURCES: RowSource[] = [storeSource, endToEndSource];
+export const SOURCES: RowSource[] = [storeSource, endToEndSource, snapshotSource];
 
 /** A measurement with its ratios to the baseline and the verdict on its targets. */
 export interface RatedMeasurement extends Measurement {

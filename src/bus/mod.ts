@@ -41,3 +41,28 @@ export {
 } from "./state_bits.ts";
 export { DMA_VIEW, isPopulatedState, KVM_VIEW, type View } from "./view.ts";
 export { type ViewRun, viewRuns } from "./view_runs.ts";
+export { type ChangeMark, type PageRange, StaleMarkError } from "./dirty_tracker.ts";
+export {
+  type ApplyOptions,
+  type ApplyResult,
+  applySnapshot,
+  prepareApply,
+  readSnapshot,
+  type RegionChanges,
+  type RestoreOptions,
+  type SnapshotInput,
+  toSnapshotJson,
+} from "./snapshot.ts";
+export {
+  decodeSnapshot,
+  decodeSnapshots,
+  type Snapshot,
+  SNAPSHOT_VERSION,
+  type SnapshotBit,
+  SnapshotError,
+  type SnapshotErrorCode,
+  snapshotFromJson,
+  type SnapshotHeader,
+  type SnapshotJson,
+  snapshotToJson,
+} from "./snapshot_format.ts";

@@ -45,6 +45,18 @@ import { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
 import { type Refusal, rollBack, runTransaction } from "./transaction.ts";
 import { checkView, DMA_VIEW, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
+// Saved state and rounds (issue 15): the code lives in snapshot.ts / dirty_tracker.ts.
+import { type ChangeMark, DirtyTracker, StaleMarkError } from "./dirty_tracker.ts";
+import {
+  type RegionChanges,
+  regionChanges,
+  type RestoreOptions,
+  restoreRegion,
+  type SnapshotInput,
+  snapshotRegion,
+  snapshotRegionJson,
+} from "./snapshot.ts";
+import type { SnapshotJson } from "./snapshot_format.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -149,6 +161,8 @@ export class Region {
   #failure: RegionFailedError | undefined;
   /** Built-in bits nobody claimed: every page counts as having them set. */
   #implied: number;
+  /** The dirty log behind {@link Region.changesSince}: created by the first {@link Region.mark}. */
+  #dirty: DirtyTracker | undefined;
   /** {@link Region.#section}, bound once instead of a closure per change. */
   #toSection = (call: PlannedCall): Section => this.#section(call);
 
@@ -266,6 +280,7 @@ export class Region {
     const notifications = outcome.notifications;
     this.stats.notifications += notifications.length;
     this.store.update(startPage, endPage, setBits, clearBits);
+    this.#dirty?.record(startPage, endPage);
     this.stats.applied++;
     result.notified = listenerNames(notifications);
     if (hook) this.#hookStep(hook, "after", offset, size, to!);
@@ -464,6 +479,81 @@ export class Region {
     return this.store.get(Math.floor(offset / this.pageSize)) | this.#implied;
   }
 
+  // ---- saved state (issue 15): thin wrappers over snapshot.ts and dirty_tracker.ts ----
+
+  /**
+   * A versioned, checksummed binary snapshot of the region's shape and state
+   * (see `snapshot_format.ts` for the layout). {@link Region.restore} rebuilds
+   * a region from it; `applySnapshot` brings an existing one to it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Region } from "@cvm/memstate";
+   * const region = new Region({ name: "ram", size: 2 ** 40 }); // 1 TiB
+   * region.convert(0, 2 ** 21, "shared");
+   * const copy = Region.restore(region.snapshot(), { store: "bitmap" });
+   * assert.deepEqual([...copy.store.runs()], [...region.store.runs()]);
+   * ```
+   */
+  snapshot(): Uint8Array {
+    return snapshotRegion(this);
+  }
+
+  /** The same snapshot in its JSON form, for people and tests. */
+  snapshotJson(): SnapshotJson {
+    return snapshotRegionJson(this);
+  }
+
+  /**
+   * Rebuilds a region from a snapshot (binary or JSON) in a store of either
+   * kind; listeners registered afterwards get `populate` replayed for what is
+   * populated. Bad input throws a `SnapshotError` (with a `code`).
+   */
+  static restore(input: SnapshotInput, options: RestoreOptions = {}): Region {
+    return restoreRegion(input, options, (o) => new Region(o));
+  }
+
+  /**
+   * Marks this moment: {@link Region.changesSince} reports what changed after
+   * it. The first mark starts the region's dirty log (before it, changes cost
+   * nothing extra).
+   */
+  mark(): ChangeMark {
+    this.#dirty ??= new DirtyTracker(this.name, this.pages);
+    return this.#dirty.mark();
+  }
+
+  /**
+   * The page ranges changed since `mark`, their runs and a delta snapshot of
+   * them, with a new mark taken at the same moment (`next`): a migration sends
+   * the map in rounds while conversions continue.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { applySnapshot, Region } from "@cvm/memstate";
+   * const source = new Region({ name: "ram", size: 2 ** 30 });
+   * const mark = source.mark();
+   * const destination = Region.restore(source.snapshot());
+   * source.convert(4096, 8192, "shared"); // the guest keeps converting
+   * const round = source.changesSince(mark);
+   * assert.deepEqual(round.ranges, [{ start: 1, end: 3 }]);
+   * applySnapshot(destination, round.encode());
+   * assert.deepEqual([...destination.store.runs()], [...source.store.runs()]);
+   * ```
+   */
+  changesSince(mark: ChangeMark): RegionChanges {
+    if (!this.#dirty) throw new StaleMarkError(this.name, mark, "is not a mark of this region");
+    return regionChanges(this, this.#dirty, mark);
+  }
+
+  /** Forgets the dirty log before `mark` (older marks become stale), bounding its memory. */
+  releaseMarks(mark: ChangeMark): void {
+    if (!this.#dirty) throw new StaleMarkError(this.name, mark, "is not a mark of this region");
+    this.#dirty.release(mark);
+  }
+
   #grow(bit: number, granularity: number): void {
     const store = this.store;
     const mask = 1 << bit;
@@ -480,7 +570,10 @@ export class Region {
       store.addBit(bit, { granularity });
     }
     // A claimed built-in bit starts as it was implied: set everywhere.
-    if (this.#implied & mask) store.update(0, this.pages, mask, 0);
+    if (this.#implied & mask) {
+      store.update(0, this.pages, mask, 0);
+      this.#dirty?.record(0, this.pages);
+    }
     this.#implied &= ~mask;
   }
 
@@ -582,6 +675,8 @@ export class Region {
       rollback,
       toSection: this.#toSection,
     });
+    // The store may have changed even if a listener refused (QEMU leaves it so).
+    if (!result.noop) this.#dirty?.record(startPage, endPage);
     this.stats.notifications += outcome.notifications.length;
     this.stats.ignoredDiscardErrors += outcome.ignored.length;
     if (outcome.refusal) {

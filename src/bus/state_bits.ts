@@ -32,6 +32,8 @@ export interface ClaimOptions {
 /** Hands out state bits by name and grows the store to hold them. */
 export class StateBits {
   #byName = new Map<string, number>([["shared", SHARED]]);
+  /** Pages one stored bit stands for, by name, as claimed (saved with the region's state). */
+  #granularity = new Map<string, number>();
   #grow: GrowStore;
   #max: number;
 
@@ -76,12 +78,19 @@ export class StateBits {
     }
     this.#grow(bit, options.granularity ?? 1);
     this.#byName.set(name, 1 << bit);
+    this.#granularity.set(name, options.granularity ?? 1);
     return 1 << bit;
   }
 
   /** The mask of the bit claimed as `name`, or undefined. */
   get(name: string): number | undefined {
     return this.#byName.get(name);
+  }
+
+  /** Pages one stored bit of `name` stands for, as claimed (1 unless given), or undefined. */
+  granularity(name: string): number | undefined {
+    if (!this.#byName.has(name)) return undefined;
+    return this.#granularity.get(name) ?? 1;
   }
 
   /** Every claimed bit, by name. */

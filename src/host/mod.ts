@@ -69,3 +69,4 @@ export { checkInvariants, type InvariantReport } from "./invariants.ts";
 export { buildReport, type PluginReport, type RegionReport, type Report } from "./report/report.ts";
 export { renderTextReport } from "./report/text.ts";
 export { runSession, type SessionOptions, type SessionResult } from "./session.ts";
+export { type LoadedState, loadHostState, saveHostState } from "./state_file.ts";

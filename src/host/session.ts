@@ -14,6 +14,7 @@ import { checkInvariants } from "./invariants.ts";
 import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
 import { runEvents } from "./run.ts";
+import { loadHostState } from "./state_file.ts";
 import { readTrace, type TraceProblem } from "./trace/read.ts";
 import { checkParams, WORKLOADS } from "./workloads/registry.ts";
 import type { HostEvent } from "./workloads/workload.ts";
@@ -42,6 +43,8 @@ export interface SessionOptions {
   continueOnCapacityError?: boolean;
   /** Progress: called with (events done, events expected). */
   onProgress?: (done: number, total: number) => void;
+  /** Saved state (`saveHostState`) to load after building the host, before any event. */
+  loadState?: Uint8Array;
 }
 
 /** The outcome of {@link runSession}. */
@@ -72,6 +75,7 @@ export async function runSession(
   const traceText = tracePath === undefined ? undefined : await Deno.readTextFile(tracePath);
   const host = buildHost(config, options);
   try {
+    if (options.loadState) loadHostState(host, options.loadState);
     const input = traceText !== undefined
       ? traceInput(tracePath!, traceText)
       : workloadInput(host, config, options);
