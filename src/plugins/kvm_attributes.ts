@@ -342,7 +342,12 @@ class KvmAttributes implements KvmAttributesPlugin {
       return;
     }
     const gpa = s.region.base + s.offset;
-    const before = punch ? [...this.vm.memoryAttributeRuns(gpa, s.size)] : [];
+    // One page flips as a whole: its inverse is the old state, no read needed.
+    const before = !punch
+      ? []
+      : s.size === s.region.pageSize
+      ? [{ gpa, size: s.size, attributes: attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE }]
+      : [...this.vm.memoryAttributeRuns(gpa, s.size)];
     this.#counters.call(
       "setMemoryAttributes",
       () => this.vm.setMemoryAttributes(gpa, s.size, attributes),
