@@ -397,7 +397,7 @@ async function compareCommand(
       ];
       const base = q.variants[0];
       const body = q.variants.map((v) => {
-        if (!v.report) return [v.label, v.refused ?? "", "", "", "", "", "", "", "", "", "", ""];
+        if (!v.report) return [v.label, "would not start (below)", ...Array(10).fill("-")];
         const r = v.report;
         return [
           v.label,
@@ -418,6 +418,7 @@ async function compareCommand(
       for (const r of [head, ...body]) {
         io.out(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
       }
+      for (const v of q.variants) if (v.refused) io.out(`${v.label}: ${v.refused}`);
       io.out(`verdict: ${q.verdict}`);
     }
   }

@@ -5,7 +5,8 @@
  *
  * The host is the one issue 7 targets: a region, the KVM attributes plugin in
  * separate-backing mode over `SimKvm`, a VFIO type1 container (4 KiB mappings)
- * and an iommufd IOAS with cut_mapping, both pinning host pages.
+ * and an iommufd IOAS with cut_mapping (the proposed kernel: mainline has no
+ * cut_mapping), both pinning host pages.
  *
  * - `dma-scatter`: random single 4 KiB pages of a 16 GiB region, each to shared
  *   or private at random (so about half are no-ops: already in that state).
@@ -108,7 +109,8 @@ export function buildHost(store: StoreKind, size = 16 * GIB, dma = true): EndToE
   if (dma) {
     const container = new SimType1Container({ host: vm.host, dmaEntryLimit: 2 ** 23 });
     plugins.push(vfioType1({ name: "nic0", container }));
-    plugins.push(iommufd({ name: "gpu0", ioas: new SimIoas({ host: vm.host }) }));
+    const ioas = new SimIoas({ host: vm.host, kernel: "proposed" });
+    plugins.push(iommufd({ name: "gpu0", ioas }));
   }
   for (const plugin of plugins) plugin.attach(region);
   return { region, vm, plugins };
@@ -174,7 +176,8 @@ export function registerHost(store: StoreKind, extents = 4000, seed = 7): EndToE
 
 /** Attaches a fresh iommufd plugin (pinning the VM's host) to `host`'s region; returns it. */
 export function attachIommufd(host: EndToEndHost): Plugin {
-  const plugin = iommufd({ name: "gpu1", ioas: new SimIoas({ host: host.vm.host }) });
+  const ioas = new SimIoas({ host: host.vm.host, kernel: "proposed" });
+  const plugin = iommufd({ name: "gpu1", ioas });
   plugin.attach(host.region);
   return plugin;
 }
