@@ -21,8 +21,15 @@ export function u64Arg(op: string, name: string, value: number): bigint {
   return toBigU64(value);
 }
 
-/** A u64 argument for a signed 64-bit C parameter (`off_t`): values past 2^63 turn negative, as in C. */
-export function offArg(op: string, name: string, value: number): bigint {
+/**
+ * A u64 argument for a signed 64-bit C parameter (`off_t`): values past 2^63
+ * turn negative, as in C. A safe integer is passed as a number (Deno's FFI
+ * takes `number | bigint` for i64): no BigInt on every punch, which is most of
+ * the cost of a 4 KiB conversion besides the system call itself (see the
+ * `linux 4k` rows of `deno task bench:report`).
+ */
+export function offArg(op: string, name: string, value: number): number | bigint {
+  if (Number.isSafeInteger(value) && value >= 0) return value;
   return BigInt.asIntN(64, u64Arg(op, name, value));
 }
 

@@ -32,6 +32,7 @@ import {
 } from "../backend.ts";
 import { SimMemoryAttributes } from "../sim/memory_attributes.ts";
 import { u32Arg, u64Arg } from "./arguments.ts";
+import { checkU64 } from "../sim/u64.ts";
 import {
   encodeMemoryAttributes,
   encodeUserMemoryRegion2,
@@ -240,9 +241,9 @@ export class LinuxKvm implements KvmBackend {
    */
   setMemoryAttributes(gpa: number, size: number, attributes: number): void {
     const op = "kvm.setMemoryAttributes";
-    u64Arg(op, "gpa", gpa);
-    u64Arg(op, "size", size);
-    u64Arg(op, "attributes", attributes);
+    checkU64(op, "gpa", gpa);
+    checkU64(op, "size", size);
+    checkU64(op, "attributes", attributes);
     const vmFd = this.#vm(op);
     if (this.realParts.attributes) {
       const request = encodeMemoryAttributes(gpa, size, attributes);
