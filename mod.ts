@@ -75,3 +75,10 @@ export {
 } from "./src/hw/errors.ts";
 export * from "./src/host/mod.ts";
 export { Prng, seedFromEnv } from "./src/util/prng.ts";
+
+// Types that public signatures name, so the documentation is complete (deno doc --lint).
+export type { AddBitOptions } from "./src/store/state_store.ts";
+export type { ClaimOptions } from "./src/bus/state_bits.ts";
+export type { ConversionHook } from "./src/bus/listener.ts";
+export type { RolledBack } from "./src/bus/errors.ts";
+export type { VmmPolicy } from "./src/settings/vmm.ts";
