@@ -82,3 +82,17 @@ export type { ClaimOptions } from "./src/bus/state_bits.ts";
 export type { ConversionHook } from "./src/bus/listener.ts";
 export type { RolledBack } from "./src/bus/errors.ts";
 export type { VmmPolicy } from "./src/settings/vmm.ts";
+
+// The report's latency and timelines, and the interactive HTML report.
+export {
+  type LatencyBucket,
+  LatencyHistogram,
+  type LatencyReport,
+} from "./src/host/report/latency.ts";
+export {
+  type DeviceTimeline,
+  type RegionTimeline,
+  type RunProbe,
+  RunRecorder,
+  type TimelineReport,
+} from "./src/host/report/recorder.ts";

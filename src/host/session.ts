@@ -12,6 +12,7 @@ import type { HostConfig, StoreKind, WorkloadName } from "./config/schema.ts";
 import { checkInvariants } from "./invariants.ts";
 import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
+import { RunRecorder } from "./report/recorder.ts";
 import { runEvents } from "./run.ts";
 import { readTrace, type TraceProblem } from "./trace/read.ts";
 import { checkParams, WORKLOADS } from "./workloads/registry.ts";
@@ -71,6 +72,7 @@ export async function runSession(
       ? traceInput(tracePath!, traceText)
       : workloadInput(host, config, options);
     let report: Report;
+    const recorder = new RunRecorder(host);
     if (options.strict && input.parseErrors.length > 0) {
       // Under --strict a malformed trace changes nothing at all.
       const first = input.parseErrors[0];
@@ -87,10 +89,14 @@ export async function runSession(
       const run = runEvents(host, input.events, {
         strict: options.strict,
         onProgress: options.onProgress && ((done) => options.onProgress!(done, input.total)),
+        probe: recorder,
       });
+      recorder.finish(run.events, run.conversions.requested);
       const invariants = checkInvariants(host.regions, host.plugins);
       report = buildReport(host, run, invariants, input.name, input.parseErrors);
     }
+    report.latency = recorder.latencyReport();
+    report.timeline = recorder.timeline();
     return {
       report,
       host,
