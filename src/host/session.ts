@@ -109,6 +109,7 @@ export async function runSession(
             size: r.size,
             pageSize: r.pageSize,
             runs: r.store.runs(),
+            implied: r.impliedBits,
           })),
         }),
     };
