@@ -96,3 +96,13 @@ export {
   RunRecorder,
   type TimelineReport,
 } from "./src/host/report/recorder.ts";
+export {
+  type HtmlDevice,
+  type HtmlMapping,
+  type HtmlRegion,
+  type HtmlReportInput,
+  type HtmlReportOptions,
+  renderHostHtml,
+  renderHtmlReport,
+} from "./src/host/report/html.ts";
+export type { PageRun } from "./src/host/report/density.ts";

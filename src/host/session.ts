@@ -12,6 +12,7 @@ import type { HostConfig, StoreKind, WorkloadName } from "./config/schema.ts";
 import { checkInvariants } from "./invariants.ts";
 import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
+import { renderHostHtml } from "./report/html.ts";
 import { RunRecorder } from "./report/recorder.ts";
 import { runEvents } from "./run.ts";
 import { readTrace, type TraceProblem } from "./trace/read.ts";
@@ -48,6 +49,8 @@ export interface SessionResult {
   host: Host;
   /** An SVG state map of every region, drawn on demand. */
   svg(): string;
+  /** The self-contained interactive HTML report, built on demand. */
+  html(): string;
 }
 
 /** The events the session will run, with parse errors and the input's name. */
@@ -100,6 +103,7 @@ export async function runSession(
     return {
       report,
       host,
+      html: () => renderHostHtml(host, report),
       svg: () =>
         renderStateSvg({
           title: `${config.name}: ${report.input} (${report.store})`,
