@@ -20,6 +20,7 @@ import { loadHostConfig } from "./src/host/config/load.ts";
 import { WORKLOAD_NAMES, type WorkloadName } from "./src/host/config/schema.ts";
 import type { Report } from "./src/host/report/report.ts";
 import { renderTextReport } from "./src/host/report/text.ts";
+import { outputPathProblem } from "./src/host/report/output_path.ts";
 import { runSession, type SessionOptions } from "./src/host/session.ts";
 import { CapacityError } from "./src/plugins/plugin.ts";
 import { formatSize } from "./src/util/bytes.ts";
@@ -56,6 +57,8 @@ options:
   --store KIND          range-tree (default) or bitmap, for every region
   --json                print the report as one JSON object
   --svg FILE            write the regions' state map as SVG
+  --html FILE           write the interactive, self-contained HTML report (address space,
+                        density, zoom, timelines, latency)
   --strict              stop at the first bad trace line or rejected event
   --continue-on-capacity-error
                         start even if a type1 device may run out of DMA entries`;
@@ -94,6 +97,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
         store: { type: "string" },
         json: { type: "boolean" },
         svg: { type: "string" },
+        html: { type: "string" },
         strict: { type: "boolean" },
         "continue-on-capacity-error": { type: "boolean" },
       },
@@ -126,6 +130,14 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     io.err(`memstate ${command}: ${(e as Error).message}`);
     return 2;
   }
+  // Report files are checked before the run, so a bad path costs nothing.
+  for (const [flag, path] of [["--svg", values.svg], ["--html", values.html]] as const) {
+    const problem = path === undefined ? undefined : await outputPathProblem(path, flag);
+    if (problem) {
+      io.err(`memstate ${command}: ${problem}`);
+      return 2;
+    }
+  }
   try {
     const config = await loadHostConfig(positionals[0]);
     return command === "run"
@@ -154,6 +166,7 @@ type Values = {
   store?: string;
   json?: boolean;
   svg?: string;
+  html?: string;
   strict?: boolean;
   "continue-on-capacity-error"?: boolean;
 };
@@ -215,6 +228,10 @@ async function run(
   if (values.svg) {
     await Deno.writeTextFile(values.svg, result.svg());
     if (!values.json) io.out(`state map written to ${values.svg}`);
+  }
+  if (values.html) {
+    await Deno.writeTextFile(values.html, result.html());
+    if (!values.json) io.out(`HTML report written to ${values.html}`);
   }
   return report.invariants.violations.length > 0 || report.stoppedAt ? 1 : 0;
 }
