@@ -562,7 +562,7 @@ function rampLegend(title: string, ramp: typeof SHARED_RAMP, none: string): stri
   <rect x="0" y="16" width="${swatch}" height="${bar}" fill="${
     cssColor(ramp.none)
   }" stroke="#8a94a6" stroke-width="0.5"/>
-  <text x="${swatch / 2}" y="${32 + bar}" text-anchor="middle">${esc(none)}</text>
+  <text x="0" y="${32 + bar}">${esc(none)}</text>
   <rect x="${left}" y="16" width="${width}" height="${bar}" fill="url(#${id})" stroke="#8a94a6" stroke-width="0.5"/>
   ${ticks}
 </svg></div>`;

@@ -535,8 +535,15 @@ export function reportClient(): void {
         const shared = (state[k] & SHARED) !== 0;
         const color = shared ? rampColor(ramps.shared, 1) : ramps.shared.none;
         const px = Math.round(left), pw = Math.round(right) - px;
-        if (pw >= 4 && gs > view.start && gs > r.base) {
-          // The extent's left edge, where the previous extent (of another state) ends.
+        if (pw < 4 && shared) {
+          // Too narrow to show as a rectangle: a tick at the band's foot marks it.
+          ctx.fillStyle = "#2e3440";
+          ctx.fillRect(Math.floor(left), bandTop + BAND_H - 6, 1, 6);
+        }
+        const prevWide = k > 0 && xOf(gs) - xOf(r.base + pos[k - 1] * r.pageSize) >= 4;
+        if (pw >= 4 && prevWide && gs > view.start && gs > r.base) {
+          // The edge between two extents wide enough to show one: a white line
+          // (never over a narrower neighbour, whose pixel column shows its share).
           ctx.fillStyle = "#ffffff";
           ctx.fillRect(px, bandTop, 1, BAND_H);
         }
@@ -858,12 +865,16 @@ export function reportClient(): void {
   ];
   const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
   const plots: { plot: UPlotLike; box: El }[] = [];
+  const isPowerOfTen = (v: number) =>
+    v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9;
+  const decades = (_u: unknown, splits: number[]) =>
+    splits.map((v) => (isPowerOfTen(v) ? v : null));
   function chart(
     id: string,
     title: string,
     series: { label: string; values: number[]; color: string; dash?: number[] }[],
     yLabel: string,
-    distr = 1,
+    log = false,
   ): void {
     const box = doc.getElementById(id);
     const t = data.timeline;
@@ -873,13 +884,25 @@ export function reportClient(): void {
       title,
       width: Math.max(280, box.clientWidth),
       height: 240,
-      scales: { x: { time: false }, y: distr === 1 ? {} : { distr, log: 10, asinh: 1 } },
+      // A log scale shows a few thousand mappings and a limit of millions in one chart;
+      // it cannot show 0, so zeros are left out there (a gap in the line).
+      scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : {} },
       axes: [
         { label: "events", values: (_u: unknown, v: number[]) => v.map((x) => compact.format(x)) },
         {
           label: yLabel,
           size: 62,
           values: (_u: unknown, v: number[]) => v.map((x) => compact.format(x)),
+          // On a log scale: ticks, grid lines and labels at powers of ten only.
+          ...(log
+            ? {
+              filter: decades,
+              grid: { filter: decades, stroke: "rgba(0,0,0,0.07)", width: 1 },
+              ticks: { filter: decades },
+              values: (_u: unknown, v: (number | null)[]) =>
+                v.map((x) => (x != null && isPowerOfTen(x) ? compact.format(x) : "")),
+            }
+            : {}),
         },
       ],
       series: [
@@ -896,7 +919,8 @@ export function reportClient(): void {
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
     };
-    const plot = new uPlot(opts, [t.events, ...series.map((s) => s.values)], box);
+    const values = series.map((s) => log ? s.values.map((v) => (v > 0 ? v : null)) : s.values);
+    const plot = new uPlot(opts, [t.events, ...values], box);
     plots.push({ plot, box });
     charts++;
   }
@@ -911,7 +935,7 @@ export function reportClient(): void {
       "extents",
     );
     const mapSeries: { label: string; values: number[]; color: string; dash?: number[] }[] = [];
-    let distr = 1;
+    let log = false;
     t.devices.forEach((d, i) => {
       mapSeries.push({ label: `${d.name} mappings`, values: d.mappings, color: color(i) });
       if (d.limit !== undefined) {
@@ -922,17 +946,17 @@ export function reportClient(): void {
           dash: [6, 5],
         });
         const peak = Math.max(0, ...d.mappings);
-        if (d.limit > 20 * Math.max(1, peak)) distr = 4;
+        if (d.limit > 20 * Math.max(1, peak)) log = true;
       }
     });
     chart(
       "chart-mappings",
-      distr === 4
-        ? "Live IOMMU mappings per device (asinh scale, dashed: limit)"
+      log
+        ? "Live IOMMU mappings per device (log scale, dashed: limit)"
         : "Live IOMMU mappings per device (dashed: limit)",
       mapSeries,
       "mappings",
-      distr,
+      log,
     );
     chart(
       "chart-tables",
