@@ -690,7 +690,9 @@ export function latencySvg(lat: LatencyReport): string {
     const xx = x(10 ** d).toFixed(1);
     parts.push(
       `<line x1="${xx}" y1="${T}" x2="${xx}" y2="${H - B}" stroke="#e5e9f0"/>`,
-      `<text x="${xx}" y="${H - B + 16}" text-anchor="middle">${formatMicros(10 ** d)}</text>`,
+      `<text x="${xx}" y="${H - B + 16}" text-anchor="${
+        d === l1 ? "end" : d === l0 ? "start" : "middle"
+      }">${formatMicros(10 ** d)}</text>`,
     );
   }
   for (const b of buckets) {

@@ -31,6 +31,7 @@ import {
   rampColor,
 } from "./density.ts";
 import type { ColorRamp } from "./density.ts";
+import type { TimelineReport } from "./recorder.ts";
 
 // ---- the browser APIs the script uses (a sliver of the DOM's types) --------
 
@@ -176,21 +177,7 @@ export interface PageData {
   /** DMA devices. */
   devices: PageDevice[];
   /** Timelines, if sampled. */
-  timeline?: {
-    every: number;
-    events: number[];
-    timeMs: number[];
-    conversionsPerSecond: number[];
-    regions: { name: string; extents: number[] }[];
-    devices: {
-      name: string;
-      kind: string;
-      mappings: number[];
-      limit?: number;
-      tablePages?: number[];
-    }[];
-    notes: string[];
-  };
+  timeline?: TimelineReport;
   /** Most extents drawn one by one; above that the view shows density. */
   exactLimit: number;
 }
