@@ -495,7 +495,9 @@ export function reportClient(): void {
       ? `exact extents: ${drawnExtents.toLocaleString("en-US")} in view`
       : `density per pixel column: 1 px = ${formatBytes((view.end - view.start) / w)}` +
         (Number.isFinite(extents)
-          ? ` · ${extents.toLocaleString("en-US")} extents in view (exact below ${data.exactLimit})`
+          ? ` · ${
+            extents.toLocaleString("en-US")
+          } extents in view (drawn one by one at ${data.exactLimit} or fewer)`
           : " · binned data: zoom shows density only");
     mainCanvas.dataset.viewStart = String(view.start);
     mainCanvas.dataset.viewEnd = String(view.end);
