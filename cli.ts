@@ -19,6 +19,7 @@ import { ConfigError } from "./src/host/config/errors.ts";
 import { loadHostConfig } from "./src/host/config/load.ts";
 import { WORKLOAD_NAMES, type WorkloadName } from "./src/host/config/schema.ts";
 import { renderTextReport } from "./src/host/report/text.ts";
+import { outputPathProblem } from "./src/host/report/output_path.ts";
 import { runSession, type SessionOptions } from "./src/host/session.ts";
 import { compare, type CompareOptions } from "./src/host/compare.ts";
 import { KERNEL_SETTINGS } from "./src/settings/kernel.ts";
@@ -65,6 +66,8 @@ options:
 } (default: the configuration's, else linux-6.18)
   --json                print the report as one JSON object
   --svg FILE            write the regions' state map as SVG
+  --html FILE           write the interactive, self-contained HTML report (address space,
+                        density, zoom, timelines, latency)
   --strict              stop at the first bad trace line or rejected event
   --load-state FILE     start from the state saved in FILE (before the first event)
   --save-state FILE     save every region's state to FILE after the run (resume with --load-state)
@@ -113,6 +116,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
         reps: { type: "string" },
         json: { type: "boolean" },
         svg: { type: "string" },
+        html: { type: "string" },
         strict: { type: "boolean" },
         "continue-on-capacity-error": { type: "boolean" },
         "save-state": { type: "string" },
@@ -153,6 +157,14 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     io.err(`memstate ${command}: ${(e as Error).message}`);
     return 2;
   }
+  // Report files are checked before the run, so a bad path costs nothing.
+  for (const [flag, path] of [["--svg", values.svg], ["--html", values.html]] as const) {
+    const problem = path === undefined ? undefined : await outputPathProblem(path, flag);
+    if (problem) {
+      io.err(`memstate ${command}: ${problem}`);
+      return 2;
+    }
+  }
   try {
     const config = await loadHostConfig(positionals[0]);
     return command === "run"
@@ -185,6 +197,7 @@ type Values = {
   reps?: string;
   json?: boolean;
   svg?: string;
+  html?: string;
   strict?: boolean;
   "continue-on-capacity-error"?: boolean;
   "save-state"?: string;
@@ -320,6 +333,10 @@ async function run(
   if (values.svg) {
     await Deno.writeTextFile(values.svg, result.svg());
     if (!values.json) io.out(`state map written to ${values.svg}`);
+  }
+  if (values.html) {
+    await Deno.writeTextFile(values.html, result.html());
+    if (!values.json) io.out(`HTML report written to ${values.html}`);
   }
   return report.invariants.violations.length > 0 || report.stoppedAt ||
       report.conversions.failed > 0

@@ -76,3 +76,27 @@ export {
 export * from "./src/host/mod.ts";
 export { Prng, seedFromEnv } from "./src/util/prng.ts";
 export * from "./src/settings/mod.ts";
+
+// The report's latency and timelines, and the interactive HTML report.
+export {
+  type LatencyBucket,
+  LatencyHistogram,
+  type LatencyReport,
+} from "./src/host/report/latency.ts";
+export {
+  type DeviceTimeline,
+  type RegionTimeline,
+  type RunProbe,
+  RunRecorder,
+  type TimelineReport,
+} from "./src/host/report/recorder.ts";
+export {
+  type HtmlDevice,
+  type HtmlMapping,
+  type HtmlRegion,
+  type HtmlReportInput,
+  type HtmlReportOptions,
+  renderHostHtml,
+  renderHtmlReport,
+} from "./src/host/report/html.ts";
+export type { PageRun } from "./src/host/report/density.ts";

@@ -14,6 +14,7 @@ import type { VirtioMemDevice, VirtioMemResponse } from "../plugins/virtio_mem.t
 import type { Host } from "./build.ts";
 import type { TraceProblem } from "./trace/read.ts";
 import { locate } from "./trace/locate.ts";
+import type { RunProbe } from "./report/recorder.ts";
 import type { HostEvent } from "./workloads/workload.ts";
 
 /** How conversions ended. */
@@ -58,6 +59,8 @@ export interface RunOptions {
   onProgress?: (done: number) => void;
   /** How often to call `onProgress` (default 4096 events). */
   progressEvery?: number;
+  /** Told each conversion's time and each event's end (latency and timelines). */
+  probe?: RunProbe;
 }
 
 /** Applies `events` to `host` in order; see {@link RunResult}. */
@@ -81,10 +84,16 @@ export function runEvents(
     if (options.strict) result.stoppedAt = { line, message };
     return !options.strict;
   };
+  const probe = options.probe;
   for (const event of events) {
     result.events++;
     if (!hotplugByTiming(host, result.events, result, problem)) break;
-    if (!apply(host, event, result, problem)) break;
+    // probe: time conversions, sample timelines (no allocation per event).
+    const t0 = probe !== undefined && event.op === "convert" ? performance.now() : -1;
+    const go = apply(host, event, result, problem);
+    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
+    if (!go) break;
+    probe?.afterEvent(result.events, result.conversions.requested);
     if (options.onProgress && result.events % every === 0) options.onProgress(result.events);
   }
   result.elapsedMs = performance.now() - started;

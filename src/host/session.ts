@@ -6,13 +6,14 @@
  * @module
  */
 
-import type { Run } from "../store/state_store.ts";
 import { Prng } from "../util/prng.ts";
 import { buildHost, type BuildOptions, type Host } from "./build.ts";
 import type { HostConfig, StoreKind, WorkloadName } from "./config/schema.ts";
 import { checkInvariants } from "./invariants.ts";
 import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
+import { renderHostHtml } from "./report/html.ts";
+import { RunRecorder } from "./report/recorder.ts";
 import { runEvents } from "./run.ts";
 import { loadHostState } from "./state_file.ts";
 import { readTrace, type TraceProblem } from "./trace/read.ts";
@@ -55,6 +56,8 @@ export interface SessionResult {
   host: Host;
   /** An SVG state map of every region, drawn on demand. */
   svg(): string;
+  /** The self-contained interactive HTML report, built on demand. */
+  html(): string;
 }
 
 /** The events the session will run, with parse errors and the input's name. */
@@ -80,6 +83,7 @@ export async function runSession(
       ? traceInput(tracePath!, traceText)
       : workloadInput(host, config, options);
     let report: Report;
+    const recorder = new RunRecorder(host);
     if (options.strict && input.parseErrors.length > 0) {
       // Under --strict a malformed trace changes nothing at all.
       const first = input.parseErrors[0];
@@ -96,13 +100,18 @@ export async function runSession(
       const run = runEvents(host, input.events, {
         strict: options.strict,
         onProgress: options.onProgress && ((done) => options.onProgress!(done, input.total)),
+        probe: recorder,
       });
+      recorder.finish(run.events, run.conversions.requested);
       const invariants = checkInvariants(host.regions, host.plugins);
       report = buildReport(host, run, invariants, input.name, input.parseErrors);
     }
+    report.latency = recorder.latencyReport();
+    report.timeline = recorder.timeline();
     return {
       report,
       host,
+      html: () => renderHostHtml(host, report),
       svg: () =>
         renderStateSvg({
           title:
@@ -112,7 +121,8 @@ export async function runSession(
             base: r.base,
             size: r.size,
             pageSize: r.pageSize,
-            runs: withImplied(r.store.runs(), r.impliedBits),
+            runs: r.store.runs(),
+            implied: r.impliedBits,
           })),
         }),
     };
@@ -158,9 +168,4 @@ function workloadInput(host: Host, config: HostConfig, options: SessionOptions):
     name: `${name} (seed ${seed})`,
     parseErrors: [],
   };
-}
-
-/** The store's runs with the bits every page counts as having (unclaimed PLUGGED) set. */
-function* withImplied(runs: Iterable<Run>, implied: number): Generator<Run> {
-  for (const run of runs) yield implied === 0 ? run : { ...run, state: run.state | implied };
 }

@@ -13,6 +13,8 @@ import type { ConversionCounts, RunResult } from "../run.ts";
 import type { TraceProblem } from "../trace/read.ts";
 import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
 import type { PluginStats } from "../../plugins/plugin.ts";
+import type { LatencyReport } from "./latency.ts";
+import type { TimelineReport } from "./recorder.ts";
 
 /** One region's line in the report. */
 export interface RegionReport {
@@ -88,6 +90,10 @@ export interface Report {
   invariants: InvariantReport;
   /** Set when the run stopped early. */
   stoppedAt?: TraceProblem;
+  /** Per-conversion latency histogram with p50 / p99 / max (set by the session). */
+  latency?: LatencyReport;
+  /** Counters sampled during the run (set by the session). */
+  timeline?: TimelineReport;
 }
 
 /** Builds the report of `run` on `host`. */

@@ -1,24 +1,37 @@
 /**
- * Draws regions' state maps as a standalone SVG: one horizontal band per
- * region, coloured by state, with a byte scale, labels and a legend.
+ * Draws regions' state maps as a standalone SVG, the static companion of the
+ * HTML report with the same density colour scale and guest-physical axis.
  *
- * A 16 GiB region has four million 4 KiB pages and a churned one can have a
- * million runs, far more than a picture has pixels. The band is therefore cut
- * into a fixed number of pixel columns, and each column is split top to bottom
- * by the share of pages in each state (shared on top, legend order), with every
- * state it holds at least a few pixels tall: a single shared 4 KiB page in
- * 16 GiB of private memory still shows, while a column that is 10% shared
- * still looks mostly private (colouring whole columns by "any shared page"
- * made scattered churn look fully shared, which misleads more).
+ * On top, the address space: every region at its guest physical address, to
+ * scale, with the holes between them hatched and hex GPA labels. Below, one
+ * band per region, full width, with a hex GPA axis; a lane under it shows
+ * plugged memory where a virtio-mem device decides it.
  *
- * Adjacent columns with the same split merge into one rectangle per state, so
- * a band costs at most `4 x columns + 2` rectangles whatever the number of
- * runs, and `maxRects` bounds the columns when there are many regions.
+ * A region can hold millions of runs and a picture has a few hundred pixel
+ * columns, so each column is coloured by the fraction of its pages that are
+ * shared, computed from the runs (each run adds its pages to the columns it
+ * covers; the runs are read once, never materialised, and no per-page array
+ * exists), on the log-odds scale of {@link ./density.ts}: one shared page in
+ * 16 GiB, 0.004%, 1% and 50% all get visibly different colours, and more
+ * shared pages always give a stronger colour. Adjacent columns of the same
+ * colour merge into one rectangle, and `maxRects` bounds the columns, so the
+ * size of the picture does not grow with the number of runs.
  *
  * @module
  */
 
 import { formatSize } from "../sizes.ts";
+import {
+  cssColor,
+  formatPercent,
+  gpaTicks,
+  hexGpa,
+  PLUGGED_RAMP,
+  rampColor,
+  scalePosition,
+  SHARED_RAMP,
+} from "./density.ts";
+import type { ColorRamp } from "./density.ts";
 
 /** State bit: the page is shared (clear: private). Matches the bus's built-in bit. */
 const SHARED = 1;
@@ -39,21 +52,27 @@ export interface SvgRun {
 export interface SvgRegion {
   /** Region name (label). */
   name: string;
-  /** Guest physical base address in bytes (label). */
+  /** Guest physical base address in bytes. */
   base: number;
   /** Size in bytes: a positive multiple of `pageSize`. */
   size: number;
   /** Page size in bytes; runs count pages of this size. */
   pageSize: number;
-  /** The region's runs in page units, any order, not overlapping. */
+  /** The region's runs in page units, any order, not overlapping; read once. */
   runs: Iterable<SvgRun>;
+  /**
+   * State bits every page has on top of its run's state (the region's
+   * implied bits: PLUGGED where no virtio-mem device decides it). Default 0:
+   * the runs' PLUGGED bits are drawn as they are, in a plugged lane.
+   */
+  implied?: number;
 }
 
 /** What to draw. */
 export interface StateSvgInput {
   /** Title at the top of the picture. */
   title: string;
-  /** The regions, drawn top to bottom. */
+  /** The regions (drawn in address order). */
   regions: SvgRegion[];
 }
 
@@ -65,27 +84,15 @@ export interface StateSvgOptions {
   maxRects?: number;
 }
 
-interface StateStyle {
-  state: number;
-  label: string;
-  color: string;
-}
-
-/** Legend order; also the top-to-bottom order of a column's split. */
-const STYLES: readonly StateStyle[] = [
-  { state: SHARED | PLUGGED, label: "shared + plugged", color: "#f28e2b" },
-  { state: SHARED, label: "shared + unplugged", color: "#f7cf9f" },
-  { state: 0, label: "private + unplugged", color: "#c5d0dc" },
-  { state: PLUGGED, label: "private + plugged", color: "#4e79a7" },
-];
-const COLOR_BY_STATE = new Map(STYLES.map((s) => [s.state, s.color]));
 const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif"';
-
+const MONO = 'font-family="ui-monospace, Menlo, Consolas, DejaVu Sans Mono, monospace"';
 const MARGIN = 20;
 const BAND_HEIGHT = 26;
-/** Smallest height of a state in a mixed column: one page in millions still shows. */
-const MIN_SEGMENT = 4;
-const REGION_BLOCK = 86;
+const LANE_HEIGHT = 8;
+const SPACE_HEIGHT = 20;
+
+/** Per-column bytes: covered, shared, plugged (flat, three per column). */
+type Columns = Float64Array;
 
 /**
  * Renders the state map of `input.regions` as an SVG document.
@@ -98,15 +105,18 @@ const REGION_BLOCK = 86;
  */
 export function renderStateSvg(input: StateSvgInput, opts: StateSvgOptions = {}): string {
   const width = Math.max(320, Math.floor(opts.width ?? 960));
-  const maxRects = Math.max(2, Math.floor(opts.maxRects ?? 4000));
+  const maxRects = Math.max(8, Math.floor(opts.maxRects ?? 4000));
   const bandWidth = width - 2 * MARGIN;
-  const regionCount = Math.max(1, input.regions.length);
-  // A column stacks at most 4 segments, so a band costs at most 4 rects per
-  // column (+2 for background and outline), whatever the number of runs.
-  const columns = Math.max(
-    1,
-    Math.min(bandWidth, Math.floor((maxRects / regionCount - 2) / 4)),
-  );
+  const regions = [...input.regions].sort((a, b) => a.base - b.base);
+  for (const r of regions) checkGeometry(r);
+  const plugLane = regions.map((r) => ((r.implied ?? 0) & PLUGGED) === 0);
+  // Bands: the address space, each region, each plugged lane. A band of c
+  // columns costs at most c rectangles (+2 for background and outline).
+  const bands = 1 + regions.length + plugLane.filter(Boolean).length;
+  const columns = Math.max(1, Math.min(bandWidth, Math.floor(maxRects / bands) - 2));
+  const spaceEnd = Math.max(1, ...regions.map((r) => r.base + r.size));
+  const space: Columns = new Float64Array(columns * 3);
+  const measured = regions.map((r) => measure(r, columns, space, spaceEnd));
 
   const parts: string[] = [];
   let y = MARGIN + 14;
@@ -115,11 +125,20 @@ export function renderStateSvg(input: StateSvgInput, opts: StateSvgOptions = {})
       escapeXml(input.title)
     }</text>`,
   );
-  y += 14;
-  y = legend(parts, y, width);
-  for (const region of input.regions) {
-    y = band(parts, region, y, bandWidth, columns);
+  y += 8;
+  y = legend(parts, y, "shared pages per pixel column", SHARED_RAMP, "all private");
+  if (plugLane.some(Boolean)) {
+    y = legend(parts, y, "plugged pages (virtio-mem)", PLUGGED_RAMP, "unplugged");
   }
+  parts.push(
+    `<defs><pattern id="hole" width="6" height="6" patternUnits="userSpaceOnUse">` +
+      `<rect width="6" height="6" fill="#ffffff"/><path d="M0 6L6 0" stroke="#c8cdd5" stroke-width="1"/>` +
+      `</pattern></defs>`,
+  );
+  y = addressSpace(parts, y + 6, regions, space, spaceEnd, bandWidth, columns);
+  regions.forEach((r, i) => {
+    y = regionBand(parts, y, r, measured[i], bandWidth, columns, plugLane[i]);
+  });
   const height = Math.ceil(y + MARGIN / 2);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
@@ -131,78 +150,7 @@ export function renderStateSvg(input: StateSvgInput, opts: StateSvgOptions = {})
   ].join("\n");
 }
 
-/** Draws the legend from `y`; returns the next free y. */
-function legend(parts: string[], y: number, width: number): number {
-  const itemWidth = 170;
-  let x = MARGIN;
-  y += 12;
-  parts.push(`<g font-size="12">`);
-  for (const style of STYLES) {
-    if (x + itemWidth > width - MARGIN) {
-      x = MARGIN;
-      y += 18;
-    }
-    parts.push(
-      `<rect x="${x}" y="${
-        y - 10
-      }" width="12" height="12" fill="${style.color}" stroke="#555555" stroke-width="0.5"/>`,
-      `<text x="${x + 17}" y="${y}">${escapeXml(style.label)}</text>`,
-    );
-    x += itemWidth;
-  }
-  y += 18;
-  parts.push(
-    `<text x="${MARGIN}" y="${y}" fill="#333333">A pixel column holding several states is split ` +
-      `top to bottom by their share, each at least ${MIN_SEGMENT} px tall.</text>`,
-    `</g>`,
-  );
-  return y + 8;
-}
-
-/** Per-column page coverage by the two drawn bits, and run statistics. */
-interface Coverage {
-  /** `columns * 4` page fractions, indexed `column * 4 + (state & 3)`. */
-  cover: Float64Array;
-  runs: number;
-  sharedPages: number;
-}
-
-function measure(region: SvgRegion, pages: number, columns: number): Coverage {
-  const cover = new Float64Array(columns * 4);
-  let runs = 0;
-  let sharedPages = 0;
-  const scale = columns / pages;
-  for (const run of region.runs) {
-    const { start, end } = run;
-    if (
-      !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > pages || start >= end
-    ) {
-      throw new RangeError(
-        `regions: run [${start}, ${end}) of region ${JSON.stringify(region.name)} must lie ` +
-          `inside [0, ${pages}) and be non-empty`,
-      );
-    }
-    const state = run.state & (SHARED | PLUGGED);
-    runs++;
-    if (state & SHARED) sharedPages += end - start;
-    const a = start * scale;
-    const b = end * scale;
-    const last = Math.min(columns - 1, Math.ceil(b) - 1);
-    for (let c = Math.floor(a); c <= last; c++) {
-      cover[c * 4 + state] += Math.min(b, c + 1) - Math.max(a, c);
-    }
-  }
-  return { cover, runs, sharedPages };
-}
-
-/** Draws one region's label, band and scale; returns the next free y. */
-function band(
-  parts: string[],
-  region: SvgRegion,
-  top: number,
-  bandWidth: number,
-  columns: number,
-): number {
+function checkGeometry(region: SvgRegion): void {
   const { name, base, size, pageSize } = region;
   if (!Number.isSafeInteger(pageSize) || pageSize <= 0) {
     throw new RangeError(
@@ -216,125 +164,289 @@ function band(
       } must be a positive multiple of ${pageSize}, got ${size}`,
     );
   }
-  const pages = size / pageSize;
-  const { cover, runs, sharedPages } = measure(region, pages, columns);
-  const columnWidth = bandWidth / columns;
-  const x0 = MARGIN;
-  const labelY = top + 22;
-  const bandY = labelY + 8;
-  const sharedPct = (100 * sharedPages / pages).toFixed(
-    sharedPages > 0 && sharedPages / pages < 0.001 ? 4 : 1,
-  );
-  const label =
-    `${name}  ${formatSize(size)} at 0x${base.toString(16)}  ·  ${formatSize(pageSize)} ` +
-    `pages  ·  ${runs.toLocaleString("en-US")} extent${
-      runs === 1 ? "" : "s"
-    }  ·  ${sharedPct}% shared`;
-  parts.push(
-    `<text x="${x0}" y="${labelY}" font-size="13"><tspan font-weight="bold">${
-      escapeXml(name)
-    }</tspan>` +
-      `${escapeXml(label.slice(name.length))}</text>`,
-  );
+  if (!Number.isSafeInteger(base) || base < 0) {
+    throw new RangeError(
+      `regions: base of ${JSON.stringify(name)} must be a non-negative integer, got ${base}`,
+    );
+  }
+}
 
+/** A region's columns and run statistics. */
+interface Measured {
+  cols: Columns;
+  runs: number;
+  sharedPages: number;
+}
+
+/**
+ * Reads `region.runs` once, adding each run's pages to the region's own
+ * columns and, by guest physical address, to the address-space columns.
+ */
+function measure(region: SvgRegion, columns: number, space: Columns, spaceEnd: number): Measured {
+  const pages = region.size / region.pageSize;
+  const implied = region.implied ?? 0;
+  const cols = new Float64Array(columns * 3);
+  let runs = 0, sharedPages = 0;
+  const own = columns / pages;
+  const spaceScale = columns / spaceEnd;
+  for (const run of region.runs) {
+    const { start, end } = run;
+    if (
+      !Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > pages || start >= end
+    ) {
+      throw new RangeError(
+        `regions: run [${start}, ${end}) of region ${JSON.stringify(region.name)} must lie ` +
+          `inside [0, ${pages}) and be non-empty`,
+      );
+    }
+    const state = run.state | implied;
+    runs++;
+    if (state & SHARED) sharedPages += end - start;
+    spread(cols, start * own, end * own, columns, state, region.pageSize / own);
+    const g0 = region.base + start * region.pageSize, g1 = region.base + end * region.pageSize;
+    spread(space, g0 * spaceScale, g1 * spaceScale, columns, state, 1 / spaceScale);
+  }
+  return { cols, runs, sharedPages };
+}
+
+/** Adds `[a, b)` (in columns) of bytes in `state` to `cols`; `bytesPerColumn` converts. */
+function spread(
+  cols: Columns,
+  a: number,
+  b: number,
+  columns: number,
+  state: number,
+  bytesPerColumn: number,
+): void {
+  const last = Math.min(columns - 1, Math.ceil(b) - 1);
+  for (let c = Math.max(0, Math.floor(a)); c <= last; c++) {
+    const bytes = (Math.min(b, c + 1) - Math.max(a, c)) * bytesPerColumn;
+    if (bytes <= 0) continue;
+    cols[3 * c] += bytes;
+    if (state & SHARED) cols[3 * c + 1] += bytes;
+    if (state & PLUGGED) cols[3 * c + 2] += bytes;
+  }
+}
+
+/** Draws a colour-scale legend from `y`; returns the next free y. */
+function legend(parts: string[], y: number, title: string, ramp: ColorRamp, none: string): number {
+  const x0 = MARGIN, swatch = 64, left = x0 + 100, width = 440, bar = 10;
+  const id = `ramp-${ramp === SHARED_RAMP ? "shared" : "plugged"}`;
+  const stops: string[] = [];
+  for (let i = 0; i <= 32; i++) {
+    const t = i / 32, odds = 10 ** (t * 10 - 5);
+    stops.push(
+      `<stop offset="${(t * 100).toFixed(1)}%" stop-color="${
+        cssColor(rampColor(ramp, odds / (1 + odds)))
+      }"/>`,
+    );
+  }
+  y += 16;
+  parts.push(
+    `<defs><linearGradient id="${id}">${stops.join("")}</linearGradient></defs>`,
+    `<g font-size="10" fill="#333333">`,
+    `<text x="${x0}" y="${y}" font-size="12" font-weight="bold">${escapeXml(title)}</text>`,
+    `<rect x="${x0}" y="${y + 5}" width="${swatch}" height="${bar}" fill="${
+      cssColor(ramp.none)
+    }" stroke="#555555" stroke-width="0.5"/>`,
+    `<text x="${x0 + swatch / 2}" y="${y + 27}" text-anchor="middle">${escapeXml(none)}</text>`,
+    `<rect x="${left}" y="${y + 5}" width="${width}" height="${bar}" fill="url(#${id})" ` +
+      `stroke="#555555" stroke-width="0.5"/>`,
+  );
+  for (const f of [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 0.99, 0.999, 0.99999]) {
+    const x = left + scalePosition(f) * width;
+    const label = f === 1e-5 ? "≤0.001%" : f === 0.99999 ? "≥99.999%" : formatPercent(f);
+    parts.push(
+      `<line x1="${fmt(x)}" y1="${y + 5 + bar}" x2="${fmt(x)}" y2="${
+        y + 9 + bar
+      }" stroke="#555555" stroke-width="0.75"/>`,
+      `<text x="${fmt(x)}" y="${y + 27}" text-anchor="middle">${escapeXml(label)}</text>`,
+    );
+  }
+  parts.push(`</g>`);
+  return y + 30;
+}
+
+/** Draws the address-space band (every region to scale, holes hatched); returns the next y. */
+function addressSpace(
+  parts: string[],
+  top: number,
+  regions: SvgRegion[],
+  space: Columns,
+  spaceEnd: number,
+  bandWidth: number,
+  columns: number,
+): number {
+  const x0 = MARGIN;
+  const labelY = top + 16;
+  parts.push(
+    `<text x="${x0}" y="${labelY}" font-size="13"><tspan font-weight="bold">address space</tspan>` +
+      `  ${hexGpa(0)} – ${hexGpa(spaceEnd)} (${
+        escapeXml(formatSize(spaceEnd))
+      }), regions to scale` +
+      `</text>`,
+  );
+  const nameY = labelY + 16;
+  const bandY = nameY + 5;
+  const xOf = (gpa: number) => x0 + gpa / spaceEnd * bandWidth;
+  parts.push(`<g font-size="11" fill="#333333">`);
+  for (const r of regions) {
+    const left = xOf(r.base), right = xOf(r.base + r.size);
+    if (right - left >= 40) {
+      parts.push(
+        `<text x="${fmt((left + right) / 2)}" y="${nameY}" text-anchor="middle">${
+          escapeXml(clip(r.name, (right - left) / 6.5))
+        }</text>`,
+      );
+    }
+  }
+  parts.push(`</g>`);
   parts.push(`<g shape-rendering="crispEdges">`);
   parts.push(
     `<rect x="${x0}" y="${bandY}" width="${
       fmt(bandWidth)
-    }" height="${BAND_HEIGHT}" fill="#ffffff"/>`,
+    }" height="${SPACE_HEIGHT}" fill="url(#hole)"/>`,
   );
-  // Adjacent columns with the same stack merge into one rect per segment.
-  let groupStart = 0;
-  let groupStack = columnStack(cover, 0);
-  for (let c = 1; c <= columns; c++) {
-    const stack = c < columns ? columnStack(cover, c) : undefined;
-    if (stack !== undefined && sameStack(stack, groupStack)) continue;
-    // Whole-pixel edges: adjacent rects share an edge exactly, so no hairline
-    // gaps appear between them under crispEdges.
-    const left = Math.round(x0 + groupStart * columnWidth);
-    const right = Math.round(x0 + c * columnWidth);
-    let segmentY = bandY;
-    for (const { state, height } of groupStack) {
-      parts.push(
-        `<rect x="${left}" y="${segmentY}" width="${
-          Math.max(1, right - left)
-        }" height="${height}" fill="${COLOR_BY_STATE.get(state)}"/>`,
-      );
-      segmentY += height;
-    }
-    groupStart = c;
-    if (stack !== undefined) groupStack = stack;
+  columnRects(parts, columns, x0, bandWidth, bandY, SPACE_HEIGHT, (c) => {
+    const covered = space[3 * c];
+    return covered > 0 ? rampColor(SHARED_RAMP, space[3 * c + 1] / covered) : undefined;
+  });
+  for (const r of regions) {
+    const left = xOf(r.base), right = xOf(r.base + r.size);
+    parts.push(
+      `<rect x="${fmt(left)}" y="${bandY}" width="${fmt(Math.max(0.5, right - left))}" ` +
+        `height="${SPACE_HEIGHT}" fill="none" stroke="#555555" stroke-width="0.75"/>`,
+    );
   }
+  parts.push(`</g>`);
+  gpaAxis(parts, 0, spaceEnd, x0, bandWidth, bandY + SPACE_HEIGHT + 3);
+  return bandY + SPACE_HEIGHT + 26;
+}
+
+/** Draws one region's label, band, plugged lane and GPA axis; returns the next free y. */
+function regionBand(
+  parts: string[],
+  top: number,
+  region: SvgRegion,
+  m: Measured,
+  bandWidth: number,
+  columns: number,
+  plugLane: boolean,
+): number {
+  const { name, base, size, pageSize } = region;
+  const pages = size / pageSize;
+  const x0 = MARGIN;
+  const labelY = top + 18;
+  const bandY = labelY + 7;
+  const label = `  ${formatSize(size)} at ${hexGpa(base)} – ${hexGpa(base + size)}  ·  ${
+    formatSize(pageSize)
+  } pages  ·  ${m.runs.toLocaleString("en-US")} extent${m.runs === 1 ? "" : "s"}  ·  ${
+    formatPercent(m.sharedPages / pages)
+  } shared`;
+  parts.push(
+    `<text x="${x0}" y="${labelY}" font-size="13"><tspan font-weight="bold">${
+      escapeXml(name)
+    }</tspan>${escapeXml(label)}</text>`,
+  );
+  const cols = m.cols;
+  parts.push(`<g shape-rendering="crispEdges">`);
+  parts.push(
+    `<rect x="${x0}" y="${bandY}" width="${
+      fmt(bandWidth)
+    }" height="${BAND_HEIGHT}" fill="url(#hole)"/>`,
+  );
+  columnRects(parts, columns, x0, bandWidth, bandY, BAND_HEIGHT, (c) => {
+    const covered = cols[3 * c];
+    return covered > 0 ? rampColor(SHARED_RAMP, cols[3 * c + 1] / covered) : undefined;
+  });
   parts.push(
     `<rect x="${x0}" y="${bandY}" width="${
       fmt(bandWidth)
     }" height="${BAND_HEIGHT}" fill="none" stroke="#555555" stroke-width="0.75"/>`,
-    `</g>`,
   );
-  scale(parts, size, x0, bandWidth, bandY + BAND_HEIGHT + 3);
-  return top + REGION_BLOCK;
-}
-
-/** One state's share of a pixel column, in whole pixels of band height. */
-interface StackSegment {
-  state: number;
-  height: number;
+  let bottom = bandY + BAND_HEIGHT;
+  if (plugLane) {
+    const laneY = bottom + 2;
+    columnRects(parts, columns, x0, bandWidth, laneY, LANE_HEIGHT, (c) => {
+      const covered = cols[3 * c];
+      return covered > 0 ? rampColor(PLUGGED_RAMP, cols[3 * c + 2] / covered) : undefined;
+    });
+    parts.push(
+      `<rect x="${x0}" y="${laneY}" width="${
+        fmt(bandWidth)
+      }" height="${LANE_HEIGHT}" fill="none" stroke="#555555" stroke-width="0.5"/>`,
+    );
+    bottom = laneY + LANE_HEIGHT;
+  }
+  parts.push(`</g>`);
+  gpaAxis(parts, base, base + size, x0, bandWidth, bottom + 3);
+  return bottom + 26;
 }
 
 /**
- * The vertical split of column `c`: each state it holds gets a height
- * proportional to its pages, but at least {@link MIN_SEGMENT} pixels so that
- * one page among millions stays visible; the largest share absorbs rounding.
- * Segments follow legend order (shared on top). Empty for a column no run covers.
+ * One rectangle per run of adjacent columns of the same colour (`undefined`:
+ * nothing drawn, the background shows). Whole-pixel edges, so adjacent
+ * rectangles share an edge exactly.
  */
-function columnStack(cover: Float64Array, c: number): StackSegment[] {
-  let total = 0;
-  for (let s = 0; s < 4; s++) total += cover[c * 4 + s];
-  if (total === 0) return [];
-  const stack: StackSegment[] = [];
-  let largest = 0;
-  let sum = 0;
-  for (const style of STYLES) {
-    const share = cover[c * 4 + style.state];
-    if (share <= 0) continue;
-    const height = Math.max(MIN_SEGMENT, Math.round(share / total * BAND_HEIGHT));
-    stack.push({ state: style.state, height });
-    sum += height;
-    if (height > stack[largest].height) largest = stack.length - 1;
+function columnRects(
+  parts: string[],
+  columns: number,
+  x0: number,
+  bandWidth: number,
+  y: number,
+  height: number,
+  colorOf: (column: number) => number | undefined,
+): void {
+  const columnWidth = bandWidth / columns;
+  let from = 0;
+  let color = colorOf(0);
+  for (let c = 1; c <= columns; c++) {
+    const next = c < columns ? colorOf(c) : undefined;
+    if (c < columns && next === color) continue;
+    if (color !== undefined) {
+      const left = Math.round(x0 + from * columnWidth);
+      const right = Math.round(x0 + c * columnWidth);
+      parts.push(
+        `<rect x="${left}" y="${y}" width="${Math.max(1, right - left)}" height="${height}" ` +
+          `fill="${cssColor(color)}"/>`,
+      );
+    }
+    from = c;
+    color = next;
   }
-  stack[largest].height -= sum - BAND_HEIGHT;
-  return stack;
 }
 
-function sameStack(a: StackSegment[], b: StackSegment[]): boolean {
-  return a.length === b.length &&
-    a.every((seg, i) => seg.state === b[i].state && seg.height === b[i].height);
-}
-
-/** Draws a byte scale under a band: ticks at power-of-two offsets with sizes as labels. */
-function scale(parts: string[], size: number, x0: number, bandWidth: number, y: number): void {
-  let step = 1;
-  while (size / step > 8) step *= 2;
-  const ticks: number[] = [];
-  for (let offset = 0; offset <= size; offset += step) ticks.push(offset);
-  const minGap = 48 * size / bandWidth;
-  if (ticks[ticks.length - 1] !== size) {
-    // Keep the end label; drop a step tick that would collide with it.
-    if (size - ticks[ticks.length - 1] < minGap && ticks.length > 1) ticks.pop();
-    ticks.push(size);
-  }
-  parts.push(`<g font-size="10" fill="#333333" stroke="#555555" stroke-width="0.75">`);
-  ticks.forEach((offset, i) => {
-    const x = x0 + offset / size * bandWidth;
-    const anchor = i === 0 ? "start" : i === ticks.length - 1 ? "end" : "middle";
+/** Draws a hex GPA axis for `[start, end)` under a band. */
+function gpaAxis(
+  parts: string[],
+  start: number,
+  end: number,
+  x0: number,
+  bandWidth: number,
+  y: number,
+): void {
+  const ticks = gpaTicks(start, end, Math.max(2, Math.floor(bandWidth / 110)));
+  parts.push(`<g font-size="10" fill="#333333" stroke="#555555" stroke-width="0.75" ${MONO}>`);
+  let lastRight = -Infinity;
+  for (const t of ticks) {
+    const x = x0 + (t - start) / (end - start) * bandWidth;
+    const label = hexGpa(t);
+    const w = label.length * 6.2;
+    const anchor = x - w / 2 < x0 ? "start" : x + w / 2 > x0 + bandWidth ? "end" : "middle";
+    const left = anchor === "start" ? x : anchor === "end" ? x - w : x - w / 2;
+    parts.push(`<line x1="${fmt(x)}" y1="${y}" x2="${fmt(x)}" y2="${y + 4}"/>`);
+    if (left < lastRight + 6) continue;
+    lastRight = left + w;
     parts.push(
-      `<line x1="${fmt(x)}" y1="${y}" x2="${fmt(x)}" y2="${y + 5}"/>`,
-      `<text x="${fmt(x)}" y="${y + 16}" text-anchor="${anchor}" stroke="none">${
-        escapeXml(formatSize(offset))
-      }</text>`,
+      `<text x="${fmt(x)}" y="${y + 15}" text-anchor="${anchor}" stroke="none">${label}</text>`,
     );
-  });
+  }
   parts.push(`</g>`);
+}
+
+function clip(text: string, chars: number): string {
+  const n = Math.max(1, Math.floor(chars));
+  return text.length <= n ? text : text.slice(0, Math.max(1, n - 1)) + "…";
 }
 
 /** Coordinates with at most two decimals keep the file small. */

@@ -5,6 +5,7 @@
  */
 
 import { formatSize } from "../../util/bytes.ts";
+import { formatMicros } from "./latency.ts";
 import type { Report } from "./report.ts";
 
 /** Renders `report` as text lines. */
@@ -30,6 +31,13 @@ export function renderTextReport(report: Report): string {
     `conversions: ${c.requested} requested, ${c.applied} applied, ${c.noop} no-op, ` +
       `${c.ignored} ignored, ${c.failed} failed, ${c.rejected} rejected`,
   );
+  const lat = report.latency;
+  if (lat && lat.count > 0) {
+    out.push(
+      `conversion latency: p50 ${formatMicros(lat.p50Us)}, p99 ${formatMicros(lat.p99Us)}, ` +
+        `max ${formatMicros(lat.maxUs)} (mean ${formatMicros(lat.meanUs)}, ${lat.count} timed)`,
+    );
+  }
   const r = report.requests;
   if (r.ACK + r.NACK + r.BUSY + r.ERROR > 0) {
     out.push(`virtio-mem requests: ${r.ACK} ACK, ${r.NACK} NACK, ${r.BUSY} BUSY, ${r.ERROR} ERROR`);

@@ -1,0 +1,50 @@
+/**
+ * Checks, before a run starts, that a report file (`--html`, `--svg`) can be
+ * written, so a long run is not thrown away for a typo in a path.
+ *
+ * @module
+ */
+
+/**
+ * Returns one line saying why `path` cannot be written as a file, or
+ * `undefined` when it can: it must not be a directory, and it must be
+ * writable (an existing file is opened for writing without truncating it; a
+ * new one is created and removed again, in a directory that exists).
+ *
+ * @param path the file to check
+ * @param flag the option that named it, for the message (e.g. `"--html"`)
+ */
+export async function outputPathProblem(path: string, flag: string): Promise<string | undefined> {
+  if (path === "") return `${flag}: needs a file name`;
+  let exists = false;
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) return `${flag}: ${path} is a directory; give a file name`;
+    exists = true;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) return `${flag}: cannot write ${path}: ${reason(e)}`;
+  }
+  try {
+    if (exists) {
+      (await Deno.open(path, { write: true })).close();
+    } else {
+      (await Deno.open(path, { write: true, createNew: true })).close();
+      await Deno.remove(path);
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return `${flag}: cannot write ${path}: its directory does not exist`;
+    }
+    return `${flag}: cannot write ${path}: ${reason(e)}`;
+  }
+}
+
+function reason(e: unknown): string {
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "it is a directory";
+  if (e instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
+  const m = e instanceof Error ? e.message : String(e);
+  // Deno's messages end with the syscall and path: keep the first clause.
+  return m.split(/[:,(]/)[0].trim().toLowerCase() || "unknown error";
+}

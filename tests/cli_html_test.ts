@@ -1,0 +1,98 @@
+// memstate run --html: writes the report, says where; an unusable --html or --svg path is one
+// clear line and exit 2 before anything runs, and leaves nothing behind.
+import assert from "node:assert/strict";
+import { main } from "../cli.ts";
+
+async function cli(...args: string[]) {
+  const out: string[] = [], err: string[] = [];
+  const code = await main(args, {
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+    interactive: false,
+  });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+Deno.test("cli: run --html writes a self-contained report and says where", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/report.html`;
+  const r = await cli("run", "examples/tdx-trace.json", "--html", file);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, new RegExp(`HTML report written to ${file}`));
+  assert.match(r.out, /conversion latency: p50/);
+  const html = await Deno.readTextFile(file);
+  assert.match(html, /^<!DOCTYPE html>/);
+  assert.match(html, /id="memstate-data"/);
+  // With --json the report stays one JSON object on standard output, latency included.
+  const j = await cli("run", "examples/tdx-trace.json", "--json", "--html", file);
+  assert.equal(j.code, 0, j.err);
+  const report = JSON.parse(j.out);
+  assert.equal(report.latency.count, report.conversions.requested);
+  assert.ok(report.timeline.events.length > 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cli: an unusable --html or --svg path is one line and exit 2, before the run", async () => {
+  const dir = await Deno.makeTempDir();
+  const cases: [string[], RegExp][] = [
+    [["--html", dir], /^memstate run: --html: .* is a directory; give a file name$/],
+    [["--svg", dir], /^memstate run: --svg: .* is a directory; give a file name$/],
+    [
+      ["--html", `${dir}/missing/report.html`],
+      /^memstate run: --html: cannot write .*missing\/report\.html: its directory does not exist$/,
+    ],
+    [["--html", ""], /^memstate run: --html: needs a file name$/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await cli("run", "examples/tdx-trace.json", ...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.equal(r.err.split("\n").length, 1, r.err);
+    assert.match(r.err, pattern);
+    assert.equal(r.out, "", "nothing ran");
+  }
+  // A file under a path component that is a file.
+  const plain = `${dir}/plain`;
+  await Deno.writeTextFile(plain, "x");
+  const r = await cli("run", "examples/tdx-trace.json", "--html", `${plain}/r.html`);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^memstate run: --html: cannot write .*plain\/r\.html: /);
+  // The check leaves no file behind when the run then fails for another reason.
+  const file = `${dir}/never.html`;
+  const bad = await cli("run", "examples/no-such-config.json", "--html", file);
+  assert.equal(bad.code, 2);
+  await assert.rejects(() => Deno.stat(file), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** Whether permission bits stop this process from writing (they do not for root). */
+async function permissionsApply(): Promise<boolean> {
+  if (Deno.build.os === "windows") return false;
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.chmod(dir, 0o500);
+    return await Deno.writeTextFile(`${dir}/probe`, "").then(() => false, () => true);
+  } finally {
+    await Deno.chmod(dir, 0o700);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+const enforced = await permissionsApply();
+
+Deno.test({
+  name: `cli: an unwritable --html path is refused${
+    enforced ? "" : " (skipped: permission bits do not apply to this user)"
+  }`,
+  ignore: !enforced,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    await Deno.chmod(dir, 0o500);
+    try {
+      const r = await cli("run", "examples/tdx-trace.json", "--html", `${dir}/r.html`);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /--html: cannot write .*r\.html: permission denied$/);
+    } finally {
+      await Deno.chmod(dir, 0o700);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

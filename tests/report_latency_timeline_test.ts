@@ -1,0 +1,98 @@
+// The latency histogram (exact count, min, max and mean; percentiles within a bucket) and the
+// timeline sampler (bounded rows, evenly spaced after halving, the last sample kept).
+import assert from "node:assert/strict";
+import { formatMicros, LatencyHistogram } from "../src/host/report/latency.ts";
+import { ratePerSecond, TimelineSampler } from "../src/host/report/timeline.ts";
+
+Deno.test("latency: exact count, min, max, mean; p50 and p99 within a bucket", () => {
+  const h = new LatencyHistogram();
+  // 1..1000 µs, each once.
+  for (let us = 1; us <= 1000; us++) h.record(us / 1000);
+  const r = h.report();
+  assert.equal(r.count, 1000);
+  assert.equal(r.minUs, 1);
+  assert.equal(r.maxUs, 1000);
+  assert.ok(Math.abs(r.meanUs - 500.5) < 1e-6);
+  const near = (got: number, want: number) =>
+    assert.ok(Math.abs(got - want) / want < 0.05, `${got} vs ${want}`);
+  near(r.p50Us, 500);
+  near(r.p90Us, 900);
+  near(r.p99Us, 990);
+  assert.equal(r.buckets.reduce((n, b) => n + b.count, 0), 1000);
+  for (const b of r.buckets) assert.ok(b.fromUs < b.toUs);
+  assert.ok(r.p50Us <= r.p90Us && r.p90Us <= r.p99Us && r.p99Us <= r.maxUs);
+});
+
+Deno.test("latency: one outlier sets max and p100 but not p50; empty and odd inputs", () => {
+  const h = new LatencyHistogram();
+  for (let i = 0; i < 999; i++) h.record(0.005);
+  h.record(40);
+  const r = h.report();
+  assert.equal(r.maxUs, 40_000);
+  assert.ok(Math.abs(r.p50Us - 5) / 5 < 0.05);
+  assert.equal(h.quantile(1), 40);
+  const empty = new LatencyHistogram().report();
+  assert.deepEqual(
+    [empty.count, empty.p50Us, empty.p99Us, empty.maxUs, empty.buckets.length],
+    [0, 0, 0, 0, 0],
+  );
+  const odd = new LatencyHistogram();
+  odd.record(-1);
+  odd.record(Number.NaN);
+  odd.record(1e12);
+  assert.equal(odd.count, 3);
+  assert.equal(odd.report().minUs, 0);
+  assert.throws(() => odd.quantile(0), /q: must be in \(0, 1\]/);
+});
+
+Deno.test("latency: formatMicros picks the unit", () => {
+  assert.equal(formatMicros(0.25), "250 ns");
+  assert.equal(formatMicros(12.34), "12.3 µs");
+  assert.equal(formatMicros(4560), "4.56 ms");
+  assert.equal(formatMicros(2_500_000), "2.50 s");
+});
+
+Deno.test("timeline: rows stay within capacity, evenly spaced, first and last kept", () => {
+  let reads = 0;
+  const s = new TimelineSampler(2, (row) => {
+    reads++;
+    row[0] = current * 2;
+    row[1] = -current;
+  }, 8);
+  let current = 0;
+  s.sample(0, 0);
+  for (current = 1; current <= 1000; current++) s.tick(current, current);
+  current = 1000;
+  s.sample(1000, 1000);
+  const c = s.columns();
+  assert.ok(c.events.length >= 4 && c.events.length <= 8, `${c.events.length} rows`);
+  assert.equal(c.events[0], 0);
+  assert.equal(c.events[c.events.length - 1], 1000);
+  // Every row but the last (taken on demand) is `every` after the previous one.
+  for (let i = 1; i < c.events.length - 1; i++) {
+    assert.equal(c.events[i] - c.events[i - 1], c.every, `${c.events}`);
+  }
+  c.events.forEach((e, i) => {
+    assert.equal(c.values[0][i], e * 2);
+    assert.equal(c.values[1][i], -e);
+    assert.equal(c.conversions[i], e);
+  });
+  // Sampling cost: reads are logarithmic in the run length, not one per event.
+  assert.ok(reads < 100, `${reads} reads for 1000 events`);
+  assert.throws(() => new TimelineSampler(1, () => {}, 5), /capacity/);
+});
+
+Deno.test("timeline: a second sample at the same event replaces the first", () => {
+  let v = 1;
+  const s = new TimelineSampler(1, (row) => (row[0] = v), 4);
+  s.sample(5, 0);
+  v = 2;
+  s.sample(5, 0);
+  assert.deepEqual(s.columns().values[0], [2]);
+});
+
+Deno.test("timeline: conversions per second over a window", () => {
+  assert.deepEqual(ratePerSecond([0, 10, 30], [0, 10, 20], 1), [0, 1000, 2000]);
+  assert.deepEqual(ratePerSecond([0, 10, 30], [0, 10, 20], 2), [0, 1000, 1500]);
+  assert.deepEqual(ratePerSecond([0, 5], [3, 3], 1), [0, 0]);
+});
