@@ -761,7 +761,7 @@ function tables(report: Report): string {
   ).join("");
   return `<section class="card" id="tables">
   <h2>Regions</h2>
-  <table class="grid"><thead><tr><th>region</th><th>GPA range</th><th>size</th><th>extents</th><th>shared</th><th>private</th><th>plugged</th><th>store</th><th>bitmap</th></tr></thead>
+  <table class="grid"><thead><tr><th>region</th><th>GPA range</th><th>size</th><th>extents</th><th>shared</th><th>private</th><th>plugged</th><th>store</th><th>QEMU bitmaps</th></tr></thead>
   <tbody>${regionRows}</tbody></table>
   <h2>Plugins</h2>
   <table class="grid"><thead><tr><th>plugin</th><th>kind</th><th>mappings</th><th>peak</th><th>mapped</th><th>failures</th><th>calls</th></tr></thead>
