@@ -1,9 +1,17 @@
 /**
  * The benchmark report: runs every registered row source in one process,
- * prints a table (workload, store, time per unit, units per second, store
+ * prints a table (workload, store, best and median time per unit, store
  * bytes, runs, candidate/baseline ratios for time and bytes, target met) and
- * writes the same as JSON to bench/report.json. Times are the best of several
- * repetitions (the median is in the JSON).
+ * writes the same as JSON to bench/report.json.
+ *
+ * Repeatability (issue 13, target 5): every store row runs at least three
+ * times, interleaving the stores, and the table prints the best (min) and
+ * median time of each. Ratios are only ever taken within one run, never
+ * across runs: the machine (2 shared cores) slows whole stretches of a run
+ * down, which hits both stores of a row alike. A verdict that the machine's
+ * noise can flip is marked `(noise)`: when the target, judged on the ratio of
+ * the best times, on the ratio of the medians, or on any single pair of
+ * repetitions run side by side, does not come out the same every way.
  *
  * Run: `deno run --allow-write --allow-read --allow-env bench/report.ts`
  * (`deno task bench:report`). `MEMSTATE_BENCH_REPS=1` makes a quick pass.
@@ -29,6 +37,11 @@ export interface Measurement {
   medianSeconds?: number;
   /** How many repetitions were timed. */
   repetitions?: number;
+  /**
+   * Seconds of every repetition, in the order run. Rows whose stores ran
+   * interleaved pair the baseline's k-th with the candidate's k-th.
+   */
+  times?: number[];
   /** Conversions (or replayed runs) the time covers. */
   units: number;
   /** Store bytes after the workload (`byteSize()`, or computed when not built). */
@@ -78,10 +91,23 @@ export const SOURCES: RowSource[] = [storeSource, endToEndSource, snapshotSource
 export interface RatedMeasurement extends Measurement {
   /** This time over the baseline's, or null when either is untimed or this is the baseline. */
   timeRatio: number | null;
+  /** The median time over the baseline's median, when both have one. */
+  medianRatio: number | null;
+  /**
+   * The smallest and largest ratio of one repetition to the baseline's
+   * repetition run beside it, when both kept their times: the spread the
+   * machine's noise puts on this row's ratio.
+   */
+  pairedRatios: { min: number; max: number } | null;
   /** These bytes over the baseline's, or null for the baseline. */
   bytesRatio: number | null;
   /** True when every target holds, false when one fails, null when none applies. */
   met: boolean | null;
+  /**
+   * True when a time target's verdict differs between the best-time ratio,
+   * the median ratio and the paired ratios: the machine's noise can flip it.
+   */
+  noiseCanFlip: boolean;
   /** The targets as text, e.g. `"time <= 5x, bytes <= 2x"`. */
   target: string;
 }
@@ -108,25 +134,71 @@ function describeTargets(targets: Target[]): string {
   return targets.map((t) => `${t.metric} ${t.strict ? "<" : "<="} ${t.max}x`).join(", ");
 }
 
-/** Computes ratios and target verdicts for one row. */
+/** The verdict of one target on one ratio. */
+function holds(target: Target, ratio: number): boolean {
+  return target.strict ? ratio < target.max : ratio <= target.max;
+}
+
+/** Ratios of `m`'s repetitions to the baseline's run beside them, or null when unpaired. */
+function pairedRatios(base: Measurement, m: Measurement): { min: number; max: number } | null {
+  const a = base.times, b = m.times;
+  if (a === undefined || b === undefined || a.length !== b.length || a.length === 0) return null;
+  let min = Infinity, max = 0;
+  for (let k = 0; k < a.length; k++) {
+    if (!(a[k] > 0)) return null;
+    const ratio = b[k] / a[k];
+    min = Math.min(min, ratio);
+    max = Math.max(max, ratio);
+  }
+  return { min, max };
+}
+
+/** Computes ratios, target verdicts and whether noise can flip them, for one row. */
 export function rate(row: ReportRow): RatedRow {
   const [base] = row.results;
   const results = row.results.map((m, k): RatedMeasurement => {
     if (k === 0) {
-      return { ...m, timeRatio: null, bytesRatio: null, met: null, target: "baseline" };
+      return {
+        ...m,
+        timeRatio: null,
+        medianRatio: null,
+        pairedRatios: null,
+        bytesRatio: null,
+        met: null,
+        noiseCanFlip: false,
+        target: "baseline",
+      };
     }
     const timeRatio = m.seconds !== null && base.seconds !== null && base.seconds > 0
       ? m.seconds / base.seconds
       : null;
+    const medianRatio = m.medianSeconds !== undefined && base.medianSeconds !== undefined &&
+        base.medianSeconds > 0
+      ? m.medianSeconds / base.medianSeconds
+      : null;
+    const paired = pairedRatios(base, m);
     const bytesRatio = base.bytes > 0 ? m.bytes / base.bytes : null;
     let met: boolean | null = null;
+    let noiseCanFlip = false;
     for (const t of row.targets) {
       const ratio = t.metric === "time" ? timeRatio : bytesRatio;
       if (ratio === null) continue;
-      const ok = t.strict ? ratio < t.max : ratio <= t.max;
+      const ok = holds(t, ratio);
       met = (met ?? true) && ok;
+      if (t.metric !== "time") continue;
+      const others = [medianRatio, paired?.min ?? null, paired?.max ?? null];
+      if (others.some((r) => r !== null && holds(t, r) !== ok)) noiseCanFlip = true;
     }
-    return { ...m, timeRatio, bytesRatio, met, target: describeTargets(row.targets) };
+    return {
+      ...m,
+      timeRatio,
+      medianRatio,
+      pairedRatios: paired,
+      bytesRatio,
+      met,
+      noiseCanFlip,
+      target: describeTargets(row.targets),
+    };
   });
   return { ...row, results };
 }
@@ -135,14 +207,6 @@ function formatTime(seconds: number | null, units: number): string {
   if (seconds === null || !(units > 0)) return "-";
   const ns = (seconds / units) * 1e9;
   return ns >= 10_000 ? `${(ns / 1000).toFixed(1)} us` : `${ns.toFixed(1)} ns`;
-}
-
-function formatRate(seconds: number | null, units: number): string {
-  if (seconds === null || !(units > 0) || seconds === 0) return "-";
-  const perSecond = units / seconds;
-  return perSecond >= 1e6
-    ? `${(perSecond / 1e6).toFixed(2)} M`
-    : `${(perSecond / 1e3).toFixed(1)} K`;
 }
 
 function formatBytes(bytes: number): string {
@@ -162,11 +226,14 @@ export function formatTable(rows: RatedRow[]): string {
   const header = [
     "workload",
     "store",
-    "time/unit",
-    "units/s",
+    "min/unit",
+    "median/unit",
+    "reps",
     "bytes",
     "runs",
-    "time ratio",
+    "ratio min",
+    "ratio median",
+    "paired",
     "bytes ratio",
     "target",
     "met",
@@ -175,23 +242,34 @@ export function formatTable(rows: RatedRow[]): string {
   const notes: string[] = [];
   for (const row of rows) {
     row.results.forEach((m, k) => {
+      const paired = m.pairedRatios;
       lines.push([
         k === 0 ? `${row.workload} (per ${row.unit})` : "",
         m.store,
         formatTime(m.seconds, m.units),
-        formatRate(m.seconds, m.units),
+        formatTime(m.medianSeconds ?? null, m.units),
+        m.repetitions === undefined ? "-" : String(m.repetitions),
         formatBytes(m.bytes),
         m.runs === null ? "-" : String(m.runs),
         formatRatio(m.timeRatio),
+        formatRatio(m.medianRatio),
+        paired === null ? "-" : `${paired.min.toFixed(2)}-${paired.max.toFixed(2)}x`,
         formatRatio(m.bytesRatio),
         k === 0 ? "" : m.target || "-",
-        m.met === null ? "" : m.met ? "yes" : "NO",
+        (m.met === null ? "" : m.met ? "yes" : "NO") + (m.noiseCanFlip ? " (noise)" : ""),
       ]);
       if (m.note) notes.push(`${row.workload} / ${m.store}: ${m.note}`);
     });
     const runs = new Set(row.results.filter((m) => m.runs !== null).map((m) => m.runs));
     if (runs.size > 1) notes.push(`${row.workload}: stores disagree on runCount!`);
   }
+  const flippable = rows.filter((row) => row.results.some((m) => m.noiseCanFlip));
+  notes.push(
+    flippable.length === 0
+      ? "no verdict here can be flipped by noise (best, median and paired ratios agree)"
+      : `noise can flip: ${flippable.map((row) => row.workload).join(", ")} ` +
+        "(best, median or a pair of side-by-side repetitions disagree on the target)",
+  );
   const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
   const text = lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
   text.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
