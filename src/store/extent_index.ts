@@ -5,24 +5,44 @@
  *
  * Why `sorted-btree`: the project brief names it for the range-tree state
  * store ("a B-tree of contiguous extents, on npm `sorted-btree`"; "prefer a
- * well-kept npm package over hand-written code where one fits"). So this
- * module is a thin cursor adapter, not a tree: the tree holds the entries,
- * and the adapter remembers where the caller is, namely the cursor entry's
- * key and value plus its two neighbours once looked up (`nextHigherPair`,
- * `nextLowerPair`), so an edit that reads and changes the entries around one
- * position searches the tree once or twice, not once per question. Forward
- * walks (replaying runs, scanning a span's keys) read 32 entries ahead with
- * one bounded `forRange` instead of searching per step.
+ * well-kept npm package over hand-written code where one fits"). The tree
+ * holds the entries and does every structural change (splitting a full leaf,
+ * merging emptied ones, growing or shrinking the root).
  *
- * Where the store's speed comes from: not from this tree. The hot edits (a
- * scattered 4 KiB flip in a fragmented span, a 2 MiB recolouring) land in
- * chunk maps that {@link RangeTreeStore} finds through a hash table (see
- * span_directory.ts) and then indexes directly; they never search the tree.
- * The tree is searched only where extents are few and large, where a few
- * descents per edit are affordable (each costs 50-150 ns on this machine: a
- * comparator-driven binary search per level, and `splice` to insert or
- * delete, so an edit of a run costs 400-500 ns where the bitmap's costs
- * 50-200 ns).
+ * ## The finger
+ *
+ * The cursor is a *finger*: the leaf that holds the cursor entry, the
+ * entry's position in it, and the path of internal nodes (with the child
+ * taken at each) from the root down to that leaf. An edit of a run reads and
+ * changes the entries around one position (the entry, its neighbours, one or
+ * two inserted or removed boundaries); through the finger each of those is an
+ * array access in the leaf (or, at the leaf's edge, a step along the path to
+ * the neighbouring leaf) instead of a search from the root, and inserting or
+ * removing an entry is a shift inside the leaf plus a size update on the
+ * path. Measured with the bench report (`scale: boot 64GiB`, `boot`,
+ * `swiotlb-churn`): searching from the root for every one of those steps,
+ * through sorted-btree's comparator-driven `set` / `delete` /
+ * `nextHigherPair`, made a run edit cost 0.6-2.5 us against the bitmap's
+ * 0.1-0.4 us. {@link seek} also starts at the finger: a key inside the
+ * finger's leaf (the common case for edits near the last one) costs one
+ * binary search in that leaf.
+ *
+ * In-place edits keep sorted-btree's invariants exactly: an internal node's
+ * `keys[i]` is the largest key under child `i`, its `_size` counts the
+ * entries below it, and no leaf is empty or holds more than
+ * {@link NODE_SIZE} entries. Whatever the finger cannot do in place (an
+ * insert into a full leaf, a removal that would leave a leaf at most
+ * {@link IN_PLACE_MIN} entries) goes through sorted-btree's own `set` /
+ * `delete`, which may split, merge or rebalance nodes; the finger is then
+ * rebuilt with one search, since every node it points at may have moved.
+ * This reads and writes sorted-btree's node fields (`_root`, `keys`,
+ * `values`, `children`, `_size`); {@link ExtentIndex}'s constructor checks
+ * that layout once and refuses to run should a release change it.
+ *
+ * Where the store's speed comes from otherwise: the hot edits in fragmented
+ * spans (a scattered 4 KiB flip, a 2 MiB recolouring) land in chunk maps that
+ * {@link RangeTreeStore} finds through a hash table (see span_directory.ts)
+ * and indexes directly; they never touch this index.
  *
  * @module
  */
@@ -41,60 +61,42 @@ type Tree = InstanceType<typeof BTree<number, number>>;
  */
 export const NODE_SIZE = 64;
 
+/**
+ * The finger removes an entry in place only while its leaf keeps more than
+ * this many entries; below, sorted-btree's `delete` removes it and merges the
+ * leaf with a neighbour when the two fit in one node (it does so at half
+ * full). A quarter rather than sorted-btree's half: `swiotlb-churn` frees and
+ * reallocates boundaries in the same leaves, and at half most of its removals
+ * took the slow path; the index's bytes are counted by node
+ * ({@link ExtentIndex.byteSize}), so sparser leaves show in the report.
+ */
+export const IN_PLACE_MIN = NODE_SIZE / 4;
+
 /** Keys are page numbers (never NaN), so plain subtraction orders them. */
 const compareKeys = (a: number, b: number): number => a - b;
 
-/** What {@link ExtentIndex.byteSize} reads of sorted-btree's nodes (leaves have no `children`). */
+/**
+ * A node of sorted-btree as the finger reads and edits it: a leaf has
+ * `keys` and `values`; an internal node has `keys` (the largest key under
+ * each child), `children` and `_size` (the entries below it).
+ */
 interface TreeNode {
-  keys: unknown[];
+  keys: number[];
+  values: number[];
   children?: TreeNode[];
+  _size: number;
 }
 
-/** A neighbour of the cursor: not looked up yet, looked up and absent, or known. */
-const UNKNOWN = 0, NONE = 1, KNOWN = 2;
+/** The part of sorted-btree's `BTree` object the finger reads. */
+interface TreeInternals {
+  _root: TreeNode;
+}
 
 /**
  * Estimated bytes of the adapter and the `BTree` object (measured on Deno
  * 2.9 with forced GC: 222 and 82).
  */
 export const INDEX_FIXED_BYTES = 304;
-
-// ---- read-ahead for forward walks -------------------------------------------
-//
-// A walk (stepNext after stepNext: replaying runs, scanning a span's keys)
-// would otherwise search the tree once per step. Instead one bounded
-// `forRange` copies the next AHEAD entries here. The buffer is shared by all
-// indexes (one walk runs at a time, and a store must not pay ~450 bytes for
-// it, which is what an open sorted-btree iterator would hold); `aheadOwner`
-// names the index whose entries it holds, and every change to that index's
-// tree empties it.
-
-/** Entries fetched per read-ahead. */
-const AHEAD = 32;
-/** Keys and values of the read-ahead entries, interleaved. */
-const aheadData = new Float64Array(2 * AHEAD);
-/** Id of the index the buffer belongs to (0: none). */
-let aheadOwner = 0;
-/** The key of the entry just before `aheadData[2 * aheadPos]`. */
-let aheadKey = -1;
-/** Entries in the buffer, and how many of them were handed out. */
-let aheadLen = 0, aheadPos = 0;
-/** True when the buffer reaches the index's last entry. */
-let aheadAtEnd = false;
-/** The key whose successors a fill collects (the entry itself is skipped). */
-let fillFrom = -1;
-/** The `forRange` result that stops a fill (a constant: no allocation). */
-const FULL = { break: 0 };
-/** Ids of indexes, for `aheadOwner`. */
-let lastId = 0;
-
-/** `forRange` callback: appends one entry after `fillFrom`; stops when full. */
-function fill(key: number, value: number): { break: number } | undefined {
-  if (key === fillFrom) return undefined;
-  aheadData[2 * aheadLen] = key;
-  aheadData[2 * aheadLen + 1] = value;
-  return ++aheadLen === AHEAD ? FULL : undefined;
-}
 
 /**
  * Estimated bytes of one tree node apart from its array elements: the node
@@ -125,46 +127,74 @@ function grownCapacity(from: number, length: number): number {
 export const NODE_BYTES: number = NODE_OVERHEAD_BYTES +
   2 * 8 * grownCapacity(NODE_SIZE / 2, NODE_SIZE / 2 + 1);
 
+/** Deepest tree the path arrays start with room for (sorted-btree of 2^52 keys: 10 levels). */
+const INITIAL_PATH = 8;
+
 /**
- * Sorted `(key, value)` entries with a cursor. {@link seek} places the cursor
- * on an entry; the cursor methods read and edit around it and leave it on a
- * documented entry. Callers guarantee the ordering preconditions stated on
- * each method; nothing here checks them. The index is never empty.
+ * Why sorted-btree's node layout is not the one the finger edits, or
+ * undefined when it is: checked once on a tree with internal nodes.
+ */
+function layoutProblem(): string | undefined {
+  const tree = new BTree<number, number>(undefined, compareKeys, NODE_SIZE);
+  const count = 4 * NODE_SIZE;
+  for (let k = 0; k < count; k++) tree.set(k, -k);
+  const root = (tree as unknown as Partial<TreeInternals>)._root;
+  if (root === undefined || !Array.isArray(root.keys)) return "no _root with keys";
+  if (!Array.isArray(root.children)) return "the root of a big tree has no children array";
+  if (root._size !== count) return "internal nodes keep no _size";
+  const leaf = root.children[0];
+  if (!Array.isArray(leaf?.keys) || !Array.isArray(leaf.values) || leaf.children !== undefined) {
+    return "leaves are not keys and values arrays";
+  }
+  if (leaf.values[1] !== -leaf.keys[1]) return "leaf values do not line up with keys";
+  if (root.keys[0] !== leaf.keys[leaf.keys.length - 1]) {
+    return "internal keys are not the largest key of each child";
+  }
+  return undefined;
+}
+
+let layoutChecked: string | undefined | null = null;
+
+/**
+ * Sorted `(key, value)` entries with a cursor (a finger into the tree, see
+ * the module doc). {@link seek} places the cursor on an entry; the cursor
+ * methods read and edit around it and leave it on a documented entry.
+ * Callers guarantee the ordering preconditions stated on each method;
+ * nothing here checks them. The index is never empty.
  */
 export class ExtentIndex {
   /** Keys are below this bound. */
   readonly limit: number;
   #tree: Tree;
-  /** Reused by every lookup so that lookups allocate nothing. */
-  #pair: [number, number] = [0, 0];
-  /** The cursor entry. */
-  #key = 0;
-  #value: number;
-  /** The entry after the cursor: {@link UNKNOWN}, {@link NONE} or {@link KNOWN} (then #nextK/V). */
-  #nextIs = UNKNOWN;
-  #nextK = 0;
-  #nextV = 0;
-  /** The entry before the cursor, likewise. */
-  #prevIs = UNKNOWN;
-  #prevK = 0;
-  #prevV = 0;
-  /**
-   * Set by {@link stepNext}: the caller is walking forwards, so looking up the
-   * entry after the cursor reads ahead (see `fill`) rather than searching the
-   * tree once per step.
-   */
-  #walking = false;
-  /** This index's id in `aheadOwner`. */
-  readonly #id = ++lastId;
+  /** The leaf holding the cursor entry. */
+  #leaf: TreeNode;
+  /** The cursor entry's position in `#leaf`. */
+  #i = 0;
+  /** Internal nodes from the root down to `#leaf`'s parent: `#path[0 .. #depth)`. */
+  #path: TreeNode[] = new Array(INITIAL_PATH);
+  /** The child taken at each node of `#path`. */
+  #slots: number[] = new Array(INITIAL_PATH).fill(0);
+  /** Internal levels above the leaves (0 while the root is a leaf). */
+  #depth = 0;
+  /** Searches from the root since construction (for tests: the finger saves them). */
+  #searches = 0;
+  /** Edits handed to sorted-btree since construction (for tests and tuning). */
+  #fallbacks = 0;
+  /** Leaves the finger split itself since construction (for tests and tuning). */
+  #splits = 0;
 
   /** An index over keys in `[0, limit)` holding the single entry `(0, value)`. */
   constructor(limit: number, value: number) {
+    if (layoutChecked === null) layoutChecked = layoutProblem();
+    if (layoutChecked !== undefined) {
+      throw new Error(
+        `sorted-btree: unexpected node layout (${layoutChecked}); ExtentIndex needs 2.1.x`,
+      );
+    }
     this.limit = limit;
     this.#tree = new BTree<number, number>(undefined, compareKeys, NODE_SIZE);
     this.#tree.set(0, value);
-    this.#value = value;
-    this.#nextIs = NONE;
-    this.#prevIs = NONE;
+    this.#leaf = this.#root();
   }
 
   /** Number of entries. */
@@ -172,118 +202,133 @@ export class ExtentIndex {
     return this.#tree.size;
   }
 
+  /**
+   * How often the cursor searched from the root, how often an edit went
+   * through sorted-btree's own `set` / `delete`, and how many leaves the
+   * finger split itself, since construction. For tests and tuning: every
+   * other move and edit was done at the finger.
+   */
+  get counters(): { searches: number; fallbacks: number; splits: number } {
+    return { searches: this.#searches, fallbacks: this.#fallbacks, splits: this.#splits };
+  }
+
   /** Puts the cursor on the last entry whose key is `<= key` (`0 <= key < limit`). */
   seek(key: number): void {
-    // Still inside the cursor entry (the store often asks twice): no search.
-    if (
-      key >= this.#key && (key === this.#key || (this.#nextIs !== UNKNOWN && key < this.nextKey()))
-    ) {
+    const keys = this.#leaf.keys;
+    const n = keys.length;
+    const i = this.#i;
+    if (key >= keys[i]) {
+      // Still inside the cursor entry (the store often asks twice): nothing to do.
+      if (i + 1 < n ? key < keys[i + 1] : key < this.#nextLeafFirstKey()) return;
+      if (key <= keys[n - 1]) {
+        this.#i = lastAtMost(keys, key, i + 1, n);
+        return;
+      }
+    } else if (key >= keys[0]) {
+      this.#i = lastAtMost(keys, key, 0, i);
       return;
     }
-    const pair = this.#tree.getPairOrNextLower(key, this.#pair)!;
-    this.#moveTo(pair[0], pair[1]);
+    this.#descend(key);
   }
 
   /**
    * The number of keys `k` with `lo < k < hi` (`0 <= lo < hi <= limit`), or
-   * some number above `cap` once it is known to exceed it. Leaves the cursor
-   * where it was.
+   * some number above `cap` once it is known to exceed it. Walks the leaves
+   * of the window from the finger, one binary search per leaf; the cursor
+   * ends somewhere in the window (callers seek again).
    */
   countInside(lo: number, hi: number, cap: number): number {
-    // Keys are integers, so `lo < k` is `lo + 1 <= k`. Without a callback
-    // sorted-btree counts a leaf by subtracting positions, so an exact count
-    // costs O(leaves in range); the callback form stops past the cap.
-    if (cap === Infinity) return this.#tree.forRange(lo + 1, hi, false);
-    const stop = cap + 1;
-    return this.#tree.forRange(
-      lo + 1,
-      hi,
-      false,
-      (_k, _v, n) => n + 1 >= stop ? { break: stop } : undefined,
-    );
+    // Keys are integers: `lo < k < hi` is `lo + 1 <= k <= hi - 1`.
+    if (hi - lo <= 1) return 0;
+    this.seek(lo + 1);
+    let keys = this.#leaf.keys;
+    let from = keys[this.#i] > lo ? this.#i : this.#i + 1;
+    let count = 0;
+    for (;;) {
+      const n = keys.length;
+      const to = lastAtMost(keys, hi - 1, from, n) + 1;
+      count += to - from;
+      if (to < n || count > cap || !this.#toNextLeaf()) return count;
+      keys = this.#leaf.keys;
+      from = 0;
+    }
   }
 
   // ---- reading around the cursor -------------------------------------------
 
   /** The key at the cursor. */
   key(): number {
-    return this.#key;
+    return this.#leaf.keys[this.#i];
   }
 
   /** The value at the cursor. */
   value(): number {
-    return this.#value;
+    return this.#leaf.values[this.#i];
   }
 
   /** True when an entry follows the cursor. */
   hasNext(): boolean {
-    return this.#lookNext();
+    return this.#i + 1 < this.#leaf.keys.length || this.#peekNextLeaf() !== undefined;
   }
 
   /** The key after the cursor, or {@link limit} at the last entry. */
   nextKey(): number {
-    return this.#lookNext() ? this.#nextK : this.limit;
+    const keys = this.#leaf.keys;
+    return this.#i + 1 < keys.length ? keys[this.#i + 1] : this.#nextLeafFirstKey();
   }
 
   /** The value after the cursor; requires {@link hasNext}. */
   nextValue(): number {
-    this.#lookNext();
-    return this.#nextV;
+    const leaf = this.#leaf;
+    return this.#i + 1 < leaf.keys.length
+      ? leaf.values[this.#i + 1]
+      : this.#peekNextLeaf()!.values[0];
   }
 
   /** The key before the cursor; requires that the cursor is not on the first entry. */
   prevKey(): number {
-    this.#lookPrev();
-    return this.#prevK;
+    if (this.#i > 0) return this.#leaf.keys[this.#i - 1];
+    const prev = this.#peekPrevLeaf()!;
+    return prev.keys[prev.keys.length - 1];
   }
 
   /** The value before the cursor; requires that the cursor is not on the first entry. */
   prevValue(): number {
-    this.#lookPrev();
-    return this.#prevV;
+    if (this.#i > 0) return this.#leaf.values[this.#i - 1];
+    const prev = this.#peekPrevLeaf()!;
+    return prev.values[prev.values.length - 1];
   }
 
   /** Moves the cursor to the next entry; returns false (and stays) at the last one. */
   stepNext(): boolean {
-    if (!this.#lookNext()) return false;
-    this.#prevK = this.#key;
-    this.#prevV = this.#value;
-    this.#prevIs = KNOWN;
-    this.#key = this.#nextK;
-    this.#value = this.#nextV;
-    this.#nextIs = UNKNOWN;
-    this.#walking = true;
-    return true;
+    if (this.#i + 1 < this.#leaf.keys.length) {
+      this.#i++;
+      return true;
+    }
+    return this.#toNextLeaf();
   }
 
   /** Moves the cursor to the previous entry; returns false (and stays) at the first one. */
   stepPrev(): boolean {
-    if (!this.#lookPrev()) return false;
-    this.#nextK = this.#key;
-    this.#nextV = this.#value;
-    this.#nextIs = KNOWN;
-    this.#key = this.#prevK;
-    this.#value = this.#prevV;
-    this.#prevIs = UNKNOWN;
-    this.#walking = false;
-    return true;
+    if (this.#i > 0) {
+      this.#i--;
+      return true;
+    }
+    return this.#toPrevLeaf();
   }
 
   // ---- editing at the cursor -----------------------------------------------
 
   /** Sets the value at the cursor. */
   setValueHere(value: number): void {
-    this.#dropAhead();
-    this.#tree.set(this.#key, value);
-    this.#value = value;
+    this.#leaf.values[this.#i] = value;
   }
 
   /** Re-keys the cursor entry; requires that `key` stays between its neighbours' keys. */
   setKeyHere(key: number): void {
-    this.#dropAhead();
-    this.#tree.delete(this.#key);
-    this.#tree.set(key, this.#value);
-    this.#key = key;
+    const keys = this.#leaf.keys;
+    keys[this.#i] = key;
+    if (this.#i === keys.length - 1) this.#setLeafMax(key);
   }
 
   /**
@@ -291,21 +336,70 @@ export class ExtentIndex {
    * key <` the next key); the cursor moves to the new entry.
    */
   insertAfter(key: number, value: number): void {
-    this.#dropAhead();
-    this.#tree.set(key, value);
-    this.#prevK = this.#key;
-    this.#prevV = this.#value;
-    this.#prevIs = KNOWN;
-    this.#key = key;
-    this.#value = value; // the old next entry, if known, is still next
+    if (this.#leaf.keys.length >= NODE_SIZE && !this.#splitLeaf(this.#i + 1)) {
+      // The parent is full too: sorted-btree splits up the tree.
+      this.#fallbacks++;
+      this.#tree.set(key, value);
+      this.#descend(key);
+      return;
+    }
+    const leaf = this.#leaf;
+    const keys = leaf.keys, values = leaf.values;
+    const n = keys.length;
+    // The key goes right after the cursor; at the leaf's end it becomes the
+    // leaf's largest key (it is below the next leaf's first key).
+    const at = this.#i + 1;
+    for (let t = n; t > at; t--) {
+      keys[t] = keys[t - 1];
+      values[t] = values[t - 1];
+    }
+    keys[at] = key;
+    values[at] = value;
+    this.#i = at;
+    this.#addToSizes(1);
+    if (at === n) this.#setLeafMax(key);
+  }
+
+  /**
+   * Inserts `(key1, value1)` and then `(key2, value2)` right after the cursor
+   * (requires the cursor key `< key1 < key2 <` the next key), as two
+   * {@link insertAfter} calls would, with one shift of the leaf instead of
+   * two: the edit of a run's middle adds two boundaries at once. The cursor
+   * moves to `key2`.
+   */
+  insertTwoAfter(key1: number, value1: number, key2: number, value2: number): void {
+    if (this.#leaf.keys.length + 2 > NODE_SIZE) {
+      this.insertAfter(key1, value1);
+      this.insertAfter(key2, value2);
+      return;
+    }
+    const leaf = this.#leaf;
+    const keys = leaf.keys, values = leaf.values;
+    const n = keys.length;
+    const at = this.#i + 1;
+    for (let t = n + 1; t > at + 1; t--) {
+      keys[t] = keys[t - 2];
+      values[t] = values[t - 2];
+    }
+    keys[at] = key1;
+    values[at] = value1;
+    keys[at + 1] = key2;
+    values[at + 1] = value2;
+    this.#i = at + 1;
+    this.#addToSizes(2);
+    if (at === n) this.#setLeafMax(key2);
   }
 
   /** Removes the entry after the cursor (requires {@link hasNext}); the cursor stays put. */
   removeAfter(): void {
-    this.#lookNext();
-    this.#dropAhead();
-    this.#tree.delete(this.#nextK);
-    this.#nextIs = UNKNOWN;
+    if (this.#i + 1 < this.#leaf.keys.length && this.#leaf.keys.length > IN_PLACE_MIN + 1) {
+      this.#removeInLeaf(this.#i + 1);
+      return;
+    }
+    const key = this.key();
+    this.#fallbacks++;
+    this.#tree.delete(this.nextKey());
+    this.#descend(key);
   }
 
   /**
@@ -313,23 +407,26 @@ export class ExtentIndex {
    * moves to the entry before it.
    */
   removeHere(): void {
-    const key = this.#key;
-    this.#lookPrev();
-    // The entry after the removed one (known or not) is the new cursor's next.
-    this.#key = this.#prevK;
-    this.#value = this.#prevV;
-    this.#prevIs = UNKNOWN;
-    this.#dropAhead();
+    const i = this.#i;
+    if (this.#leaf.keys.length > IN_PLACE_MIN + 1) {
+      this.#removeInLeaf(i);
+      if (i > 0) this.#i = i - 1;
+      else this.#toPrevLeaf();
+      return;
+    }
+    const key = this.key();
+    const before = this.prevKey();
+    this.#fallbacks++;
     this.#tree.delete(key);
+    this.#descend(before);
   }
 
   // ---- editing by key (for rare, multi-step changes) -----------------------
 
   /** Inserts `(key, value)`; requires that `key` is absent and not below the first key. The cursor moves to it. */
   insert(key: number, value: number): void {
-    this.#dropAhead();
-    this.#tree.set(key, value);
-    this.#moveTo(key, value);
+    this.seek(key);
+    this.insertAfter(key, value);
   }
 
   /** Removes the entry at `key`; requires that it exists and is not the first. The cursor moves to the entry before it. */
@@ -338,12 +435,44 @@ export class ExtentIndex {
     this.removeHere();
   }
 
+  /**
+   * Removes every entry with `lo < key < hi` (`0 <= lo < hi <= limit`); the
+   * cursor moves to the last entry with key `<= lo`. In place when they all
+   * lie in one leaf that keeps more than {@link IN_PLACE_MIN} entries,
+   * otherwise with one sorted-btree `deleteRange`: a span turning into a
+   * chunk map drops its keys at once, not one search each.
+   */
+  removeInside(lo: number, hi: number): void {
+    this.seek(lo);
+    const leaf = this.#leaf;
+    const keys = leaf.keys, values = leaf.values;
+    const n = keys.length;
+    const from = this.#i + 1; // first position past lo in this leaf
+    const to = lastAtMost(keys, hi - 1, from, n) + 1;
+    const count = to - from;
+    // All of them in this leaf: none past its end, or the next leaf starts at hi or later.
+    const inLeaf = to < n || this.#nextLeafFirstKey() >= hi;
+    if (inLeaf && count === 0) return;
+    if (inLeaf && n - count > IN_PLACE_MIN) {
+      for (let t = to; t < n; t++) {
+        keys[t - count] = keys[t];
+        values[t - count] = values[t];
+      }
+      keys.length = n - count;
+      values.length = n - count;
+      this.#addToSizes(-count);
+      if (to === n) this.#setLeafMax(keys[from - 1]);
+      return;
+    }
+    this.#fallbacks++;
+    this.#tree.deleteRange(lo + 1, hi, false);
+    this.#descend(lo);
+  }
+
   /** Sets the value of the entry at `key`; requires that it exists. The cursor moves to it. */
   setValue(key: number, value: number): void {
-    this.#dropAhead();
-    this.#tree.set(key, value);
-    if (key !== this.#key) this.#moveTo(key, value);
-    else this.#value = value;
+    this.seek(key);
+    this.setValueHere(value);
   }
 
   // ---- whole-index views (tests, checks, reports) ------------------------------
@@ -353,17 +482,34 @@ export class ExtentIndex {
     return this.#tree.entries();
   }
 
-  /** Throws when sorted-btree finds its own structure broken (sizes, key order). */
+  /**
+   * Throws when sorted-btree finds its own structure broken (sizes, key
+   * order, internal keys) or when the finger does not point at the cursor
+   * entry through the tree's current nodes.
+   */
   checkValid(): void {
     this.#tree.checkValid(true);
+    let node = this.#root();
+    for (let d = 0; d < this.#depth; d++) {
+      if (this.#path[d] !== node) throw new Error(`ExtentIndex finger: stale node at depth ${d}`);
+      const children = node.children;
+      if (children === undefined || this.#slots[d] >= children.length) {
+        throw new Error(`ExtentIndex finger: bad child slot at depth ${d}`);
+      }
+      node = children[this.#slots[d]];
+    }
+    if (node !== this.#leaf || node.children !== undefined) {
+      throw new Error("ExtentIndex finger: the path does not end at the cursor's leaf");
+    }
+    if (!(this.#i >= 0 && this.#i < node.keys.length)) {
+      throw new Error(`ExtentIndex finger: position ${this.#i} outside its leaf`);
+    }
   }
 
   /** Number of leaf nodes of the tree (walks the nodes: for reports and tests). */
   leafCount(): number {
-    const root = this.#root();
-    if (root === undefined) return Math.ceil(this.#tree.size / (NODE_SIZE / 2));
     let leaves = 0;
-    this.#forEachNode(root, (node) => {
+    this.#forEachNode(this.#root(), (node) => {
       if (node.children === undefined) leaves++;
     });
     return leaves;
@@ -382,10 +528,6 @@ export class ExtentIndex {
    */
   byteSize(): number {
     const root = this.#root();
-    if (root === undefined) {
-      // Unknown node layout: assume half-full leaves, the fewest entries a leaf keeps.
-      return INDEX_FIXED_BYTES + Math.ceil(this.#tree.size / (NODE_SIZE / 2)) * NODE_BYTES;
-    }
     if (root.children === undefined) {
       return INDEX_FIXED_BYTES + NODE_OVERHEAD_BYTES + 2 * 8 * grownCapacity(0, root.keys.length);
     }
@@ -396,84 +538,172 @@ export class ExtentIndex {
 
   // ---- internals -------------------------------------------------------------
 
-  /** Puts the cursor on `(key, value)` with both neighbours unknown. */
-  #moveTo(key: number, value: number): void {
-    this.#key = key;
-    this.#value = value;
-    this.#nextIs = UNKNOWN;
-    this.#prevIs = UNKNOWN;
-    this.#walking = false;
+  /** The tree's root node. */
+  #root(): TreeNode {
+    return (this.#tree as unknown as TreeInternals)._root;
   }
 
-  /** Looks up the entry after the cursor if needed; true when there is one. */
-  #lookNext(): boolean {
-    if (this.#nextIs === UNKNOWN) {
-      if (aheadOwner !== this.#id || aheadKey !== this.#key) {
-        if (!this.#walking) return this.#searchNext();
-        this.#readAhead();
-      } else if (aheadPos === aheadLen && !aheadAtEnd) this.#readAhead();
-      if (aheadPos === aheadLen) {
-        this.#nextIs = NONE;
-        return false;
+  /** Rebuilds the finger from the root: the cursor goes to the last entry with key `<= key`. */
+  #descend(key: number): void {
+    this.#searches++;
+    let node = this.#root();
+    let d = 0;
+    for (let children = node.children; children !== undefined; children = node.children) {
+      // The first child whose largest key is >= key (the last child when none is).
+      const keys = node.keys;
+      let lo = 0, hi = keys.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (keys[mid] < key) lo = mid + 1;
+        else hi = mid;
       }
-      this.#nextK = aheadKey = aheadData[2 * aheadPos];
-      this.#nextV = aheadData[2 * aheadPos + 1];
-      aheadPos++;
-      this.#nextIs = KNOWN;
+      if (d === this.#path.length) {
+        this.#path.push(node);
+        this.#slots.push(lo);
+      } else {
+        this.#path[d] = node;
+        this.#slots[d] = lo;
+      }
+      d++;
+      node = children[lo];
     }
-    return this.#nextIs === KNOWN;
+    this.#depth = d;
+    this.#leaf = node;
+    const keys = node.keys;
+    const i = lastAtMost(keys, key, 0, keys.length);
+    // Below this leaf's first key, the entry is the previous leaf's last
+    // (there is one: key 0 is always present).
+    if (i >= 0) this.#i = i;
+    else this.#toPrevLeaf();
   }
 
-  /** Fills the shared read-ahead buffer with the entries after the cursor. */
-  #readAhead(): void {
-    aheadOwner = this.#id;
-    aheadKey = fillFrom = this.#key;
-    aheadLen = aheadPos = 0;
-    this.#tree.forRange(this.#key, this.limit, false, fill);
-    aheadAtEnd = aheadLen < AHEAD;
-  }
-
-  /** Empties the read-ahead buffer if it holds this index's entries (they are about to change). */
-  #dropAhead(): void {
-    if (aheadOwner === this.#id) aheadOwner = 0;
-  }
-
-  /** Finds the entry after the cursor with one search; true when there is one. */
-  #searchNext(): boolean {
-    const pair = this.#tree.nextHigherPair(this.#key, this.#pair);
-    if (pair === undefined) {
-      this.#nextIs = NONE;
-      return false;
+  /** Moves the finger to the first entry of the next leaf; false (and stays) at the last leaf. */
+  #toNextLeaf(): boolean {
+    const path = this.#path, slots = this.#slots, depth = this.#depth;
+    let d = depth - 1;
+    while (d >= 0 && slots[d] === path[d].children!.length - 1) d--;
+    if (d < 0) return false;
+    let node = path[d].children![++slots[d]];
+    for (d++; d < depth; d++) {
+      path[d] = node;
+      slots[d] = 0;
+      node = node.children![0];
     }
-    this.#nextK = pair[0];
-    this.#nextV = pair[1];
-    this.#nextIs = KNOWN;
+    this.#leaf = node;
+    this.#i = 0;
     return true;
   }
 
-  /** Looks up the entry before the cursor if needed; true when there is one. */
-  #lookPrev(): boolean {
-    if (this.#prevIs === UNKNOWN) {
-      const pair = this.#tree.nextLowerPair(this.#key, this.#pair);
-      if (pair === undefined) this.#prevIs = NONE;
-      else {
-        this.#prevK = pair[0];
-        this.#prevV = pair[1];
-        this.#prevIs = KNOWN;
-      }
+  /** Moves the finger to the last entry of the previous leaf; false (and stays) at the first leaf. */
+  #toPrevLeaf(): boolean {
+    const path = this.#path, slots = this.#slots, depth = this.#depth;
+    let d = depth - 1;
+    while (d >= 0 && slots[d] === 0) d--;
+    if (d < 0) return false;
+    let node = path[d].children![--slots[d]];
+    for (d++; d < depth; d++) {
+      path[d] = node;
+      const last = node.children!.length - 1;
+      slots[d] = last;
+      node = node.children![last];
     }
-    return this.#prevIs === KNOWN;
+    this.#leaf = node;
+    this.#i = node.keys.length - 1;
+    return true;
+  }
+
+  /** The leaf after the finger's, or undefined at the last leaf; the finger stays. */
+  #peekNextLeaf(): TreeNode | undefined {
+    const path = this.#path, slots = this.#slots;
+    let d = this.#depth - 1;
+    while (d >= 0 && slots[d] === path[d].children!.length - 1) d--;
+    if (d < 0) return undefined;
+    let node = path[d].children![slots[d] + 1];
+    while (node.children !== undefined) node = node.children[0];
+    return node;
+  }
+
+  /** The leaf before the finger's, or undefined at the first leaf; the finger stays. */
+  #peekPrevLeaf(): TreeNode | undefined {
+    const path = this.#path, slots = this.#slots;
+    let d = this.#depth - 1;
+    while (d >= 0 && slots[d] === 0) d--;
+    if (d < 0) return undefined;
+    let node = path[d].children![slots[d] - 1];
+    while (node.children !== undefined) node = node.children[node.children.length - 1];
+    return node;
+  }
+
+  /** The first key of the next leaf, or {@link limit} at the last leaf. */
+  #nextLeafFirstKey(): number {
+    const next = this.#peekNextLeaf();
+    return next === undefined ? this.limit : next.keys[0];
   }
 
   /**
-   * The tree's root node. sorted-btree has no public node count, so
-   * {@link byteSize} and {@link leafCount} read its node layout (`_root`,
-   * `keys`, `children`; unchanged since 1.x); undefined should a release
-   * change it.
+   * Splits the finger's full leaf in two halves, the right half a new leaf
+   * after it in the same parent, as sorted-btree's own split does, and moves
+   * the finger to the half where position `at` of the old leaf (an insertion
+   * point, at most the leaf's length) now lies. False, with nothing changed,
+   * when the leaf is the root or its parent is full: then sorted-btree must
+   * split further up. Splitting here rather than through `set` keeps the
+   * finger: `set` would search from the root, maybe move an entry to a
+   * sibling instead, and the finger would have to be found again.
    */
-  #root(): TreeNode | undefined {
-    const root = (this.#tree as unknown as { _root?: TreeNode })._root;
-    return root !== undefined && Array.isArray(root.keys) ? root : undefined;
+  #splitLeaf(at: number): boolean {
+    const d = this.#depth - 1;
+    if (d < 0) return false;
+    const parent = this.#path[d];
+    if (parent.keys.length >= NODE_SIZE) return false;
+    const leaf = this.#leaf;
+    const half = leaf.keys.length >>> 1;
+    const LeafNode = leaf.constructor as new (keys: number[], values: number[]) => TreeNode;
+    const right = new LeafNode(leaf.keys.splice(half), leaf.values.splice(half));
+    const slot = this.#slots[d];
+    parent.children!.splice(slot + 1, 0, right);
+    parent.keys.splice(slot, 0, leaf.keys[half - 1]); // the left half's largest key
+    this.#splits++;
+    if (at > half) {
+      this.#slots[d] = slot + 1;
+      this.#leaf = right;
+      this.#i -= half;
+    }
+    return true;
+  }
+
+  /** Adds `delta` to the entry count of every internal node on the finger's path. */
+  #addToSizes(delta: number): void {
+    const path = this.#path;
+    for (let d = 0; d < this.#depth; d++) path[d]._size += delta;
+  }
+
+  /**
+   * The finger's leaf now has `max` as its largest key: update the copies of
+   * it in the internal nodes above (each holds its children's largest keys),
+   * as far up as it is a node's largest.
+   */
+  #setLeafMax(max: number): void {
+    const path = this.#path, slots = this.#slots;
+    for (let d = this.#depth - 1; d >= 0; d--) {
+      const keys = path[d].keys;
+      keys[slots[d]] = max;
+      if (slots[d] !== keys.length - 1) return;
+    }
+  }
+
+  /** Removes entry `j` of the finger's leaf, which keeps more than {@link IN_PLACE_MIN} entries. */
+  #removeInLeaf(j: number): void {
+    const leaf = this.#leaf;
+    const keys = leaf.keys, values = leaf.values;
+    const last = keys.length - 1;
+    for (let t = j; t < last; t++) {
+      keys[t] = keys[t + 1];
+      values[t] = values[t + 1];
+    }
+    keys.pop();
+    values.pop();
+    this.#addToSizes(-1);
+    if (j === last) this.#setLeafMax(keys[last - 1]);
   }
 
   /** Calls `visit` on every node under `root`. */
@@ -487,4 +717,15 @@ export class ExtentIndex {
       for (const child of children) stack.push(child);
     }
   }
+}
+
+/** The last position in `[from, to)` of sorted `keys` whose key is `<= key`, or `from - 1`. */
+function lastAtMost(keys: number[], key: number, from: number, to: number): number {
+  let lo = from, hi = to;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
 }

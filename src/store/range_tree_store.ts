@@ -477,8 +477,7 @@ export class RangeTreeStore implements StateStore {
       } else index.insertAfter(s, state);
       this.#mapIfCrowded(s);
     } else {
-      index.insertAfter(s, state);
-      index.insertAfter(e, value);
+      index.insertTwoAfter(s, state, e, value);
       this.#mapIfCrowded(e);
       if (Math.floor(s / this.#span) !== Math.floor(e / this.#span)) this.#mapIfCrowded(s);
     }
@@ -723,12 +722,8 @@ export class RangeTreeStore implements StateStore {
     }
     this.#maps.changes[map] = inside; // neighbouring runs differ: every key inside is a change
     if (se < this.length && !hasEndKey) index.insertAfter(se, last);
-    // Remove the keys inside, last first, then mark the span's start.
-    for (;;) {
-      index.seek(se - 1);
-      if (index.key() <= sc) break;
-      index.removeHere();
-    }
+    // Remove the keys inside, then mark the span's start.
+    index.removeInside(sc, se);
     if (firstKey === sc) index.setValueHere(-map - 1);
     else index.insertAfter(sc, -map - 1);
     this.#directory.set(sc * this.#perSpan, map);
