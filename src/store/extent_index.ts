@@ -377,6 +377,12 @@ export class ExtentIndex {
     const keys = leaf.keys, values = leaf.values;
     const n = keys.length;
     const at = this.#i + 1;
+    // Grow by two first: writing at n + 1 of an n-element array would leave a
+    // hole at n and turn the leaf's arrays into slower "holey" ones for good.
+    keys.push(key2);
+    keys.push(key2);
+    values.push(value2);
+    values.push(value2);
     for (let t = n + 1; t > at + 1; t--) {
       keys[t] = keys[t - 2];
       values[t] = values[t - 2];
