@@ -2,7 +2,8 @@
  * Dense containers for {@link RangeTreeStore}'s fragmented chunks: a slot of
  * a {@link SlotArena} holds one chunk of pages as one bit plane per state bit,
  * the same layout as the bitmap baseline, so a dense chunk costs what the
- * bitmap pays for those pages plus 12 bytes.
+ * bitmap pays for those pages plus 4 bytes (its change count; the slab keeps
+ * no owners, see slot_arena.ts).
  *
  * Besides reading and writing pages it answers the two questions the store
  * asks of a chunk: how many state changes lie in a span (to keep `runCount`
@@ -11,7 +12,7 @@
  * @module
  */
 
-import { SlotArena } from "./slot_arena.ts";
+import { LOOP_FILL_WORDS, SlotArena } from "./slot_arena.ts";
 
 const ALL = 0xffffffff;
 
@@ -38,7 +39,7 @@ export class DenseSlab extends SlotArena {
    * planes, holding at most `maxChunks` chunks.
    */
   constructor(chunkPages: number, bits: number, maxChunks: number) {
-    super(bits * (chunkPages >>> 5), maxChunks);
+    super(bits * (chunkPages >>> 5), maxChunks, false);
     this.bits = bits;
     this.words = chunkPages >>> 5;
   }
@@ -150,6 +151,11 @@ function fillPlane(data: Int32Array, base: number, a: number, b: number, on: boo
     return;
   }
   data[first] = on ? data[first] | head : data[first] & ~head;
-  if (last - first > 1) data.fill(on ? ALL : 0, first + 1, last);
+  const fill = on ? ALL : 0;
+  if (last - first - 1 <= LOOP_FILL_WORDS) {
+    for (let w = first + 1; w < last; w++) {
+      data[w] = fill;
+    }
+  } else data.fill(fill, first + 1, last);
   data[last] = on ? data[last] | tail : data[last] & ~tail;
 }

@@ -234,13 +234,21 @@ export class ExtentIndex {
   /**
    * The number of keys `k` with `lo < k < hi` (`0 <= lo < hi <= limit`), or
    * some number above `cap` once it is known to exceed it. Walks the leaves
-   * of the window from the finger, one binary search per leaf; the cursor
-   * ends somewhere in the window (callers seek again).
+   * of the window from the finger (back from it first when it is inside the
+   * window), one binary search per leaf; the cursor ends somewhere in or
+   * next to the window (callers seek again).
    */
   countInside(lo: number, hi: number, cap: number): number {
     // Keys are integers: `lo < k < hi` is `lo + 1 <= k <= hi - 1`.
     if (hi - lo <= 1) return 0;
-    this.seek(lo + 1);
+    const at = this.key();
+    if (at > lo && at < hi) {
+      // Inside the window already (the store asks right after adding a
+      // boundary): walk back to the leaf holding lo rather than search for it.
+      while (this.#leaf.keys[0] > lo && this.#toPrevLeaf());
+      const keys = this.#leaf.keys;
+      this.#i = Math.max(0, lastAtMost(keys, lo, 0, keys.length));
+    } else this.seek(lo + 1);
     let keys = this.#leaf.keys;
     let from = keys[this.#i] > lo ? this.#i : this.#i + 1;
     let count = 0;
@@ -425,6 +433,34 @@ export class ExtentIndex {
     this.#fallbacks++;
     this.#tree.delete(key);
     this.#descend(before);
+  }
+
+  /**
+   * Removes the cursor entry and the one after it (requires both, and that
+   * the cursor is not on the first entry), as {@link removeAfter} then
+   * {@link removeHere} would, with one shift of the leaf: a freed buffer
+   * merges with the runs on both sides. The cursor moves to the entry before.
+   */
+  removeHereAndNext(): void {
+    const leaf = this.#leaf;
+    const keys = leaf.keys, values = leaf.values;
+    const n = keys.length;
+    const i = this.#i;
+    if (i + 1 >= n || n - 2 <= IN_PLACE_MIN) {
+      this.removeAfter();
+      this.removeHere();
+      return;
+    }
+    for (let t = i + 2; t < n; t++) {
+      keys[t - 2] = keys[t];
+      values[t - 2] = values[t];
+    }
+    keys.length = n - 2;
+    values.length = n - 2;
+    this.#addToSizes(-2);
+    if (i + 2 === n) this.#setLeafMax(keys[n - 3]);
+    if (i > 0) this.#i = i - 1;
+    else this.#toPrevLeaf();
   }
 
   // ---- editing by key (for rare, multi-step changes) -----------------------

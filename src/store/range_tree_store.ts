@@ -67,6 +67,28 @@ import {
 /** Estimated bytes of an index entry with leaf slack and overhead (for the map-or-runs choice). */
 const RUN_ENTRY_BYTES = 24;
 
+/**
+ * A span stays runs while its entries cost less than this share of the
+ * bytes a bitmap of the store's bits pays for the span (1/8: 4 KiB of the
+ * 32 KiB a 1-bit bitmap spends on a 1 GiB span, about 170 entries). Why: a
+ * map pays for itself only over many edits (building it and its dense
+ * chunks costs about as much as a hundred run edits, much of it allocating
+ * typed arrays), and below the floor the memory it could save is small next
+ * to the bitmap's. `scale: boot 64GiB` touches each of its 64 spans about 50
+ * times; without the floor 17 of them became maps (at 94 entries) and the row
+ * ran 1.8 times slower. Scattered churn (`dma-scatter`) crosses the floor
+ * within a few hundred edits per span and keeps its memory near the bitmap's.
+ */
+const MAP_FLOOR = 1 / 8;
+
+/**
+ * The most boundaries `#mapIfCrowded` lets pass between looks: 2^5. A look
+ * counts the span's keys (a few leaves' binary searches); at one look per 8
+ * boundaries that cost `scale: boot 64GiB` about 15% of its time, on spans
+ * that never got near the floor.
+ */
+const MAX_LOOK_LOG = 5;
+
 // Stand-ins shared by every store that has no chunk map yet (never written to:
 // #toMap replaces them first), so a store of few runs stays small.
 const NO_MAPS = new SlotArena(1, 0);
@@ -160,7 +182,7 @@ export class RangeTreeStore implements StateStore {
   #changes = 0;
   /** New run boundaries seen by #mapIfCrowded (wrapping), for its sampling. */
   #boundaries = 0;
-  /** log2 of how many new boundaries #mapIfCrowded lets pass between looks: 0 to 3. */
+  /** log2 of how many new boundaries #mapIfCrowded lets pass between looks (see #lookLog). */
   #sampleLog: number;
   /** Set when an edit gave a container slot back, so the arenas may want compacting. */
   #released = false;
@@ -198,7 +220,7 @@ export class RangeTreeStore implements StateStore {
     this.#perSpan = 1 / this.#span;
     this.#mapAt = mapAt;
     this.#runsAt = mapAt >>> 1;
-    this.#sampleLog = Math.max(0, Math.min(3, 31 - Math.clz32(mapAt) - 3));
+    this.#sampleLog = this.#lookLog();
     this.#index = new ExtentIndex(length, initial);
     // Containers cost memory only once the first chunk map exists.
     this.#maps = NO_MAPS;
@@ -219,6 +241,7 @@ export class RangeTreeStore implements StateStore {
   addBit(bit: number, options: AddBitOptions = {}): void {
     checkAddBit(bit, options, 2 ** this.#bits - 1);
     this.#bits = bit + 1;
+    this.#sampleLog = this.#lookLog();
     if (this.#dense !== NO_DENSE) this.#dense.widen(this.#bits);
   }
 
@@ -460,8 +483,11 @@ export class RangeTreeStore implements StateStore {
     const mergeLeft = leftRun && left === state;
     const mergeRight = rightRun && right === state;
     if (atStart && atEnd) {
-      if (mergeRight) index.removeAfter();
-      if (mergeLeft) index.removeHere();
+      if (mergeLeft && mergeRight) index.removeHereAndNext(); // a freed buffer: one shift
+      else if (mergeRight) {
+        index.removeAfter();
+        index.setValueHere(state);
+      } else if (mergeLeft) index.removeHere();
       else index.setValueHere(state);
     } else if (atStart) {
       if (mergeLeft) index.setKeyHere(e); // the run before absorbs [s, e)
@@ -617,15 +643,17 @@ export class RangeTreeStore implements StateStore {
   // ---- changing representation ------------------------------------------
 
   /**
-   * A run boundary was just created or moved to `key`: turns its span into a
-   * chunk map when more than `mapAt` run boundaries lie inside it and the map
-   * would cost at most twice the memory of those entries (roaring's rule,
-   * pick the cheaper container, with a factor two in favour of the map since
-   * it also makes every edit inside it O(1)). A map costs 4 bytes per chunk
-   * plus a dense chunk for every chunk with a boundary strictly inside it, so
-   * scattered boundaries (one per chunk) stay runs, while clustered ones (many
-   * per chunk) and chunk-aligned ones go to a map. Both the count and the cost
-   * test are sampled so that the check costs O(1) amortised.
+   * A run boundary was just created or moved to `key` (the cursor is on it):
+   * turns its span into a chunk map when more than `mapAt` run boundaries lie
+   * inside it, their entries cost at least {@link MAP_FLOOR} of what a bitmap
+   * pays for the span, and the map would cost at most twice the memory of
+   * those entries (roaring's rule, pick the cheaper container, with a factor
+   * two in favour of the map since it also makes every edit inside it O(1)).
+   * A map costs 4 bytes per chunk plus a dense chunk for every chunk with a
+   * boundary strictly inside it, so scattered boundaries (one per chunk) stay
+   * runs, while clustered ones (many per chunk) and chunk-aligned ones go to
+   * a map. Both the count and the cost test are sampled so that the check
+   * costs O(1) amortised.
    */
   #mapIfCrowded(key: number): void {
     const span = this.#span;
@@ -633,21 +661,37 @@ export class RangeTreeStore implements StateStore {
     if (key === sc) return; // a boundary on the span's edge is not inside it
     const index = this.#index;
     if (index.size <= this.#mapAt) return; // too few keys anywhere
-    // Counting a span's keys takes two lookups, so only every `sample`-th new
-    // boundary looks (a crowded span is still noticed within a few boundaries).
+    // Counting walks the span's leaves from the cursor, so only every
+    // `sample`-th new boundary looks (a crowded span is still noticed within
+    // a few boundaries).
     const sampleLog = this.#sampleLog;
     const seen = (this.#boundaries = (this.#boundaries + 1) >>> 0);
     if ((seen & ((1 << sampleLog) - 1)) !== 0) return;
     const se = Math.min(sc + span, this.length);
     const inside = index.countInside(sc, se, Infinity);
     if (inside <= this.#mapAt) return;
+    // Below the floor the runs are cheap however the map compares (no walk needed).
+    if (RUN_ENTRY_BYTES * inside < MAP_FLOOR * this.bits * ((se - sc) >>> 3)) return;
     // The cost test walks the span's keys: run it on every `every`-th look,
     // about every inside / 8 boundaries, so it costs O(1) amortised.
     const everyLog = Math.max(0, 31 - Math.clz32(inside) - 3 - sampleLog);
     if (((seen >>> sampleLog) & ((1 << everyLog) - 1)) !== 0) return;
-    const chunkBytes = 4 * this.bits * (this.#chunk >>> 5) + 16; // planes and metadata
+    const chunkBytes = 4 * this.bits * (this.#chunk >>> 5) + 4; // planes and change count
     const mapBytes = 4 * this.#width + 40 + chunkBytes * this.#chunksSplitInside(sc, se);
     if (mapBytes <= 2 * RUN_ENTRY_BYTES * inside) this.#toMap(sc);
+  }
+
+  /**
+   * log2 of how many new boundaries `#mapIfCrowded` lets pass between looks:
+   * an eighth of the boundaries a span needs before it may turn into a map
+   * (more than `mapAt`, and the entries' share of {@link MAP_FLOOR}), so a
+   * span that qualifies is still looked at within a few boundaries, and at
+   * most {@link MAX_LOOK_LOG}.
+   */
+  #lookLog(): number {
+    const floor = Math.ceil((MAP_FLOOR * this.#bits * (this.#span / 8)) / RUN_ENTRY_BYTES);
+    const need = Math.max(this.#mapAt + 1, floor);
+    return Math.max(0, Math.min(MAX_LOOK_LOG, 31 - Math.clz32(need) - 3));
   }
 
   /** How many chunks of the span `[sc, se)` hold a run boundary strictly inside them. */
@@ -761,20 +805,41 @@ export class RangeTreeStore implements StateStore {
     }
   }
 
-  /** Shrinks the dense arena, repointing each moved chunk's map slot. */
+  /**
+   * Shrinks the dense arena, repointing each moved chunk's map slot. Dense
+   * chunks keep no owner (see slot_arena.ts), so the moves are collected and
+   * every live map's slots scanned once: O(maps x mapChunks), paid only when
+   * three quarters of the arena have been given back since it last grew.
+   */
   #compactDense(): void {
-    this.#dense.compact((owner, to) => {
-      const span = Math.floor(owner * this.#perSpan);
-      const map = this.#directory.get(span);
-      const c = (owner - span * this.#span) >>> this.#shift;
-      this.#maps.data[map * this.#width + c] = -to - 1;
+    const dense = this.#dense;
+    const movedTo = new Int32Array(dense.top).fill(-1);
+    let moves = 0;
+    dense.compact((from, to) => {
+      movedTo[from] = to;
+      moves++;
     });
+    if (moves === 0) return;
+    const maps = this.#maps;
+    const slots = maps.data;
+    const width = this.#width;
+    for (let map = 0; map < maps.top; map++) {
+      if (!maps.isLive(map)) continue;
+      for (let at = map * width, end = at + width; at < end; at++) {
+        const slot = slots[at];
+        if (slot < 0 && -slot - 1 < movedTo.length && movedTo[-slot - 1] >= 0) {
+          slots[at] = -movedTo[-slot - 1] - 1;
+        }
+      }
+    }
   }
 
   /** Shrinks the map arena, repointing each moved map's entry and directory slot. */
   #compactMaps(): void {
     const index = this.#index;
-    this.#maps.compact((owner, to) => {
+    const maps = this.#maps;
+    maps.compact((_from, to) => {
+      const owner = maps.owner[to];
       index.setValue(owner, -to - 1);
       this.#directory.set(owner * this.#perSpan, to);
     });
@@ -794,6 +859,7 @@ export class RangeTreeStore implements StateStore {
     const index = this.#index;
     const span = this.#span, chunk = this.#chunk;
     let prevKey = -1, prevValue = NaN, entries = 0, maps = 0, dense = 0;
+    const denseSeen = new Set<number>();
     index.checkValid();
     for (const [key, value] of index.entries()) {
       if (entries === 0 && key !== 0) fail("no entry at page 0");
@@ -821,7 +887,9 @@ export class RangeTreeStore implements StateStore {
         if (slot >= 0) continue;
         dense++;
         const d = -slot - 1, cs = key + c * chunk;
-        if (this.#dense.owner[d] !== cs) fail(`dense slot ${d} owner`);
+        if (!(d < this.#dense.top && this.#dense.isLive(d))) fail(`dense slot ${d} not in use`);
+        if (denseSeen.has(d)) fail(`dense slot ${d} held twice`);
+        denseSeen.add(d);
         const changes = this.#dense.changesIn(d, 1, Math.min(chunk, se - cs) - 1);
         if (changes !== this.#dense.changes[d]) fail(`change count of the dense chunk at ${cs}`);
         if (changes === 0) fail(`dense chunk at ${cs} is uniform`);
