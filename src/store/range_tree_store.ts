@@ -254,15 +254,15 @@ export class RangeTreeStore implements StateStore {
   /** Sets every page of `[start, end)` to `state`. */
   set(start: number, end: number, state: number): void {
     checkRange(start, end, this.length);
-    checkState("state", state, this.bits);
+    checkState("state", state, this.#bits);
     this.#edit(start, end, 0, state);
   }
 
   /** Applies `(state | setBits) & ~clearBits` to every page of `[start, end)`. */
   update(start: number, end: number, setBits: number, clearBits: number): void {
     checkRange(start, end, this.length);
-    checkState("setBits", setBits, this.bits);
-    checkState("clearBits", clearBits, this.bits);
+    checkState("setBits", setBits, this.#bits);
+    checkState("clearBits", clearBits, this.#bits);
     this.#edit(start, end, ~clearBits, setBits & ~clearBits);
   }
 
@@ -505,7 +505,8 @@ export class RangeTreeStore implements StateStore {
     } else {
       index.insertTwoAfter(s, state, e, value);
       this.#mapIfCrowded(e);
-      if (Math.floor(s / this.#span) !== Math.floor(e / this.#span)) this.#mapIfCrowded(s);
+      const perSpan = this.#perSpan; // exact: a power of two's reciprocal
+      if (Math.floor(s * perSpan) !== Math.floor(e * perSpan)) this.#mapIfCrowded(s);
     }
   }
 
@@ -657,7 +658,7 @@ export class RangeTreeStore implements StateStore {
    */
   #mapIfCrowded(key: number): void {
     const span = this.#span;
-    const sc = Math.floor(key / span) * span;
+    const sc = Math.floor(key * this.#perSpan) * span;
     if (key === sc) return; // a boundary on the span's edge is not inside it
     const index = this.#index;
     if (index.size <= this.#mapAt) return; // too few keys anywhere
