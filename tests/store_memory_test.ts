@@ -15,7 +15,7 @@ function bitmapBytes(length: number, bits: number): number {
 /** The documented worst-case bound of RangeTreeStore.byteSize (see its doc). */
 function denseBound(length: number, bits: number, chunkPages = 512, mapChunks = 512): number {
   const perChunk = (bits * chunkPages) / 8;
-  const factor = 1 + 16 / perChunk + (4 * mapChunks + 144) / (perChunk * mapChunks);
+  const factor = 1 + 4 / perChunk + (4 * mapChunks + 160) / (perChunk * mapChunks);
   return bitmapBytes(length, bits) * factor + 8192;
 }
 

@@ -22,18 +22,22 @@
  * container: O(1) to address a chunk, O(1) to recolour a whole chunk, and the
  * bitmap's cost for the chunks that are fragmented inside. When a map's span
  * calms down to `mapAt / 2` boundaries it turns back into runs (the gap stops
- * it flapping). Memory therefore follows fragmentation: a 1 TiB guest with a
- * few thousand scattered extents costs kilobytes where the bitmap costs
- * 32 MiB per bit, and even when scattered 4 KiB churn makes every chunk dense
- * the store stays within about 1.16 times the bitmap (see
- * {@link RangeTreeStore.byteSize} for the bound).
+ * it flapping). A span whose entries cost less than `MAP_FLOOR` of
+ * the bitmap's bytes for it stays runs however crowded (a map pays for
+ * itself only over many edits). Memory therefore follows fragmentation: a
+ * 1 TiB guest with a few thousand scattered extents costs kilobytes where
+ * the bitmap costs 32 MiB per bit, and even when scattered 4 KiB churn makes
+ * every chunk dense the store stays within about 1.13 times the bitmap of
+ * the same bits (see {@link RangeTreeStore.byteSize} for the bound).
  *
- * Why maps and not only a tree: on this kind of machine (2 cores, shared) a
- * lookup in any comparison-based tree costs 15-50 ns, mostly mispredicted
- * branches, which is as much as a whole bitmap update. A chunk map is found
- * through a {@link SpanDirectory} (one hash probe) and then indexed directly,
- * so the hot edits (a 4 KiB flip in a fragmented span, a 2 MiB recolouring)
- * never search at all; the tree is searched only where extents are few.
+ * Why maps and not only a tree: a random search of a B-tree of a few
+ * thousand extents costs more than a whole bitmap update (the report's
+ * `scale: boot 64GiB` row: the search alone is about 1.5 times the bitmap's
+ * conversion). A chunk map is found through a {@link SpanDirectory} (one hash
+ * probe) and then indexed directly, so the hot edits (a 4 KiB flip in a
+ * fragmented span, a 2 MiB recolouring) never search at all; the tree is
+ * searched only where extents are few, and edits near the last one start
+ * from the index's finger (see extent_index.ts) instead of the root.
  *
  * Invariants: there is always an entry at page 0; two neighbouring *run*
  * entries never share a state; a map entry starts on a span boundary and the
@@ -283,22 +287,23 @@ export class RangeTreeStore implements StateStore {
    * ({@link ExtentIndex.byteSize}: about 300 bytes plus, per node of the
    * B-tree, 144 bytes of objects and {@link RANGE_TREE_BYTES_PER_RUN} per
    * key-and-value slot, 65 slots a node: about 1.2 KB per 32-64 entries); each
-   * non-empty arena (chunk maps, dense chunks): four typed-array headers plus,
-   * per slot, its words (4 bytes per chunk of a map; `bits * chunkPages / 8`
-   * bytes for a dense chunk) and 16 bytes of metadata; and the span
+   * non-empty arena: per slot its words (4 bytes per chunk of a map;
+   * `bits * chunkPages / 8` bytes for a dense chunk) and a 4-byte change
+   * count, plus an 8-byte owner per map, and a typed-array header per array
+   * (three for maps, two for dense chunks, see slot_arena.ts); and the span
    * directory: two typed-array headers plus 12 bytes per table slot (at most
    * four per map). Typed-array headers are 208 bytes (measured on Deno 2.9 /
    * V8 15: view, buffer and backing-store record).
    *
    * Bound: when every chunk is dense and every span a chunk map (the worst
    * case of scattered 4 KiB churn), the estimate is at most the bitmap's bytes
-   * × (1 + 16 / (bits·chunkPages/8) + (4·mapChunks + 144) /
-   * (bits·chunkPages·mapChunks/8)) + 8 KiB, which is 1.16 × the bitmap for 2
-   * bits and the default sizes: arenas never hold more slots than the store
-   * has chunks (or spans), and grow by half, so short of that worst case their
-   * slack stays within 50% of what is in use. (Per map: 16 bytes of arena
-   * metadata, 48 of directory, and its two index entries at about 40 bytes
-   * each at most, since sorted-btree keeps leaves half full on average.)
+   * × (1 + 4 / (bits·chunkPages/8) + (4·mapChunks + 160) /
+   * (bits·chunkPages·mapChunks/8)) + 8 KiB, which is 1.13 × the bitmap for 1
+   * bit and 1.07 × for 2 with the default sizes: arenas never hold more slots
+   * than the store has chunks (or spans), and grow by half, so short of that
+   * worst case their slack stays within 50% of what is in use. (Per map: 12
+   * bytes of arena metadata, 48 of directory, and its two index entries at
+   * about 50 bytes each at most.)
    *
    * Checked against V8 (`Deno.memoryUsage()` after forced GC): the
    * typed-array part matches the growth of `external` to within 1% (dense
@@ -646,7 +651,7 @@ export class RangeTreeStore implements StateStore {
   /**
    * A run boundary was just created or moved to `key` (the cursor is on it):
    * turns its span into a chunk map when more than `mapAt` run boundaries lie
-   * inside it, their entries cost at least {@link MAP_FLOOR} of what a bitmap
+   * inside it, their entries cost at least `MAP_FLOOR` of what a bitmap
    * pays for the span, and the map would cost at most twice the memory of
    * those entries (roaring's rule, pick the cheaper container, with a factor
    * two in favour of the map since it also makes every edit inside it O(1)).
@@ -685,9 +690,9 @@ export class RangeTreeStore implements StateStore {
   /**
    * log2 of how many new boundaries `#mapIfCrowded` lets pass between looks:
    * an eighth of the boundaries a span needs before it may turn into a map
-   * (more than `mapAt`, and the entries' share of {@link MAP_FLOOR}), so a
+   * (more than `mapAt`, and the entries' share of `MAP_FLOOR`), so a
    * span that qualifies is still looked at within a few boundaries, and at
-   * most {@link MAX_LOOK_LOG}.
+   * most `MAX_LOOK_LOG`.
    */
   #lookLog(): number {
     const floor = Math.ceil((MAP_FLOOR * this.#bits * (this.#span / 8)) / RUN_ENTRY_BYTES);
