@@ -10,8 +10,9 @@
  * across runs: the machine (2 shared cores) slows whole stretches of a run
  * down, which hits both stores of a row alike. A verdict that the machine's
  * noise can flip is marked `(noise)`: when the target, judged on the ratio of
- * the best times, on the ratio of the medians, or on any single pair of
- * repetitions run side by side, does not come out the same every way.
+ * the best times, on the ratio of the medians, or on the lower or upper
+ * quartile of the ratios of repetitions run side by side, does not come out
+ * the same every way.
  *
  * Run: `deno run --allow-write --allow-read --allow-env bench/report.ts`
  * (`deno task bench:report`). `MEMSTATE_BENCH_REPS=1` makes a quick pass.
@@ -94,9 +95,9 @@ export interface RatedMeasurement extends Measurement {
   /** The median time over the baseline's median, when both have one. */
   medianRatio: number | null;
   /**
-   * The smallest and largest ratio of one repetition to the baseline's
-   * repetition run beside it, when both kept their times: the spread the
-   * machine's noise puts on this row's ratio.
+   * The lower and upper quartile of the ratios of one repetition to the
+   * baseline's repetition run beside it, when both kept their times: the
+   * spread the machine's noise puts on this row's ratio.
    */
   pairedRatios: { min: number; max: number } | null;
   /** These bytes over the baseline's, or null for the baseline. */
@@ -105,7 +106,8 @@ export interface RatedMeasurement extends Measurement {
   met: boolean | null;
   /**
    * True when a time target's verdict differs between the best-time ratio,
-   * the median ratio and the paired ratios: the machine's noise can flip it.
+   * the median ratio and the quartiles of the paired ratios: the machine's
+   * noise can flip it.
    */
   noiseCanFlip: boolean;
   /** The targets as text, e.g. `"time <= 5x, bytes <= 2x"`. */
@@ -139,18 +141,30 @@ function holds(target: Target, ratio: number): boolean {
   return target.strict ? ratio < target.max : ratio <= target.max;
 }
 
-/** Ratios of `m`'s repetitions to the baseline's run beside them, or null when unpaired. */
+/** The `q`-quantile (0 to 1) of `sorted` values, interpolating between neighbours. */
+function quantile(sorted: number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at), hi = Math.ceil(at);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+/**
+ * The lower and upper quartile of the ratios of `m`'s repetitions to the
+ * baseline's repetition run beside each, or null when unpaired. Quartiles,
+ * not the extremes: one repetition the scheduler stopped for a few
+ * milliseconds (common on this machine: the `boot` rows are 1 ms long) says
+ * nothing about either store.
+ */
 function pairedRatios(base: Measurement, m: Measurement): { min: number; max: number } | null {
   const a = base.times, b = m.times;
   if (a === undefined || b === undefined || a.length !== b.length || a.length === 0) return null;
-  let min = Infinity, max = 0;
+  const ratios: number[] = [];
   for (let k = 0; k < a.length; k++) {
     if (!(a[k] > 0)) return null;
-    const ratio = b[k] / a[k];
-    min = Math.min(min, ratio);
-    max = Math.max(max, ratio);
+    ratios.push(b[k] / a[k]);
   }
-  return { min, max };
+  ratios.sort((x, y) => x - y);
+  return { min: quantile(ratios, 0.25), max: quantile(ratios, 0.75) };
 }
 
 /** Computes ratios, target verdicts and whether noise can flip them, for one row. */
@@ -233,7 +247,7 @@ export function formatTable(rows: RatedRow[]): string {
     "runs",
     "ratio min",
     "ratio median",
-    "paired",
+    "paired IQR",
     "bytes ratio",
     "target",
     "met",
@@ -266,9 +280,9 @@ export function formatTable(rows: RatedRow[]): string {
   const flippable = rows.filter((row) => row.results.some((m) => m.noiseCanFlip));
   notes.push(
     flippable.length === 0
-      ? "no verdict here can be flipped by noise (best, median and paired ratios agree)"
+      ? "no verdict here can be flipped by noise (best, median and paired quartiles agree)"
       : `noise can flip: ${flippable.map((row) => row.workload).join(", ")} ` +
-        "(best, median or a pair of side-by-side repetitions disagree on the target)",
+        "(best, median or quartiles of side-by-side ratios disagree on the target)",
   );
   const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
   const text = lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());

@@ -97,6 +97,17 @@ export class DenseSlab extends SlotArena {
     const first = lo >>> 5;
     const last = hi >>> 5;
     let total = 0;
+    if (this.bits === 1) {
+      // One plane (a region without virtio-mem): no loop over planes.
+      for (let w = first, at = base + first; w <= last; w++, at++) {
+        const x = data[at];
+        let diff = x ^ ((x << 1) | (w > 0 ? data[at - 1] >>> 31 : (x & 1)));
+        if (w === first) diff &= ALL << (lo & 31);
+        if (w === last) diff &= ALL >>> (31 - (hi & 31));
+        total += popcount(diff);
+      }
+      return total;
+    }
     for (let w = first; w <= last; w++) {
       let diff = 0;
       for (let b = 0, at = base + w; b < this.bits; b++, at += words) {

@@ -45,7 +45,7 @@ export function checkRange(start: number, end: number, length: number): void {
  * and V8 computes `2 ** bits` with a call to libm's `pow` (the profile of the
  * bench report's `boot` rows put 9% of a conversion there, in both stores).
  */
-const LARGEST_STATE: readonly number[] = Array.from(
+export const LARGEST_STATE: readonly number[] = Array.from(
   { length: MAX_BITS + 1 },
   (_, bits) => 2 ** bits - 1,
 );
