@@ -139,7 +139,11 @@ const BLIND_LIMIT = 2 * 2 ** 30;
  */
 export const MIN_REPS = 3;
 
-/** Repetitions of a row whose stores need more than {@link BIG_STORE} bytes: {@link MIN_REPS}. */
+/**
+ * A row whose stores need more than this many bytes (the 16 TiB rows) gets
+ * the plain repetition count, not the fourfold one of short workloads:
+ * resetting its bitmap between repetitions writes all of it.
+ */
 const BIG_STORE = 256 * 2 ** 20;
 
 /** Short workloads (fewer conversions than this) get four times the repetitions. */
@@ -200,10 +204,16 @@ function tooBig(subject: Subject<StateStore>, workload: Workload): string | unde
   return undefined;
 }
 
-/** How many repetitions `workload` gets when rows get `reps`: never fewer than {@link MIN_REPS}. */
+/**
+ * How many repetitions `workload` gets when rows get `reps`: four times as
+ * many when it is short (fewer than {@link SHORT_WORKLOAD} conversions, a
+ * millisecond or so, which one descheduling can ruin) unless its stores are
+ * big, and never fewer than {@link MIN_REPS}.
+ */
 function repsFor(workload: Workload, reps: number): number {
   const big = SUBJECTS.some((s) => s.bytesFor(workload) > BIG_STORE);
-  return big ? MIN_REPS : Math.max(MIN_REPS, reps);
+  const short = workload.conversions.length < SHORT_WORKLOAD;
+  return Math.max(MIN_REPS, short && !big ? reps * 4 : reps);
 }
 
 // deno-lint-ignore no-explicit-any
@@ -318,7 +328,7 @@ async function storeRows(reps: number): Promise<ReportRow[]> {
     unit: "conversion",
     results: measureConversions(
       workload,
-      repsFor(workload, workload.conversions.length < SHORT_WORKLOAD ? reps * 4 : reps),
+      repsFor(workload, reps),
     ),
     targets,
   });
@@ -326,7 +336,7 @@ async function storeRows(reps: number): Promise<ReportRow[]> {
     workload: name,
     description: `replay: iterate runs() of the boot state (${setup.pages} pages)`,
     unit: "run",
-    results: measureReplay(setup, repsFor(setup, reps * 4)),
+    results: measureReplay(setup, repsFor(setup, reps)),
     targets,
   });
   const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
