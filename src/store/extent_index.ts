@@ -128,7 +128,7 @@ function grownCapacity(from: number, length: number): number {
 export const NODE_BYTES: number = NODE_OVERHEAD_BYTES +
   2 * 8 * grownCapacity(NODE_SIZE / 2, NODE_SIZE / 2 + 1);
 
-/** Deepest tree the path arrays start with room for (sorted-btree of 2^52 keys: 10 levels). */
+/** Internal levels the finger's path has room for at first (it grows if a tree is deeper). */
 const INITIAL_PATH = 8;
 
 /**
@@ -172,9 +172,9 @@ export class ExtentIndex {
   /** The cursor entry's position in `#leaf`. */
   #i = 0;
   /** Internal nodes from the root down to `#leaf`'s parent: `#path[0 .. #depth)`. */
-  #path: TreeNode[] = new Array(INITIAL_PATH);
+  #path: TreeNode[];
   /** The child taken at each node of `#path`. */
-  #slots: number[] = new Array(INITIAL_PATH).fill(0);
+  #slots: number[] = Array.from({ length: INITIAL_PATH }, () => 0);
   /** Internal levels above the leaves (0 while the root is a leaf). */
   #depth = 0;
   /** Searches from the root since construction (for tests: the finger saves them). */
@@ -196,6 +196,8 @@ export class ExtentIndex {
     this.#tree = new BTree<number, number>(undefined, compareKeys, NODE_SIZE);
     this.#tree.set(0, value);
     this.#leaf = this.#root();
+    // Filled (not holey) from the start, so reading it never checks for holes.
+    this.#path = Array.from({ length: INITIAL_PATH }, () => this.#leaf);
   }
 
   /** Number of entries. */
