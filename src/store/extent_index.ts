@@ -19,13 +19,17 @@
  * array access in the leaf (or, at the leaf's edge, a step along the path to
  * the neighbouring leaf) instead of a search from the root, and inserting or
  * removing an entry is a shift inside the leaf plus a size update on the
- * path. Measured with the bench report (`scale: boot 64GiB`, `boot`,
- * `swiotlb-churn`): searching from the root for every one of those steps,
- * through sorted-btree's comparator-driven `set` / `delete` /
- * `nextHigherPair`, made a run edit cost 0.6-2.5 us against the bitmap's
- * 0.1-0.4 us. {@link seek} also starts at the finger: a key inside the
+ * path. Measured with the bench report (`boot`, `scale: boot 64GiB`,
+ * `swiotlb-churn`, stores of one bit, one run): searching from the root for
+ * every one of those steps, through sorted-btree's comparator-driven `set` /
+ * `delete` / `nextHigherPair`, made a conversion cost 1.0-1.6 us against the
+ * bitmap's 0.1-0.35 us (4.4-12x); through the finger it costs 0.23-0.32 us
+ * (1.7-3.5x). {@link seek} also starts at the finger: a key inside the
  * finger's leaf (the common case for edits near the last one) costs one
- * binary search in that leaf.
+ * binary search in that leaf. What is left on random edits is the search
+ * itself and the shift: a random descent of a tree of 6,000 extents costs
+ * more than the bitmap's whole conversion on a 2 MiB bitmap, which is why
+ * `scale: boot 64GiB` stays above twice the bitmap.
  *
  * In-place edits keep sorted-btree's invariants exactly: an internal node's
  * `keys[i]` is the largest key under child `i`, its `_size` counts the
