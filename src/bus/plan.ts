@@ -104,12 +104,12 @@ function addFlips(
       last.endPage = end;
       if (last.parts) last.parts[last.parts.length - 1] = end;
     } else if (last !== undefined && reg.coalesce) {
+      // Only a call that covers more than one flip needs its parts remembered.
+      if (!last.parts) last.parts = [last.startPage, last.endPage];
+      last.parts.push(start, end);
       last.endPage = end;
-      last.parts!.push(start, end);
     } else {
-      const call: PlannedCall = { registration: reg, kind, startPage: start, endPage: end };
-      if (reg.coalesce) call.parts = [start, end];
-      calls.push(call);
+      calls.push({ registration: reg, kind, startPage: start, endPage: end });
     }
   }
 }

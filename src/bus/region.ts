@@ -42,7 +42,7 @@ import { planCalls, type PlannedCall, type Registration } from "./plan.ts";
 import { type QemuRollback, qemuStateChange } from "./qemu_state_change.ts";
 import { replayRegistration, unregisterCalls } from "./registration.ts";
 import { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
-import { type Refusal, rollBack, runTransaction } from "./transaction.ts";
+import { notificationsOf, type Refusal, rollBack, runTransaction } from "./transaction.ts";
 import { checkView, DMA_VIEW, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
 // Saved state and rounds (issue 15): the code lives in snapshot.ts / dirty_tracker.ts.
@@ -163,6 +163,8 @@ export class Region {
   #implied: number;
   /** The dirty log behind {@link Region.changesSince}: created by the first {@link Region.mark}. */
   #dirty: DirtyTracker | undefined;
+  /** The run {@link Region.#readRuns} reuses for one-page changes. */
+  #oneRun: [Run] = [{ start: 0, end: 0, state: 0 }];
   /** {@link Region.#section}, bound once instead of a closure per change. */
   #toSection = (call: PlannedCall): Section => this.#section(call);
 
@@ -266,7 +268,7 @@ export class Region {
     const to = conversionTarget(setBits, clearBits);
     const hook = to === undefined ? undefined : this.#hook;
     if (hook) this.#hookStep(hook, "before", offset, size, to!);
-    const runs = readRuns(this.store, startPage, endPage);
+    const runs = this.#readRuns(startPage, endPage);
     const result = this.#summarise(runs, setBits, clearBits);
     if (result.noop) {
       this.stats.noops++;
@@ -275,17 +277,17 @@ export class Region {
     }
     const calls = planCalls(runs, setBits, clearBits, this.#registrations, this.#implied);
     this.#checkAlignment(calls, offset, size);
-    const outcome = runTransaction(calls, this.#toSection);
-    if ("cause" in outcome) this.#refused(outcome, offset, size);
-    const notifications = outcome.notifications;
-    this.stats.notifications += notifications.length;
+    const refusal = runTransaction(calls, this.#toSection);
+    if (refusal) this.#refused(refusal, offset, size);
+    this.stats.notifications += calls.length;
     this.store.update(startPage, endPage, setBits, clearBits);
     this.#dirty?.record(startPage, endPage);
     this.stats.applied++;
-    result.notified = listenerNames(notifications);
+    result.notified = callNames(calls);
     if (hook) this.#hookStep(hook, "after", offset, size, to!);
     // Most regions have no observers: do not build an event nobody reads.
     if (this.#observers.length > 0) {
+      const notifications = notificationsOf(calls, this.pageSize);
       this.#emit({ region: this, offset, size, setBits, clearBits, result, notifications });
     }
     return result;
@@ -552,6 +554,21 @@ export class Region {
   releaseMarks(mark: ChangeMark): void {
     if (!this.#dirty) throw new StaleMarkError(this.name, mark, "is not a mark of this region");
     this.#dirty.release(mark);
+  }
+
+  /**
+   * The store's runs over `[start, end)`. One page (the common 4 KiB
+   * conversion) is read into a run this region reuses: the runs are only read
+   * before any listener is called, so a listener that changes the region
+   * again cannot see them overwritten.
+   */
+  #readRuns(start: number, end: number): readonly Run[] {
+    if (end - start !== 1) return readRuns(this.store, start, end);
+    const run = this.#oneRun[0];
+    run.start = start;
+    run.end = end;
+    run.state = this.store.get(start);
+    return this.#oneRun;
   }
 
   #grow(bit: number, granularity: number): void {
@@ -972,6 +989,16 @@ function listenerNames(notifications: readonly Notification[]): string[] {
   const names: string[] = [];
   for (const n of notifications) {
     if (!names.includes(n.listener)) names.push(n.listener);
+  }
+  return names;
+}
+
+/** {@link listenerNames} of calls that were all accepted. */
+function callNames(calls: readonly PlannedCall[]): string[] {
+  const names: string[] = [];
+  for (const c of calls) {
+    const name = c.registration.listener.name;
+    if (!names.includes(name)) names.push(name);
   }
   return names;
 }

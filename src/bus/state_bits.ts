@@ -36,6 +36,8 @@ export class StateBits {
   #granularity = new Map<string, number>();
   #grow: GrowStore;
   #max: number;
+  /** The union of the claimed bits, kept as they are claimed: every change checks it. */
+  #mask = SHARED;
 
   /**
    * Starts with `claimed` (at least `SHARED`); `grow` makes the store hold a
@@ -45,6 +47,7 @@ export class StateBits {
     this.#grow = grow;
     this.#max = max;
     if (claimed & PLUGGED) this.#byName.set("plugged", PLUGGED);
+    this.#mask = claimed & (SHARED | PLUGGED) | SHARED;
   }
 
   /**
@@ -78,6 +81,7 @@ export class StateBits {
     }
     this.#grow(bit, options.granularity ?? 1);
     this.#byName.set(name, 1 << bit);
+    this.#mask |= 1 << bit;
     this.#granularity.set(name, options.granularity ?? 1);
     return 1 << bit;
   }
@@ -100,9 +104,7 @@ export class StateBits {
 
   /** The union of all claimed bits. */
   get mask(): number {
-    let m = 0;
-    for (const bit of this.#byName.values()) m |= bit;
-    return m;
+    return this.#mask;
   }
 
   /** The built-in bits nobody claimed: every page counts as having them set. */

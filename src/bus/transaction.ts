@@ -20,32 +20,34 @@ export interface Refusal {
 }
 
 /**
- * Calls `calls` in order; returns the notifications sent, or a {@link Refusal}
- * after rolling back every call that had succeeded.
+ * Calls `calls` in order; returns undefined when every call was accepted, or
+ * a {@link Refusal} after rolling back every call that had succeeded. Nothing
+ * is allocated on the way: on success the calls themselves say what was sent.
  */
 export function runTransaction(
   calls: readonly PlannedCall[],
   toSection: (call: PlannedCall) => Section,
-): { notifications: Notification[] } | Refusal {
-  const done: PlannedCall[] = [];
-  const notifications: Notification[] = [];
-  for (const call of calls) {
-    const section = toSection(call);
+): Refusal | undefined {
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i];
     try {
-      invoke(call, call.kind, section);
+      invoke(call, call.kind, toSection(call));
     } catch (cause) {
-      const rollbackFailure = rollBack(done, toSection);
+      const rollbackFailure = rollBack(calls.slice(0, i), toSection);
       return rollbackFailure ? { call, cause, rollbackFailure } : { call, cause };
     }
-    done.push(call);
-    notifications.push({
-      listener: call.registration.listener.name,
-      kind: call.kind,
-      offset: section.offset,
-      size: section.size,
-    });
   }
-  return { notifications };
+  return undefined;
+}
+
+/** The notifications `calls` (all accepted) sent, for observers: one per call, in order. */
+export function notificationsOf(calls: readonly PlannedCall[], pageSize: number): Notification[] {
+  return calls.map((call) => ({
+    listener: call.registration.listener.name,
+    kind: call.kind,
+    offset: call.startPage * pageSize,
+    size: (call.endPage - call.startPage) * pageSize,
+  }));
 }
 
 /** Sends the inverse of each call in `done`, newest first; returns the first failure. */

@@ -334,33 +334,45 @@ class KvmAttributes implements KvmAttributesPlugin {
    */
   #convert(b: KvmBinding, s: Section, attributes: number, punch: MemoryFile | undefined): void {
     const off = s.offset - b.range.offset;
+    const counters = this.#counters;
     if (this.mode === "in-place") {
-      this.#counters.call(
-        "setAttributes",
-        () => b.backing.guestMemfd.setAttributes(off, s.size, attributes),
-      );
+      counters.count("setAttributes");
+      try {
+        b.backing.guestMemfd.setAttributes(off, s.size, attributes);
+      } catch (e) {
+        counters.failures++;
+        throw e;
+      }
       return;
     }
     const gpa = s.region.base + s.offset;
-    // One page flips as a whole: its inverse is the old state, no read needed.
-    const before = !punch
-      ? []
-      : s.size === s.region.pageSize
-      ? [{ gpa, size: s.size, attributes: attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE }]
-      : [...this.vm.memoryAttributeRuns(gpa, s.size)];
-    this.#counters.call(
-      "setMemoryAttributes",
-      () => this.vm.setMemoryAttributes(gpa, s.size, attributes),
-    );
-    if (!punch) return;
+    // A call over several pages may cover some already in the target state
+    // (coalesced): keep their attributes to put back. One page flips whole.
+    const before = punch && s.size !== s.region.pageSize
+      ? [...this.vm.memoryAttributeRuns(gpa, s.size)]
+      : undefined;
+    counters.count("setMemoryAttributes");
     try {
-      this.#counters.call("punchHole", () => punch.punchHole(off, s.size));
-      this.punchedBytes += s.size;
+      this.vm.setMemoryAttributes(gpa, s.size, attributes);
     } catch (e) {
-      // Undo our own half so the bus can roll everyone else back.
-      for (const run of before) this.vm.setMemoryAttributes(run.gpa, run.size, run.attributes);
+      counters.failures++;
       throw e;
     }
+    if (!punch) return;
+    counters.count("punchHole");
+    try {
+      punch.punchHole(off, s.size);
+    } catch (e) {
+      counters.failures++;
+      // Undo our own half so the bus can roll everyone else back.
+      if (before) {
+        for (const run of before) this.vm.setMemoryAttributes(run.gpa, run.size, run.attributes);
+      } else {
+        this.vm.setMemoryAttributes(gpa, s.size, attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE);
+      }
+      throw e;
+    }
+    this.punchedBytes += s.size;
   }
 
   /** kvm_convert_memory's KVM_SET_MEMORY_ATTRIBUTES over the whole range (QEMU policies). */

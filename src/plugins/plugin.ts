@@ -93,6 +93,14 @@ export class PluginCounters {
     }
   }
 
+  /**
+   * Counts one hardware call `op` without wrapping it (for hot paths, where a
+   * closure per call shows: the caller counts a failure with `failures++`).
+   */
+  count(op: string): void {
+    this.calls[op] = (this.calls[op] ?? 0) + 1;
+  }
+
   /** Records `count` mappings of `bytes` in all added (negative: removed). */
   mapped(count: number, bytes: number): void {
     this.mappings += count;
