@@ -1,0 +1,482 @@
+/**
+ * The planted bugs of the mutation check (tools/mutate.ts): each replaces one
+ * exact piece of source text, found exactly once in its file. They cover the
+ * store (range-tree edges where a span boundary meets the end of the store,
+ * missed merges, off-by-one bounds, the memory heuristics), the bus (rule
+ * order, rollback, views, QEMU's state change engine, registration), the
+ * simulated kernels (limit checks, errno order), the plugins (virtio-mem's rule
+ * order, the type1 budget, iommufd's cut path, KVM's coalescing and restore),
+ * the trace reader and the invariant checker.
+ *
+ * A mutant that the suite cannot kill because no caller can tell the
+ * difference is marked `equivalent`, with the reason.
+ *
+ * @module
+ */
+
+/** One planted bug. */
+export interface Mutant {
+  /** Short stable name, for `--only`. */
+  id: string;
+  /** Path from the repository root. */
+  file: string;
+  /** Exact text replaced; must occur once in `file`. */
+  search: string;
+  /** What replaces it. */
+  replace: string;
+  /** The bug, in one line. */
+  what: string;
+  /** Set when the mutant cannot change behaviour: why (it is then not counted). */
+  equivalent?: string;
+  /** Test files (prefixes) to run before the whole suite, instead of the defaults for `file`. */
+  tests?: readonly string[];
+}
+
+const RTS = "src/store/range_tree_store.ts";
+
+/** Every planted bug, in the order they run. */
+export const MUTANTS: readonly Mutant[] = [
+  // ---- store: range tree -------------------------------------------------------------------
+  {
+    id: "store-recolor-right-edge",
+    file: RTS,
+    search: "    if (!atEnd) right = value;\n    else if (e < this.length) {",
+    replace: "    if (!atEnd) right = value;\n    else if (e < this.length - 1) {",
+    what: "a run edit ending one page before the store's end ignores its right neighbour",
+  },
+  {
+    id: "store-recolor-missed-merge-right",
+    file: RTS,
+    search: "const mergeRight = rightRun && right === state;",
+    replace: "const mergeRight = false;",
+    what: "a recoloured run is never merged with an equal run after it",
+  },
+  {
+    id: "store-recolor-missed-merge-left",
+    file: RTS,
+    search: "const mergeLeft = leftRun && left === state;",
+    replace: "const mergeLeft = leftRun && left === state && s > 1;",
+    what: "a run recoloured at page 1 is not merged with the run at page 0",
+  },
+  {
+    id: "store-edit-span-end",
+    file: RTS,
+    search: "const se = sc + this.#span < this.length ? sc + this.#span : this.length;",
+    replace: "const se = sc + this.#span;",
+    what: "the last span of a store whose length is not a span multiple runs past the store's end",
+  },
+  {
+    id: "store-editmap-whole-chunk-store-end",
+    file: RTS,
+    search: "          if (ce < length) {\n            const right = c < lastChunk",
+    replace: "          if (ce <= length) {\n            const right = c < lastChunk",
+    what: "recolouring a whole chunk that ends the store compares it with a page past the end",
+  },
+  {
+    id: "store-editmap-chunk-end-partial",
+    file: RTS,
+    search: "      const ce = cs + chunk < se ? cs + chunk : se;\n      const x = a > cs ? a : cs;",
+    replace: "      const ce = cs + chunk;\n      const x = a > cs ? a : cs;",
+    what: "a chunk map's partial last chunk is edited as if it were a full chunk",
+  },
+  {
+    id: "store-editmap-single-page-right-edge",
+    file: RTS,
+    search: "        if (oa < last) {\n          const right = dense.read(d, oa + 1);",
+    replace: "        if (oa < last - 1) {\n          const right = dense.read(d, oa + 1);",
+    what: "a one-page flip next to a dense chunk's last page counts the wrong boundary",
+  },
+  {
+    id: "store-toruns-missed-merge-after",
+    file: RTS,
+    search: "if (se < this.length && index.nextValue() === lastState) index.removeAfter();",
+    replace: "if (se < this.length && index.nextValue() === -1) index.removeAfter();",
+    what: "a chunk map turning back into runs does not merge its last run with an equal run after",
+  },
+  {
+    id: "store-tomap-end-key",
+    file: RTS,
+    search: "if (se < this.length && !hasEndKey) index.insertAfter(se, last);",
+    replace: "if (se < this.length - 1 && !hasEndKey) index.insertAfter(se, last);",
+    what: "a span that ends one page before the store's end loses the entry after it",
+  },
+  {
+    id: "store-runs-dense-break",
+    file: RTS,
+    search: "              if (runEnd < ce) break scan;",
+    replace: "              if (runEnd < ce - 1) break scan;",
+    what: "a run ending on a dense chunk's second-to-last page is joined with what follows",
+  },
+  {
+    id: "store-map-cost-factor",
+    file: RTS,
+    search: "if (mapBytes <= MAP_COST_FACTOR * RUN_ENTRY_BYTES * inside) this.#toMap(sc);",
+    replace: "if (mapBytes <= 64 * RUN_ENTRY_BYTES * inside) this.#toMap(sc);",
+    what:
+      "memory heuristic: a span becomes a chunk map even when the map costs far more than its runs",
+  },
+  {
+    id: "store-bytesize-directory",
+    file: RTS,
+    search: "this.#maps.byteSize() + this.#dense.byteSize() + this.#directory.byteSize();",
+    replace: "this.#maps.byteSize() + this.#dense.byteSize();",
+    what: "memory heuristic: byteSize() leaves out the span directory",
+  },
+  {
+    id: "store-check-range-end",
+    file: "src/store/validate.ts",
+    search: `  checkInteger("end", end, 0, length);`,
+    replace: `  checkInteger("end", end, 0, length + 1);`,
+    what: "off-by-one bound: a range may end one page past the store",
+  },
+  {
+    id: "store-dense-changes-first-word",
+    file: "src/store/dense_chunks.ts",
+    search: "        const carry = w > 0 ? data[at - 1] >>> 31 : (x & 1);",
+    replace: "        const carry = w > 0 ? data[at - 1] >>> 31 : 0;",
+    what: "a dense chunk counts a change before its first page",
+  },
+  {
+    id: "bitmap-runs-plane-start",
+    file: "src/store/bitmap_store.ts",
+    search: "for (let b = 0; b < this.#bits && next > pos + 1; b++) {",
+    replace: "for (let b = 1; b < this.#bits && next > pos + 1; b++) {",
+    what: "the bitmap oracle's runs ignore the lowest state bit",
+  },
+
+  // ---- bus ---------------------------------------------------------------------------------
+  {
+    id: "bus-plan-discard-order",
+    file: "src/bus/plan.ts",
+    search: "  for (let i = registrations.length - 1; i >= 0; i--) {\n    addFlips(",
+    replace: "  for (let i = 0; i < registrations.length; i++) {\n    addFlips(",
+    what: "rule order: discards go in ascending priority (KVM goes private before DMA unmaps)",
+  },
+  {
+    id: "bus-plan-merge-gap",
+    file: "src/bus/plan.ts",
+    search: "if (last !== undefined && last.endPage === start) {",
+    replace: "if (last !== undefined && last.endPage <= start) {",
+    what: "two flips with a gap between them are told as one call over the gap",
+  },
+  {
+    id: "bus-rollback-order",
+    file: "src/bus/transaction.ts",
+    search: "for (let i = done.length - 1; i >= 0; i--) {",
+    replace: "for (let i = 0; i < done.length; i++) {",
+    what: "rollback undoes the oldest call first instead of the newest",
+  },
+  {
+    id: "bus-rollback-parts",
+    file: "src/bus/transaction.ts",
+    search: "const parts = call.parts ?? [call.startPage, call.endPage];",
+    replace: "const parts = [call.startPage, call.endPage];",
+    what: "rolling back a coalesced call undoes its whole span, not only the pages that flipped",
+  },
+  {
+    id: "bus-view-value-mask",
+    file: "src/bus/view.ts",
+    search: "return (state & view.mask) === view.value;",
+    replace: "return (state & view.value) === view.value;",
+    what: "a view ignores the bits of its mask that must be clear",
+  },
+  {
+    id: "bus-view-runs-no-merge",
+    file: "src/bus/view_runs.ts",
+    search: "if (current && current.populated === populated) {",
+    replace: "if (current && current.populated === populated && current.end !== run.start) {",
+    what: "neighbouring store runs that agree under a view are told as separate ranges",
+  },
+  {
+    id: "bus-qemu-mixture-rounds",
+    file: "src/bus/qemu_state_change.ts",
+    search: "if (inTarget === 0 || !spec.perPageMixtures) {",
+    replace: "if (inTarget === 0 || spec.perPageMixtures) {",
+    what: "QEMU engine: a mixed range is one round instead of one round per changing page",
+  },
+  {
+    id: "bus-qemu-undo-failing",
+    file: "src/bus/qemu_state_change.ts",
+    search: `spec.rollback === "notified-and-failing" ? [...notified, failed] : notified;`,
+    replace: `spec.rollback === "notified-and-failing" ? notified : notified;`,
+    what: "QEMU 11.1 engine: the failing listener is not sent its discard after a refusal",
+  },
+  {
+    id: "bus-qemu-commit-first",
+    file: "src/bus/qemu_state_change.ts",
+    search: "  if (spec.commitFirst) {\n    store.update(start, end, setBits, clearBits);",
+    replace:
+      "  if (spec.commitFirst && false) {\n    store.update(start, end, setBits, clearBits);",
+    what: "QEMU engine: guest_memfd's bitmap is written only after the listeners accepted",
+  },
+  {
+    id: "bus-qemu-section-edge",
+    file: "src/bus/qemu_state_change.ts",
+    search: "    if (start >= end) continue;\n    const state = run.state | spec.implied;",
+    replace: "    if (start > end) continue;\n    const state = run.state | spec.implied;",
+    what: "QEMU engine: a listener whose section ends where a run starts is told an empty range",
+  },
+  {
+    id: "bus-registration-rollback-refused",
+    file: "src/bus/registration.ts",
+    search: "const done = calls.slice(0, i);",
+    replace: "const done = calls.slice(0, i + 1);",
+    what: "a refused replay also discards the range the listener refused to populate",
+  },
+  {
+    id: "bus-region-insert-stable",
+    file: "src/bus/region.ts",
+    search: "const at = this.#registrations.findIndex((r) => r.priority > reg.priority);",
+    replace: "const at = this.#registrations.findIndex((r) => r.priority >= reg.priority);",
+    what: "registration: among equal priorities the newest listener goes first",
+  },
+  {
+    id: "bus-region-end-bound",
+    file: "src/bus/region.ts",
+    search: "    if (offset + size > this.size) {\n      this.#reject(",
+    replace: "    if (offset + size >= this.size) {\n      this.#reject(",
+    what: "off-by-one bound: a change that ends at the region's end is rejected",
+  },
+  {
+    id: "bus-region-unregister-whole",
+    file: "src/bus/region.ts",
+    search:
+      "const whole = this.#rules.wholeSectionUnregister || listener.acceptsDoubleDiscard === true;",
+    replace: "const whole = listener.acceptsDoubleDiscard === true;",
+    what: "QEMU 11.1 unregister sends one discard per populated run instead of the whole section",
+  },
+  {
+    id: "bus-region-claim-last-page",
+    file: "src/bus/region.ts",
+    search: "      store.update(0, this.pages, mask, 0);",
+    replace: "      store.update(0, this.pages - 1, mask, 0);",
+    what: "a claimed built-in bit is not set on the region's last page",
+  },
+
+  // ---- simulated kernels -------------------------------------------------------------------
+  {
+    id: "type1-enospc-limit",
+    file: "src/hw/sim/type1.ts",
+    search: "if (this.#tree.size >= this.dmaEntryLimit) {",
+    replace: "if (this.#tree.size > this.dmaEntryLimit) {",
+    what: "limit check: type1 accepts one mapping past dma_entry_limit",
+  },
+  {
+    id: "type1-errno-order",
+    file: "src/hw/sim/type1.ts",
+    search:
+      "const c = this.#tree.below(end);\n    if (c !== undefined && c.iova + c.size > iova) {",
+    replace:
+      "const c = this.#tree.size >= this.dmaEntryLimit ? undefined : this.#tree.below(end);\n    if (c !== undefined && c.iova + c.size > iova) {",
+    what: "errno order: a full container answers ENOSPC before EEXIST for an overlapping map",
+  },
+  {
+    id: "type1-memlock-no-host",
+    file: "src/hw/sim/type1.ts",
+    search: "} else if (this.#locked + size > this.memlockLimit) {",
+    replace: "} else if (this.#locked + size > this.memlockLimit + 4096) {",
+    what: "limit check: a container without a host pins one page past RLIMIT_MEMLOCK",
+  },
+  {
+    id: "type1-aperture",
+    file: "src/hw/sim/type1.ts",
+    search: "if (this.iovaBits < 64 && end > 2 ** this.iovaBits) {",
+    replace: "if (this.iovaBits < 64 && end > 2 ** this.iovaBits + 4096) {",
+    what: "limit check: a map may end one page past the IOMMU aperture",
+  },
+  {
+    id: "host-memlock",
+    file: "src/hw/sim/host_memory.ts",
+    search: "if (now + bytes > this.memlockLimit) {",
+    replace: "if (now > this.memlockLimit) {",
+    what: "limit check: memlock is checked before adding the new pin",
+  },
+  {
+    id: "iommufd-table-page-limit",
+    file: "src/hw/sim/iommufd.ts",
+    search: "if (after > this.tablePageLimit) {",
+    replace: "if (after > this.tablePageLimit + 1) {",
+    what: "limit check: an IOAS may use one IO page-table page past tablePageLimit",
+  },
+  {
+    id: "iommufd-unmap-cut-end",
+    file: "src/hw/sim/iommufd.ts",
+    search: "if (area.iova < iova || area.iova + area.size > end) {",
+    replace: "if (area.iova < iova) {",
+    what: "an iommufd unmap that cuts through an area's end removes the whole area",
+  },
+  {
+    id: "iommufd-unmap-errno-order",
+    file: "src/hw/sim/iommufd.ts",
+    search:
+      `    if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");\n    if (wrapsU64(iova, size)) {`,
+    replace: `    if (wrapsU64(iova, size || 2 ** 64)) {`,
+    what: "errno order: an iommufd unmap of size 0 is EOVERFLOW, not EINVAL",
+  },
+  {
+    id: "kvm-memslot-id-limit",
+    file: "src/hw/sim/kvm_vm.ts",
+    search: "if (asId >= ADDRESS_SPACES || id >= KVM_USER_MEM_SLOTS) {",
+    replace: "if (asId >= ADDRESS_SPACES || id > KVM_USER_MEM_SLOTS) {",
+    what: "limit check: memslot id KVM_USER_MEM_SLOTS is accepted",
+  },
+  {
+    id: "kvm-memslot-pages-limit",
+    file: "src/hw/sim/kvm_vm.ts",
+    search: "if (size / this.pageSize > MAX_SLOT_PAGES) {",
+    replace: "if (size / this.pageSize > MAX_SLOT_PAGES + 1) {",
+    what: "limit check: a memslot may have one page more than KVM_MEM_MAX_NR_PAGES",
+  },
+
+  // ---- plugins -----------------------------------------------------------------------------
+  {
+    id: "virtio-mem-nack-before-error",
+    file: "src/plugins/virtio_mem.ts",
+    search: `    if (plug && this.pluggedSize + size > this.requestedSize) return "NACK";
+    if (!this.#isAll(gpa, nbBlocks, !plug)) return "ERROR";`,
+    replace: `    if (!this.#isAll(gpa, nbBlocks, !plug)) return "ERROR";
+    if (plug && this.pluggedSize + size > this.requestedSize) return "NACK";`,
+    what: "rule order: plugging plugged blocks past the requested size is ERROR, not NACK",
+  },
+  {
+    id: "virtio-mem-busy-first",
+    file: "src/plugins/virtio_mem.ts",
+    search: `    if (!this.#validRange(gpa, nbBlocks)) return "ERROR";
+    const size = nbBlocks * this.blockSize;`,
+    replace: `    if (this.busy) return "BUSY";
+    if (!this.#validRange(gpa, nbBlocks)) return "ERROR";
+    const size = nbBlocks * this.blockSize;`,
+    what: "rule order: an invalid request during migration is BUSY, not ERROR",
+  },
+  {
+    id: "virtio-mem-usable-end",
+    file: "src/plugins/virtio_mem.ts",
+    search: "gpa + size <= this.addr + this.usableRegionSize;",
+    replace: "gpa + size < this.addr + this.usableRegionSize;",
+    what: "off-by-one bound: a request ending at the usable region's end is ERROR",
+  },
+  {
+    id: "virtio-mem-discard-first",
+    file: "src/plugins/virtio_mem.ts",
+    search: "if (!plug && qemu && !this.#discard(offset, size)) return false;",
+    replace: "if (!plug && !this.#discard(offset, size)) return false;",
+    what: "memstate's unplug gives up the backing before the listeners may refuse",
+  },
+  {
+    id: "type1-budget-align-down",
+    file: "src/plugins/type1_budget.ts",
+    search: "const first = Math.floor(s.start / g) * g;",
+    replace: "const first = s.start;",
+    what: "the type1 budget does not round a section's start down to its granularity",
+  },
+  {
+    id: "type1-budget-headroom",
+    file: "src/plugins/type1_budget.ts",
+    search: "KVM_MAX_MEMSLOTS - sections.length : 0;",
+    replace: "KVM_MAX_MEMSLOTS : 0;",
+    what: "QEMU's memslot headroom does not subtract the sections",
+  },
+  {
+    id: "type1-budget-exceeded",
+    file: "src/plugins/type1_budget.ts",
+    search: "exceeded: needed > limit,",
+    replace: "exceeded: needed >= limit,",
+    what: "a container whose budget exactly fills dma_entry_limit is refused",
+  },
+  {
+    id: "iommufd-cut-at-end",
+    file: "src/plugins/iommufd.ts",
+    search: "        cutAt(s.offset);\n        cutAt(end);",
+    replace: "        cutAt(s.offset);",
+    what: "iommufd cut path: a discard does not split the area crossing its end",
+  },
+  {
+    id: "iommufd-cut-boundary",
+    file: "src/plugins/iommufd.ts",
+    search: "if (area === undefined || area.end <= cut) return;",
+    replace: "if (area === undefined || area.end < cut) return;",
+    what: "iommufd cut path: a discard starting where an area ends cuts at the area's end",
+  },
+  {
+    id: "kvm-coalesce-off",
+    file: "src/plugins/kvm_attributes.ts",
+    search: "          coalesce: true,",
+    replace: "          coalesce: false,",
+    what: "KVM coalescing: one attribute call and punch per flipped run, more calls than QEMU",
+  },
+  {
+    id: "kvm-restore-one-page",
+    file: "src/plugins/kvm_attributes.ts",
+    search: "[{ gpa, size: s.size, attributes: attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE }]",
+    replace: "[{ gpa, size: s.size, attributes }]",
+    what: "KVM restore: a failed punch of one page leaves the new attributes in place",
+  },
+  {
+    id: "kvm-restore-runs",
+    file: "src/plugins/kvm_attributes.ts",
+    search: "      : [...this.vm.memoryAttributeRuns(gpa, s.size)];",
+    replace:
+      "      : [{ gpa, size: s.size, attributes: attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE }];",
+    what: "KVM restore: a failed punch of a coalesced call flips back pages that had not changed",
+  },
+  {
+    id: "granules-undo",
+    file: "src/plugins/granules.ts",
+    search: "if (done > offset) unmapRange(offset, size);",
+    replace: "if (done > offset + granule) unmapRange(offset, size);",
+    what: "a map failing at the second granule leaves the first one mapped",
+  },
+
+  // ---- trace reader ------------------------------------------------------------------------
+  {
+    id: "trace-ignore-private",
+    file: "src/host/trace/locate.ts",
+    search: `if (event.op === "convert" && event.to === "shared") return "ignored";`,
+    replace: `if (event.op === "convert") return "ignored";`,
+    what: "a conversion to private outside RAM is ignored instead of an error",
+  },
+  {
+    id: "trace-region-end",
+    file: "src/host/trace/locate.ts",
+    search: "if (start < region.base || end > region.base + region.size) {",
+    replace: "if (start < region.base || end > region.base + region.size + 4096) {",
+    what: "off-by-one bound: an event one page past its region's end is accepted",
+  },
+  {
+    id: "trace-size-zero",
+    file: "src/host/trace/event.ts",
+    search: `if (size === 0) throw new TraceLineError(line, "size: must be positive, got 0");`,
+    replace: `if (size < 0) throw new TraceLineError(line, "size: must be positive, got 0");`,
+    what: "a trace line of size 0 is read as an event",
+  },
+  {
+    id: "trace-simpletrace-args",
+    file: "src/host/trace/qemu.ts",
+    search: "const match = LOG_ARGS.exec(args) ?? SIMPLE_ARGS.exec(args);",
+    replace: "const match = LOG_ARGS.exec(args);",
+    what: "simpletrace.py lines are not read",
+  },
+
+  // ---- invariant checker -------------------------------------------------------------------
+  {
+    id: "invariants-equal-neighbours",
+    file: "src/host/invariants.ts",
+    search: "if (run.state === previous) {",
+    replace: "if (run.state === previous && runs < 0) {",
+    what: "the invariant checker misses two neighbouring runs of one state",
+  },
+  {
+    id: "invariants-run-count",
+    file: "src/host/invariants.ts",
+    search: "if (runs !== region.store.runCount) {",
+    replace: "if (runs > region.store.runCount) {",
+    what: "the invariant checker misses a runCount above the runs there are",
+  },
+  {
+    id: "invariants-plugins",
+    file: "src/host/invariants.ts",
+    search: "      report.violations.push(...plugin.verify(region));",
+    replace: "      plugin.verify(region);",
+    what: "the invariant checker drops what the plugins' verify found",
+  },
+];
