@@ -8,6 +8,7 @@
  *
  * @example Track a 1 TiB guest whose firmware and SWIOTLB pool are shared
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RangeTreeStore } from "@cvm/memstate";
  *
  * const PAGE = 4096;
@@ -15,15 +16,23 @@
  * const store = new RangeTreeStore(2 ** 40 / PAGE, { bits: 2 }); // all private
  * store.update(0, (2 * 2 ** 20) / PAGE, SHARED, 0); // first 2 MiB shared
  * store.update(2 ** 20, 2 ** 20 + 16384, SHARED, 0); // a 64 MiB SWIOTLB pool at 4 GiB
- * console.log(store.runCount, "runs,", store.byteSize(), "bytes");
+ * assert.deepEqual([...store.runs(0, 2 ** 20 + 16384)], [
+ *   { start: 0, end: 512, state: SHARED },
+ *   { start: 512, end: 2 ** 20, state: 0 },
+ *   { start: 2 ** 20, end: 2 ** 20 + 16384, state: SHARED },
+ * ]);
+ * assert.equal(store.runCount, 4); // and private to the end
+ * assert.ok(store.byteSize() < 2048); // the bitmap would take 32 MiB per bit
  * ```
  *
  * @example Order a conversion across KVM and a DMA listener, with rollback
  * ```ts
- * import { DMA_VIEW, KVM_VIEW, type Listener, Region } from "@cvm/memstate";
+ * import assert from "node:assert/strict";
+ * import { ConversionError, DMA_VIEW, KVM_VIEW, type Listener, Region } from "@cvm/memstate";
  *
  * const region = new Region({ name: "ram", size: 2 ** 30 }); // 1 GiB, all private
  * const calls: string[] = [];
+ * let iommuFull = false;
  * const kvm: Listener = {
  *   name: "kvm",
  *   priority: 0,
@@ -35,14 +44,24 @@
  *   name: "dma",
  *   priority: 10,
  *   view: DMA_VIEW,
- *   populate: (s) => calls.push(`dma map ${s.offset}`),
+ *   populate: (s) => {
+ *     if (iommuFull) throw new Error("no DMA entry left");
+ *     calls.push(`dma map ${s.offset}`);
+ *   },
  *   discard: (s) => calls.push(`dma unmap ${s.offset}`),
  * };
  * region.register(kvm);
  * region.register(dma);
- * region.convert(0, 2 ** 21, "shared"); // kvm first, then dma maps
- * region.convert(0, 2 ** 21, "private"); // dma unmaps first, then kvm
- * console.log(calls);
+ * region.convert(0, 4096, "shared"); // kvm first, then dma maps
+ * region.convert(0, 4096, "private"); // dma unmaps first, then kvm
+ * assert.deepEqual(calls, ["kvm shared 0", "dma map 0", "dma unmap 0", "kvm private 0"]);
+ *
+ * // The DMA listener refuses: KVM is rolled back and the store is untouched.
+ * calls.length = 0;
+ * iommuFull = true;
+ * assert.throws(() => region.convert(8192, 4096, "shared"), ConversionError);
+ * assert.deepEqual(calls, ["kvm shared 8192", "kvm private 8192"]);
+ * assert.equal(region.isPopulated({ offset: 8192, size: 4096 }, KVM_VIEW), false);
  * ```
  *
  * @module

@@ -55,20 +55,24 @@ export interface Range {
  * every populated part of the range; `region.unregister(listener)` discards
  * them (one discard of the whole range when `acceptsDoubleDiscard` is true).
  *
- * @example A listener that logs what it is told
+ * @example A listener that records what it is told
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DMA_VIEW, type Listener, Region } from "@cvm/memstate";
  *
  * const region = new Region({ name: "ram", size: 1 << 30 });
- * const logger: Listener = {
- *   name: "logger",
+ * const told: string[] = [];
+ * const recorder: Listener = {
+ *   name: "recorder",
  *   priority: 20,
  *   view: DMA_VIEW,
- *   populate: (s) => console.log("map", s.offset, s.size),
- *   discard: (s) => console.log("unmap", s.offset, s.size),
+ *   populate: (s) => told.push(`map ${s.offset} ${s.size}`),
+ *   discard: (s) => told.push(`unmap ${s.offset} ${s.size}`),
  * };
- * region.register(logger);
- * region.convert(0, 2 << 20, "shared"); // map 0 2097152
+ * region.register(recorder); // nothing is shared yet: nothing replayed
+ * region.convert(0, 2 << 20, "shared");
+ * region.convert(4096, 4096, "private"); // only the page that flips
+ * assert.deepEqual(told, ["map 0 2097152", "unmap 4096 4096"]);
  * ```
  */
 export interface Listener {

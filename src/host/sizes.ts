@@ -133,9 +133,10 @@ function describe(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSize } from "./sizes.ts";
- * parseSize("16GiB", "size"); // 17179869184
- * parseSize("0x1000", "base"); // 4096
+ * assert.equal(parseSize("16GiB", "size"), 16 * 2 ** 30);
+ * assert.equal(parseSize("0x1000", "base"), 4096);
  * ```
  */
 export function parseSize(value: number | string, field: string): number {

@@ -24,13 +24,18 @@
  *
  * @example Attach to a region over the simulated kernel
  * ```ts
- * import { kvmAttributes, Region, SimKvm } from "@cvm/memstate";
+ * import assert from "node:assert/strict";
+ * import { KVM_MEMORY_ATTRIBUTE_PRIVATE, kvmAttributes, Region, SimKvm } from "@cvm/memstate";
  *
  * const region = new Region({ name: "ram", size: 2 ** 30 });
- * const kvm = kvmAttributes({ vm: new SimKvm(), mode: "separate" });
+ * const vm = new SimKvm();
+ * const kvm = kvmAttributes({ vm, mode: "separate" });
  * kvm.attach(region); // guest_memfd + memfd + memslot, all pages PRIVATE
  * region.convert(0, 0x200000, "shared"); // attributes cleared, guest_memfd punched
- * console.log(kvm.stats().calls);
+ * assert.equal(vm.getMemoryAttributes(0), 0); // shared
+ * assert.equal(vm.getMemoryAttributes(0x200000), KVM_MEMORY_ATTRIBUTE_PRIVATE);
+ * assert.equal(kvm.stats().calls.setMemoryAttributes, 2); // at attach, then one per change
+ * assert.deepEqual(kvm.verify(region), []); // attributes and backing agree with the store
  * ```
  *
  * @module

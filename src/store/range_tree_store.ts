@@ -71,6 +71,30 @@ import {
 
 /** Estimated bytes of an index entry with leaf slack and overhead (for the map-or-runs choice). */
 const RUN_ENTRY_BYTES = 24;
+/** The map-or-runs choice: bytes of a chunk map per chunk (its slot in the map arena). */
+const MAP_SLOT_BYTES = 4;
+/** The map-or-runs choice: a chunk map's bytes besides its slots (metadata and index entry). */
+const MAP_FIXED_BYTES = 40;
+/** The map-or-runs choice: a dense chunk's bytes besides its bit planes (its change count). */
+const DENSE_CHUNK_META_BYTES = 4;
+/**
+ * A crowded span becomes a chunk map while the map costs at most this many
+ * times the bytes of the run entries it replaces: roaring's rule (the cheaper
+ * container wins), tilted towards the map because every edit inside it is O(1).
+ */
+const MAP_COST_FACTOR = 2;
+/**
+ * log2 of the share of a span's boundaries between two cost tests of
+ * `#mapIfCrowded`: the test walks the span's keys, so running it about every
+ * `inside / 2^3` new boundaries keeps it O(1) amortised.
+ */
+const COST_TEST_SHARE_LOG = 3;
+/** Default `chunkPages`: 512 pages, 2 MiB of 4 KiB pages (one huge page). */
+const DEFAULT_CHUNK_PAGES = 512;
+/** Default `mapChunks`: 512 chunks, so a chunk map spans 1 GiB of 4 KiB pages. */
+const DEFAULT_MAP_CHUNKS = 512;
+/** Default `mapAt`: the run boundaries inside a span before it may become a chunk map. */
+const DEFAULT_MAP_AT = 64;
 
 /**
  * A span stays runs while its entries cost less than this share of the
@@ -154,12 +178,37 @@ export const RANGE_TREE_FIXED_BYTES = 240;
  * Editing the store while iterating {@link runs} is allowed: the iterator
  * continues from where it stopped against the current contents.
  *
+ * Cost per operation, with `n` the entries of the index (runs outside chunk
+ * maps plus one per map, at most {@link runCount}), `e` the entries a range
+ * covers, `k` the runs yielded, `b` the state bits and `c` the pages of a
+ * chunk (`chunkPages`, default 512):
+ *
+ * | Operation             | Outside chunk maps | Inside a chunk map, per chunk                     |
+ * | --------------------- | ------------------ | ------------------------------------------------- |
+ * | `get(page)`           | O(log n)           | O(b) (one hash probe finds the map)               |
+ * | `set`, `update`       | O(log n + e)       | O(1) whole, O(b) one page, O(b·c/32) in part      |
+ * | `runs(start, end)`    | O(log n + k)       | O(1) uniform, O(b·c/32) dense                     |
+ * | `runCount`            | O(1)               | O(1)                                              |
+ * | `byteSize`, `stats`   | O(n / 64)          | O(1)                                              |
+ * | `addBit(bit)`         | O(1)               | O(b·c/32) per dense chunk (each gets a plane)     |
+ * | memory                | O(n)               | 4 bytes, or about b·c/8 bytes when dense          |
+ *
+ * A span turns into a chunk map (O(entries in it + chunks per map)) only
+ * after more than `mapAt` new boundaries, and back into runs only after half
+ * of them are gone, so each conversion is paid for by the edits that led to it.
+ *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RangeTreeStore } from "./range_tree_store.ts";
  * const store = new RangeTreeStore(2 ** 28); // 1 TiB of 4 KiB pages, all state 0
  * store.set(256, 768, 1);
- * console.log([...store.runs()]); // three runs
+ * assert.deepEqual([...store.runs()], [
+ *   { start: 0, end: 256, state: 0 },
+ *   { start: 256, end: 768, state: 1 },
+ *   { start: 768, end: 2 ** 28, state: 0 },
+ * ]);
+ * assert.equal(store.get(767), 1);
  * ```
  */
 export class RangeTreeStore implements StateStore {
@@ -192,13 +241,21 @@ export class RangeTreeStore implements StateStore {
   /** Set when an edit gave a container slot back, so the arenas may want compacting. */
   #released = false;
 
-  /** Creates a store of `length` pages, all in state `options.initial`. */
+  /**
+   * Creates a store of `length` pages, all in state `options.initial`.
+   *
+   * @param length pages, 1 to 2^52
+   * @param options the initial state, the number of state bits and the
+   *   container tuning ({@link RangeTreeOptions}); the defaults suit 4 KiB pages
+   * @throws {RangeError | TypeError} naming the argument that is out of range
+   *   or not an integer
+   */
   constructor(length: number, options: RangeTreeOptions = {}) {
     const bits = options.bits ?? 8;
     const initial = options.initial ?? 0;
-    const chunk = options.chunkPages ?? 512;
-    const width = options.mapChunks ?? 512;
-    const mapAt = options.mapAt ?? 64;
+    const chunk = options.chunkPages ?? DEFAULT_CHUNK_PAGES;
+    const width = options.mapChunks ?? DEFAULT_MAP_CHUNKS;
+    const mapAt = options.mapAt ?? DEFAULT_MAP_AT;
     checkShape(length, bits);
     checkState("initial", initial, bits);
     checkInteger("chunkPages", chunk, 32, 2 ** 20);
@@ -242,6 +299,10 @@ export class RangeTreeStore implements StateStore {
    * it. Runs and chunk maps hold whole state words, so only dense chunks grow:
    * each gets one more bit plane. `options.granularity` is accepted for the
    * interface's sake (the tree is exact at any granularity).
+   *
+   * @param bit the new bit's index: at least {@link bits}, below 31
+   * @param options `granularity` in pages (a power of two; ignored)
+   * @throws {RangeError} when the bit is held already or out of range
    */
   addBit(bit: number, options: AddBitOptions = {}): void {
     checkAddBit(bit, options, 2 ** this.#bits - 1);
@@ -250,20 +311,38 @@ export class RangeTreeStore implements StateStore {
     if (this.#dense !== NO_DENSE) this.#dense.widen(this.#bits);
   }
 
-  /** The state of `page`. */
+  /**
+   * The state of one page.
+   *
+   * @param page an index in `[0, length)`
+   * @returns its state word
+   */
   get(page: number): number {
     checkPage(page, this.length);
     return this.#pageState(page);
   }
 
-  /** Sets every page of `[start, end)` to `state`. */
+  /**
+   * Sets every page of `[start, end)` to `state`.
+   *
+   * @param start first page
+   * @param end one past the last page (`start === end` changes nothing)
+   * @param state the new state word, below `2^bits`
+   */
   set(start: number, end: number, state: number): void {
     checkRange(start, end, this.length);
     checkState("state", state, this.#bits);
     this.#edit(start, end, 0, state);
   }
 
-  /** Applies `(state | setBits) & ~clearBits` to every page of `[start, end)`. */
+  /**
+   * Applies `(state | setBits) & ~clearBits` to every page of `[start, end)`.
+   *
+   * @param start first page
+   * @param end one past the last page
+   * @param setBits bits to set (below `2^bits`)
+   * @param clearBits bits to clear; they win over `setBits`
+   */
   update(start: number, end: number, setBits: number, clearBits: number): void {
     checkRange(start, end, this.length);
     checkState("setBits", setBits, this.#bits);
@@ -271,7 +350,14 @@ export class RangeTreeStore implements StateStore {
     this.#edit(start, end, ~clearBits, setBits & ~clearBits);
   }
 
-  /** Maximal runs inside `[start, end)`, clipped to the window. */
+  /**
+   * Maximal runs inside `[start, end)`, clipped to the window.
+   *
+   * @param start first page (default 0)
+   * @param end one past the last page (default {@link length})
+   * @returns the runs in page order, lazily: the first run may start before
+   *   `start` and the last end after `end` in the store, but are cut to the window
+   */
   runs(start = 0, end: number = this.length): Iterable<Run> {
     checkRange(start, end, this.length);
     return this.#runs(start, end);
@@ -312,6 +398,8 @@ export class RangeTreeStore implements StateStore {
    * within 7% of heap plus external growth (from an empty store to 20,000
    * runs set in order or at random; measured over many stores, since one
    * store's measurement also picks up tens of KB of compiled code).
+   *
+   * @returns the estimate in bytes
    */
   byteSize(): number {
     return RANGE_TREE_FIXED_BYTES + this.#index.byteSize() +
@@ -520,6 +608,27 @@ export class RangeTreeStore implements StateStore {
    * `state = (state & keep) | put` over `[a, b)` inside the chunk map `map`,
    * which covers the span `[sc, se)`; chunk by chunk. Needs no cursor: the
    * pages just outside the span are looked up only when an edge is touched.
+   *
+   * Invariants it keeps ({@link checkValid} checks them):
+   *
+   * - a slot is a state word (the whole chunk has it) or a dense chunk with
+   *   at least one change inside; a dense chunk left uniform becomes a state
+   *   word again and gives its slot back (`#released`);
+   * - `dense.changes[d]` counts the changes between neighbouring pages inside
+   *   dense chunk `d`, `maps.changes[map]` those inside the span (between its
+   *   chunks too), `#changes` those of the whole store;
+   * - a map whose count falls to `mapAt / 2` turns back into runs.
+   *
+   * Each chunk is one of three cases, and each counts only the boundaries it
+   * can affect, before and after: a uniform chunk recoloured whole (its two
+   * edges), one page of a dense chunk (its two neighbours), or a stretch of a
+   * dense chunk (the changes over it, counted by popcount before the edit and
+   * again after it, or only at the stretch's two ends when the edit leaves it
+   * in one state; and the chunk's two edges). A uniform chunk edited in part
+   * turns dense first. An edge is
+   * compared with the neighbouring chunk, or with the page just outside the
+   * span, which counts in `#changes` but not in the map's count; at the
+   * store's ends there is no page to compare with.
    */
   #editMap(
     sc: number,
@@ -692,11 +801,12 @@ export class RangeTreeStore implements StateStore {
     if (RUN_ENTRY_BYTES * inside < MAP_FLOOR * this.bits * ((se - sc) >>> 3)) return;
     // The cost test walks the span's keys: run it on every `every`-th look,
     // about every inside / 8 boundaries, so it costs O(1) amortised.
-    const everyLog = Math.max(0, 31 - Math.clz32(inside) - 3 - sampleLog);
+    const everyLog = Math.max(0, 31 - Math.clz32(inside) - COST_TEST_SHARE_LOG - sampleLog);
     if (((seen >>> sampleLog) & ((1 << everyLog) - 1)) !== 0) return;
-    const chunkBytes = 4 * this.bits * (this.#chunk >>> 5) + 4; // planes and change count
-    const mapBytes = 4 * this.#width + 40 + chunkBytes * this.#chunksSplitInside(sc, se);
-    if (mapBytes <= 2 * RUN_ENTRY_BYTES * inside) this.#toMap(sc);
+    const chunkBytes = 4 * this.bits * (this.#chunk >>> 5) + DENSE_CHUNK_META_BYTES;
+    const mapBytes = MAP_SLOT_BYTES * this.#width + MAP_FIXED_BYTES +
+      chunkBytes * this.#chunksSplitInside(sc, se);
+    if (mapBytes <= MAP_COST_FACTOR * RUN_ENTRY_BYTES * inside) this.#toMap(sc);
   }
 
   /**
@@ -869,6 +979,8 @@ export class RangeTreeStore implements StateStore {
    * ownership, the directory, the change counts of maps and dense chunks, and
    * `runCount` against a fresh count. Linear in the structure's size: for
    * tests and debugging (like `sorted-btree`'s `checkValid`).
+   *
+   * @throws {Error} `RangeTreeStore invariant broken: ...` at the first broken invariant
    */
   checkValid(): void {
     const fail = (what: string): never => {

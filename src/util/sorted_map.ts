@@ -64,11 +64,14 @@ function upperBound<V>(leaf: Leaf<V>, key: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SortedMap } from "./sorted_map.ts";
  * const areas = new SortedMap<string>();
  * areas.set(0x2000, "b");
  * areas.set(0x1000, "a");
- * console.log(areas.atOrBelow(0x1fff), areas.above(0x1000)); // "a" "b"
+ * assert.equal(areas.atOrBelow(0x1fff), "a");
+ * assert.equal(areas.above(0x1000), "b");
+ * assert.equal(areas.below(0x1000), undefined);
  * ```
  */
 export class SortedMap<V> {

@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseHostConfig } from "./load.ts";
  * const config = parseHostConfig({
  *   name: "tiny",
@@ -13,7 +14,7 @@
  *   devices: [{ type: "iommufd", name: "gpu0" }],
  *   workload: { name: "boot", seed: 1 },
  * }, "inline.json");
- * config.regions[0].size; // 67108864
+ * assert.equal(config.regions[0].size, 64 * 2 ** 20);
  * ```
  *
  * @module

@@ -6,13 +6,18 @@
  * `--allow-ffi --allow-read=/dev/kvm --allow-write=/dev/kvm`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { openLinuxKvm, probeKvm } from "./mod.ts";
  *
- * const probe = probeKvm();
+ * const probe = probeKvm(); // never throws: says why the backend cannot be used
  * if (probe.available) {
  *   using kvm = openLinuxKvm();
- *   console.log(kvm.realParts, kvm.notices);
+ *   // Every part the kernel lacks is emulated, with one notice that says why.
+ *   const emulated = Object.values(kvm.realParts).filter((real) => !real);
+ *   assert.equal(kvm.notices.length, emulated.length);
+ * } else {
+ *   assert.ok(probe.reason);
  * }
  * ```
  *

@@ -5,18 +5,23 @@
  *
  * @example Map guest memory for DMA and watch in-place conversion refuse while it is pinned
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SimKvm, SimType1Container } from "./mod.ts";
  * import { GUEST_MEMFD_FLAG_INIT_SHARED, GUEST_MEMFD_FLAG_MMAP, KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../backend.ts";
+ * import { HwError } from "../errors.ts";
  *
  * const kvm = new SimKvm({ kernel: "proposed" }); // in-place conversion is not in mainline
  * const gmem = kvm.createGuestMemfd(2 ** 21, GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED);
  * const type1 = new SimType1Container({ host: kvm.host });
  * type1.map(0, gmem.hostAddress, 4096);
- * try {
- *   gmem.setAttributes(0, 2 ** 21, KVM_MEMORY_ATTRIBUTE_PRIVATE);
- * } catch (e) {
- *   console.log(String(e)); // EAGAIN, errorOffset 0: unmap first
- * }
+ * // The IOMMU pins the first page, so converting it in place must wait: unmap first.
+ * assert.throws(
+ *   () => gmem.setAttributes(0, 2 ** 21, KVM_MEMORY_ATTRIBUTE_PRIVATE),
+ *   (e) => e instanceof HwError && e.errno === "EAGAIN" && e.errorOffset === 0,
+ * );
+ * type1.unmap(0, 4096);
+ * gmem.setAttributes(0, 2 ** 21, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+ * assert.equal(gmem.getAttributes(0), KVM_MEMORY_ATTRIBUTE_PRIVATE);
  * ```
  *
  * @module

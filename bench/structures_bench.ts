@@ -1,0 +1,130 @@
+// The measurements behind two structure choices the code states its reasons
+// for (`deno bench bench/structures_bench.ts`):
+//
+// - chunk maps in RangeTreeStore (src/store/range_tree_store.ts, "Why maps
+//   and not only a tree"): scattered 4 KiB conversions on the bitmap, on the
+//   store as it is, and on the store with chunk maps turned off (`mapAt` at
+//   its maximum, so every span stays a tree of runs);
+// - two ordered maps (src/util/sorted_map.ts, "Two ordered maps"): npm
+//   `sorted-btree` under the store, the hand-written SortedMap under the
+//   simulated kernels, each on the other's access pattern.
+//
+// Every iteration does the same fixed work, so the numbers compare per call.
+import m from "sorted-btree";
+import { BitmapStore } from "../src/store/bitmap_store.ts";
+import { RangeTreeStore } from "../src/store/range_tree_store.ts";
+import { Prng } from "../src/util/prng.ts";
+import { SortedMap } from "../src/util/sorted_map.ts";
+
+const BTree = m.default;
+
+// ---- chunk maps: 1,000,000 random 4 KiB toggles over 16 GiB (`dma-scatter`) ----------------
+
+const PAGES = 2 ** 22; // 16 GiB of 4 KiB pages
+const TOGGLES = 1_000_000;
+const pages = new Float64Array(TOGGLES);
+{
+  const rng = new Prng(1);
+  for (let i = 0; i < TOGGLES; i++) pages[i] = rng.int(PAGES);
+}
+const scatterStores: [string, () => BitmapStore | RangeTreeStore, boolean][] = [
+  ["bitmap", () => new BitmapStore(PAGES, { bits: 1 }), true],
+  ["range tree", () => new RangeTreeStore(PAGES, { bits: 1 }), false],
+  [
+    "range tree without chunk maps",
+    () => new RangeTreeStore(PAGES, { bits: 1, mapAt: 2 ** 20 }),
+    false,
+  ],
+];
+for (const [name, make, baseline] of scatterStores) {
+  // One store per subject, toggled for as long as the bench runs: it fragments
+  // the way dma-scatter does, towards a page-by-page mixture.
+  const store = make();
+  let i = 0;
+  Deno.bench({
+    name: `${name}: toggle 1,000 random 4 KiB pages of 16 GiB`,
+    group: "chunk maps: scattered 4 KiB conversions",
+    baseline,
+    fn() {
+      for (let n = 0; n < 1000; n++) {
+        const page = pages[i];
+        store.set(page, page + 1, store.get(page) ^ 1);
+        if (++i === TOGGLES) i = 0;
+      }
+    },
+  });
+}
+
+// ---- ordered maps -------------------------------------------------------------------------
+
+/** The two maps behind one interface: set, delete, and the nearest key at or below. */
+interface OrderedMap {
+  set(key: number, value: number): void;
+  delete(key: number): void;
+  atOrBelow(key: number): number | undefined;
+}
+
+function sortedMap(): OrderedMap {
+  const map = new SortedMap<number>();
+  return {
+    set: (k, v) => map.set(k, v),
+    delete: (k) => void map.delete(k),
+    atOrBelow: (k) => map.atOrBelow(k),
+  };
+}
+
+function sortedBtree(): OrderedMap {
+  // Node size 64, as the store's index uses it.
+  const tree = new BTree<number, number>(undefined, (a: number, b: number) => a - b, 64);
+  return {
+    set: (k, v) => void tree.set(k, v),
+    delete: (k) => void tree.delete(k),
+    atOrBelow: (k) => tree.nextLowerPair(k + 1)?.[1],
+  };
+}
+
+const MAPS: [string, () => OrderedMap, boolean][] = [
+  ["SortedMap", sortedMap, true],
+  ["sorted-btree", sortedBtree, false],
+];
+
+// The simulators' pattern: type1 maps 256 MiB 4 KiB at a time (65,535 entries,
+// its default dma_entry_limit), in order, then unmaps it.
+const IN_ORDER = 65_535;
+for (const [name, make, baseline] of MAPS) {
+  Deno.bench({
+    name: `${name}: insert 65,535 keys in order, then delete them`,
+    group: "ordered maps: a type1 container filled 4 KiB at a time",
+    baseline,
+    fn() {
+      const map = make();
+      for (let i = 0; i < IN_ORDER; i++) map.set(i * 4096, i);
+      for (let i = 0; i < IN_ORDER; i++) map.delete(i * 4096);
+    },
+  });
+}
+
+// The store's pattern at its largest: a million run boundaries (dma-scatter
+// without chunk maps ends near 900,000), edited at random.
+const LARGE = 1_000_000;
+const randomKeys = new Float64Array(10_000);
+{
+  const rng = new Prng(2);
+  for (let i = 0; i < randomKeys.length; i++) randomKeys[i] = 2 * rng.int(LARGE) + 1;
+}
+for (const [name, make, baseline] of MAPS) {
+  const map = make();
+  for (let i = 0; i < LARGE; i++) map.set(2 * i, i); // even keys; the edits use odd ones
+  Deno.bench({
+    name: `${name}: 10,000 random inserts, lookups and deletes among 1,000,000 keys`,
+    group: "ordered maps: a store of a million runs edited at random",
+    baseline,
+    fn() {
+      for (const key of randomKeys) {
+        map.set(key, 0);
+        map.atOrBelow(key + 1);
+        map.delete(key);
+      }
+    },
+  });
+}
