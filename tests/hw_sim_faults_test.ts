@@ -1,7 +1,8 @@
 // Fault injection: the n-th call, seeded probability, counters, and a sweep
 // over every simulated operation checking that an injected failure changes nothing.
 import assert from "node:assert/strict";
-import { HwError } from "../src/hw/errors.ts";
+import { type Errno, HwError } from "../src/hw/errors.ts";
+import { errno } from "./helpers/errno.ts";
 import {
   FALLOC_FL_KEEP_SIZE,
   GUEST_MEMFD_FLAG_INIT_SHARED,
@@ -21,13 +22,8 @@ import { seedFromEnv } from "../src/util/prng.ts";
 
 const MiB = 2 ** 20;
 
-function injected(errno: string) {
-  return (e: unknown) => {
-    assert.ok(e instanceof HwError, `expected HwError, got ${e}`);
-    assert.equal(e.errno, errno);
-    assert.equal(e.injected, true);
-    return true;
-  };
+function injected(code: Errno) {
+  return errno(code, { injected: true });
 }
 
 Deno.test("faults: failNth fails exactly the n-th call of the op counted from now, once", () => {

@@ -3,6 +3,7 @@
 // the closed-form page-table model against a page-by-page walk.
 import assert from "node:assert/strict";
 import { type Errno, HwError } from "../src/hw/errors.ts";
+import { errno, refuses as refusesWith } from "./helpers/errno.ts";
 import {
   FaultInjector,
   IO_PAGE_1G,
@@ -17,15 +18,6 @@ import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-
-function errno(code: Errno, message?: RegExp) {
-  return (e: unknown) => {
-    assert.ok(e instanceof HwError, `expected HwError, got ${e}`);
-    assert.equal(e.errno, code, e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  };
-}
 
 /**
  * Areas [1 GiB, +1 GiB) (1 GiB entry) and [2 GiB + 4 MiB, +2 MiB) with pins,
@@ -50,9 +42,7 @@ function state(s: ReturnType<typeof setup>) {
 }
 
 function refuses(s: ReturnType<typeof setup>, call: () => unknown, code: Errno, message?: RegExp) {
-  const before = state(s);
-  assert.throws(call, errno(code, message));
-  assert.deepEqual(state(s), before);
+  refusesWith(() => state(s), call, code, message);
 }
 
 // --- MAP -------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // same typed error the simulator throws), and a bad JavaScript argument is
 // rejected before any system call.
 import assert from "node:assert/strict";
-import { type Errno, HwError } from "../src/hw/errors.ts";
+import type { Errno } from "../src/hw/errors.ts";
 import {
   FALLOC_FL_KEEP_SIZE,
   FALLOC_FL_PUNCH_HOLE,
@@ -13,6 +13,7 @@ import {
 } from "../src/hw/backend.ts";
 import { openLinuxKvm } from "../src/hw/linux/mod.ts";
 import { announceSkip, probe } from "./linux_helpers.ts";
+import { errno } from "./helpers/errno.ts";
 
 announceSkip("linux_errors_test");
 
@@ -20,15 +21,9 @@ const PAGE = 4096;
 const FLAGS = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 const ignore = !probe.available || !probe.capabilities!.guestMemfd;
 
-/** Asserts `fn` throws a HwError with `errno` from `op`. */
-function throwsHw(fn: () => unknown, errno: Errno, op: string, message?: RegExp): void {
-  assert.throws(fn, (e) => {
-    assert.ok(e instanceof HwError, `expected HwError, got ${e}`);
-    assert.equal(e.errno, errno, e.message);
-    assert.equal(e.op, op);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
+/** Asserts `fn` throws a HwError with `code` from `op`. */
+function throwsHw(fn: () => unknown, code: Errno, op: string, message?: RegExp): void {
+  assert.throws(fn, errno(code, { op, message }));
 }
 
 Deno.test({

@@ -2,7 +2,8 @@
 // and /proc/self/maps look the same before and after, on success paths and on
 // error paths (a later step failing after an fd was opened or a file mapped).
 import assert from "node:assert/strict";
-import { HwError } from "../src/hw/errors.ts";
+import { type Errno, HwError } from "../src/hw/errors.ts";
+import { errno } from "./helpers/errno.ts";
 import { createRegionBacking, openLinuxKvm } from "../src/hw/linux/mod.ts";
 import { announceSkip, fdCount, kvmFds, kvmMappings, probe } from "./linux_helpers.ts";
 
@@ -26,8 +27,8 @@ function assertNoFiles(): void {
   assert.deepEqual(kvmMappings(), []);
 }
 
-function expectHwError(fn: () => unknown, errno: string): void {
-  assert.throws(fn, (e) => e instanceof HwError && e.errno === errno);
+function expectHwError(fn: () => unknown, code: Errno): void {
+  assert.throws(fn, errno(code));
 }
 
 Deno.test({

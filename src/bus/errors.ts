@@ -6,6 +6,8 @@
  * @module
  */
 
+import { hex } from "../util/hex.ts";
+
 /**
  * A request that breaks a rule (misaligned, out of bounds, empty, unknown
  * bits). Nothing was changed or notified.
@@ -82,8 +84,8 @@ export class ConversionError extends Error {
       : "nothing was rolled back";
     super(
       `region ${init.region}: ${init.listener} refused ${init.direction} of ` +
-        `[0x${init.section.offset.toString(16)}, +0x${init.section.size.toString(16)}) ` +
-        `while changing [0x${init.offset.toString(16)}, +0x${init.size.toString(16)}): ` +
+        `[${hex(init.section.offset)}, +${hex(init.section.size)}) ` +
+        `while changing [${hex(init.offset)}, +${hex(init.size)}): ` +
         `${cause instanceof Error ? cause.message : String(cause)}; ${undone}` +
         (vmStopped ? "; the VM stops" : ""),
       { cause },
@@ -131,7 +133,7 @@ export class SourceError extends Error {
 
 function show(value: unknown): string {
   if (typeof value === "number" && Number.isInteger(value) && value >= 4096) {
-    return `${value} (0x${value.toString(16)})`;
+    return `${value} (${hex(value)})`;
   }
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

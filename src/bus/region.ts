@@ -57,6 +57,8 @@ import {
   snapshotRegionJson,
 } from "./snapshot.ts";
 import type { SnapshotJson } from "./snapshot_format.ts";
+import { isPowerOfTwo } from "../util/bits.ts";
+import { hex } from "../util/hex.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -177,7 +179,7 @@ export class Region {
     this.#rules = vmmRules(options.vmm);
     this.vmm = this.#rules.name;
     const pageSize = options.pageSize ?? 4096;
-    if (!Number.isInteger(pageSize) || pageSize < 1 || (pageSize & (pageSize - 1)) !== 0) {
+    if (!isPowerOfTwo(pageSize)) {
       throw new InvalidChangeError(name, "pageSize", "a power of two", pageSize);
     }
     const size = options.size;
@@ -612,7 +614,7 @@ export class Region {
     if (offset + size > this.size) {
       this.#reject(
         "size",
-        `such that offset + size <= region size 0x${this.size.toString(16)}`,
+        `such that offset + size <= region size ${hex(this.size)}`,
         size,
       );
     }
@@ -630,7 +632,7 @@ export class Region {
   #rejectBits(argument: string, value: number, known: number): never {
     this.#reject(
       argument,
-      `made of claimed state bits (mask 0x${known.toString(16)}; claim "plugged" with ` +
+      `made of claimed state bits (mask ${hex(known)}; claim "plugged" with ` +
         `region.bits.claim or a virtio-mem source)`,
       value,
     );
@@ -646,9 +648,9 @@ export class Region {
         throw new InvalidChangeError(
           this.name,
           "offset",
-          `such that ${c.registration.listener.name} (granularity 0x${g.toString(16)}) is told ` +
-            `aligned ranges, but [0x${offset.toString(16)}, +0x${size.toString(16)}) would ` +
-            `${c.kind} [0x${from.toString(16)}, +0x${bytes.toString(16)})`,
+          `such that ${c.registration.listener.name} (granularity ${hex(g)}) is told ` +
+            `aligned ranges, but [${hex(offset)}, +${hex(size)}) would ` +
+            `${c.kind} [${hex(from)}, +${hex(bytes)})`,
           offset,
         );
       }
@@ -710,9 +712,9 @@ export class Region {
     result.notified = listenerNames(outcome.notifications);
     if (outcome.ignored.length > 0) {
       result.ignoredErrors = outcome.ignored.map(({ call, cause }) =>
-        `${call.registration.listener.name} discard [0x${
-          (call.startPage * this.pageSize).toString(16)
-        }, +0x${((call.endPage - call.startPage) * this.pageSize).toString(16)}): ${
+        `${call.registration.listener.name} discard [${hex(call.startPage * this.pageSize)}, +${
+          hex((call.endPage - call.startPage) * this.pageSize)
+        }): ${
           cause instanceof Error ? cause.message : String(cause)
         } (ignored: notify_discard cannot fail)`
       );
@@ -838,7 +840,7 @@ export class Region {
       throw new InvalidChangeError(
         this.name,
         "range",
-        `a non-empty byte range inside [0, 0x${this.size.toString(16)})`,
+        `a non-empty byte range inside [0, ${hex(this.size)})`,
         `{ offset: ${offset}, size: ${size} }`,
       );
     }
@@ -846,8 +848,8 @@ export class Region {
       throw new InvalidChangeError(
         this.name,
         "range",
-        `aligned to listener ${name}'s granularity 0x${granularity.toString(16)}`,
-        `{ offset: 0x${offset.toString(16)}, size: 0x${size.toString(16)} }`,
+        `aligned to listener ${name}'s granularity ${hex(granularity)}`,
+        `{ offset: ${hex(offset)}, size: ${hex(size)} }`,
       );
     }
     return {
@@ -878,7 +880,7 @@ export class Region {
       throw new InvalidChangeError(
         this.name,
         "range",
-        `a non-empty byte range inside [0, 0x${this.size.toString(16)})`,
+        `a non-empty byte range inside [0, ${hex(this.size)})`,
         `{ offset: ${offset}, size: ${size} }`,
       );
     }
@@ -961,7 +963,7 @@ export class ReplayError extends Error {
     const from = call.startPage * r.pageSize, bytes = (call.endPage - call.startPage) * r.pageSize;
     super(
       `region ${region}: replaying populated ranges to ${listener} failed at ` +
-        `[0x${from.toString(16)}, +0x${bytes.toString(16)}): ${
+        `[${hex(from)}, +${hex(bytes)}): ${
           cause instanceof Error ? cause.message : String(cause)
         }; the listener stays registered with what was replayed before`,
       { cause },

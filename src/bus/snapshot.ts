@@ -44,6 +44,7 @@ import {
 } from "./snapshot_format.ts";
 import { PLUGGED } from "./state_bits.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
+import { hex } from "../util/hex.ts";
 
 /** Saved state in any accepted form: binary bytes, the JSON form (parsed or text), or decoded. */
 export type SnapshotInput = Uint8Array | SnapshotJson | string | Snapshot;
@@ -202,9 +203,9 @@ function checkShape(
     if (want !== undefined && want !== snapshot[key]) {
       throw new SnapshotError(
         "shape",
-        `${who}: the snapshot of region ${snapshot.name} has ${key} 0x${
-          snapshot[key].toString(16)
-        }, expected 0x${want.toString(16)}`,
+        `${who}: the snapshot of region ${snapshot.name} has ${key} ${
+          hex(snapshot[key])
+        }, expected ${hex(want)}`,
       );
     }
   }
@@ -268,8 +269,8 @@ export function restoreRegion(
       else if (have.bits !== source.bits || have.granularity !== source.granularity) {
         throw new SnapshotError(
           "bits",
-          `restore: source "${source.name}" is bits 0x${have.bits.toString(16)} per ` +
-            `${have.granularity} bytes here, 0x${source.bits.toString(16)} per ` +
+          `restore: source "${source.name}" is bits ${hex(have.bits)} per ` +
+            `${have.granularity} bytes here, ${hex(source.bits)} per ` +
             `${source.granularity} bytes in the snapshot`,
         );
       }

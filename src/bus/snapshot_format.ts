@@ -58,6 +58,8 @@ import type { Run } from "../store/state_store.ts";
 import { MAX_BITS } from "../store/validate.ts";
 import type { PageRange } from "./dirty_tracker.ts";
 import type { SourceInfo } from "./region.ts";
+import { isPowerOfTwo } from "../util/bits.ts";
+import { hex } from "../util/hex.ts";
 
 /** The first four bytes of every binary snapshot. */
 export const SNAPSHOT_MAGIC = "MSTS";
@@ -193,11 +195,6 @@ function corrupt(message: string): SnapshotError {
   return new SnapshotError("corrupt", message);
 }
 
-function isPowerOfTwo(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 1 && Number.isInteger(Math.log2(n)) &&
-    2 ** Math.log2(n) === n;
-}
-
 /**
  * Checks the header's rules (shape, bits, sources) and returns the claimed
  * mask; throws a `corrupt` {@link SnapshotError} naming the first broken rule.
@@ -309,8 +306,8 @@ class RunChecker {
     if ((state & ~this.#mask) !== 0) {
       throw new SnapshotError(
         "state-bits",
-        `${where}: state 0x${state.toString(16)} has bits the snapshot does not claim ` +
-          `(claimed: 0x${this.#mask.toString(16)})`,
+        `${where}: state ${hex(state)} has bits the snapshot does not claim ` +
+          `(claimed: ${hex(this.#mask)})`,
       );
     }
     if (start === this.#end && this.#lastState >= 0) {
@@ -318,7 +315,7 @@ class RunChecker {
       for (const [bit, g] of this.#coarse) {
         if ((flipped & bit) !== 0 && start % g !== 0) {
           throw corrupt(
-            `${where}: bit 0x${bit.toString(16)}, kept per ${g} pages, changes at page ${start}`,
+            `${where}: bit ${hex(bit)}, kept per ${g} pages, changes at page ${start}`,
           );
         }
       }
@@ -500,8 +497,8 @@ class SegmentWriter {
       if ((run.state & ~this.#mask) !== 0) {
         throw new SnapshotError(
           "state-bits",
-          `the store has state 0x${run.state.toString(16)} at page ${start}, wider than the ` +
-            `claimed bits 0x${this.#mask.toString(16)}`,
+          `the store has state ${hex(run.state)} at page ${start}, wider than the ` +
+            `claimed bits ${hex(this.#mask)}`,
         );
       }
       this.#checker.check({ start, end, state: run.state }, "encoding");
@@ -633,12 +630,12 @@ function readFrame(bytes: Uint8Array, at: number): Frame {
   if (stored !== actual) {
     throw new SnapshotError(
       "checksum",
-      `byte ${at}: CRC-32 0x${actual.toString(16)} does not match the stored ` +
-        `0x${stored.toString(16)}: the data is damaged`,
+      `byte ${at}: CRC-32 ${hex(actual)} does not match the stored ` +
+        `${hex(stored)}: the data is damaged`,
     );
   }
   if (bytes[at + 6] !== 0 || bytes[at + 7] !== 0) {
-    throw corrupt(`byte ${at}: unknown flags 0x${view.getUint16(at + 6, true).toString(16)}`);
+    throw corrupt(`byte ${at}: unknown flags ${hex(view.getUint16(at + 6, true))}`);
   }
   return { version, kind: kindByte === 0 ? "full" : "delta", end };
 }

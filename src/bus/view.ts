@@ -6,6 +6,7 @@
  */
 
 import { PLUGGED, SHARED } from "./state_bits.ts";
+import { hex } from "../util/hex.ts";
 
 /** A predicate over the state word: populated when `(state & mask) === value`. */
 export interface View {
@@ -39,8 +40,8 @@ export function checkView(view: View, name: string): void {
   }
   if ((view.value & ~view.mask) !== 0) {
     throw new RangeError(
-      `${name}: value 0x${view.value.toString(16)} has bits outside mask 0x${
-        view.mask.toString(16)
+      `${name}: value ${hex(view.value)} has bits outside mask ${
+        hex(view.mask)
       }, so no page could ever match`,
     );
   }

@@ -59,6 +59,7 @@ import {
   resolveRange,
 } from "./plugin.ts";
 import { mergeSpans, populatedSpans, type Span, subtractSpans } from "./verify.ts";
+import { hex } from "../util/hex.ts";
 
 /** Options for {@link kvmAttributes}. */
 export interface KvmAttributesOptions {
@@ -269,7 +270,7 @@ class KvmAttributes implements KvmAttributesPlugin {
     const problems: string[] = [];
     const sharedSpans = populatedSpans(region, range, KVM_VIEW);
     const privateSpans = subtractSpans([[range.offset, range.offset + range.size]], sharedSpans);
-    const hex = (n: number) => `0x${(region.base + n).toString(16)}`;
+    const gpa = (n: number) => hex(region.base + n);
     // Attributes: PRIVATE exactly where the store says private.
     const attributed: Span[] = [];
     if (this.mode === "in-place") {
@@ -280,7 +281,7 @@ class KvmAttributes implements KvmAttributesPlugin {
             KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
           if (isPrivate !== want) {
             problems.push(
-              `${this.name}: guest_memfd attributes at ${hex(at)} disagree with the store`,
+              `${this.name}: guest_memfd attributes at ${gpa(at)} disagree with the store`,
             );
           }
         }
@@ -294,25 +295,25 @@ class KvmAttributes implements KvmAttributesPlugin {
       const want = mergeSpans(privateSpans), have = mergeSpans(attributed);
       for (const [s, e] of subtractSpans(have, want)) {
         problems.push(
-          `${this.name}: [${hex(s)}, ${hex(e)}) is PRIVATE in KVM but shared in the store`,
+          `${this.name}: [${gpa(s)}, ${gpa(e)}) is PRIVATE in KVM but shared in the store`,
         );
       }
       for (const [s, e] of subtractSpans(want, have)) {
         problems.push(
-          `${this.name}: [${hex(s)}, ${hex(e)}) is private in the store but not in KVM`,
+          `${this.name}: [${gpa(s)}, ${gpa(e)}) is private in the store but not in KVM`,
         );
       }
       // Backing: the side a page no longer uses must hold no memory.
       for (const [s, e] of sharedSpans) {
         if (guestMemfd.allocatedBytes(s - range.offset, e - s) !== 0) {
-          problems.push(`${this.name}: shared [${hex(s)}, ${hex(e)}) still has guest_memfd pages`);
+          problems.push(`${this.name}: shared [${gpa(s)}, ${gpa(e)}) still has guest_memfd pages`);
         }
       }
       // A hugetlb shared side stays allocated by design (see #toPrivate).
       for (const [s, e] of entry.binding.backingPageSize === 4096 ? privateSpans : []) {
         if (shared!.allocatedBytes(s - range.offset, e - s) !== 0) {
           problems.push(
-            `${this.name}: private [${hex(s)}, ${hex(e)}) still has shared memfd pages`,
+            `${this.name}: private [${gpa(s)}, ${gpa(e)}) still has shared memfd pages`,
           );
         }
       }

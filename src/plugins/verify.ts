@@ -9,6 +9,7 @@
 import type { Range } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import type { View } from "../bus/view.ts";
+import { hex } from "../util/hex.ts";
 
 /** A half-open byte range `[start, end)`. */
 export type Span = [start: number, end: number];
@@ -68,14 +69,14 @@ export function describeDifferences(
 ): string[] {
   const want = mergeSpans(expected), have = mergeSpans(actual);
   const lines: string[] = [];
-  const hex = (n: number) => `0x${(base + n).toString(16)}`;
+  const gpa = (n: number) => hex(base + n);
   for (const [s, e] of subtractSpans(have, want)) {
     lines.push(
-      `${who}: [${hex(s)}, ${hex(e)}) is mapped but not populated (not plugged-and-shared)`,
+      `${who}: [${gpa(s)}, ${gpa(e)}) is mapped but not populated (not plugged-and-shared)`,
     );
   }
   for (const [s, e] of subtractSpans(want, have)) {
-    lines.push(`${who}: [${hex(s)}, ${hex(e)}) is populated but not mapped`);
+    lines.push(`${who}: [${gpa(s)}, ${gpa(e)}) is populated but not mapped`);
   }
   if (lines.length > limit) {
     return [...lines.slice(0, limit), `${who}: ... and ${lines.length - limit} more differences`];

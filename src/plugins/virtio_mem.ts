@@ -46,6 +46,7 @@ import type { Region } from "../bus/region.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
 import { viewRuns } from "../bus/view_runs.ts";
 import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
+import { isPowerOfTwo } from "../util/bits.ts";
 
 /** A virtio-mem response type. */
 export type VirtioMemResponse = "ACK" | "NACK" | "BUSY" | "ERROR";
@@ -147,7 +148,7 @@ class VirtioMem implements VirtioMemDevice {
     const offset = o.offset ?? 0;
     const size = o.size ?? region.size - offset;
     const b = o.blockSize;
-    if (!Number.isSafeInteger(b) || b <= 0 || (b & (b - 1)) !== 0 || b % region.pageSize !== 0) {
+    if (!isPowerOfTwo(b) || b % region.pageSize !== 0) {
       throw new RangeError(
         `${who}: blockSize must be a power of two multiple of ${region.pageSize}, got ${b}`,
       );

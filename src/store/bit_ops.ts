@@ -61,14 +61,16 @@ export function findNextBit(
   return index < limit ? index : limit;
 }
 
+/** Population count: the number of set bits of a 32-bit word. */
+export function popcount(v: number): number {
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
 /** Number of set bits in `[0, length)`; bits at or past `length` must be clear. */
 export function countBits(words: Uint32Array): number {
   let total = 0;
-  for (let i = 0; i < words.length; i++) {
-    let v = words[i];
-    v = v - ((v >>> 1) & 0x55555555);
-    v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-    total += (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
-  }
+  for (let i = 0; i < words.length; i++) total += popcount(words[i]);
   return total;
 }

@@ -12,16 +12,10 @@
  * @module
  */
 
+import { popcount } from "./bit_ops.ts";
 import { LOOP_FILL_WORDS, SlotArena } from "./slot_arena.ts";
 
 const ALL = 0xffffffff;
-
-/** Population count of a 32-bit word. */
-function popcount(v: number): number {
-  v = v - ((v >>> 1) & 0x55555555);
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
-}
 
 /**
  * Bit planes of dense chunks, one arena slot per chunk. Offsets are page

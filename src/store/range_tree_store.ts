@@ -58,6 +58,7 @@ import { DenseSlab } from "./dense_chunks.ts";
 import { ExtentIndex } from "./extent_index.ts";
 import { SlotArena } from "./slot_arena.ts";
 import { SpanDirectory } from "./span_directory.ts";
+import { isPowerOfTwo } from "../util/bits.ts";
 import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
 import {
   checkAddBit,
@@ -259,11 +260,11 @@ export class RangeTreeStore implements StateStore {
     checkShape(length, bits);
     checkState("initial", initial, bits);
     checkInteger("chunkPages", chunk, 32, 2 ** 20);
-    if ((chunk & (chunk - 1)) !== 0) {
+    if (!isPowerOfTwo(chunk)) {
       throw new RangeError(`chunkPages: must be a power of two, got ${chunk}`);
     }
     checkInteger("mapChunks", width, 2, 2 ** 16);
-    if ((width & (width - 1)) !== 0) {
+    if (!isPowerOfTwo(width)) {
       throw new RangeError(`mapChunks: must be a power of two, got ${width}`);
     }
     if (chunk * width > 2 ** 30) {

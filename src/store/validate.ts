@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isPowerOfTwo } from "../util/bits.ts";
+
 /** The largest page count a store accepts: 2^52 keeps every page index exact in a double. */
 export const MAX_PAGES = 2 ** 52;
 /** The most state bits a store can hold: 31 keeps state words positive under JS bit operators. */
@@ -71,7 +73,7 @@ export function checkAddBit(
   }
   const granularity = options.granularity ?? 1;
   checkInteger("granularity", granularity, 1, MAX_PAGES);
-  if (!Number.isInteger(Math.log2(granularity))) {
+  if (!isPowerOfTwo(granularity)) {
     throw new RangeError(`granularity: must be a power of two, got ${granularity}`);
   }
   return granularity;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { hex } from "../../util/hex.ts";
 import type { FieldPath, ParsedFields } from "./fields.ts";
 import type { regionFields } from "./schema.ts";
 
@@ -26,10 +27,8 @@ export interface RegionEntry {
 /** Records one issue at a field path. */
 export type Add = (path: FieldPath, message: string) => void;
 
-/** `0x`-prefixed lowercase hex. */
-export function hex(n: number): string {
-  return "0x" + n.toString(16);
-}
+/** `0x`-prefixed lowercase hex (the project's one formatter). */
+export { hex } from "../../util/hex.ts";
 
 /** `[start, start + size)` in hex. */
 export function span(start: number, size: number): string {
@@ -41,7 +40,5 @@ export function label(name: string | undefined): string {
   return name === undefined ? "(unnamed)" : JSON.stringify(name);
 }
 
-/** Exact for every safe integer: Math.log2 of a power of two is an exact integer. */
-export function isPowerOfTwo(n: number): boolean {
-  return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
-}
+/** Whether `n` is a power of two, exact for every safe integer (the project's one test). */
+export { isPowerOfTwo } from "../../util/bits.ts";

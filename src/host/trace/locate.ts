@@ -10,6 +10,7 @@
  * @module
  */
 
+import { hex } from "../../util/hex.ts";
 import type { RangeTraceEvent } from "./event.ts";
 
 /** The geometry of a region that events are located in. */
@@ -38,7 +39,6 @@ export interface LocateError {
   error: string;
 }
 
-const hex = (n: number) => "0x" + n.toString(16);
 const span = (start: number, end: number) => `[${hex(start)}, ${hex(end)})`;
 const describe = (r: TraceRegion) => `${JSON.stringify(r.name)} ${span(r.base, r.base + r.size)}`;
 

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { isPowerOfTwo } from "../../util/bits.ts";
+
 /** The kernel's U64_MAX as a double (it rounds to 2^64; see the module doc). */
 export const U64_MAX: number = 2 ** 64 - 1;
 
@@ -58,17 +60,14 @@ export function addWrapsU64(a: number, b: number): boolean {
   return toBigU64(a) + toBigU64(b) > U64_MAX_BIG;
 }
 
-/** Formats an address or size as hexadecimal for error messages. */
-export function hex(value: number): string {
-  if (value >= TWO_64) return "0xffffffffffffffff";
-  return "0x" + value.toString(16);
-}
+/** Formats an address or size as hexadecimal for error messages (the project's one formatter). */
+export { hex } from "../../util/hex.ts";
 
 /** Throws a `RangeError` unless `value` is a power of two in `[min, max]`. */
 export function checkPowerOfTwo(name: string, value: number, min: number, max: number): void {
   if (
     typeof value !== "number" || !Number.isInteger(value) || value < min || value > max ||
-    2 ** Math.round(Math.log2(value)) !== value
+    !isPowerOfTwo(value)
   ) {
     throw new RangeError(
       `${name}: must be a power of two in [${min}, ${max}], got ${describe(value)}`,
