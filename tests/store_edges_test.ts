@@ -12,6 +12,9 @@ import {
   RangeTreeStore,
   type StateStore,
 } from "../src/store/mod.ts";
+import { DenseSlab } from "../src/store/dense_chunks.ts";
+import { SlotArena } from "../src/store/slot_arena.ts";
+import { SpanDirectory } from "../src/store/span_directory.ts";
 import { Prng } from "../src/util/prng.ts";
 import { testSeed } from "./helpers/env.ts";
 
@@ -143,4 +146,27 @@ Deno.test("store memory: clustered boundaries (many per chunk) become one chunk 
   assert.equal(store.runCount, 401);
   assert.equal(store.stats().maps, 1);
   assert.equal(store.stats().denseChunks, 4);
+});
+
+Deno.test("store memory: byteSize counts the chunk map, its dense chunk and the span directory", () => {
+  const length = 4 * SPAN;
+  // The same two index entries with and without a chunk map behind the first.
+  const runs = new RangeTreeStore(length, { bits: 1, ...TINY });
+  runs.set(0, SPAN, 1);
+  const mapped = new RangeTreeStore(length, { bits: 1, ...TINY });
+  for (const page of [1, 3, 5]) mapped.set(page, page + 1, 1); // six boundaries in chunk 0
+  mapped.checkValid();
+  assert.deepEqual(mapped.stats(), { entries: 2, maps: 1, denseChunks: 1, leaves: 1 });
+  assert.equal(runs.stats().entries, 2);
+  // What the store allocates with its first map (see RangeTreeStore.byteSize).
+  const maps = new SlotArena(TINY.mapChunks!, Math.ceil(length / SPAN));
+  maps.alloc(0);
+  const dense = new DenseSlab(TINY.chunkPages!, 1, Math.ceil(length / TINY.chunkPages!));
+  dense.alloc(0);
+  const directory = new SpanDirectory();
+  directory.set(0, 0);
+  assert.equal(
+    mapped.byteSize() - runs.byteSize(),
+    maps.byteSize() + dense.byteSize() + directory.byteSize(),
+  );
 });

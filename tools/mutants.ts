@@ -105,7 +105,16 @@ export const MUTANTS: readonly Mutant[] = [
     file: RTS,
     search: "              if (runEnd < ce) break scan;",
     replace: "              if (runEnd < ce - 1) break scan;",
-    what: "a run ending on a dense chunk's second-to-last page is joined with what follows",
+    what: "a run ending on a dense chunk's second-to-last page does not stop the scan there",
+    equivalent:
+      "the scan's next step reads the page at runEnd, which differs from the run's state, and stops there: the early break only saves that read",
+  },
+  {
+    id: "store-runs-window-end",
+    file: RTS,
+    search: "            const ce = cs + chunk < stop ? cs + chunk : stop;",
+    replace: "            const ce = cs + chunk;",
+    what: "runs() over a window that ends inside a chunk of a map yields a run past the window",
   },
   {
     id: "store-map-cost-factor",
@@ -135,6 +144,15 @@ export const MUTANTS: readonly Mutant[] = [
     search: "        const carry = w > 0 ? data[at - 1] >>> 31 : (x & 1);",
     replace: "        const carry = w > 0 ? data[at - 1] >>> 31 : 0;",
     what: "a dense chunk counts a change before its first page",
+    equivalent:
+      "changesIn requires lo >= 1, and bit 0 of the first word, the only one the carry reaches, is masked off for every lo >= 1",
+  },
+  {
+    id: "store-dense-changes-last-boundary",
+    file: "src/store/dense_chunks.ts",
+    search: "if (w === last) diff &= ALL >>> (31 - (hi & 31));",
+    replace: "if (w === last) diff &= ALL >>> (32 - (hi & 31));",
+    what: "a dense chunk does not count the change at the last boundary it is asked about",
   },
   {
     id: "bitmap-runs-plane-start",
