@@ -3,9 +3,8 @@
  * numbers: integers, exact as doubles up to 2^52), values are doubles (a
  * run's state word, or a negative chunk-map reference).
  *
- * Why `sorted-btree`: the project brief names it for the range-tree state
- * store ("a B-tree of contiguous extents, on npm `sorted-btree`"; "prefer a
- * well-kept npm package over hand-written code where one fits"). The tree
+ * Why `sorted-btree` here and the hand-written `SortedMap` in the simulated
+ * kernels: see src/util/sorted_map.ts ("Two ordered maps"). The tree
  * holds the entries and does every structural change (splitting a full leaf,
  * merging emptied ones, growing or shrinking the root).
  *

@@ -5,14 +5,30 @@
  *
  * It is a B+-tree of height two: a sorted array of leaves, each holding up to
  * {@link LEAF_MAX} keys in a `Float64Array` beside their values, and an array
- * of each leaf's first key to find the leaf by binary search. Why not npm
- * `sorted-btree` (which the simulators used first): its leaves grow and shrink
- * with `Array.prototype.splice`, so an insert cost 300-450 ns at 100,000
- * entries on this machine; here an insert is one `copyWithin` and a short
- * loop, about 100 ns when keys arrive in order (a 2 MiB range mapped 4 KiB at a
- * time) and 1.2-1.6x faster at random. Lookups answer the neighbour queries
- * the simulators need (at or below, below, at or above, above) with the value
- * only, so they allocate nothing; values that need their key carry it.
+ * of each leaf's first key to find the leaf by binary search. Lookups answer
+ * the neighbour queries the simulators need (at or below, below, at or above,
+ * above) with the value only, so they allocate nothing; values that need
+ * their key carry it.
+ *
+ * ## Two ordered maps
+ *
+ * The project has two ordered maps on purpose: npm `sorted-btree` under
+ * `RangeTreeStore` (src/store/extent_index.ts) and this one under the
+ * simulated kernels. `deno bench bench/structures_bench.ts`, groups
+ * "ordered maps": filling a type1 container 4 KiB at a time (65,535 keys in
+ * order, then deleting them) takes this map 1x and sorted-btree 4x, and
+ * random inserts, lookups and deletes among 1,000,000 keys 1x against 3x:
+ * sorted-btree's leaves grow and shrink with `Array.prototype.splice`, where
+ * an insert here is one `copyWithin` and a short loop. The simulators edit
+ * their tables on every simulated map and unmap, so they use this map (they
+ * used sorted-btree first). The store keeps sorted-btree because its hot
+ * edits do not touch its tree at all (they land in chunk maps: group "chunk
+ * maps" in the same bench, 1.8x the bitmap with them, 16x without), because
+ * it relies on what this map does not offer (counting a span's keys through
+ * `forRange`, deleting key ranges, memory counted node by node), and because
+ * the design asks for a well-kept package where one fits. Moving the store's
+ * run entries to a faster map is a question for the store's own benchmark
+ * rows (`deno task bench:report`), not a reason for a third map.
  *
  * @module
  */
