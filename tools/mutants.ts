@@ -150,8 +150,10 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-dense-changes-last-boundary",
     file: "src/store/dense_chunks.ts",
-    search: "if (w === last) diff &= ALL >>> (31 - (hi & 31));",
-    replace: "if (w === last) diff &= ALL >>> (32 - (hi & 31));",
+    search:
+      "      }\n      if (w === first) diff &= ALL << (lo & 31);\n      if (w === last) diff &= ALL >>> (31 - (hi & 31));",
+    replace:
+      "      }\n      if (w === first) diff &= ALL << (lo & 31);\n      if (w === last) diff &= ALL >>> (32 - (hi & 31));",
     what: "a dense chunk does not count the change at the last boundary it is asked about",
   },
   {
@@ -425,16 +427,15 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "kvm-restore-one-page",
     file: "src/plugins/kvm_attributes.ts",
-    search: "[{ gpa, size: s.size, attributes: attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE }]",
-    replace: "[{ gpa, size: s.size, attributes }]",
+    search: "this.vm.setMemoryAttributes(gpa, s.size, attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE);",
+    replace: "this.vm.setMemoryAttributes(gpa, s.size, attributes);",
     what: "KVM restore: a failed punch of one page leaves the new attributes in place",
   },
   {
     id: "kvm-restore-runs",
     file: "src/plugins/kvm_attributes.ts",
-    search: "      : [...this.vm.memoryAttributeRuns(gpa, s.size)];",
-    replace:
-      "      : [{ gpa, size: s.size, attributes: attributes ^ KVM_MEMORY_ATTRIBUTE_PRIVATE }];",
+    search: "const before = punch && s.size !== s.region.pageSize",
+    replace: "const before = punch && s.size < 0",
     what: "KVM restore: a failed punch of a coalesced call flips back pages that had not changed",
   },
   {
