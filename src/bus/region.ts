@@ -639,8 +639,10 @@ export class Region {
   }
 
   #checkAlignment(calls: readonly PlannedCall[], offset: number, size: number): void {
-    for (const c of calls) {
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i];
       const g = c.registration.granularity;
+      if (g === this.pageSize) continue; // every change is page aligned already
       const from = c.startPage * this.pageSize;
       const bytes = (c.endPage - c.startPage) * this.pageSize;
       if (from % g !== 0 || bytes % g !== 0) {

@@ -36,6 +36,12 @@ export class SimMemoryAttributes {
   /** Guest page size in bytes. */
   readonly pageSize: number;
   #store: RangeTreeStore;
+  /**
+   * Attribute words are stored shifted down past the unsupported low bits:
+   * PRIVATE (bit 3), the only attribute KVM defines, is stored as one bit, so
+   * fragmented stretches cost one bit plane, not four.
+   */
+  #shift: number;
   #privatePages = 0;
   #calls = 0;
 
@@ -52,7 +58,8 @@ export class SimMemoryAttributes {
     checkPowerOfTwo("pageSize", pageSize, 4096, 2 ** 30);
     this.supportedMask = supportedMask;
     this.pageSize = pageSize;
-    const bits = Math.max(1, 32 - Math.clz32(supportedMask));
+    this.#shift = supportedMask === 0 ? 0 : 31 - Math.clz32(supportedMask & -supportedMask);
+    const bits = Math.max(1, 32 - Math.clz32(supportedMask >>> this.#shift));
     this.#store = new RangeTreeStore(2 ** 64 / pageSize, { bits });
   }
 
@@ -94,10 +101,16 @@ export class SimMemoryAttributes {
     // Aligned and not wrapping: the end is at most 2^64 - pageSize, exact in a double.
     const first = gpa / this.pageSize;
     const end = (gpa + size) / this.pageSize;
-    const wasPrivate = countPagesWith(this.#store, first, end, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+    const shift = this.#shift;
+    const wasPrivate = countPagesWith(
+      this.#store,
+      first,
+      end,
+      KVM_MEMORY_ATTRIBUTE_PRIVATE >>> shift,
+    );
     const isPrivate = (attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE) !== 0;
     this.#privatePages += isPrivate ? end - first - wasPrivate : -wasPrivate;
-    this.#store.set(first, end, attributes);
+    this.#store.set(first, end, attributes >>> shift);
     this.#calls++;
   }
 
@@ -105,7 +118,7 @@ export class SimMemoryAttributes {
   get(gpa: number): number {
     checkU64("kvm.getMemoryAttributes", "gpa", gpa);
     if (gpa >= 2 ** 64) return 0;
-    return this.#store.get(Math.floor(gpa / this.pageSize));
+    return this.#store.get(Math.floor(gpa / this.pageSize)) << this.#shift;
   }
 
   /** Bytes of guest physical memory marked private. */
@@ -135,7 +148,7 @@ export class SimMemoryAttributes {
       yield {
         gpa: run.start * this.pageSize,
         size: (run.end - run.start) * this.pageSize,
-        attributes: run.state,
+        attributes: run.state << this.#shift,
       };
     }
   }
