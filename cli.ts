@@ -12,8 +12,8 @@
  * @module
  */
 
-// @ts-types="@types/cli-progress"
-import cliProgress from "cli-progress";
+// @ts-types="npm:@types/cli-progress@^3.11.6"
+import cliProgress from "npm:cli-progress@^3.12.0";
 import { parseArgs } from "node:util";
 import { ConfigError } from "./src/host/config/errors.ts";
 import { loadHostConfig } from "./src/host/config/load.ts";

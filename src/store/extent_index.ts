@@ -50,7 +50,7 @@
  * @module
  */
 
-import m from "sorted-btree";
+import m from "npm:sorted-btree@^2.1.0";
 
 // The package's CommonJS default export; a plain default import does not type-check.
 const BTree = m.default;

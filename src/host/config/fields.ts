@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { z } from "zod";
+import type { z } from "npm:zod@^4.1.0";
 import type { ConfigIssue } from "./errors.ts";
 import { formatPath } from "./errors.ts";
 

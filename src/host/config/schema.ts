@@ -13,7 +13,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@^4.1.0";
 import { sizeOrProblem } from "../sizes.ts";
 import { KERNEL_SETTINGS, type KernelSetting } from "../../settings/kernel.ts";
 import { VMM_POLICIES, type VmmPolicy } from "../../settings/vmm.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import m from "sorted-btree";
+import m from "npm:sorted-btree@^2.1.0";
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
 import { countPagesWith } from "../../util/store_runs.ts";
 
