@@ -12,7 +12,6 @@
  * @module
  */
 
-// @ts-types="npm:@types/cli-progress@^3.11.6"
 import cliProgress from "npm:cli-progress@^3.12.0";
 import { parseArgs } from "node:util";
 import { ConfigError } from "./src/host/config/errors.ts";

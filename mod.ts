@@ -2,6 +2,20 @@
  * memstate: track and propagate the shared / private / plugged state of a
  * confidential VM's memory.
  *
+ * This entry point is what a library user needs: the state stores, the
+ * {@link Region} and the bus types (listeners, views, errors, snapshots), the
+ * built-in plugin factories and the {@link Plugin} / {@link Listener} contract
+ * (with {@link definePlugin} for writing your own), and the backend
+ * interfaces the plugins drive. Importing it loads neither zod nor FFI code.
+ * The rest lives behind subpath exports:
+ *
+ * - `@cvm/memstate/sim`: the simulated kernels (KVM, VFIO type1, iommufd) and
+ *   fault injection;
+ * - `@cvm/memstate/linux`: the real /dev/kvm backend (Deno FFI);
+ * - `@cvm/memstate/host`: host configurations, workloads, trace readers, the
+ *   runner and reports;
+ * - `@cvm/memstate/cli`: the command line.
+ *
  * The state store keeps one small state word per guest page as maximal runs in
  * a B-tree, so its memory grows with fragmentation instead of guest size. The
  * {@link BitmapStore} keeps QEMU's per-page bitmaps as a baseline and oracle.
@@ -70,20 +84,6 @@
 export * from "./src/store/mod.ts";
 export * from "./src/bus/mod.ts";
 export * from "./src/plugins/mod.ts";
-export * from "./src/hw/sim/mod.ts";
-export {
-  createRegionBacking,
-  defaultGuestMemfdFlags,
-  type KvmProbe,
-  LinuxKvm,
-  type LinuxKvmOptions,
-  openLinuxKvm,
-  probeKvm,
-  type RealParts,
-  type RegionBacking,
-  type RegionBackingSpec,
-  type SeparateRegionBacking,
-} from "./src/hw/linux/mod.ts";
 export * from "./src/hw/backend.ts";
 export {
   type Errno,
@@ -92,30 +92,10 @@ export {
   HwError,
   type HwErrorDetails,
 } from "./src/hw/errors.ts";
-export * from "./src/host/mod.ts";
-export { Prng, seedFromEnv } from "./src/util/prng.ts";
+// The types the KVM attributes plugin's signatures name (the code is in /linux and /sim).
+export type {
+  RegionBacking,
+  RegionBackingSpec,
+  SeparateRegionBacking,
+} from "./src/hw/region_backing.ts";
 export * from "./src/settings/mod.ts";
-
-// The report's latency and timelines, and the interactive HTML report.
-export {
-  type LatencyBucket,
-  LatencyHistogram,
-  type LatencyReport,
-} from "./src/host/report/latency.ts";
-export {
-  type DeviceTimeline,
-  type RegionTimeline,
-  type RunProbe,
-  RunRecorder,
-  type TimelineReport,
-} from "./src/host/report/recorder.ts";
-export {
-  type HtmlDevice,
-  type HtmlMapping,
-  type HtmlRegion,
-  type HtmlReportInput,
-  type HtmlReportOptions,
-  renderHostHtml,
-  renderHtmlReport,
-} from "./src/host/report/html.ts";
-export type { PageRun } from "./src/host/report/density.ts";

@@ -32,16 +32,8 @@
  */
 
 import { parseArgs } from "node:util";
-import {
-  iommufd,
-  kvmAttributes,
-  type Plugin,
-  Region,
-  SimIoas,
-  SimKvm,
-  SimType1Container,
-  vfioType1,
-} from "../mod.ts";
+import { iommufd, kvmAttributes, type Plugin, Region, vfioType1 } from "../mod.ts";
+import { SimIoas, SimKvm, SimType1Container } from "../sim.ts";
 import { Prng } from "../src/util/prng.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
 

@@ -20,8 +20,8 @@ import {
   type Range,
   Region,
   type Section,
-  SimKvm,
 } from "../mod.ts";
+import { SimKvm } from "../sim.ts";
 
 /** Options of the firewall plugin. */
 interface FirewallOptions {

@@ -70,3 +70,23 @@ export { buildReport, type PluginReport, type RegionReport, type Report } from "
 export { renderTextReport } from "./report/text.ts";
 export { runSession, type SessionOptions, type SessionResult } from "./session.ts";
 export { type LoadedState, loadHostState, saveHostState } from "./state_file.ts";
+
+// The report's latency and timelines, and the interactive HTML report.
+export { type LatencyBucket, LatencyHistogram, type LatencyReport } from "./report/latency.ts";
+export {
+  type DeviceTimeline,
+  type RegionTimeline,
+  type RunProbe,
+  RunRecorder,
+  type TimelineReport,
+} from "./report/recorder.ts";
+export {
+  type HtmlDevice,
+  type HtmlMapping,
+  type HtmlRegion,
+  type HtmlReportInput,
+  type HtmlReportOptions,
+  renderHostHtml,
+  renderHtmlReport,
+} from "./report/html.ts";
+export type { PageRun } from "./report/density.ts";

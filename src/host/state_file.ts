@@ -30,7 +30,7 @@ import type { Host } from "./build.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildHost, loadHostState, parseHostConfig, saveHostState } from "@cvm/memstate";
+ * import { buildHost, loadHostState, parseHostConfig, saveHostState } from "@cvm/memstate/host";
  * const config = parseHostConfig({
  *   name: "h",
  *   regions: [{ name: "ram", size: "1GiB" }],

@@ -20,7 +20,8 @@
  * @example One area for a 2 MiB shared run, split when 4 KiB of it goes private
  * ```ts
  * import assert from "node:assert/strict";
- * import { iommufd, Region, SimIoas } from "@cvm/memstate";
+ * import { iommufd, Region } from "@cvm/memstate";
+ * import { SimIoas } from "@cvm/memstate/sim";
  *
  * const region = new Region({ name: "ram", size: 2 ** 30 });
  * const ioas = new SimIoas({ kernel: "proposed" }); // cut_mapping is not in mainline

@@ -25,7 +25,8 @@
  * @example Attach to a region over the simulated kernel
  * ```ts
  * import assert from "node:assert/strict";
- * import { KVM_MEMORY_ATTRIBUTE_PRIVATE, kvmAttributes, Region, SimKvm } from "@cvm/memstate";
+ * import { KVM_MEMORY_ATTRIBUTE_PRIVATE, kvmAttributes, Region } from "@cvm/memstate";
+ * import { SimKvm } from "@cvm/memstate/sim";
  *
  * const region = new Region({ name: "ram", size: 2 ** 30 });
  * const vm = new SimKvm();

@@ -15,7 +15,8 @@
  * @example Attach a NIC's container to a region
  * ```ts
  * import assert from "node:assert/strict";
- * import { CapacityError, Region, SimType1Container, vfioType1 } from "@cvm/memstate";
+ * import { CapacityError, Region, vfioType1 } from "@cvm/memstate";
+ * import { SimType1Container } from "@cvm/memstate/sim";
  *
  * const region = new Region({ name: "ram", size: 2 ** 28 }); // 256 MiB
  * const nic = vfioType1({ name: "nic0", container: new SimType1Container() });
