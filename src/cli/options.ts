@@ -1,0 +1,157 @@
+/**
+ * The command line's options: parsing `run` and `compare` arguments into the
+ * session options and the comparison axes, with one message per mistake.
+ *
+ * @module
+ */
+
+import { WORKLOAD_NAMES, type WorkloadName } from "../host/config/schema.ts";
+import type { CompareOptions } from "../host/compare.ts";
+import type { SessionOptions } from "../host/session.ts";
+import { KERNEL_SETTINGS } from "../settings/kernel.ts";
+import { VMM_POLICIES } from "../settings/vmm.ts";
+
+/** The options parseArgs reads for run and compare. */
+export const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  trace: { type: "string" },
+  workload: { type: "string" },
+  param: { type: "string", multiple: true },
+  seed: { type: "string" },
+  store: { type: "string" },
+  vmm: { type: "string" },
+  kernel: { type: "string" },
+  reps: { type: "string" },
+  json: { type: "boolean" },
+  svg: { type: "string" },
+  html: { type: "string" },
+  strict: { type: "boolean" },
+  "continue-on-capacity-error": { type: "boolean" },
+  "save-state": { type: "string" },
+  "load-state": { type: "string" },
+} as const;
+
+/** The parsed option values. */
+export type Values = {
+  trace?: string;
+  workload?: string;
+  param?: string[];
+  seed?: string;
+  store?: string;
+  vmm?: string;
+  kernel?: string;
+  reps?: string;
+  json?: boolean;
+  svg?: string;
+  html?: string;
+  strict?: boolean;
+  "continue-on-capacity-error"?: boolean;
+  "save-state"?: string;
+  "load-state"?: string;
+};
+
+/** The session options the values ask for; throws naming the option on a mistake. */
+export function sessionOptions(v: Values): SessionOptions {
+  if (v.trace !== undefined && v.workload !== undefined) {
+    throw new Error("give --trace or --workload, not both");
+  }
+  if (v.workload !== undefined && !(WORKLOAD_NAMES as readonly string[]).includes(v.workload)) {
+    throw new Error(
+      `--workload: unknown workload ${JSON.stringify(v.workload)}; known: ${
+        WORKLOAD_NAMES.join(", ")
+      }`,
+    );
+  }
+  if (v.store !== undefined && v.store !== "range-tree" && v.store !== "bitmap") {
+    throw new Error(`--store: must be range-tree or bitmap, got ${JSON.stringify(v.store)}`);
+  }
+  let seed: number | undefined;
+  if (v.seed !== undefined) {
+    seed = Number(v.seed);
+    if (!Number.isInteger(seed) || seed < 0) {
+      throw new Error(`--seed: must be a non-negative integer, got ${JSON.stringify(v.seed)}`);
+    }
+  }
+  const params: Record<string, unknown> = {};
+  for (const p of v.param ?? []) {
+    const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(p);
+    if (!m) throw new Error(`--param: must be KEY=VALUE, got ${JSON.stringify(p)}`);
+    const n = Number(m[2]);
+    params[m[1]] = Number.isFinite(n) ? n : m[2];
+  }
+  const vmm = v.vmm !== undefined && !v.vmm.includes(",")
+    ? oneOf("--vmm", v.vmm, VMM_POLICIES)
+    : undefined;
+  const kernel = v.kernel !== undefined && !v.kernel.includes(",")
+    ? oneOf("--kernel", v.kernel, KERNEL_SETTINGS)
+    : undefined;
+  return {
+    trace: v.trace,
+    workload: v.workload as WorkloadName | undefined,
+    params,
+    seed,
+    store: v.store as SessionOptions["store"],
+    strict: v.strict,
+    continueOnCapacityError: v["continue-on-capacity-error"],
+    ...(vmm ? { vmm } : {}),
+    ...(kernel ? { kernel } : {}),
+  };
+}
+
+/** `value` if it is one of `allowed`, else an error naming the option and the choices. */
+function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new Error(
+      `${option}: must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** A pair `A,B` of distinct values of `allowed`. */
+function pairOf<T extends string>(option: string, value: string, allowed: readonly T[]): [T, T] {
+  const parts = value.split(",");
+  if (parts.length !== 2 || parts[0] === parts[1]) {
+    throw new Error(
+      `${option}: compare takes two different values A,B, got ${JSON.stringify(value)}`,
+    );
+  }
+  return [oneOf(option, parts[0], allowed), oneOf(option, parts[1], allowed)];
+}
+
+/** Options `run` refuses: the ones only compare uses. */
+export function runOnly(v: Values): void {
+  if (v.reps !== undefined) throw new Error("--reps: is an option of compare, not of run");
+  for (const [name, value] of [["--vmm", v.vmm], ["--kernel", v.kernel]] as const) {
+    if (value?.includes(",")) {
+      throw new Error(
+        `${name}: run takes one value; compare takes A,B, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}
+
+/** The questions compare answers, from its options; refuses options it does not use. */
+export function compareAxes(v: Values, options: SessionOptions): CompareOptions {
+  if (v.store !== undefined) {
+    throw new Error("--store: compare runs both stores itself; it does not use --store");
+  }
+  if (v.svg !== undefined) {
+    throw new Error("--svg: compare writes no state map; use run --svg for one variant");
+  }
+  const axes: CompareOptions = {};
+  if (v.vmm?.includes(",")) axes.vmm = pairOf("--vmm", v.vmm, VMM_POLICIES);
+  if (v.kernel?.includes(",")) axes.kernel = pairOf("--kernel", v.kernel, KERNEL_SETTINGS);
+  if (axes.vmm && axes.kernel) {
+    throw new Error("--vmm A,B and --kernel A,B: compare one of them at a time");
+  }
+  if (v.reps !== undefined) {
+    const reps = Number(v.reps);
+    if (!Number.isInteger(reps) || reps < 1 || reps > 100) {
+      throw new Error(`--reps: must be an integer in [1, 100], got ${JSON.stringify(v.reps)}`);
+    }
+    axes.reps = reps;
+  }
+  void options;
+  return axes;
+}
