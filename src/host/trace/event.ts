@@ -9,6 +9,8 @@
  * @module
  */
 
+import { excerptJson } from "../../util/text.ts";
+
 /** The guest converts `[gpa, gpa + size)` to shared or to private. */
 export interface ConvertEvent {
   /** Discriminator. */
@@ -45,8 +47,47 @@ export interface UnplugAllEvent {
   line: number;
 }
 
-/** One event of a trace. */
+/** One event of a trace that the runner replays. */
 export type TraceEvent = ConvertEvent | PlugEvent | UnplugAllEvent;
+
+/**
+ * QEMU set (or deleted, `size` 0) a KVM memslot: the `kvm_set_user_memory`
+ * event (accel/kvm/trace-events: `AddrSpace#%d Slot#%d flags=0x%x gpa=0x%"PRIx64
+ * " size=0x%"PRIx64 " ua=0x%"PRIx64 " guest_memfd=%d guest_memfd_offset=0x%"PRIx64
+ * " ret=%d"`). Not replayed: it describes the memory layout, from which a
+ * configuration with `"regions": "from-trace"` takes its regions.
+ */
+export interface MemslotEvent {
+  /** Discriminator. */
+  op: "memslot";
+  /** KVM address space (0: normal memory; 1: x86 SMM). */
+  as: number;
+  /** Memslot number. */
+  slot: number;
+  /** KVM_MEM_* flags (KVM_MEM_GUEST_MEMFD = 1 << 2). */
+  flags: number;
+  /** Guest physical address of the slot. */
+  gpa: number;
+  /** Bytes; 0 deletes the slot. */
+  size: number;
+  /** The ioctl's result (0: success). */
+  ret: number;
+  /** 1-based line (or record) of the trace. */
+  line: number;
+}
+
+/** A trace line (or record) that cannot be read, reported in order with the events. */
+export interface BadLine {
+  /** Discriminator. */
+  op: "bad-line";
+  /** 1-based line (or record) of the trace. */
+  line: number;
+  /** What is wrong, without the line number. */
+  message: string;
+}
+
+/** What a trace reader yields, in trace order. */
+export type TraceItem = TraceEvent | MemslotEvent | BadLine;
 
 /** The events that name a guest physical range. */
 export type RangeTraceEvent = ConvertEvent | PlugEvent;
@@ -87,12 +128,12 @@ export function traceInteger(value: unknown, field: string, line: number): numbe
     throw new TraceLineError(
       line,
       `${field}: must be a non-negative integer or a hex string like "0x1000", got ${
-        JSON.stringify(value)
+        excerptJson(value)
       }`,
     );
   }
   if (exact > LIMIT) {
-    throw new TraceLineError(line, `${field}: must be at most 2^53 - 1, got ${value}`);
+    throw new TraceLineError(line, `${field}: must be at most 2^53 - 1, got ${excerptJson(value)}`);
   }
   return Number(exact);
 }
@@ -105,5 +146,22 @@ export function checkRange(gpa: number, size: number, line: number): void {
       line,
       `range 0x${gpa.toString(16)} + 0x${size.toString(16)} ends past 2^53 - 1`,
     );
+  }
+}
+
+/**
+ * A trace that cannot be used at all: a path that is not a readable file, a
+ * format that cannot be read, or a trace without a single event. The message
+ * is one line naming the trace and the rule.
+ */
+export class TraceInputError extends Error {
+  /** The trace path as given (`-` for standard input). */
+  readonly trace: string;
+
+  /** Builds the error for `trace`; `message` names the trace already. */
+  constructor(trace: string, message: string) {
+    super(message);
+    this.name = "TraceInputError";
+    this.trace = trace;
   }
 }

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { excerpt, EXCERPT_LENGTH, excerptJson } from "../../util/text.ts";
 import { checkRange, type TraceEvent, traceInteger, TraceLineError } from "./event.ts";
 
 const FIELDS: Readonly<Record<TraceEvent["op"], readonly string[]>> = {
@@ -41,18 +42,21 @@ export function parseJsonlLine(text: string, line: number): TraceEvent {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TraceLineError(line, `malformed JSON: ${reason}`);
+    // V8's message quotes the input; keep only the reason and our own excerpt.
+    const reason = (error instanceof Error ? error.message : String(error))
+      .replace(/,? ".*" is not valid JSON$/s, "")
+      .replace(/\s*in JSON at position \d+.*$/s, "");
+    throw new TraceLineError(line, `malformed JSON: ${reason.slice(0, EXCERPT_LENGTH)}`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TraceLineError(line, `must be a JSON object, got ${JSON.stringify(value)}`);
+    throw new TraceLineError(line, `must be a JSON object, got ${excerptJson(value)}`);
   }
   const record = value as Record<string, unknown>;
   const op = record.op;
   if (typeof op !== "string" || !Object.hasOwn(FIELDS, op)) {
     throw new TraceLineError(
       line,
-      `op: must be one of "convert", "plug", "unplug", "unplug-all", got ${JSON.stringify(op)}`,
+      `op: must be one of "convert", "plug", "unplug", "unplug-all", got ${excerptJson(op)}`,
     );
   }
   const allowed = FIELDS[op as TraceEvent["op"]];
@@ -60,7 +64,7 @@ export function parseJsonlLine(text: string, line: number): TraceEvent {
     if (!allowed.includes(key)) {
       throw new TraceLineError(
         line,
-        `unknown field ${JSON.stringify(key)} for op ${JSON.stringify(op)} ` +
+        `unknown field ${excerpt(key)} for op ${JSON.stringify(op)} ` +
           `(allowed: ${allowed.join(", ")})`,
       );
     }
@@ -71,7 +75,7 @@ export function parseJsonlLine(text: string, line: number): TraceEvent {
     if (typeof device !== "string" || device === "") {
       throw new TraceLineError(
         line,
-        `device: must be a non-empty string, got ${JSON.stringify(device)}`,
+        `device: must be a non-empty string, got ${excerptJson(device)}`,
       );
     }
     return { op, device, line };
@@ -87,7 +91,7 @@ export function parseJsonlLine(text: string, line: number): TraceEvent {
     if (to !== "shared" && to !== "private") {
       throw new TraceLineError(
         line,
-        `to: must be "shared" or "private", got ${JSON.stringify(to)}`,
+        `to: must be "shared" or "private", got ${excerptJson(to)}`,
       );
     }
     return { op, gpa, size, to, line };

@@ -18,10 +18,28 @@
  *
  * Anything before the event name is ignored, so other prefixes work too.
  *
+ * The `kvm_set_user_memory` event, which QEMU logs for every memslot it sets,
+ * is read too ({@link parseQemuMemslotLine}): it gives the guest's memory layout,
+ * so a trace can bring its own regions (`"regions": "from-trace"`). It is
+ * declared in accel/kvm/trace-events as
+ * `kvm_set_user_memory(uint16_t as, uint16_t slot, uint32_t flags,
+ * uint64_t guest_phys_addr, uint64_t memory_size, uint64_t userspace_addr,
+ * uint32_t fd, uint64_t fd_offset, int ret) "AddrSpace#%d Slot#%d flags=0x%x
+ * gpa=0x%"PRIx64 " size=0x%"PRIx64 " ua=0x%"PRIx64 " guest_memfd=%d"
+ * " guest_memfd_offset=0x%" PRIx64 " ret=%d"` (QEMU releases before
+ * guest_memfd lack the `fd` arguments; both forms are read).
+ *
  * @module
  */
 
-import { checkRange, type ConvertEvent, traceInteger, TraceLineError } from "./event.ts";
+import { excerpt } from "../../util/text.ts";
+import {
+  checkRange,
+  type ConvertEvent,
+  type MemslotEvent,
+  traceInteger,
+  TraceLineError,
+} from "./event.ts";
 
 /** The event name, standing alone (start of line, after whitespace or a colon). */
 const EVENT = /(?:^|[\s:])kvm_convert_memory(?:\s+(.*))?$/;
@@ -58,7 +76,7 @@ export function parseQemuTraceLine(text: string, line: number): ConvertEvent | n
     throw new TraceLineError(
       line,
       `malformed kvm_convert_memory event: expected "start 0x<hex> size 0x<hex> ` +
-        `shared_to_private|private_to_shared", got ${JSON.stringify(args)}`,
+        `shared_to_private|private_to_shared", got ${excerpt(args)}`,
     );
   }
   const [, start, size, direction] = match;
@@ -66,7 +84,7 @@ export function parseQemuTraceLine(text: string, line: number): ConvertEvent | n
   if (to === undefined) {
     throw new TraceLineError(
       line,
-      `unknown direction ${JSON.stringify(direction)} (expected shared_to_private or ` +
+      `unknown direction ${excerpt(direction)} (expected shared_to_private or ` +
         `private_to_shared)`,
     );
   }
@@ -74,4 +92,55 @@ export function parseQemuTraceLine(text: string, line: number): ConvertEvent | n
   const bytes = traceInteger(size, "size", line);
   checkRange(gpa, bytes, line);
   return { op: "convert", gpa, size: bytes, to, line };
+}
+
+/** `kvm_set_user_memory`, standing alone like {@link EVENT}. */
+const MEMSLOT_EVENT = /(?:^|[\s:])kvm_set_user_memory(?:\s+(.*))?$/;
+/** `log` and `ftrace` backends. */
+const MEMSLOT_LOG_ARGS =
+  /^AddrSpace#(\d+)\s+Slot#(\d+)\s+flags=(0x[0-9a-f]+)\s+gpa=(0x[0-9a-f]+)\s+size=(0x[0-9a-f]+)(?:\s+ua=0x[0-9a-f]+)?(?:\s+guest_memfd=-?\d+)?(?:\s+guest_memfd_offset=0x[0-9a-f]+)?(?:\s+ret=(-?\d+))?$/i;
+/** simpletrace.py: delta, pid, then `name=0x<hex>` for each argument. */
+const MEMSLOT_SIMPLE_ARGS =
+  /^(?:\d+(?:\.\d+)?\s+)?(?:pid=\d+\s+)?as=(0x[0-9a-f]+)\s+slot=(0x[0-9a-f]+)\s+flags=(0x[0-9a-f]+)\s+guest_phys_addr=(0x[0-9a-f]+)\s+memory_size=(0x[0-9a-f]+)(?:\s+userspace_addr=0x[0-9a-f]+)?(?:\s+fd=0x[0-9a-f]+)?(?:\s+fd_offset=0x[0-9a-f]+)?(?:\s+ret=(0x[0-9a-f]+))?$/i;
+
+/**
+ * Reads one `kvm_set_user_memory` line of a QEMU trace log.
+ *
+ * @param text the line, without its newline
+ * @param line its 1-based line number
+ * @returns the memslot, or `null` when the line is another event or blank
+ * @throws {TraceLineError} when it is a `kvm_set_user_memory` event that
+ *   cannot be read
+ */
+export function parseQemuMemslotLine(text: string, line: number): MemslotEvent | null {
+  const trimmed = text.trim();
+  if (trimmed === "" || trimmed.startsWith("#")) return null;
+  const event = MEMSLOT_EVENT.exec(trimmed);
+  if (!event) return null;
+  const args = (event[1] ?? "").trim();
+  const log = MEMSLOT_LOG_ARGS.exec(args);
+  const match = log ?? MEMSLOT_SIMPLE_ARGS.exec(args);
+  if (!match) {
+    throw new TraceLineError(
+      line,
+      `malformed kvm_set_user_memory event: expected "AddrSpace#<n> Slot#<n> flags=0x<hex> ` +
+        `gpa=0x<hex> size=0x<hex> ...", got ${excerpt(args)}`,
+    );
+  }
+  const [, as, slot, flags, gpa, size, ret] = match;
+  const int = (v: string, field: string) => traceInteger(v, field, line);
+  // simpletrace.py prints the int ret as an unsigned 64-bit number: -22 is 0xff...ea.
+  const status = ret === undefined ? 0 : log ? Number(ret) : Number(BigInt.asIntN(64, BigInt(ret)));
+  const event_: MemslotEvent = {
+    op: "memslot",
+    as: int(as, "AddrSpace"),
+    slot: int(slot, "Slot"),
+    flags: int(flags, "flags"),
+    gpa: int(gpa, "gpa"),
+    size: int(size, "size"),
+    ret: status,
+    line,
+  };
+  if (event_.size > 0) checkRange(event_.gpa, event_.size, line);
+  return event_;
 }

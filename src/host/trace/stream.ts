@@ -1,0 +1,402 @@
+/**
+ * Reading a trace as a stream, a chunk at a time, so memory stays flat
+ * however large the trace is: a file, standard input (`-`), a gzip-compressed
+ * file (found by its magic bytes, decompressed with the web
+ * `DecompressionStream`), or QEMU's binary simpletrace file (found by its
+ * header; see simpletrace.ts). A growing log can be followed (`follow`): at
+ * the end of the file the reader waits for more, until `signal` aborts; then
+ * it reads what was written up to that moment and stops, so the run ends with
+ * everything QEMU had logged.
+ *
+ * Text is split into lines here and each line goes through the same reader as
+ * {@link readTrace} (`classifyTraceLine`). A line longer than
+ * {@link MAX_LINE_LENGTH} characters is not kept: it is reported as one bad
+ * line and skipped, so a garbage file cannot make the reader hold it whole.
+ *
+ * @module
+ */
+
+import type { BadLine, TraceItem } from "./event.ts";
+import { TraceInputError } from "./event.ts";
+import { classifyTraceLine } from "./read.ts";
+import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
+import { emptyTraceStats, type TraceStats } from "./stats.ts";
+
+/** Bytes read from the file per read call. */
+export const TRACE_CHUNK_SIZE = 64 * 1024;
+/** The longest line (in characters) the reader keeps; longer ones are skipped as bad lines. */
+export const MAX_LINE_LENGTH = 1 << 20;
+/** How often a followed file is checked for more data, in milliseconds. */
+export const FOLLOW_POLL_MS = 200;
+
+/** How to read a trace. */
+export interface TraceStreamOptions {
+  /** Wait for more data at the end of the file until `signal` aborts (`tail -f`). */
+  follow?: boolean;
+  /**
+   * Stops the reading. When following, what was written up to the abort is
+   * still read; otherwise reading stops at once.
+   */
+  signal?: AbortSignal;
+  /** Standard input, for `-` (default `Deno.stdin.readable`). */
+  stdin?: ReadableStream<Uint8Array>;
+  /** Bytes per read (default {@link TRACE_CHUNK_SIZE}). */
+  chunkSize?: number;
+  /** Milliseconds between checks of a followed file (default {@link FOLLOW_POLL_MS}). */
+  pollMs?: number;
+}
+
+/** An open trace; read it once with {@link TraceStream.batches}. */
+export interface TraceStream {
+  /** The path as given (`-` for standard input). */
+  readonly name: string;
+  /** The file's size when it was opened; undefined for standard input and pipes. */
+  readonly size: number | undefined;
+  /** True for a regular file, which can be opened and read again. */
+  readonly seekable: boolean;
+  /** What has been read so far (complete once `batches` ends). */
+  readonly stats: TraceStats;
+  /** The items of the trace in order, one array per chunk read. */
+  batches(): AsyncGenerator<TraceItem[]>;
+  /** Releases the file (also done when `batches` ends). */
+  close(): void;
+}
+
+/**
+ * Opens `path` (`-`: standard input). A path that is missing, a directory or
+ * unreadable is refused here with a {@link TraceInputError}, before anything
+ * is read; so is following a gzip file.
+ */
+export async function openTraceStream(
+  path: string,
+  options: TraceStreamOptions = {},
+): Promise<TraceStream> {
+  const stats = emptyTraceStats();
+  const chunkSize = options.chunkSize ?? TRACE_CHUNK_SIZE;
+  if (path === "-") {
+    const stream = options.stdin ?? Deno.stdin.readable;
+    return makeStream(
+      path,
+      undefined,
+      false,
+      stats,
+      streamChunks(stream, options, stats),
+      () => {},
+    );
+  }
+  const file = await openFile(path);
+  const info = await file.stat();
+  const seekable = info.isFile;
+  if (options.follow && seekable && await isGzip(file)) {
+    file.close();
+    throw new TraceInputError(
+      path,
+      `${path}: is gzip-compressed; --follow reads a growing plain-text or simpletrace log`,
+    );
+  }
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      file.close();
+    }
+  };
+  return makeStream(
+    path,
+    seekable ? info.size : undefined,
+    seekable,
+    stats,
+    fileChunks(file, { ...options, chunkSize }, stats),
+    close,
+  );
+}
+
+/** Opens `path` for reading or throws a {@link TraceInputError} saying why not. */
+async function openFile(path: string): Promise<Deno.FsFile> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw new TraceInputError(path, `${path}: ${reason(e)}`);
+  }
+  if (info.isDirectory) {
+    throw new TraceInputError(path, `${path}: is a directory; --trace takes a trace file`);
+  }
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (e) {
+    throw new TraceInputError(path, `${path}: ${reason(e)}`);
+  }
+}
+
+/** Whether a seekable file starts with gzip's magic bytes (it is read again from the start). */
+async function isGzip(file: Deno.FsFile): Promise<boolean> {
+  const head = new Uint8Array(2);
+  const n = await file.read(head);
+  await file.seek(0, Deno.SeekMode.Start);
+  return n === 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** Why a file cannot be opened, in words. */
+export function reason(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "file not found";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied (cannot read it)";
+  if (e instanceof Deno.errors.NotCapable) {
+    return "no read permission (run with --allow-read)";
+  }
+  return `cannot read it: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+function makeStream(
+  name: string,
+  size: number | undefined,
+  seekable: boolean,
+  stats: TraceStats,
+  chunks: AsyncGenerator<Uint8Array>,
+  close: () => void,
+): TraceStream {
+  let started = false;
+  return {
+    name,
+    size,
+    seekable,
+    stats,
+    close,
+    async *batches() {
+      if (started) throw new Error(`trace ${name}: batches() may be called once`);
+      started = true;
+      try {
+        yield* dispatch(name, chunks, stats);
+      } finally {
+        await chunks.return(undefined);
+        close();
+      }
+    },
+  };
+}
+
+/** Detects gzip and simpletrace from the first bytes and reads the rest accordingly. */
+async function* dispatch(
+  name: string,
+  raw: AsyncGenerator<Uint8Array>,
+  stats: TraceStats,
+): AsyncGenerator<TraceItem[]> {
+  let chunks: AsyncIterable<Uint8Array> = raw;
+  const head = await peek(chunks, 2);
+  chunks = head.chunks;
+  if (head.bytes.length >= 2 && head.bytes[0] === 0x1f && head.bytes[1] === 0x8b) {
+    stats.compressed = true;
+    chunks = gunzip(chunks, name);
+  }
+  const start = await peek(chunks, 16);
+  chunks = start.chunks;
+  if (isSimpletrace(start.bytes)) yield* readSimpletrace(chunks, stats);
+  else yield* readTextLines(chunks, stats);
+}
+
+/** The first `n` bytes of `chunks` (fewer at its end), and `chunks` with them put back. */
+async function peek(
+  chunks: AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ bytes: Uint8Array; chunks: AsyncIterable<Uint8Array> }> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const taken: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < n) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    taken.push(next.value);
+    have += next.value.length;
+  }
+  const bytes = new Uint8Array(have);
+  let at = 0;
+  for (const t of taken) {
+    bytes.set(t, at);
+    at += t.length;
+  }
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    if (bytes.length > 0) yield bytes;
+    if (done) return;
+    while (true) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  return { bytes: bytes.subarray(0, Math.min(n, bytes.length)), chunks: rest() };
+}
+
+/** Decompresses gzip; corrupt data ends the stream with a {@link GzipError}. */
+async function* gunzip(
+  chunks: AsyncIterable<Uint8Array>,
+  name: string,
+): AsyncGenerator<Uint8Array> {
+  const stream = ReadableStream.from(chunks as AsyncIterable<Uint8Array<ArrayBuffer>>).pipeThrough(
+    new DecompressionStream("gzip"),
+  );
+  try {
+    for await (const chunk of stream) yield chunk;
+  } catch (e) {
+    throw new GzipError(`${name}: the gzip data is corrupt: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+/** Corrupt gzip data, found part way through a trace. */
+class GzipError extends Error {}
+
+/** Splits text into lines and reads each; see the module documentation. */
+async function* readTextLines(
+  chunks: AsyncIterable<Uint8Array>,
+  stats: TraceStats,
+): AsyncGenerator<TraceItem[]> {
+  // UTF-8, a BOM dropped, invalid bytes read as U+FFFD (a garbage line, not a crash).
+  const decoder = new TextDecoder();
+  let partial = "";
+  let overlong = 0; // characters of the current line skipped so far (0: none)
+  let line = 0;
+  const tooLong = (length: number): BadLine => {
+    stats.unreadable++;
+    return {
+      op: "bad-line",
+      line,
+      message: `line is ${length} characters long, more than ${MAX_LINE_LENGTH}; not read`,
+    };
+  };
+  const read = (text: string, items: TraceItem[]) => {
+    stats.lines++;
+    const item = classifyTraceLine(text, line);
+    if (item === "blank") stats.blank++;
+    else if (item === "other") stats.other++;
+    else {
+      if (item.op === "bad-line") stats.unreadable++;
+      else if (item.op === "memslot") stats.memslots++;
+      else stats.events++;
+      items.push(item);
+    }
+  };
+  const take = (text: string, items: TraceItem[]) => {
+    let start = 0;
+    while (true) {
+      const nl = text.indexOf("\n", start);
+      if (nl < 0) break;
+      line++;
+      const piece = text.slice(start, nl);
+      start = nl + 1;
+      if (overlong > 0) {
+        stats.lines++;
+        items.push(tooLong(overlong + piece.length));
+        overlong = 0;
+        continue;
+      }
+      const whole = partial.length > 0 ? partial + piece : piece;
+      partial = "";
+      if (whole.length > MAX_LINE_LENGTH) {
+        stats.lines++;
+        items.push(tooLong(whole.length));
+      } else read(whole, items);
+    }
+    const rest = text.slice(start);
+    if (overlong > 0) overlong += rest.length;
+    else if (partial.length + rest.length > MAX_LINE_LENGTH) {
+      overlong = partial.length + rest.length;
+      partial = "";
+    } else partial += rest;
+  };
+  try {
+    for await (const chunk of chunks) {
+      const items: TraceItem[] = [];
+      take(decoder.decode(chunk, { stream: true }), items);
+      if (items.length > 0) yield items;
+    }
+  } catch (e) {
+    if (!(e instanceof GzipError)) throw e;
+    stats.unreadable++;
+    yield [{ op: "bad-line", line: line + 1, message: `${e.message}; the rest is not read` }];
+    return;
+  }
+  const items: TraceItem[] = [];
+  take(decoder.decode(), items);
+  // A last line without a newline is a line too.
+  if (overlong > 0 || partial.length > 0) {
+    line++;
+    if (overlong > 0) {
+      stats.lines++;
+      items.push(tooLong(overlong));
+    } else read(partial, items);
+  }
+  if (items.length > 0) yield items;
+}
+
+/** Reads `file` a chunk at a time, following it when asked. */
+async function* fileChunks(
+  file: Deno.FsFile,
+  options: TraceStreamOptions & { chunkSize: number },
+  stats: TraceStats,
+): AsyncGenerator<Uint8Array> {
+  const { follow = false, signal } = options;
+  const pollMs = options.pollMs ?? FOLLOW_POLL_MS;
+  let drainTo: number | undefined; // set when a follow is stopped: read up to here
+  while (true) {
+    if (signal?.aborted) {
+      if (!follow) return;
+      drainTo ??= (await file.stat()).size;
+      if (stats.bytes >= drainTo) return;
+    }
+    const buf = new Uint8Array(options.chunkSize);
+    let n: number | null;
+    try {
+      n = await file.read(buf);
+    } catch (e) {
+      throw new TraceInputError("", `cannot read the trace: ${reason(e)}`);
+    }
+    if (n === null || n === 0) {
+      if (!follow || drainTo !== undefined) return;
+      await sleep(pollMs, signal);
+      continue;
+    }
+    stats.bytes += n;
+    yield buf.subarray(0, n);
+  }
+}
+
+/** Reads standard input (or any stream); stops at once when `signal` aborts. */
+async function* streamChunks(
+  stream: ReadableStream<Uint8Array>,
+  options: TraceStreamOptions,
+  stats: TraceStats,
+): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  // Cancelling ends a pending read with `done`, so nothing is left waiting.
+  const cancel = () => reader.cancel().catch(() => {});
+  if (options.signal?.aborted) cancel();
+  options.signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    while (true) {
+      const next = await reader.read();
+      if (next.done) return;
+      stats.bytes += next.value.length;
+      yield next.value;
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", cancel);
+    reader.releaseLock();
+  }
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
