@@ -20,8 +20,9 @@
  * @module
  */
 
-import { ConfigError } from "./errors.ts";
+import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { HostConfig } from "./schema.ts";
+import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import { checkHostConfig } from "./validate.ts";
 import { jsonErrorOffset, positionOf } from "./json_position.ts";
 
@@ -61,6 +62,8 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
       : `cannot read the file: ${error instanceof Error ? error.message : String(error)}`;
     throw new ConfigError(path, [{ path: "", message: reason }]);
   }
+  // A byte-order mark (editors on Windows write one) is not part of the JSON.
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -105,4 +108,39 @@ function jsonProblem(text: string, error: unknown): string {
   if (offset === undefined) return `invalid JSON: ${reason}`;
   const { line, column } = positionOf(text, offset);
   return `invalid JSON at line ${line}, column ${column}: ${reason}`;
+}
+
+/**
+ * The configuration `config` (whose regions come from the trace) with the
+ * regions `map` found in the trace `trace`, validated again as a whole: a
+ * problem with a region names its memslot and the trace line that set it.
+ *
+ * @throws {ConfigError} when the regions or the devices that follow them
+ *   break a rule
+ */
+export function withTraceRegions(
+  config: HostConfig,
+  map: TraceMemoryMap,
+  trace: string,
+): HostConfig {
+  if (config.regionsFrom !== "trace" || config.document === undefined) return config;
+  const regions = map.regions.map((r) => ({ name: r.name, size: r.size, base: r.base }));
+  try {
+    return {
+      ...parseHostConfig({ ...config.document, regions }, config.source),
+      regionsFrom: "trace",
+    };
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const issues = e.issues.map((issue): ConfigIssue => {
+      const m = /^regions\[(\d+)\](.*)$/.exec(issue.path);
+      if (!m) return issue;
+      const r = map.regions[Number(m[1])];
+      return {
+        path: `regions[${m[1]}]${m[2]}`,
+        message: `${issue.message} (memslot ${r.slot} from ${trace} line ${r.line})`,
+      };
+    });
+    throw new ConfigError(e.file, issues);
+  }
 }

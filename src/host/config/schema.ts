@@ -169,8 +169,21 @@ export interface HostConfig {
   backend: BackendKind;
   /** Default store for regions that do not choose one. */
   store: StoreKind;
-  /** The guest's RAM blocks, in the order written. */
+  /**
+   * The guest's RAM blocks, in the order written; empty until the trace is
+   * read when they come from it (`regionsFrom` `"trace"`).
+   */
   regions: RegionConfig[];
+  /**
+   * Where the regions come from: the file, or the trace's
+   * `kvm_set_user_memory` events (`"regions": "from-trace"`).
+   */
+  regionsFrom: "config" | "trace";
+  /**
+   * The document as written, kept when the regions come from the trace: it
+   * is validated again, devices included, once the trace gave the regions.
+   */
+  document?: Record<string, unknown>;
   /** Assigned and memory devices, in the order written. */
   devices: DeviceConfig[];
   /** KVM conversion mode (defaults to the regions' common backing). */
@@ -199,6 +212,14 @@ export type ConversionExit = "memory-fault" | "tdx-mapgpa";
 
 // ---------------------------------------------------------------------------
 // Field schemas (internal to the loader).
+
+/** A short rendering of a JSON value for messages. */
+function describeInput(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return "an object";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? text.slice(0, 57) + "..." : text;
+}
 
 /** A byte size written as a number or a size string; parses to bytes. */
 export const sizeField = z
@@ -238,7 +259,14 @@ export const topLevelFields = {
   description: z.string().optional(),
   backend: z.enum(["sim", "linux"]).default("sim"),
   store: z.enum(["range-tree", "bitmap"]).default("range-tree"),
-  regions: z.array(z.unknown()).min(1),
+  regions: z.union([z.literal("from-trace"), z.array(z.unknown()).min(1)], {
+    error: (issue) =>
+      issue.input === undefined
+        ? `is required: a list of regions, or "from-trace"`
+        : Array.isArray(issue.input)
+        ? `must list at least one region (or be "from-trace"), got an empty list`
+        : `must be a list of regions or "from-trace", got ${describeInput(issue.input)}`,
+  }),
   devices: z.array(z.unknown()).default([]),
   kvm: z.unknown().optional(),
   workload: z.unknown(),

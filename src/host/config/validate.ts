@@ -27,6 +27,7 @@ import {
 } from "./schema.ts";
 import { checkDevices, normalizeDevice, parseDevice } from "./validate_devices.ts";
 import { settingsProblems } from "./settings_rules.ts";
+import { KVM_MAX_MEMSLOTS } from "../../settings/kernel.ts";
 
 /** Smallest page size: the x86-64 base page. */
 const MIN_PAGE_SIZE = 4096;
@@ -49,7 +50,17 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
   const add = (path: FieldPath, message: string) =>
     issues.push({ path: formatPath(path), message });
 
+  if (top.regions === "from-trace") {
+    return checkFromTrace(json as Record<string, unknown>, file, top, issues);
+  }
   const regions = (top.regions ?? []).map((raw, index) => checkRegion(raw, index, issues, add));
+  if (regions.length > KVM_MAX_MEMSLOTS) {
+    add(
+      ["regions"],
+      `has ${regions.length} regions, more than KVM's ${KVM_MAX_MEMSLOTS} memslots ` +
+        `(KVM_CAP_NR_MEMSLOTS on x86; each region takes one)`,
+    );
+  }
   const regionNames = checkRegionSet(regions, add);
 
   const rawDevices = top.devices ?? [];
@@ -69,6 +80,7 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
   const store = top.store!;
   const config: HostConfig = {
     source: file,
+    regionsFrom: "config",
     name: top.name!,
     ...(top.description !== undefined ? { description: top.description } : {}),
     backend: top.backend!,
@@ -193,18 +205,24 @@ function checkRegionSet(regions: RegionEntry[], add: Add): Set<string> | undefin
       );
     } else firstByName.set(fields.name, index);
   }
-  const ranged = regions.filter((r) => r.rangeOk);
-  for (let j = 0; j < ranged.length; j++) {
-    for (let i = 0; i < j; i++) {
-      const a = ranged[i].fields, b = ranged[j].fields;
-      if (a.base! < b.base! + b.size! && b.base! < a.base! + a.size!) {
-        add(
-          ["regions", ranged[j].index, "base"],
-          `range ${span(b.base!, b.size!)} of region ${label(b.name)} overlaps ` +
-            `regions[${ranged[i].index}] ${label(a.name)} ${span(a.base!, a.size!)}`,
-        );
-      }
+  // Sorted by base, each region can only overlap the one reaching furthest before it:
+  // n log n, so a file with thousands of regions is judged at once.
+  const ranged = regions.filter((r) => r.rangeOk)
+    .sort((a, b) => a.fields.base! - b.fields.base! || a.index - b.index);
+  let reach: RegionEntry | undefined;
+  for (const r of ranged) {
+    const f = r.fields;
+    if (reach && f.base! < reach.fields.base! + reach.fields.size!) {
+      // Reported at whichever of the two comes later in the file.
+      const [early, late] = reach.index < r.index ? [reach, r] : [r, reach];
+      const a = early.fields, b = late.fields;
+      add(
+        ["regions", late.index, "base"],
+        `range ${span(b.base!, b.size!)} of region ${label(b.name)} overlaps ` +
+          `regions[${early.index}] ${label(a.name)} ${span(a.base!, a.size!)}`,
+      );
     }
+    if (!reach || f.base! + f.size! > reach.fields.base! + reach.fields.size!) reach = r;
   }
   return allNamed && regions.length > 0 ? new Set(firstByName.keys()) : undefined;
 }
@@ -268,4 +286,41 @@ function parseWorkload(
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
     params: f.params ?? {},
   };
+}
+
+/**
+ * A configuration whose regions come from the trace: the top-level fields and
+ * the workload are checked now; the regions, and the devices that refer to
+ * them, once the trace gave the regions (the loader keeps the document).
+ */
+function checkFromTrace(
+  json: Record<string, unknown>,
+  file: string,
+  top: NonNullable<ReturnType<typeof parseFields<typeof topLevelFields>>>,
+  issues: ConfigIssue[],
+): CheckResult {
+  const add = (path: FieldPath, message: string) =>
+    issues.push({ path: formatPath(path), message });
+  const workload = parseWorkload(json.workload, file, issues, add);
+  const kvm = parseFields(kvmFields, json.kvm ?? {}, ["kvm"], issues);
+  if (issues.length > 0) return { issues: inFileOrder(issues, json) };
+  const config: HostConfig = {
+    source: file,
+    regionsFrom: "trace",
+    document: json,
+    name: top.name!,
+    ...(top.description !== undefined ? { description: top.description } : {}),
+    backend: top.backend!,
+    store: top.store!,
+    regions: [],
+    devices: [],
+    kvm: { mode: kvm?.mode ?? "separate" },
+    workload: workload!,
+    continueOnCapacityError: top.continueOnCapacityError!,
+    vmm: top.vmm!,
+    kernel: top.kernel!,
+    memlockLimit: top.memlockLimit ?? Infinity,
+    conversionExit: top.conversionExit!,
+  };
+  return { config, issues };
 }

@@ -192,6 +192,19 @@ function checkGranularity(
       );
       return;
     }
+    // A listener's notifications are whole granules of the section it follows.
+    const size = region.fields.size;
+    if (region.rangeOk && size! % granularity !== 0) {
+      add(
+        path,
+        granularity > size!
+          ? `${hex(granularity)} is larger than region ${label(region.fields.name)} ` +
+            `(size ${hex(size!)}); it must divide the size of every region the device follows`
+          : `${hex(granularity)} must divide the size ${hex(size!)} of region ` +
+            `${label(region.fields.name)} (mappings are whole granules)`,
+      );
+      return;
+    }
   }
 }
 
