@@ -40,7 +40,7 @@ import {
   type Span,
   type Unnumbered,
 } from "./layout.ts";
-import type { HostEvent, Workload, WorkloadContext } from "./workload.ts";
+import { type HostEvent, type Workload, type WorkloadContext, WorkloadError } from "./workload.ts";
 
 /** Largest part of plugged memory converted in one go. */
 const CONVERT_MAX = 4 * MiB;
@@ -103,7 +103,7 @@ function balloonDevices(ctx: WorkloadContext): [VirtioMemDeviceConfig, RegionCon
     if (device.type !== "virtio-mem") continue;
     const region = ctx.regions.find((r) => r.name === device.region);
     if (region === undefined) {
-      throw new Error(
+      throw new WorkloadError(
         `the balloon workload: virtio-mem device "${device.name}" names region ` +
           `"${device.region}", which is not in the configuration`,
       );
@@ -111,7 +111,7 @@ function balloonDevices(ctx: WorkloadContext): [VirtioMemDeviceConfig, RegionCon
     out.push([device, region]);
   }
   if (out.length === 0) {
-    throw new Error(
+    throw new WorkloadError(
       `the balloon workload needs a virtio-mem device in the configuration's "devices", found none`,
     );
   }

@@ -14,7 +14,7 @@
 
 import type { Prng } from "../../util/prng.ts";
 import type { ConvertEvent } from "../trace/event.ts";
-import { poolConversions, poolShape } from "./churn.ts";
+import { poolConversions, poolLimit, poolShape } from "./churn.ts";
 import {
   convert,
   KiB,
@@ -29,7 +29,7 @@ import {
   randomOffset,
   type Unnumbered,
 } from "./layout.ts";
-import type { HostEvent, Workload, WorkloadContext } from "./workload.ts";
+import type { HostEvent, ParamLimit, Workload, WorkloadContext } from "./workload.ts";
 
 /** Single pages the firmware shares below 1 MiB. */
 export const FIRMWARE_PAGES = 8;
@@ -48,11 +48,16 @@ export const boot: Workload = {
     swiotlbBytes: {
       default: 64 * MiB,
       description: "bytes of the SWIOTLB pool, shared in 2 MiB steps in the largest region",
+      unit: "bytes",
     },
     buffers: {
       default: 1000,
       description: "DMA buffers of 4 KiB to 64 KiB shared anywhere in memory",
     },
+  },
+  limits(ctx: WorkloadContext): ParamLimit[] {
+    needRegions("boot", ctx.regions);
+    return [poolLimit(largestRegion(ctx.regions))];
   },
   estimate(ctx: WorkloadContext): number {
     needRegions("boot", ctx.regions);

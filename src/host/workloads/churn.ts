@@ -21,6 +21,7 @@
 import type { Prng } from "../../util/prng.ts";
 import type { RegionConfig } from "../config/schema.ts";
 import type { ConvertEvent } from "../trace/event.ts";
+import type { ParamLimit } from "./workload.ts";
 import {
   alignUp,
   convert,
@@ -39,6 +40,35 @@ export const POOL_CHUNK = 2 * MiB;
 export const BUFFER_MIN = 4 * KiB;
 /** Largest churned DMA buffer, and the size of a window slot. */
 export const BUFFER_MAX = 256 * KiB;
+
+/** `swiotlbBytes` fits the region the pool goes in. */
+export function poolLimit(region: RegionConfig): ParamLimit {
+  return {
+    param: "swiotlbBytes",
+    max: region.size,
+    why: `the SWIOTLB pool goes in region "${region.name}" (the largest), of ${region.size} bytes`,
+  };
+}
+
+/** The churn's parameters against the region it runs in: pool, window and buffers in flight. */
+export function churnLimits(region: RegionConfig, windowBytes: number): ParamLimit[] {
+  const window = pageBytes(region, windowBytes);
+  const slots = Math.floor(window / Math.min(alignUp(BUFFER_MAX, region.pageSize), window));
+  return [
+    poolLimit(region),
+    {
+      param: "windowBytes",
+      max: region.size,
+      why: `the DMA window goes in region "${region.name}" (the largest), of ${region.size} bytes`,
+    },
+    {
+      param: "inflight",
+      max: slots,
+      why: `each buffer in flight takes one ${BUFFER_MAX / KiB} KiB slot of the ${window}-byte ` +
+        `window (windowBytes)`,
+    },
+  ];
+}
 
 /** The SWIOTLB pool of one region: how big it is and how it is converted. */
 export interface PoolShape {

@@ -15,9 +15,21 @@
  */
 
 import type { IommufdDeviceConfig, RegionConfig, Type1DeviceConfig } from "../config/schema.ts";
-import { churnConversions, churnEventCount, type ChurnPlan, churnPlan } from "./churn.ts";
+import {
+  churnConversions,
+  churnEventCount,
+  churnLimits,
+  type ChurnPlan,
+  churnPlan,
+} from "./churn.ts";
 import { largestRegion, MiB, numbered, type Unnumbered } from "./layout.ts";
-import type { HostEvent, Workload, WorkloadContext } from "./workload.ts";
+import {
+  type HostEvent,
+  type ParamLimit,
+  type Workload,
+  type WorkloadContext,
+  WorkloadError,
+} from "./workload.ts";
 
 type DmaDevice = Type1DeviceConfig | IommufdDeviceConfig;
 
@@ -45,12 +57,17 @@ export const hotplug: Workload = {
     swiotlbBytes: {
       default: 16 * MiB,
       description: "bytes of the SWIOTLB pool shared first, 2 MiB at a time (0: none)",
+      unit: "bytes",
     },
     windowBytes: {
       default: 64 * MiB,
       description: "bytes of the DMA window the buffers come from",
+      unit: "bytes",
     },
     inflight: { default: 16, description: "buffers shared at once at most (at least 1)" },
+  },
+  limits(ctx: WorkloadContext): ParamLimit[] {
+    return churnLimits(hotplugPlan(ctx).churn.region, ctx.params.windowBytes);
   },
   estimate(ctx: WorkloadContext): number {
     const plan = hotplugPlan(ctx);
@@ -66,14 +83,14 @@ export const hotplug: Workload = {
 function hotplugPlan(ctx: WorkloadContext): HotplugPlan {
   const dma = ctx.devices.filter((d): d is DmaDevice => d.type === "type1" || d.type === "iommufd");
   if (dma.length === 0) {
-    throw new Error(
+    throw new WorkloadError(
       `the hotplug workload needs a type1 or iommufd device in the configuration's "devices", ` +
         `found none`,
     );
   }
   const devices = dma.filter((d) => d.attachAt === undefined && d.detachAt === undefined);
   if (devices.length === 0) {
-    throw new Error(
+    throw new WorkloadError(
       `the hotplug workload needs a type1 or iommufd device without attachAt / detachAt; ` +
         `${dma.map((d) => d.name).join(", ")} already follow their own schedule`,
     );
@@ -81,7 +98,7 @@ function hotplugPlan(ctx: WorkloadContext): HotplugPlan {
   const covered = new Set(devices.flatMap((d) => d.regions));
   const regions: RegionConfig[] = ctx.regions.filter((r) => covered.has(r.name));
   if (regions.length === 0) {
-    throw new Error(
+    throw new WorkloadError(
       `the hotplug workload: devices ${devices.map((d) => d.name).join(", ")} cover no region ` +
         `of the configuration`,
     );

@@ -14,7 +14,7 @@
 import type { Prng } from "../../util/prng.ts";
 import type { RegionConfig } from "../config/schema.ts";
 import type { ConvertEvent } from "../trace/event.ts";
-import type { HostEvent } from "./workload.ts";
+import { type HostEvent, WorkloadError } from "./workload.ts";
 
 /** 1 KiB in bytes. */
 export const KiB = 1024;
@@ -110,7 +110,7 @@ export function lowestRegion(regions: readonly RegionConfig[]): RegionConfig {
 /** Throws unless the workload has at least one region to work in. */
 export function needRegions(workload: string, regions: readonly RegionConfig[]): void {
   if (regions.length === 0) {
-    throw new Error(`workload "${workload}" needs at least one region, got none`);
+    throw new WorkloadError(`workload "${workload}" needs at least one region, got none`);
   }
 }
 

@@ -4,11 +4,21 @@
  * @module
  */
 
-export type { DeviceEvent, HostEvent, Workload, WorkloadContext } from "./workload.ts";
 export {
+  type DeviceEvent,
+  type HostEvent,
+  type ParamLimit,
+  type Workload,
+  type WorkloadContext,
+  WorkloadError,
+  type WorkloadParam,
+} from "./workload.ts";
+export {
+  checkParamLimits,
   checkParams,
   estimateWorkload,
   generateWorkload,
+  type ParamField,
   workloadByName,
   WorkloadParamsError,
   WORKLOADS,

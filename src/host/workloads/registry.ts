@@ -31,7 +31,9 @@ import { boot } from "./boot.ts";
 import { dmaScatter } from "./dma_scatter.ts";
 import { hotplug } from "./hotplug.ts";
 import { swiotlbChurn } from "./swiotlb_churn.ts";
-import type { HostEvent, Workload, WorkloadContext } from "./workload.ts";
+import { type HostEvent, type Workload, type WorkloadContext, WorkloadError } from "./workload.ts";
+import { sizeOrProblem } from "../sizes.ts";
+import { excerptJson } from "../../util/text.ts";
 
 /** Every named workload, by name. */
 export const WORKLOADS: Record<WorkloadName, Workload> = {
@@ -58,10 +60,17 @@ export class WorkloadParamsError extends Error {
   }
 }
 
+/** Where parameters were written: a path prefix, or the path of each parameter. */
+export type ParamField = string | ((param: string) => string);
+
+function fieldOf(field: ParamField): (param: string) => string {
+  return typeof field === "string" ? (param) => `${field}.${param}` : field;
+}
+
 /** The workload called `name`; throws naming the known ones when there is none. */
 export function workloadByName(name: string): Workload {
   if (!Object.hasOwn(WORKLOADS, name)) {
-    throw new Error(
+    throw new WorkloadError(
       `unknown workload ${JSON.stringify(name)} (known: ${WORKLOAD_NAMES.join(", ")})`,
     );
   }
@@ -71,45 +80,89 @@ export function workloadByName(name: string): Workload {
 /**
  * Checks `params` for workload `name` and fills the defaults.
  *
- * Every parameter is a non-negative integer. An unknown parameter or a bad
- * value throws a {@link WorkloadParamsError} that names `field.param` and
- * lists the parameters the workload knows; every problem is reported at once.
+ * Every parameter is a non-negative integer; a byte-size parameter (such as
+ * `swiotlbBytes`) may also be written as a size string (`"64MiB"`), as sizes
+ * are in configuration files. An unknown parameter or a bad value throws a
+ * {@link WorkloadParamsError} that names `field.param` and lists the
+ * parameters the workload knows; every problem is reported at once.
  *
  * @param name the workload
  * @param params the parameters as written in the configuration
- * @param field where they were written, for messages
+ * @param field where they were written, for messages: a prefix
+ *   (`"workload.params"` gives `workload.params.steps`) or the path of each
  * @returns every parameter of the workload, given or default
  */
 export function checkParams(
   name: WorkloadName,
   params: Record<string, unknown>,
-  field = "workload.params",
+  field: ParamField = "workload.params",
 ): Record<string, number> {
   const workload = workloadByName(name);
+  const at = fieldOf(field);
   const known = Object.entries(workload.params)
     .map(([key, p]) => `${key} (default ${p.default})`)
     .join(", ");
   const issues: ConfigIssue[] = [];
+  const out: Record<string, number> = {};
   for (const [key, value] of Object.entries(params)) {
-    if (!Object.hasOwn(workload.params, key)) {
+    const spec = Object.hasOwn(workload.params, key) ? workload.params[key] : undefined;
+    if (spec === undefined) {
       issues.push({
-        path: `${field}.${key}`,
+        path: at(key),
         message: `unknown parameter of workload "${name}" (known: ${known || "none"})`,
       });
+      continue;
+    }
+    if (spec.unit === "bytes") {
+      const size = sizeOrProblem(value);
+      if (typeof size === "string") {
+        issues.push({ path: at(key), message: `${size} (a byte size)` });
+      } else out[key] = size.bytes;
     } else if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
       issues.push({
-        path: `${field}.${key}`,
-        message: `must be a non-negative integer, got ${JSON.stringify(value) ?? String(value)} ` +
+        path: at(key),
+        message: `must be a non-negative integer, got ${excerptJson(value)} ` +
           `(parameters of workload "${name}": ${known})`,
+      });
+    } else out[key] = value;
+  }
+  if (issues.length > 0) throw new WorkloadParamsError(issues);
+  for (const [key, p] of Object.entries(workload.params)) {
+    if (!Object.hasOwn(out, key)) out[key] = p.default;
+  }
+  return out;
+}
+
+/**
+ * Checks the parameters given explicitly (`given`, a subset of
+ * `ctx.params`) against the host: each of them at most what the host allows
+ * (a SWIOTLB pool no larger than the region it goes in). Defaults are fitted
+ * to the host silently; a value a person asked for is not.
+ *
+ * @throws {WorkloadParamsError} naming every parameter out of range, its
+ *   limit and why
+ * @throws {WorkloadError} when the workload cannot run on the host at all
+ */
+export function checkParamLimits(
+  name: WorkloadName,
+  ctx: WorkloadContext,
+  given: Iterable<string>,
+  field: ParamField = "workload.params",
+): void {
+  const at = fieldOf(field);
+  const limits = workloadByName(name).limits?.(ctx) ?? [];
+  const asked = new Set(given);
+  const issues: ConfigIssue[] = [];
+  for (const limit of limits) {
+    const value = ctx.params[limit.param];
+    if (asked.has(limit.param) && value > limit.max) {
+      issues.push({
+        path: at(limit.param),
+        message: `must be at most ${limit.max}: ${limit.why}; got ${value}`,
       });
     }
   }
   if (issues.length > 0) throw new WorkloadParamsError(issues);
-  const out: Record<string, number> = {};
-  for (const [key, p] of Object.entries(workload.params)) {
-    out[key] = Object.hasOwn(params, key) ? params[key] as number : p.default;
-  }
-  return out;
 }
 
 /**

@@ -9,9 +9,15 @@
  * @module
  */
 
-import { churnConversions, churnEventCount, type ChurnPlan, churnPlan } from "./churn.ts";
+import {
+  churnConversions,
+  churnEventCount,
+  churnLimits,
+  type ChurnPlan,
+  churnPlan,
+} from "./churn.ts";
 import { largestRegion, MiB, needRegions, numbered } from "./layout.ts";
-import type { HostEvent, Workload, WorkloadContext } from "./workload.ts";
+import type { HostEvent, ParamLimit, Workload, WorkloadContext } from "./workload.ts";
 
 function plan(ctx: WorkloadContext): ChurnPlan {
   needRegions("swiotlb-churn", ctx.regions);
@@ -37,15 +43,21 @@ export const swiotlbChurn: Workload = {
     swiotlbBytes: {
       default: 64 * MiB,
       description: "bytes of the SWIOTLB pool shared first, 2 MiB at a time (0: none)",
+      unit: "bytes",
     },
     windowBytes: {
       default: 256 * MiB,
       description: "bytes of the DMA window the buffers come from (next to the pool)",
+      unit: "bytes",
     },
     inflight: {
       default: 64,
       description: "buffers shared at once at most (at least 1, at most one per 256 KiB of window)",
     },
+  },
+  limits(ctx: WorkloadContext): ParamLimit[] {
+    needRegions("swiotlb-churn", ctx.regions);
+    return churnLimits(largestRegion(ctx.regions), ctx.params.windowBytes);
   },
   estimate(ctx: WorkloadContext): number {
     return churnEventCount(plan(ctx));

@@ -36,6 +36,38 @@ export interface WorkloadContext {
   params: Record<string, number>;
 }
 
+/**
+ * A configuration a workload cannot run on (no region, no virtio-mem device
+ * for `balloon`, ...): a user error, one line naming what is missing.
+ */
+export class WorkloadError extends Error {
+  /** Builds the error; `message` names the workload and what it needs. */
+  constructor(message: string) {
+    super(message);
+    this.name = "WorkloadError";
+  }
+}
+
+/** The largest value a parameter may take on a host, and why. */
+export interface ParamLimit {
+  /** The parameter. */
+  param: string;
+  /** Its largest allowed value. */
+  max: number;
+  /** Why, naming the part of the host that bounds it. */
+  why: string;
+}
+
+/** A workload parameter. */
+export interface WorkloadParam {
+  /** Its default. */
+  default: number;
+  /** One line for `--help` and messages. */
+  description: string;
+  /** `"bytes"`: a byte size, written as a number or a size string like `"64MiB"`. */
+  unit?: "bytes";
+}
+
 /** A named workload. */
 export interface Workload {
   /** Its name, as written in configurations and on the command line. */
@@ -43,7 +75,12 @@ export interface Workload {
   /** One line for `--help` and reports. */
   description: string;
   /** Parameters it accepts, with defaults and one-line meanings. */
-  params: Record<string, { default: number; description: string }>;
+  params: Record<string, WorkloadParam>;
+  /**
+   * The largest values the host allows for some parameters (a SWIOTLB pool
+   * no larger than the region it goes in); checked before the run.
+   */
+  limits?(ctx: WorkloadContext): ParamLimit[];
   /** How many events `generate` will yield (for the progress bar). */
   estimate(ctx: WorkloadContext): number;
   /** The events, lazily: a million-event workload must not be built as an array. */
