@@ -23,6 +23,7 @@ import type { KernelSetting } from "../settings/kernel.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import { ConfigError } from "./config/errors.ts";
 import type { HostConfig } from "./config/schema.ts";
+import { HostLimitError } from "./limits.ts";
 import type { Report } from "./report/report.ts";
 import { runSession, type SessionOptions } from "./session.ts";
 
@@ -87,8 +88,18 @@ export async function compare(
 ): Promise<CompareQuestion[]> {
   const reps = options.reps ?? 3;
   const hasDma = config.devices.some((d) => d.type !== "virtio-mem");
-  const variant = (axis: CompareAxis, label: string, extra: SessionOptions) =>
-    runVariant(config, { ...base, ...extra }, reps, label, options.onVariant?.(axis, label));
+  const variant = async (
+    axis: CompareAxis,
+    label: string,
+    extra: SessionOptions,
+  ): Promise<CompareVariant> =>
+    base.signal?.aborted ? { label, refused: "not run: interrupted" } : await runVariant(
+      config,
+      { ...base, ...extra },
+      reps,
+      label,
+      options.onVariant?.(axis, label),
+    );
   const questions: CompareQuestion[] = [];
   if (options.vmm) {
     const variants: CompareVariant[] = [];
@@ -136,9 +147,13 @@ async function runVariant(
       if (e instanceof ConfigError) {
         return { label, refused: `would not start: ${e.issues.map((i) => i.message).join("; ")}` };
       }
+      if (e instanceof HostLimitError) {
+        return { label, refused: `would not start here: ${e.problems.join("; ")}` };
+      }
       throw e;
     }
     times.push(report.elapsedMs);
+    if (report.interrupted) break;
   }
   times.sort((a, b) => a - b);
   const r = report!;

@@ -28,7 +28,14 @@ export type {
 } from "./config/schema.ts";
 export { WORKLOAD_NAMES } from "./config/schema.ts";
 export { ConfigError, type ConfigIssue } from "./config/errors.ts";
-export { loadHostConfig, parseHostConfig } from "./config/load.ts";
+export { loadHostConfig, parseHostConfig, withTraceRegions } from "./config/load.ts";
+export {
+  availableMemory,
+  checkHostLimits,
+  HostLimitError,
+  type HostLimitOptions,
+  hostLimitProblems,
+} from "./limits.ts";
 export {
   capacityChecks,
   type CapacityFindings,
@@ -44,16 +51,46 @@ export {
   type CompareVariant,
 } from "./compare.ts";
 export {
+  type BadLine,
   type ConvertEvent,
+  type MemslotEvent,
   type PlugEvent,
   type RangeTraceEvent,
   type TraceEvent,
+  TraceInputError,
+  type TraceItem,
   TraceLineError,
   type UnplugAllEvent,
 } from "./trace/event.ts";
-export { parseQemuTraceLine } from "./trace/qemu.ts";
+export { parseQemuMemslotLine, parseQemuTraceLine } from "./trace/qemu.ts";
 export { parseJsonlLine } from "./trace/jsonl.ts";
-export { readTrace, type TraceProblem, type TraceReadResult } from "./trace/read.ts";
+export {
+  classifyTraceLine,
+  readTrace,
+  type TraceProblem,
+  type TraceReadResult,
+} from "./trace/read.ts";
+export {
+  FOLLOW_POLL_MS,
+  MAX_LINE_LENGTH,
+  openTraceStream,
+  TRACE_CHUNK_SIZE,
+  type TraceStream,
+  type TraceStreamOptions,
+} from "./trace/stream.ts";
+export { emptyTraceStats, type TraceStats } from "./trace/stats.ts";
+export {
+  isSimpletrace,
+  readSimpletrace,
+  SIMPLETRACE_MAGIC,
+  SIMPLETRACE_VERSION,
+} from "./trace/simpletrace.ts";
+export {
+  memoryMapFromMemslots,
+  type SkippedMemslot,
+  type TraceMemoryMap,
+  type TraceMemoryRegion,
+} from "./trace/memory_map.ts";
 export { locate, type Located, type LocateError, type TraceRegion } from "./trace/locate.ts";
 export {
   renderStateSvg,
@@ -64,9 +101,24 @@ export {
 } from "./report/svg.ts";
 export * from "./workloads/mod.ts";
 export { buildHost, type BuildOptions, type Host, type HostDevice } from "./build.ts";
-export { type ConversionCounts, runEvents, type RunOptions, type RunResult } from "./run.ts";
+export {
+  type ConversionCounts,
+  EventRunner,
+  MAX_REPORTED_ERRORS,
+  runEvents,
+  runEventStream,
+  type RunItem,
+  type RunOptions,
+  type RunResult,
+} from "./run.ts";
 export { checkInvariants, type InvariantReport } from "./invariants.ts";
-export { buildReport, type PluginReport, type RegionReport, type Report } from "./report/report.ts";
+export {
+  buildReport,
+  type PluginReport,
+  type RegionReport,
+  type Report,
+  type ReportInput,
+} from "./report/report.ts";
 export { renderTextReport } from "./report/text.ts";
 export { runSession, type SessionOptions, type SessionResult } from "./session.ts";
 export { type LoadedState, loadHostState, saveHostState } from "./state_file.ts";

@@ -14,6 +14,7 @@ import type { VirtioMemDevice, VirtioMemResponse } from "../plugins/virtio_mem.t
 import type { Host } from "./build.ts";
 import type { TraceProblem } from "./trace/read.ts";
 import { locate } from "./trace/locate.ts";
+import type { BadLine, MemslotEvent } from "./trace/event.ts";
 import type { RunProbe } from "./report/recorder.ts";
 import type { HostEvent } from "./workloads/workload.ts";
 
@@ -41,17 +42,27 @@ export interface RunResult {
   requests: Record<VirtioMemResponse, number>;
   /** Device attach / detach events applied. */
   hotplug: number;
-  /** Problems, each with the event's line number. */
+  /**
+   * Problems, each with the event's line number, in order; at most
+   * {@link MAX_REPORTED_ERRORS} (the rest are counted in `errorsOmitted`).
+   */
   errors: TraceProblem[];
+  /** Problems beyond the first {@link MAX_REPORTED_ERRORS}, counted but not kept. */
+  errorsOmitted?: number;
   /** Events processed. */
   events: number;
-  /** Wall time spent applying events, in milliseconds. */
+  /** Wall time spent applying events, in milliseconds (reading the input excluded). */
   elapsedMs: number;
-  /** Set when the run stopped early (strict mode, or a region that failed). */
+  /** Set when the run stopped early (strict mode, a region that failed, QEMU stopping the VM). */
   stoppedAt?: TraceProblem;
+  /** True when `signal` stopped the run before its input ended. */
+  interrupted?: boolean;
 }
 
-/** Options for {@link runEvents}. */
+/** Problems a run keeps with their messages; later ones are only counted. */
+export const MAX_REPORTED_ERRORS = 1000;
+
+/** Options for {@link runEvents} and {@link runEventStream}. */
 export interface RunOptions {
   /** Stop at the first bad event instead of skipping it. */
   strict?: boolean;
@@ -61,43 +72,144 @@ export interface RunOptions {
   progressEvery?: number;
   /** Told each conversion's time and each event's end (latency and timelines). */
   probe?: RunProbe;
+  /**
+   * Stops {@link runEventStream} between events (Ctrl-C): the result so far
+   * is returned with `interrupted` set. A trace reader stops on its own.
+   */
+  signal?: AbortSignal;
+}
+
+/** What the runner applies: events, and the trace's memslots and bad lines in their places. */
+export type RunItem = HostEvent | MemslotEvent | BadLine;
+
+/**
+ * Applies items to a host one at a time, counting every outcome; the engine
+ * under {@link runEvents} and {@link runEventStream}.
+ */
+export class EventRunner {
+  /** The outcome so far. */
+  readonly result: RunResult;
+  #host: Host;
+  #options: RunOptions;
+  #every: number;
+  #stopped = false;
+  #problem: Problem;
+
+  /** A runner for `host` with nothing applied yet. */
+  constructor(host: Host, options: RunOptions = {}) {
+    this.#host = host;
+    this.#options = options;
+    this.#every = options.progressEvery ?? 4096;
+    this.result = {
+      conversions: { requested: 0, applied: 0, noop: 0, ignored: 0, failed: 0, rejected: 0 },
+      requests: { ACK: 0, NACK: 0, BUSY: 0, ERROR: 0 },
+      hotplug: 0,
+      errors: [],
+      events: 0,
+      elapsedMs: 0,
+    };
+    this.#problem = (line, message) => {
+      record(this.result, line, message);
+      if (options.strict) this.result.stoppedAt = { line, message };
+      return !options.strict;
+    };
+  }
+
+  /** True once an item stopped the run; later items are not applied. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Applies `item`; false when the run must stop here. */
+  step(item: RunItem): boolean {
+    if (this.#stopped) return false;
+    const result = this.result;
+    let go: boolean;
+    if (item.op === "memslot") return true; // the layout, not an event (see session.ts)
+    if (item.op === "bad-line") go = this.#problem(item.line, item.message);
+    else {
+      result.events++;
+      const probe = this.#options.probe;
+      if (!hotplugByTiming(this.#host, result.events, result, this.#problem)) go = false;
+      else {
+        // probe: time conversions, sample timelines (no allocation per event).
+        const t0 = probe !== undefined && item.op === "convert" ? performance.now() : -1;
+        go = apply(this.#host, item, result, this.#problem);
+        if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
+        if (go) probe?.afterEvent(result.events, result.conversions.requested);
+      }
+      if (this.#options.onProgress && result.events % this.#every === 0) {
+        this.#options.onProgress(result.events);
+      }
+    }
+    if (!go) this.#stopped = true;
+    return go;
+  }
 }
 
 /** Applies `events` to `host` in order; see {@link RunResult}. */
 export function runEvents(
   host: Host,
-  events: Iterable<HostEvent>,
+  events: Iterable<RunItem>,
   options: RunOptions = {},
 ): RunResult {
-  const result: RunResult = {
-    conversions: { requested: 0, applied: 0, noop: 0, ignored: 0, failed: 0, rejected: 0 },
-    requests: { ACK: 0, NACK: 0, BUSY: 0, ERROR: 0 },
-    hotplug: 0,
-    errors: [],
-    events: 0,
-    elapsedMs: 0,
-  };
-  const every = options.progressEvery ?? 4096;
+  const runner = new EventRunner(host, options);
   const started = performance.now();
-  const problem = (line: number, message: string): boolean => {
-    result.errors.push({ line, message });
-    if (options.strict) result.stoppedAt = { line, message };
-    return !options.strict;
-  };
-  const probe = options.probe;
   for (const event of events) {
-    result.events++;
-    if (!hotplugByTiming(host, result.events, result, problem)) break;
-    // probe: time conversions, sample timelines (no allocation per event).
-    const t0 = probe !== undefined && event.op === "convert" ? performance.now() : -1;
-    const go = apply(host, event, result, problem);
-    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
-    if (!go) break;
-    probe?.afterEvent(result.events, result.conversions.requested);
-    if (options.onProgress && result.events % every === 0) options.onProgress(result.events);
+    if (!runner.step(event)) break;
   }
-  result.elapsedMs = performance.now() - started;
+  runner.result.elapsedMs = performance.now() - started;
+  return runner.result;
+}
+
+/** How long the stream runner works before it lets the event loop run (signals, timers). */
+const SLICE_MS = 50;
+
+/**
+ * Applies a stream of items to `host`: batches from a trace reader (each
+ * applied at once, the reading in between not counted in `elapsedMs`), or a
+ * workload's lazy events, during which the event loop gets a turn every
+ * {@link SLICE_MS} ms so that `signal` (Ctrl-C) can stop the run.
+ */
+export async function runEventStream(
+  host: Host,
+  input: AsyncIterable<readonly RunItem[]> | Iterable<RunItem>,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const runner = new EventRunner(host, options);
+  const result = runner.result;
+  const signal = options.signal;
+  let elapsed = 0;
+  if (Symbol.asyncIterator in input) {
+    for await (const batch of input) {
+      const t0 = performance.now();
+      for (const item of batch) if (!runner.step(item)) break;
+      elapsed += performance.now() - t0;
+      if (runner.stopped) break;
+    }
+  } else {
+    let t0 = performance.now();
+    let n = 0;
+    for (const item of input) {
+      if (!runner.step(item)) break;
+      if (signal && (++n & 1023) === 0 && performance.now() - t0 >= SLICE_MS) {
+        elapsed += performance.now() - t0;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        t0 = performance.now();
+        if (signal.aborted) break;
+      }
+    }
+    elapsed += performance.now() - t0;
+  }
+  if (signal?.aborted && !runner.stopped) result.interrupted = true;
+  result.elapsedMs = elapsed;
   return result;
+}
+
+/** Keeps `message` for `line` (up to {@link MAX_REPORTED_ERRORS}), else counts it. */
+function record(result: RunResult, line: number, message: string): void {
+  if (result.errors.length < MAX_REPORTED_ERRORS) result.errors.push({ line, message });
+  else result.errorsOmitted = (result.errorsOmitted ?? 0) + 1;
 }
 
 type Problem = (line: number, message: string) => boolean;
@@ -112,7 +224,7 @@ function apply(host: Host, event: HostEvent, result: RunResult, problem: Problem
         return true;
       } catch (e) {
         if (e instanceof RegionFailedError) {
-          result.errors.push({ line: event.line, message: e.message });
+          record(result, event.line, e.message);
           result.stoppedAt = { line: event.line, message: e.message };
           return false;
         }
@@ -179,7 +291,7 @@ function convert(
     if (r.noop) c.noop++;
     else c.applied++;
     for (const ignored of r.ignoredErrors ?? []) {
-      result.errors.push({ line: event.line, message: `${region.name}: ${ignored}` });
+      record(result, event.line, `${region.name}: ${ignored}`);
     }
     return true;
   } catch (e) {
@@ -247,7 +359,7 @@ function qemuConversionFailed(
     return problem(event.line, `${why}; the guest gets TDG_VP_VMCALL_INVALID_OPERAND`);
   }
   const stop = `${why}; QEMU stops the VM (vm_stop(RUN_STATE_INTERNAL_ERROR))`;
-  result.errors.push({ line: event.line, message: stop });
+  record(result, event.line, stop);
   result.stoppedAt = { line: event.line, message: `VM stopped (${host.vmm}): ${stop}` };
   return false;
 }
@@ -267,7 +379,7 @@ function hotplugByTiming(host: Host, index: number, result: RunResult, problem: 
     } catch (e) {
       if (e instanceof RegionFailedError) {
         // QEMU 10.1 exits when a replay fails (ram_block_attributes_rdm_register_listener).
-        result.errors.push({ line: index, message: e.message });
+        record(result, index, e.message);
         result.stoppedAt = { line: index, message: e.message };
         return false;
       }

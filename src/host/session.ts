@@ -1,28 +1,43 @@
 /**
- * One run of a host configuration, end to end: build the host, pick the
- * input (a replayed trace or a named workload), run it, check the invariants
- * and build the report. The CLI and the tests both go through here.
+ * One run of a host configuration, end to end: check that the machine can
+ * run it, read the regions from the trace when the configuration asks for
+ * that, build the host, stream the input (a trace, read a chunk at a time,
+ * or a named workload's lazy events) through the runner, check the
+ * invariants and build the report. The CLI and the tests both go through
+ * here.
+ *
+ * Everything a person can get wrong is refused before the first event:
+ * configuration and parameters, what the machine can hold (limits.ts), a
+ * trace that cannot be opened. What can only be known by reading the whole
+ * trace (that it holds no event at all) is refused at its end with a
+ * {@link TraceInputError}.
  *
  * @module
  */
 
+import { HwError } from "../hw/errors.ts";
 import { Prng } from "../util/prng.ts";
 import { buildHost, type BuildOptions, type Host } from "./build.ts";
+import { withTraceRegions } from "./config/load.ts";
 import type { HostConfig, StoreKind, WorkloadName } from "./config/schema.ts";
 import { checkInvariants } from "./invariants.ts";
+import { checkHostLimits, HostLimitError } from "./limits.ts";
 import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
 import { renderHostHtml } from "./report/html.ts";
 import { RunRecorder } from "./report/recorder.ts";
-import { runEvents } from "./run.ts";
+import { runEvents, runEventStream, type RunResult } from "./run.ts";
 import { loadHostState } from "./state_file.ts";
-import { readTrace, type TraceProblem } from "./trace/read.ts";
-import { checkParams, WORKLOADS } from "./workloads/registry.ts";
-import type { HostEvent } from "./workloads/workload.ts";
+import { type MemslotEvent, TraceInputError, type TraceItem } from "./trace/event.ts";
+import { memoryMapFromMemslots, type TraceMemoryMap } from "./trace/memory_map.ts";
+import type { TraceProblem } from "./trace/read.ts";
+import { openTraceStream, type TraceStream } from "./trace/stream.ts";
+import { checkParamLimits, checkParams, workloadByName } from "./workloads/registry.ts";
+import { type HostEvent, WorkloadError } from "./workloads/workload.ts";
 
 /** What to run and how; every field overrides the configuration. */
 export interface SessionOptions {
-  /** Replay this trace file instead of the configured workload. */
+  /** Replay this trace file (`-`: standard input) instead of the configured workload. */
   trace?: string;
   /** Run this workload instead of the configured one. */
   workload?: WorkloadName;
@@ -38,14 +53,32 @@ export interface SessionOptions {
   vmm?: BuildOptions["vmm"];
   /** The kernel (overrides the configuration's). */
   kernel?: BuildOptions["kernel"];
-  /** Stop at the first bad event. */
+  /**
+   * Stop at the first bad event. A trace file is read once beforehand, so a
+   * malformed line changes nothing at all; standard input and a followed log
+   * stop at the first bad line as they come.
+   */
   strict?: boolean;
   /** Accept capacity problems at start. */
   continueOnCapacityError?: boolean;
-  /** Progress: called with (events done, events expected). */
+  /**
+   * Progress: called with (events done, events expected) for a workload, and
+   * (bytes read, file size) for a trace file.
+   */
   onProgress?: (done: number, total: number) => void;
   /** Saved state (`saveHostState`) to load after building the host, before any event. */
   loadState?: Uint8Array;
+  /** Follow a growing trace file until `signal` aborts (`tail -f`). */
+  follow?: boolean;
+  /**
+   * Stops the run (Ctrl-C): the report covers what was applied, with
+   * `interrupted` set. A followed trace is read up to the moment of the abort.
+   */
+  signal?: AbortSignal;
+  /** Standard input for `trace: "-"` (default `Deno.stdin.readable`). */
+  stdin?: ReadableStream<Uint8Array>;
+  /** Memory available for bitmap stores, in bytes (default: the machine's). */
+  availableMemory?: number;
 }
 
 /** The outcome of {@link runSession}. */
@@ -60,13 +93,8 @@ export interface SessionResult {
   html(): string;
 }
 
-/** The events the session will run, with parse errors and the input's name. */
-interface Input {
-  events: Iterable<HostEvent>;
-  total: number;
-  name: string;
-  parseErrors: TraceProblem[];
-}
+/** Items held back while the memory map is read from the start of a trace. */
+const MEMORY_MAP_HOLD = 100_000;
 
 /** Runs `config` once; see {@link SessionOptions}. */
 export async function runSession(
@@ -75,97 +103,247 @@ export async function runSession(
 ): Promise<SessionResult> {
   const tracePath = options.trace ??
     (!options.workload && config.workload.kind === "trace" ? config.workload.trace : undefined);
-  const traceText = tracePath === undefined ? undefined : await Deno.readTextFile(tracePath);
-  const host = buildHost(config, options);
-  try {
-    if (options.loadState) loadHostState(host, options.loadState);
-    const input = traceText !== undefined
-      ? traceInput(tracePath!, traceText)
-      : workloadInput(host, config, options);
-    let report: Report;
-    const recorder = new RunRecorder(host);
-    if (options.strict && input.parseErrors.length > 0) {
-      // Under --strict a malformed trace changes nothing at all.
-      const first = input.parseErrors[0];
-      const run = runEvents(host, [], {});
-      run.stoppedAt = first;
-      report = buildReport(
-        host,
-        run,
-        checkInvariants(host.regions, host.plugins),
-        input.name,
-        input.parseErrors,
+  if (tracePath === undefined) {
+    if (config.regionsFrom === "trace") {
+      throw new WorkloadError(
+        `${config.source}: "regions": "from-trace" takes the regions from a trace: give ` +
+          `--trace FILE or "workload": {"trace": FILE}`,
       );
-    } else {
-      const run = runEvents(host, input.events, {
-        strict: options.strict,
-        onProgress: options.onProgress && ((done) => options.onProgress!(done, input.total)),
-        probe: recorder,
+    }
+    if (options.follow) throw new WorkloadError("--follow follows a trace: give --trace FILE");
+  }
+  const limits = { store: options.store, availableMemory: options.availableMemory };
+  // Permissions and machine limits first: nothing is read before they hold.
+  checkHostLimits(config, limits);
+  let trace: TraceStream | undefined;
+  try {
+    let items: AsyncIterable<TraceItem[]> | undefined;
+    let memoryMap: TraceMemoryMap | undefined;
+    if (tracePath !== undefined) {
+      trace = await openTraceStream(tracePath, {
+        follow: options.follow,
+        signal: options.signal,
+        stdin: options.stdin,
       });
+      items = trace.batches();
+      if (config.regionsFrom === "trace") {
+        const scanned = await scanMemoryMap(trace, items as AsyncGenerator<TraceItem[]>);
+        memoryMap = scanned.map;
+        items = scanned.items;
+        config = withTraceRegions(config, memoryMap, tracePath);
+        checkHostLimits(config, limits);
+      }
+    }
+    const workload = trace === undefined ? workloadInput(config, options) : undefined;
+    const host = build(config, options);
+    try {
+      if (options.loadState) loadHostState(host, options.loadState);
+      let run: RunResult;
+      let input: string;
+      const recorder = new RunRecorder(host);
+      if (trace !== undefined) {
+        input = tracePath!;
+        const stop = options.strict && trace.seekable && !options.follow
+          ? await firstBadLine(tracePath!)
+          : undefined;
+        if (stop) {
+          // Under --strict a malformed trace file changes nothing at all.
+          run = runEvents(host, []);
+          run.errors.push(stop);
+          run.stoppedAt = stop;
+        } else {
+          run = await runEventStream(host, withProgress(items!, trace, options.onProgress), {
+            strict: options.strict,
+            probe: recorder,
+          });
+          if (options.signal?.aborted) run.interrupted = true;
+          if (trace.stats.events === 0) throw noEvents(trace, run);
+        }
+      } else {
+        input = workload!.name;
+        run = await runEventStream(host, workload!.events, {
+          strict: options.strict,
+          signal: options.signal,
+          onProgress: options.onProgress && ((done) => options.onProgress!(done, workload!.total)),
+          probe: recorder,
+        });
+      }
       recorder.finish(run.events, run.conversions.requested);
       const invariants = checkInvariants(host.regions, host.plugins);
-      report = buildReport(host, run, invariants, input.name, input.parseErrors);
+      const report = buildReport(host, run, invariants, input, [], {
+        ...(trace ? { trace: trace.stats } : {}),
+        ...(memoryMap ? { memoryMap } : {}),
+      });
+      report.latency = recorder.latencyReport();
+      report.timeline = recorder.timeline();
+      return {
+        report,
+        host,
+        html: () => renderHostHtml(host, report),
+        svg: () =>
+          renderStateSvg({
+            title:
+              `${config.name}: ${report.input} (${report.store}, ${report.vmm}, ${report.kernel})`,
+            regions: host.regions.map((r) => ({
+              name: r.name,
+              base: r.base,
+              size: r.size,
+              pageSize: r.pageSize,
+              runs: r.store.runs(),
+              implied: r.impliedBits,
+            })),
+          }),
+      };
+    } finally {
+      host.close();
     }
-    report.latency = recorder.latencyReport();
-    report.timeline = recorder.timeline();
-    return {
-      report,
-      host,
-      html: () => renderHostHtml(host, report),
-      svg: () =>
-        renderStateSvg({
-          title:
-            `${config.name}: ${report.input} (${report.store}, ${report.vmm}, ${report.kernel})`,
-          regions: host.regions.map((r) => ({
-            name: r.name,
-            base: r.base,
-            size: r.size,
-            pageSize: r.pageSize,
-            runs: r.store.runs(),
-            implied: r.impliedBits,
-          })),
-        }),
-    };
   } finally {
-    host.close();
+    trace?.close();
   }
 }
 
-function traceInput(path: string, text: string): Input {
-  const trace = readTrace(text);
-  return {
-    events: trace.events,
-    total: trace.events.length,
-    name: path,
-    parseErrors: trace.errors,
-  };
+/** Builds the host; a machine that cannot set it up (no room to map a region) is a user error. */
+function build(config: HostConfig, options: SessionOptions): Host {
+  try {
+    return buildHost(config, options);
+  } catch (e) {
+    if (e instanceof HwError) {
+      throw new HostLimitError([`${config.source}: the host cannot be set up here: ${e.message}`]);
+    }
+    throw e;
+  }
 }
 
-function workloadInput(host: Host, config: HostConfig, options: SessionOptions): Input {
+/**
+ * Reads the start of the trace up to its first event (at most
+ * {@link MEMORY_MAP_HOLD} items), keeping what it read, and returns the memory
+ * map its memslots give with the items to replay: those held, then the rest.
+ */
+async function scanMemoryMap(
+  trace: TraceStream,
+  batches: AsyncGenerator<TraceItem[]>,
+): Promise<{ map: TraceMemoryMap; items: AsyncIterable<TraceItem[]> }> {
+  const held: TraceItem[][] = [];
+  const memslots: MemslotEvent[] = [];
+  let count = 0;
+  let ended = false;
+  while (true) {
+    const next = await batches.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    held.push(next.value);
+    count += next.value.length;
+    let event = false;
+    for (const item of next.value) {
+      if (item.op === "memslot") memslots.push(item);
+      else if (item.op !== "bad-line") event = true;
+    }
+    if (event || count >= MEMORY_MAP_HOLD) break;
+  }
+  const map = memoryMapFromMemslots(memslots);
+  if (map.regions.length === 0) {
+    const seen = trace.stats.memslots === 0
+      ? "it has no kvm_set_user_memory event"
+      : `none of its ${trace.stats.memslots} kvm_set_user_memory events sets a guest_memfd ` +
+        `memslot of address space 0`;
+    throw new TraceInputError(
+      trace.name,
+      `${trace.name}: no regions to take from the trace: ${seen} before its first ` +
+        `conversion (run QEMU with -trace kvm_set_user_memory, or give a CONFIG with "regions")`,
+    );
+  }
+  async function* items(): AsyncGenerator<TraceItem[]> {
+    yield* held.splice(0);
+    if (!ended) yield* batches;
+  }
+  return { map, items: items() };
+}
+
+/** The first bad line of the trace file at `path` (a whole read, flat in memory), if any. */
+async function firstBadLine(path: string): Promise<TraceProblem | undefined> {
+  const trace = await openTraceStream(path);
+  try {
+    for await (const batch of trace.batches()) {
+      for (const item of batch) {
+        if (item.op === "bad-line") return { line: item.line, message: item.message };
+      }
+    }
+    if (trace.stats.events === 0) throw noEvents(trace);
+    return undefined;
+  } finally {
+    trace.close();
+  }
+}
+
+/** The error for a trace that held no event: empty, or nothing but other output and bad lines. */
+function noEvents(trace: TraceStream, run?: RunResult): TraceInputError {
+  const s = trace.stats;
+  const unit = s.unit === "record" ? "records" : "lines";
+  const parts = [
+    s.blank > 0 ? `${s.blank} blank or comments` : "",
+    s.other > 0 ? `${s.other} other trace output` : "",
+    s.memslots > 0 ? `${s.memslots} kvm_set_user_memory` : "",
+    s.unreadable > 0 ? `${s.unreadable} unreadable` : "",
+  ].filter((p) => p !== "");
+  const first = run?.errors[0];
+  return new TraceInputError(
+    trace.name,
+    `${trace.name}: no events to replay: ` +
+      (s.lines === 0
+        ? `the trace is empty`
+        : `${s.lines} ${unit} read (${parts.join(", ")}), none a kvm_convert_memory event ` +
+          `or a JSON event`) +
+      (first ? `; ${s.unit} ${first.line}: ${first.message}` : ""),
+  );
+}
+
+/** `items`, calling `onProgress` with the bytes read after each batch when the size is known. */
+async function* withProgress(
+  items: AsyncIterable<TraceItem[]>,
+  trace: TraceStream,
+  onProgress: SessionOptions["onProgress"],
+): AsyncGenerator<TraceItem[]> {
+  for await (const batch of items) {
+    yield batch;
+    if (onProgress && trace.size) onProgress(Math.min(trace.stats.bytes, trace.size), trace.size);
+  }
+}
+
+/** The events of a named workload, its expected count and name. */
+interface WorkloadInput {
+  events: Iterable<HostEvent>;
+  total: number;
+  name: string;
+}
+
+/** The workload `config` and `options` ask for, its parameters checked against the host. */
+function workloadInput(config: HostConfig, options: SessionOptions): WorkloadInput {
   const configured = config.workload.kind === "generator" ? config.workload : undefined;
   const name = options.workload ?? configured?.name;
   if (!name) {
-    throw new Error(`${config.source}: no workload to run: give --workload NAME or --trace FILE`);
-  }
-  const workload = WORKLOADS[name];
-  if (!workload) {
-    throw new Error(
-      `unknown workload ${JSON.stringify(name)}; known: ${Object.keys(WORKLOADS).join(", ")}`,
+    throw new WorkloadError(
+      `${config.source}: no workload to run: give --workload NAME or --trace FILE`,
     );
   }
+  const workload = workloadByName(name);
   const base = configured?.name === name ? configured.params : {};
-  const params = checkParams(name, { ...base, ...options.params });
+  const cli = options.params ?? {};
+  const given = { ...base, ...cli };
+  const field = (p: string) => Object.hasOwn(cli, p) ? `--param ${p}` : `workload.params.${p}`;
+  const params = checkParams(name, given, field);
   const seed = options.seed ?? configured?.seed ?? 1;
   const ctx = () => ({
     regions: config.regions,
-    devices: host.config.devices,
+    devices: config.devices,
     rng: new Prng(seed),
     params,
   });
+  checkParamLimits(name, ctx(), Object.keys(given), field);
   return {
     events: workload.generate(ctx()),
     total: workload.estimate(ctx()),
     name: `${name} (seed ${seed})`,
-    parseErrors: [],
   };
 }

@@ -13,6 +13,8 @@ import type { ConversionCounts, RunResult } from "../run.ts";
 import type { TraceProblem } from "../trace/read.ts";
 import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
 import type { PluginStats } from "../../plugins/plugin.ts";
+import type { TraceMemoryMap } from "../trace/memory_map.ts";
+import type { TraceStats } from "../trace/stats.ts";
 import type { LatencyReport } from "./latency.ts";
 import type { TimelineReport } from "./recorder.ts";
 
@@ -82,18 +84,38 @@ export interface Report {
   regions: RegionReport[];
   /** Per plugin (virtio-mem devices included). */
   plugins: PluginReport[];
-  /** Problems with line numbers (trace parse errors first). */
+  /**
+   * Problems with line numbers (record numbers for a binary trace), in trace
+   * order: unreadable lines, refused and failed events. At most the first 1000;
+   * `errorsOmitted` counts the rest.
+   */
   errors: TraceProblem[];
+  /** Problems beyond those listed in `errors`. */
+  errorsOmitted?: number;
   /** Capacity warnings accepted at start. */
   warnings: string[];
   /** Invariants checked after the run. */
   invariants: InvariantReport;
   /** Set when the run stopped early. */
   stoppedAt?: TraceProblem;
+  /** True when the run was interrupted (Ctrl-C): the report covers what was applied. */
+  interrupted?: boolean;
+  /** What was read from the trace, when the input was one. */
+  trace?: TraceStats;
+  /** The regions the trace's `kvm_set_user_memory` events gave (`"regions": "from-trace"`). */
+  regionsFromTrace?: TraceMemoryMap;
   /** Per-conversion latency histogram with p50 / p99 / max (set by the session). */
   latency?: LatencyReport;
   /** Counters sampled during the run (set by the session). */
   timeline?: TimelineReport;
+}
+
+/** What {@link buildReport} adds about the input, when it was a trace. */
+export interface ReportInput {
+  /** What was read from the trace. */
+  trace?: TraceStats;
+  /** The regions the trace gave. */
+  memoryMap?: TraceMemoryMap;
 }
 
 /** Builds the report of `run` on `host`. */
@@ -103,6 +125,7 @@ export function buildReport(
   invariants: InvariantReport,
   input: string,
   parseErrors: TraceProblem[] = [],
+  extra: ReportInput = {},
 ): Report {
   const vm = host.vm as { realParts?: Record<string, boolean>; notices?: string[] };
   const seconds = run.elapsedMs / 1000;
@@ -128,9 +151,13 @@ export function buildReport(
       ...[...host.virtioMem.values()].map((d) => pluginReport(d.stats())),
     ],
     errors: [...parseErrors, ...run.errors],
+    ...(run.errorsOmitted ? { errorsOmitted: run.errorsOmitted } : {}),
     warnings: [...host.warnings],
     invariants,
     ...(run.stoppedAt ? { stoppedAt: run.stoppedAt } : {}),
+    ...(run.interrupted ? { interrupted: true } : {}),
+    ...(extra.trace ? { trace: { ...extra.trace } } : {}),
+    ...(extra.memoryMap ? { regionsFromTrace: extra.memoryMap } : {}),
   };
 }
 

@@ -24,6 +24,33 @@ export function renderTextReport(report: Report): string {
       .map(([k, v]) => `${k} ${v ? "real" : "simulated"}`).join(", ");
     out.push(`real hardware: ${parts}`);
   }
+  const t = report.trace;
+  if (t) {
+    const unit = t.unit === "record" ? "records" : "lines";
+    out.push(
+      `trace: ${t.format}${t.compressed ? " (gzip)" : ""}, ${t.lines.toLocaleString("en-US")} ` +
+        `${unit}: ${t.events.toLocaleString("en-US")} events, ${t.memslots} memslots, ` +
+        `${t.other.toLocaleString("en-US")} other, ${t.blank} blank, ${t.unreadable} unreadable`,
+    );
+  }
+  const map = report.regionsFromTrace;
+  if (map) {
+    const where = t?.unit === "record" ? "record" : "line";
+    out.push(
+      `regions from the trace (kvm_set_user_memory): ${
+        map.regions.map((r) =>
+          `${r.name} [0x${r.base.toString(16)}, 0x${(r.base + r.size).toString(16)}) ` +
+          `${formatSize(r.size)} (${where} ${r.line})`
+        ).join(", ")
+      }`,
+    );
+    for (const s of map.skipped) {
+      out.push(
+        `  skipped: slot ${s.slot} of address space ${s.as} at 0x${s.gpa.toString(16)}, ` +
+          `${formatSize(s.size)} (${where} ${s.line}): ${s.reason}`,
+      );
+    }
+  }
   for (const n of report.notices) out.push(`notice: ${n}`);
   for (const w of report.warnings) out.push(`warning (accepted): ${w}`);
   out.push("");
@@ -110,14 +137,23 @@ export function renderTextReport(report: Report): string {
     }`,
   );
   for (const v of inv.violations) out.push(`  violation: ${v}`);
-  if (report.errors.length > 0) {
-    out.push(`errors: ${report.errors.length}`);
-    for (const e of report.errors.slice(0, 20)) out.push(`  line ${e.line}: ${e.message}`);
-    if (report.errors.length > 20) out.push(`  ... ${report.errors.length - 20} more (see --json)`);
+  const where = report.trace?.unit === "record" ? "record" : "line";
+  const total = report.errors.length + (report.errorsOmitted ?? 0);
+  if (total > 0) {
+    out.push(`errors: ${total}`);
+    for (const e of report.errors.slice(0, 20)) out.push(`  ${where} ${e.line}: ${e.message}`);
+    if (total > 20) {
+      out.push(
+        `  ... ${total - 20} more (${
+          report.errorsOmitted ? `the first ${report.errors.length} in --json` : "see --json"
+        })`,
+      );
+    }
   }
   if (report.stoppedAt) {
-    out.push(`stopped at line ${report.stoppedAt.line}: ${report.stoppedAt.message}`);
+    out.push(`stopped at ${where} ${report.stoppedAt.line}: ${report.stoppedAt.message}`);
   }
+  if (report.interrupted) out.push("interrupted: the report covers the events applied until then");
   return out.join("\n");
 }
 
