@@ -13,102 +13,173 @@
  */
 
 import { parseArgs } from "node:util";
+import { basename } from "node:path";
 import { ConfigError } from "./src/host/config/errors.ts";
-import { loadHostConfig } from "./src/host/config/load.ts";
-import type { SessionOptions } from "./src/host/session.ts";
-import type { CompareOptions } from "./src/host/compare.ts";
+import { loadHostConfig, parseHostConfig } from "./src/host/config/load.ts";
+import type { HostConfig } from "./src/host/config/schema.ts";
+import { HostLimitError } from "./src/host/limits.ts";
+import { TraceInputError } from "./src/host/trace/event.ts";
+import { WorkloadError } from "./src/host/workloads/workload.ts";
+import { WorkloadParamsError } from "./src/host/workloads/registry.ts";
 import { SnapshotError } from "./src/bus/snapshot_format.ts";
 import { CapacityError } from "./src/plugins/plugin.ts";
-import { outputPathProblem } from "./src/host/report/output_path.ts";
 import type { CliIo } from "./src/cli/io.ts";
 import { COMPARE_HELP, HELP, RUN_HELP } from "./src/cli/help.ts";
-import { compareAxes, OPTIONS, runOnly, sessionOptions } from "./src/cli/options.ts";
+import { compareAxes, OPTIONS, runOnly, sessionOptions, type Values } from "./src/cli/options.ts";
 import { compareCommand, run } from "./src/cli/commands.ts";
-import { loadProgress } from "./src/cli/progress.ts";
+import { checkOutputFile, readInputFile, UsageError } from "./src/cli/preflight.ts";
+import { loadProgress, SHOW_CURSOR } from "./src/cli/progress.ts";
+import { VERSION } from "./src/version.ts";
 
 export type { CliIo };
+export type { ProgressTerminal } from "./src/cli/io.ts";
 
-/** Runs the command line with `args`; resolves to the exit status. */
+/**
+ * Runs the command line with `args`; resolves to the exit status (see
+ * `memstate --help`: 0 all applied, 1 problems found, 2 bad input, 130
+ * interrupted). A user's mistake is one line on `io.err` and status 2, never
+ * an exception.
+ */
 export async function main(args: string[], io: CliIo = defaultIo()): Promise<number> {
   const [command, ...rest] = args;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
-    io.out(HELP);
-    return command === undefined ? 2 : 0;
-  }
-  if (command !== "run" && command !== "compare") {
-    io.err(`memstate: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
-    return 2;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: OPTIONS,
-    });
-  } catch (e) {
-    io.err(
-      `memstate ${command}: ${(e as Error).message}\n\n${
-        command === "run" ? RUN_HELP : COMPARE_HELP
-      }`,
-    );
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(command === "run" ? RUN_HELP : COMPARE_HELP);
+  if (command === "--version" || command === "-V" || command === "version") {
+    io.out(`memstate ${VERSION}`);
     return 0;
   }
-  if (positionals.length !== 1) {
+  if (command === "--help" || command === "-h" || command === "help") {
+    io.out(HELP);
+    return 0;
+  }
+  if (command === undefined) {
+    io.err(`memstate: a command is required\n\n${HELP}`);
+    return 2;
+  }
+  if (command !== "run" && command !== "compare") {
+    io.err(`memstate: unknown command ${JSON.stringify(command.slice(0, 80))}\n\n${HELP}`);
+    return 2;
+  }
+  const help = command === "run" ? RUN_HELP : COMPARE_HELP;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (e) {
+    io.err(`memstate ${command}: ${(e as Error).message.split("\n")[0]}\n\n${help}`);
+    return 2;
+  }
+  const values = parsed.values as Values & { help?: boolean };
+  const positionals = parsed.positionals;
+  if (values.help) {
+    io.out(help);
+    return 0;
+  }
+  if (positionals.length > 1 || (positionals.length === 0 && values.trace === undefined)) {
     io.err(
-      `memstate ${command}: expected one CONFIG file, got ${positionals.length}\n\n${
-        command === "run" ? RUN_HELP : COMPARE_HELP
-      }`,
+      `memstate ${command}: expected one CONFIG file, got ${positionals.length}${
+        positionals.length === 0
+          ? " (or give --trace FILE to replay a trace on its own regions)"
+          : ""
+      }\n\n${help}`,
     );
     return 2;
   }
-  let options: SessionOptions;
-  let axes: CompareOptions;
+  const interrupt = listenForInterrupt(io);
   try {
-    options = sessionOptions(values);
-    axes = command === "compare" ? compareAxes(values, options) : {};
+    const options = sessionOptions(values);
+    const axes = command === "compare" ? compareAxes(values, options) : {};
     if (command === "run") runOnly(values);
     if (command === "compare" && (values["save-state"] || values["load-state"])) {
-      throw new Error("--save-state and --load-state are options of run, not of compare");
+      throw new UsageError("--save-state and --load-state are options of run, not of compare");
     }
-  } catch (e) {
-    io.err(`memstate ${command}: ${(e as Error).message}`);
-    return 2;
-  }
-  // Report files are checked before the run, so a bad path costs nothing.
-  for (const [flag, path] of [["--svg", values.svg], ["--html", values.html]] as const) {
-    const problem = path === undefined ? undefined : await outputPathProblem(path, flag);
-    if (problem) {
-      io.err(`memstate ${command}: ${problem}`);
-      return 2;
+    // Every file the command writes or reads besides the input, checked before any work.
+    const outputs = { svg: values.svg, html: values.html, saveState: values["save-state"] };
+    const named = [["--svg", outputs.svg], ["--html", outputs.html], [
+      "--save-state",
+      outputs.saveState,
+    ]].filter((o): o is [string, string] => o[1] !== undefined);
+    for (const [i, [option, path]] of named.entries()) {
+      const other = named.slice(0, i).find(([, p]) => p === path);
+      if (other) {
+        throw new UsageError(`${other[0]} and ${option}: both name ${JSON.stringify(path)}`);
+      }
+      await checkOutputFile(option, path);
     }
-  }
-  try {
+    const loadState = values["load-state"] === undefined
+      ? undefined
+      : await readInputFile("--load-state", values["load-state"]);
+    const config = positionals.length === 1
+      ? await loadHostConfig(positionals[0])
+      : traceOnlyConfig(values.trace!);
     await loadProgress(io);
-    const config = await loadHostConfig(positionals[0]);
+    const session = {
+      ...options,
+      ...(loadState ? { loadState } : {}),
+      signal: interrupt.signal,
+      ...(io.stdin ? { stdin: io.stdin } : {}),
+    };
     return command === "run"
-      ? await run(config, options, values, io)
-      : await compareCommand(config, options, axes, values.json ?? false, io);
+      ? await run(config, session, outputs, values.json ?? false, io)
+      : await compareCommand(config, session, axes, values.json ?? false, io);
   } catch (e) {
-    if (
-      e instanceof ConfigError || e instanceof CapacityError || e instanceof Deno.errors.NotFound ||
-      e instanceof SnapshotError
-    ) {
-      io.err(`memstate ${command}: ${(e as Error).message}`);
-      return 2;
-    }
-    if (e instanceof Error && /workload|parameter|params/.test(e.message)) {
-      io.err(`memstate ${command}: ${e.message}`);
-      return 2;
-    }
-    throw e;
+    const message = userError(e);
+    if (message === undefined) throw e;
+    io.err(message.split("\n").map((line) => `memstate ${command}: ${line}`).join("\n"));
+    return 2;
+  } finally {
+    interrupt.dispose();
   }
+}
+
+/** The message of an error the user caused (bad input), or undefined for a bug. */
+function userError(e: unknown): string | undefined {
+  if (
+    e instanceof UsageError || e instanceof ConfigError || e instanceof CapacityError ||
+    e instanceof SnapshotError || e instanceof TraceInputError || e instanceof HostLimitError ||
+    e instanceof WorkloadError || e instanceof WorkloadParamsError
+  ) {
+    return e.message;
+  }
+  if (e instanceof Deno.errors.NotCapable) {
+    return `${e.message.split("\n")[0]} (grant it with the --allow-... flag it names)`;
+  }
+  return undefined;
+}
+
+/**
+ * The configuration of `memstate run --trace FILE` without CONFIG: the regions
+ * the trace's memslots give, no devices, every default.
+ */
+function traceOnlyConfig(trace: string): HostConfig {
+  const name = basename(trace === "-" ? "stdin" : trace).replace(/^[^A-Za-z0-9]+/, "")
+    .replace(/[^A-Za-z0-9_.-]/g, "_") || "trace";
+  return parseHostConfig(
+    { name, regions: "from-trace", workload: { trace } },
+    `${trace === "-" ? "standard input" : trace} (no CONFIG: regions from the trace)`,
+  );
+}
+
+/**
+ * Ctrl-C while a command runs: the first stops the run (the report so far is
+ * printed), a second exits at once with the cursor shown.
+ */
+function listenForInterrupt(io: CliIo): { signal: AbortSignal; dispose(): void } {
+  if (io.interrupt) return { signal: io.interrupt, dispose() {} };
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) {
+      Deno.stderr.writeSync(new TextEncoder().encode(`${SHOW_CURSOR}\n`));
+      Deno.exit(130);
+    }
+    controller.abort();
+  };
+  try {
+    Deno.addSignalListener("SIGINT", onSigint);
+  } catch {
+    return { signal: controller.signal, dispose() {} }; // no signals here (Windows)
+  }
+  return {
+    signal: controller.signal,
+    dispose: () => Deno.removeSignalListener("SIGINT", onSigint),
+  };
 }
 
 function defaultIo(): CliIo {
@@ -119,4 +190,19 @@ function defaultIo(): CliIo {
   };
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    // A bug, not bad input: one line, no stack trace unless asked for.
+    const debug = Deno.permissions.querySync({ name: "env", variable: "MEMSTATE_DEBUG" })
+          .state === "granted" && Deno.env.get("MEMSTATE_DEBUG") === "1";
+    console.error(
+      debug && e instanceof Error
+        ? e.stack
+        : `memstate: internal error: ${e instanceof Error ? e.message : String(e)} ` +
+          `(set MEMSTATE_DEBUG=1 for the stack; please report it)`,
+    );
+    Deno.exit(70);
+  }
+}

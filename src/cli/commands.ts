@@ -6,49 +6,78 @@
  */
 
 import type { CliIo } from "./io.ts";
-import type { Values } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import type { HostConfig } from "../host/config/schema.ts";
 import { compare, type CompareOptions } from "../host/compare.ts";
+import type { Report } from "../host/report/report.ts";
 import { renderTextReport } from "../host/report/text.ts";
 import { runSession, type SessionOptions } from "../host/session.ts";
 import { saveHostState } from "../host/state_file.ts";
 import { formatSize } from "../util/bytes.ts";
 
+/**
+ * The exit status a report asks for: 0 only when every event was applied, a
+ * no-op or ignored; 1 when anything went wrong (an unreadable trace line, a
+ * rejected or failed conversion, a refused virtio-mem request, a device that
+ * failed to attach, a stop, an invariant violation).
+ */
+export function exitStatus(report: Report): 0 | 1 {
+  const c = report.conversions;
+  const r = report.requests;
+  const bad = report.invariants.violations.length > 0 || report.stoppedAt !== undefined ||
+    c.failed > 0 || c.rejected > 0 || report.errors.length > 0 ||
+    (report.errorsOmitted ?? 0) > 0 || r.NACK + r.BUSY + r.ERROR > 0;
+  return bad ? 1 : 0;
+}
+
+/** The exit status of a run interrupted by Ctrl-C (128 + SIGINT), as shells report it. */
+export const INTERRUPTED = 130;
+
+/** Where `run` writes its files; checked before the run. */
+export interface RunOutputs {
+  /** `--svg FILE`. */
+  svg?: string;
+  /** `--html FILE`. */
+  html?: string;
+  /** `--save-state FILE`. */
+  saveState?: string;
+}
+
 /** `memstate run`: resolves to the exit status. */
 export async function run(
   config: HostConfig,
   options: SessionOptions,
-  values: Values,
+  outputs: RunOutputs,
+  json: boolean,
   io: CliIo,
 ): Promise<number> {
-  // Saved state: loaded before the first event, saved after the last (issue 15).
-  const loadState = values["load-state"] ? await Deno.readFile(values["load-state"]) : undefined;
-  const progress = progressBar(io);
+  const progress = progressBar(io, "trace", options.trace ? 8 << 20 : 50_000);
+  if (options.follow) {
+    io.err(`memstate run: following ${options.trace}; Ctrl-C stops and prints the report`);
+  }
   let result;
   try {
-    result = await runSession(config, { ...options, loadState, onProgress: progress?.update });
+    result = await runSession(config, { ...options, onProgress: progress?.update });
   } finally {
     progress?.stop();
   }
   const { report } = result;
-  io.out(values.json ? JSON.stringify(report, null, 2) : renderTextReport(report));
-  if (values["save-state"]) {
-    await Deno.writeFile(values["save-state"], saveHostState(result.host));
-    if (!values.json) io.out(`state saved to ${values["save-state"]}`);
+  io.out(json ? JSON.stringify(report, null, 2) : renderTextReport(report));
+  if (outputs.saveState) {
+    await Deno.writeFile(outputs.saveState, saveHostState(result.host));
+    if (!json) io.out(`state saved to ${outputs.saveState}`);
   }
-  if (values.svg) {
-    await Deno.writeTextFile(values.svg, result.svg());
-    if (!values.json) io.out(`state map written to ${values.svg}`);
+  if (outputs.svg) {
+    await Deno.writeTextFile(outputs.svg, result.svg());
+    if (!json) io.out(`state map written to ${outputs.svg}`);
   }
-  if (values.html) {
-    await Deno.writeTextFile(values.html, result.html());
-    if (!values.json) io.out(`HTML report written to ${values.html}`);
+  if (outputs.html) {
+    await Deno.writeTextFile(outputs.html, result.html());
+    if (!json) io.out(`HTML report written to ${outputs.html}`);
   }
-  return report.invariants.violations.length > 0 || report.stoppedAt ||
-      report.conversions.failed > 0
-    ? 1
-    : 0;
+  // Ctrl-C is how a followed log ends; anywhere else it cuts the run short.
+  if (report.interrupted && !options.follow) return INTERRUPTED;
+  return exitStatus(report);
 }
 
 /** `memstate compare`: resolves to the exit status. */
@@ -66,7 +95,7 @@ export async function compareCommand(
         ...axes,
         onVariant: (axis, label) => {
           bar?.stop();
-          bar = progressBar(io, `${axis} ${label}`);
+          bar = progressBar(io, `${axis} ${label}`, options.trace ? 8 << 20 : 50_000);
           return bar?.update;
         },
       });
@@ -147,10 +176,6 @@ export async function compareCommand(
       io.out(`verdict: ${q.verdict}`);
     }
   }
-  const bad = variants.some((v) =>
-    v.report !== undefined &&
-    (v.report.invariants.violations.length > 0 || v.report.stoppedAt !== undefined ||
-      v.report.conversions.failed > 0)
-  );
-  return bad ? 1 : 0;
+  if (variants.some((v) => v.report?.interrupted)) return INTERRUPTED;
+  return variants.some((v) => v.report !== undefined && exitStatus(v.report) === 1) ? 1 : 0;
 }

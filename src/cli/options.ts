@@ -10,6 +10,8 @@ import type { CompareOptions } from "../host/compare.ts";
 import type { SessionOptions } from "../host/session.ts";
 import { KERNEL_SETTINGS } from "../settings/kernel.ts";
 import { VMM_POLICIES } from "../settings/vmm.ts";
+import { excerpt } from "../util/text.ts";
+import { UsageError } from "./preflight.ts";
 
 /** The options parseArgs reads for run and compare. */
 export const OPTIONS = {
@@ -29,6 +31,8 @@ export const OPTIONS = {
   "continue-on-capacity-error": { type: "boolean" },
   "save-state": { type: "string" },
   "load-state": { type: "string" },
+  follow: { type: "boolean" },
+  plugin: { type: "string", multiple: true },
 } as const;
 
 /** The parsed option values. */
@@ -48,35 +52,36 @@ export type Values = {
   "continue-on-capacity-error"?: boolean;
   "save-state"?: string;
   "load-state"?: string;
+  follow?: boolean;
+  plugin?: string[];
 };
 
 /** The session options the values ask for; throws naming the option on a mistake. */
 export function sessionOptions(v: Values): SessionOptions {
   if (v.trace !== undefined && v.workload !== undefined) {
-    throw new Error("give --trace or --workload, not both");
+    throw new UsageError("give --trace or --workload, not both");
   }
   if (v.workload !== undefined && !(WORKLOAD_NAMES as readonly string[]).includes(v.workload)) {
-    throw new Error(
-      `--workload: unknown workload ${JSON.stringify(v.workload)}; known: ${
-        WORKLOAD_NAMES.join(", ")
-      }`,
+    throw new UsageError(
+      `--workload: unknown workload ${excerpt(v.workload)}; known: ${WORKLOAD_NAMES.join(", ")}`,
     );
   }
   if (v.store !== undefined && v.store !== "range-tree" && v.store !== "bitmap") {
-    throw new Error(`--store: must be range-tree or bitmap, got ${JSON.stringify(v.store)}`);
+    throw new UsageError(`--store: must be range-tree or bitmap, got ${excerpt(v.store)}`);
   }
   let seed: number | undefined;
   if (v.seed !== undefined) {
     seed = Number(v.seed);
     if (!Number.isInteger(seed) || seed < 0) {
-      throw new Error(`--seed: must be a non-negative integer, got ${JSON.stringify(v.seed)}`);
+      throw new UsageError(`--seed: must be a non-negative integer, got ${excerpt(v.seed)}`);
     }
   }
   const params: Record<string, unknown> = {};
   for (const p of v.param ?? []) {
-    const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(p);
-    if (!m) throw new Error(`--param: must be KEY=VALUE, got ${JSON.stringify(p)}`);
-    const n = Number(m[2]);
+    const m = /^([A-Za-z][\w-]*)=(.+)$/s.exec(p);
+    if (!m) throw new UsageError(`--param: must be KEY=VALUE, got ${excerpt(p)}`);
+    // Numbers stay numbers; anything else (a size like 64MiB) is the workload's to read.
+    const n = m[2].trim() === "" ? NaN : Number(m[2]);
     params[m[1]] = Number.isFinite(n) ? n : m[2];
   }
   const vmm = v.vmm !== undefined && !v.vmm.includes(",")
@@ -85,8 +90,12 @@ export function sessionOptions(v: Values): SessionOptions {
   const kernel = v.kernel !== undefined && !v.kernel.includes(",")
     ? oneOf("--kernel", v.kernel, KERNEL_SETTINGS)
     : undefined;
+  if (v.follow && v.trace === undefined) {
+    throw new UsageError("--follow: follows a trace; give --trace FILE too");
+  }
   return {
     trace: v.trace,
+    follow: v.follow,
     workload: v.workload as WorkloadName | undefined,
     params,
     seed,
@@ -101,8 +110,8 @@ export function sessionOptions(v: Values): SessionOptions {
 /** `value` if it is one of `allowed`, else an error naming the option and the choices. */
 function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new Error(
-      `${option}: must be one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    throw new UsageError(
+      `${option}: must be one of ${allowed.join(", ")}, got ${excerpt(value)}`,
     );
   }
   return value as T;
@@ -112,8 +121,8 @@ function oneOf<T extends string>(option: string, value: string, allowed: readonl
 function pairOf<T extends string>(option: string, value: string, allowed: readonly T[]): [T, T] {
   const parts = value.split(",");
   if (parts.length !== 2 || parts[0] === parts[1]) {
-    throw new Error(
-      `${option}: compare takes two different values A,B, got ${JSON.stringify(value)}`,
+    throw new UsageError(
+      `${option}: compare takes two different values A,B, got ${excerpt(value)}`,
     );
   }
   return [oneOf(option, parts[0], allowed), oneOf(option, parts[1], allowed)];
@@ -121,11 +130,11 @@ function pairOf<T extends string>(option: string, value: string, allowed: readon
 
 /** Options `run` refuses: the ones only compare uses. */
 export function runOnly(v: Values): void {
-  if (v.reps !== undefined) throw new Error("--reps: is an option of compare, not of run");
+  if (v.reps !== undefined) throw new UsageError("--reps: is an option of compare, not of run");
   for (const [name, value] of [["--vmm", v.vmm], ["--kernel", v.kernel]] as const) {
     if (value?.includes(",")) {
-      throw new Error(
-        `${name}: run takes one value; compare takes A,B, got ${JSON.stringify(value)}`,
+      throw new UsageError(
+        `${name}: run takes one value; compare takes A,B, got ${excerpt(value)}`,
       );
     }
   }
@@ -134,21 +143,28 @@ export function runOnly(v: Values): void {
 /** The questions compare answers, from its options; refuses options it does not use. */
 export function compareAxes(v: Values, options: SessionOptions): CompareOptions {
   if (v.store !== undefined) {
-    throw new Error("--store: compare runs both stores itself; it does not use --store");
+    throw new UsageError("--store: compare runs both stores itself; it does not use --store");
   }
   if (v.svg !== undefined) {
-    throw new Error("--svg: compare writes no state map; use run --svg for one variant");
+    throw new UsageError("--svg: compare writes no state map; use run --svg for one variant");
+  }
+  if (v.html !== undefined) {
+    throw new UsageError("--html: compare writes no HTML report; use run --html for one variant");
+  }
+  if (v.follow) throw new UsageError("--follow: compare reads its input several times; use run");
+  if (v.trace === "-") {
+    throw new UsageError("--trace -: compare reads its input several times; give a file");
   }
   const axes: CompareOptions = {};
   if (v.vmm?.includes(",")) axes.vmm = pairOf("--vmm", v.vmm, VMM_POLICIES);
   if (v.kernel?.includes(",")) axes.kernel = pairOf("--kernel", v.kernel, KERNEL_SETTINGS);
   if (axes.vmm && axes.kernel) {
-    throw new Error("--vmm A,B and --kernel A,B: compare one of them at a time");
+    throw new UsageError("--vmm A,B and --kernel A,B: compare one of them at a time");
   }
   if (v.reps !== undefined) {
     const reps = Number(v.reps);
     if (!Number.isInteger(reps) || reps < 1 || reps > 100) {
-      throw new Error(`--reps: must be an integer in [1, 100], got ${JSON.stringify(v.reps)}`);
+      throw new UsageError(`--reps: must be an integer in [1, 100], got ${excerpt(v.reps)}`);
     }
     axes.reps = reps;
   }
