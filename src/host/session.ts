@@ -261,24 +261,34 @@ async function scanMemoryMap(
   return { map, items: items() };
 }
 
-/** The first bad line of the trace file at `path` (a whole read, flat in memory), if any. */
+/**
+ * The first bad line of the trace file at `path` (a whole read, flat in
+ * memory), if any; a trace without a single event is refused all the same.
+ */
 async function firstBadLine(path: string): Promise<TraceProblem | undefined> {
   const trace = await openTraceStream(path);
+  let first: TraceProblem | undefined;
   try {
     for await (const batch of trace.batches()) {
+      if (first) continue; // read on: the event count decides whether it is a trace at all
       for (const item of batch) {
-        if (item.op === "bad-line") return { line: item.line, message: item.message };
+        if (item.op === "bad-line") {
+          first = { line: item.line, message: item.message };
+          break;
+        }
       }
     }
-    if (trace.stats.events === 0) throw noEvents(trace);
-    return undefined;
+    if (trace.stats.events === 0) {
+      throw noEvents(trace, first ? { errors: [first] } : undefined);
+    }
+    return first;
   } finally {
     trace.close();
   }
 }
 
 /** The error for a trace that held no event: empty, or nothing but other output and bad lines. */
-function noEvents(trace: TraceStream, run?: RunResult): TraceInputError {
+function noEvents(trace: TraceStream, run?: Pick<RunResult, "errors">): TraceInputError {
   const s = trace.stats;
   const unit = s.unit === "record" ? "records" : "lines";
   const parts = [

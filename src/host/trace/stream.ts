@@ -182,16 +182,27 @@ async function* dispatch(
   stats: TraceStats,
 ): AsyncGenerator<TraceItem[]> {
   let chunks: AsyncIterable<Uint8Array> = raw;
-  const head = await peek(chunks, 2);
-  chunks = head.chunks;
-  if (head.bytes.length >= 2 && head.bytes[0] === 0x1f && head.bytes[1] === 0x8b) {
-    stats.compressed = true;
-    chunks = gunzip(chunks, name);
+  try {
+    const head = await peek(chunks, 2);
+    chunks = head.chunks;
+    if (head.bytes.length >= 2 && head.bytes[0] === 0x1f && head.bytes[1] === 0x8b) {
+      stats.compressed = true;
+      chunks = gunzip(chunks, name);
+    }
+    const start = await peek(chunks, 16);
+    chunks = start.chunks;
+    if (isSimpletrace(start.bytes)) yield* readSimpletrace(chunks, stats);
+    else yield* readTextLines(chunks, stats);
+  } catch (e) {
+    if (!(e instanceof GzipError)) throw e;
+    // What was read stays read; the rest of the file cannot be.
+    stats.unreadable++;
+    yield [{
+      op: "bad-line",
+      line: stats.lines + 1,
+      message: `${e.message}; the rest is not read`,
+    }];
   }
-  const start = await peek(chunks, 16);
-  chunks = start.chunks;
-  if (isSimpletrace(start.bytes)) yield* readSimpletrace(chunks, stats);
-  else yield* readTextLines(chunks, stats);
 }
 
 /** The first `n` bytes of `chunks` (fewer at its end), and `chunks` with them put back. */
@@ -306,17 +317,10 @@ async function* readTextLines(
       partial = "";
     } else partial += rest;
   };
-  try {
-    for await (const chunk of chunks) {
-      const items: TraceItem[] = [];
-      take(decoder.decode(chunk, { stream: true }), items);
-      if (items.length > 0) yield items;
-    }
-  } catch (e) {
-    if (!(e instanceof GzipError)) throw e;
-    stats.unreadable++;
-    yield [{ op: "bad-line", line: line + 1, message: `${e.message}; the rest is not read` }];
-    return;
+  for await (const chunk of chunks) {
+    const items: TraceItem[] = [];
+    take(decoder.decode(chunk, { stream: true }), items);
+    if (items.length > 0) yield items;
   }
   const items: TraceItem[] = [];
   take(decoder.decode(), items);
