@@ -51,7 +51,9 @@ export async function run(
   json: boolean,
   io: CliIo,
 ): Promise<number> {
-  const progress = progressBar(io, "trace", options.trace ? 8 << 20 : 50_000);
+  const progress = options.trace
+    ? progressBar(io, "trace", 8 << 20)
+    : progressBar(io, "events", 50_000);
   if (options.follow) {
     io.err(`memstate run: following ${options.trace}; Ctrl-C stops and prints the report`);
   }
@@ -63,13 +65,22 @@ export async function run(
   }
   const { report } = result;
   io.out(json ? JSON.stringify(report, null, 2) : renderTextReport(report));
-  if (outputs.saveState) {
-    await Deno.writeFile(outputs.saveState, saveHostState(result.host));
-    if (!json) io.out(`state saved to ${outputs.saveState}`);
-  }
-  if (outputs.svg) {
-    await Deno.writeTextFile(outputs.svg, result.svg());
-    if (!json) io.out(`state map written to ${outputs.svg}`);
+  // Checked before the run; a write can still fail (a full disk): one line, exit 2.
+  try {
+    if (outputs.saveState) {
+      await Deno.writeFile(outputs.saveState, saveHostState(result.host));
+      if (!json) io.out(`state saved to ${outputs.saveState}`);
+    }
+    if (outputs.svg) {
+      await Deno.writeTextFile(outputs.svg, result.svg());
+      if (!json) io.out(`state map written to ${outputs.svg}`);
+    }
+  } catch (e) {
+    if (e instanceof Error && !(e instanceof TypeError) && !(e instanceof RangeError)) {
+      io.err(`memstate run: cannot write the output: ${e.message.split("\n")[0]}`);
+      return 2;
+    }
+    throw e;
   }
   if (outputs.html) {
     await Deno.writeTextFile(outputs.html, result.html());

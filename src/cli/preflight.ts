@@ -53,5 +53,6 @@ function why(e: unknown, access: "read" | "write"): string {
   if (e instanceof Deno.errors.PermissionDenied) return `permission denied (cannot ${access} it)`;
   if (e instanceof Deno.errors.NotCapable) return `not allowed: run with --allow-${access}`;
   if (e instanceof Deno.errors.IsADirectory) return "is a directory; give a file name";
+  if (e instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
   return `cannot ${access} it: ${e instanceof Error ? e.message : String(e)}`;
 }

@@ -1,0 +1,362 @@
+// The command line as a new user meets it: every mistake is one line and exit
+// 2 before any work, exit 0 only when every event was applied, --version,
+// help on usage errors to stderr, progress bars cleared and the cursor given
+// back (also on Ctrl-C), --follow stopped by a real SIGINT, standard input.
+import assert from "node:assert/strict";
+import { main, type ProgressTerminal } from "../cli.ts";
+import { VERSION } from "../src/version.ts";
+
+async function cli(args: string[], extra: Partial<Parameters<typeof main>[1]> = {}) {
+  const out: string[] = [], err: string[] = [];
+  const code = await main(args, {
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+    interactive: false,
+    ...extra,
+  });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+async function temp(name: string, data: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  await Deno.writeTextFile(`${dir}/${name}`, data);
+  return `${dir}/${name}`;
+}
+
+const SMALL = JSON.stringify({
+  name: "small",
+  regions: [{ name: "ram", size: "256MiB" }],
+  devices: [{ type: "iommufd", name: "gpu0" }],
+  workload: { name: "dma-scatter", params: { count: 20 } },
+});
+
+Deno.test("cli: --version prints the version deno.json declares", async () => {
+  const r = await cli(["--version"]);
+  assert.equal(r.code, 0);
+  const { version } = JSON.parse(await Deno.readTextFile("deno.json"));
+  assert.equal(VERSION, version);
+  assert.equal(r.out, `memstate ${version}`);
+});
+
+Deno.test("cli: help on a usage error goes to standard error, not standard output", async () => {
+  for (
+    const args of [[], ["frobnicate"], ["run", "--bogus", "x.json"], ["run"], ["compare", "a", "b"]]
+  ) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.equal(r.out, "", args.join(" "));
+    assert.match(r.err, /usage:|options:/, args.join(" "));
+  }
+  const help = await cli(["run", "--help"]);
+  assert.equal(help.code, 0);
+  assert.equal(help.err, "");
+  // The exit statuses are documented where people look.
+  for (const text of [help.out, (await cli(["--help"])).out]) {
+    assert.match(text, /0 +every event was applied, a no-op or ignored/);
+    assert.match(text, /1 +the run found a problem/);
+    assert.match(text, /2 +bad input, refused before any work/);
+  }
+});
+
+Deno.test("cli: every bad input is one line and exit 2, before any work", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  const config = await temp("small.json", SMALL);
+  const json = (name: string, value: unknown) => temp(name, JSON.stringify(value));
+  const regions = Array.from({ length: 32765 }, (_, i) => ({
+    name: `r${i}`,
+    size: 4096,
+    base: i * 4096,
+  }));
+  const cases: [string[], RegExp][] = [
+    [["run", config, "--trace", dir], /is a directory; --trace takes a trace file/],
+    [["run", config, "--trace", `${dir}/none.log`], /none\.log: file not found/],
+    [["run", config, "--svg", dir], /--svg ".*": is a directory; give a file name/],
+    [["run", config, "--svg", `${dir}/no/map.svg`], /--svg .*: directory ".*\/no" does not exist/],
+    [
+      ["run", config, "--save-state", `${config}/x.state`],
+      /--save-state .*: a part of the path is not a directory/,
+    ],
+    [["run", config, "--load-state", `${dir}/none.state`], /--load-state .*: file not found/],
+    [["run", config, "--svg", `${dir}/a`, "--save-state", `${dir}/a`], /both name/],
+    [
+      [
+        "run",
+        await json("huge.json", {
+          name: "huge",
+          regions: [{ name: "ram", size: "1PiB" }],
+          workload: { name: "boot" },
+        }),
+      ],
+      /regions\[0\] "ram": .*need 1 PiB of host address space, more than the 127 TiB/,
+    ],
+    [
+      ["run", await json("many.json", { name: "many", regions, workload: { name: "boot" } })],
+      /regions: has 32765 regions, more than KVM's 32764 memslots/,
+    ],
+    [
+      [
+        "run",
+        await json("gran.json", {
+          name: "gran",
+          regions: [{ name: "ram", size: "1MiB" }],
+          devices: [{ type: "type1", name: "nic0", granularity: "2MiB" }],
+          workload: { name: "boot" },
+        }),
+      ],
+      /devices\[0\]\.granularity: 0x200000 is larger than region "ram" \(size 0x100000\)/,
+    ],
+    [
+      ["run", config, "--workload", "boot", "--param", "swiotlbBytes=1GiB"],
+      /--param swiotlbBytes: must be at most 268435456: the SWIOTLB pool goes in region "ram"/,
+    ],
+    [
+      ["run", config, "--workload", "boot", "--param", "swiotlbBytes=64MB"],
+      /--param swiotlbBytes: unit "MB" is ambiguous/,
+    ],
+    [
+      ["run", config, "--workload", "swiotlb-churn", "--param", "inflight=5000"],
+      /--param inflight: must be at most \d+: each buffer in flight takes one 256 KiB slot/,
+    ],
+    [["run", config, "--follow"], /--follow: follows a trace; give --trace FILE too/],
+    [["compare", config, "--trace", "-"], /--trace -: compare reads its input several times/],
+    [["run", config, "--trace", await temp("empty.log", "")], /empty\.log: no events to replay/],
+    [
+      ["run", config, "--trace", await temp("e2.log", "\n"), "--strict"],
+      /no events to replay/,
+    ],
+    [
+      [
+        "run",
+        "--trace",
+        await temp("nomem.log", "kvm_convert_memory start 0x0 size 0x1000 private_to_shared\n"),
+      ],
+      /no regions to take from the trace: it has no kvm_set_user_memory event/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(args);
+    const what = args.join(" ").slice(0, 200);
+    assert.equal(r.code, 2, `${what}: ${r.err}`);
+    assert.match(r.err, message, what);
+    assert.equal(r.err.split("\n").length, 1, `one line: ${r.err}`);
+    assert.doesNotMatch(r.err, /Uncaught|^\s+at /m, what);
+    assert.equal(r.out, "", `${what}: nothing ran`);
+  }
+  // A write that fails after the run anyway (here: /proc) is one line and exit 2 too.
+  const late = await cli(["run", config, "--save-state", "/proc/version"]);
+  assert.equal(late.code, 2);
+  assert.match(late.err, /^memstate run: cannot write the output: /);
+  assert.equal(late.err.split("\n").length, 1);
+  // The refused output files were not created.
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), []);
+});
+
+Deno.test("cli: the linux backend without its permissions names the missing flags", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "cli.ts", "run", "examples/linux-kvm.json"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr).trim();
+  assert.equal(out.code, 2, err);
+  assert.match(err, /backend "linux" needs --allow-ffi --allow-write=\/dev\/kvm \(not granted\)/);
+  assert.equal(err.split("\n").length, 1, err);
+  assert.doesNotMatch(err, /Uncaught/);
+});
+
+Deno.test("cli: a configuration with a byte-order mark reads; sizes and params as in files", async () => {
+  const config = await temp("bom.json", "\uFEFF" + SMALL);
+  const r = await cli(["run", config, "--workload", "boot", "--param", "swiotlbBytes=16MiB"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /conversions: \d+ requested/);
+});
+
+Deno.test("cli: exit 0 only when every event was applied, a no-op or ignored; 1 when one was not", async () => {
+  const config = await temp("small.json", SMALL);
+  const ok = [
+    "kvm_convert_memory start 0x0 size 0x1000 private_to_shared",
+    "kvm_convert_memory start 0x0 size 0x1000 private_to_shared", // no-op
+    "kvm_convert_memory start 0xfee00000 size 0x1000 private_to_shared", // MMIO: ignored
+  ];
+  assert.equal(
+    (await cli(["run", config, "--trace", await temp("ok.log", ok.join("\n"))])).code,
+    0,
+  );
+  for (
+    const bad of [
+      "kvm_convert_memory start 0x1000 size 0x1000 sideways", // unreadable
+      "kvm_convert_memory start 0x1001 size 0x1000 private_to_shared", // rejected: misaligned
+      "kvm_convert_memory start 0xfee00000 size 0x1000 shared_to_private", // rejected: no RAM
+    ]
+  ) {
+    const r = await cli([
+      "run",
+      config,
+      "--json",
+      "--trace",
+      await temp("bad.log", [...ok, bad].join("\n")),
+    ]);
+    assert.equal(r.code, 1, bad);
+    const report = JSON.parse(r.out);
+    assert.equal(report.errors.length, 1, "the report says which line");
+    assert.equal(report.errors[0].line, 4);
+  }
+});
+
+/** A terminal that keeps what is on screen: enough of VT100 for what cli-progress writes. */
+class Screen implements ProgressTerminal {
+  isTTY = true;
+  columns = 100;
+  lines: string[] = [""];
+  row = 0;
+  col = 0;
+  saved: [number, number] = [0, 0];
+  cursorVisible = true;
+  drawn = 0;
+  onDraw?: () => void;
+  write(text: string): boolean {
+    // deno-lint-ignore no-control-regex
+    for (const part of text.split(/(\x1b\[[?\d;]*[A-Za-z]|\x1b[78]|\r|\n)/)) {
+      if (part === "") continue;
+      if (part === "\x1b7") this.saved = [this.row, this.col];
+      else if (part === "\x1b8") [this.row, this.col] = this.saved;
+      else if (part === "\r") this.col = 0;
+      else if (part === "\n") {
+        this.row++;
+        this.col = 0;
+        if (this.lines.length <= this.row) this.lines.push("");
+      } else if (part === "\x1b[?25l") this.cursorVisible = false;
+      else if (part === "\x1b[?25h") this.cursorVisible = true;
+      else if (/^\x1b\[\d*G$/.test(part)) this.col = Number(part.slice(2, -1) || 1) - 1;
+      else if (part === "\x1b[0K" || part === "\x1b[K") {
+        this.lines[this.row] = this.lines[this.row].slice(0, this.col);
+      } else if (part === "\x1b[2K") this.lines[this.row] = "";
+      else if (part.startsWith("\x1b[")) continue; // wrap mode and the like
+      else {
+        const line = this.lines[this.row].padEnd(this.col);
+        this.lines[this.row] = line.slice(0, this.col) + part + line.slice(this.col + part.length);
+        this.col += part.length;
+        this.drawn++;
+        this.onDraw?.();
+      }
+    }
+    return true;
+  }
+  /** What is left on screen. */
+  text(): string {
+    return this.lines.join("\n").trim();
+  }
+}
+
+Deno.test("cli: a long run's bar is cleared when done and the cursor is shown again", async () => {
+  const config = await temp("small.json", SMALL);
+  const screen = new Screen();
+  const r = await cli(
+    ["run", config, "--workload", "dma-scatter", "--param", "count=60000"],
+    { interactive: true, terminal: screen },
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.ok(screen.drawn > 0, "a bar was drawn");
+  assert.equal(screen.text(), "", "nothing left on screen (no bar stuck at 97%)");
+  assert.equal(screen.cursorVisible, true);
+});
+
+Deno.test("cli: compare's bars do not stack: each is cleared before the next", async () => {
+  const config = await temp("small.json", SMALL);
+  const screen = new Screen();
+  const r = await cli(
+    ["compare", config, "--workload", "dma-scatter", "--param", "count=60000", "--reps", "1"],
+    { interactive: true, terminal: screen },
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.ok(screen.drawn >= 4, "one bar per variant");
+  assert.equal(screen.text(), "");
+  assert.equal(screen.lines.length, 1, "every bar on the same line");
+  assert.equal(screen.cursorVisible, true);
+});
+
+Deno.test("cli: Ctrl-C stops the run, prints the report so far and gives the cursor back", async () => {
+  const config = await temp("small.json", SMALL);
+  const screen = new Screen();
+  const interrupt = new AbortController();
+  screen.onDraw = () => interrupt.abort(); // Ctrl-C as soon as the bar shows
+  const r = await cli(
+    ["run", config, "--json", "--workload", "dma-scatter", "--param", "count=2000000"],
+    { interactive: true, terminal: screen, interrupt: interrupt.signal },
+  );
+  assert.equal(r.code, 130);
+  const report = JSON.parse(r.out);
+  assert.equal(report.interrupted, true);
+  assert.ok(report.events > 0 && report.events < 2_000_000, `${report.events} events`);
+  assert.deepEqual(report.invariants.violations, [], "what was applied is consistent");
+  assert.equal(screen.text(), "");
+  assert.equal(screen.cursorVisible, true);
+});
+
+/** Lines of `stream` as they come. */
+async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      yield buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+    }
+  }
+  if (buffer) yield buffer;
+}
+
+Deno.test("cli: --follow reads a growing log until SIGINT, then prints the report (exit 0)", async () => {
+  const log = await Deno.readTextFile("examples/traces/tdx-boot.log");
+  const lines = log.split("\n");
+  const half = lines.findIndex((l) => l.includes("kvm_convert_memory")) + 20;
+  const path = await temp("qemu.log", lines.slice(0, half).join("\n") + "\n");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli.ts", "run", "--trace", path, "--follow", "--json"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = linesOf(child.stderr);
+  const first = await stderr.next();
+  assert.match(first.value ?? "", /following .*qemu\.log; Ctrl-C stops and prints the report/);
+  await new Promise((r) => setTimeout(r, 500)); // at the end of the file, waiting
+  await Deno.writeTextFile(path, lines.slice(half).join("\n"), { append: true });
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill("SIGINT");
+  const [status, out] = await Promise.all([child.status, new Response(child.stdout).text()]);
+  const rest: string[] = [];
+  for await (const line of stderr) rest.push(line);
+  assert.equal(status.code, 0, rest.join("\n"));
+  const report = JSON.parse(out);
+  assert.equal(report.interrupted, true);
+  assert.equal(report.conversions.requested, 293, "every event of the whole log");
+  assert.deepEqual(report.regions.map((r: { name: string }) => r.name), ["slot0", "slot1"]);
+});
+
+Deno.test("cli: --trace - reads standard input", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli.ts", "run", "examples/tdx-trace.json", "--trace", "-", "--json"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(await Deno.readFile("examples/traces/tdx-boot.log"));
+  await writer.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(report.input, "-");
+  assert.equal(report.conversions.requested, 293);
+});
+
+Deno.test("cli: run --trace FILE without CONFIG names the regions it found", async () => {
+  const r = await cli(["run", "--trace", "examples/traces/tdx-boot.log"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.out,
+    /regions from the trace \(kvm_set_user_memory\): slot0 \[0x0, 0x80000000\) 2 GiB \(line 8\), slot1 \[0x100000000, 0x480000000\) 14 GiB \(line 9\)/,
+  );
+  assert.match(r.out, /skipped: slot 2 .* no guest_memfd \(flags 0x2\)/);
+});
