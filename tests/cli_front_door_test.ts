@@ -227,8 +227,9 @@ class Screen implements ProgressTerminal {
         if (this.lines.length <= this.row) this.lines.push("");
       } else if (part === "\x1b[?25l") this.cursorVisible = false;
       else if (part === "\x1b[?25h") this.cursorVisible = true;
-      else if (/^\x1b\[\d*G$/.test(part)) this.col = Number(part.slice(2, -1) || 1) - 1;
-      else if (part === "\x1b[0K" || part === "\x1b[K") {
+      else if (part.startsWith("\x1b[") && part.endsWith("G")) {
+        this.col = Number(part.slice(2, -1) || 1) - 1;
+      } else if (part === "\x1b[0K" || part === "\x1b[K") {
         this.lines[this.row] = this.lines[this.row].slice(0, this.col);
       } else if (part === "\x1b[2K") this.lines[this.row] = "";
       else if (part.startsWith("\x1b[")) continue; // wrap mode and the like
