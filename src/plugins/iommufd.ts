@@ -35,15 +35,12 @@
  * @module
  */
 
-import type { Listener, Range, Section } from "../bus/listener.ts";
-import type { Region } from "../bus/region.ts";
-import { DMA_VIEW } from "../bus/view.ts";
-import type { DmaMapping, IommufdIoas } from "../hw/backend.ts";
+import type { IommufdIoas } from "../hw/backend.ts";
 import { HwError } from "../hw/errors.ts";
 import { needsProposed } from "../settings/kernel.ts";
 import { mapGranules } from "./granules.ts";
-import { checkPluginName, type Plugin, type PluginStats } from "./plugin.ts";
-import { DmaPlugin } from "./dma_plugin.ts";
+import { checkPluginName, type Plugin } from "./plugin.ts";
+import { checkGranularity, dmaPlugin } from "./dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
 
 /** An area this plugin mapped; its start offset is its key in the plugin's index. */
@@ -71,101 +68,81 @@ export interface IommufdOptions {
 
 /** Creates the iommufd plugin; call `attach(region)` for each region. */
 export function iommufd(options: IommufdOptions): Plugin {
-  return new Iommufd(options);
-}
-
-class Iommufd extends DmaPlugin {
-  readonly kind = "iommufd";
-  #options: IommufdOptions;
-
-  constructor(options: IommufdOptions) {
-    super("iommufd", checkPluginName(options.name ?? "iommufd", "iommufd"));
-    if (typeof options.ioas?.cutMapping !== "function") {
-      throw new TypeError(`${this.who}: ioas must be an IommufdIoas`);
-    }
-    if (options.cut === true && !options.ioas.cutMappingSupported) {
-      const kernel = (options.ioas as { kernel?: string }).kernel ?? "this kernel";
-      throw new RangeError(
-        `${this.who}: ${needsProposed("cut: true (iommufd cut_mapping)", kernel as "linux-6.18")}`,
-      );
-    }
-    this.#options = options;
-    this.#cut = options.cut ?? options.ioas.cutMappingSupported;
+  const name = checkPluginName(options.name ?? "iommufd", "iommufd");
+  const who = `iommufd ${name}`;
+  if (typeof options.ioas?.cutMapping !== "function") {
+    throw new TypeError(`${who}: ioas must be an IommufdIoas`);
   }
-
-  #cut: boolean;
-
-  protected createListener(region: Region, _range: Range): Listener {
-    const ioas = this.#options.ioas;
-    const c = this.counters;
-    const iova = (off: number) => region.base + off;
-    const vaddr = (off: number) => region.hostAddress + off;
-    let populate: (s: Section) => void;
-    let discard: (s: Section) => void;
-    let granularity: number | undefined;
-    if (this.#cut) {
-      // Our own index of the areas we mapped in this region, by start offset.
-      const areas = new SortedMap<MappedArea>();
-      /** Splits the area that crosses `cut`, if one does (hitless: both halves stay mapped). */
-      const cutAt = (cut: number) => {
-        const area = areas.below(cut);
-        if (area === undefined || area.end <= cut) return;
-        c.call("cutMapping", () => ioas.cutMapping(iova(cut)));
-        areas.set(cut, { end: area.end });
-        area.end = cut;
+  if (options.cut === true && !options.ioas.cutMappingSupported) {
+    const kernel = (options.ioas as { kernel?: string }).kernel ?? "this kernel";
+    throw new RangeError(
+      `${who}: ${needsProposed("cut: true (iommufd cut_mapping)", kernel as "linux-6.18")}`,
+    );
+  }
+  const ioas = options.ioas;
+  const cut = options.cut ?? ioas.cutMappingSupported;
+  /** Per region: our own index of the areas mapped (cut), or the granule (no cut). */
+  type State = { areas: SortedMap<MappedArea> } | { g: number };
+  return dmaPlugin<State>({
+    name,
+    kind: "iommufd",
+    priority: options.priority ?? 10,
+    warnings: [],
+    setup: (region) =>
+      cut
+        ? { areas: new SortedMap<MappedArea>() }
+        : { g: checkGranularity(who, options.granularity ?? region.granularity, region) },
+    granularity: (state) => ("g" in state ? state.g : undefined),
+    populate(s, state, { counters: c }) {
+      const iova = s.region.base + s.offset, vaddr = s.region.hostAddress + s.offset;
+      if ("g" in state) {
+        const g = state.g;
+        mapGranules(s.offset, s.size, g, (off) => {
+          c.call("map", () => ioas.map(s.region.base + off, s.region.hostAddress + off, g));
+          c.mapped(1, g);
+        }, (off, size) => {
+          const bytes = c.call("unmap", () => unmapTolerant(ioas, s.region.base + off, size));
+          c.mapped(-bytes / g, -bytes);
+        });
+        return;
+      }
+      c.call("map", () => ioas.map(iova, vaddr, s.size));
+      state.areas.set(s.offset, { end: s.offset + s.size });
+      c.mapped(1, s.size);
+    },
+    discard(s, state, { counters: c }) {
+      const base = s.region.base;
+      if ("g" in state) {
+        const bytes = c.call("unmap", () => unmapTolerant(ioas, base + s.offset, s.size));
+        c.mapped(-bytes / state.g, -bytes);
+        return;
+      }
+      const areas = state.areas;
+      /** Splits the area that crosses `at`, if one does (hitless: both halves stay mapped). */
+      const cutAt = (at: number) => {
+        const area = areas.below(at);
+        if (area === undefined || area.end <= at) return;
+        c.call("cutMapping", () => ioas.cutMapping(base + at));
+        areas.set(at, { end: area.end });
+        area.end = at;
         c.mapped(1, 0);
       };
-      populate = (s) => {
-        c.call("map", () => ioas.map(iova(s.offset), vaddr(s.offset), s.size));
-        areas.set(s.offset, { end: s.offset + s.size });
-        c.mapped(1, s.size);
+      const end = s.offset + s.size;
+      cutAt(s.offset);
+      cutAt(end);
+      const bytes = c.call("unmap", () => unmapTolerant(ioas, base + s.offset, s.size));
+      // After the cuts the areas starting inside the section are exactly the ones unmapped.
+      c.mapped(-areas.deleteRange(s.offset, end), -bytes);
+    },
+    hardwareMappings: () => ioas.areas(),
+    hardwareStats() {
+      const io = ioas as IommufdIoas & { peakTablePages?: number };
+      return {
+        ...(io.tableBytes === undefined ? {} : { tableBytes: io.tableBytes }),
+        ...(io.peakTablePages === undefined ? {} : { peakTableBytes: io.peakTablePages * 4096 }),
       };
-      discard = (s) => {
-        const end = s.offset + s.size;
-        cutAt(s.offset);
-        cutAt(end);
-        const bytes = c.call("unmap", () => unmapTolerant(ioas, iova(s.offset), s.size));
-        // After the cuts the areas starting inside the section are exactly the ones unmapped.
-        c.mapped(-areas.deleteRange(s.offset, end), -bytes);
-      };
-    } else {
-      const g = this.checkGranularity(this.#options.granularity ?? region.granularity, region);
-      granularity = g;
-      const map = (off: number) => {
-        c.call("map", () => ioas.map(iova(off), vaddr(off), g));
-        c.mapped(1, g);
-      };
-      const unmapRange = (off: number, size: number) => {
-        const bytes = c.call("unmap", () => unmapTolerant(ioas, iova(off), size));
-        c.mapped(-bytes / g, -bytes);
-      };
-      populate = (s) => mapGranules(s.offset, s.size, g, map, unmapRange);
-      discard = (s) => unmapRange(s.offset, s.size);
-    }
-    return {
-      name: this.name,
-      priority: this.#options.priority ?? 10,
-      view: DMA_VIEW,
-      granularity,
-      // An unmap of nothing is success here (see unmapTolerant), so one
-      // discard of a whole section is safe: QEMU's double_discard_supported.
-      acceptsDoubleDiscard: true,
-      populate,
-      discard,
-    };
-  }
-
-  protected hardwareMappings(): DmaMapping[] {
-    return this.#options.ioas.areas();
-  }
-
-  protected override hardwareStats(): Pick<PluginStats, "tableBytes" | "peakTableBytes"> {
-    const ioas = this.#options.ioas as IommufdIoas & { peakTablePages?: number };
-    return {
-      ...(ioas.tableBytes === undefined ? {} : { tableBytes: ioas.tableBytes }),
-      ...(ioas.peakTablePages === undefined ? {} : { peakTableBytes: ioas.peakTablePages * 4096 }),
-    };
-  }
+    },
+  });
 }
 
 /**

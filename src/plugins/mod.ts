@@ -28,3 +28,4 @@ export {
   type VirtioMemResponse,
   type VirtioMemStateAnswer,
 } from "./virtio_mem.ts";
+export { type DefinedPlugin, definePlugin, type PluginContext, type PluginSpec } from "./define.ts";

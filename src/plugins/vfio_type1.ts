@@ -29,14 +29,14 @@
  * @module
  */
 
-import type { Listener, Range, Section } from "../bus/listener.ts";
+import type { Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
-import { DMA_VIEW } from "../bus/view.ts";
-import type { DmaMapping, Type1Container } from "../hw/backend.ts";
+import type { Type1Container } from "../hw/backend.ts";
 import { vmmRules } from "../settings/vmm.ts";
 import { mapGranules } from "./granules.ts";
-import { CapacityError, checkPluginName, type Plugin, type PluginStats } from "./plugin.ts";
-import { DmaPlugin } from "./dma_plugin.ts";
+import { CapacityError, checkPluginName, type Plugin } from "./plugin.ts";
+import { checkGranularity, dmaPlugin } from "./dma_plugin.ts";
+import type { PluginContext } from "./define.ts";
 import {
   type BudgetSection,
   describeBudget,
@@ -63,7 +63,77 @@ export interface VfioType1Options {
 
 /** Creates the VFIO type1 plugin; call `attach(region)` for each region. */
 export function vfioType1(options: VfioType1Options): Plugin {
-  return new VfioType1(options);
+  const name = checkPluginName(options.name ?? "vfio", "vfioType1");
+  const who = `vfioType1 ${name}`;
+  if (typeof options.container?.map !== "function") {
+    throw new TypeError(`${who}: container must be a Type1Container`);
+  }
+  const container = options.container;
+  const warnings: string[] = [];
+  return dmaPlugin<{ g: number }>({
+    name,
+    kind: "vfio-type1",
+    priority: options.priority ?? 10,
+    warnings,
+    setup(region, r) {
+      const g = checkGranularity(who, options.granularity ?? region.granularity, region);
+      const section: BudgetSection = {
+        name: region.name,
+        start: region.base + r.offset,
+        size: r.size,
+        granularity: g,
+      };
+      if (options.checkBudget ?? true) {
+        const budget = containerBudget(container, region, section);
+        if (budget.exceeded) {
+          const message = describeBudget(budget, who, region.vmm);
+          if (budget.action === "refuse") {
+            throw new CapacityError(message, budget.needed, budget.limit);
+          }
+          warnings.push(message);
+        }
+      }
+      let sections = followed.get(container);
+      if (!sections) followed.set(container, sections = new Map());
+      sections.set(region, section);
+      return { g };
+    },
+    granularity: ({ g }) => g,
+    populate(s: Section, { g }, { counters }) {
+      const base = s.region.base, host = s.region.hostAddress;
+      mapGranules(s.offset, s.size, g, (off) => {
+        counters.call("map", () => container.map(base + off, host + off, g));
+        counters.mapped(1, g);
+      }, (off, size) => unmapRange(counters, base, off, size, g));
+    },
+    discard(s: Section, { g }, { counters }) {
+      unmapRange(counters, s.region.base, s.offset, s.size, g);
+    },
+    teardown(region) {
+      followed.get(container)?.delete(region);
+    },
+    hardwareMappings: () => container.mappings(),
+    hardwareStats() {
+      const c = container as Type1Container & { peakTablePages?: number };
+      return {
+        mappingLimit: c.dmaEntryLimit,
+        ...(c.tableBytes === undefined ? {} : { tableBytes: c.tableBytes }),
+        ...(c.peakTablePages === undefined ? {} : { peakTableBytes: c.peakTablePages * 4096 }),
+      };
+    },
+  });
+
+  /** One VFIO_IOMMU_UNMAP_DMA over the section: it removes every granule mapping inside it. */
+  function unmapRange(
+    counters: PluginContext["counters"],
+    base: number,
+    off: number,
+    size: number,
+    g: number,
+  ): void {
+    const bytes = counters.call("unmap", () => container.unmap(base + off, size));
+    counters.mapped(-bytes / g, -bytes);
+  }
 }
 
 /**
@@ -81,81 +151,4 @@ export function containerBudget(
   const sections = [...(followed.get(container)?.values() ?? [])];
   if (extra) sections.push(extra);
   return type1Budget(sections, container.dmaEntryLimit, vmmRules(region.vmm));
-}
-
-class VfioType1 extends DmaPlugin {
-  readonly kind = "vfio-type1";
-  #options: VfioType1Options;
-
-  constructor(options: VfioType1Options) {
-    super("vfioType1", checkPluginName(options.name ?? "vfio", "vfioType1"));
-    if (typeof options.container?.map !== "function") {
-      throw new TypeError(`${this.who}: container must be a Type1Container`);
-    }
-    this.#options = options;
-  }
-
-  protected createListener(region: Region, r: Range): Listener {
-    const g = this.checkGranularity(this.#options.granularity ?? region.granularity, region);
-    const container = this.#options.container;
-    const section: BudgetSection = {
-      name: region.name,
-      start: region.base + r.offset,
-      size: r.size,
-      granularity: g,
-    };
-    if (this.#options.checkBudget ?? true) {
-      const budget = containerBudget(container, region, section);
-      if (budget.exceeded) {
-        const message = describeBudget(budget, this.who, region.vmm);
-        if (budget.action === "refuse") {
-          throw new CapacityError(message, budget.needed, budget.limit);
-        }
-        this.warnings.push(message);
-      }
-    }
-    let sections = followed.get(container);
-    if (!sections) followed.set(container, sections = new Map());
-    sections.set(region, section);
-    const base = region.base;
-    const map = (off: number) => {
-      this.counters.call("map", () => container.map(base + off, region.hostAddress + off, g));
-      this.counters.mapped(1, g);
-    };
-    const unmapRange = (off: number, size: number) => {
-      const bytes = this.counters.call("unmap", () => container.unmap(base + off, size));
-      this.counters.mapped(-bytes / g, -bytes);
-    };
-    return {
-      name: this.name,
-      priority: this.#options.priority ?? 10,
-      view: DMA_VIEW,
-      granularity: g,
-      // Unmapping a range with nothing mapped succeeds on type1, so QEMU's
-      // listener accepts double discards (ram_discard_listener_init(..., true)).
-      acceptsDoubleDiscard: true,
-      populate: (s: Section) => mapGranules(s.offset, s.size, g, map, unmapRange),
-      discard: (s: Section) => unmapRange(s.offset, s.size),
-    };
-  }
-
-  protected override detached(region: Region): void {
-    followed.get(this.#options.container)?.delete(region);
-  }
-
-  protected hardwareMappings(): DmaMapping[] {
-    return this.#options.container.mappings();
-  }
-
-  protected override hardwareStats(): Pick<
-    PluginStats,
-    "mappingLimit" | "tableBytes" | "peakTableBytes"
-  > {
-    const c = this.#options.container as Type1Container & { peakTablePages?: number };
-    return {
-      mappingLimit: c.dmaEntryLimit,
-      ...(c.tableBytes === undefined ? {} : { tableBytes: c.tableBytes }),
-      ...(c.peakTablePages === undefined ? {} : { peakTableBytes: c.peakTablePages * 4096 }),
-    };
-  }
 }
