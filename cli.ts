@@ -21,6 +21,7 @@ import { HostLimitError } from "./src/host/limits.ts";
 import { TraceInputError } from "./src/host/trace/event.ts";
 import { WorkloadError } from "./src/host/workloads/workload.ts";
 import { WorkloadParamsError } from "./src/host/workloads/registry.ts";
+import { PluginModuleError } from "./src/host/plugin_modules.ts";
 import { SnapshotError } from "./src/bus/snapshot_format.ts";
 import { CapacityError } from "./src/plugins/plugin.ts";
 import type { CliIo } from "./src/cli/io.ts";
@@ -134,7 +135,8 @@ function userError(e: unknown): string | undefined {
   if (
     e instanceof UsageError || e instanceof ConfigError || e instanceof CapacityError ||
     e instanceof SnapshotError || e instanceof TraceInputError || e instanceof HostLimitError ||
-    e instanceof WorkloadError || e instanceof WorkloadParamsError
+    e instanceof WorkloadError || e instanceof WorkloadParamsError ||
+    e instanceof PluginModuleError
   ) {
     return e.message;
   }

@@ -102,6 +102,7 @@ export function sessionOptions(v: Values): SessionOptions {
     store: v.store as SessionOptions["store"],
     strict: v.strict,
     continueOnCapacityError: v["continue-on-capacity-error"],
+    ...(v.plugin ? { plugins: v.plugin } : {}),
     ...(vmm ? { vmm } : {}),
     ...(kernel ? { kernel } : {}),
   };

@@ -26,6 +26,7 @@ import { vfioType1 } from "../plugins/vfio_type1.ts";
 import { virtioMem, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
 import { capacityChecks } from "./config/capacity.ts";
 import type { DeviceConfig, HostConfig, StoreKind } from "./config/schema.ts";
+import { type LoadedPlugin, PluginModuleError } from "./plugin_modules.ts";
 
 /** A DMA device of the host: its plugin and the regions it follows. */
 export interface HostDevice {
@@ -88,6 +89,11 @@ export interface BuildOptions {
   vmm?: VmmPolicy;
   /** The kernel (overrides the configuration's `kernel`). */
   kernel?: KernelSetting;
+  /**
+   * Plugins of the user's own (from plugin modules), attached to their
+   * regions after every built-in plugin and device.
+   */
+  plugins?: readonly LoadedPlugin[];
 }
 
 /**
@@ -234,6 +240,30 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     // Devices without attachAt start attached; the others arrive mid-run.
     for (const [name, dev] of devices) {
       if (dev.config.attachAt === undefined) host.attach(name);
+    }
+    const taken = new Set([...plugins.map((p) => p.name), ...virtio.keys()]);
+    for (const { plugin, regions: names, source } of options.plugins ?? []) {
+      if (taken.has(plugin.name)) {
+        throw new PluginModuleError(
+          source,
+          `${source}: plugin name ${JSON.stringify(plugin.name)} is taken (plugins and ` +
+            `devices: ${[...taken].join(", ")})`,
+        );
+      }
+      taken.add(plugin.name);
+      for (const name of names) {
+        try {
+          plugin.attach(byName.get(name)!);
+        } catch (e) {
+          throw new PluginModuleError(
+            source,
+            `${source}: plugin ${plugin.name} refused to attach to region ${name}: ${
+              e instanceof Error ? e.message.split("\n")[0] : String(e)
+            }`,
+          );
+        }
+      }
+      plugins.push(plugin);
     }
     return host;
   } catch (e) {

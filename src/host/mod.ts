@@ -121,6 +121,13 @@ export {
 } from "./report/report.ts";
 export { renderTextReport } from "./report/text.ts";
 export { runSession, type SessionOptions, type SessionResult } from "./session.ts";
+export {
+  type LoadedPlugin,
+  loadPluginModules,
+  type PluginFactory,
+  type PluginModuleContext,
+  PluginModuleError,
+} from "./plugin_modules.ts";
 export { type LoadedState, loadHostState, saveHostState } from "./state_file.ts";
 
 // The report's latency and timelines, and the interactive HTML report.

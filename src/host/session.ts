@@ -22,6 +22,7 @@ import { withTraceRegions } from "./config/load.ts";
 import type { HostConfig, StoreKind, WorkloadName } from "./config/schema.ts";
 import { checkInvariants } from "./invariants.ts";
 import { checkHostLimits, HostLimitError } from "./limits.ts";
+import { loadPluginModules } from "./plugin_modules.ts";
 import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
 import { renderHostHtml } from "./report/html.ts";
@@ -79,6 +80,11 @@ export interface SessionOptions {
   stdin?: ReadableStream<Uint8Array>;
   /** Memory available for bitmap stores, in bytes (default: the machine's). */
   availableMemory?: number;
+  /**
+   * Plugin modules to load besides the configuration's (`--plugin FILE`):
+   * each follows every region, with no options.
+   */
+  plugins?: readonly string[];
 }
 
 /** The outcome of {@link runSession}. */
@@ -135,7 +141,23 @@ export async function runSession(
       }
     }
     const workload = trace === undefined ? workloadInput(config, options) : undefined;
-    const host = build(config, options);
+    const extra = options.plugins ?? [];
+    const plugins = await loadPluginModules(
+      config,
+      [
+        ...config.plugins,
+        ...extra.map((module) => ({
+          module,
+          options: {},
+          regions: config.regions.map((r) => r.name),
+        })),
+      ],
+      [
+        ...config.plugins.map((p, i) => `plugins[${i}] (${p.module})`),
+        ...extra.map((m) => `--plugin ${m}`),
+      ],
+    );
+    const host = build(config, { ...options, plugins });
     try {
       if (options.loadState) loadHostState(host, options.loadState);
       let run: RunResult;
@@ -203,7 +225,7 @@ export async function runSession(
 }
 
 /** Builds the host; a machine that cannot set it up (no room to map a region) is a user error. */
-function build(config: HostConfig, options: SessionOptions): Host {
+function build(config: HostConfig, options: BuildOptions): Host {
   try {
     return buildHost(config, options);
   } catch (e) {

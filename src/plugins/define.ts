@@ -313,5 +313,6 @@ class Extents {
         t.count++;
       }
     }
+    if (t.count > t.peak) t.peak = t.count; // a discard inside an extent splits it in two
   }
 }

@@ -157,6 +157,16 @@ export interface TraceWorkload {
 /** The workload of a host configuration. */
 export type WorkloadConfig = GeneratorWorkload | TraceWorkload;
 
+/** A plugin module the configuration loads (see src/host/plugin_modules.ts for the contract). */
+export interface PluginModuleConfig {
+  /** The module: a path resolved against the configuration's directory, or a URL. */
+  module: string;
+  /** Handed to the module's factory as its first argument. */
+  options: Record<string, unknown>;
+  /** Names of the regions the plugin follows (default: every region). */
+  regions: string[];
+}
+
 /** A validated, normalized host configuration: defaults filled, sizes in bytes. */
 export interface HostConfig {
   /** The file the configuration came from (as given to the loader). */
@@ -186,6 +196,8 @@ export interface HostConfig {
   document?: Record<string, unknown>;
   /** Assigned and memory devices, in the order written. */
   devices: DeviceConfig[];
+  /** Plugin modules of the user's own, loaded like built-ins after the devices. */
+  plugins: PluginModuleConfig[];
   /** KVM conversion mode (defaults to the regions' common backing). */
   kvm: KvmConfig;
   /** What drives the conversions. */
@@ -268,6 +280,7 @@ export const topLevelFields = {
         : `must be a list of regions or "from-trace", got ${describeInput(issue.input)}`,
   }),
   devices: z.array(z.unknown()).default([]),
+  plugins: z.array(z.unknown()).default([]),
   kvm: z.unknown().optional(),
   workload: z.unknown(),
   continueOnCapacityError: z.boolean().default(false),
@@ -332,6 +345,13 @@ export const deviceFieldsByType = {
   "type1": type1Fields,
   "iommufd": iommufdFields,
   "virtio-mem": virtioMemFields,
+} as const;
+
+/** The fields of an entry of `plugins`. */
+export const pluginFields = {
+  module: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).default({}),
+  region: regionRefs.optional(),
 } as const;
 
 /** The fields of `kvm`. */

@@ -19,6 +19,8 @@ import {
   generatorWorkloadFields,
   type HostConfig,
   kvmFields,
+  pluginFields,
+  type PluginModuleConfig,
   type RegionConfig,
   regionFields,
   topLevelFields,
@@ -69,6 +71,9 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
     return entry ? [entry] : [];
   });
   checkDevices(devices, regions, regionNames, add);
+  const plugins = (top.plugins ?? []).map((raw, index) =>
+    checkPlugin(raw, index, file, regions, regionNames, issues, add)
+  );
 
   const kvm = parseFields(kvmFields, (json as Record<string, unknown>).kvm ?? {}, ["kvm"], issues);
   const kvmMode = checkKvm(kvm?.mode, regions, add);
@@ -96,6 +101,7 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
       backingPageSize: r.backingPageSize!,
     })),
     devices: devices.map((d) => normalizeDevice(d, regions)),
+    plugins: plugins as PluginModuleConfig[],
     kvm: { mode: kvmMode! },
     workload: workload!,
     continueOnCapacityError: top.continueOnCapacityError!,
@@ -314,6 +320,7 @@ function checkFromTrace(
     store: top.store!,
     regions: [],
     devices: [],
+    plugins: [],
     kvm: { mode: kvm?.mode ?? "separate" },
     workload: workload!,
     continueOnCapacityError: top.continueOnCapacityError!,
@@ -323,4 +330,47 @@ function checkFromTrace(
     conversionExit: top.conversionExit!,
   };
   return { config, issues };
+}
+
+/**
+ * An entry of `plugins`: the module (resolved against the configuration's
+ * directory unless it is absolute or a URL), its options and the regions it
+ * follows (every region by default; named ones must exist).
+ */
+function checkPlugin(
+  raw: unknown,
+  index: number,
+  file: string,
+  regions: RegionEntry[],
+  regionNames: Set<string> | undefined,
+  issues: ConfigIssue[],
+  add: Add,
+): PluginModuleConfig | undefined {
+  const path = ["plugins", index];
+  const f = parseFields(pluginFields, raw, path, issues);
+  if (f?.module === undefined) return undefined;
+  const names = f.region === undefined
+    ? undefined
+    : typeof f.region === "string"
+    ? [f.region]
+    : f.region;
+  if (names !== undefined && names.length === 0) {
+    add([...path, "region"], "must name at least one region");
+  }
+  for (const [k, name] of (names ?? []).entries()) {
+    if (regionNames !== undefined && !regionNames.has(name)) {
+      add(
+        typeof f.region === "string" ? [...path, "region"] : [...path, "region", k],
+        `unknown region ${JSON.stringify(name)} (regions: ${[...regionNames].join(", ")})`,
+      );
+    }
+  }
+  const module = /^[a-z][a-z0-9+.-]*:/i.test(f.module) || isAbsolute(f.module)
+    ? f.module
+    : join(dirname(file), f.module);
+  return {
+    module,
+    options: f.options ?? {},
+    regions: names ?? regions.map((r) => r.fields.name!),
+  };
 }
