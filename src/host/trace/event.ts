@@ -108,6 +108,9 @@ export class TraceLineError extends Error {
   }
 }
 
+/** A `0x` hex number of at most 13 digits, below 2^52. */
+const SHORT_HEX = /^0x[0-9a-f]{1,13}$/i;
+
 /** Largest address a trace may name: JavaScript numbers are exact up to 2^53. */
 const LIMIT = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -123,6 +126,8 @@ export function traceInteger(value: unknown, field: string, line: number): numbe
     }
     return value;
   }
+  // Up to 13 hex digits (52 bits) a float holds exactly: no BigInt needed.
+  if (typeof value === "string" && SHORT_HEX.test(value)) return Number.parseInt(value, 16);
   if (typeof value === "string" && /^(0x[0-9a-f]+|\d+)$/i.test(value)) exact = BigInt(value);
   if (exact === undefined) {
     throw new TraceLineError(

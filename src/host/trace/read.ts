@@ -53,9 +53,14 @@ export function classifyTraceLine(raw: string, line: number): TraceItem | "blank
   if (trimmed === "" || trimmed.startsWith("#")) return "blank";
   try {
     if (trimmed.startsWith("{")) return parseJsonlLine(trimmed, line);
-    // Most lines of a real log are other events: one cheap test before the regexes.
-    if (!trimmed.includes("kvm_")) return "other";
-    return parseQemuTraceLine(trimmed, line) ?? parseQemuMemslotLine(trimmed, line) ?? "other";
+    // Most lines of a real log are other events: cheap tests before the regexes.
+    if (trimmed.includes("kvm_convert_memory")) {
+      return parseQemuTraceLine(trimmed, line) ?? parseQemuMemslotLine(trimmed, line) ?? "other";
+    }
+    if (trimmed.includes("kvm_set_user_memory")) {
+      return parseQemuMemslotLine(trimmed, line) ?? "other";
+    }
+    return "other";
   } catch (error) {
     if (!(error instanceof TraceLineError)) throw error;
     return { op: "bad-line", line, message: error.reason };
