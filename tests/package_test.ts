@@ -84,7 +84,7 @@ Deno.test("package: another project imports the library by path, every entry poi
     const url = (file: string) => new URL(file, `file://${ROOT}`).href;
     await Deno.writeTextFile(
       join(dir, "main.ts"),
-      `import { RangeTreeStore, Region } from "${url("mod.ts")}";
+      `import { definePlugin, RangeTreeStore, Region } from "${url("mod.ts")}";
 import { SimKvm } from "${url("sim.ts")}";
 import { parseHostConfig } from "${url("host.ts")}";
 import { probeKvm } from "${url("linux.ts")}";
@@ -97,7 +97,7 @@ const config = parseHostConfig(
   "x.json",
 );
 console.log(store.runCount, region.stateAt(0), config.regions[0].size, typeof SimKvm,
-  typeof probeKvm);
+  typeof probeKvm, typeof definePlugin);
 `,
     );
     const out = await new Deno.Command(Deno.execPath(), {
@@ -110,7 +110,7 @@ console.log(store.runCount, region.stateAt(0), config.regions[0].size, typeof Si
     assert.ok(out.success, stderr);
     assert.equal(
       new TextDecoder().decode(out.stdout).trim(),
-      "2 3 1048576 function function",
+      "2 3 1048576 function function function",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,0 +1,135 @@
+// The README as a new user reads it: every command in it runs as written
+// (npx -y deno@2 ..., never a bare deno), writes only where the gate does not
+// look, and every file it names is in the repository. Its TypeScript
+// examples run as doc tests (`deno test --doc README.md` in the gate).
+import assert from "node:assert/strict";
+import { main } from "../cli.ts";
+
+const README = await Deno.readTextFile("README.md");
+const NPX = "npx -y deno@2 ";
+
+/** Every command line of the README's sh blocks (comments and continuation lines joined). */
+function commands(): string[] {
+  const out: string[] = [];
+  for (const block of README.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    for (const raw of block[1].split("\n")) {
+      const line = raw.replace(/\s+#.*$/, "").trim();
+      if (line !== "") out.push(line);
+    }
+  }
+  return out;
+}
+
+/** Files in the repository the README's commands may create: only under out/. */
+async function untracked(): Promise<Set<string>> {
+  const out = await new Deno.Command("git", {
+    args: ["status", "--porcelain", "--untracked-files=all"],
+    stdout: "piped",
+  }).output();
+  return new Set(
+    new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("??")),
+  );
+}
+
+Deno.test("README: every command starts with npx -y deno@2; none is a bare deno", () => {
+  const all = commands();
+  assert.ok(all.length >= 20, `${all.length} commands`);
+  for (const c of all) assert.ok(c.startsWith(NPX), c);
+  // Nor in running text, or in the examples' descriptions.
+  const bare = /(^|[\s`(])deno (run|task|test|bench|fmt|lint|check|doc|publish|info)\b/;
+  const texts: [string, string][] = [["README.md", README]];
+  for (const e of Deno.readDirSync("examples")) {
+    if (e.isFile && /\.(json|ts)$/.test(e.name)) {
+      texts.push([e.name, Deno.readTextFileSync(`examples/${e.name}`)]);
+    }
+  }
+  for (const [name, text] of texts) {
+    for (const line of text.split("\n")) {
+      const m = bare.exec(line.replaceAll(NPX, "npx-deno "));
+      assert.equal(m, null, `${name}: a bare deno command: ${line}`);
+    }
+  }
+});
+
+Deno.test("README: every file it names is in the repository; nothing outside it", async () => {
+  const paths = new Set<string>();
+  for (
+    const m of README.matchAll(/(?<![\w/.-])((?:examples|src|bench|tests|docs|out)\/[\w./-]*)/g)
+  ) {
+    paths.add(m[1].replace(/[.,:;)]+$/, ""));
+  }
+  assert.ok(paths.size > 20);
+  for (const path of paths) {
+    // Files the commands and the benchmark report write.
+    if (["out/tdx.state", "out/map.svg", "bench/report.json"].includes(path)) continue;
+    await Deno.stat(path).catch(() => assert.fail(`README names ${path}, which does not exist`));
+  }
+  assert.doesNotMatch(README, /\/(var|home|root|etc|tmp)\/|\.\.\/shared|shared\/semantics/);
+});
+
+Deno.test("README: its commands run as written and write only to out/", async () => {
+  const before = await untracked();
+  const tasks = JSON.parse(await Deno.readTextFile("deno.json")).tasks as Record<string, string>;
+  let ran = 0;
+  for (const command of commands()) {
+    const words = command.slice(NPX.length).split(/\s+/);
+    if (words[0] === "task" && words[1] === "memstate") {
+      let args = words.slice(2);
+      let stdin: ReadableStream<Uint8Array> | undefined;
+      const redirect = args.indexOf("<");
+      if (redirect >= 0) {
+        stdin = (await Deno.open(args[redirect + 1])).readable;
+        args = args.slice(0, redirect);
+      }
+      // --follow reads until Ctrl-C: here, an interrupt once it has had time to read.
+      const interrupt = new AbortController();
+      const timer = args.includes("--follow") ? setTimeout(() => interrupt.abort(), 1000) : 0;
+      const err: string[] = [];
+      const code = await main(args, {
+        out: () => {},
+        err: (t) => err.push(t),
+        interactive: false,
+        interrupt: interrupt.signal,
+        ...(stdin ? { stdin } : {}),
+      });
+      clearTimeout(timer);
+      assert.equal(code, 0, `${command}: ${err.join("\n")}`);
+      ran++;
+    } else if (words[0] === "task") {
+      assert.ok(tasks[words[1]], `${command}: no task ${words[1]}`);
+      if (words[1] === "demo") {
+        assert.equal(await main(tasks.demo.split(/\s+/).slice(-2), quiet()), 0, command);
+      }
+    } else if (words[0] === "run" || words[0] === "bench") {
+      const file = words.find((w) => w.endsWith(".ts"))!;
+      await Deno.stat(file);
+      if (file.startsWith("examples/")) {
+        const out = await new Deno.Command(Deno.execPath(), { args: words, stdout: "null" })
+          .output();
+        assert.equal(out.code, 0, command);
+        ran++;
+      }
+    } else assert.fail(`${command}: not a command this test knows`);
+  }
+  assert.ok(ran >= 15, `${ran} commands ran`);
+  const after = await untracked();
+  assert.deepEqual([...after].filter((f) => !before.has(f)), [], "files written outside out/");
+  const config = JSON.parse(await Deno.readTextFile("deno.json"));
+  assert.ok(config.fmt.exclude.includes("out/") && config.lint.exclude.includes("out/"));
+});
+
+Deno.test("README: the benchmark of a multi-GB trace runs (here on 8 MiB)", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/trace_stream.ts", "--gib", String(8 / 1024)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.match(text, /^exit 0; 8\.\d MiB of trace, [\d,]+ lines, [\d,]+ conversions/m);
+  assert.match(text, /^peak RSS \(VmHWM\) of the replay: [\d.]+ MiB$/m);
+});
+
+function quiet() {
+  return { out: () => {}, err: () => {}, interactive: false };
+}
