@@ -244,7 +244,7 @@ Deno.test("virtio-mem: blockSize, requestedSize, offset, size and overlaps", () 
 Deno.test("unknown fields are rejected by name, with the allowed ones", () => {
   assert.deepEqual(problems((c) => c.regoins = []), [
     `${FILE}: regoins: unknown field (allowed: name, description, backend, store, regions, ` +
-    `devices, kvm, workload, continueOnCapacityError, vmm, kernel, memlockLimit, ` +
+    `devices, plugins, kvm, workload, continueOnCapacityError, vmm, kernel, memlockLimit, ` +
     `conversionExit)`,
   ]);
   assert.deepEqual(problems((c) => region(c, 0).sise = 1), [

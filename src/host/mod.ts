@@ -18,6 +18,7 @@ export type {
   InitialState,
   IommufdDeviceConfig,
   KvmConfig,
+  PluginModuleConfig,
   RegionConfig,
   StoreKind,
   TraceWorkload,
