@@ -1,13 +1,21 @@
 /**
  * The memstate command line: run a host configuration (a named workload or a
- * replayed QEMU trace) and print a report, or compare stores and DMA plugins
- * on the same input.
+ * replayed QEMU trace, read as a stream: a file, gzip, QEMU's simpletrace
+ * format, standard input, or a growing log with `--follow`) and print a
+ * report, or compare stores, DMA plugins, VMM policies or kernels on the same
+ * input. A trace can bring its own regions (its `kvm_set_user_memory`
+ * memslots), and plugin modules of the user's own run like the built-in ones.
  *
  * ```sh
  * deno run -A jsr:@cvm/memstate/cli run examples/tdx-16g.json
- * deno run -A jsr:@cvm/memstate/cli run examples/tdx-trace.json --trace examples/traces/tdx-boot.log --json
+ * deno run -A jsr:@cvm/memstate/cli run examples/tdx-trace.json --json
+ * deno run -A jsr:@cvm/memstate/cli run --trace qemu-trace.log.gz --plugin ./my_plugin.ts
  * deno run -A jsr:@cvm/memstate/cli compare examples/iommufd-1t.json
  * ```
+ *
+ * Exit status: 0 when every event was applied, a no-op or ignored; 1 when the
+ * report found a problem; 2 for bad input, refused before any work in one
+ * line; 130 when interrupted (see `memstate --help`).
  *
  * @module
  */
