@@ -406,15 +406,15 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "iommufd-cut-at-end",
     file: "src/plugins/iommufd.ts",
-    search: "        cutAt(s.offset);\n        cutAt(end);",
-    replace: "        cutAt(s.offset);",
+    search: "      cutAt(s.offset);\n      cutAt(end);",
+    replace: "      cutAt(s.offset);",
     what: "iommufd cut path: a discard does not split the area crossing its end",
   },
   {
     id: "iommufd-cut-boundary",
     file: "src/plugins/iommufd.ts",
-    search: "if (area === undefined || area.end <= cut) return;",
-    replace: "if (area === undefined || area.end < cut) return;",
+    search: "if (area === undefined || area.end <= at) return;",
+    replace: "if (area === undefined || area.end < at) return;",
     what: "iommufd cut path: a discard starting where an area ends cuts at the area's end",
   },
   {

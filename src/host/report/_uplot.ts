@@ -8,9 +8,9 @@
  * @module
  */
 
-import js from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
-import css from "uplot/dist/uPlot.min.css" with { type: "text" };
-import license from "uplot/LICENSE" with { type: "text" };
+import js from "npm:uplot@1.6.32/dist/uPlot.iife.min.js" with { type: "text" };
+import css from "npm:uplot@1.6.32/dist/uPlot.min.css" with { type: "text" };
+import license from "npm:uplot@1.6.32/LICENSE" with { type: "text" };
 
 /** uPlot's minified browser build (defines the global `uPlot`). */
 export const UPLOT_JS: string = js;
