@@ -15,7 +15,7 @@
 
 import { type TraceEvent, type TraceItem, TraceLineError } from "./event.ts";
 import { parseJsonlLine } from "./jsonl.ts";
-import { parseQemuMemslotLine, parseQemuTraceLine } from "./qemu.ts";
+import { parseQemuMemslotLine, parseQemuTraceLine, quickConvert } from "./qemu.ts";
 
 /** A line that could not be read. */
 export interface TraceProblem {
@@ -49,6 +49,9 @@ export interface TraceReadResult {
  * @param line its 1-based line number
  */
 export function classifyTraceLine(raw: string, line: number): TraceItem | "blank" | "other" {
+  // Most conversion lines of a replay: no trimming, no regular expression.
+  const quick = quickConvert(raw, line);
+  if (quick) return quick;
   const trimmed = raw.trim();
   if (trimmed === "" || trimmed.startsWith("#")) return "blank";
   try {
