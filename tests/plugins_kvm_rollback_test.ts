@@ -3,7 +3,7 @@
 // state in between. Undoing such a call (a later listener refused, or the
 // punch itself failed) must restore only the pages that flipped.
 import assert from "node:assert/strict";
-import { ConversionError } from "../src/bus/mod.ts";
+import { ConversionError, KVM_VIEW, Region, type Section } from "../src/bus/mod.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE as PRIVATE } from "../src/hw/backend.ts";
 import { assertConsistent, PAGE, simSetup } from "./helpers/sim_setup.ts";
 
@@ -65,4 +65,25 @@ Deno.test("kvm rollback: a failed punch of a one-page change puts its attribute 
     assert.equal(setup.vm.getMemoryAttributes(setup.region.base), before, to);
     assertConsistent(setup, `after the failed one-page punch to ${to}`);
   }
+});
+
+Deno.test("sections say whether every page flips: coalesced calls and whole-section unregisters do not", () => {
+  const region = new Region({ name: "ram", size: 64 * 4096 });
+  const seen: (boolean | undefined)[] = [];
+  const record = (s: Section) => seen.push(s.uniform);
+  const listener = {
+    name: "l",
+    view: KVM_VIEW,
+    coalesce: true,
+    acceptsDoubleDiscard: true,
+    populate: record,
+    discard: record,
+  };
+  region.register(listener);
+  region.convert(0, 4096, "shared"); // one run: uniform
+  region.convert(8192, 4096, "shared");
+  region.convert(0, 3 * 4096, "private"); // two runs coalesced into one call over a private page
+  region.convert(0, 4096, "shared");
+  region.unregister(listener); // one discard of the whole section
+  assert.deepEqual(seen, [true, true, false, true, false]);
 });

@@ -434,8 +434,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "kvm-restore-runs",
     file: "src/plugins/kvm_attributes.ts",
-    search: "const before = punch && s.size !== s.region.pageSize",
-    replace: "const before = punch && s.size < 0",
+    search: "const before = punch && s.uniform === false",
+    replace: "const before = punch && s.uniform === undefined",
     what: "KVM restore: a failed punch of a coalesced call flips back pages that had not changed",
   },
   {
@@ -467,6 +467,35 @@ export const MUTANTS: readonly Mutant[] = [
     search: `if (size === 0) throw new TraceLineError(line, "size: must be positive, got 0");`,
     replace: `if (size < 0) throw new TraceLineError(line, "size: must be positive, got 0");`,
     what: "a trace line of size 0 is read as an event",
+  },
+  {
+    id: "trace-quick-hex-case",
+    file: "src/host/trace/qemu.ts",
+    search: "const l = c | 0x20;",
+    replace: "const l = c;",
+    what: "the quick line reader misreads upper-case hex digits",
+  },
+  {
+    id: "trace-quick-comment",
+    file: "src/host/trace/qemu.ts",
+    search: "if (text.charCodeAt(first) === 0x23) return undefined; // a '#' comment",
+    replace: "",
+    what: "the quick line reader reads a commented-out conversion",
+  },
+  {
+    id: "trace-locate-quick-align",
+    file: "src/host/trace/locate.ts",
+    search:
+      "if (offset % r.pageSize === 0 && event.size % r.pageSize === 0) return { region: r, offset };",
+    replace: "return { region: r, offset };",
+    what: "a misaligned event inside one region is located instead of rejected",
+  },
+  {
+    id: "section-uniform-unregister",
+    file: "src/bus/registration.ts",
+    search: "      mixed: true,",
+    replace: "",
+    what: "a whole-section discard at unregister claims every page flips",
   },
   {
     id: "trace-simpletrace-args",

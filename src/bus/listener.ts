@@ -21,6 +21,13 @@ export interface Section {
   readonly offset: number;
   /** Length in bytes, a whole multiple of the listener's granularity. */
   readonly size: number;
+  /**
+   * False when the section spans pages already in the target state: only a
+   * coalescing listener (`Listener.coalesce`) gets such a call, when one
+   * change flips several separate runs. Otherwise every page of the section
+   * flips, so the inverse of the call is the state before it.
+   */
+  readonly uniform?: boolean;
 }
 
 /** A byte range of a region, without the region: used to register on or query a part. */

@@ -46,6 +46,8 @@ export interface PlannedCall {
    * `[start, end, start, end, ...]`, so a rollback undoes exactly those.
    */
   parts?: number[];
+  /** True when the call covers pages that do not flip (a whole-section discard at unregister). */
+  mixed?: boolean;
 }
 
 /**

@@ -870,6 +870,7 @@ export class Region {
       region: this,
       offset: call.startPage * this.pageSize,
       size: (call.endPage - call.startPage) * this.pageSize,
+      uniform: call.parts === undefined && call.mixed !== true,
     };
   }
 

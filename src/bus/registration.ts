@@ -67,6 +67,7 @@ export function unregisterCalls(
       kind: "populate",
       startPage: reg.startPage,
       endPage: reg.endPage,
+      mixed: true,
     }];
   }
   const done: PlannedCall[] = [];

@@ -353,9 +353,9 @@ class KvmAttributes implements KvmAttributesPlugin {
       return;
     }
     const gpa = s.region.base + s.offset;
-    // A call over several pages may cover some already in the target state
-    // (coalesced): keep their attributes to put back. One page flips whole.
-    const before = punch && s.size !== s.region.pageSize
+    // A coalesced call may cover pages already in the target state: keep their
+    // attributes to put back. Any other call flips every page it covers.
+    const before = punch && s.uniform === false
       ? [...this.vm.memoryAttributeRuns(gpa, s.size)]
       : undefined;
     counters.count("setMemoryAttributes");

@@ -57,6 +57,16 @@ export function locate<R extends TraceRegion>(
 ): Located<R> | "ignored" | LocateError {
   const start = event.gpa;
   const end = event.gpa + event.size;
+  // The usual event lies inside one region: find it without building a list
+  // (every replayed conversion asks; the `replay 1 TiB` bench row).
+  for (let i = 0; i < regions.length; i++) {
+    const r = regions[i];
+    if (r.base <= start && end <= r.base + r.size) {
+      const offset = start - r.base;
+      if (offset % r.pageSize === 0 && event.size % r.pageSize === 0) return { region: r, offset };
+      break;
+    }
+  }
   const hits = regions
     .filter((r) => r.base < end && start < r.base + r.size)
     .sort((a, b) => a.base - b.base);
