@@ -1,7 +1,12 @@
 // The latency histogram (exact count, min, max and mean; percentiles within a bucket) and the
 // timeline sampler (bounded rows, evenly spaced after halving, the last sample kept).
 import assert from "node:assert/strict";
-import { formatMicros, LatencyHistogram } from "../src/host/report/latency.ts";
+import {
+  formatMicros,
+  LatencyHistogram,
+  TIMED_IN_FULL,
+  timesConversion,
+} from "../src/host/report/latency.ts";
 import { ratePerSecond, TimelineSampler } from "../src/host/report/timeline.ts";
 
 Deno.test("latency: exact count, min, max, mean; p50 and p99 within a bucket", () => {
@@ -95,4 +100,18 @@ Deno.test("timeline: conversions per second over a window", () => {
   assert.deepEqual(ratePerSecond([0, 10, 30], [0, 10, 20], 1), [0, 1000, 2000]);
   assert.deepEqual(ratePerSecond([0, 10, 30], [0, 10, 20], 2), [0, 1000, 1500]);
   assert.deepEqual(ratePerSecond([0, 5], [3, 3], 1), [0, 0]);
+});
+
+Deno.test("latency sampling: every conversion up to 65,536, then about one in eight, spread evenly", () => {
+  for (let i = 0; i < TIMED_IN_FULL; i += 97) assert.ok(timesConversion(i));
+  let timed = 0;
+  const buckets = new Array(16).fill(0);
+  for (let i = TIMED_IN_FULL; i < TIMED_IN_FULL + 160_000; i++) {
+    if (timesConversion(i)) {
+      timed++;
+      buckets[i % 16]++; // no residue of a short period is left out
+    }
+  }
+  assert.ok(timed > 19_000 && timed < 21_000, `${timed} of 160,000`);
+  for (const b of buckets) assert.ok(b > 900, `${buckets}`);
 });

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { timesConversion } from "./report/latency.ts";
 import { ConversionError, InvalidChangeError, RegionFailedError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../hw/backend.ts";
@@ -133,7 +134,10 @@ export class EventRunner {
       if (!hotplugByTiming(this.#host, result.events, result, this.#problem)) go = false;
       else {
         // probe: time conversions, sample timelines (no allocation per event).
-        const t0 = probe !== undefined && item.op === "convert" ? performance.now() : -1;
+        const t0 = probe !== undefined && item.op === "convert" &&
+            timesConversion(result.conversions.requested)
+          ? performance.now()
+          : -1;
         go = apply(this.#host, item, result, this.#problem);
         if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
         if (go) probe?.afterEvent(result.events, result.conversions.requested);
