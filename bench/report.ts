@@ -26,6 +26,7 @@
 
 import { endToEndSource } from "./e2e_workloads.ts";
 import { linuxSource } from "./linux_rows.ts";
+import { replaySource } from "./replay_rows.ts";
 import { snapshotSource } from "./snapshot_rows.ts";
 import { storeSource } from "./store_rows.ts";
 
@@ -87,7 +88,13 @@ export interface RowSource {
 }
 
 /** Every row source of the report, in order. Add end-to-end sources here. */
-export const SOURCES: RowSource[] = [storeSource, endToEndSource, linuxSource, snapshotSource];
+export const SOURCES: RowSource[] = [
+  storeSource,
+  endToEndSource,
+  linuxSource,
+  replaySource,
+  snapshotSource,
+];
 
 /** A measurement with its ratios to the baseline and the verdict on its targets. */
 export interface RatedMeasurement extends Measurement {
