@@ -206,12 +206,13 @@ const DESCRIPTIONS: Record<string, string> = {
 };
 
 /**
- * Issue 7's bound for the conversion workloads (the range tree within 1.25x
- * of the bitmap end to end); a replay must be faster on the range tree.
+ * The bound for the conversion workloads: end to end, the range tree within
+ * 1.1x of the bitmap (the store is a small part of a conversion through three
+ * simulated kernels); a replay must be faster on the range tree.
  */
 const TARGETS: Record<string, ReportRow["targets"]> = {
-  "dma-scatter": [{ metric: "time", max: 1.25 }],
-  "2m-aligned": [{ metric: "time", max: 1.25 }],
+  "dma-scatter": [{ metric: "time", max: 1.1 }],
+  "2m-aligned": [{ metric: "time", max: 1.1 }],
   "register": [{ metric: "time", max: 1, strict: true }],
 };
 

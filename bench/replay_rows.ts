@@ -135,17 +135,25 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
   } finally {
     await Deno.remove(trace.path);
   }
+  const lines = `${count.toLocaleString("en-US")} kvm_convert_memory lines of a 1 TiB guest`;
   return [{
     workload: "replay 1 TiB",
-    description: `${count.toLocaleString("en-US")} kvm_convert_memory lines of a 1 TiB guest ` +
-      `(KVM attributes plugin): direct conversions, the whole replay, and the reader alone`,
+    description: `${lines} (KVM attributes plugin): the whole replay against direct conversions`,
     unit: "conversion",
     results: [
       measurement("direct", direct, count),
       measurement("replay", replay, count, "reader, runner and invariant check, from a file"),
-      measurement("reader only", reader, count, "no host: read and classify every line"),
     ],
     targets: [{ metric: "time", max: 1.25 }],
+  }, {
+    workload: "replay 1 TiB: reader",
+    description: `${lines}: the reader alone (no host), against the direct conversions`,
+    unit: "conversion",
+    results: [
+      measurement("direct", direct, count),
+      measurement("reader only", reader, count, "read and classify every line"),
+    ],
+    targets: [],
   }];
 }
 
@@ -157,12 +165,12 @@ if (import.meta.main) {
     args: Deno.args,
     options: { conversions: { type: "string" }, reps: { type: "string" } },
   });
-  const [row] = await replayRows(
+  const [row, reader] = await replayRows(
     Number(values.conversions ?? 1_000_000),
     Number(values.reps ?? 3),
   );
   const direct = row.results[0].seconds!;
-  for (const m of row.results) {
+  for (const m of [...row.results, reader.results[1]]) {
     const us = (s: number) => ((s * 1e6) / m.units).toFixed(3);
     console.log(
       `${m.store.padEnd(12)} ${us(m.seconds!)} us/conversion (median ${us(m.medianSeconds!)}), ${

@@ -22,8 +22,12 @@ import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
 
-/** Bytes read from the file per read call. */
-export const TRACE_CHUNK_SIZE = 64 * 1024;
+/**
+ * Bytes read from the file per read call: 256 KiB reads 13% faster than 64 KiB
+ * per line, 1 MiB no faster (the `replay 1 TiB` reader row), and memory stays
+ * flat either way.
+ */
+export const TRACE_CHUNK_SIZE = 256 * 1024;
 /** The longest line (in characters) the reader keeps; longer ones are skipped as bad lines. */
 export const MAX_LINE_LENGTH = 1 << 20;
 /** How often a followed file is checked for more data, in milliseconds. */
