@@ -19,13 +19,7 @@
  */
 
 export * from "./src/hw/sim/mod.ts";
-export {
-  createRegionBacking,
-  defaultGuestMemfdFlags,
-  type RegionBacking,
-  type RegionBackingSpec,
-  type SeparateRegionBacking,
-} from "./src/hw/region_backing.ts";
-export { Prng, seedFromEnv } from "./src/util/prng.ts";
+export { createRegionBacking, defaultGuestMemfdFlags } from "./src/hw/mod.ts";
+export * from "./src/util/mod.ts";
 // The types the simulators' signatures name, documented with the main entry point.
 export type * from "./mod.ts";

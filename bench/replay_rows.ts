@@ -26,7 +26,6 @@ import { openTraceStream } from "../src/host/trace/stream.ts";
 import { Prng } from "../src/util/prng.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
 
-const TiB = 2 ** 40;
 const BASE = 2 ** 32;
 
 /** The host every variant runs on: a 1 TiB region with the KVM attributes plugin. */

@@ -6,7 +6,7 @@ import { main } from "../cli.ts";
 import { decodeSnapshots } from "../src/bus/snapshot_format.ts";
 import { buildHost } from "../src/host/build.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
-import { runEvents } from "../src/host/run.ts";
+import { runEvents } from "../src/host/event_runner.ts";
 import { loadHostState, saveHostState } from "../src/host/state_file.ts";
 import { readTrace } from "../src/host/trace/read.ts";
 import { SnapshotError } from "../src/bus/snapshot_format.ts";

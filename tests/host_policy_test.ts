@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { parseHostConfig } from "../src/host/config/load.ts";
 import { buildHost } from "../src/host/build.ts";
-import { runEvents } from "../src/host/run.ts";
+import { runEvents } from "../src/host/event_runner.ts";
 import { runSession } from "../src/host/session.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
 import type { HostEvent } from "../src/host/workloads/workload.ts";

@@ -5,7 +5,7 @@ import { buildHost } from "../src/host/build.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
 import type { Report } from "../src/host/report/report.ts";
-import { runEvents } from "../src/host/run.ts";
+import { runEvents } from "../src/host/event_runner.ts";
 import { runSession } from "../src/host/session.ts";
 import { readTrace } from "../src/host/trace/read.ts";
 import { loadHostConfig } from "../src/host/config/load.ts";

@@ -7,7 +7,7 @@ import { parseHostConfig } from "../src/host/config/load.ts";
 import type { HostConfig, RegionConfig, WorkloadName } from "../src/host/config/schema.ts";
 import { WORKLOAD_NAMES } from "../src/host/config/schema.ts";
 import { buildHost } from "../src/host/build.ts";
-import { runEvents } from "../src/host/run.ts";
+import { runEvents } from "../src/host/event_runner.ts";
 import type { HostEvent, WorkloadContext } from "../src/host/workloads/workload.ts";
 import {
   checkParams,

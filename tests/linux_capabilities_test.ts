@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { openLinuxKvm } from "../src/hw/linux/mod.ts";
 import { KVM_CAP } from "../src/hw/linux/kvm_ioctls.ts";
-import { announceSkip, probe } from "./linux_helpers.ts";
+import { announceSkip, probe } from "./helpers/linux.ts";
 
 announceSkip("linux_capabilities_test");
 

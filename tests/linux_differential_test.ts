@@ -19,7 +19,7 @@ import {
   type SeparateRegionBacking,
 } from "../src/hw/linux/mod.ts";
 import { Prng } from "../src/util/prng.ts";
-import { announceSkip, pattern, probe } from "./linux_helpers.ts";
+import { announceSkip, pattern, probe } from "./helpers/linux.ts";
 
 announceSkip("linux_differential_test");
 

@@ -12,7 +12,7 @@ import {
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
 } from "../src/hw/backend.ts";
 import { openLinuxKvm } from "../src/hw/linux/mod.ts";
-import { announceSkip, probe } from "./linux_helpers.ts";
+import { announceSkip, probe } from "./helpers/linux.ts";
 import { errno } from "./helpers/errno.ts";
 
 announceSkip("linux_errors_test");

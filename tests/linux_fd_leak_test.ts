@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { type Errno, HwError } from "../src/hw/errors.ts";
 import { errno } from "./helpers/errno.ts";
 import { createRegionBacking, openLinuxKvm } from "../src/hw/linux/mod.ts";
-import { announceSkip, fdCount, kvmFds, kvmMappings, probe } from "./linux_helpers.ts";
+import { announceSkip, fdCount, kvmFds, kvmMappings, probe } from "./helpers/linux.ts";
 
 announceSkip("linux_fd_leak_test");
 

@@ -10,7 +10,7 @@ import {
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
 } from "../src/hw/backend.ts";
 import { createRegionBacking, openLinuxKvm } from "../src/hw/linux/mod.ts";
-import { announceSkip, pattern, probe } from "./linux_helpers.ts";
+import { announceSkip, pattern, probe } from "./helpers/linux.ts";
 
 announceSkip("linux_memory_test");
 

@@ -16,8 +16,8 @@ import {
 } from "../src/bus/mod.ts";
 import { encodeSnapshot, SNAPSHOT_SEGMENT_PAGES } from "../src/bus/snapshot_format.ts";
 import { BitmapStore } from "../src/store/bitmap_store.ts";
-import { crc32 } from "../src/util/crc32.ts";
-import { ByteReader, ByteReadError, ByteWriter, varintLength } from "../src/util/varint.ts";
+import { crc32 } from "../src/util/_crc32.ts";
+import { ByteReader, ByteReadError, ByteWriter, varintLength } from "../src/util/_varint.ts";
 import { RecordingListener } from "./helpers/recording_listener.ts";
 
 const PAGE = 4096;

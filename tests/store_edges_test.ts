@@ -12,9 +12,9 @@ import {
   RangeTreeStore,
   type StateStore,
 } from "../src/store/mod.ts";
-import { DenseSlab } from "../src/store/dense_chunks.ts";
-import { SlotArena } from "../src/store/slot_arena.ts";
-import { SpanDirectory } from "../src/store/span_directory.ts";
+import { DenseSlab } from "../src/store/_dense_slab.ts";
+import { SlotArena } from "../src/store/_slot_arena.ts";
+import { SpanDirectory } from "../src/store/_span_directory.ts";
 import { Prng } from "../src/util/prng.ts";
 import { testSeed } from "./helpers/env.ts";
 

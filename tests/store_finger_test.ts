@@ -9,7 +9,7 @@
 // Reproduce a failure with MEMSTATE_SEED=<seed>.
 import assert from "node:assert/strict";
 import { BitmapStore } from "../src/store/bitmap_store.ts";
-import { ExtentIndex, IN_PLACE_MIN, NODE_SIZE } from "../src/store/extent_index.ts";
+import { ExtentIndex, IN_PLACE_MIN, NODE_SIZE } from "../src/store/_extent_index.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 

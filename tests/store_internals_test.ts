@@ -3,9 +3,9 @@
 // addressing hash table) and the DenseSlab's change counting.
 // Reproduce a failure with MEMSTATE_SEED=<seed>.
 import assert from "node:assert/strict";
-import { DenseSlab } from "../src/store/dense_chunks.ts";
-import { ExtentIndex } from "../src/store/extent_index.ts";
-import { SpanDirectory } from "../src/store/span_directory.ts";
+import { DenseSlab } from "../src/store/_dense_slab.ts";
+import { ExtentIndex } from "../src/store/_extent_index.ts";
+import { SpanDirectory } from "../src/store/_span_directory.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
 function seeded(name: string): Prng {

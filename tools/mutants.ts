@@ -140,7 +140,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "store-dense-changes-first-word",
-    file: "src/store/dense_chunks.ts",
+    file: "src/store/_dense_slab.ts",
     search: "        const carry = w > 0 ? data[at - 1] >>> 31 : (x & 1);",
     replace: "        const carry = w > 0 ? data[at - 1] >>> 31 : 0;",
     what: "a dense chunk counts a change before its first page",
@@ -149,7 +149,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "store-dense-changes-last-boundary",
-    file: "src/store/dense_chunks.ts",
+    file: "src/store/_dense_slab.ts",
     search:
       "      }\n      if (w === first) diff &= ALL << (lo & 31);\n      if (w === last) diff &= ALL >>> (31 - (hi & 31));",
     replace:
@@ -167,28 +167,28 @@ export const MUTANTS: readonly Mutant[] = [
   // ---- bus ---------------------------------------------------------------------------------
   {
     id: "bus-plan-discard-order",
-    file: "src/bus/plan.ts",
+    file: "src/bus/_plan.ts",
     search: "  for (let i = registrations.length - 1; i >= 0; i--) {\n    addFlips(",
     replace: "  for (let i = 0; i < registrations.length; i++) {\n    addFlips(",
     what: "rule order: discards go in ascending priority (KVM goes private before DMA unmaps)",
   },
   {
     id: "bus-plan-merge-gap",
-    file: "src/bus/plan.ts",
+    file: "src/bus/_plan.ts",
     search: "if (last !== undefined && last.endPage === start) {",
     replace: "if (last !== undefined && last.endPage <= start) {",
     what: "two flips with a gap between them are told as one call over the gap",
   },
   {
     id: "bus-rollback-order",
-    file: "src/bus/transaction.ts",
+    file: "src/bus/_transaction.ts",
     search: "for (let i = done.length - 1; i >= 0; i--) {",
     replace: "for (let i = 0; i < done.length; i++) {",
     what: "rollback undoes the oldest call first instead of the newest",
   },
   {
     id: "bus-rollback-parts",
-    file: "src/bus/transaction.ts",
+    file: "src/bus/_transaction.ts",
     search: "const parts = call.parts ?? [call.startPage, call.endPage];",
     replace: "const parts = [call.startPage, call.endPage];",
     what: "rolling back a coalesced call undoes its whole span, not only the pages that flipped",
@@ -209,21 +209,21 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "bus-qemu-mixture-rounds",
-    file: "src/bus/qemu_state_change.ts",
+    file: "src/bus/_qemu_state_change.ts",
     search: "if (inTarget === 0 || !spec.perPageMixtures) {",
     replace: "if (inTarget === 0 || spec.perPageMixtures) {",
     what: "QEMU engine: a mixed range is one round instead of one round per changing page",
   },
   {
     id: "bus-qemu-undo-failing",
-    file: "src/bus/qemu_state_change.ts",
+    file: "src/bus/_qemu_state_change.ts",
     search: `spec.rollback === "notified-and-failing" ? [...notified, failed] : notified;`,
     replace: `spec.rollback === "notified-and-failing" ? notified : notified;`,
     what: "QEMU 11.1 engine: the failing listener is not sent its discard after a refusal",
   },
   {
     id: "bus-qemu-commit-first",
-    file: "src/bus/qemu_state_change.ts",
+    file: "src/bus/_qemu_state_change.ts",
     search: "  if (spec.commitFirst) {\n    store.update(start, end, setBits, clearBits);",
     replace:
       "  if (spec.commitFirst && false) {\n    store.update(start, end, setBits, clearBits);",
@@ -231,14 +231,14 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "bus-qemu-section-edge",
-    file: "src/bus/qemu_state_change.ts",
+    file: "src/bus/_qemu_state_change.ts",
     search: "    if (start >= end) continue;\n    const state = run.state | spec.implied;",
     replace: "    if (start > end) continue;\n    const state = run.state | spec.implied;",
     what: "QEMU engine: a listener whose section ends where a run starts is told an empty range",
   },
   {
     id: "bus-registration-rollback-refused",
-    file: "src/bus/registration.ts",
+    file: "src/bus/_registration.ts",
     search: "const done = calls.slice(0, i);",
     replace: "const done = calls.slice(0, i + 1);",
     what: "a refused replay also discards the range the listener refused to populate",
@@ -440,7 +440,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "granules-undo",
-    file: "src/plugins/granules.ts",
+    file: "src/plugins/_granules.ts",
     search: "if (done > offset) unmapRange(offset, size);",
     replace: "if (done > offset + granule) unmapRange(offset, size);",
     what: "a map failing at the second granule leaves the first one mapped",
@@ -492,7 +492,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "section-uniform-unregister",
-    file: "src/bus/registration.ts",
+    file: "src/bus/_registration.ts",
     search: "      mixed: true,",
     replace: "",
     what: "a whole-section discard at unregister claims every page flips",

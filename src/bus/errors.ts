@@ -6,7 +6,7 @@
  * @module
  */
 
-import { hex } from "../util/hex.ts";
+import { hex } from "../util/_hex.ts";
 
 /**
  * A request that breaks a rule (misaligned, out of bounds, empty, unknown

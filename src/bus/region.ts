@@ -7,7 +7,7 @@
  * (discards by descending priority, then populates by ascending priority,
  * rolled back in reverse on refusal), and only then commits to the store and
  * tells observers. Under a QEMU policy the same change runs the way QEMU runs
- * it (qemu_state_change.ts), with the KVM steps of `kvm_convert_memory` around
+ * it (_qemu_state_change.ts), with the KVM steps of `kvm_convert_memory` around
  * it (a {@link ConversionHook}), and what a failure leaves behind stays
  * behind: the error says so (`rolledBack`), and that QEMU stops the VM
  * (`vmStopped`) when the conversion came from a KVM memory-fault exit.
@@ -20,7 +20,7 @@ import { RangeTreeStore } from "../store/range_tree_store.ts";
 import type { Run, StateStore } from "../store/state_store.ts";
 import { MAX_BITS } from "../store/validate.ts";
 import { type VmmPolicy, type VmmRules, vmmRules } from "../settings/vmm.ts";
-import { readRuns } from "../util/store_runs.ts";
+import { readRuns } from "../store/_read_runs.ts";
 import {
   ConversionError,
   InvalidChangeError,
@@ -38,11 +38,11 @@ import type {
   Range,
   Section,
 } from "./listener.ts";
-import { planCalls, type PlannedCall, type Registration } from "./plan.ts";
-import { type QemuRollback, qemuStateChange } from "./qemu_state_change.ts";
-import { replayRegistration, unregisterCalls } from "./registration.ts";
+import { planCalls, type PlannedCall, type Registration } from "./_plan.ts";
+import { type QemuRollback, qemuStateChange } from "./_qemu_state_change.ts";
+import { replayRegistration, unregisterCalls } from "./_registration.ts";
 import { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
-import { notificationsOf, type Refusal, rollBack, runTransaction } from "./transaction.ts";
+import { notificationsOf, type Refusal, rollBack, runTransaction } from "./_transaction.ts";
 import { checkView, DMA_VIEW, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
 // Saved state and rounds (issue 15): the code lives in snapshot.ts / dirty_tracker.ts.
@@ -57,8 +57,8 @@ import {
   snapshotRegionJson,
 } from "./snapshot.ts";
 import type { SnapshotJson } from "./snapshot_format.ts";
-import { isPowerOfTwo } from "../util/bits.ts";
-import { hex } from "../util/hex.ts";
+import { isPowerOfTwo } from "../util/_bits.ts";
+import { hex } from "../util/_hex.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;

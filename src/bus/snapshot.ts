@@ -44,7 +44,7 @@ import {
 } from "./snapshot_format.ts";
 import { PLUGGED } from "./state_bits.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
-import { hex } from "../util/hex.ts";
+import { hex } from "../util/_hex.ts";
 
 /** Saved state in any accepted form: binary bytes, the JSON form (parsed or text), or decoded. */
 export type SnapshotInput = Uint8Array | SnapshotJson | string | Snapshot;

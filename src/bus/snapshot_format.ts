@@ -52,14 +52,14 @@
  * @module
  */
 
-import { crc32 } from "../util/crc32.ts";
-import { ByteReader, ByteReadError, ByteWriter, varintLength } from "../util/varint.ts";
+import { crc32 } from "../util/_crc32.ts";
+import { ByteReader, ByteReadError, ByteWriter, varintLength } from "../util/_varint.ts";
 import type { Run } from "../store/state_store.ts";
 import { MAX_BITS } from "../store/validate.ts";
 import type { PageRange } from "./dirty_tracker.ts";
 import type { SourceInfo } from "./region.ts";
-import { isPowerOfTwo } from "../util/bits.ts";
-import { hex } from "../util/hex.ts";
+import { isPowerOfTwo } from "../util/_bits.ts";
+import { hex } from "../util/_hex.ts";
 
 /** The first four bytes of every binary snapshot. */
 export const SNAPSHOT_MAGIC = "MSTS";

@@ -6,7 +6,7 @@
  */
 
 import { PLUGGED, SHARED } from "./state_bits.ts";
-import { hex } from "../util/hex.ts";
+import { hex } from "../util/_hex.ts";
 
 /** A predicate over the state word: populated when `(state & mask) === value`. */
 export interface View {

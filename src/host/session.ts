@@ -27,7 +27,7 @@ import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg } from "./report/svg.ts";
 import { renderHostHtml } from "./report/html.ts";
 import { RunRecorder } from "./report/recorder.ts";
-import { runEvents, runEventStream, type RunResult } from "./run.ts";
+import { runEvents, runEventStream, type RunResult } from "./event_runner.ts";
 import { loadHostState } from "./state_file.ts";
 import { type MemslotEvent, TraceInputError, type TraceItem } from "./trace/event.ts";
 import { memoryMapFromMemslots, type TraceMemoryMap } from "./trace/memory_map.ts";

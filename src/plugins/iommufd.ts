@@ -38,9 +38,9 @@
 import type { IommufdIoas } from "../hw/backend.ts";
 import { HwError } from "../hw/errors.ts";
 import { needsProposed } from "../settings/kernel.ts";
-import { mapGranules } from "./granules.ts";
+import { mapGranules } from "./_granules.ts";
 import { checkPluginName, type Plugin } from "./plugin.ts";
-import { checkGranularity, dmaPlugin } from "./dma_plugin.ts";
+import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
 
 /** An area this plugin mapped; its start offset is its key in the plugin's index. */

@@ -59,8 +59,8 @@ import {
   type PluginStats,
   resolveRange,
 } from "./plugin.ts";
-import { mergeSpans, populatedSpans, type Span, subtractSpans } from "./verify.ts";
-import { hex } from "../util/hex.ts";
+import { mergeSpans, populatedSpans, type Span, subtractSpans } from "./_spans.ts";
+import { hex } from "../util/_hex.ts";
 
 /** Options for {@link kvmAttributes}. */
 export interface KvmAttributesOptions {

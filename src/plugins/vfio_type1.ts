@@ -33,9 +33,9 @@ import type { Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import type { Type1Container } from "../hw/backend.ts";
 import { vmmRules } from "../settings/vmm.ts";
-import { mapGranules } from "./granules.ts";
+import { mapGranules } from "./_granules.ts";
 import { CapacityError, checkPluginName, type Plugin } from "./plugin.ts";
-import { checkGranularity, dmaPlugin } from "./dma_plugin.ts";
+import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import type { PluginContext } from "./define.ts";
 import {
   type BudgetSection,

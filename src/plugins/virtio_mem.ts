@@ -46,7 +46,7 @@ import type { Region } from "../bus/region.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
 import { viewRuns } from "../bus/view_runs.ts";
 import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
-import { isPowerOfTwo } from "../util/bits.ts";
+import { isPowerOfTwo } from "../util/_bits.ts";
 
 /** A virtio-mem response type. */
 export type VirtioMemResponse = "ACK" | "NACK" | "BUSY" | "ERROR";

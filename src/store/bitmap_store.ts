@@ -16,7 +16,7 @@
  * @module
  */
 
-import { clearBitRange, findNextBit, setBitRange, testBit } from "./bit_ops.ts";
+import { clearBitRange, findNextBit, setBitRange, testBit } from "./_bit_ops.ts";
 import type { StoreOptions } from "./range_tree_store.ts";
 import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
 import {

@@ -40,7 +40,7 @@
  * a {@link SpanDirectory} (one hash probe) and then indexed directly, so the
  * hot edits (a 4 KiB flip in a fragmented span, a 2 MiB recolouring) never
  * search at all; the tree is searched only where extents are few, and edits
- * near the last one start from the index's finger (see extent_index.ts)
+ * near the last one start from the index's finger (see _extent_index.ts)
  * instead of the root.
  *
  * Invariants: there is always an entry at page 0; two neighbouring *run*
@@ -58,11 +58,11 @@
  * @module
  */
 
-import { DenseSlab } from "./dense_chunks.ts";
-import { ExtentIndex } from "./extent_index.ts";
-import { SlotArena } from "./slot_arena.ts";
-import { SpanDirectory } from "./span_directory.ts";
-import { isPowerOfTwo } from "../util/bits.ts";
+import { DenseSlab } from "./_dense_slab.ts";
+import { ExtentIndex } from "./_extent_index.ts";
+import { SlotArena } from "./_slot_arena.ts";
+import { SpanDirectory } from "./_span_directory.ts";
+import { isPowerOfTwo } from "../util/_bits.ts";
 import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
 import {
   checkAddBit,
@@ -222,7 +222,7 @@ export class RangeTreeStore implements StateStore {
   #bits: number;
   #index: ExtentIndex;
   #maps: SlotArena;
-  /** Span number to chunk-map slot, for every chunk map (see span_directory.ts). */
+  /** Span number to chunk-map slot, for every chunk map (see _span_directory.ts). */
   #directory: SpanDirectory = NO_DIRECTORY;
   #dense: DenseSlab;
   /** Pages per chunk. */
@@ -382,7 +382,7 @@ export class RangeTreeStore implements StateStore {
    * non-empty arena: per slot its words (4 bytes per chunk of a map;
    * `bits * chunkPages / 8` bytes for a dense chunk) and a 4-byte change
    * count, plus an 8-byte owner per map, and a typed-array header per array
-   * (three for maps, two for dense chunks, see slot_arena.ts); and the span
+   * (three for maps, two for dense chunks, see _slot_arena.ts); and the span
    * directory: two typed-array headers plus 12 bytes per table slot (at most
    * four per map). Typed-array headers are 208 bytes (measured on Deno 2.9 /
    * V8 15: view, buffer and backing-store record).
@@ -940,7 +940,7 @@ export class RangeTreeStore implements StateStore {
 
   /**
    * Shrinks the dense arena, repointing each moved chunk's map slot. Dense
-   * chunks keep no owner (see slot_arena.ts), so the moves are collected and
+   * chunks keep no owner (see _slot_arena.ts), so the moves are collected and
    * every live map's slots scanned once: O(maps x mapChunks), paid only when
    * three quarters of the arena have been given back since it last grew.
    */

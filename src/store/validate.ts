@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isPowerOfTwo } from "../util/bits.ts";
+import { isPowerOfTwo } from "../util/_bits.ts";
 
 /** The largest page count a store accepts: 2^52 keeps every page index exact in a double. */
 export const MAX_PAGES = 2 ** 52;

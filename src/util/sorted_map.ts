@@ -13,7 +13,7 @@
  * ## Two ordered maps
  *
  * The project has two ordered maps on purpose: npm `sorted-btree` under
- * `RangeTreeStore` (src/store/extent_index.ts) and this one under the
+ * `RangeTreeStore` (src/store/_extent_index.ts) and this one under the
  * simulated kernels. `deno bench bench/structures_bench.ts`, groups
  * "ordered maps": filling a type1 container 4 KiB at a time (65,535 keys in
  * order, then deleting them) takes this map 1x and sorted-btree 4x, and

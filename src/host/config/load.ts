@@ -24,7 +24,7 @@ import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { HostConfig } from "./schema.ts";
 import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import { checkHostConfig } from "./validate.ts";
-import { jsonErrorOffset, positionOf } from "./json_position.ts";
+import { jsonErrorOffset, positionOf } from "./_json_position.ts";
 
 /**
  * Validates and normalizes a host configuration that is already parsed JSON.

@@ -12,8 +12,8 @@
 import { dirname, isAbsolute, join } from "node:path";
 import type { ConfigIssue } from "./errors.ts";
 import { formatPath } from "./errors.ts";
-import { type FieldPath, isPlainObject, parseFields } from "./fields.ts";
-import { type Add, hex, isPowerOfTwo, label, type RegionEntry, span } from "./rule_kit.ts";
+import { type FieldPath, isPlainObject, parseFields } from "./_fields.ts";
+import { type Add, hex, isPowerOfTwo, label, type RegionEntry, span } from "./_rule_kit.ts";
 import {
   type BackingKind,
   generatorWorkloadFields,

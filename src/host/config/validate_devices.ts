@@ -8,8 +8,8 @@
  */
 
 import type { ConfigIssue } from "./errors.ts";
-import { type FieldPath, isPlainObject, type ParsedFields, parseFields } from "./fields.ts";
-import { type Add, hex, isPowerOfTwo, label, type RegionEntry } from "./rule_kit.ts";
+import { type FieldPath, isPlainObject, type ParsedFields, parseFields } from "./_fields.ts";
+import { type Add, hex, isPowerOfTwo, label, type RegionEntry } from "./_rule_kit.ts";
 import {
   type DeviceConfig,
   deviceFieldsByType,

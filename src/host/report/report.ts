@@ -9,7 +9,7 @@ import { PLUGGED, SHARED } from "../../bus/state_bits.ts";
 import type { Region } from "../../bus/region.ts";
 import type { Host } from "../build.ts";
 import type { InvariantReport } from "../invariants.ts";
-import type { ConversionCounts, RunResult } from "../run.ts";
+import type { ConversionCounts, RunResult } from "../event_runner.ts";
 import type { TraceProblem } from "../trace/read.ts";
 import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
 import type { PluginStats } from "../../plugins/plugin.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { hex } from "../../util/hex.ts";
+import { hex } from "../../util/_hex.ts";
 import type { RangeTraceEvent } from "./event.ts";
 
 /** The geometry of a region that events are located in. */

@@ -2,7 +2,7 @@
  * Argument checks done before any system call, so a JavaScript mistake (a
  * fraction, a negative number, NaN) is reported as itself and never reaches
  * the kernel as a silently converted u64. The rules and messages are the
- * simulator's (`src/hw/sim/u64.ts`), so both backends reject the same inputs
+ * simulator's (`src/hw/u64.ts`), so both backends reject the same inputs
  * the same way; what the kernel itself decides (alignment, sizes, flags) is
  * left to the kernel and comes back as a `HwError` with its errno.
  *
@@ -10,7 +10,7 @@
  */
 
 import { HwError } from "../errors.ts";
-import { checkU64, toBigU64 } from "../sim/u64.ts";
+import { checkU64, toBigU64 } from "../u64.ts";
 
 /**
  * Checks a u64 argument (`TypeError` for a non-integer, `RangeError` outside

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { toBigU64 } from "../sim/u64.ts";
+import { toBigU64 } from "../u64.ts";
 
 /** The ioctl type byte of KVM (`KVMIO`). */
 export const KVMIO = 0xae;

@@ -24,7 +24,7 @@ import {
   type GuestMemfd,
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
 } from "../backend.ts";
-import { SimMemoryAttributes } from "../sim/memory_attributes.ts";
+import { SimMemoryAttributes } from "../memory_attributes.ts";
 import { u64Arg } from "./arguments.ts";
 import {
   decodeErrorOffset,

@@ -30,9 +30,9 @@ import {
   type MemslotSpec,
   type SharedMemoryOptions,
 } from "../backend.ts";
-import { SimMemoryAttributes } from "../sim/memory_attributes.ts";
+import { SimMemoryAttributes } from "../memory_attributes.ts";
 import { u32Arg, u64Arg } from "./arguments.ts";
-import { checkU64 } from "../sim/u64.ts";
+import { checkU64 } from "../u64.ts";
 import {
   encodeMemoryAttributes,
   encodeUserMemoryRegion2,

@@ -20,9 +20,9 @@
 
 import { HwError } from "../errors.ts";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type MemoryFile } from "../backend.ts";
-import { toBigU64 } from "../sim/u64.ts";
+import { toBigU64 } from "../u64.ts";
 import { checkMappedAccess, offArg, u32Arg } from "./arguments.ts";
-import { checkU64 } from "../sim/u64.ts";
+import { checkU64 } from "../u64.ts";
 import { cString, lastError, libc, SYS_CACHESTAT } from "./libc.ts";
 
 const PROT_READ = 0x1;

@@ -16,8 +16,8 @@
 
 import { HwError } from "../errors.ts";
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
-import { hex } from "./u64.ts";
-import { readRuns } from "../../util/store_runs.ts";
+import { hex } from "../u64.ts";
+import { readRuns } from "../../store/_read_runs.ts";
 
 /** Host page size the simulated host uses for pins and reservations. */
 export const HOST_PAGE_SIZE = 4096;

@@ -37,7 +37,7 @@
  */
 
 import { HwError } from "../errors.ts";
-import { checkDmaMapArguments } from "./dma_map_args.ts";
+import { checkDmaMapArguments } from "./_dma_map_args.ts";
 import type { DmaMapping, IommufdIoas } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
@@ -48,11 +48,11 @@ import {
   IO_PAGE_4K,
   IoPageTable,
 } from "./io_page_table.ts";
-import { checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "./u64.ts";
+import { checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "../u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 
-export { U64_MAX } from "./u64.ts";
+export { U64_MAX } from "../u64.ts";
 
 /** A reserved IOVA range (MSI window, holes of the IOMMU aperture). */
 export interface ReservedRange {

@@ -53,9 +53,9 @@ import {
 } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import { HOST_ADDRESS_LIMIT, SimHost } from "./host_memory.ts";
-import { SimMemoryAttributes } from "./memory_attributes.ts";
+import { SimMemoryAttributes } from "../memory_attributes.ts";
 import { SimGuestMemfd, SimMemoryFile } from "./memory_file.ts";
-import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
+import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "../u64.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 
 /** KVM_MEM_LOG_DIRTY_PAGES. */

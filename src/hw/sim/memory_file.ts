@@ -40,9 +40,9 @@ import {
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
 import type { FaultInjector, SimOperation } from "./faults.ts";
 import { type HostMappingOwner, SimHost } from "./host_memory.ts";
-import { SparsePages } from "./sparse_pages.ts";
-import { countPagesWith } from "../../util/store_runs.ts";
-import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
+import { SparsePages } from "./_sparse_pages.ts";
+import { countPagesWith } from "../../store/_read_runs.ts";
+import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "../u64.ts";
 
 /** Options shared by both simulated files. */
 export interface SimFileOptions {

@@ -37,7 +37,7 @@ export {
   SimHost,
   type SimHostOptions,
 } from "./host_memory.ts";
-export { type AttributeRun, SimMemoryAttributes } from "./memory_attributes.ts";
+export { type AttributeRun, SimMemoryAttributes } from "../memory_attributes.ts";
 export {
   type FileAttributeRun,
   SimFileBase,
@@ -76,4 +76,4 @@ export {
   IoPageTable,
   largestEntry,
 } from "./io_page_table.ts";
-export { U64_MAX } from "./u64.ts";
+export { U64_MAX } from "../u64.ts";

@@ -31,11 +31,11 @@
  */
 
 import { HwError } from "../errors.ts";
-import { checkDmaMapArguments } from "./dma_map_args.ts";
+import { checkDmaMapArguments } from "./_dma_map_args.ts";
 import type { DmaMapping, Type1Container } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
-import { checkU64, hex, isAligned, wrapsU64 } from "./u64.ts";
+import { checkU64, hex, isAligned, wrapsU64 } from "../u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 import { type AreaFootprint, IO_PAGE_1G, IO_PAGE_4K, IoPageTable } from "./io_page_table.ts";

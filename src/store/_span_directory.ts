@@ -18,7 +18,7 @@
  * @module
  */
 
-import { TYPED_ARRAY_OVERHEAD_BYTES } from "./slot_arena.ts";
+import { TYPED_ARRAY_OVERHEAD_BYTES } from "./_slot_arena.ts";
 
 const EMPTY = -1;
 // Shared empty arrays: a directory with no spans allocates nothing of its own.

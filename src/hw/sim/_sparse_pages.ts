@@ -9,7 +9,7 @@
 
 import m from "npm:sorted-btree@^2.1.0";
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
-import { countPagesWith } from "../../util/store_runs.ts";
+import { countPagesWith } from "../../store/_read_runs.ts";
 
 const BTree = m.default;
 

@@ -7,7 +7,7 @@
  */
 
 import { HwError } from "../errors.ts";
-import { hex, isAligned, wrapsU64 } from "./u64.ts";
+import { hex, isAligned, wrapsU64 } from "../u64.ts";
 
 /** The smallest IOMMU page both interfaces align to. */
 const IOMMU_PAGE = 4096;

@@ -14,7 +14,7 @@ import { DMA_VIEW } from "../bus/view.ts";
 import type { DmaMapping } from "../hw/backend.ts";
 import { definePlugin, type PluginContext } from "./define.ts";
 import type { Plugin, PluginStats } from "./plugin.ts";
-import { describeDifferences, populatedSpans, type Span } from "./verify.ts";
+import { describeDifferences, populatedSpans, type Span } from "./_spans.ts";
 
 /** How one DMA plugin maps; `S` is what it keeps per region. */
 export interface DmaPluginSpec<S> {

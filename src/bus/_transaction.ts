@@ -7,7 +7,7 @@
  */
 
 import type { Notification, Section } from "./listener.ts";
-import type { PlannedCall } from "./plan.ts";
+import type { PlannedCall } from "./_plan.ts";
 
 /** How a transaction ended when a participant refused. */
 export interface Refusal {

@@ -9,7 +9,7 @@
 import type { Range } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import type { View } from "../bus/view.ts";
-import { hex } from "../util/hex.ts";
+import { hex } from "../util/_hex.ts";
 
 /** A half-open byte range `[start, end)`. */
 export type Span = [start: number, end: number];

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type KvmProbe, probeKvm } from "../src/hw/linux/mod.ts";
+import { type KvmProbe, probeKvm } from "../../src/hw/linux/mod.ts";
 
 /** The probe result; tests pass `ignore: !probe.available`. */
 export const probe: KvmProbe = probeKvm();

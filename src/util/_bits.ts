@@ -14,7 +14,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isPowerOfTwo } from "./bits.ts";
+ * import { isPowerOfTwo } from "./_bits.ts";
  * assert.equal(isPowerOfTwo(2 ** 40), true);
  * assert.equal(isPowerOfTwo(2 ** 40 + 2 ** 12), false);
  * assert.equal(isPowerOfTwo(0), false);

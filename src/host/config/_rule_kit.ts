@@ -5,8 +5,8 @@
  * @module
  */
 
-import { hex } from "../../util/hex.ts";
-import type { FieldPath, ParsedFields } from "./fields.ts";
+import { hex } from "../../util/_hex.ts";
+import type { FieldPath, ParsedFields } from "./_fields.ts";
 import type { regionFields } from "./schema.ts";
 
 /** The fields of a region entry that parsed. */
@@ -28,7 +28,7 @@ export interface RegionEntry {
 export type Add = (path: FieldPath, message: string) => void;
 
 /** `0x`-prefixed lowercase hex (the project's one formatter). */
-export { hex } from "../../util/hex.ts";
+export { hex } from "../../util/_hex.ts";
 
 /** `[start, start + size)` in hex. */
 export function span(start: number, size: number): string {
@@ -41,4 +41,4 @@ export function label(name: string | undefined): string {
 }
 
 /** Whether `n` is a power of two, exact for every safe integer (the project's one test). */
-export { isPowerOfTwo } from "../../util/bits.ts";
+export { isPowerOfTwo } from "../../util/_bits.ts";

@@ -3,7 +3,7 @@
  * a {@link SlotArena} holds one chunk of pages as one bit plane per state bit,
  * the same layout as the bitmap baseline, so a dense chunk costs what the
  * bitmap pays for those pages plus 4 bytes (its change count; the slab keeps
- * no owners, see slot_arena.ts).
+ * no owners, see _slot_arena.ts).
  *
  * Besides reading and writing pages it answers the two questions the store
  * asks of a chunk: how many state changes lie in a span (to keep `runCount`
@@ -12,8 +12,8 @@
  * @module
  */
 
-import { popcount } from "./bit_ops.ts";
-import { LOOP_FILL_WORDS, SlotArena } from "./slot_arena.ts";
+import { popcount } from "./_bit_ops.ts";
+import { LOOP_FILL_WORDS, SlotArena } from "./_slot_arena.ts";
 
 const ALL = 0xffffffff;
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Run, StateStore } from "../store/state_store.ts";
+import type { Run, StateStore } from "./state_store.ts";
 
 /** The maximal runs of `store` inside pages `[start, end)` (non-empty), as an array. */
 export function readRuns(store: StateStore, start: number, end: number): Run[] {

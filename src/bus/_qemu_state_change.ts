@@ -1,7 +1,7 @@
 /**
  * QEMU's state change, notification by notification, for the `qemu-10.1` and
  * `qemu-11.1` policies. The memstate policy plans a change once and runs it
- * as a transaction (plan.ts, transaction.ts); QEMU does neither, and the
+ * as a transaction (_plan.ts, _transaction.ts); QEMU does neither, and the
  * differences are what a user compares:
  *
  * - The changed source's bitmap is classified first
@@ -26,9 +26,9 @@
  */
 
 import type { Run, StateStore } from "../store/state_store.ts";
-import { readRuns } from "../util/store_runs.ts";
+import { readRuns } from "../store/_read_runs.ts";
 import type { Notification, Section } from "./listener.ts";
-import type { PlannedCall, Registration } from "./plan.ts";
+import type { PlannedCall, Registration } from "./_plan.ts";
 import { isPopulatedState } from "./view.ts";
 
 /**

@@ -11,10 +11,10 @@
  * @module
  */
 
-import { HwError } from "../errors.ts";
-import { RangeTreeStore } from "../../store/range_tree_store.ts";
-import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../backend.ts";
-import { countPagesWith } from "../../util/store_runs.ts";
+import { HwError } from "./errors.ts";
+import { RangeTreeStore } from "../store/range_tree_store.ts";
+import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "./backend.ts";
+import { countPagesWith } from "../store/_read_runs.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
 
 const OP = "kvm.setMemoryAttributes";

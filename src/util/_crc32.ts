@@ -22,7 +22,7 @@ const TABLE = (() => {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { crc32 } from "./crc32.ts";
+ * import { crc32 } from "./_crc32.ts";
  * assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
  * ```
  */

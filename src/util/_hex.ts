@@ -4,7 +4,7 @@
  * @module
  */
 
-/** 2^64 as a double: a u64 argument this large stands for U64_MAX (see hw/sim/u64.ts). */
+/** 2^64 as a double: a u64 argument this large stands for U64_MAX (see hw/u64.ts). */
 const TWO_64 = 2 ** 64;
 
 /**
@@ -17,7 +17,7 @@ const TWO_64 = 2 ** 64;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { hex } from "./hex.ts";
+ * import { hex } from "./_hex.ts";
  * assert.equal(hex(4096), "0x1000");
  * assert.equal(hex(2 ** 64 - 1), "0xffffffffffffffff");
  * ```

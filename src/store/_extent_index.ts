@@ -44,7 +44,7 @@
  *
  * Where the store's speed comes from otherwise: the hot edits in fragmented
  * spans (a scattered 4 KiB flip, a 2 MiB recolouring) land in chunk maps that
- * {@link RangeTreeStore} finds through a hash table (see span_directory.ts)
+ * {@link RangeTreeStore} finds through a hash table (see _span_directory.ts)
  * and indexes directly; they never touch this index.
  *
  * @module

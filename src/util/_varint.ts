@@ -52,7 +52,7 @@ export function varintLength(value: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ByteReader, ByteWriter } from "./varint.ts";
+ * import { ByteReader, ByteWriter } from "./_varint.ts";
  * const w = new ByteWriter();
  * w.varint(300);
  * w.varint(2 ** 40);

@@ -8,8 +8,8 @@
 
 import type { StateStore } from "../store/state_store.ts";
 import type { Section } from "./listener.ts";
-import type { PlannedCall, Registration } from "./plan.ts";
-import { rollBack } from "./transaction.ts";
+import type { PlannedCall, Registration } from "./_plan.ts";
+import { rollBack } from "./_transaction.ts";
 import { viewRuns } from "./view_runs.ts";
 
 /** A refused replay: the call refused, what the listener threw, the populates accepted. */

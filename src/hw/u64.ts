@@ -13,7 +13,7 @@
  * @module
  */
 
-import { isPowerOfTwo } from "../../util/bits.ts";
+import { isPowerOfTwo } from "../util/_bits.ts";
 
 /** The kernel's U64_MAX as a double (it rounds to 2^64; see the module doc). */
 export const U64_MAX: number = 2 ** 64 - 1;
@@ -61,7 +61,7 @@ export function addWrapsU64(a: number, b: number): boolean {
 }
 
 /** Formats an address or size as hexadecimal for error messages (the project's one formatter). */
-export { hex } from "../../util/hex.ts";
+export { hex } from "../util/_hex.ts";
 
 /** Throws a `RangeError` unless `value` is a power of two in `[min, max]`. */
 export function checkPowerOfTwo(name: string, value: number, min: number, max: number): void {
