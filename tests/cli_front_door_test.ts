@@ -3,19 +3,11 @@
 // help on usage errors to stderr, progress bars cleared and the cursor given
 // back (also on Ctrl-C), --follow stopped by a real SIGINT, standard input.
 import assert from "node:assert/strict";
-import { main, type ProgressTerminal } from "../cli.ts";
+import type { ProgressTerminal } from "../cli.ts";
+import { runCli } from "./helpers/cli.ts";
 import { VERSION } from "../src/version.ts";
 
-async function cli(args: string[], extra: Partial<Parameters<typeof main>[1]> = {}) {
-  const out: string[] = [], err: string[] = [];
-  const code = await main(args, {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    interactive: false,
-    ...extra,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const cli = runCli;
 
 async function temp(name: string, data: string): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "memstate_cli_" });

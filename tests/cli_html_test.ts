@@ -1,17 +1,7 @@
 // memstate run --html: writes the report, says where; an unusable --html or --svg path is one
 // clear line and exit 2 before anything runs, and leaves nothing behind.
 import assert from "node:assert/strict";
-import { main } from "../cli.ts";
-
-async function cli(...args: string[]) {
-  const out: string[] = [], err: string[] = [];
-  const code = await main(args, {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    interactive: false,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+import { cli } from "./helpers/cli.ts";
 
 Deno.test("cli: run --html writes a self-contained report and says where", async () => {
   const dir = await Deno.makeTempDir();

@@ -2,7 +2,7 @@
 // the first and loading before the second, ends in the same state as
 // replaying it whole; a bad state file is refused (exit 2) with a typed error.
 import assert from "node:assert/strict";
-import { main } from "../cli.ts";
+import { cli } from "./helpers/cli.ts";
 import { decodeSnapshots } from "../src/bus/snapshot_format.ts";
 import { buildHost } from "../src/host/build.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
@@ -62,16 +62,6 @@ function trace(seed: number, events: number): string[] {
     lines.push(JSON.stringify({ op: "convert", gpa: hex(gpa), size, to }));
   }
   return lines;
-}
-
-async function cli(...args: string[]) {
-  const out: string[] = [], err: string[] = [];
-  const code = await main(args, {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    interactive: false,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
 Deno.test("cli: a trace replayed in two parts with --save-state / --load-state equals it whole", async () => {

@@ -1,17 +1,7 @@
 // The command line: help, usage errors (exit 2, naming what is wrong), run,
 // --json, --svg, compare, and config errors naming the file and field.
 import assert from "node:assert/strict";
-import { main } from "../cli.ts";
-
-async function cli(...args: string[]) {
-  const out: string[] = [], err: string[] = [];
-  const code = await main(args, {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    interactive: false,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+import { cli } from "./helpers/cli.ts";
 
 Deno.test("cli: --help for the tool and for each command", async () => {
   const top = await cli("--help");

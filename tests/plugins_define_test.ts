@@ -4,7 +4,7 @@
 // both ways.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { main } from "../cli.ts";
+import { cli } from "./helpers/cli.ts";
 import { ConversionError } from "../src/bus/errors.ts";
 import { Region } from "../src/bus/region.ts";
 import { DMA_VIEW, KVM_VIEW } from "../src/bus/view.ts";
@@ -102,16 +102,6 @@ Deno.test("definePlugin: per-region state, one attachment per region, a refusal 
     /name must be a non-empty string/,
   );
 });
-
-async function cli(...args: string[]) {
-  const out: string[] = [], err: string[] = [];
-  const code = await main(args, {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    interactive: false,
-  });
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
 
 Deno.test("plugin modules: a configuration names a module relative to itself, with options and regions", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memstate_plugin_" });

@@ -24,7 +24,7 @@ import { checkInvariants } from "./invariants.ts";
 import { checkHostLimits, HostLimitError } from "./limits.ts";
 import { loadPluginModules } from "./plugin_modules.ts";
 import { buildReport, type Report } from "./report/report.ts";
-import { renderStateSvg } from "./report/svg.ts";
+import { renderStateSvg, svgRegionOf } from "./report/svg.ts";
 import { renderHostHtml } from "./report/html.ts";
 import { RunRecorder } from "./report/recorder.ts";
 import { runEvents, runEventStream, type RunResult } from "./event_runner.ts";
@@ -206,14 +206,7 @@ export async function runSession(
           renderStateSvg({
             title:
               `${config.name}: ${report.input} (${report.store}, ${report.vmm}, ${report.kernel})`,
-            regions: host.regions.map((r) => ({
-              name: r.name,
-              base: r.base,
-              size: r.size,
-              pageSize: r.pageSize,
-              runs: r.store.runs(),
-              implied: r.impliedBits,
-            })),
+            regions: host.regions.map(svgRegionOf),
           }),
       };
     } finally {

@@ -47,6 +47,7 @@ import {
 import { type PageData, type PageDevice, type PageRegion, reportClient } from "./html_client.ts";
 import { formatMicros, type LatencyReport } from "./latency.ts";
 import type { Report } from "./report.ts";
+import { svgRegionOf } from "./svg.ts";
 import { UPLOT_CSS, UPLOT_JS, UPLOT_LICENSE } from "./_uplot.ts";
 
 /** One region to show. */
@@ -118,12 +119,7 @@ export function renderHostHtml(
   options: HtmlReportOptions = {},
 ): string {
   const regions: HtmlRegion[] = host.regions.map((r) => ({
-    name: r.name,
-    base: r.base,
-    size: r.size,
-    pageSize: r.pageSize,
-    runs: r.store.runs(),
-    implied: r.impliedBits,
+    ...svgRegionOf(r),
     // A region whose PLUGGED bit is not implied has a virtio-mem device deciding it.
     virtioMem: (r.impliedBits & PLUGGED) === 0,
   }));

@@ -20,6 +20,7 @@
  * @module
  */
 
+import type { Region } from "../../bus/region.ts";
 import { formatSize } from "../sizes.ts";
 import {
   cssColor,
@@ -66,6 +67,18 @@ export interface SvgRegion {
    * the runs' PLUGGED bits are drawn as they are, in a plugged lane.
    */
   implied?: number;
+}
+
+/** A live region as the pictures draw it: its geometry, runs and implied bits. */
+export function svgRegionOf(region: Region): SvgRegion {
+  return {
+    name: region.name,
+    base: region.base,
+    size: region.size,
+    pageSize: region.pageSize,
+    runs: region.store.runs(),
+    implied: region.impliedBits,
+  };
 }
 
 /** What to draw. */
