@@ -527,4 +527,14 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "      plugin.verify(region);",
     what: "the invariant checker drops what the plugins' verify found",
   },
+
+  // ---- real Linux backend ------------------------------------------------------------------
+  {
+    id: "linux-create-vm-signals-unblocked",
+    file: "src/hw/linux/linux_kvm.ts",
+    search: "const created = withSignalsBlocked(() => {",
+    replace: "const created = ((f: () => number | HwError) => f())(() => {",
+    what: "KVM_CREATE_VM runs with signals unblocked: a handler may overwrite errno",
+    tests: ["tests/linux_signals_test.ts"],
+  },
 ];

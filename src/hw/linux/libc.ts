@@ -46,6 +46,7 @@ const SYMBOLS = {
     nonblocking: false,
   },
   __errno_location: { parameters: [], result: "pointer", nonblocking: false },
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32", nonblocking: false },
   getpagesize: { parameters: [], result: "i32", nonblocking: false },
 } as const;
 
@@ -112,6 +113,36 @@ function requireFfiPermission(): void {
 export function lastError(op: string, what: string): HwError {
   const code = libc().errno();
   return new HwError(op, errnoName(code), `${what} failed (errno ${code})`);
+}
+
+/** pthread_sigmask's `how` values on Linux (asm-generic/signal-defs.h). */
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+/** glibc's sigset_t: 1024 bits. */
+const SIGSET_BYTES = 128;
+
+/**
+ * Runs `fn` with every signal blocked on the calling thread, then restores
+ * the mask (signals that arrived meanwhile are delivered then, or to another
+ * thread). For the rare, slow calls where a signal does harm twice: the
+ * kernel gives up with EINTR when one is pending (KVM_CREATE_VM), and a
+ * handler that runs between the failed call and the errno read may overwrite
+ * errno (Deno's own signal listeners do: a flood of SIGUSR1 turned EINTR into
+ * EAGAIN, tests/linux_signals_test.ts). The kernel ignores SIGKILL and SIGSTOP
+ * in the mask and glibc keeps its internal signals. Not for the per-conversion
+ * path: two more FFI calls would cost more than the call they guard.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const { sym } = libc();
+  const all = new Uint8Array(SIGSET_BYTES).fill(0xff);
+  const old = new Uint8Array(SIGSET_BYTES);
+  // pthread_sigmask returns an error number (never sets errno); on failure run unguarded.
+  if (sym.pthread_sigmask(SIG_BLOCK, all, old) !== 0) return fn();
+  try {
+    return fn();
+  } finally {
+    sym.pthread_sigmask(SIG_SETMASK, old, null);
+  }
 }
 
 /** ioctl(fd, request, &struct): returns the raw result; on -1 call {@link lastError} next. */

@@ -44,7 +44,7 @@ import {
   KVM_SET_MEMORY_ATTRIBUTES,
   KVM_SET_USER_MEMORY_REGION2,
 } from "./kvm_ioctls.ts";
-import { cString, ioctlInt, ioctlPtr, lastError, libc } from "./libc.ts";
+import { cString, ioctlInt, ioctlPtr, lastError, libc, withSignalsBlocked } from "./libc.ts";
 import { createLinuxGuestMemfd, LinuxGuestMemfd } from "./linux_guest_memfd.ts";
 import { closeQuietly, type LinuxMemoryFile, openSharedMemfd } from "./linux_memory_file.ts";
 import { KVM_DEVICE, requireKvmPermissions } from "./permissions.ts";
@@ -322,11 +322,24 @@ function checkExtension(fd: number, cap: number): number {
   return checkedIoctl(fd, KVM_CHECK_EXTENSION, cap, "kvm.checkExtension", `capability ${cap}`);
 }
 
-/** KVM_CREATE_VM; an unsupported type gets a message listing the types there are. */
+/**
+ * KVM_CREATE_VM with every signal blocked; an unsupported type gets a message
+ * listing the types there are. A signal pending while the VM registers its
+ * MMU notifier makes mm_take_all_locks (mm/vma.c) give up with -EINTR, which
+ * kvm_create_vm (virt/kvm/kvm_main.c) returns as is; QEMU's kvm_init
+ * (accel/kvm/kvm-all.c) retries for as long as that happens. A blocked signal
+ * is not pending for the kernel (recalc_sigpending, kernel/signal.c), so the
+ * call cannot be interrupted, and no handler can overwrite errno before it is
+ * read (tests/linux_signals_test.ts shows both under V8's profiler and under a
+ * SIGUSR1 flood).
+ */
 function createVm(kvmFd: number, vmType: number, vmTypes: number): number {
-  const fd = ioctlInt(kvmFd, KVM_CREATE_VM, vmType);
-  if (fd !== -1) return fd;
-  const error = lastError("kvm.createVm", `KVM_CREATE_VM(type ${vmType})`);
+  const created = withSignalsBlocked(() => {
+    const fd = ioctlInt(kvmFd, KVM_CREATE_VM, vmType);
+    return fd !== -1 ? fd : lastError("kvm.createVm", `KVM_CREATE_VM(type ${vmType})`);
+  });
+  if (typeof created === "number") return created;
+  const error = created;
   if (error.errno === "EINVAL" && (vmType > 30 || (vmTypes & (1 << vmType)) === 0)) {
     const types = [...Array(31).keys()].filter((t) => (vmTypes & (1 << t)) !== 0);
     throw new HwError(

@@ -1,0 +1,59 @@
+// Signals do not make the real backend fail. A signal pending while KVM_CREATE_VM registers
+// the VM's MMU notifier makes the kernel give up with EINTR (mm_take_all_locks, mm/vma.c,
+// returned by kvm_create_vm, virt/kvm/kvm_main.c; QEMU's kvm_init retries it), and a signal
+// handler that runs before errno is read can overwrite it (Deno's listeners turned EINTR into
+// EAGAIN). memstate makes the call with signals blocked. Each case runs in a process of its
+// own, where the signals reach the thread that makes the call: under V8's sampling profiler
+// (SIGPROF every 10 µs) and under a flood of SIGUSR1, every VM opens, and a VM type the
+// kernel refuses still fails with the kernel's EINVAL.
+import assert from "node:assert/strict";
+import { announceSkip, probe } from "./helpers/linux.ts";
+
+announceSkip("linux_signals_test");
+
+const HELPER = new URL("./helpers/open_vms_under_signals.ts", import.meta.url).pathname;
+
+/** Opens `count` VMs of `vmType` in a child process under `mode`'s signals: each outcome. */
+async function openUnderSignals(
+  mode: "flood" | "profile",
+  count: number,
+  vmType = 0,
+): Promise<string[]> {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_signals_" });
+  try {
+    const v8 = mode === "profile"
+      ? [`--v8-flags=--prof,--prof-sampling-interval=10,--logfile=${dir}/v8.log`]
+      : [];
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", ...v8, HELPER, mode, String(count), String(vmType)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assert.equal(out.code, 0, `the child failed: ${new TextDecoder().decode(out.stderr)}`);
+    return JSON.parse(text.split("\n").at(-1)!);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+for (const mode of ["profile", "flood"] as const) {
+  Deno.test({
+    name: `signals (${mode}): KVM_CREATE_VM succeeds every time (signals blocked: no EINTR)`,
+    ignore: !probe.available,
+    async fn() {
+      const outcomes = await openUnderSignals(mode, 40);
+      assert.deepEqual(outcomes.filter((o) => o !== "opened"), []);
+      assert.equal(outcomes.length, 40);
+    },
+  });
+
+  Deno.test({
+    name: `signals (${mode}): a VM type the kernel refuses is still EINVAL`,
+    ignore: !probe.available,
+    async fn() {
+      const outcomes = await openUnderSignals(mode, 20, 30);
+      assert.deepEqual(new Set(outcomes), new Set(["EINVAL"]));
+    },
+  });
+}
