@@ -36,9 +36,15 @@ import type { CliIo } from "./src/cli/io.ts";
 import { COMPARE_HELP, HELP, RUN_HELP } from "./src/cli/help.ts";
 import { compareAxes, OPTIONS, runOnly, sessionOptions, type Values } from "./src/cli/options.ts";
 import { compareCommand, run } from "./src/cli/commands.ts";
-import { checkOutputFile, readInputFile, UsageError } from "./src/cli/preflight.ts";
+import {
+  checkDistinctFiles,
+  checkOutputFile,
+  readInputFile,
+  UsageError,
+} from "./src/cli/preflight.ts";
 import { loadProgress, SHOW_CURSOR } from "./src/cli/progress.ts";
 import { VERSION } from "./src/version.ts";
+import { excerpt } from "./src/util/text.ts";
 
 export type { CliIo };
 export type { ProgressTerminal } from "./src/cli/io.ts";
@@ -59,20 +65,25 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     io.out(HELP);
     return 0;
   }
+  // A usage error is one line, which ends by saying where the options are listed.
   if (command === undefined) {
-    io.err(`memstate: a command is required\n\n${HELP}`);
+    io.err("memstate: a command is required: run or compare (memstate --help lists them)");
     return 2;
   }
   if (command !== "run" && command !== "compare") {
-    io.err(`memstate: unknown command ${JSON.stringify(command.slice(0, 80))}\n\n${HELP}`);
+    io.err(
+      `memstate: unknown command ${JSON.stringify(command.slice(0, 80))}: ` +
+        "the commands are run and compare (memstate --help lists them)",
+    );
     return 2;
   }
   const help = command === "run" ? RUN_HELP : COMPARE_HELP;
+  const seeHelp = `(memstate ${command} --help lists the options)`;
   let parsed;
   try {
     parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (e) {
-    io.err(`memstate ${command}: ${(e as Error).message.split("\n")[0]}\n\n${help}`);
+    io.err(`memstate ${command}: ${parseArgsProblem(e as Error)} ${seeHelp}`);
     return 2;
   }
   const values = parsed.values as Values & { help?: boolean };
@@ -87,7 +98,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
         positionals.length === 0
           ? " (or give --trace FILE to replay a trace on its own regions)"
           : ""
-      }\n\n${help}`,
+      } ${seeHelp}`,
     );
     return 2;
   }
@@ -101,23 +112,29 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     }
     // Every file the command writes or reads besides the input, checked before any work.
     const outputs = { svg: values.svg, html: values.html, saveState: values["save-state"] };
-    const named = [["--svg", outputs.svg], ["--html", outputs.html], [
+    const written = [["--svg", outputs.svg], ["--html", outputs.html], [
       "--save-state",
       outputs.saveState,
     ]].filter((o): o is [string, string] => o[1] !== undefined);
-    for (const [i, [option, path]] of named.entries()) {
-      const other = named.slice(0, i).find(([, p]) => p === path);
-      if (other) {
-        throw new UsageError(`${other[0]} and ${option}: both name ${JSON.stringify(path)}`);
-      }
-      await checkOutputFile(option, path);
-    }
+    for (const [option, path] of written) await checkOutputFile(option, path);
     const loadState = values["load-state"] === undefined
       ? undefined
       : await readInputFile("--load-state", values["load-state"]);
     const config = positionals.length === 1
       ? await loadHostConfig(positionals[0])
       : traceOnlyConfig(values.trace!);
+    // No output may overwrite another output or anything the run reads.
+    const trace = values.trace ?? (config.workload.kind === "trace" ? config.workload.trace : "-");
+    checkDistinctFiles(written, [
+      ...(positionals.length === 1 ? [["CONFIG", positionals[0]] as [string, string]] : []),
+      ...(trace !== "-" ? [["--trace", trace] as [string, string]] : []),
+      ...(values["load-state"] !== undefined
+        ? [["--load-state", values["load-state"]] as [string, string]]
+        : []),
+      ...(values.plugin ?? []).map((p) => ["--plugin", p] as [string, string]),
+      ...config.plugins.filter((p) => !/^[a-z][a-z0-9+.-]*:/i.test(p.module))
+        .map((p) => ["plugin module", p.module] as [string, string]),
+    ]);
     await loadProgress(io);
     const session = {
       ...options,
@@ -129,13 +146,38 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       ? await run(config, session, outputs, values.json ?? false, io)
       : await compareCommand(config, session, axes, values.json ?? false, io);
   } catch (e) {
-    const message = userError(e);
+    let message = userError(e);
     if (message === undefined) throw e;
+    // A saved state that does not decode: say which option and file it came from.
+    if (e instanceof SnapshotError && values["load-state"] !== undefined) {
+      message = `--load-state ${JSON.stringify(values["load-state"])}: ${message}`;
+    }
     io.err(message.split("\n").map((line) => `memstate ${command}: ${line}`).join("\n"));
     return 2;
   } finally {
     interrupt.dispose();
   }
+}
+
+/**
+ * parseArgs' complaint in one line. A value that starts with "-" (`--seed -1`)
+ * is taken for an option, and node's message for it spans three lines.
+ */
+function parseArgsProblem(e: Error): string {
+  const ambiguous = /^Option '(--[\w-]+)[^']*' argument is ambiguous/.exec(e.message);
+  if (ambiguous) {
+    const option = ambiguous[1];
+    return `${option}: its value is missing or starts with "-"; write ${option}=VALUE for one ` +
+      `that does`;
+  }
+  const unknown = /^Unknown option '([^']*)'/.exec(e.message);
+  if (unknown) {
+    return `${excerpt(unknown[1])}: unknown option; a file name that starts with "-" goes ` +
+      `after --`;
+  }
+  const flag = /^Option '(--[\w-]+)[^']*' does not take an argument/.exec(e.message);
+  if (flag) return `${flag[1]}: takes no value`;
+  return e.message.split("\n")[0];
 }
 
 /** The message of an error the user caused (bad input), or undefined for a bug. */

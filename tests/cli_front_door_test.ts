@@ -30,14 +30,27 @@ Deno.test("cli: --version prints the version deno.json declares", async () => {
   assert.equal(r.out, `memstate ${version}`);
 });
 
-Deno.test("cli: help on a usage error goes to standard error, not standard output", async () => {
+Deno.test("cli: a usage error is one line on standard error that points at --help", async () => {
   for (
     const args of [[], ["frobnicate"], ["run", "--bogus", "x.json"], ["run"], ["compare", "a", "b"]]
   ) {
     const r = await cli(args);
     assert.equal(r.code, 2, args.join(" "));
     assert.equal(r.out, "", args.join(" "));
-    assert.match(r.err, /usage:|options:/, args.join(" "));
+    assert.equal(r.err.split("\n").length, 1, r.err);
+    assert.match(r.err, /--help lists (them|the options)\)$/, args.join(" "));
+  }
+  // parseArgs' own complaints are rewritten to name the option and what to do.
+  const parseProblems: [string[], RegExp][] = [
+    [["run", "--bogus", "x.json"], /"--bogus": unknown option; a file name that starts with "-"/],
+    [["run", "--json=yes", "x.json"], /--json: takes no value/],
+    [["run", "x.json", "--seed", "-1"], /--seed: its value is missing or starts with "-"; write/],
+  ];
+  for (const [args, expected] of parseProblems) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, expected);
+    assert.equal(r.err.split("\n").length, 1, r.err);
   }
   const help = await cli(["run", "--help"]);
   assert.equal(help.code, 0);
@@ -72,7 +85,68 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
       /--save-state: cannot write .*: a part of the path is not a directory/,
     ],
     [["run", config, "--load-state", `${dir}/none.state`], /--load-state .*: file not found/],
-    [["run", config, "--svg", `${dir}/a`, "--save-state", `${dir}/a`], /both name/],
+    [
+      ["run", config, "--svg", `${dir}/a`, "--save-state", `${dir}/a`],
+      /--save-state .*\/a": --svg names the same file; both would write it/,
+    ],
+    [
+      ["run", config, "--svg", `${dir}/b.svg`, "--html", `${dir}/./b.svg`],
+      /--html .*b\.svg": --svg names the same file; both would write it/,
+    ],
+    [
+      ["run", config, "--html", config],
+      /--html .*: CONFIG names the same file; .*overwrite an input/,
+    ],
+    [
+      [
+        "run",
+        config,
+        "--trace",
+        `${dir}/../${dir.split("/").at(-1)}/t.log`,
+        "--svg",
+        `${dir}/t.log`,
+      ],
+      /--svg .*t\.log": --trace names the same file; it would overwrite an input/,
+    ],
+    [
+      ["run", config, "--seed", "4294967296"],
+      /--seed: must be a decimal integer from 0 to 4294967295/,
+    ],
+    [["run", config, "--seed", ""], /--seed: must be a decimal integer/],
+    [["run", config, "--seed", "0x10"], /--seed: must be a decimal integer/],
+    [
+      ["run", config, "--seed", "-1"],
+      /--seed: its value is missing or starts with "-"; write --seed=VALUE/,
+    ],
+    [["run", config, "--trace", ""], /--trace: the path is empty/],
+    [
+      [
+        "run",
+        await json("p.json", {
+          name: "p",
+          regions: [{ name: "ram", size: "1GiB" }],
+          workload: { name: "swiotlb-churn", params: { inflight: 1e9 } },
+        }),
+      ],
+      /p\.json: workload\.params\.inflight: must be at most/,
+    ],
+    [
+      [
+        "run",
+        await json("inf.json", {
+          name: "inf",
+          regions: [{ name: "ram", size: 1 }],
+          workload: { name: "boot" },
+        }).then(async (p) => {
+          await Deno.writeTextFile(
+            p,
+            (await Deno.readTextFile(p)).replace('"size":1', '"size":1e400'),
+          );
+          return p;
+        }),
+      ],
+      /size: .*got Infinity \(out of range\)/,
+    ],
     [
       [
         "run",
@@ -137,15 +211,21 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
     assert.doesNotMatch(r.err, /Uncaught|^\s+at /m, what);
     assert.equal(r.out, "", `${what}: nothing ran`);
   }
-  // A write that fails after the run anyway (here: /proc, which opens for root) is one line and
-  // exit 2 too (without -A, Deno refuses /proc up front).
-  const late = await cli(["run", config, "--save-state", "/proc/version"]);
-  assert.equal(late.code, 2);
-  assert.match(
-    late.err,
-    /^memstate run: (cannot write the output: |--save-state: cannot write \/proc\/version: )/,
-  );
-  assert.equal(late.err.split("\n").length, 1);
+  // A write that fails after the run anyway (here: /proc, which opens for root; /dev/full) is
+  // one line naming the option and the file, and exit 2 too (without -A, Deno refuses /proc up
+  // front).
+  for (const option of ["--save-state", "--svg", "--html"]) {
+    for (const path of ["/proc/version", "/dev/full"]) {
+      const late = await cli(["run", config, option, path]);
+      assert.equal(late.code, 2, `${option} ${path}: ${late.err}`);
+      assert.match(
+        late.err,
+        new RegExp(`^memstate run: ${option}(:| "${path}":) cannot write`),
+        `${option} ${path}`,
+      );
+      assert.equal(late.err.split("\n").length, 1, late.err);
+    }
+  }
   // The refused output files were not created.
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), []);
 });

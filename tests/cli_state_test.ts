@@ -152,7 +152,7 @@ Deno.test("cli: a bad state file exits 2 naming the problem; compare refuses the
       await Deno.writeFile(`${dir}/bad`, data);
       const r = await cli("run", cfg, "--trace", `${dir}/t.jsonl`, "--load-state", `${dir}/bad`);
       assert.equal(r.code, 2, r.err);
-      assert.match(r.err, /memstate run: saved state: /);
+      assert.match(r.err, /^memstate run: --load-state ".*\/bad": saved state: /);
       assert.match(r.err, message);
     }
     // A file saved from another host's regions.

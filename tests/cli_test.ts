@@ -33,7 +33,7 @@ Deno.test("cli: usage errors exit 2 and say what was wrong", async () => {
     [["run", "examples/tdx-16g.json", "--workload", "idle"], /--workload: unknown workload "idle"/],
     [
       ["run", "examples/tdx-16g.json", "--seed", "1.5"],
-      /--seed: must be a non-negative integer, got "1.5"/,
+      /--seed: must be a decimal integer from 0 to 4294967295, got "1.5"/,
     ],
     [["run", "examples/tdx-16g.json", "--param", "oops"], /--param: must be KEY=VALUE/],
     [
@@ -84,6 +84,10 @@ Deno.test("cli: a type1 device that may run out of DMA entries is refused at sta
   assert.equal(refused.code, 2);
   assert.match(refused.err, /nic0/);
   assert.match(refused.err, /262144/); // 1 GiB / 4 KiB entries needed
+  // Every line of the refusal names the file.
+  for (const line of refused.err.split("\n")) {
+    assert.match(line, /^memstate run: .*small-limit\.json: the host cannot start: /);
+  }
   const accepted = await cli("run", file, "--continue-on-capacity-error", "--json");
   assert.equal(accepted.code, 0, accepted.err);
   const report = JSON.parse(accepted.out);

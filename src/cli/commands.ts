@@ -65,26 +65,21 @@ export async function run(
   }
   const { report } = result;
   io.out(json ? JSON.stringify(report, null, 2) : renderTextReport(report));
-  // Checked before the run; a write can still fail (a full disk): one line, exit 2.
-  try {
-    if (outputs.saveState) {
-      await Deno.writeFile(outputs.saveState, saveHostState(result.host));
-      if (!json) io.out(`state saved to ${outputs.saveState}`);
-    }
-    if (outputs.svg) {
-      await Deno.writeTextFile(outputs.svg, result.svg());
-      if (!json) io.out(`state map written to ${outputs.svg}`);
-    }
-  } catch (e) {
-    if (e instanceof Error && !(e instanceof TypeError) && !(e instanceof RangeError)) {
-      io.err(`memstate run: cannot write the output: ${e.message.split("\n")[0]}`);
+  // Checked before the run; a write can still fail (a full disk): one line naming the
+  // option and the file, exit 2, and no partly written file left where there was none.
+  const files: [string, string | undefined, () => Uint8Array | string, string][] = [
+    ["--save-state", outputs.saveState, () => saveHostState(result.host), "state saved to"],
+    ["--svg", outputs.svg, () => result.svg(), "state map written to"],
+    ["--html", outputs.html, () => result.html(), "HTML report written to"],
+  ];
+  for (const [option, path, content, said] of files) {
+    if (path === undefined) continue;
+    const problem = await writeOutput(path, content());
+    if (problem !== undefined) {
+      io.err(`memstate run: ${option} ${JSON.stringify(path)}: cannot write it: ${problem}`);
       return 2;
     }
-    throw e;
-  }
-  if (outputs.html) {
-    await Deno.writeTextFile(outputs.html, result.html());
-    if (!json) io.out(`HTML report written to ${outputs.html}`);
+    if (!json) io.out(`${said} ${path}`);
   }
   // Ctrl-C is how a followed log ends; anywhere else it cuts the run short.
   if (report.interrupted && !options.follow) return INTERRUPTED;
@@ -189,4 +184,25 @@ export async function compareCommand(
   }
   if (variants.some((v) => v.report?.interrupted)) return INTERRUPTED;
   return variants.some((v) => v.report !== undefined && exitStatus(v.report) === 1) ? 1 : 0;
+}
+
+/**
+ * Writes `data` to `path`; returns why it failed (one line), or undefined.
+ * A file the write created is removed again when the write fails.
+ */
+async function writeOutput(path: string, data: Uint8Array | string): Promise<string | undefined> {
+  let existed = true;
+  try {
+    await Deno.lstat(path);
+  } catch {
+    existed = false;
+  }
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(path, data);
+    else await Deno.writeFile(path, data);
+    return undefined;
+  } catch (e) {
+    if (!existed) await Deno.remove(path).catch(() => {});
+    return e instanceof Error ? e.message.split("\n")[0] : String(e);
+  }
 }

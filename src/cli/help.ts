@@ -46,7 +46,7 @@ options:
                         print the report
   --workload NAME       run a named workload: ${WORKLOAD_NAMES.join(", ")}
   --param KEY=VALUE     a workload parameter (repeatable; sizes like 64MiB where it is bytes)
-  --seed N              workload seed (default: the configuration's, else 1)
+  --seed N              workload seed, 0 to 4294967295 (default: the configuration's, else 1)
   --store KIND          range-tree (default) or bitmap, for every region
   --vmm POLICY          ${VMM_POLICIES.join(", ")} (default: the configuration's, else memstate)
   --kernel KERNEL       ${

@@ -56,6 +56,9 @@ export type Values = {
   plugin?: string[];
 };
 
+/** The largest seed: the workload generator takes 32 bits. */
+const MAX_SEED = 0xffff_ffff;
+
 /** The session options the values ask for; throws naming the option on a mistake. */
 export function sessionOptions(v: Values): SessionOptions {
   if (v.trace !== undefined && v.workload !== undefined) {
@@ -71,10 +74,17 @@ export function sessionOptions(v: Values): SessionOptions {
   }
   let seed: number | undefined;
   if (v.seed !== undefined) {
-    seed = Number(v.seed);
-    if (!Number.isInteger(seed) || seed < 0) {
-      throw new UsageError(`--seed: must be a non-negative integer, got ${excerpt(v.seed)}`);
+    // The generator is seeded with 32 bits (src/util/prng.ts), as a config's `seed` is bounded
+    // (schema.ts): a larger seed would silently run as another one.
+    seed = /^[0-9]{1,10}$/.test(v.seed) ? Number(v.seed) : NaN;
+    if (!(seed <= MAX_SEED)) {
+      throw new UsageError(
+        `--seed: must be a decimal integer from 0 to ${MAX_SEED}, got ${excerpt(v.seed)}`,
+      );
     }
+  }
+  if (v.trace === "") {
+    throw new UsageError('--trace: the path is empty; give a file, or "-" for standard input');
   }
   const params: Record<string, unknown> = {};
   for (const p of v.param ?? []) {

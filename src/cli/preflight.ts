@@ -7,6 +7,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { outputPathProblem } from "../host/report/output_path.ts";
 
 /** A mistake on the command line: one line naming the option, the value and the rule. */
@@ -55,4 +56,39 @@ function why(e: unknown, access: "read" | "write"): string {
   if (e instanceof Deno.errors.IsADirectory) return "is a directory; give a file name";
   if (e instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
   return `cannot ${access} it: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+/**
+ * Checks that no output names the same file as another output or as an
+ * input: by the resolved path (`out/x.svg` and `./out/x.svg` are one file)
+ * and, where both exist, by device and inode (links). Each pair is
+ * `[option, path]`.
+ *
+ * @throws {UsageError} naming both options and the file
+ */
+export function checkDistinctFiles(
+  outputs: readonly [string, string][],
+  inputs: readonly [string, string][],
+): void {
+  const seen = [...inputs];
+  for (const [option, path] of outputs) {
+    const other = seen.find(([, p]) => sameFile(p, path));
+    if (other) {
+      const role = inputs.includes(other) ? "it would overwrite an input" : "both would write it";
+      throw new UsageError(
+        `${option} ${JSON.stringify(path)}: ${other[0]} names the same file; ${role}`,
+      );
+    }
+    seen.push([option, path]);
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const x = Deno.statSync(a), y = Deno.statSync(b);
+    return x.ino !== null && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // one does not exist (yet): different paths are different files
+  }
 }

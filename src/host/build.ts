@@ -123,10 +123,10 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
   const accept = options.continueOnCapacityError ?? cfg.continueOnCapacityError;
   if (capacity.refusals.length > 0 && !accept) {
     const worst = capacity.refusals.reduce((a, b) => (b.needed > a.needed ? b : a));
+    // One line per refusal, each naming the file.
     throw new CapacityError(
-      `${cfg.source}: the host cannot start:\n${
-        capacity.refusals.map((p) => p.message).join("\n")
-      }`,
+      capacity.refusals.map((p) => `${cfg.source}: the host cannot start: ${p.message}`)
+        .join("\n"),
       worst.needed,
       worst.limit,
     );

@@ -356,7 +356,8 @@ function workloadInput(config: HostConfig, options: SessionOptions): WorkloadInp
   const base = configured?.name === name ? configured.params : {};
   const cli = options.params ?? {};
   const given = { ...base, ...cli };
-  const field = (p: string) => Object.hasOwn(cli, p) ? `--param ${p}` : `workload.params.${p}`;
+  const field = (p: string) =>
+    Object.hasOwn(cli, p) ? `--param ${p}` : `${config.source}: workload.params.${p}`;
   const params = checkParams(name, given, field);
   const seed = options.seed ?? configured?.seed ?? 1;
   const ctx = () => ({

@@ -26,6 +26,7 @@
  */
 
 import { formatSize } from "../util/bytes.ts";
+import { describeValue } from "../util/text.ts";
 
 export { formatSize };
 
@@ -75,7 +76,7 @@ export function sizeOrProblem(value: unknown): { bytes: number } | string {
     return { bytes: value };
   }
   if (typeof value !== "string") {
-    return `must be a number of bytes or a size string like "16GiB", got ${describe(value)}`;
+    return `must be a number of bytes or a size string like "16GiB", got ${describeValue(value)}`;
   }
   const text = value.trim();
   if (text.startsWith("-")) return `must not be negative, got ${JSON.stringify(value)}`;
@@ -110,15 +111,6 @@ function decimalWithUnit(text: string): bigint | string {
   const scaled = BigInt(whole + fraction) * multiplier;
   if (scaled % scale !== 0n) return "must be a whole number of bytes";
   return scaled / scale;
-}
-
-/** A short rendering of a JSON-ish value for error messages. */
-function describe(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (Array.isArray(value)) return "an array";
-  if (value === null) return "null";
-  if (typeof value === "object") return "an object";
-  return JSON.stringify(value) ?? String(value);
 }
 
 /**

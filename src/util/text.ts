@@ -29,3 +29,28 @@ export function excerptJson(value: unknown, max: number = EXCERPT_LENGTH): strin
   const text = JSON.stringify(value) ?? String(value);
   return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
 }
+
+/**
+ * A JSON value as a message quotes it after "got": its kind for lists and
+ * objects, the number for numbers JSON cannot write (`1e400` parses to
+ * Infinity, which `JSON.stringify` would print as null), else its JSON text cut
+ * to 60 characters.
+ *
+ * @example
+ * ```ts
+ * import { describeValue } from "./text.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(describeValue([1]), "a list");
+ * assert.equal(describeValue(Infinity), "Infinity (out of range)");
+ * assert.equal(describeValue("4k"), '"4k"');
+ * ```
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "an object";
+  if (typeof value === "number" && !Number.isFinite(value)) return `${value} (out of range)`;
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? text.slice(0, 57) + "..." : text;
+}

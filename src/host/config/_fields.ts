@@ -14,6 +14,7 @@
 import type { z } from "npm:zod@^4.1.0";
 import type { ConfigIssue } from "./errors.ts";
 import { formatPath } from "./errors.ts";
+import { describeValue } from "../../util/text.ts";
 
 /** A field path: object keys and array indexes. */
 export type FieldPath = readonly (string | number)[];
@@ -40,7 +41,9 @@ export function parseFields<F extends FieldSchemas>(
   if (!isPlainObject(raw)) {
     issues.push({
       path: formatPath(path),
-      message: raw === undefined ? "is required" : `must be a JSON object, got ${describe(raw)}`,
+      message: raw === undefined
+        ? "is required"
+        : `must be a JSON object, got ${describeValue(raw)}`,
     });
     return undefined;
   }
@@ -75,16 +78,6 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A short rendering of a JSON value for "got ..." in messages. */
-export function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "an object";
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? text.slice(0, 57) + "..." : text;
-}
-
 function pathPart(part: PropertyKey): string | number {
   return typeof part === "number" ? part : String(part);
 }
@@ -101,7 +94,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
 
 /** Rewords a zod issue as "rule, got value" in the configuration's vocabulary. */
 function issueMessage(issue: z.core.$ZodIssue): string {
-  const got = `got ${describe(issue.input)}`;
+  const got = `got ${describeValue(issue.input)}`;
   switch (issue.code) {
     case "invalid_type":
       if (issue.input === undefined) return "is required";

@@ -15,6 +15,7 @@
 
 import { z } from "npm:zod@^4.1.0";
 import { sizeOrProblem } from "../sizes.ts";
+import { describeValue } from "../../util/text.ts";
 import { KERNEL_SETTINGS, type KernelSetting } from "../../settings/kernel.ts";
 import { VMM_POLICIES, type VmmPolicy } from "../../settings/vmm.ts";
 
@@ -225,14 +226,6 @@ export type ConversionExit = "memory-fault" | "tdx-mapgpa";
 // ---------------------------------------------------------------------------
 // Field schemas (internal to the loader).
 
-/** A short rendering of a JSON value for messages. */
-function describeInput(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "object") return "an object";
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? text.slice(0, 57) + "..." : text;
-}
-
 /** A byte size written as a number or a size string; parses to bytes. */
 export const sizeField = z
   .union([z.number(), z.string()], {
@@ -240,7 +233,7 @@ export const sizeField = z
       issue.input === undefined
         ? "is required"
         : `must be a number of bytes or a size string like "16GiB", got ${
-          JSON.stringify(issue.input)
+          describeValue(issue.input)
         }`,
   })
   .transform((value, ctx) => {
@@ -277,7 +270,7 @@ export const topLevelFields = {
         ? `is required: a list of regions, or "from-trace"`
         : Array.isArray(issue.input)
         ? `must list at least one region (or be "from-trace"), got an empty list`
-        : `must be a list of regions or "from-trace", got ${describeInput(issue.input)}`,
+        : `must be a list of regions or "from-trace", got ${describeValue(issue.input)}`,
   }),
   devices: z.array(z.unknown()).default([]),
   plugins: z.array(z.unknown()).default([]),

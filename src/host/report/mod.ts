@@ -18,6 +18,7 @@ export {
   type StateSvgInput,
   type StateSvgOptions,
   type SvgRegion,
+  svgRegionOf,
   type SvgRun,
 } from "./svg.ts";
 // The report's latency and timelines, and the interactive HTML report.
