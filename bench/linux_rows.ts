@@ -106,6 +106,9 @@ function measurement(store: string, ms: number[], count: number): Measurement {
     seconds: minOf(ms) / 1000,
     medianSeconds: medianOf(ms) / 1000,
     repetitions: ms.length,
+    // Every repetition, in the order run: the variants ran one after another in each repetition,
+    // so report.ts pairs them and marks a verdict the machine's noise can flip.
+    times: ms.map((x) => x / 1000),
     units: count,
     bytes: 0,
     runs: null,

@@ -85,6 +85,9 @@ function measurement(store: string, ms: number[], units: number, note?: string):
     seconds: best(ms) / 1000,
     medianSeconds: median(ms) / 1000,
     repetitions: ms.length,
+    // Every repetition, in the order run: the variants ran one after another in each repetition,
+    // so report.ts pairs them and marks a verdict the machine's noise can flip.
+    times: ms.map((x) => x / 1000),
     units,
     bytes: 0,
     runs: null,
