@@ -24,6 +24,7 @@ import { libc } from "../src/hw/linux/libc.ts";
 import type { LinuxMemoryFile } from "../src/hw/linux/linux_memory_file.ts";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../src/hw/backend.ts";
 import { Prng } from "../src/util/prng.ts";
+import { timedMeasurement } from "./measurement.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
 
 const PAGE = 4096;
@@ -97,24 +98,6 @@ function measure(count: number, reps: number, written: boolean): Timing {
   return timing;
 }
 
-const minOf = (xs: number[]) => Math.min(...xs);
-const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function measurement(store: string, ms: number[], count: number): Measurement {
-  return {
-    store,
-    seconds: minOf(ms) / 1000,
-    medianSeconds: medianOf(ms) / 1000,
-    repetitions: ms.length,
-    // Every repetition, in the order run: the variants ran one after another in each repetition,
-    // so report.ts pairs them and marks a verdict the machine's noise can flip.
-    times: ms.map((x) => x / 1000),
-    units: count,
-    bytes: 0,
-    runs: null,
-  };
-}
-
 /** Why the rows cannot run here, or undefined when /dev/kvm is usable. */
 function unavailable(): string | undefined {
   const probe = probeKvm();
@@ -160,8 +143,8 @@ export function linuxRows(count = 20_000, reps = 3): ReportRow[] {
       description,
       unit: "conversion",
       results: [
-        measurement("raw fallocate", t.raw, count),
-        measurement("memstate", t.memstate, count),
+        timedMeasurement("raw fallocate", t.raw, count),
+        timedMeasurement("memstate", t.memstate, count),
       ],
       targets: [{ metric: "time", max: 1.5 }],
     };

@@ -24,7 +24,8 @@ import { parseArgs } from "node:util";
 import { buildHost, parseHostConfig, runSession } from "../host.ts";
 import { openTraceStream } from "../src/host/trace/stream.ts";
 import { Prng } from "../src/util/prng.ts";
-import type { Measurement, ReportRow, RowSource } from "./report.ts";
+import { timedMeasurement } from "./measurement.ts";
+import type { ReportRow, RowSource } from "./report.ts";
 
 const BASE = 2 ** 32;
 
@@ -76,25 +77,6 @@ async function writeTrace(count: number, seed: number) {
   return { path, offsets, sizes, toShared };
 }
 
-const best = (xs: number[]) => Math.min(...xs);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function measurement(store: string, ms: number[], units: number, note?: string): Measurement {
-  return {
-    store,
-    seconds: best(ms) / 1000,
-    medianSeconds: median(ms) / 1000,
-    repetitions: ms.length,
-    // Every repetition, in the order run: the variants ran one after another in each repetition,
-    // so report.ts pairs them and marks a verdict the machine's noise can flip.
-    times: ms.map((x) => x / 1000),
-    units,
-    bytes: 0,
-    runs: null,
-    ...(note ? { note } : {}),
-  };
-}
-
 /** The replay row: direct conversions (baseline), full replay, and the reader alone. */
 export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow[]> {
   const trace = await writeTrace(count, 3);
@@ -143,8 +125,8 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
     description: `${lines} (KVM attributes plugin): the whole replay against direct conversions`,
     unit: "conversion",
     results: [
-      measurement("direct", direct, count),
-      measurement("replay", replay, count, "reader, runner and invariant check, from a file"),
+      timedMeasurement("direct", direct, count),
+      timedMeasurement("replay", replay, count, "reader, runner and invariant check, from a file"),
     ],
     targets: [{ metric: "time", max: 1.25 }],
   }, {
@@ -152,8 +134,8 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
     description: `${lines}: the reader alone (no host), against the direct conversions`,
     unit: "conversion",
     results: [
-      measurement("direct", direct, count),
-      measurement("reader only", reader, count, "read and classify every line"),
+      timedMeasurement("direct", direct, count),
+      timedMeasurement("reader only", reader, count, "read and classify every line"),
     ],
     targets: [],
   }];
