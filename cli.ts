@@ -39,6 +39,7 @@ import { compareCommand, run } from "./src/cli/commands.ts";
 import {
   checkDistinctFiles,
   checkOutputFile,
+  moduleFile,
   readInputFile,
   UsageError,
 } from "./src/cli/preflight.ts";
@@ -116,7 +117,17 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       "--save-state",
       outputs.saveState,
     ]].filter((o): o is [string, string] => o[1] !== undefined);
-    for (const [option, path] of written) await checkOutputFile(option, path);
+    for (const [option, path] of written) {
+      if (path === "-") {
+        throw new UsageError(
+          `${option}: "-" names no file here; give a file name (the report goes to standard output)`,
+        );
+      }
+      await checkOutputFile(option, path);
+    }
+    if (positionals[0] === "") {
+      throw new UsageError("CONFIG: the path is empty; give a host configuration file");
+    }
     const loadState = values["load-state"] === undefined
       ? undefined
       : await readInputFile("--load-state", values["load-state"]);
@@ -125,15 +136,14 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       : traceOnlyConfig(values.trace!);
     // No output may overwrite another output or anything the run reads.
     const trace = values.trace ?? (config.workload.kind === "trace" ? config.workload.trace : "-");
+    const named = (option: string, path: string | undefined): [string, string][] =>
+      path === undefined ? [] : [[option, path]];
     checkDistinctFiles(written, [
-      ...(positionals.length === 1 ? [["CONFIG", positionals[0]] as [string, string]] : []),
-      ...(trace !== "-" ? [["--trace", trace] as [string, string]] : []),
-      ...(values["load-state"] !== undefined
-        ? [["--load-state", values["load-state"]] as [string, string]]
-        : []),
-      ...(values.plugin ?? []).map((p) => ["--plugin", p] as [string, string]),
-      ...config.plugins.filter((p) => !/^[a-z][a-z0-9+.-]*:/i.test(p.module))
-        .map((p) => ["plugin module", p.module] as [string, string]),
+      ...named("CONFIG", positionals[0]),
+      ...named("--trace", trace === "-" ? undefined : trace),
+      ...named("--load-state", values["load-state"]),
+      ...(values.plugin ?? []).flatMap((p) => named("--plugin", moduleFile(p))),
+      ...config.plugins.flatMap((p) => named("plugin module", moduleFile(p.module))),
     ]);
     await loadProgress(io);
     const session = {
@@ -177,6 +187,8 @@ function parseArgsProblem(e: Error): string {
   }
   const flag = /^Option '(--[\w-]+)[^']*' does not take an argument/.exec(e.message);
   if (flag) return `${flag[1]}: takes no value`;
+  const missing = /^Option '(--[\w-]+)[^']*' argument missing/.exec(e.message);
+  if (missing) return `${missing[1]}: needs a value`;
   return e.message.split("\n")[0];
 }
 

@@ -1,6 +1,7 @@
 // The command line as a new user meets it: every mistake is one line and exit
-// 2 before any work, exit 0 only when every event was applied, --version,
-// help on usage errors to stderr, progress bars cleared and the cursor given
+// 2 before any work (usage errors point at --help), outputs never over an input and written
+// all or none, exit 0 only when every event was applied, --version,
+// progress bars cleared and the cursor given
 // back (also on Ctrl-C), --follow stopped by a real SIGINT, standard input.
 import assert from "node:assert/strict";
 import type { ProgressTerminal } from "../cli.ts";
@@ -119,6 +120,14 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
       /--seed: its value is missing or starts with "-"; write --seed=VALUE/,
     ],
     [["run", config, "--trace", ""], /--trace: the path is empty/],
+    [["run", ""], /CONFIG: the path is empty/],
+    [["run", config, "--plugin", ""], /--plugin: the path is empty/],
+    [["run", config, "--html", "-"], /--html: "-" names no file here/],
+    [["run", config, "--svg"], /--svg: needs a value/],
+    [
+      ["compare", config, "--vmm", "qemu-11.1,memstate", "--reps", "0x2"],
+      /--reps: must be an integer in \[1, 100\], got "0x2"/,
+    ],
     [
       [
         "run",
@@ -213,14 +222,17 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
   }
   // A write that fails after the run anyway (here: /proc, which opens for root; /dev/full) is
   // one line naming the option and the file, and exit 2 too (without -A, Deno refuses /proc up
-  // front).
+  // front). The device is reached through a link in a temporary directory, so that a bug which
+  // replaced the file instead of writing it would replace the link, never /dev/full itself.
+  const full = `${await Deno.makeTempDir({ prefix: "memstate_cli_" })}/full`;
+  Deno.symlinkSync("/dev/full", full);
   for (const option of ["--save-state", "--svg", "--html"]) {
-    for (const path of ["/proc/version", "/dev/full"]) {
+    for (const path of ["/proc/version", full]) {
       const late = await cli(["run", config, option, path]);
       assert.equal(late.code, 2, `${option} ${path}: ${late.err}`);
       assert.match(
         late.err,
-        new RegExp(`^memstate run: ${option}(:| "${path}":) cannot write`),
+        new RegExp(`^memstate run: ${option}: cannot write ${path}: `),
         `${option} ${path}`,
       );
       assert.equal(late.err.split("\n").length, 1, late.err);
@@ -228,6 +240,108 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
   }
   // The refused output files were not created.
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), []);
+});
+
+Deno.test("cli: no output overwrites an input or another output, however the path is spelt", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  const other = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  const config = `${dir}/c.json`;
+  await Deno.writeTextFile(config, SMALL);
+  const plugin = `${dir}/p.ts`;
+  await Deno.writeTextFile(plugin, "export default () => ({});\n");
+  const state = `${dir}/s.state`;
+  await Deno.writeTextFile(state, "not decoded before the check\n");
+  const withConfig = async (name: string, extra: Record<string, unknown>) => {
+    const path = `${dir}/${name}`;
+    await Deno.writeTextFile(path, JSON.stringify({ ...JSON.parse(SMALL), ...extra }));
+    return path;
+  };
+  const trace = `${dir}/t.log`;
+  await Deno.writeTextFile(trace, "kvm_convert_memory start 0x0 size 0x1000 private_to_shared\n");
+  const traced = await withConfig("traced.json", { workload: { trace: "t.log" } });
+  const plugged = await withConfig("plugged.json", {
+    plugins: [{ module: `file://${plugin}` }],
+  });
+  Deno.linkSync(config, `${dir}/hard.json`);
+  Deno.symlinkSync(dir, `${other}/link`);
+  const inputs = [config, plugin, state, trace, traced, plugged];
+  const before = await Promise.all(inputs.map((p) => Deno.readTextFile(p)));
+  const cases: [string[], RegExp][] = [
+    [["run", config, "--html", `${dir}/hard.json`], /CONFIG names the same file/],
+    [
+      ["run", config, "--plugin", `file://${plugin}`, "--svg", plugin],
+      /--svg .*p\.ts": --plugin names the same file; it would overwrite an input/,
+    ],
+    [
+      ["run", config, "--plugin", plugin, "--html", `${other}/link/p.ts`],
+      /--plugin names the same/,
+    ],
+    [["run", plugged, "--html", plugin], /--html .*: plugin module names the same file/],
+    [["run", traced, "--svg", trace], /--svg .*: --trace names the same file/],
+    [
+      ["run", config, "--load-state", state, "--save-state", `${other}/link/s.state`],
+      /--save-state .*: --load-state names the same file/,
+    ],
+    [
+      ["run", config, "--svg", `${other}/link/n.svg`, "--html", `${dir}/n.svg`],
+      /--html .*n\.svg": --svg names the same file; both would write it/,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+    assert.match(r.err, message, args.join(" "));
+    assert.equal(r.err.split("\n").length, 1, r.err);
+  }
+  assert.deepEqual(await Promise.all(inputs.map((p) => Deno.readTextFile(p))), before);
+  assert.equal([...Deno.readDirSync(dir)].length, inputs.length + 1, "no file was created");
+});
+
+Deno.test("cli: outputs are written all or none: a failed write leaves every file as it was", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  const config = `${dir}/c.json`;
+  await Deno.writeTextFile(config, SMALL);
+  const svg = `${dir}/old.svg`;
+  const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  const outputs = ["--save-state", `${dir}/new.state`, "--svg", svg, "--html", `${dir}/r.html`];
+  // All three land, over an existing map whose permissions stay.
+  await Deno.writeTextFile(svg, "the previous map\n");
+  await Deno.chmod(svg, 0o640);
+  const done = await cli(["run", config, ...outputs]);
+  assert.equal(done.code, 0, done.err);
+  assert.match(await Deno.readTextFile(svg), /<svg/);
+  assert.equal((await Deno.stat(svg)).mode! & 0o777, 0o640);
+  assert.deepEqual(names(), ["c.json", "new.state", "old.svg", "r.html"]);
+  // A write that fails after the run (the checks before it pass): a file-size limit that the
+  // saved state fits under and the map does not. The state, written first, must not land.
+  const stateBytes = (await Deno.stat(`${dir}/new.state`)).size;
+  const blocks = Math.ceil((stateBytes + 1) / 512); // `ulimit -f` counts 512-byte blocks
+  assert.ok((await Deno.stat(svg)).size > blocks * 512, "the map is bigger than the limit");
+  await Deno.remove(`${dir}/new.state`);
+  await Deno.remove(`${dir}/r.html`);
+  await Deno.writeTextFile(svg, "the previous map\n");
+  const limited = await new Deno.Command("sh", {
+    // SIGXFSZ ignored, so a write past the limit fails with EFBIG instead of killing the process.
+    args: ["-c", `trap '' XFSZ; ulimit -f ${blocks}; exec "$@"`, "sh", Deno.execPath(), "run"]
+      .concat(["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"])
+      .concat(["cli.ts", "run", config, ...outputs]),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(limited.stderr).trimEnd();
+  assert.equal(limited.code, 2, err);
+  assert.match(err, /^memstate run: --svg: cannot write .*old\.svg: file too large$/);
+  assert.doesNotMatch(new TextDecoder().decode(limited.stdout), /written to|saved to/);
+  assert.equal(await Deno.readTextFile(svg), "the previous map\n");
+  assert.deepEqual(names(), ["c.json", "old.svg"]);
+  // A device is written in place, never replaced by a rename. It is reached through a link, so
+  // that a bug which replaced it would replace the link, not /dev/null.
+  const devices = await Deno.makeTempDir({ prefix: "memstate_cli_" });
+  Deno.symlinkSync("/dev/null", `${devices}/null`);
+  const toNull = await cli(["run", config, "--html", `${devices}/null`]);
+  assert.equal(toNull.code, 0, toNull.err);
+  assert.ok((await Deno.lstat(`${devices}/null`)).isSymlink, "the link was written through");
+  assert.ok((await Deno.stat(`${devices}/null`)).isCharDevice);
 });
 
 Deno.test("cli: the linux backend without its permissions names the missing flags", async () => {

@@ -537,4 +537,30 @@ export const MUTANTS: readonly Mutant[] = [
     what: "KVM_CREATE_VM runs with signals unblocked: a handler may overwrite errno",
     tests: ["tests/linux_signals_test.ts"],
   },
+
+  // ---- command line: output files ----------------------------------------------------------
+  {
+    id: "cli-outputs-not-all-or-none",
+    file: "src/cli/output_files.ts",
+    search: "      await Promise.all(staged.map((s) => Deno.remove(s.temporary).catch(() => {})));",
+    replace: "",
+    what: "a failed output write leaves the other outputs' temporary files behind",
+    tests: ["tests/cli_front_door_test.ts"],
+  },
+  {
+    id: "cli-same-file-through-links-missed",
+    file: "src/cli/preflight.ts",
+    search: "if (resolve(a) === resolve(b) || destination(a) === destination(b)) return true;",
+    replace: "if (resolve(a) === resolve(b)) return true;",
+    what: "two outputs reaching one new file through a linked directory are let through",
+    tests: ["tests/cli_front_door_test.ts"],
+  },
+  {
+    id: "cli-file-url-plugin-not-an-input",
+    file: "src/cli/preflight.ts",
+    search: "  if (!/^file:/i.test(specifier)) return undefined;",
+    replace: "  return undefined;",
+    what: "a plugin named by a file: URL may be overwritten by an output",
+    tests: ["tests/cli_front_door_test.ts"],
+  },
 ];

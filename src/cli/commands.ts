@@ -14,6 +14,7 @@ import { renderTextReport } from "../host/report/text.ts";
 import { runSession, type SessionOptions } from "../host/session.ts";
 import { saveHostState } from "../host/state_file.ts";
 import { formatSize } from "../util/bytes.ts";
+import { writeOutputs } from "./output_files.ts";
 
 /**
  * The exit status a report asks for: 0 only when every event was applied, a
@@ -66,21 +67,23 @@ export async function run(
   const { report } = result;
   io.out(json ? JSON.stringify(report, null, 2) : renderTextReport(report));
   // Checked before the run; a write can still fail (a full disk): one line naming the
-  // option and the file, exit 2, and no partly written file left where there was none.
+  // option and the file, exit 2, and every output file left as it was (output_files.ts).
   const files: [string, string | undefined, () => Uint8Array | string, string][] = [
     ["--save-state", outputs.saveState, () => saveHostState(result.host), "state saved to"],
     ["--svg", outputs.svg, () => result.svg(), "state map written to"],
     ["--html", outputs.html, () => result.html(), "HTML report written to"],
   ];
-  for (const [option, path, content, said] of files) {
-    if (path === undefined) continue;
-    const problem = await writeOutput(path, content());
-    if (problem !== undefined) {
-      io.err(`memstate run: ${option} ${JSON.stringify(path)}: cannot write it: ${problem}`);
-      return 2;
-    }
-    if (!json) io.out(`${said} ${path}`);
+  const wanted = files.filter((f): f is [string, string, () => Uint8Array | string, string] =>
+    f[1] !== undefined
+  );
+  const problem = await writeOutputs(
+    wanted.map(([option, path, content]) => ({ option, path, content })),
+  );
+  if (problem !== undefined) {
+    io.err(`memstate run: ${problem}`);
+    return 2;
   }
+  if (!json) { for (const [, path, , said] of wanted) io.out(`${said} ${path}`); }
   // Ctrl-C is how a followed log ends; anywhere else it cuts the run short.
   if (report.interrupted && !options.follow) return INTERRUPTED;
   return exitStatus(report);
@@ -184,25 +187,4 @@ export async function compareCommand(
   }
   if (variants.some((v) => v.report?.interrupted)) return INTERRUPTED;
   return variants.some((v) => v.report !== undefined && exitStatus(v.report) === 1) ? 1 : 0;
-}
-
-/**
- * Writes `data` to `path`; returns why it failed (one line), or undefined.
- * A file the write created is removed again when the write fails.
- */
-async function writeOutput(path: string, data: Uint8Array | string): Promise<string | undefined> {
-  let existed = true;
-  try {
-    await Deno.lstat(path);
-  } catch {
-    existed = false;
-  }
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(path, data);
-    else await Deno.writeFile(path, data);
-    return undefined;
-  } catch (e) {
-    if (!existed) await Deno.remove(path).catch(() => {});
-    return e instanceof Error ? e.message.split("\n")[0] : String(e);
-  }
 }

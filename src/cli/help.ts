@@ -16,7 +16,8 @@ export const EXIT_STATUS = `exit status:
        VM), an invariant violation
   2    bad input, refused before any work: a usage error, a configuration or parameter that
        breaks a rule, a host this machine cannot run, a trace that cannot be read or holds no
-       event (also with --strict); one line on standard error names the input and the rule
+       event (also with --strict), an output that cannot be written (no output file is then
+       changed); a line on standard error names the input and the rule, one per problem
   130  interrupted by Ctrl-C (the report so far is printed; --follow ends this way with 0 or 1)`;
 
 /** The tool's help. */

@@ -76,7 +76,7 @@ export function sessionOptions(v: Values): SessionOptions {
   if (v.seed !== undefined) {
     // The generator is seeded with 32 bits (src/util/prng.ts), as a config's `seed` is bounded
     // (schema.ts): a larger seed would silently run as another one.
-    seed = /^[0-9]{1,10}$/.test(v.seed) ? Number(v.seed) : NaN;
+    seed = /^[0-9]+$/.test(v.seed) ? Number(v.seed) : NaN;
     if (!(seed <= MAX_SEED)) {
       throw new UsageError(
         `--seed: must be a decimal integer from 0 to ${MAX_SEED}, got ${excerpt(v.seed)}`,
@@ -85,6 +85,9 @@ export function sessionOptions(v: Values): SessionOptions {
   }
   if (v.trace === "") {
     throw new UsageError('--trace: the path is empty; give a file, or "-" for standard input');
+  }
+  if (v.plugin?.includes("")) {
+    throw new UsageError("--plugin: the path is empty; give a plugin module's file or URL");
   }
   const params: Record<string, unknown> = {};
   for (const p of v.param ?? []) {
@@ -173,8 +176,8 @@ export function compareAxes(v: Values, options: SessionOptions): CompareOptions 
     throw new UsageError("--vmm A,B and --kernel A,B: compare one of them at a time");
   }
   if (v.reps !== undefined) {
-    const reps = Number(v.reps);
-    if (!Number.isInteger(reps) || reps < 1 || reps > 100) {
+    const reps = /^[0-9]+$/.test(v.reps) ? Number(v.reps) : NaN;
+    if (!(reps >= 1 && reps <= 100)) {
       throw new UsageError(`--reps: must be an integer in [1, 100], got ${excerpt(v.reps)}`);
     }
     axes.reps = reps;

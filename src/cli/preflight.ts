@@ -7,7 +7,8 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import { outputPathProblem } from "../host/report/output_path.ts";
 
 /** A mistake on the command line: one line naming the option, the value and the rule. */
@@ -60,9 +61,10 @@ function why(e: unknown, access: "read" | "write"): string {
 
 /**
  * Checks that no output names the same file as another output or as an
- * input: by the resolved path (`out/x.svg` and `./out/x.svg` are one file)
- * and, where both exist, by device and inode (links). Each pair is
- * `[option, path]`.
+ * input: by where the path leads once links are followed (`out/x.svg`,
+ * `./out/x.svg` and `link-to-out/x.svg` are one file, whether or not it
+ * exists yet) and, where both exist, by device and inode (hard links). Each
+ * pair is `[option, path]`.
  *
  * @throws {UsageError} naming both options and the file
  */
@@ -83,12 +85,44 @@ export function checkDistinctFiles(
   }
 }
 
+/**
+ * Where `path` leads: the real path of the file when it exists, else the
+ * real path of its directory (when that exists) joined with its name.
+ */
+function destination(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return Deno.realPathSync(absolute);
+  } catch {
+    try {
+      return resolve(Deno.realPathSync(dirname(absolute)), basename(absolute));
+    } catch {
+      return absolute;
+    }
+  }
+}
+
 function sameFile(a: string, b: string): boolean {
-  if (resolve(a) === resolve(b)) return true;
+  if (resolve(a) === resolve(b) || destination(a) === destination(b)) return true;
   try {
     const x = Deno.statSync(a), y = Deno.statSync(b);
     return x.ino !== null && x.dev === y.dev && x.ino === y.ino;
   } catch {
-    return false; // one does not exist (yet): different paths are different files
+    return false; // one does not exist (yet), and the paths lead to different places
+  }
+}
+
+/**
+ * The file a module specifier names, for the checks above: a path as it is,
+ * a `file:` URL as its path, and undefined for any other URL (`https:`,
+ * `npm:`), which names no local file.
+ */
+export function moduleFile(specifier: string): string | undefined {
+  if (specifier.startsWith("/") || !/^[a-z][a-z0-9+.-]*:/i.test(specifier)) return specifier;
+  if (!/^file:/i.test(specifier)) return undefined;
+  try {
+    return fromFileUrl(specifier);
+  } catch {
+    return undefined; // not a valid file URL: loading it fails with its own message
   }
 }

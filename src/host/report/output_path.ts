@@ -22,7 +22,9 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
     if (info.isDirectory) return `${flag}: ${path} is a directory; give a file name`;
     exists = true;
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) return `${flag}: cannot write ${path}: ${reason(e)}`;
+    if (!(e instanceof Deno.errors.NotFound)) {
+      return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
+    }
   }
   try {
     if (exists) {
@@ -36,11 +38,12 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
     if (e instanceof Deno.errors.NotFound) {
       return `${flag}: cannot write ${path}: its directory does not exist`;
     }
-    return `${flag}: cannot write ${path}: ${reason(e)}`;
+    return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
   }
 }
 
-function reason(e: unknown): string {
+/** Why a file could not be written, in a few lower-case words (from a Deno error). */
+export function writeFailure(e: unknown): string {
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (e instanceof Deno.errors.IsADirectory) return "it is a directory";
   if (e instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
