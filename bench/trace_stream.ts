@@ -15,7 +15,7 @@
  *
  * ```sh
  * npx -y deno@2 run -A bench/trace_stream.ts                 # 4 GiB through a pipe
- * npx -y deno@2 run -A bench/trace_stream.ts --gib 2 --file  # 2 GiB from a file
+ * npx -y deno@2 run -A bench/trace_stream.ts --gib 4 --file  # 4 GiB from a file (read on a worker)
  * ```
  *
  * @module

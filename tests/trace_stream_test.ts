@@ -15,6 +15,7 @@ import { readTrace } from "../src/host/trace/read.ts";
 import { MAX_LINE_LENGTH, openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 import { SimpletraceWriter } from "./helpers/simpletrace.ts";
+import { convertLine, LINE_KINDS } from "./helpers/trace_lines.ts";
 
 const MiB = 2 ** 20;
 const CONFIG = {
@@ -46,26 +47,6 @@ async function tempFile(name: string, data: string | Uint8Array): Promise<string
   else await Deno.writeFile(path, data);
   return path;
 }
-
-/** A conversion line of the QEMU log backend at page `page` of the low region. */
-function convertLine(page: number, shared: boolean, pid = true): string {
-  const args = `start 0x${(page * 4096).toString(16)} size 0x1000 ` +
-    (shared ? "private_to_shared" : "shared_to_private");
-  return pid ? `48230@1700000000.${page}:kvm_convert_memory ${args}` : `kvm_convert_memory ${args}`;
-}
-
-/** A line of one of the kinds a real log mixes; `k` picks the kind. */
-const LINE_KINDS: ((n: number) => string)[] = [
-  (n) => convertLine(n % 16384, n % 3 !== 0),
-  (n) => convertLine(n % 16384, n % 2 === 0, false),
-  (n) =>
-    `{"op":"convert","gpa":"0x${((n % 16384) * 4096).toString(16)}","size":4096,"to":"shared"}`,
-  (n) => `48230@1700000000.${n}:kvm_run_exit cpu_index 0, reason 3`,
-  () => "",
-  () => "# a comment",
-  (n) => `kvm_convert_memory start 0x${n.toString(16)} size 0x1000 sideways`, // bad
-  (n) => `{"op":"convert","gpa":${n},"size":4096,"to":"shared"`, // bad JSON
-];
 
 /** The events and problems of an item list, for comparing readers. */
 function summary(items: TraceItem[]) {

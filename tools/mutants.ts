@@ -563,4 +563,22 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a plugin named by a file: URL may be overwritten by an output",
     tests: ["tests/cli_front_door_test.ts"],
   },
+
+  // ---- trace read on a worker --------------------------------------------------------------
+  {
+    id: "trace-worker-others-last",
+    file: "src/host/trace/_worker_stream.ts",
+    search: "if (o < others.length && others[o][0] === position) {",
+    replace: "if (o < others.length && k === count) {",
+    what: "items other than conversions come after the batch's conversions, out of trace order",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "trace-worker-not-ended",
+    file: "src/host/trace/_worker_stream.ts",
+    search: "    worker?.terminate();",
+    replace: "",
+    what: "the worker is never terminated: the process cannot exit",
+    tests: ["tests/trace_worker_test.ts"],
+  },
 ];

@@ -1,0 +1,170 @@
+// A trace file read on a worker thread gives exactly what the in-thread reader
+// gives: the same items in the same batches and the same counts, for every
+// format (text of every line kind with LF or CRLF, memslots, virtio-mem JSON
+// events, overlong lines, a missing last newline, gzip, corrupt gzip, QEMU
+// simpletrace) and for random mixes (a property, seed printed). Stopping early
+// or on a signal ends the worker; a file gone before the worker opens it is a
+// TraceInputError naming it.
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { TraceItem } from "../src/host/trace/event.ts";
+import { TraceInputError } from "../src/host/trace/event.ts";
+import type { TraceStats } from "../src/host/trace/stats.ts";
+import { MAX_LINE_LENGTH, openTraceStream } from "../src/host/trace/stream.ts";
+import { seedFromEnv } from "../src/util/prng.ts";
+import { SimpletraceWriter } from "./helpers/simpletrace.ts";
+import { convertLine, LINE_KINDS } from "./helpers/trace_lines.ts";
+
+/** Every batch a stream yields, and its counts at the end. */
+async function read(
+  path: string,
+  worker: boolean,
+  chunkSize?: number,
+): Promise<{ batches: TraceItem[][]; stats: TraceStats }> {
+  const stream = await openTraceStream(path, { worker, ...(chunkSize ? { chunkSize } : {}) });
+  const batches: TraceItem[][] = [];
+  for await (const batch of stream.batches()) batches.push(batch);
+  return { batches, stats: { ...stream.stats } };
+}
+
+/** Asserts that the worker and the in-thread reader agree on `path`. */
+async function assertSameOnWorker(path: string, chunkSize?: number): Promise<number> {
+  const inThread = await read(path, false, chunkSize);
+  const onWorker = await read(path, true, chunkSize);
+  assert.deepEqual(onWorker.batches, inThread.batches, path);
+  assert.deepEqual(onWorker.stats, inThread.stats, path);
+  return inThread.batches.length;
+}
+
+async function tempFile(name: string, data: string | Uint8Array): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_worker_" });
+  const path = `${dir}/${name}`;
+  if (typeof data === "string") await Deno.writeTextFile(path, data);
+  else await Deno.writeFile(path, data);
+  return path;
+}
+
+const MEMSLOT = "kvm_set_user_memory AddrSpace#0 Slot#0 flags=0x4 gpa=0x0 size=0x4000000 " +
+  "ua=0x7f0000000000 guest_memfd=27 guest_memfd_offset=0x0 ret=0";
+
+/** Every kind of line, one after another. */
+function everyKind(eol: string): string {
+  const lines = [MEMSLOT];
+  for (let n = 0; n < 400; n++) lines.push(LINE_KINDS[n % LINE_KINDS.length](n));
+  lines.push('{"op":"plug","gpa":"0x200000","size":"0x200000"}');
+  lines.push('{"op":"unplug","gpa":"0x200000","size":"0x200000"}');
+  lines.push('{"op":"unplug-all"}');
+  lines.push("kvm_convert_memory start 0x" + "1".repeat(MAX_LINE_LENGTH + 10)); // overlong
+  lines.push(convertLine(7, true));
+  return lines.join(eol); // no newline after the last line
+}
+
+Deno.test("worker: every line kind, LF or CRLF, any chunk size: the same batches and counts", async () => {
+  for (const eol of ["\n", "\r\n"]) {
+    const path = await tempFile("every.log", everyKind(eol));
+    for (const chunkSize of [97, 4096, undefined]) {
+      const batches = await assertSameOnWorker(path, chunkSize);
+      if (chunkSize === 97) assert.ok(batches > 100, `many batches: ${batches}`);
+    }
+  }
+});
+
+Deno.test("worker: gzip, corrupt gzip and simpletrace read as in-thread", async () => {
+  const text = await Deno.readTextFile("examples/traces/tdx-boot.log");
+  const gz = new Uint8Array(
+    await new Response(
+      new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  await assertSameOnWorker(await tempFile("boot.log.gz", gz), 512);
+  const broken = gz.slice();
+  broken.fill(0x55, 40, 80);
+  const brokenPath = await tempFile("bad.gz", broken);
+  await assertSameOnWorker(brokenPath);
+  const last = (await read(brokenPath, true)).batches.flat().at(-1);
+  assert.match((last as { message: string }).message, /gzip data is corrupt/);
+  const w = new SimpletraceWriter(["kvm_set_user_memory", "kvm_convert_memory"]);
+  w.event("kvm_set_user_memory", [0, 0, 4, 0, 64 * 2 ** 20, 0x7f0000000000, 27, 0, 0]);
+  for (let i = 0; i < 300; i++) {
+    w.event("kvm_convert_memory", [i * 4096, 4096, i % 3 ? "private_to_shared" : "sideways"]);
+  }
+  await assertSameOnWorker(await tempFile("trace-1", w.bytes()), 256);
+});
+
+Deno.test("worker: any mix of lines reads as in-thread (property)", async () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed} (set MEMSTATE_SEED to reproduce)`);
+  const dir = await Deno.makeTempDir({ prefix: "memstate_worker_" });
+  let file = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.nat(LINE_KINDS.length - 1), fc.nat(100_000)), { maxLength: 300 }),
+      fc.constantFrom("\n", "\r\n"),
+      fc.integer({ min: 1, max: 400 }),
+      async (picks, eol, chunkSize) => {
+        const path = `${dir}/${file++}.log`;
+        await Deno.writeTextFile(path, picks.map(([k, n]) => LINE_KINDS[k](n)).join(eol));
+        await assertSameOnWorker(path, chunkSize);
+      },
+    ),
+    { seed, numRuns: 15 },
+  );
+});
+
+Deno.test("worker: a consumer that stops early, or a signal, ends the worker", async () => {
+  const lines = Array.from({ length: 5000 }, (_, n) => convertLine(n, n % 2 === 0));
+  const path = await tempFile("long.log", lines.join("\n") + "\n");
+  // Stopping after the first batch: the generator's return ends the worker (the test's
+  // sanitizers fail on a worker left running).
+  const early = await openTraceStream(path, { worker: true, chunkSize: 1024 });
+  for await (const batch of early.batches()) {
+    assert.ok(batch.length > 0);
+    break;
+  }
+  early.close();
+  const controller = new AbortController();
+  const stopped = await openTraceStream(path, {
+    worker: true,
+    chunkSize: 1024,
+    signal: controller.signal,
+  });
+  let items = 0;
+  for await (const batch of stopped.batches()) {
+    items += batch.length;
+    controller.abort();
+  }
+  assert.ok(items > 0 && items < lines.length, `stopped after ${items} items`);
+});
+
+Deno.test("worker: a process that read a trace on a worker exits (the worker is ended)", async () => {
+  const lines = Array.from({ length: 3000 }, (_, n) => convertLine(n, n % 2 === 0));
+  const path = await tempFile("exit.log", lines.join("\n") + "\n");
+  for (const mode of ["all", "early"]) {
+    // A worker left running keeps the process alive: it would be killed at the time limit.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "tests/helpers/read_on_worker.ts", path, mode],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.signal, null, `${mode}: did not exit by itself; ${stderr}`);
+    assert.equal(out.code, 0, stderr);
+    const items = Number(new TextDecoder().decode(out.stdout));
+    assert.ok(mode === "all" ? items === 3000 : items > 0 && items < 3000, `${mode}: ${items}`);
+  }
+});
+
+Deno.test("worker: a trace gone before it is read is a TraceInputError naming it", async () => {
+  // The worker opens the file again by its path (a file descriptor cannot cross to a worker).
+  const path = await tempFile("gone.log", convertLine(1, true) + "\n");
+  const stream = await openTraceStream(path, { worker: true });
+  await Deno.remove(path);
+  await assert.rejects(
+    async () => {
+      for await (const _ of stream.batches()) { /* read it all */ }
+    },
+    (e: unknown) => e instanceof TraceInputError && /gone\.log: file not found/.test(e.message),
+  );
+  stream.close();
+});
