@@ -9,22 +9,33 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { TraceItem } from "../src/host/trace/event.ts";
 import { TraceInputError } from "../src/host/trace/event.ts";
-import type { TraceStats } from "../src/host/trace/stats.ts";
+import { emptyTraceStats, type TraceStats } from "../src/host/trace/stats.ts";
 import { MAX_LINE_LENGTH, openTraceStream } from "../src/host/trace/stream.ts";
+import {
+  readOnWorker,
+  WORKER_CREDIT,
+  WORKER_MIN_BYTES,
+  workerCanStart,
+} from "../src/host/trace/_worker_stream.ts";
 import { seedFromEnv } from "../src/util/prng.ts";
 import { SimpletraceWriter } from "./helpers/simpletrace.ts";
 import { convertLine, LINE_KINDS } from "./helpers/trace_lines.ts";
 
-/** Every batch a stream yields, and its counts at the end. */
+/** Every batch a stream yields, the counts as they stood after each, and at the end. */
 async function read(
   path: string,
   worker: boolean,
   chunkSize?: number,
-): Promise<{ batches: TraceItem[][]; stats: TraceStats }> {
+): Promise<{ batches: TraceItem[][]; counts: TraceStats[]; stats: TraceStats }> {
   const stream = await openTraceStream(path, { worker, ...(chunkSize ? { chunkSize } : {}) });
+  assert.equal(stream.worker, worker, "read where it was asked to");
   const batches: TraceItem[][] = [];
-  for await (const batch of stream.batches()) batches.push(batch);
-  return { batches, stats: { ...stream.stats } };
+  const counts: TraceStats[] = [];
+  for await (const batch of stream.batches()) {
+    batches.push(batch);
+    counts.push({ ...stream.stats }); // what a progress bar reads between batches
+  }
+  return { batches, counts, stats: { ...stream.stats } };
 }
 
 /** Asserts that the worker and the in-thread reader agree on `path`. */
@@ -32,6 +43,7 @@ async function assertSameOnWorker(path: string, chunkSize?: number): Promise<num
   const inThread = await read(path, false, chunkSize);
   const onWorker = await read(path, true, chunkSize);
   assert.deepEqual(onWorker.batches, inThread.batches, path);
+  assert.deepEqual(onWorker.counts, inThread.counts, `${path}: counts after each batch`);
   assert.deepEqual(onWorker.stats, inThread.stats, path);
   return inThread.batches.length;
 }
@@ -150,7 +162,8 @@ Deno.test("worker: a process that read a trace on a worker exits (the worker is 
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.signal, null, `${mode}: did not exit by itself; ${stderr}`);
     assert.equal(out.code, 0, stderr);
-    const items = Number(new TextDecoder().decode(out.stdout));
+    const { items, worker } = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(worker, true);
     assert.ok(mode === "all" ? items === 3000 : items > 0 && items < 3000, `${mode}: ${items}`);
   }
 });
@@ -167,4 +180,134 @@ Deno.test("worker: a trace gone before it is read is a TraceInputError naming it
     (e: unknown) => e instanceof TraceInputError && /gone\.log: file not found/.test(e.message),
   );
   stream.close();
+});
+
+Deno.test("worker: by default for regular files of 8 MiB and more; never for stdin or a followed file", async () => {
+  const line = convertLine(1, true) + "\n";
+  const big = await tempFile("big.log", line.repeat(Math.ceil(WORKER_MIN_BYTES / line.length)));
+  const small = await tempFile("small.log", line);
+  const opened = [
+    await openTraceStream(big),
+    await openTraceStream(small),
+    await openTraceStream(big, { worker: false }),
+    await openTraceStream(small, { worker: true }),
+    await openTraceStream(big, { follow: true, signal: AbortSignal.abort() }),
+    await openTraceStream("-", { stdin: new Blob([line]).stream(), worker: true }),
+  ];
+  assert.deepEqual(opened.map((s) => s.worker), [true, false, false, true, false, false]);
+  for (const stream of opened) stream.close();
+});
+
+Deno.test("worker: without read permission on memstate's files the trace is read in-thread", async () => {
+  const lines = Array.from({ length: 2000 }, (_, n) => convertLine(n, n % 2 === 0));
+  const path = await tempFile("narrow.log", lines.join("\n") + "\n");
+  assert.equal(workerCanStart(), true, "this test runs with read permission");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", `--allow-read=${path}`, "tests/helpers/read_on_worker.ts", path, "all"],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.equal(stderr, "", "no worker error printed");
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), {
+    items: 2000,
+    worker: false,
+  });
+});
+
+/** A worker module of a test's own, written to a temporary file. */
+async function fakeWorker(source: string): Promise<URL> {
+  return new URL(`file://${await tempFile("worker.ts", source)}`);
+}
+
+/** The in-thread read of `path`, as `readOnWorker`'s fallback. */
+function inThread(path: string): () => AsyncGenerator<TraceItem[]> {
+  return async function* () {
+    const stream = await openTraceStream(path, { worker: false });
+    yield* stream.batches();
+  };
+}
+
+Deno.test("worker: one that fails to start hands over to the in-thread reader", async () => {
+  const lines = Array.from({ length: 500 }, (_, n) => convertLine(n, n % 3 === 0));
+  const path = await tempFile("fallback.log", lines.join("\n") + "\n");
+  const read = readOnWorker(path, {
+    chunkSize: 1024,
+    stats: emptyTraceStats(),
+    fallback: inThread(path),
+    module: await fakeWorker('throw new Error("cannot start");\n'),
+  });
+  const items = (await Array.fromAsync(read.batches)).flat();
+  assert.deepEqual(items, (await Array.fromAsync(inThread(path)())).flat());
+});
+
+Deno.test("worker: its errors arrive as TraceInputError (bad input) or Error (anything else)", async () => {
+  const path = await tempFile("any.log", convertLine(1, true) + "\n");
+  for (const input of [true, false]) {
+    const read = readOnWorker(path, {
+      chunkSize: 1024,
+      stats: emptyTraceStats(),
+      fallback: inThread(path),
+      module: await fakeWorker(
+        `self.onmessage = () => self.postMessage({ kind: "error", message: "boom", input: ${input} });\n`,
+      ),
+    });
+    await assert.rejects(
+      () => Array.fromAsync(read.batches),
+      (e: unknown) =>
+        (e instanceof TraceInputError) === input &&
+        (e as Error).message === (input ? "boom" : `${path}: the trace reader failed: boom`),
+    );
+  }
+});
+
+Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the queue stays bounded", async () => {
+  const path = await tempFile("wait.log", convertLine(1, true) + "\n");
+  // A worker that never answers: the consumer waits until close() or the signal ends it.
+  const silent = await fakeWorker("self.onmessage = () => {};\n");
+  const closing = readOnWorker(path, {
+    chunkSize: 1024,
+    stats: emptyTraceStats(),
+    fallback: inThread(path),
+    module: silent,
+  });
+  const waiting = closing.batches.next();
+  closing.close();
+  assert.deepEqual(await waiting, { done: true, value: undefined });
+  const controller = new AbortController();
+  const aborting = readOnWorker(path, {
+    chunkSize: 1024,
+    stats: emptyTraceStats(),
+    signal: controller.signal,
+    fallback: inThread(path),
+    module: silent,
+  });
+  const pending = aborting.batches.next();
+  controller.abort();
+  assert.deepEqual(await pending, { done: true, value: undefined });
+  // A slow consumer: the worker never gets more than its credit ahead.
+  const lines = Array.from({ length: 3000 }, (_, n) => convertLine(n, n % 2 === 0));
+  const long = await tempFile("slow.log", lines.join("\n") + "\n");
+  const slow = readOnWorker(long, {
+    chunkSize: 1024,
+    stats: emptyTraceStats(),
+    fallback: inThread(long),
+  });
+  let batches = 0;
+  for await (const _ of slow.batches) {
+    batches++;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.ok(batches > 50, `${batches} batches`);
+  assert.ok(slow.maxQueued <= WORKER_CREDIT, `queued ${slow.maxQueued}`);
+  // close() in the middle of a read ends the batches.
+  const stream = await openTraceStream(long, { worker: true, chunkSize: 1024 });
+  let seen = 0;
+  for await (const batch of stream.batches()) {
+    seen += batch.length;
+    stream.close();
+  }
+  assert.ok(seen > 0 && seen < lines.length, `${seen} items before close`);
 });

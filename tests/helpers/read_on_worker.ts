@@ -1,5 +1,6 @@
-// Reads a trace on a worker to its end (or only its first batch with "early") and
-// prints how many items it read; the worker test checks that the process then exits.
+// Reads a trace, asking for a worker, to its end (or only its first batch with "early"),
+// and prints the items it read and whether a worker read them: the worker test checks that
+// the process then exits, and what it does when it may not read memstate's own files.
 import { openTraceStream } from "../../src/host/trace/stream.ts";
 
 const [path, mode] = Deno.args;
@@ -9,4 +10,4 @@ for await (const batch of stream.batches()) {
   items += batch.length;
   if (mode === "early") break;
 }
-console.log(items);
+console.log(JSON.stringify({ items, worker: stream.worker }));

@@ -2,16 +2,21 @@
  * A trace file read on a second thread: a worker (_stream_worker.ts) runs
  * the same reader as {@link openTraceStream} does in-thread and posts each
  * batch, its conversions packed in typed arrays (moved, not copied); this
- * side rebuilds the items and yields them in the same batches, so what a
- * consumer sees is exactly what the in-thread reader gives.
+ * side rebuilds the items and yields them in the same batches, with the
+ * reader's counts as they stood after each, so what a consumer sees is
+ * exactly what the in-thread reader gives.
  *
  * Why: reading and classifying a line costs about a quarter of a direct 4 KiB
  * conversion on a simulated host (the `replay 1 TiB: reader` row of `deno
  * task bench:report`), so on one thread a replay cannot come within 25% of
  * the same conversions made directly; with the reader on another core it
- * overlaps with the conversions. A worker costs tens of milliseconds to
- * start, so `openTraceStream` uses one for regular files from
- * {@link WORKER_MIN_BYTES} up (and never when following a growing file).
+ * overlaps with the conversions (the `replay 1 TiB` row). A worker costs tens
+ * of milliseconds to start, so `openTraceStream` uses one for regular files
+ * from {@link WORKER_MIN_BYTES} up, never when following a growing file, and
+ * only when the worker's module can be loaded: a process allowed to read the
+ * trace but not memstate's own files reads in-thread instead
+ * ({@link workerCanStart}), and a worker that fails to start before its first
+ * batch hands over to the in-thread reader.
  *
  * Flow control: the worker posts at most {@link WORKER_CREDIT} batches ahead
  * and one more for each batch taken here, so memory stays flat however large
@@ -29,6 +34,9 @@ export const WORKER_MIN_BYTES = 8 * 2 ** 20;
 
 /** How many batches the worker may post before it waits for one to be taken. */
 export const WORKER_CREDIT = 4;
+
+/** The worker's module. */
+export const WORKER_MODULE: URL = new URL("./_stream_worker.ts", import.meta.url);
 
 /** One batch as the worker posts it: conversions in columns, every other item as it is. */
 export interface WorkerBatch {
@@ -50,79 +58,142 @@ export interface WorkerBatch {
   stats: TraceStats;
 }
 
-/** What the worker posts. */
-type WorkerMessage =
+/** What the worker posts, and what this side tells itself (`closed`, `failed`). */
+export type WorkerMessage =
   | WorkerBatch
   | { kind: "end"; stats: TraceStats }
-  | { kind: "error"; message: string; input: boolean };
+  | { kind: "error"; message: string; input: boolean }
+  | { kind: "failed"; message: string }
+  | { kind: "closed" };
 
 /**
- * The batches of the file at `path`, read on a worker; `stats` is kept up to
- * date as batches arrive. Stops (and ends the worker) when `signal` aborts,
- * when the consumer stops early, or on {@link WorkerRead.close}.
+ * Whether this process may start the worker: for a worker module on disk,
+ * read permission on it (asked without prompting). A remote module (memstate
+ * imported from JSR) is tried; {@link readOnWorker} falls back if it fails.
  */
+export function workerCanStart(module: URL = WORKER_MODULE): boolean {
+  if (module.protocol !== "file:") return true;
+  try {
+    const path = decodeURIComponent(module.pathname);
+    return Deno.permissions.querySync({ name: "read", path }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/** A read on a worker: its batches, and how to end it. */
 export interface WorkerRead {
   /** The items, one array per chunk the worker read. */
   batches: AsyncGenerator<TraceItem[]>;
-  /** Ends the worker; safe to call more than once. */
+  /**
+   * Ends the worker; the batches end too (also when the consumer is waiting
+   * for one). Safe to call more than once. A stream abandoned half read must
+   * be closed: a running worker keeps the process alive.
+   */
   close(): void;
+  /** The most batches that waited here at once (for tests: at most {@link WORKER_CREDIT}). */
+  readonly maxQueued: number;
+}
+
+/** Where and how to read, for {@link readOnWorker}. */
+export interface WorkerReadOptions {
+  /** Bytes per read. */
+  chunkSize: number;
+  /** Kept up to date: after each batch, the reader's counts as they stood then. */
+  stats: TraceStats;
+  /** Ends the read at once when it aborts. */
+  signal?: AbortSignal;
+  /** The in-thread read to hand over to if the worker fails before its first batch. */
+  fallback: () => AsyncGenerator<TraceItem[]>;
+  /** The worker's module (default {@link WORKER_MODULE}; tests give their own). */
+  module?: URL;
 }
 
 /** Starts reading `path` on a worker (see the module documentation). */
-export function readOnWorker(
-  path: string,
-  chunkSize: number,
-  stats: TraceStats,
-  signal: AbortSignal | undefined,
-): WorkerRead {
+export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRead {
+  const { chunkSize, stats, signal, fallback } = options;
+  const queue: WorkerMessage[] = [];
+  let wake: (() => void) | undefined;
   let worker: Worker | undefined;
+  let closed = false;
+  let maxQueued = 0;
+  const arrive = (message: WorkerMessage) => {
+    queue.push(message);
+    if (message.kind === "batch") maxQueued = Math.max(maxQueued, queue.length);
+    wake?.();
+    wake = undefined;
+  };
   const close = () => {
+    if (closed) return;
+    closed = true;
     worker?.terminate();
     worker = undefined;
+    arrive({ kind: "closed" });
   };
   async function* batches(): AsyncGenerator<TraceItem[]> {
-    const queue: WorkerMessage[] = [];
-    let wake: (() => void) | undefined;
-    const arrive = (message: WorkerMessage) => {
-      queue.push(message);
+    if (closed) return;
+    worker = new Worker((options.module ?? WORKER_MODULE).href, { type: "module" });
+    worker.onmessage = (e: MessageEvent<WorkerMessage>) => arrive(e.data);
+    // A module that cannot load, an uncaught error, a message that cannot be read.
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      arrive({ kind: "failed", message: e.message });
+    };
+    worker.onmessageerror = () => arrive({ kind: "failed", message: "a message did not decode" });
+    const stop = () => {
       wake?.();
       wake = undefined;
     };
-    worker = new Worker(new URL("./_stream_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    worker.onmessage = (e: MessageEvent<WorkerMessage>) => arrive(e.data);
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      arrive({ kind: "error", message: e.message, input: false });
-    };
-    const stop = () => wake?.();
     signal?.addEventListener("abort", stop, { once: true });
     worker.postMessage({ path, chunkSize });
+    let taken = 0;
     try {
       while (true) {
-        if (signal?.aborted) return;
-        if (queue.length === 0) {
+        if (signal?.aborted || closed) return;
+        const message = queue.shift();
+        if (message === undefined) {
           await new Promise<void>((resolve) => (wake = resolve));
           continue;
         }
-        const message = queue.shift()!;
-        if (message.kind === "error") {
-          throw message.input ? new TraceInputError(path, message.message) : new Error(
-            `${path}: the trace reader failed: ${message.message}`,
-          );
+        switch (message.kind) {
+          case "closed": // close() during the read (the check above saw it first, unless now)
+            return;
+          case "failed":
+            if (taken === 0) {
+              // Nothing was handed out yet: read it here instead.
+              worker?.terminate();
+              worker = undefined;
+              yield* fallback();
+              return;
+            }
+            throw new Error(`${path}: the trace reader's worker failed: ${message.message}`);
+          case "error":
+            if (message.input) throw new TraceInputError(path, message.message);
+            throw new Error(`${path}: the trace reader failed: ${message.message}`);
+          case "end":
+            Object.assign(stats, message.stats);
+            return;
+          case "batch":
+            Object.assign(stats, message.stats);
+            worker?.postMessage("more");
+            taken++;
+            yield unpack(message);
         }
-        Object.assign(stats, message.stats);
-        if (message.kind === "end") return;
-        worker?.postMessage("more");
-        yield unpack(message);
       }
     } finally {
       signal?.removeEventListener("abort", stop);
-      close();
+      closed = true;
+      worker?.terminate();
+      worker = undefined;
     }
   }
-  return { batches: batches(), close };
+  return {
+    batches: batches(),
+    close,
+    get maxQueued() {
+      return maxQueued;
+    },
+  };
 }
 
 /** The items of a posted batch, in order, as the in-thread reader made them. */

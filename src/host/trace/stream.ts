@@ -21,7 +21,7 @@ import { TraceInputError } from "./event.ts";
 import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
-import { readOnWorker, WORKER_MIN_BYTES } from "./_worker_stream.ts";
+import { readOnWorker, WORKER_MIN_BYTES, workerCanStart } from "./_worker_stream.ts";
 
 /**
  * Bytes read from the file per read call: 256 KiB reads 13% faster than 64 KiB
@@ -52,7 +52,10 @@ export interface TraceStreamOptions {
   /**
    * Read a regular file on a worker thread, so that reading overlaps with
    * what the consumer does with the items (the same items, in the same
-   * batches). Default: for files of 8 MiB and more, when not following.
+   * batches, the same counts after each). Default: for files of 8 MiB and
+   * more, when not following. Never for standard input, a pipe or a followed
+   * file; and only when the process may read memstate's own worker module
+   * (else, or should the worker fail to start, the file is read in-thread).
    */
   worker?: boolean;
 }
@@ -65,6 +68,12 @@ export interface TraceStream {
   readonly size: number | undefined;
   /** True for a regular file, which can be opened and read again. */
   readonly seekable: boolean;
+  /**
+   * True when the file is read on a worker thread (see
+   * {@link TraceStreamOptions.worker}). Such a stream must be read to its end
+   * or closed: a running worker keeps the process alive.
+   */
+  readonly worker: boolean;
   /** What has been read so far (complete once `batches` ends). */
   readonly stats: TraceStats;
   /** The items of the trace in order, one array per chunk read. */
@@ -106,8 +115,8 @@ export async function openTraceStream(
     );
   }
   if (
-    seekable && !options.follow &&
-    (options.worker ?? info.size >= WORKER_MIN_BYTES)
+    seekable && !options.follow && (options.worker ?? info.size >= WORKER_MIN_BYTES) &&
+    workerCanStart()
   ) {
     file.close();
     return makeWorkerStream(path, info.size, stats, chunkSize, options.signal);
@@ -178,6 +187,7 @@ function makeStream(
     name,
     size,
     seekable,
+    worker: false,
     stats,
     close,
     async *batches() {
@@ -193,7 +203,11 @@ function makeStream(
   };
 }
 
-/** A regular file read on a worker (_worker_stream.ts); the worker opens it again by path. */
+/**
+ * A regular file read on a worker (_worker_stream.ts); the worker opens it
+ * again by path (a file descriptor cannot cross to a worker). Should the
+ * worker fail to start, the file is read here after all.
+ */
 function makeWorkerStream(
   name: string,
   size: number,
@@ -201,18 +215,31 @@ function makeWorkerStream(
   chunkSize: number,
   signal: AbortSignal | undefined,
 ): TraceStream {
-  const read = readOnWorker(name, chunkSize, stats, signal);
+  async function* inThread(): AsyncGenerator<TraceItem[]> {
+    const stream = await openTraceStream(name, { chunkSize, signal, worker: false });
+    try {
+      for await (const batch of stream.batches()) {
+        Object.assign(stats, stream.stats);
+        yield batch;
+      }
+      Object.assign(stats, stream.stats);
+    } finally {
+      stream.close();
+    }
+  }
+  const read = readOnWorker(name, { chunkSize, stats, signal, fallback: inThread });
   let started = false;
   return {
     name,
     size,
     seekable: true,
+    worker: true,
     stats,
     close: read.close,
-    batches() {
+    async *batches() {
       if (started) throw new Error(`trace ${name}: batches() may be called once`);
       started = true;
-      return read.batches;
+      yield* read.batches;
     },
   };
 }
