@@ -38,12 +38,22 @@ async function read(
   return { batches, counts, stats: { ...stream.stats } };
 }
 
-/** Asserts that the worker and the in-thread reader agree on `path`. */
-async function assertSameOnWorker(path: string, chunkSize?: number): Promise<number> {
+/**
+ * Asserts that the worker and the in-thread reader agree on `path`. For gzip
+ * the compressed bytes read by a given batch are not a property of the file
+ * (the decompressor pulls input ahead as its stream's timing allows, in-thread
+ * too), so with `gzip` the per-batch counts are compared without `bytes`.
+ */
+async function assertSameOnWorker(path: string, chunkSize?: number, gzip = false): Promise<number> {
   const inThread = await read(path, false, chunkSize);
   const onWorker = await read(path, true, chunkSize);
   assert.deepEqual(onWorker.batches, inThread.batches, path);
-  assert.deepEqual(onWorker.counts, inThread.counts, `${path}: counts after each batch`);
+  const counts = (c: TraceStats[]) => gzip ? c.map(({ bytes: _, ...rest }) => rest) : c;
+  assert.deepEqual(
+    counts(onWorker.counts),
+    counts(inThread.counts),
+    `${path}: counts after each batch`,
+  );
   assert.deepEqual(onWorker.stats, inThread.stats, path);
   return inThread.batches.length;
 }
@@ -88,11 +98,11 @@ Deno.test("worker: gzip, corrupt gzip and simpletrace read as in-thread", async 
       new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
     ).arrayBuffer(),
   );
-  await assertSameOnWorker(await tempFile("boot.log.gz", gz), 512);
+  await assertSameOnWorker(await tempFile("boot.log.gz", gz), 512, true);
   const broken = gz.slice();
   broken.fill(0x55, 40, 80);
   const brokenPath = await tempFile("bad.gz", broken);
-  await assertSameOnWorker(brokenPath);
+  await assertSameOnWorker(brokenPath, undefined, true);
   const last = (await read(brokenPath, true)).batches.flat().at(-1);
   assert.match((last as { message: string }).message, /gzip data is corrupt/);
   const w = new SimpletraceWriter(["kvm_set_user_memory", "kvm_convert_memory"]);
