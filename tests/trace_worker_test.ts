@@ -16,7 +16,7 @@ import {
   WORKER_CREDIT,
   WORKER_MIN_BYTES,
   workerCanStart,
-} from "../src/host/trace/_worker_stream.ts";
+} from "../src/host/trace/_read_on_worker.ts";
 import { seedFromEnv } from "../src/util/prng.ts";
 import { SimpletraceWriter } from "./helpers/simpletrace.ts";
 import { convertLine, LINE_KINDS } from "./helpers/trace_lines.ts";

@@ -567,7 +567,7 @@ export const MUTANTS: readonly Mutant[] = [
   // ---- trace read on a worker --------------------------------------------------------------
   {
     id: "trace-worker-others-last",
-    file: "src/host/trace/_worker_stream.ts",
+    file: "src/host/trace/_read_on_worker.ts",
     search: "if (o < others.length && others[o][0] === position) {",
     replace: "if (o < others.length && k === count) {",
     what: "items other than conversions come after the batch's conversions, out of trace order",
@@ -575,7 +575,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "trace-worker-not-ended",
-    file: "src/host/trace/_worker_stream.ts",
+    file: "src/host/trace/_read_on_worker.ts",
     search: "    worker?.terminate();",
     replace: "",
     what: "the worker is never terminated: the process cannot exit",

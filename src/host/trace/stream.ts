@@ -21,7 +21,7 @@ import { TraceInputError } from "./event.ts";
 import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
-import { readOnWorker, WORKER_MIN_BYTES, workerCanStart } from "./_worker_stream.ts";
+import { readOnWorker, WORKER_MIN_BYTES, workerCanStart } from "./_read_on_worker.ts";
 
 /**
  * Bytes read from the file per read call: 256 KiB reads 13% faster than 64 KiB
@@ -204,7 +204,7 @@ function makeStream(
 }
 
 /**
- * A regular file read on a worker (_worker_stream.ts); the worker opens it
+ * A regular file read on a worker (_read_on_worker.ts); the worker opens it
  * again by path (a file descriptor cannot cross to a worker). Should the
  * worker fail to start, the file is read here after all.
  */

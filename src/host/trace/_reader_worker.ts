@@ -1,5 +1,5 @@
 /**
- * The worker side of a trace read on a second thread (see _worker_stream.ts):
+ * The worker side of a trace read on a second thread (see _read_on_worker.ts):
  * runs the ordinary in-thread reader ({@link openTraceStream} with `worker:
  * false`) over the file it is told, and posts each batch back with its
  * conversions packed into typed arrays, whose buffers move without a copy.
@@ -7,7 +7,7 @@
  * Messages in: `{ path, chunkSize }` once, then `"more"` for every batch the
  * reader may post beyond the first few (the main thread's credit, so a fast
  * reader never runs far ahead of the runner: memory stays flat). Messages
- * out: `WorkerBatch` (_worker_stream.ts), then `{ kind: "end", stats }` or
+ * out: `WorkerBatch` (_read_on_worker.ts), then `{ kind: "end", stats }` or
  * `{ kind: "error", message, input }`.
  *
  * @module
@@ -19,7 +19,7 @@ import type { TraceItem } from "./event.ts";
 import { TraceInputError } from "./event.ts";
 import type { TraceStats } from "./stats.ts";
 import { openTraceStream } from "./stream.ts";
-import { WORKER_CREDIT, type WorkerBatch } from "./_worker_stream.ts";
+import { WORKER_CREDIT, type WorkerBatch } from "./_read_on_worker.ts";
 
 let credit = WORKER_CREDIT;
 let wake: (() => void) | undefined;

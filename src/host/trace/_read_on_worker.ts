@@ -1,5 +1,5 @@
 /**
- * A trace file read on a second thread: a worker (_stream_worker.ts) runs
+ * A trace file read on a second thread: a worker (_reader_worker.ts) runs
  * the same reader as {@link openTraceStream} does in-thread and posts each
  * batch, its conversions packed in typed arrays (moved, not copied); this
  * side rebuilds the items and yields them in the same batches, with the
@@ -36,7 +36,7 @@ export const WORKER_MIN_BYTES = 8 * 2 ** 20;
 export const WORKER_CREDIT = 4;
 
 /** The worker's module. */
-export const WORKER_MODULE: URL = new URL("./_stream_worker.ts", import.meta.url);
+export const WORKER_MODULE: URL = new URL("./_reader_worker.ts", import.meta.url);
 
 /** One batch as the worker posts it: conversions in columns, every other item as it is. */
 export interface WorkerBatch {
