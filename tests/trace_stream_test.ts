@@ -15,7 +15,7 @@ import { readTrace } from "../src/host/trace/read.ts";
 import { MAX_LINE_LENGTH, openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 import { SimpletraceWriter } from "./helpers/simpletrace.ts";
-import { convertLine, LINE_KINDS } from "./helpers/trace_lines.ts";
+import { convertLine, LINE_KINDS, traceText } from "./helpers/trace_lines.ts";
 
 const MiB = 2 ** 20;
 const CONFIG = {
@@ -96,13 +96,9 @@ Deno.test("stream: any mix of lines and any chunk size reads as readTrace does (
   let file = 0;
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.nat(LINE_KINDS.length - 1), fc.nat(100_000)), { maxLength: 200 }),
-      fc.constantFrom("\n", "\r\n"),
-      fc.boolean(),
+      traceText(200),
       fc.integer({ min: 1, max: 300 }),
-      async (picks, eol, finalNewline, chunkSize) => {
-        const text = picks.map(([k, n]) => LINE_KINDS[k](n)).join(eol) +
-          (finalNewline && picks.length > 0 ? eol : "");
+      async (text, chunkSize) => {
         const path = `${dir}/${file++}.log`;
         await Deno.writeTextFile(path, text);
         const expected = readTrace(text);

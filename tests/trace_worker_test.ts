@@ -16,10 +16,11 @@ import {
   WORKER_CREDIT,
   WORKER_MIN_BYTES,
   workerCanStart,
+  type WorkerReadOptions,
 } from "../src/host/trace/_read_on_worker.ts";
 import { seedFromEnv } from "../src/util/prng.ts";
 import { SimpletraceWriter } from "./helpers/simpletrace.ts";
-import { convertLine, LINE_KINDS } from "./helpers/trace_lines.ts";
+import { convertLine, LINE_KINDS, traceText } from "./helpers/trace_lines.ts";
 
 /** Every batch a stream yields, the counts as they stood after each, and at the end. */
 async function read(
@@ -120,12 +121,11 @@ Deno.test("worker: any mix of lines reads as in-thread (property)", async () => 
   let file = 0;
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.nat(LINE_KINDS.length - 1), fc.nat(100_000)), { maxLength: 300 }),
-      fc.constantFrom("\n", "\r\n"),
+      traceText(300),
       fc.integer({ min: 1, max: 400 }),
-      async (picks, eol, chunkSize) => {
+      async (text, chunkSize) => {
         const path = `${dir}/${file++}.log`;
-        await Deno.writeTextFile(path, picks.map(([k, n]) => LINE_KINDS[k](n)).join(eol));
+        await Deno.writeTextFile(path, text);
         await assertSameOnWorker(path, chunkSize);
       },
     ),
@@ -136,8 +136,8 @@ Deno.test("worker: any mix of lines reads as in-thread (property)", async () => 
 Deno.test("worker: a consumer that stops early, or a signal, ends the worker", async () => {
   const lines = Array.from({ length: 5000 }, (_, n) => convertLine(n, n % 2 === 0));
   const path = await tempFile("long.log", lines.join("\n") + "\n");
-  // Stopping after the first batch: the generator's return ends the worker (the test's
-  // sanitizers fail on a worker left running).
+  // Stopping after the first batch: the generator's return ends the worker (a worker left
+  // running would keep the process alive: see the next test).
   const early = await openTraceStream(path, { worker: true, chunkSize: 1024 });
   for await (const batch of early.batches()) {
     assert.ok(batch.length > 0);
@@ -232,6 +232,16 @@ async function fakeWorker(source: string): Promise<URL> {
   return new URL(`file://${await tempFile("worker.ts", source)}`);
 }
 
+/** `readOnWorker` on `path` in chunks of 1 KiB, falling back to {@link inThread}; `extra` overrides. */
+function workerRead(path: string, extra: Partial<WorkerReadOptions> = {}) {
+  return readOnWorker(path, {
+    chunkSize: 1024,
+    stats: emptyTraceStats(),
+    fallback: inThread(path),
+    ...extra,
+  });
+}
+
 /** The in-thread read of `path`, as `readOnWorker`'s fallback. */
 function inThread(path: string): () => AsyncGenerator<TraceItem[]> {
   return async function* () {
@@ -243,12 +253,7 @@ function inThread(path: string): () => AsyncGenerator<TraceItem[]> {
 Deno.test("worker: one that fails to start hands over to the in-thread reader", async () => {
   const lines = Array.from({ length: 500 }, (_, n) => convertLine(n, n % 3 === 0));
   const path = await tempFile("fallback.log", lines.join("\n") + "\n");
-  const read = readOnWorker(path, {
-    chunkSize: 1024,
-    stats: emptyTraceStats(),
-    fallback: inThread(path),
-    module: await fakeWorker('throw new Error("cannot start");\n'),
-  });
+  const read = workerRead(path, { module: await fakeWorker('throw new Error("cannot start");\n') });
   const items = (await Array.fromAsync(read.batches)).flat();
   assert.deepEqual(items, (await Array.fromAsync(inThread(path)())).flat());
 });
@@ -256,10 +261,7 @@ Deno.test("worker: one that fails to start hands over to the in-thread reader", 
 Deno.test("worker: its errors arrive as TraceInputError (bad input) or Error (anything else)", async () => {
   const path = await tempFile("any.log", convertLine(1, true) + "\n");
   for (const input of [true, false]) {
-    const read = readOnWorker(path, {
-      chunkSize: 1024,
-      stats: emptyTraceStats(),
-      fallback: inThread(path),
+    const read = workerRead(path, {
       module: await fakeWorker(
         `self.onmessage = () => self.postMessage({ kind: "error", message: "boom", input: ${input} });\n`,
       ),
@@ -277,34 +279,19 @@ Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the
   const path = await tempFile("wait.log", convertLine(1, true) + "\n");
   // A worker that never answers: the consumer waits until close() or the signal ends it.
   const silent = await fakeWorker("self.onmessage = () => {};\n");
-  const closing = readOnWorker(path, {
-    chunkSize: 1024,
-    stats: emptyTraceStats(),
-    fallback: inThread(path),
-    module: silent,
-  });
+  const closing = workerRead(path, { module: silent });
   const waiting = closing.batches.next();
   closing.close();
   assert.deepEqual(await waiting, { done: true, value: undefined });
   const controller = new AbortController();
-  const aborting = readOnWorker(path, {
-    chunkSize: 1024,
-    stats: emptyTraceStats(),
-    signal: controller.signal,
-    fallback: inThread(path),
-    module: silent,
-  });
+  const aborting = workerRead(path, { signal: controller.signal, module: silent });
   const pending = aborting.batches.next();
   controller.abort();
   assert.deepEqual(await pending, { done: true, value: undefined });
   // A slow consumer: the worker never gets more than its credit ahead.
   const lines = Array.from({ length: 3000 }, (_, n) => convertLine(n, n % 2 === 0));
   const long = await tempFile("slow.log", lines.join("\n") + "\n");
-  const slow = readOnWorker(long, {
-    chunkSize: 1024,
-    stats: emptyTraceStats(),
-    fallback: inThread(long),
-  });
+  const slow = workerRead(long);
   let batches = 0;
   for await (const _ of slow.batches) {
     batches++;

@@ -1,4 +1,6 @@
-// Trace lines of every kind a real QEMU log mixes, for the stream and worker tests.
+// Trace lines of every kind a real QEMU log mixes, and random traces of them, for the stream
+// and worker tests.
+import fc from "fast-check";
 
 /** A conversion line of the QEMU log backend at page `page` of the low region. */
 export function convertLine(page: number, shared: boolean, pid = true): string {
@@ -19,3 +21,18 @@ export const LINE_KINDS: ((n: number) => string)[] = [
   (n) => `kvm_convert_memory start 0x${n.toString(16)} size 0x1000 sideways`, // bad
   (n) => `{"op":"convert","gpa":${n},"size":4096,"to":"shared"`, // bad JSON
 ];
+
+/**
+ * A random trace text (fast-check): up to `maxLines` lines of every kind,
+ * LF or CRLF, with or without a newline after the last.
+ */
+export function traceText(maxLines: number): fc.Arbitrary<string> {
+  return fc.tuple(
+    fc.array(fc.tuple(fc.nat(LINE_KINDS.length - 1), fc.nat(100_000)), { maxLength: maxLines }),
+    fc.constantFrom("\n", "\r\n"),
+    fc.boolean(),
+  ).map(([picks, eol, finalNewline]) =>
+    picks.map(([k, n]) => LINE_KINDS[k](n)).join(eol) +
+    (finalNewline && picks.length > 0 ? eol : "")
+  );
+}
