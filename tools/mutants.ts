@@ -576,9 +576,10 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "trace-worker-not-ended",
     file: "src/host/trace/_read_on_worker.ts",
-    search: "    worker?.terminate();",
-    replace: "",
-    what: "the worker is never terminated: the process cannot exit",
+    search: "      closed = true;\n      worker?.terminate();",
+    replace: "      closed = true;",
+    what:
+      "a read that ends (to its end, or stopped) leaves its worker running: the process cannot exit",
     tests: ["tests/trace_worker_test.ts"],
   },
 ];
