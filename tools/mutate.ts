@@ -92,15 +92,31 @@ function positiveInteger(name: string, raw: string | undefined, fallback: number
   return n;
 }
 
-/** Checks that every mutant names a file and a search text found there exactly once. */
-async function validate(mutants: readonly Mutant[]): Promise<Map<string, string>> {
+/**
+ * What is wrong with the mutant list against the sources under `root`: a
+ * duplicate id, a replacement equal to its search text, a file that cannot be
+ * read, a search text not found there exactly once, a `tests` entry that is
+ * no test file nor the prefix of one. Also returns the sources read. `deno
+ * task test` runs it (tests/tools_mutants_test.ts), so an edit cannot break
+ * the mutation check unseen.
+ */
+export async function mutantListProblems(
+  mutants: readonly Mutant[],
+  root: string,
+): Promise<{ problems: string[]; sources: Map<string, string> }> {
   const sources = new Map<string, string>();
   const problems: string[] = [];
   const ids = new Set<string>();
+  const testFiles = [...Deno.readDirSync(`${root}/tests`)].map((e) => `tests/${e.name}`);
   for (const m of mutants) {
     if (ids.has(m.id)) problems.push(`${m.id}: duplicate id`);
     ids.add(m.id);
     if (m.search === m.replace) problems.push(`${m.id}: replacement equals the search text`);
+    for (const test of m.tests ?? []) {
+      if (!testFiles.some((file) => file.startsWith(test))) {
+        problems.push(`${m.id}: no test file starts with ${test}`);
+      }
+    }
     let text = sources.get(m.file);
     if (text === undefined) {
       try {
@@ -116,6 +132,12 @@ async function validate(mutants: readonly Mutant[]): Promise<Map<string, string>
       problems.push(`${m.id}: the search text occurs ${count} times in ${m.file} (must be once)`);
     }
   }
+  return { problems, sources };
+}
+
+/** The sources the mutants edit; exits (status 2) naming every problem of the list. */
+async function validate(mutants: readonly Mutant[]): Promise<Map<string, string>> {
+  const { problems, sources } = await mutantListProblems(mutants, root);
   if (problems.length > 0) {
     console.error("mutate: the mutant list does not match the sources:");
     for (const p of problems) console.error(`  ${p}`);
