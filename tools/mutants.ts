@@ -576,10 +576,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "trace-worker-not-ended",
     file: "src/host/trace/_read_on_worker.ts",
-    search: "      closed = true;\n      worker?.terminate();",
-    replace: "      closed = true;",
-    what:
-      "a read that ends (to its end, or stopped) leaves its worker running: the process cannot exit",
+    search: "    worker?.terminate();\n    worker = undefined;",
+    replace: "    worker = undefined;",
+    what: "a read that ends (to its end, stopped or closed) leaves its worker running",
     tests: ["tests/trace_worker_test.ts"],
   },
 ];

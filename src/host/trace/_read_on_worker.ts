@@ -58,13 +58,12 @@ export interface WorkerBatch {
   stats: TraceStats;
 }
 
-/** What the worker posts, and what this side tells itself (`closed`, `failed`). */
+/** What the worker posts, and what this side tells itself (`failed`). */
 export type WorkerMessage =
   | WorkerBatch
   | { kind: "end"; stats: TraceStats }
   | { kind: "error"; message: string; input: boolean }
-  | { kind: "failed"; message: string }
-  | { kind: "closed" };
+  | { kind: "failed"; message: string };
 
 /**
  * Whether this process may start the worker: for a worker module on disk,
@@ -117,18 +116,24 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
   let worker: Worker | undefined;
   let closed = false;
   let maxQueued = 0;
-  const arrive = (message: WorkerMessage) => {
-    queue.push(message);
-    if (message.kind === "batch") maxQueued = Math.max(maxQueued, queue.length);
+  // Resumes a consumer waiting for a message: one arrived, close() was called, or the signal.
+  const wakeUp = () => {
     wake?.();
     wake = undefined;
   };
-  const close = () => {
-    if (closed) return;
-    closed = true;
+  const arrive = (message: WorkerMessage) => {
+    queue.push(message);
+    if (message.kind === "batch") maxQueued = Math.max(maxQueued, queue.length);
+    wakeUp();
+  };
+  const stopWorker = () => {
     worker?.terminate();
     worker = undefined;
-    arrive({ kind: "closed" });
+  };
+  const close = () => {
+    closed = true;
+    stopWorker();
+    wakeUp();
   };
   async function* batches(): AsyncGenerator<TraceItem[]> {
     if (closed) return;
@@ -140,11 +145,7 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
       arrive({ kind: "failed", message: e.message });
     };
     worker.onmessageerror = () => arrive({ kind: "failed", message: "a message did not decode" });
-    const stop = () => {
-      wake?.();
-      wake = undefined;
-    };
-    signal?.addEventListener("abort", stop, { once: true });
+    signal?.addEventListener("abort", wakeUp, { once: true });
     worker.postMessage({ path, chunkSize });
     let taken = 0;
     try {
@@ -156,13 +157,10 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
           continue;
         }
         switch (message.kind) {
-          case "closed": // close() during the read (the check above saw it first, unless now)
-            return;
           case "failed":
             if (taken === 0) {
               // Nothing was handed out yet: read it here instead.
-              worker?.terminate();
-              worker = undefined;
+              stopWorker();
               yield* fallback();
               return;
             }
@@ -181,10 +179,9 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
         }
       }
     } finally {
-      signal?.removeEventListener("abort", stop);
+      signal?.removeEventListener("abort", wakeUp);
       closed = true;
-      worker?.terminate();
-      worker = undefined;
+      stopWorker();
     }
   }
   return {
