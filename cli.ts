@@ -117,14 +117,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       "--save-state",
       outputs.saveState,
     ]].filter((o): o is [string, string] => o[1] !== undefined);
-    for (const [option, path] of written) {
-      if (path === "-") {
-        throw new UsageError(
-          `${option}: "-" names no file here; give a file name (the report goes to standard output)`,
-        );
-      }
-      await checkOutputFile(option, path);
-    }
+    for (const [option, path] of written) await checkOutputFile(option, path);
     if (positionals[0] === "") {
       throw new UsageError("CONFIG: the path is empty; give a host configuration file");
     }

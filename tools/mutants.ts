@@ -550,8 +550,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "cli-same-file-through-links-missed",
     file: "src/cli/preflight.ts",
-    search: "if (resolve(a) === resolve(b) || destination(a) === destination(b)) return true;",
-    replace: "if (resolve(a) === resolve(b)) return true;",
+    search: "return { destination: destination(path), inode };",
+    replace: "return { destination: resolve(path), inode };",
     what: "two outputs reaching one new file through a linked directory are let through",
     tests: ["tests/cli_front_door_test.ts"],
   },

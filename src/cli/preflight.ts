@@ -21,13 +21,20 @@ export class UsageError extends Error {
 }
 
 /**
- * Checks that `option`'s file `path` can be written: not a directory, in a
- * directory that exists, writable (src/host/report/output_path.ts: a file that
- * does not exist is created and removed again to find out).
+ * Checks that `option`'s file `path` can be written: a file name, not `-`
+ * (outputs go to files; the report itself goes to standard output), not a
+ * directory, in a directory that exists, writable
+ * (src/host/report/output_path.ts: a file that does not exist is created and
+ * removed again to find out).
  *
  * @throws {UsageError} naming the option, the path and why not
  */
 export async function checkOutputFile(option: string, path: string): Promise<void> {
+  if (path === "-") {
+    throw new UsageError(
+      `${option}: "-" names no file here; give a file name (the report goes to standard output)`,
+    );
+  }
   const problem = await outputPathProblem(path, option);
   if (problem !== undefined) throw new UsageError(problem);
 }
@@ -72,23 +79,42 @@ export function checkDistinctFiles(
   outputs: readonly [string, string][],
   inputs: readonly [string, string][],
 ): void {
-  const seen = [...inputs];
+  const seen = inputs.map(([option, path]) => ({ option, path, input: true, id: identify(path) }));
   for (const [option, path] of outputs) {
-    const other = seen.find(([, p]) => sameFile(p, path));
+    const id = identify(path);
+    const other = seen.find((s) => sameFile(s.id, id));
     if (other) {
-      const role = inputs.includes(other) ? "it would overwrite an input" : "both would write it";
+      const role = other.input ? "it would overwrite an input" : "both would write it";
       throw new UsageError(
-        `${option} ${JSON.stringify(path)}: ${other[0]} names the same file; ${role}`,
+        `${option} ${JSON.stringify(path)}: ${other.option} names the same file; ${role}`,
       );
     }
-    seen.push([option, path]);
+    seen.push({ option, path, input: false, id });
   }
+}
+
+/** Where a path leads, and the file there when it exists (device and inode). */
+interface FileIdentity {
+  destination: string;
+  inode?: string;
 }
 
 /**
  * Where `path` leads: the real path of the file when it exists, else the
- * real path of its directory (when that exists) joined with its name.
+ * real path of its directory (when that exists) joined with its name; and,
+ * for a file that exists, its device and inode (hard links).
  */
+function identify(path: string): FileIdentity {
+  let inode: string | undefined;
+  try {
+    const info = Deno.statSync(path);
+    if (info.ino !== null) inode = `${info.dev}:${info.ino}`;
+  } catch {
+    // Not there (yet): its destination says it all.
+  }
+  return { destination: destination(path), inode };
+}
+
 function destination(path: string): string {
   const absolute = resolve(path);
   try {
@@ -102,14 +128,8 @@ function destination(path: string): string {
   }
 }
 
-function sameFile(a: string, b: string): boolean {
-  if (resolve(a) === resolve(b) || destination(a) === destination(b)) return true;
-  try {
-    const x = Deno.statSync(a), y = Deno.statSync(b);
-    return x.ino !== null && x.dev === y.dev && x.ino === y.ino;
-  } catch {
-    return false; // one does not exist (yet), and the paths lead to different places
-  }
+function sameFile(x: FileIdentity, y: FileIdentity): boolean {
+  return x.destination === y.destination || (x.inode !== undefined && x.inode === y.inode);
 }
 
 /**
