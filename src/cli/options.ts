@@ -10,6 +10,7 @@ import type { CompareOptions } from "../host/compare.ts";
 import type { SessionOptions } from "../host/session.ts";
 import { KERNEL_SETTINGS } from "../settings/kernel.ts";
 import { VMM_POLICIES } from "../settings/vmm.ts";
+import { MAX_SEED } from "../util/prng.ts";
 import { excerpt } from "../util/text.ts";
 import { UsageError } from "./preflight.ts";
 
@@ -55,9 +56,6 @@ export type Values = {
   follow?: boolean;
   plugin?: string[];
 };
-
-/** The largest seed: the workload generator takes 32 bits. */
-const MAX_SEED = 0xffff_ffff;
 
 /** The session options the values ask for; throws naming the option on a mistake. */
 export function sessionOptions(v: Values): SessionOptions {

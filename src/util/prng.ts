@@ -5,6 +5,9 @@
  * @module
  */
 
+/** The largest seed: a generator takes 32 bits, so a larger seed would run as another one. */
+export const MAX_SEED = 0xffff_ffff;
+
 /** A seeded generator of uniform numbers. */
 export class Prng {
   #state: number;

@@ -15,6 +15,7 @@
 
 import { z } from "npm:zod@^4.1.0";
 import { sizeOrProblem } from "../sizes.ts";
+import { MAX_SEED } from "../../util/prng.ts";
 import { describeValue } from "../../util/text.ts";
 import { KERNEL_SETTINGS, type KernelSetting } from "../../settings/kernel.ts";
 import { VMM_POLICIES, type VmmPolicy } from "../../settings/vmm.ts";
@@ -355,7 +356,7 @@ export const kvmFields = {
 /** The fields of a generator workload. */
 export const generatorWorkloadFields = {
   name: z.enum(WORKLOAD_NAMES as [WorkloadName, ...WorkloadName[]]),
-  seed: z.number().int().min(0).max(0xffff_ffff).optional(),
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
   params: z.record(z.string(), z.unknown()).default({}),
 } as const;
 
