@@ -14,7 +14,7 @@ import { renderTextReport } from "../host/report/text.ts";
 import { runSession, type SessionOptions } from "../host/session.ts";
 import { saveHostState } from "../host/state_file.ts";
 import { formatSize } from "../util/bytes.ts";
-import { writeOutputs } from "./output_files.ts";
+import { type OutputFile, writeOutputs } from "./output_files.ts";
 
 /**
  * The exit status a report asks for: 0 only when every event was applied, a
@@ -68,22 +68,30 @@ export async function run(
   io.out(json ? JSON.stringify(report, null, 2) : renderTextReport(report));
   // Checked before the run; a write can still fail (a full disk): one line naming the
   // option and the file, exit 2, and every output file left as it was (output_files.ts).
-  const files: [string, string | undefined, () => Uint8Array | string, string][] = [
-    ["--save-state", outputs.saveState, () => saveHostState(result.host), "state saved to"],
-    ["--svg", outputs.svg, () => result.svg(), "state map written to"],
-    ["--html", outputs.html, () => result.html(), "HTML report written to"],
-  ];
-  const wanted = files.filter((f): f is [string, string, () => Uint8Array | string, string] =>
-    f[1] !== undefined
-  );
-  const problem = await writeOutputs(
-    wanted.map(([option, path, content]) => ({ option, path, content })),
-  );
+  type Wanted = Omit<OutputFile, "path"> & { path?: string; said: string };
+  const wanted: Wanted[] = [{
+    option: "--save-state",
+    path: outputs.saveState,
+    content: () => saveHostState(result.host),
+    said: "state saved to",
+  }, {
+    option: "--svg",
+    path: outputs.svg,
+    content: () => result.svg(),
+    said: "state map written to",
+  }, {
+    option: "--html",
+    path: outputs.html,
+    content: () => result.html(),
+    said: "HTML report written to",
+  }];
+  const files = wanted.filter((f): f is Wanted & OutputFile => f.path !== undefined);
+  const problem = await writeOutputs(files);
   if (problem !== undefined) {
     io.err(`memstate run: ${problem}`);
     return 2;
   }
-  if (!json) { for (const [, path, , said] of wanted) io.out(`${said} ${path}`); }
+  if (!json) { for (const f of files) io.out(`${f.said} ${f.path}`); }
   // Ctrl-C is how a followed log ends; anywhere else it cuts the run short.
   if (report.interrupted && !options.follow) return INTERRUPTED;
   return exitStatus(report);
