@@ -13,7 +13,7 @@
  * @module
  */
 
-import { isPowerOfTwo } from "../util/_bits.ts";
+import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
 
 /** The kernel's U64_MAX as a double (it rounds to 2^64; see the module doc). */
 export const U64_MAX: number = 2 ** 64 - 1;
@@ -41,9 +41,17 @@ export function toBigU64(value: number): bigint {
   return value >= TWO_64 ? U64_MAX_BIG : BigInt(value);
 }
 
-/** True when `value` is a multiple of `alignment` (U64_MAX, being odd, never is). */
+/**
+ * True when `value` is a multiple of `alignment` (U64_MAX, being odd, never
+ * is). Every alignment the kernels check is a power of two up to 1 GiB, which
+ * takes the fast test ({@link isMultipleOfPowerOfTwo}); any other falls back to `%`.
+ */
 export function isAligned(value: number, alignment: number): boolean {
-  return value < TWO_64 && value % alignment === 0;
+  if (!(value < TWO_64)) return false;
+  if (alignment > 0 && alignment <= 0x4000_0000 && (alignment & (alignment - 1)) === 0) {
+    return isMultipleOfPowerOfTwo(value, alignment);
+  }
+  return value % alignment === 0;
 }
 
 /** True when `[start, start + size)` (size > 0) runs past U64_MAX, as `start + size - 1` would wrap. */

@@ -42,6 +42,7 @@ import type { FaultInjector, SimOperation } from "./faults.ts";
 import { type HostMappingOwner, SimHost } from "./host_memory.ts";
 import { SparsePages } from "./_sparse_pages.ts";
 import { countPagesWith } from "../../store/_read_runs.ts";
+import { isMultipleOfPowerOfTwo } from "../../util/_bits.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "../u64.ts";
 
 /** Options shared by both simulated files. */
@@ -329,7 +330,10 @@ export class SimGuestMemfd extends SimFileBase implements GuestMemfd, HostMappin
     if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) !== 0) {
       fail(op, "EOPNOTSUPP", `mode ${hex(mode)}: only PUNCH_HOLE may be added to KEEP_SIZE`);
     }
-    if (offset % this.pageSize !== 0 || length % this.pageSize !== 0) {
+    if (
+      !isMultipleOfPowerOfTwo(offset, this.pageSize) ||
+      !isMultipleOfPowerOfTwo(length, this.pageSize)
+    ) {
       fail(
         op,
         "EINVAL",
