@@ -57,7 +57,7 @@ import {
   snapshotRegionJson,
 } from "./snapshot.ts";
 import type { SnapshotJson } from "./snapshot_format.ts";
-import { isPowerOfTwo } from "../util/_bits.ts";
+import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
 
 /** Which store a region keeps its state in. */
@@ -606,8 +606,13 @@ export class Region {
       this.#reject("offset", "a non-negative integer", offset);
     }
     if (!Number.isSafeInteger(size) || size <= 0) this.#reject("size", "a positive integer", size);
-    if (offset % this.pageSize !== 0) this.#reject("offset", `aligned to ${this.pageSize}`, offset);
-    if (size % this.pageSize !== 0) this.#reject("size", `a multiple of ${this.pageSize}`, size);
+    // pageSize is a power of two (the constructor checks): no `%` of a double (isMultipleOfPowerOfTwo).
+    if (!isMultipleOfPowerOfTwo(offset, this.pageSize)) {
+      this.#reject("offset", `aligned to ${this.pageSize}`, offset);
+    }
+    if (!isMultipleOfPowerOfTwo(size, this.pageSize)) {
+      this.#reject("size", `a multiple of ${this.pageSize}`, size);
+    }
     if (!Number.isSafeInteger(offset + size)) {
       this.#reject("size", "such that offset + size does not overflow", size);
     }
@@ -1000,6 +1005,8 @@ function listenerNames(notifications: readonly Notification[]): string[] {
 
 /** {@link listenerNames} of calls that were all accepted. */
 function callNames(calls: readonly PlannedCall[]): string[] {
+  // One call (most changes): an array of one, not `[]` grown by a push to 17 slots.
+  if (calls.length === 1) return [calls[0].registration.listener.name];
   const names: string[] = [];
   for (const c of calls) {
     const name = c.registration.listener.name;
