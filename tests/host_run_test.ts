@@ -232,3 +232,44 @@ Deno.test("the invariant checker finds a planted violation in each component", (
     "kvm: shared [0x0, 0x200000) still has guest_memfd pages",
   ]);
 });
+
+Deno.test("devices with attachAt / detachAt come and go at those event numbers, each on its own", () => {
+  // event_runner.ts hotplugByTiming: a device with only detachAt starts attached and leaves at
+  // its event; one with only attachAt arrives at its event; the others stay as they are.
+  const config = parseHostConfig(
+    {
+      ...TRACE_CONFIG,
+      devices: [
+        { type: "type1", name: "leaves", detachAt: 3 },
+        { type: "iommufd", name: "arrives", attachAt: 4 },
+        { type: "iommufd", name: "stays" },
+      ],
+    },
+    "timed.json",
+  );
+  using host = buildHost(config);
+  const attached = () =>
+    [...host.devices.values()].filter((d) => d.attached).map((d) => d.config.name).sort();
+  assert.deepEqual(attached(), ["leaves", "stays"]);
+  const convert = (line: number) => ({
+    op: "convert" as const,
+    gpa: line * 0x1000,
+    size: 0x1000,
+    to: "shared" as const,
+    line,
+  });
+  // The probe sees the devices after every event: the change comes just before its event.
+  const seen: string[][] = [];
+  const probe = { conversionTime() {}, afterEvent: () => void seen.push(attached()) };
+  const run = runEvents(host, [1, 2, 3, 4, 5].map(convert), { probe });
+  assert.deepEqual(run.errors, []);
+  assert.equal(run.hotplug, 2);
+  assert.deepEqual(seen, [
+    ["leaves", "stays"],
+    ["leaves", "stays"],
+    ["stays"],
+    ["arrives", "stays"],
+    ["arrives", "stays"],
+  ]);
+  assert.deepEqual(checkInvariants(host.regions, host.plugins).violations, []);
+});

@@ -11,6 +11,7 @@
  */
 
 import { hex } from "../../util/_hex.ts";
+import { isMultipleOfPowerOfTwo } from "../../util/_bits.ts";
 import type { RangeTraceEvent } from "./event.ts";
 
 /** The geometry of a region that events are located in. */
@@ -21,7 +22,7 @@ export interface TraceRegion {
   base: number;
   /** Size in bytes. */
   size: number;
-  /** Page size in bytes: events must be aligned to it. */
+  /** Page size in bytes, a power of two: events must be aligned to it. */
   pageSize: number;
 }
 
@@ -43,6 +44,30 @@ const span = (start: number, end: number) => `[${hex(start)}, ${hex(end)})`;
 const describe = (r: TraceRegion) => `${JSON.stringify(r.name)} ${span(r.base, r.base + r.size)}`;
 
 /**
+ * The usual case of {@link locate}, with nothing allocated: the region that
+ * holds all of `event`'s range, aligned to its page size, or undefined when
+ * there is none (then {@link locate} says why). Every replayed conversion asks
+ * (the `replay 1 TiB` row of `deno task bench:report`), and the runner needs
+ * only the region: the offset is `event.gpa - region.base`.
+ */
+export function regionHolding<R extends TraceRegion>(
+  event: RangeTraceEvent,
+  regions: readonly R[],
+): R | undefined {
+  const start = event.gpa;
+  const end = start + event.size;
+  for (let i = 0; i < regions.length; i++) {
+    const r = regions[i];
+    if (r.base <= start && end <= r.base + r.size) {
+      const aligned = isMultipleOfPowerOfTwo(start - r.base, r.pageSize) &&
+        isMultipleOfPowerOfTwo(event.size, r.pageSize);
+      return aligned ? r : undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Finds the region holding `event`'s range.
  *
  * @param event a conversion, plug or unplug
@@ -57,16 +82,8 @@ export function locate<R extends TraceRegion>(
 ): Located<R> | "ignored" | LocateError {
   const start = event.gpa;
   const end = event.gpa + event.size;
-  // The usual event lies inside one region: find it without building a list
-  // (every replayed conversion asks; the `replay 1 TiB` bench row).
-  for (let i = 0; i < regions.length; i++) {
-    const r = regions[i];
-    if (r.base <= start && end <= r.base + r.size) {
-      const offset = start - r.base;
-      if (offset % r.pageSize === 0 && event.size % r.pageSize === 0) return { region: r, offset };
-      break;
-    }
-  }
+  const inside = regionHolding(event, regions);
+  if (inside !== undefined) return { region: inside, offset: start - inside.base };
   const hits = regions
     .filter((r) => r.base < end && start < r.base + r.size)
     .sort((a, b) => a.base - b.base);
