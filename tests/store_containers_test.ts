@@ -254,3 +254,21 @@ Deno.test("range-tree options: bad tuning values throw naming the option", () =>
   );
   assert.throws(() => new RangeTreeStore(100, { mapAt: 2.5 }), TypeError);
 });
+
+Deno.test("containers: a one-page flip that calms a map turns it back into runs", () => {
+  // range_tree_store.ts: a map whose change count falls to mapAt / 2 turns back into runs,
+  // also when the flip that calms it is a single page strictly inside a chunk that stays dense
+  // (the one-page shortcut, #editDensePage, must leave that case to the full path).
+  const rng = seeded("one-page calm");
+  const tree = new RangeTreeStore(512, { bits: 1, ...SMALL });
+  const oracle = new BitmapStore(512, { bits: 1 });
+  for (const page of [5, 9, 13]) for (const s of [tree, oracle]) s.update(page, page + 1, 1, 0);
+  assertSame(tree, oracle, rng, "three single pages");
+  assert.deepEqual(tree.stats().maps, 1, JSON.stringify(tree.stats())); // 6 boundaries > mapAt 4
+  for (const s of [tree, oracle]) s.update(9, 10, 0, 1); // 4 boundaries: still a map
+  assertSame(tree, oracle, rng, "page 9 back");
+  assert.deepEqual(tree.stats().maps, 1);
+  for (const s of [tree, oracle]) s.update(13, 14, 0, 1); // 2 boundaries = mapAt / 2: runs
+  assertSame(tree, oracle, rng, "page 13 back");
+  assert.deepEqual(tree.stats(), { entries: 3, maps: 0, denseChunks: 0, leaves: 1 });
+});

@@ -526,6 +526,7 @@ export class RangeTreeStore implements StateStore {
    * pages no earlier step has touched, so merging as we go is safe.
    */
   #edit(start: number, end: number, keep: number, put: number): void {
+    if (end - start === 1 && this.#editDensePage(start, keep, put)) return;
     const index = this.#index;
     let pos = start;
     while (pos < end) {
@@ -554,6 +555,45 @@ export class RangeTreeStore implements StateStore {
       if (this.#dense.sparse) this.#compactDense();
       if (this.#maps.sparse) this.#compactMaps();
     }
+  }
+
+  /**
+   * The commonest edit on its own: one page strictly inside a dense chunk
+   * (neither its first nor its last page) that stays dense, in a map that
+   * stays a map. True when done; false, with nothing changed, for every
+   * other case, which {@link #edit} then handles in full. The same steps as
+   * {@link #editMap}'s one-page case without its per-chunk setup: on a 4 KiB
+   * flip in a fragmented span, the whole store edit measured a quarter
+   * faster (`bench/store_rows.ts`, `dma-scatter`).
+   */
+  #editDensePage(page: number, keep: number, put: number): boolean {
+    const span = Math.floor(page * this.#perSpan);
+    const map = this.#directory.get(span);
+    if (map < 0) return false;
+    const off = page - span * this.#span;
+    const slot = this.#maps.data[map * this.#width + (off >>> this.#shift)];
+    if (slot >= 0) return false; // a uniform chunk turns dense: #editMap
+    const d = -slot - 1;
+    const o = off & (this.#chunk - 1);
+    // A chunk's first and last pages compare with the next chunk; a page before
+    // the store's end (a partial last chunk) has no right neighbour.
+    if (o === 0 || o === this.#chunk - 1 || page + 1 === this.length) return false;
+    const dense = this.#dense;
+    const old = dense.read(d, o);
+    const state = (old & keep) | put;
+    if (state === old) return true;
+    const left = dense.read(d, o - 1);
+    const right = dense.read(d, o + 1);
+    const inner = (left !== state ? 1 : 0) - (left !== old ? 1 : 0) +
+      (right !== state ? 1 : 0) - (right !== old ? 1 : 0);
+    const changes = this.#maps.changes;
+    // Turning uniform, or the map falling to its runs threshold: the full path does both.
+    if (dense.changes[d] + inner === 0 || changes[map] + inner <= this.#runsAt) return false;
+    dense.flip(d, o, old ^ state);
+    dense.changes[d] += inner;
+    changes[map] += inner;
+    this.#changes += inner;
+    return true;
   }
 
   /**
