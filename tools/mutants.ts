@@ -168,8 +168,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "bus-plan-discard-order",
     file: "src/bus/_plan.ts",
-    search: "  for (let i = registrations.length - 1; i >= 0; i--) {\n    addFlips(",
-    replace: "  for (let i = 0; i < registrations.length; i++) {\n    addFlips(",
+    search: "  for (let i = registrations.length - 1; i >= 0; i--) {\n    calls = addFlips(",
+    replace: "  for (let i = 0; i < registrations.length; i++) {\n    calls = addFlips(",
     what: "rule order: discards go in ascending priority (KVM goes private before DMA unmaps)",
   },
   {
@@ -485,9 +485,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "trace-locate-quick-align",
     file: "src/host/trace/locate.ts",
-    search:
-      "if (offset % r.pageSize === 0 && event.size % r.pageSize === 0) return { region: r, offset };",
-    replace: "return { region: r, offset };",
+    search: "      return aligned ? r : undefined;",
+    replace: "      return r;",
     what: "a misaligned event inside one region is located instead of rejected",
   },
   {
@@ -580,5 +579,48 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "    worker = undefined;",
     what: "a read that ends (to its end, stopped or closed) leaves its worker running",
     tests: ["tests/trace_worker_test.ts"],
+  },
+  // ---- hot-path shortcuts (issue 13, round 3) ---------------------------------------------
+  {
+    id: "attributes-private-count-stale",
+    file: "src/hw/memory_attributes.ts",
+    search: "    this.#privatePages = -1;\n",
+    replace: "",
+    what: "the private-byte count is not recounted after KVM_SET_MEMORY_ATTRIBUTES changes it",
+  },
+  {
+    id: "bits-multiple-any-quotient",
+    file: "src/util/_bits.ts",
+    search: "  return Number.isInteger(value / powerOfTwo);",
+    replace: "  return !Number.isNaN(value / powerOfTwo);",
+    what: "every value counts as a multiple of a power of two: misaligned ranges pass",
+  },
+  {
+    id: "runner-timed-detach-only",
+    file: "src/host/event_runner.ts",
+    search: "d.config.attachAt !== undefined || d.config.detachAt !== undefined",
+    replace: "d.config.attachAt !== undefined",
+    what: "a device configured only to detach at an event number never detaches",
+  },
+  {
+    id: "plan-call-list-first",
+    file: "src/bus/_plan.ts",
+    search: "      if (calls === undefined) calls = [call];\n      else calls.push(call);",
+    replace: "      if (calls === undefined) calls = [call];",
+    what: "only the first planned call is made: later listeners or ranges are never told",
+  },
+  {
+    id: "store-dense-page-calm-kept",
+    file: RTS,
+    search: " || changes[map] + inner <= this.#runsAt) return false;",
+    replace: ") return false;",
+    what: "a one-page flip that calms a map to mapAt / 2 leaves it a map",
+  },
+  {
+    id: "store-dense-page-past-end",
+    file: RTS,
+    search: " || page + 1 === this.length) return false;",
+    replace: ") return false;",
+    what: "a one-page flip at the store's last page compares it with a page past the end",
   },
 ];
