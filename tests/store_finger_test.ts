@@ -308,3 +308,50 @@ Deno.test("finger: store edits between chunk maps made, dissolved and compacted 
   assert.ok(denseDropped, `dense chunks never dropped to a quarter of ${maxDense}`);
   assert.ok(mapsDropped, `maps never dropped to a quarter of ${maxMaps}`);
 });
+
+Deno.test("finger: a root leaf shrinks in place to one entry; other leaves stop at IN_PLACE_MIN", () => {
+  // _extent_index.ts #canShrink: a root leaf has no neighbour to merge with, so every removal
+  // from it is done at the finger (none goes through sorted-btree); a leaf under a parent is
+  // left to sorted-btree once it would fall to IN_PLACE_MIN entries, which keeps leaves non-empty.
+  const small = new ExtentIndex(1000, 0);
+  const model = new Model(1000, 0);
+  small.seek(0);
+  for (let k = 1; k <= 12; k++) {
+    small.insertAfter(k * 10, k);
+    model.insertAt(k, k * 10, k);
+  }
+  for (const [k, how] of [[5, "here"], [11, "pair"], [1, "after"], [8, "here"]] as const) {
+    small.seek(k * 10);
+    const i = model.at(k * 10);
+    if (how === "here") {
+      small.removeHere();
+      model.removeAt(i, 1);
+    } else if (how === "after") {
+      small.seek((k - 1) * 10);
+      small.removeAfter();
+      model.removeAt(i, 1);
+    } else {
+      small.removeHereAndNext();
+      model.removeAt(i, 2);
+    }
+    small.checkValid();
+    assertEntries(small, model, `root leaf, ${how} ${k * 10}`);
+  }
+  small.removeInside(0, 1000);
+  model.removeAt(1, model.keys.length - 1);
+  small.checkValid();
+  assertEntries(small, model, "root leaf emptied down to its first entry");
+  assert.deepEqual(small.counters.fallbacks, 0, JSON.stringify(small.counters));
+
+  // A leaf with a parent: removing down to IN_PLACE_MIN hands over to sorted-btree.
+  const big = new ExtentIndex(1_000_000, 0);
+  big.seek(0);
+  for (let k = 1; k < 4 * NODE_SIZE; k++) big.insertAfter(k * 10, k);
+  for (let k = 1; k < 4 * NODE_SIZE - 1; k++) {
+    big.seek(10);
+    big.removeAfter();
+    big.checkValid();
+  }
+  assert.ok(big.counters.fallbacks > 0, JSON.stringify(big.counters));
+  assert.equal(big.size, 2);
+});

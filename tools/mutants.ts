@@ -623,4 +623,18 @@ export const MUTANTS: readonly Mutant[] = [
     replace: ") return false;",
     what: "a one-page flip at the store's last page compares it with a page past the end",
   },
+  {
+    id: "finger-root-leaf-falls-back",
+    file: "src/store/_extent_index.ts",
+    search: "    return this.#depth === 0 || this.#leaf.keys.length - count > IN_PLACE_MIN;",
+    replace: "    return this.#leaf.keys.length - count > IN_PLACE_MIN;",
+    what: "removals from a small root leaf go through sorted-btree and a search from the root",
+  },
+  {
+    id: "finger-child-leaf-shrinks-in-place",
+    file: "src/store/_extent_index.ts",
+    search: "    return this.#depth === 0 || this.#leaf.keys.length - count > IN_PLACE_MIN;",
+    replace: "    return this.#depth <= 1 || this.#leaf.keys.length - count > IN_PLACE_MIN;",
+    what: "leaves under the root shrink in place past IN_PLACE_MIN, down to empty",
+  },
 ];
