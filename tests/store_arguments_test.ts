@@ -78,3 +78,23 @@ Deno.test("bitmap: refuses a length it could never allocate, naming it", () => {
     /length: must be in \[1, 68719476736\], got 1099511627776/,
   );
 });
+
+for (const [kind, make] of makers) {
+  Deno.test(`${kind}: uniformState refuses an empty or outside range, naming it`, () => {
+    const store = make(100, { bits: 2 });
+    store.set(10, 20, 1);
+    assert.throws(
+      () => store.uniformState!(5, 5),
+      /end: must exceed start, got an empty range at 5/,
+    );
+    assert.throws(() => store.uniformState!(0, 101), /end: must be in \[0, 100\], got 101/);
+    assert.throws(() => store.uniformState!(30, 20), /start: must not exceed end/);
+    assert.throws(
+      () => store.uniformState!(0.5, 2),
+      (e) => e instanceof TypeError && /start: must be an integer, got 0\.5/.test(e.message),
+    );
+    assert.equal(store.uniformState!(10, 20), 1);
+    assert.equal(store.uniformState!(9, 20), -1);
+    assert.equal(store.uniformState!(20, 100), 0);
+  });
+}

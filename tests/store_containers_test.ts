@@ -25,6 +25,23 @@ function assertSame(tree: RangeTreeStore, oracle: StateStore, rng: Prng, note: s
   const start = rng.int(tree.length);
   const end = start + rng.int(tree.length - start + 1);
   assert.deepEqual([...tree.runs(start, end)], [...oracle.runs(start, end)], `${note}: window`);
+  if (start < end) {
+    // uniformState: the window's one state, or -1 when it holds more than one run.
+    const inWindow = [...oracle.runs(start, end)];
+    const expected = inWindow.length === 1 ? inWindow[0].state : -1;
+    // A short range too (the size of a DMA buffer), where the one-lookup cases apply.
+    const s = rng.int(tree.length - 1), e = Math.min(tree.length, s + 1 + rng.int(40));
+    const short = [...oracle.runs(s, e)];
+    for (const store of [tree, oracle]) {
+      const kind = store === tree ? "tree" : "bitmap";
+      assert.equal(store.uniformState!(start, end), expected, `${note}: ${kind} uniformState`);
+      assert.equal(
+        store.uniformState!(s, e),
+        short.length === 1 ? short[0].state : -1,
+        `${note}: ${kind} uniformState [${s}, ${e})`,
+      );
+    }
+  }
   for (let i = 0; i < 3; i++) {
     const page = rng.int(tree.length);
     assert.equal(tree.get(page), oracle.get(page), `${note}: get(${page})`);

@@ -637,4 +637,32 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "    return this.#depth <= 1 || this.#leaf.keys.length - count > IN_PLACE_MIN;",
     what: "leaves under the root shrink in place past IN_PLACE_MIN, down to empty",
   },
+  {
+    id: "store-uniform-run-one-short",
+    file: RTS,
+    search: "      if (index.nextKey() >= end) return value;",
+    replace: "      if (index.nextKey() >= end - 1) return value;",
+    what: "a range whose last page starts the next run is called uniform",
+  },
+  {
+    id: "store-uniform-chunk-unbounded",
+    file: RTS,
+    search: "      if (slot >= 0 && end <= cs + this.#chunk) return slot;",
+    replace: "      if (slot >= 0) return slot;",
+    what: "a range that leaves a uniform chunk is called uniform without looking past it",
+  },
+  {
+    id: "store-uniform-first-run-decides",
+    file: RTS,
+    search: "    for (const run of this.#runs(start, end)) return run.end >= end ? run.state : -1;",
+    replace: "    for (const run of this.#runs(start, end)) return run.state;",
+    what: "a range of several runs reports its first run's state as the range's",
+  },
+  {
+    id: "bitmap-uniform-one-short",
+    file: "src/store/bitmap_store.ts",
+    search: "    return this.#runEnd(start, end, state) >= end ? state : -1;",
+    replace: "    return this.#runEnd(start, end, state) >= end - 1 ? state : -1;",
+    what: "the bitmap calls a range uniform when only its last page differs",
+  },
 ];

@@ -22,6 +22,7 @@ import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
 import {
   checkAddBit,
   checkInteger,
+  checkNonEmptyRange,
   checkPage,
   checkRange,
   checkShape,
@@ -135,6 +136,17 @@ export class BitmapStore implements StateStore {
     return this.#runs(start, end);
   }
 
+  /**
+   * The state every page of `[start, end)` has, or -1 when they differ: a
+   * scan of each bitmap for the first page that departs from page `start`,
+   * as {@link runs} does for its first run, without a generator.
+   */
+  uniformState(start: number, end: number): number {
+    checkNonEmptyRange(start, end, this.length);
+    const state = this.#stateAt(start);
+    return this.#runEnd(start, end, state) >= end ? state : -1;
+  }
+
   /** Number of maximal runs (a full scan, cached until the next change). */
   get runCount(): number {
     if (this.#runCount === undefined) {
@@ -208,28 +220,33 @@ export class BitmapStore implements StateStore {
     let pos = start;
     while (pos < end) {
       const state = this.#stateAt(pos);
-      let next = end;
-      // The run ends at the first page where any bitmap departs from `state`.
-      for (let b = 0; b < this.#bits && next > pos + 1; b++) {
-        const plane = this.#planes[b];
-        if (!plane) continue;
-        const want = (state >>> b) & 1;
-        const g = plane.granularity;
-        if (g === 1) {
-          next = findNextBit(plane.words, pos + 1, next, want === 0);
-        } else {
-          // In units of the plane: the unit after pos's, up to the unit holding next - 1.
-          const unit = findNextBit(
-            plane.words,
-            Math.floor(pos / g) + 1,
-            Math.ceil(next / g),
-            want === 0,
-          );
-          next = Math.min(next, unit * g);
-        }
-      }
+      const next = this.#runEnd(pos, end, state);
       yield { start: pos, end: next, state };
       pos = next;
     }
+  }
+
+  /** The first page in `(pos, end)` where any bitmap departs from `state` (page `pos`'s), or `end`. */
+  #runEnd(pos: number, end: number, state: number): number {
+    let next = end;
+    for (let b = 0; b < this.#bits && next > pos + 1; b++) {
+      const plane = this.#planes[b];
+      if (!plane) continue;
+      const want = (state >>> b) & 1;
+      const g = plane.granularity;
+      if (g === 1) {
+        next = findNextBit(plane.words, pos + 1, next, want === 0);
+      } else {
+        // In units of the plane: the unit after pos's, up to the unit holding next - 1.
+        const unit = findNextBit(
+          plane.words,
+          Math.floor(pos / g) + 1,
+          Math.ceil(next / g),
+          want === 0,
+        );
+        next = Math.min(next, unit * g);
+      }
+    }
+    return next;
   }
 }

@@ -59,6 +59,13 @@ export interface StateStore {
    * nothing.
    */
   runs(start?: number, end?: number): Iterable<Run>;
+  /**
+   * The state every page of `[start, end)` has (`start < end`), or -1 when
+   * they differ: the question a conversion asks before it plans (a buffer is
+   * usually all private before it goes shared). Optional: without it,
+   * callers read {@link runs}.
+   */
+  uniformState?(start: number, end: number): number;
   /** Number of maximal runs in the whole store. */
   readonly runCount: number;
   /** Estimated bytes of memory the store holds; each implementation documents how. */

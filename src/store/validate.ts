@@ -42,6 +42,14 @@ export function checkRange(start: number, end: number, length: number): void {
   }
 }
 
+/** Checks a non-empty half-open page range `[start, end)` of a store of `length` pages. */
+export function checkNonEmptyRange(start: number, end: number, length: number): void {
+  checkRange(start, end, length);
+  if (start === end) {
+    throw new RangeError(`end: must exceed start, got an empty range at ${start}`);
+  }
+}
+
 /**
  * `2^bits - 1` for `bits` in `[0, MAX_BITS]`: every update checks two masks,
  * and V8 computes `2 ** bits` with a call to libm's `pow` (the profile of the
