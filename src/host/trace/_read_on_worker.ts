@@ -32,8 +32,15 @@ import type { TraceStats } from "./stats.ts";
 /** Files from this size up are read on a worker by default: 8 MiB, about 100,000 lines. */
 export const WORKER_MIN_BYTES = 8 * 2 ** 20;
 
-/** How many batches the worker may post before it waits for one to be taken. */
-export const WORKER_CREDIT = 4;
+/**
+ * How many batches the worker may post before it waits for one to be taken.
+ * 16 rather than 4: on two cores the worker is sometimes descheduled, and
+ * with 4 batches of lead the replay then waited for it (the waits between
+ * batches of a 1M-conversion replay, `bench/replay_rows.ts`, fell from
+ * 122-155 ms to 70-98 ms in one session's runs). A batch holds one chunk's
+ * conversions in typed arrays (25 bytes each), so 16 cost a few MB at most.
+ */
+export const WORKER_CREDIT = 16;
 
 /** The worker's module. */
 export const WORKER_MODULE: URL = new URL("./_reader_worker.ts", import.meta.url);
