@@ -567,8 +567,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "trace-worker-others-last",
     file: "src/host/trace/_read_on_worker.ts",
-    search: "if (o < others.length && others[o][0] === position) {",
-    replace: "if (o < others.length && k === count) {",
+    search: "    const go = o < others.length && others[o][0] === position",
+    replace: "    const go = o < others.length && k === count",
     what: "items other than conversions come after the batch's conversions, out of trace order",
     tests: ["tests/trace_worker_test.ts"],
   },
@@ -664,5 +664,22 @@ export const MUTANTS: readonly Mutant[] = [
     search: "    return this.#runEnd(start, end, state) >= end ? state : -1;",
     replace: "    return this.#runEnd(start, end, state) >= end - 1 ? state : -1;",
     what: "the bitmap calls a range uniform when only its last page differs",
+  },
+  {
+    id: "runner-columns-direction",
+    file: "src/host/trace/_read_on_worker.ts",
+    search: 'onConversion(gpa[k], size[k], shared[k] === 1 ? "shared" : "private", line[k++]);',
+    replace: 'onConversion(gpa[k], size[k], "shared", line[k++]);',
+    what: "every conversion taken from a worker's columns goes to shared",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "runner-conversion-never-stops",
+    file: "src/host/event_runner.ts",
+    search:
+      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);\n    return this.#settle(go, true);",
+    replace:
+      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);\n    return this.#settle(true, true);",
+    what: "a conversion that must stop the run (strict, a failed region) lets it go on",
   },
 ];

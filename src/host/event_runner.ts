@@ -14,7 +14,9 @@ import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../hw/backend.ts";
 import type { VirtioMemDevice, VirtioMemResponse } from "../plugins/virtio_mem.ts";
 import type { Host, HostDevice } from "./build.ts";
 import type { TraceProblem } from "./trace/read.ts";
+import type { TraceItem } from "./trace/event.ts";
 import { locate, regionHolding } from "./trace/locate.ts";
+import { forEachInOrder, type WorkerBatch } from "./trace/_read_on_worker.ts";
 import type { BadLine, MemslotEvent } from "./trace/event.ts";
 import type { RunProbe } from "./report/recorder.ts";
 import type { HostEvent } from "./workloads/workload.ts";
@@ -129,28 +131,52 @@ export class EventRunner {
 
   /** Applies `item`; false when the run must stop here. */
   step(item: RunItem): boolean {
+    if (item.op === "convert") return this.stepConversion(item.gpa, item.size, item.to, item.line);
     if (this.#stopped) return false;
-    const result = this.result;
-    let go: boolean;
     if (item.op === "memslot") return true; // the layout, not an event (see session.ts)
-    if (item.op === "bad-line") go = this.#problem(item.line, item.message);
-    else {
-      result.events++;
-      const probe = this.#options.probe;
-      if (
-        this.#timed.length > 0 &&
-        !hotplugByTiming(this.#host, this.#timed, result.events, result, this.#problem)
-      ) go = false;
-      else {
-        // probe: time conversions, sample timelines (no allocation per event).
-        const t0 = probe !== undefined && item.op === "convert" &&
-            timesConversion(result.conversions.requested)
-          ? performance.now()
-          : -1;
-        go = apply(this.#host, item, result, this.#problem);
-        if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
-        if (go) probe?.afterEvent(result.events, result.conversions.requested);
-      }
+    if (item.op === "bad-line") return this.#settle(this.#problem(item.line, item.message), false);
+    return this.#settle(
+      this.#beginEvent() && apply(this.#host, item, this.result, this.#problem),
+      true,
+    );
+  }
+
+  /**
+   * Applies the conversion of `[gpa, gpa + size)` to `to`, from `line`, as
+   * {@link step} applies a convert event, with no event object: a trace read
+   * on a worker hands its conversions over in columns (see {@link runBatchStream}).
+   */
+  stepConversion(gpa: number, size: number, to: "shared" | "private", line: number): boolean {
+    if (this.#stopped) return false;
+    if (!this.#beginEvent()) return this.#settle(false, true);
+    const result = this.result;
+    // probe: time conversions, sample timelines (no allocation per event).
+    const probe = this.#options.probe;
+    const t0 = probe !== undefined && timesConversion(result.conversions.requested)
+      ? performance.now()
+      : -1;
+    const go = convert(this.#host, gpa, size, to, line, result, this.#problem);
+    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
+    return this.#settle(go, true);
+  }
+
+  /** Counts an event and makes the device changes timed for it; false when one stopped the run. */
+  #beginEvent(): boolean {
+    const result = this.result;
+    result.events++;
+    return this.#timed.length === 0 ||
+      hotplugByTiming(this.#host, this.#timed, result.events, result, this.#problem);
+  }
+
+  /**
+   * Ends a step: an event (`counted`) is told to the probe when it went
+   * through and to `onProgress` every `progressEvery` events; `go` false
+   * stops the run.
+   */
+  #settle(go: boolean, counted: boolean): boolean {
+    if (counted) {
+      const result = this.result;
+      if (go) this.#options.probe?.afterEvent(result.events, result.conversions.requested);
       if (this.#options.onProgress && result.events % this.#every === 0) {
         this.#options.onProgress(result.events);
       }
@@ -184,9 +210,25 @@ const SLICE_MS = 50;
  * workload's lazy events, during which the event loop gets a turn every
  * {@link SLICE_MS} ms so that `signal` (Ctrl-C) can stop the run.
  */
-export async function runEventStream(
+export function runEventStream(
   host: Host,
   input: AsyncIterable<readonly RunItem[]> | Iterable<RunItem>,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  return runBatchStream(host, input, options);
+}
+
+/**
+ * {@link runEventStream} that also takes the batches a trace reader's worker
+ * posts as they are (trace/_read_on_worker.ts: conversions in columns,
+ * `trace/stream.ts` `runnerBatches`), applying each conversion without
+ * building the object `TraceStream.batches` would: a million of them took
+ * 26-40 ms of the `replay 1 TiB` row's main thread. Internal: the session
+ * uses it; the column layout is not part of the public API.
+ */
+export async function runBatchStream(
+  host: Host,
+  input: AsyncIterable<readonly RunItem[] | WorkerBatch> | Iterable<RunItem>,
   options: RunOptions = {},
 ): Promise<RunResult> {
   const runner = new EventRunner(host, options);
@@ -194,9 +236,13 @@ export async function runEventStream(
   const signal = options.signal;
   let elapsed = 0;
   if (Symbol.asyncIterator in input) {
+    const onItem = (item: TraceItem) => runner.step(item as RunItem);
+    const onConversion = (gpa: number, size: number, to: "shared" | "private", line: number) =>
+      runner.stepConversion(gpa, size, to, line);
     for await (const batch of input) {
       const t0 = performance.now();
-      for (const item of batch) if (!runner.step(item)) break;
+      if (!Array.isArray(batch)) forEachInOrder(batch as WorkerBatch, onItem, onConversion);
+      else for (const item of batch) if (!runner.step(item)) break;
       elapsed += performance.now() - t0;
       if (runner.stopped) break;
     }
@@ -273,23 +319,27 @@ function apply(host: Host, event: HostEvent, result: RunResult, problem: Problem
       return true;
     }
     case "convert":
-      return convert(host, event, result, problem);
+      return convert(host, event.gpa, event.size, event.to, event.line, result, problem);
   }
 }
 
 function convert(
   host: Host,
-  event: HostEvent & { op: "convert" },
+  gpa: number,
+  size: number,
+  to: "shared" | "private",
+  line: number,
   result: RunResult,
   problem: Problem,
 ): boolean {
   const c = result.conversions;
   c.requested++;
   // The usual event: inside one region, aligned (nothing allocated to say so).
-  let region: Region | undefined = regionHolding(event, host.regions);
+  let region: Region | undefined = regionHolding(gpa, size, host.regions);
   let offset = 0;
-  if (region !== undefined) offset = event.gpa - region.base;
+  if (region !== undefined) offset = gpa - region.base;
   else {
+    const event = { op: "convert" as const, gpa, size, to, line };
     const where = locate(event, host.regions);
     if (where === "ignored") {
       c.ignored++;
@@ -298,7 +348,7 @@ function convert(
     if ("error" in where) {
       if (host.vmm === "memstate") {
         c.rejected++;
-        return problem(event.line, where.error);
+        return problem(line, where.error);
       }
       // QEMU has no validation step of its own: kvm_convert_memory fails.
       return qemuConversionFailed(
@@ -313,32 +363,38 @@ function convert(
     offset = where.offset;
   }
   try {
-    const r = region.convert(offset, event.size, event.to);
+    const r = region.convert(offset, size, to);
     if (r.noop) c.noop++;
     else c.applied++;
     if (r.ignoredErrors !== undefined) {
       for (const ignored of r.ignoredErrors) {
-        record(result, event.line, `${region.name}: ${ignored}`);
+        record(result, line, `${region.name}: ${ignored}`);
       }
     }
     return true;
   } catch (e) {
     if (e instanceof ConversionError) {
       if (host.vmm !== "memstate") {
-        return qemuConversionFailed(host, event, result, problem, e.message);
+        return qemuConversionFailed(
+          host,
+          { op: "convert", gpa, size, to, line },
+          result,
+          problem,
+          e.message,
+        );
       }
       c.failed++;
-      return problem(event.line, e.message);
+      return problem(line, e.message);
     }
     if (e instanceof InvalidChangeError) {
       c.rejected++;
-      return problem(event.line, e.message);
+      return problem(line, e.message);
     }
     if (e instanceof RegionFailedError) {
       c.failed++;
-      problem(event.line, e.message);
+      problem(line, e.message);
       // A failed region refuses everything after: stop rather than report it N times.
-      result.stoppedAt = { line: event.line, message: e.message };
+      result.stoppedAt = { line, message: e.message };
       return false;
     }
     throw e;

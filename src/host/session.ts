@@ -27,12 +27,13 @@ import { buildReport, type Report } from "./report/report.ts";
 import { renderStateSvg, svgRegionOf } from "./report/svg.ts";
 import { renderHostHtml } from "./report/html.ts";
 import { RunRecorder } from "./report/recorder.ts";
-import { runEvents, runEventStream, type RunResult } from "./event_runner.ts";
+import { runBatchStream, runEvents, runEventStream, type RunResult } from "./event_runner.ts";
 import { loadHostState } from "./state_file.ts";
-import { type MemslotEvent, TraceInputError, type TraceItem } from "./trace/event.ts";
+import { type MemslotEvent, TraceInputError } from "./trace/event.ts";
 import { memoryMapFromMemslots, type TraceMemoryMap } from "./trace/memory_map.ts";
 import type { TraceProblem } from "./trace/read.ts";
-import { openTraceStream, type TraceStream } from "./trace/stream.ts";
+import { openTraceStream, runnerBatches, type TraceStream } from "./trace/stream.ts";
+import { type ColumnsOrItems, unpack } from "./trace/_read_on_worker.ts";
 import { checkParamLimits, checkParams, workloadByName } from "./workloads/registry.ts";
 import { type HostEvent, WorkloadError } from "./workloads/workload.ts";
 
@@ -123,7 +124,7 @@ export async function runSession(
   checkHostLimits(config, limits);
   let trace: TraceStream | undefined;
   try {
-    let items: AsyncIterable<TraceItem[]> | undefined;
+    let items: AsyncIterable<ColumnsOrItems> | undefined;
     let memoryMap: TraceMemoryMap | undefined;
     if (tracePath !== undefined) {
       trace = await openTraceStream(tracePath, {
@@ -131,9 +132,10 @@ export async function runSession(
         signal: options.signal,
         stdin: options.stdin,
       });
-      items = trace.batches();
+      // A worker's batches keep their conversions in columns: the runner applies them so.
+      items = runnerBatches(trace);
       if (config.regionsFrom === "trace") {
-        const scanned = await scanMemoryMap(trace, items as AsyncGenerator<TraceItem[]>);
+        const scanned = await scanMemoryMap(trace, items as AsyncGenerator<ColumnsOrItems>);
         memoryMap = scanned.map;
         items = scanned.items;
         config = withTraceRegions(config, memoryMap, tracePath);
@@ -174,7 +176,7 @@ export async function runSession(
           run.errors.push(stop);
           run.stoppedAt = stop;
         } else {
-          run = await runEventStream(host, withProgress(items!, trace, options.onProgress), {
+          run = await runBatchStream(host, withProgress(items!, trace, options.onProgress), {
             strict: options.strict,
             probe: recorder,
           });
@@ -236,9 +238,9 @@ function build(config: HostConfig, options: BuildOptions): Host {
  */
 async function scanMemoryMap(
   trace: TraceStream,
-  batches: AsyncGenerator<TraceItem[]>,
-): Promise<{ map: TraceMemoryMap; items: AsyncIterable<TraceItem[]> }> {
-  const held: TraceItem[][] = [];
+  batches: AsyncGenerator<ColumnsOrItems>,
+): Promise<{ map: TraceMemoryMap; items: AsyncIterable<ColumnsOrItems> }> {
+  const held: ColumnsOrItems[] = [];
   const memslots: MemslotEvent[] = [];
   let count = 0;
   let ended = false;
@@ -249,9 +251,10 @@ async function scanMemoryMap(
       break;
     }
     held.push(next.value);
-    count += next.value.length;
+    const batch = Array.isArray(next.value) ? next.value : unpack(next.value);
+    count += batch.length;
     let event = false;
-    for (const item of next.value) {
+    for (const item of batch) {
       if (item.op === "memslot") memslots.push(item);
       else if (item.op !== "bad-line") event = true;
     }
@@ -269,7 +272,7 @@ async function scanMemoryMap(
         `conversion (run QEMU with -trace kvm_set_user_memory, or give a CONFIG with "regions")`,
     );
   }
-  async function* items(): AsyncGenerator<TraceItem[]> {
+  async function* items(): AsyncGenerator<ColumnsOrItems> {
     yield* held.splice(0);
     if (!ended) yield* batches;
   }
@@ -326,10 +329,10 @@ function noEvents(trace: TraceStream, run?: Pick<RunResult, "errors">): TraceInp
 
 /** `items`, calling `onProgress` with the bytes read after each batch when the size is known. */
 async function* withProgress(
-  items: AsyncIterable<TraceItem[]>,
+  items: AsyncIterable<ColumnsOrItems>,
   trace: TraceStream,
   onProgress: SessionOptions["onProgress"],
-): AsyncGenerator<TraceItem[]> {
+): AsyncGenerator<ColumnsOrItems> {
   for await (const batch of items) {
     yield batch;
     if (onProgress && trace.size) onProgress(Math.min(trace.stats.bytes, trace.size), trace.size);

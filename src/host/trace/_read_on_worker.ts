@@ -87,10 +87,20 @@ export function workerCanStart(module: URL = WORKER_MODULE): boolean {
   }
 }
 
+/** A batch as {@link WorkerRead.columns} yields it: as posted, or items from the fallback. */
+export type ColumnsOrItems = WorkerBatch | TraceItem[];
+
 /** A read on a worker: its batches, and how to end it. */
 export interface WorkerRead {
   /** The items, one array per chunk the worker read. */
   batches: AsyncGenerator<TraceItem[]>;
+  /**
+   * The same batches with the conversions left in the columns the worker
+   * posted (the runner takes them so: `EventRunner.stepColumns`); items
+   * where the read fell back to this thread. Read either this or
+   * {@link batches}, not both: they share one read.
+   */
+  columns: AsyncGenerator<ColumnsOrItems>;
   /**
    * Ends the worker; the batches end too (also when the consumer is waiting
    * for one). Safe to call more than once. A stream abandoned half read must
@@ -142,7 +152,7 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
     stopWorker();
     wakeUp();
   };
-  async function* batches(): AsyncGenerator<TraceItem[]> {
+  async function* columns(): AsyncGenerator<ColumnsOrItems> {
     if (closed) return;
     worker = new Worker((options.module ?? WORKER_MODULE).href, { type: "module" });
     worker.onmessage = (e: MessageEvent<WorkerMessage>) => arrive(e.data);
@@ -182,7 +192,7 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
             Object.assign(stats, message.stats);
             worker?.postMessage("more");
             taken++;
-            yield unpack(message);
+            yield message;
         }
       }
     } finally {
@@ -191,8 +201,13 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
       stopWorker();
     }
   }
+  const read = columns();
+  async function* batches(): AsyncGenerator<TraceItem[]> {
+    for await (const batch of read) yield Array.isArray(batch) ? batch : unpack(batch);
+  }
   return {
     batches: batches(),
+    columns: read,
     close,
     get maxQueued() {
       return maxQueued;
@@ -200,26 +215,36 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
   };
 }
 
-/** The items of a posted batch, in order, as the in-thread reader made them. */
-function unpack(batch: WorkerBatch): TraceItem[] {
+/**
+ * Calls, in trace order, `onItem` for each item of `batch` that is not a
+ * conversion and `onConversion` for each conversion in its columns; stops
+ * (returning false) at the first call that returns false.
+ */
+export function forEachInOrder(
+  batch: WorkerBatch,
+  onItem: (item: TraceItem) => boolean,
+  onConversion: (gpa: number, size: number, to: "shared" | "private", line: number) => boolean,
+): boolean {
   const { count, gpa, size, shared, line, others } = batch;
-  const items: TraceItem[] = [];
   const total = count + others.length;
   let k = 0, o = 0;
   for (let position = 0; position < total; position++) {
-    if (o < others.length && others[o][0] === position) {
-      items.push(others[o++][1]);
-      continue;
-    }
-    // The same shape, property for property, as the reader's own conversion events.
-    items.push({
-      op: "convert",
-      gpa: gpa[k],
-      size: size[k],
-      to: shared[k] === 1 ? "shared" : "private",
-      line: line[k],
-    });
-    k++;
+    const go = o < others.length && others[o][0] === position
+      ? onItem(others[o++][1])
+      : onConversion(gpa[k], size[k], shared[k] === 1 ? "shared" : "private", line[k++]);
+    if (!go) return false;
   }
+  return true;
+}
+
+/** The items of a posted batch, in order, as the in-thread reader made them. */
+export function unpack(batch: WorkerBatch): TraceItem[] {
+  const items: TraceItem[] = [];
+  forEachInOrder(
+    batch,
+    (item) => items.push(item) > 0,
+    // The same shape, property for property, as the reader's own conversion events.
+    (gpa, size, to, line) => items.push({ op: "convert", gpa, size, to, line }) > 0,
+  );
   return items;
 }

@@ -45,22 +45,22 @@ const describe = (r: TraceRegion) => `${JSON.stringify(r.name)} ${span(r.base, r
 
 /**
  * The usual case of {@link locate}, with nothing allocated: the region that
- * holds all of `event`'s range, aligned to its page size, or undefined when
- * there is none (then {@link locate} says why). Every replayed conversion asks
- * (the `replay 1 TiB` row of `deno task bench:report`), and the runner needs
- * only the region: the offset is `event.gpa - region.base`.
+ * holds all of `[gpa, gpa + size)`, aligned to its page size, or undefined
+ * when there is none (then {@link locate} says why). Every replayed
+ * conversion asks (the `replay 1 TiB` row of `deno task bench:report`), and
+ * the runner needs only the region: the offset is `gpa - region.base`.
  */
 export function regionHolding<R extends TraceRegion>(
-  event: RangeTraceEvent,
+  gpa: number,
+  size: number,
   regions: readonly R[],
 ): R | undefined {
-  const start = event.gpa;
-  const end = start + event.size;
+  const end = gpa + size;
   for (let i = 0; i < regions.length; i++) {
     const r = regions[i];
-    if (r.base <= start && end <= r.base + r.size) {
-      const aligned = isMultipleOfPowerOfTwo(start - r.base, r.pageSize) &&
-        isMultipleOfPowerOfTwo(event.size, r.pageSize);
+    if (r.base <= gpa && end <= r.base + r.size) {
+      const aligned = isMultipleOfPowerOfTwo(gpa - r.base, r.pageSize) &&
+        isMultipleOfPowerOfTwo(size, r.pageSize);
       return aligned ? r : undefined;
     }
   }
@@ -82,7 +82,7 @@ export function locate<R extends TraceRegion>(
 ): Located<R> | "ignored" | LocateError {
   const start = event.gpa;
   const end = event.gpa + event.size;
-  const inside = regionHolding(event, regions);
+  const inside = regionHolding(event.gpa, event.size, regions);
   if (inside !== undefined) return { region: inside, offset: start - inside.base };
   const hits = regions
     .filter((r) => r.base < end && start < r.base + r.size)

@@ -21,7 +21,12 @@ import { TraceInputError } from "./event.ts";
 import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
-import { readOnWorker, WORKER_MIN_BYTES, workerCanStart } from "./_read_on_worker.ts";
+import {
+  type ColumnsOrItems,
+  readOnWorker,
+  WORKER_MIN_BYTES,
+  workerCanStart,
+} from "./_read_on_worker.ts";
 
 /**
  * Bytes read from the file per read call: 256 KiB reads 13% faster than 64 KiB
@@ -229,7 +234,11 @@ function makeWorkerStream(
   }
   const read = readOnWorker(name, { chunkSize, stats, signal, fallback: inThread });
   let started = false;
-  return {
+  const start = () => {
+    if (started) throw new Error(`trace ${name}: batches() may be called once`);
+    started = true;
+  };
+  const stream: TraceStream = {
     name,
     size,
     seekable: true,
@@ -237,11 +246,30 @@ function makeWorkerStream(
     stats,
     close: read.close,
     async *batches() {
-      if (started) throw new Error(`trace ${name}: batches() may be called once`);
-      started = true;
+      start();
       yield* read.batches;
     },
   };
+  return Object.assign(stream, {
+    async *[COLUMNS]() {
+      start();
+      yield* read.columns;
+    },
+  });
+}
+
+/** Where a worker-read stream keeps its column batches (see {@link runnerBatches}). */
+const COLUMNS = Symbol("memstate.traceColumns");
+
+/**
+ * The batches of `trace` for the event runner: for a trace read on a worker,
+ * as the worker posted them (conversions in columns, which `runEventStream`
+ * applies without an object per conversion); otherwise `trace.batches()`.
+ * Like `batches`, it may be called once per stream.
+ */
+export function runnerBatches(trace: TraceStream): AsyncGenerator<ColumnsOrItems> {
+  const columns = (trace as { [COLUMNS]?: () => AsyncGenerator<ColumnsOrItems> })[COLUMNS];
+  return columns !== undefined ? columns.call(trace) : trace.batches();
 }
 
 /** Detects gzip and simpletrace from the first bytes and reads the rest accordingly. */
