@@ -558,7 +558,6 @@ export class RangeTreeStore implements StateStore {
    * pages no earlier step has touched, so merging as we go is safe.
    */
   #edit(start: number, end: number, keep: number, put: number): void {
-    if (end - start === 1 && this.#editDensePage(start, keep, put)) return;
     const index = this.#index;
     let pos = start;
     while (pos < end) {
@@ -568,7 +567,9 @@ export class RangeTreeStore implements StateStore {
         const sc = span * this.#span;
         const se = sc + this.#span < this.length ? sc + this.#span : this.length;
         const stop = se < end ? se : end;
-        this.#editMap(sc, map, se, pos, stop, keep, put);
+        if (stop - pos !== 1 || !this.#editDensePage(sc, map, pos, keep, put)) {
+          this.#editMap(sc, map, se, pos, stop, keep, put);
+        }
         pos = stop;
         continue;
       }
@@ -598,11 +599,8 @@ export class RangeTreeStore implements StateStore {
    * flip in a fragmented span, the whole store edit measured a quarter
    * faster (`bench/store_rows.ts`, `dma-scatter`).
    */
-  #editDensePage(page: number, keep: number, put: number): boolean {
-    const span = Math.floor(page * this.#perSpan);
-    const map = this.#directory.get(span);
-    if (map < 0) return false;
-    const off = page - span * this.#span;
+  #editDensePage(sc: number, map: number, page: number, keep: number, put: number): boolean {
+    const off = page - sc;
     const slot = this.#maps.data[map * this.#width + (off >>> this.#shift)];
     if (slot >= 0) return false; // a uniform chunk turns dense: #editMap
     const d = -slot - 1;
