@@ -194,6 +194,7 @@ export const RANGE_TREE_FIXED_BYTES = 240;
  * | `get(page)`           | O(log n)           | O(b) (one hash probe finds the map)               |
  * | `set`, `update`       | O(log n + e)       | O(1) whole, O(b) one page, O(b·c/32) in part      |
  * | `runs(start, end)`    | O(log n + k)       | O(1) uniform, O(b·c/32) dense                     |
+ * | `uniformState`        | O(log n), one run  | O(1) in a uniform chunk; else as `runs`' first    |
  * | `runCount`            | O(1)               | O(1)                                              |
  * | `byteSize`, `stats`   | O(n / 64)          | O(1)                                              |
  * | `addBit(bit)`         | O(1)               | O(b·c/32) per dense chunk (each gets a plane)     |
