@@ -9,7 +9,7 @@
 //   `sorted-btree` under the store, the hand-written SortedMap under the
 //   simulated kernels, each on the other's access pattern;
 // - the alignment test of the hot paths (src/util/_bits.ts
-//   `isMultipleOfPowerOfTwo`): `%` against a division and a floor, on guest
+//   `isMultipleOfPowerOfTwo`): `%` against a division and `Number.isInteger`, on guest
 //   addresses beyond 32 bits.
 //
 // Every iteration does the same fixed work, so the numbers compare per call.

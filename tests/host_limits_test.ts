@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { compare } from "../src/host/compare.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
+import { ConfigError } from "../src/host/config/errors.ts";
+import { buildHost } from "../src/host/build.ts";
 import { availableMemory, HostLimitError, hostLimitProblems } from "../src/host/limits.ts";
 import { runSession } from "../src/host/session.ts";
 
@@ -50,4 +52,25 @@ Deno.test("limits: regions must fit the host process's address space; the machin
   );
   const memory = availableMemory();
   assert.ok(memory === undefined || memory > 0);
+});
+
+Deno.test("a device whose hardware refuses what the regions start with is a config error naming it", () => {
+  // build.ts attachAtStart: a region that starts shared is mapped when an IOMMU device attaches;
+  // under a memlockLimit too small for it the kernel refuses (ENOMEM), which is the
+  // configuration's doing (found by the CLI fuzz test, which reported it as an internal error).
+  const config = parseHostConfig({
+    name: "tight",
+    regions: [{ name: "ram", size: "1GiB", initial: "shared" }],
+    devices: [{ type: "iommufd", name: "gpu0" }],
+    workload: { name: "boot" },
+    memlockLimit: "4KiB",
+  }, "tight.json");
+  assert.throws(
+    () => buildHost(config),
+    (e) =>
+      e instanceof ConfigError &&
+      /^tight\.json: devices\[0\]: gpu0 cannot attach with the regions as they start: .*ENOMEM/
+        .test(e.message) &&
+      !e.message.includes("\n"),
+  );
 });

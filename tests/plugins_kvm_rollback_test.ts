@@ -87,3 +87,20 @@ Deno.test("sections say whether every page flips: coalesced calls and whole-sect
   region.unregister(listener); // one discard of the whole section
   assert.deepEqual(seen, [true, true, false, true, false]);
 });
+
+Deno.test("kvm stats: calls counted, and listed in the order they were first made", () => {
+  // kvm_attributes.ts counts a conversion's calls in fields of its own (#perConversion) and adds
+  // them to the shared counters in stats(); their keys keep the order of first use.
+  const setup = simSetup({ type1: false });
+  const before = setup.kvm.stats().calls;
+  setup.region.convert(0, PAGE, "shared");
+  setup.kvm.discardShared(setup.region, 2 * PAGE, PAGE); // a punch outside the listener
+  const calls = setup.kvm.stats().calls;
+  assert.deepEqual(Object.keys(calls).slice(0, 3), [
+    "createRegionBacking",
+    "setMemoryAttributes",
+    "punchHole",
+  ]);
+  assert.equal(calls.setMemoryAttributes, (before.setMemoryAttributes ?? 0) + 1);
+  assert.equal(calls.punchHole, (before.punchHole ?? 0) + 2);
+});

@@ -14,6 +14,8 @@ import { MAX_LINE_LENGTH, openTraceStream, runnerBatches } from "../src/host/tra
 import { buildHost } from "../src/host/build.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
 import { runBatchStream } from "../src/host/event_runner.ts";
+import type { Report } from "../src/host/report/report.ts";
+import { runSession } from "../src/host/session.ts";
 import {
   readOnWorker,
   WORKER_CREDIT,
@@ -363,4 +365,65 @@ Deno.test("the runner applies a worker's batches from their columns exactly as i
       assert.ok(items.result.stoppedAt !== undefined, "strict stops at the first problem");
     } else assert.ok(c.applied > 100 && c.rejected > 10 && c.ignored > 10, JSON.stringify(c));
   }
+});
+
+Deno.test("a session replays a trace file on the worker exactly as the same bytes read in-thread", async () => {
+  // session.ts: runnerBatches + runBatchStream for a file of WORKER_MIN_BYTES and more, with the
+  // regions taken from the trace (scanMemoryMap unpacks the first column batches) and progress
+  // reported between batches; standard input is always read in-thread. Same report either way.
+  const { traceChunks } = await import("../bench/trace_stream.ts");
+  const parts: Uint8Array[] = [];
+  let bytes = 0;
+  for (const chunk of traceChunks(WORKER_MIN_BYTES + 2 ** 20, 7)) {
+    parts.push(chunk);
+    bytes += chunk.length;
+  }
+  const tail = new TextEncoder().encode(
+    "kvm_convert_memory start 0x100000200 size 0x1000 private_to_shared\n" + // misaligned
+      "a line that is not an event\n" +
+      convertLine(3, true) + "\n",
+  );
+  parts.push(tail);
+  const file = new Uint8Array(bytes + tail.length);
+  let at = 0;
+  for (const p of parts) {
+    file.set(p, at);
+    at += p.length;
+  }
+  const path = await tempFile("session.log", file);
+  const probe = await openTraceStream(path);
+  assert.equal(probe.worker, true, "a file this size is read on the worker");
+  probe.close();
+  const config = parseHostConfig({
+    name: "from-trace",
+    regions: "from-trace",
+    devices: [{ type: "iommufd", name: "nic0" }],
+    workload: { trace: path },
+  }, "session.json");
+  const progress: number[] = [];
+  const onWorker = await runSession(config, { onProgress: (done) => void progress.push(done) });
+  const inThread = await runSession(config, {
+    trace: "-",
+    stdin: ReadableStream.from([file]),
+  });
+  const same = (r: Report) => ({
+    conversions: r.conversions,
+    events: r.events,
+    errors: r.errors,
+    regions: r.regions,
+    plugins: r.plugins,
+    invariants: r.invariants,
+    lines: r.trace?.lines,
+  });
+  assert.deepEqual(same(onWorker.report), same(inThread.report));
+  assert.ok(
+    onWorker.report.conversions.applied > 10_000,
+    JSON.stringify(onWorker.report.conversions),
+  );
+  // The misaligned conversion near the end is a problem with its line number, found after the
+  // worker's batches (other lines a real log mixes are not problems).
+  const last = onWorker.report.errors.at(-1)!;
+  assert.equal(last.line, onWorker.report.trace!.lines - 2);
+  assert.match(last.message, /misaligned/);
+  assert.ok(progress.length > 10 && progress.at(-1) === file.length, `${progress.length} reports`);
 });

@@ -682,4 +682,48 @@ export const MUTANTS: readonly Mutant[] = [
       "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);\n    return this.#settle(true, true);",
     what: "a conversion that must stop the run (strict, a failed region) lets it go on",
   },
+  {
+    id: "store-dense-page-first-offset",
+    file: RTS,
+    search: "    if (o === 0 || o === this.#chunk - 1 || page + 1 === this.length) return false;",
+    replace: "    if (o === this.#chunk - 1 || page + 1 === this.length) return false;",
+    what:
+      "a one-page flip at a dense chunk's first page compares it with the page before, in the chunk's slot",
+  },
+  {
+    id: "store-dense-page-last-offset",
+    file: RTS,
+    search: "    if (o === 0 || o === this.#chunk - 1 || page + 1 === this.length) return false;",
+    replace: "    if (o === 0 || page + 1 === this.length) return false;",
+    what: "a one-page flip at a dense chunk's last page compares it with a page past the chunk",
+  },
+  {
+    id: "store-dense-page-uniform-kept",
+    file: RTS,
+    search: "    if (dense.changes[d] + inner === 0 || ",
+    replace: "    if (",
+    what: "a one-page flip that leaves a dense chunk uniform keeps it dense",
+  },
+  {
+    id: "kvm-stats-order-lost",
+    file: "src/plugins/kvm_attributes.ts",
+    search: "    if (count.punchHole++ === 0) counters.calls.punchHole ??= 0;",
+    replace: "    count.punchHole++;",
+    what: "the KVM plugin's stats list punchHole after calls made later",
+  },
+  {
+    id: "session-scan-skips-columns",
+    file: "src/host/session.ts",
+    search: "    const batch = Array.isArray(next.value) ? next.value : unpack(next.value);",
+    replace: "    const batch = Array.isArray(next.value) ? next.value : [];",
+    what: "regions from a trace read on a worker miss the memslots of its first batches",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "build-attach-refusal-internal",
+    file: "src/host/build.ts",
+    search: "      if (dev.config.attachAt === undefined) attachAtStart(cfg, host, name);",
+    replace: "      if (dev.config.attachAt === undefined) host.attach(name);",
+    what: "a device the hardware refuses at start-up surfaces as a bus error, not a config error",
+  },
 ];

@@ -8,7 +8,9 @@
  * @module
  */
 
-import { Region } from "../bus/region.ts";
+import { ConversionError, RegionFailedError } from "../bus/errors.ts";
+import { Region, ReplayError } from "../bus/region.ts";
+import { HwError } from "../hw/errors.ts";
 import type { KvmBackend } from "../hw/backend.ts";
 import { openLinuxKvm } from "../hw/linux/linux_kvm.ts";
 import { SimIoas } from "../hw/sim/iommufd.ts";
@@ -239,7 +241,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     };
     // Devices without attachAt start attached; the others arrive mid-run.
     for (const [name, dev] of devices) {
-      if (dev.config.attachAt === undefined) host.attach(name);
+      if (dev.config.attachAt === undefined) attachAtStart(cfg, host, name);
     }
     const taken = new Set([...plugins.map((p) => p.name), ...virtio.keys()]);
     for (const { plugin, regions: names, source } of options.plugins ?? []) {
@@ -269,6 +271,28 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
   } catch (e) {
     vm.close();
     throw e;
+  }
+}
+
+/**
+ * Attaches device `name` as the host is built. Its hardware may refuse to map
+ * what the regions already share (a region that starts shared, under a
+ * `memlockLimit` or a `dma_entry_limit` too small for it): that is the
+ * configuration's doing, so it becomes a {@link ConfigError} naming the
+ * device and the hardware's reason, not an error from deep in the bus.
+ */
+function attachAtStart(cfg: HostConfig, host: Host, name: string): void {
+  try {
+    host.attach(name);
+  } catch (e) {
+    const refused = e instanceof ConversionError || e instanceof RegionFailedError ||
+      e instanceof ReplayError || e instanceof HwError;
+    if (!refused) throw e;
+    const index = cfg.devices.findIndex((d) => d.name === name);
+    throw new ConfigError(cfg.source, [{
+      path: `devices[${index}]`,
+      message: `${name} cannot attach with the regions as they start: ${e.message.split("\n")[0]}`,
+    }]);
   }
 }
 

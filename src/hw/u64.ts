@@ -48,7 +48,10 @@ export function toBigU64(value: number): bigint {
  */
 export function isAligned(value: number, alignment: number): boolean {
   if (!(value < TWO_64)) return false;
-  if (alignment > 0 && alignment <= 0x4000_0000 && (alignment & (alignment - 1)) === 0) {
+  if (
+    Number.isInteger(alignment) && alignment > 0 && alignment <= 0x4000_0000 &&
+    (alignment & (alignment - 1)) === 0
+  ) {
     return isMultipleOfPowerOfTwo(value, alignment);
   }
   return value % alignment === 0;

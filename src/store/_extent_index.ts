@@ -490,8 +490,8 @@ export class ExtentIndex {
   /**
    * Removes every entry with `lo < key < hi` (`0 <= lo < hi <= limit`); the
    * cursor moves to the last entry with key `<= lo`. In place when they all
-   * lie in one leaf that keeps more than {@link IN_PLACE_MIN} entries,
-   * otherwise with one sorted-btree `deleteRange`: a span turning into a
+   * lie in one leaf that may lose them (the root, or one that keeps more
+   * than {@link IN_PLACE_MIN} entries), otherwise with one sorted-btree `deleteRange`: a span turning into a
    * chunk map drops its keys at once, not one search each.
    */
   removeInside(lo: number, hi: number): void {

@@ -606,8 +606,8 @@ export class RangeTreeStore implements StateStore {
     if (slot >= 0) return false; // a uniform chunk turns dense: #editMap
     const d = -slot - 1;
     const o = off & (this.#chunk - 1);
-    // A chunk's first and last pages compare with the next chunk; a page before
-    // the store's end (a partial last chunk) has no right neighbour.
+    // A chunk's first and last pages compare with the neighbouring chunks; the
+    // store's last page (in a partial last chunk) has no right neighbour.
     if (o === 0 || o === this.#chunk - 1 || page + 1 === this.length) return false;
     const dense = this.#dense;
     const old = dense.read(d, o);

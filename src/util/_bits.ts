@@ -36,7 +36,7 @@ export function isPowerOfTwo(n: number): boolean {
  * conversion tests alignment up to six times on its way through the bus and
  * the simulated kernels.
  *
- * @param value a number (NaN, infinities and fractions are not multiples)
+ * @param value an integer (callers check; NaN and infinities are not multiples)
  * @param powerOfTwo a power of two (not checked)
  * @returns true when `value / powerOfTwo` is an integer
  *

@@ -96,7 +96,8 @@ export interface WorkerRead {
   batches: AsyncGenerator<TraceItem[]>;
   /**
    * The same batches with the conversions left in the columns the worker
-   * posted (the runner takes them so: `EventRunner.stepColumns`); items
+   * posted (the session's runner takes them so: event_runner.ts
+   * `runBatchStream`, one `EventRunner.stepConversion` each); items
    * where the read fell back to this thread. Read either this or
    * {@link batches}, not both: they share one read.
    */

@@ -263,8 +263,8 @@ const COLUMNS = Symbol("memstate.traceColumns");
 
 /**
  * The batches of `trace` for the event runner: for a trace read on a worker,
- * as the worker posted them (conversions in columns, which `runEventStream`
- * applies without an object per conversion); otherwise `trace.batches()`.
+ * as the worker posted them (conversions in columns, which event_runner.ts
+ * `runBatchStream` applies without an object per conversion); otherwise `trace.batches()`.
  * Like `batches`, it may be called once per stream.
  */
 export function runnerBatches(trace: TraceStream): AsyncGenerator<ColumnsOrItems> {
