@@ -707,9 +707,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "kvm-stats-order-lost",
     file: "src/plugins/kvm_attributes.ts",
-    search: "    if (count.punchHole++ === 0) counters.calls.punchHole ??= 0;",
-    replace: "    count.punchHole++;",
-    what: "the KVM plugin's stats list punchHole after calls made later",
+    search: "    if (count.setMemoryAttributes++ === 0) counters.calls.setMemoryAttributes ??= 0;",
+    replace: "    count.setMemoryAttributes++;",
+    what: "the KVM plugin's stats list setMemoryAttributes after calls made later",
   },
   {
     id: "session-scan-skips-columns",
