@@ -186,12 +186,21 @@ Deno.test("type1: dmaEntryLimit is a positive integer; granularity a multiple of
   ]);
 });
 
+Deno.test("devices: attachAt/detachAt count events from 1 (a step 0 would never come)", () => {
+  assert.deepEqual(problems((c) => Object.assign(device(c, 1), { attachAt: 0 })), [
+    `${FILE}: devices[1].attachAt: must be at least 1, got 0`,
+  ]);
+  assert.deepEqual(problems((c) => Object.assign(device(c, 1), { detachAt: 0 })), [
+    `${FILE}: devices[1].detachAt: must be at least 1, got 0`,
+  ]);
+});
+
 Deno.test("devices: attachAt/detachAt are steps and detach comes after attach", () => {
   assert.deepEqual(problems((c) => Object.assign(device(c, 1), { attachAt: 10, detachAt: 5 })), [
     `${FILE}: devices[1].detachAt: must be after attachAt (10), got 5`,
   ]);
   assert.deepEqual(problems((c) => device(c, 0).attachAt = -1), [
-    `${FILE}: devices[0].attachAt: must be at least 0, got -1`,
+    `${FILE}: devices[0].attachAt: must be at least 1, got -1`,
   ]);
 });
 

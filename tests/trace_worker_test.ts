@@ -391,9 +391,12 @@ Deno.test("a session replays a trace file on the worker exactly as the same byte
     at += p.length;
   }
   const path = await tempFile("session.log", file);
+  // The runner gets this file's batches from the worker, conversions in columns (not items).
   const probe = await openTraceStream(path);
   assert.equal(probe.worker, true, "a file this size is read on the worker");
-  probe.close();
+  let columns = 0;
+  for await (const batch of runnerBatches(probe)) if (!Array.isArray(batch)) columns++;
+  assert.ok(columns > 10, `${columns} column batches`);
   const config = parseHostConfig({
     name: "from-trace",
     regions: "from-trace",

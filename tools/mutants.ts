@@ -726,4 +726,18 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "      if (dev.config.attachAt === undefined) host.attach(name);",
     what: "a device the hardware refuses at start-up surfaces as a bus error, not a config error",
   },
+  {
+    id: "build-attach-half-kept",
+    file: "src/host/build.ts",
+    search: "                  dev.plugin.detach(prior);",
+    replace: "                  void prior;",
+    what: "a device refused by its second region stays registered on its first",
+  },
+  {
+    id: "build-attach-any-refusal-is-config",
+    file: "src/host/build.ts",
+    search: "    if (limit === undefined) throw e;",
+    replace: "    if (limit === undefined && !(e instanceof Error)) throw e;",
+    what: "a plugin's own bug while attaching at start-up is reported as the configuration's fault",
+  },
 ];

@@ -8,8 +8,7 @@
  * @module
  */
 
-import { ConversionError, RegionFailedError } from "../bus/errors.ts";
-import { Region, ReplayError } from "../bus/region.ts";
+import { Region } from "../bus/region.ts";
 import { HwError } from "../hw/errors.ts";
 import type { KvmBackend } from "../hw/backend.ts";
 import { openLinuxKvm } from "../hw/linux/linux_kvm.ts";
@@ -219,12 +218,24 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
       attach(name) {
         const dev = deviceNamed(devices, name);
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);
+        const done: Region[] = [];
         for (const r of dev.regions) {
           try {
             dev.plugin.attach(r);
+            done.push(r);
           } catch (e) {
             // QEMU 11.1 keeps a listener whose replay failed: the device is attached.
-            if ((e as { registered?: boolean })?.registered === true) dev.attached = true;
+            if (stayedRegistered(e)) dev.attached = true;
+            // Otherwise it is not, on any region: let go of the ones it got before this.
+            else {
+              for (const prior of done.reverse()) {
+                try {
+                  dev.plugin.detach(prior);
+                } catch {
+                  // Keep the attach's own error: it says why the device is not there.
+                }
+              }
+            }
             throw e;
           }
         }
@@ -275,25 +286,47 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
 }
 
 /**
- * Attaches device `name` as the host is built. Its hardware may refuse to map
+ * Attaches device `name` as the host is built. Its kernel may refuse to map
  * what the regions already share (a region that starts shared, under a
- * `memlockLimit` or a `dma_entry_limit` too small for it): that is the
- * configuration's doing, so it becomes a {@link ConfigError} naming the
- * device and the hardware's reason, not an error from deep in the bus.
+ * `memlockLimit` or a `dmaEntryLimit` too small for it): that is the
+ * configuration's doing, so an ENOMEM or ENOSPC at the root of the failure
+ * becomes a {@link ConfigError} naming the device, the kernel's reason and
+ * the field to raise. Anything else (a plugin's own mistake) is left as it is.
  */
 function attachAtStart(cfg: HostConfig, host: Host, name: string): void {
   try {
     host.attach(name);
   } catch (e) {
-    const refused = e instanceof ConversionError || e instanceof RegionFailedError ||
-      e instanceof ReplayError || e instanceof HwError;
-    if (!refused) throw e;
+    const root = rootCause(e);
+    const limit = root instanceof HwError
+      ? { ENOMEM: '"memlockLimit"', ENOSPC: '"dmaEntryLimit"' }[root.errno as string]
+      : undefined;
+    if (limit === undefined) throw e;
     const index = cfg.devices.findIndex((d) => d.name === name);
     throw new ConfigError(cfg.source, [{
       path: `devices[${index}]`,
-      message: `${name} cannot attach with the regions as they start: ${e.message.split("\n")[0]}`,
+      message: `${name} cannot map what the regions start with (${
+        (root as Error).message.split("\n")[0]
+      }); raise ${limit} or start the regions private`,
     }]);
   }
+}
+
+/** The innermost `cause` of `e` (the bus wraps what a listener threw). */
+function rootCause(e: unknown): unknown {
+  for (let depth = 0; depth < 8 && e instanceof Error && e.cause !== undefined; depth++) {
+    e = e.cause;
+  }
+  return e;
+}
+
+/** True when `e`, or an error it wraps, says the listener stayed registered (QEMU 11.1). */
+function stayedRegistered(e: unknown): boolean {
+  for (let depth = 0; depth < 8 && e instanceof Error; depth++) {
+    if ((e as { registered?: boolean }).registered === true) return true;
+    e = e.cause;
+  }
+  return false;
 }
 
 function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice {

@@ -144,8 +144,7 @@ export class EventRunner {
   /**
    * Applies the conversion of `[gpa, gpa + size)` to `to`, from `line`, as
    * {@link step} applies a convert event, with no event object: for
-   * conversions held in columns (a trace read on a worker hands them over so)
-   * or generated in bulk.
+   * conversions held in columns (a trace read on a worker hands them over so).
    */
   stepConversion(gpa: number, size: number, to: "shared" | "private", line: number): boolean {
     if (this.#stopped) return false;

@@ -70,7 +70,7 @@ export interface RegionConfig {
 
 /** Hot-plug timing shared by DMA devices: steps of the workload. */
 export interface DeviceTiming {
-  /** Workload step at which the device is attached; absent: attached from the start. */
+  /** Workload step (events count from 1) at which the device is attached; absent: attached from the start. */
   attachAt?: number;
   /** Workload step at which the device is detached; absent: never. */
   detachAt?: number;
@@ -256,8 +256,8 @@ export const nameField = z
       }`,
   });
 
-/** A non-negative integer step number of the workload. */
-export const stepField = z.number().int().min(0);
+/** A step number of the workload: events count from 1, so a step 0 would never come. */
+export const stepField = z.number().int().min(1);
 
 /** The fields of the configuration's top level. */
 export const topLevelFields = {
