@@ -647,7 +647,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-uniform-chunk-unbounded",
     file: RTS,
-    search: "      if (slot >= 0 && end <= cs + this.#chunk) return slot;",
+    search: "      if (slot >= 0 && end <= ce) return slot;",
     replace: "      if (slot >= 0) return slot;",
     what: "a range that leaves a uniform chunk is called uniform without looking past it",
   },

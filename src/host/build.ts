@@ -312,21 +312,23 @@ function attachAtStart(cfg: HostConfig, host: Host, name: string): void {
   }
 }
 
-/** The innermost `cause` of `e` (the bus wraps what a listener threw). */
+/** `e` and the errors it wraps, outermost first (the bus wraps what a listener threw; at most 8). */
+function causeChain(e: unknown): unknown[] {
+  const chain = [e];
+  while (chain.length < 8 && e instanceof Error && e.cause !== undefined) chain.push(e = e.cause);
+  return chain;
+}
+
+/** The innermost error `e` wraps, or `e`. */
 function rootCause(e: unknown): unknown {
-  for (let depth = 0; depth < 8 && e instanceof Error && e.cause !== undefined; depth++) {
-    e = e.cause;
-  }
-  return e;
+  return causeChain(e).at(-1);
 }
 
 /** True when `e`, or an error it wraps, says the listener stayed registered (QEMU 11.1). */
 function stayedRegistered(e: unknown): boolean {
-  for (let depth = 0; depth < 8 && e instanceof Error; depth++) {
-    if ((e as { registered?: boolean }).registered === true) return true;
-    e = e.cause;
-  }
-  return false;
+  return causeChain(e).some((c) =>
+    (c as { registered?: boolean } | undefined)?.registered === true
+  );
 }
 
 function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice {

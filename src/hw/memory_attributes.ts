@@ -14,6 +14,7 @@
 import { HwError } from "./errors.ts";
 import { RangeTreeStore } from "../store/range_tree_store.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "./backend.ts";
+import { countPagesWith } from "../store/_read_runs.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
 
 const OP = "kvm.setMemoryAttributes";
@@ -121,12 +122,9 @@ export class SimMemoryAttributes {
    */
   privateBytes(): number {
     if (this.#privatePages < 0) {
+      const store = this.#store;
       const mask = KVM_MEMORY_ATTRIBUTE_PRIVATE >>> this.#shift;
-      let pages = 0;
-      for (const run of this.#store.runs()) {
-        if ((run.state & mask) !== 0) pages += run.end - run.start;
-      }
-      this.#privatePages = pages;
+      this.#privatePages = countPagesWith(store, 0, store.length, mask);
     }
     return this.#privatePages * this.pageSize;
   }

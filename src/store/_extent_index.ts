@@ -36,8 +36,8 @@
  * {@link NODE_SIZE} entries. Whatever the finger cannot do in place (an
  * insert into a full leaf, a removal that would leave a leaf other than the
  * root at most {@link IN_PLACE_MIN} entries) goes through sorted-btree's own
- * `set` / `delete`, which may split, merge or rebalance nodes; the finger is then
- * rebuilt with one search, since every node it points at may have moved.
+ * `set` / `delete`, which may split, merge or rebalance nodes; the finger is
+ * then rebuilt with one search, since every node it points at may have moved.
  * This reads and writes sorted-btree's node fields (`_root`, `keys`,
  * `values`, `children`, `_size`); {@link ExtentIndex}'s constructor checks
  * that layout once and refuses to run should a release change it.
@@ -491,8 +491,9 @@ export class ExtentIndex {
    * Removes every entry with `lo < key < hi` (`0 <= lo < hi <= limit`); the
    * cursor moves to the last entry with key `<= lo`. In place when they all
    * lie in one leaf that may lose them (the root, or one that keeps more
-   * than {@link IN_PLACE_MIN} entries), otherwise with one sorted-btree `deleteRange`: a span turning into a
-   * chunk map drops its keys at once, not one search each.
+   * than {@link IN_PLACE_MIN} entries), otherwise with one sorted-btree
+   * `deleteRange`: a span turning into a chunk map drops its keys at once,
+   * not one search each.
    */
   removeInside(lo: number, hi: number): void {
     this.seek(lo);

@@ -15,7 +15,7 @@ import type { Run, StateStore } from "./state_store.ts";
 /** The maximal runs of `store` inside pages `[start, end)` (non-empty), as an array. */
 export function readRuns(store: StateStore, start: number, end: number): Run[] {
   if (end - start === 1) return [{ start, end, state: store.get(start) }];
-  const state = store.uniformState === undefined ? -1 : store.uniformState(start, end);
+  const state = uniformState(store, start, end);
   if (state >= 0) return [{ start, end, state }];
   return [...store.runs(start, end)];
 }
@@ -28,11 +28,16 @@ export function countPagesWith(
   mask: number,
 ): number {
   if (end - start === 1) return (store.get(start) & mask) !== 0 ? 1 : 0;
-  const state = store.uniformState === undefined ? -1 : store.uniformState(start, end);
+  const state = uniformState(store, start, end);
   if (state >= 0) return (state & mask) !== 0 ? end - start : 0;
   let pages = 0;
   for (const run of store.runs(start, end)) {
     if ((run.state & mask) !== 0) pages += run.end - run.start;
   }
   return pages;
+}
+
+/** `store.uniformState(start, end)`, or -1 (not known) for a store without it. */
+function uniformState(store: StateStore, start: number, end: number): number {
+  return store.uniformState === undefined ? -1 : store.uniformState(start, end);
 }

@@ -380,9 +380,11 @@ export class RangeTreeStore implements StateStore {
       const value = index.value(); // a run: spans without a map hold runs only
       if (index.nextKey() >= end) return value;
     } else {
-      const cs = start - ((start - span * this.#span) & (this.#chunk - 1));
-      const slot = this.#maps.data[map * this.#width + ((cs - span * this.#span) >>> this.#shift)];
-      if (slot >= 0 && end <= cs + this.#chunk) return slot;
+      // Inside one chunk of the map, and that chunk uniform: its slot is the state.
+      const c = (start - span * this.#span) >>> this.#shift;
+      const slot = this.#maps.data[map * this.#width + c];
+      const ce = span * this.#span + (c + 1) * this.#chunk;
+      if (slot >= 0 && end <= ce) return slot;
     }
     for (const run of this.#runs(start, end)) return run.end >= end ? run.state : -1;
     return -1; // not reached: a non-empty window has a first run
@@ -595,7 +597,7 @@ export class RangeTreeStore implements StateStore {
    * The commonest edit on its own: one page strictly inside a dense chunk
    * (neither its first nor its last page) that stays dense, in a map that
    * stays a map. True when done; false, with nothing changed, for every
-   * other case, which {@link #edit} then handles in full. The same steps as
+   * other case, which {@link #editMap} then handles in full. The same steps as
    * {@link #editMap}'s one-page case without its per-chunk setup: on a 4 KiB
    * flip in a fragmented span, the whole store edit measured a quarter
    * faster (`bench/store_rows.ts`, `dma-scatter`).

@@ -4,7 +4,8 @@
  * batch, its conversions packed in typed arrays (moved, not copied); this
  * side rebuilds the items and yields them in the same batches, with the
  * reader's counts as they stood after each, so what a consumer sees is
- * exactly what the in-thread reader gives.
+ * exactly what the in-thread reader gives. The session's runner takes the
+ * batches as posted instead ({@link WorkerRead.columns}), without the rebuild.
  *
  * Why: reading and classifying a line costs about a quarter of a direct 4 KiB
  * conversion on a simulated host (the `replay 1 TiB: reader` row of `deno
