@@ -18,7 +18,13 @@
  *
  * Each row's `totalMs` and `usPerConversion` come from a timed loop over the
  * conversions on a fresh host (the best of `repetitions`); `medianUs` from
- * timing each conversion of a further sample with `performance.now()`. In the
+ * timing each conversion of a further sample with `performance.now()`. The
+ * two stores' repetitions run interleaved, the order swapped every
+ * repetition, and every repetition's time is kept (`times`), so the report
+ * pairs them as it does the store rows: run one store's repetitions after
+ * the other's and a stretch of the machine running slow lands on one store
+ * only (a `2m-aligned` run once read 1.78x that way, where runs side by side
+ * read 0.97-1.03x). In the
  * random-direction workloads about half the conversions are no-ops, which
  * cost a fraction of an applied one, so the median of all of them sits where
  * the two groups meet; `appliedMedianUs` is the median of the conversions
@@ -50,8 +56,10 @@ export interface Row {
   conversions: number;
   /** Wall time of the timed loop, in milliseconds (the best repetition). */
   totalMs: number;
-  /** Timed loops run, each on a fresh host (for `register`: 1). */
+  /** Timed loops run, each on a fresh host (for `register`: one per attach). */
   repetitions: number;
+  /** Milliseconds of every timed loop (every attach for `register`), in the order run. */
+  times: number[];
   /** `totalMs` per conversion, in microseconds. */
   usPerConversion: number;
   /** Median time of one conversion in the separately timed sample, in microseconds. */
@@ -70,13 +78,18 @@ export interface Row {
 export interface EndToEndOptions {
   /** Multiplies every count (default 1; 0.1 = quick); counts never drop below 10. */
   scale?: number;
-  /** Timed loops per conversion row, each on a fresh host; the best counts (default 1). */
+  /**
+   * Timed loops per conversion row, each on a fresh host, the two stores
+   * interleaved; the best counts (default 1).
+   */
   repetitions?: number;
 }
 
 const GIB = 2 ** 30;
 const PAGE = 4096;
 const PAGES_PER_2M = 512;
+/** The stores of every row, baseline first (the order of the first repetition). */
+const STORES: StoreKind[] = ["bitmap", "range-tree"];
 
 /** What {@link buildHost} returns: the region and the simulated VM under it. */
 export interface EndToEndHost {
@@ -184,15 +197,10 @@ export function endToEndRows(options: EndToEndOptions = {}): Row[] {
   }
   const n = (count: number) => Math.max(10, Math.round(count * scale));
   const rows: Row[] = [];
-  const stores: StoreKind[] = ["bitmap", "range-tree"];
   warmUp();
-  for (const store of stores) {
-    rows.push(convertRow("dma-scatter", store, 1, n(100_000), n(20_000), 1, reps));
-  }
-  for (const store of stores) {
-    rows.push(convertRow("2m-aligned", store, PAGES_PER_2M, n(1_000), n(1_000), 2, reps));
-  }
-  for (const store of stores) rows.push(registerRow(store, n(20)));
+  rows.push(...convertRows("dma-scatter", 1, n(100_000), n(20_000), 1, reps));
+  rows.push(...convertRows("2m-aligned", PAGES_PER_2M, n(1_000), n(1_000), 2, reps));
+  rows.push(...registerRows(n(20)));
   return rows;
 }
 
@@ -234,7 +242,9 @@ export function toReportRows(rows: Row[]): ReportRow[] {
     const measurement: Measurement = {
       store: row.store,
       seconds: row.totalMs / 1000,
+      medianSeconds: median(row.times) / 1000,
       repetitions: row.repetitions,
+      times: row.times.map((ms) => ms / 1000),
       units: row.conversions,
       bytes: row.storeBytes,
       runs: row.runs,
@@ -250,15 +260,16 @@ export function toReportRows(rows: Row[]): ReportRow[] {
 
 /**
  * The end-to-end rows as a `bench/report.ts` source (add it to `SOURCES`);
- * `MEMSTATE_BENCH_REPS` sets the repetitions (default 3).
+ * `MEMSTATE_BENCH_REPS` sets the repetitions (default 5: the quartiles of
+ * the paired ratios need more than three pairs to mean anything).
  */
 export const endToEndSource: RowSource = {
   name: "end-to-end",
   rows(): Promise<ReportRow[]> {
-    let repetitions = 3;
+    let repetitions = 5;
     try {
       const raw = Deno.env.get("MEMSTATE_BENCH_REPS");
-      if (raw) repetitions = Math.max(1, Number.parseInt(raw, 10) || 3);
+      if (raw) repetitions = Math.max(1, Number.parseInt(raw, 10) || 5);
     } catch {
       // No env permission: keep the default.
     }
@@ -281,80 +292,102 @@ function warmUp(): void {
   }
 }
 
+/** One store's side of a conversion row while its repetitions run. */
+interface Side {
+  store: StoreKind;
+  times: number[];
+  all: number[];
+  applied: number[];
+  region?: Region;
+}
+
 /**
  * On a fresh host per repetition: `timed` conversions as one timed loop, then
- * `sampled` more timed one by one. The best loop counts; the samples of every
+ * `sampled` more timed one by one; the two stores take turns, the order
+ * swapped every repetition. The best loop counts; the samples of every
  * repetition make the medians.
  */
-function convertRow(
+function convertRows(
   workload: string,
-  store: StoreKind,
   pagesEach: number,
   timed: number,
   sampled: number,
   seed: number,
   repetitions: number,
-): Row {
-  let totalMs = Infinity;
-  const all: number[] = [];
-  const applied: number[] = [];
-  let region: Region | undefined;
+): Row[] {
+  const sides: Side[] = STORES.map((store) => ({ store, times: [], all: [], applied: [] }));
   for (let rep = 0; rep < repetitions; rep++) {
-    region = buildHost(store).region;
-    const plan = randomPlan(region.pages, pagesEach, timed + sampled, seed);
-    const start = performance.now();
-    for (let i = 0; i < timed; i++) applyConversion(region, plan, i);
-    totalMs = Math.min(totalMs, performance.now() - start);
-    for (let i = 0; i < sampled; i++) {
-      const t0 = performance.now();
-      const changed = applyConversion(region, plan, timed + i);
-      const us = (performance.now() - t0) * 1000;
-      all.push(us);
-      if (changed) applied.push(us);
+    for (let turn = 0; turn < sides.length; turn++) {
+      const side = sides[(turn + rep) % sides.length];
+      const region = buildHost(side.store).region;
+      side.region = region;
+      const plan = randomPlan(region.pages, pagesEach, timed + sampled, seed);
+      const start = performance.now();
+      for (let i = 0; i < timed; i++) applyConversion(region, plan, i);
+      side.times.push(performance.now() - start);
+      for (let i = 0; i < sampled; i++) {
+        const t0 = performance.now();
+        const changed = applyConversion(region, plan, timed + i);
+        const us = (performance.now() - t0) * 1000;
+        side.all.push(us);
+        if (changed) side.applied.push(us);
+      }
     }
   }
-  return {
-    workload,
-    store,
-    conversions: timed,
-    totalMs,
-    repetitions,
-    usPerConversion: (totalMs * 1000) / timed,
-    medianUs: median(all),
-    appliedMedianUs: median(applied),
-    sampledNoops: all.length - applied.length,
-    storeBytes: region!.store.byteSize(),
-    runs: region!.store.runCount,
-  };
+  return sides.map((side) => {
+    const totalMs = Math.min(...side.times);
+    return {
+      workload,
+      store: side.store,
+      conversions: timed,
+      totalMs,
+      repetitions,
+      times: side.times,
+      usPerConversion: (totalMs * 1000) / timed,
+      medianUs: median(side.all),
+      appliedMedianUs: median(side.applied),
+      sampledNoops: side.all.length - side.applied.length,
+      storeBytes: side.region!.store.byteSize(),
+      runs: side.region!.store.runCount,
+    };
+  });
 }
 
-/** Times `attaches` iommufd attaches (each a full replay) to one prepared 1 TiB region. */
-function registerRow(store: StoreKind, attaches: number): Row {
-  const host = registerHost(store);
-  const times: number[] = [];
-  let totalMs = 0;
+/**
+ * Times `attaches` iommufd attaches (each a full replay) to one prepared 1 TiB
+ * region per store, the stores taking turns attach by attach. The row's time
+ * is the sum of its attaches; each attach is one of its `times`.
+ */
+function registerRows(attaches: number): Row[] {
+  const hosts = STORES.map((store) => registerHost(store));
+  const times: number[][] = STORES.map(() => []);
   for (let i = 0; i < attaches; i++) {
-    const t0 = performance.now();
-    const plugin = attachIommufd(host);
-    const ms = performance.now() - t0;
-    plugin.detach(host.region);
-    totalMs += ms;
-    times.push(ms * 1000);
+    for (let turn = 0; turn < STORES.length; turn++) {
+      const k = (turn + i) % STORES.length;
+      const t0 = performance.now();
+      const plugin = attachIommufd(hosts[k]);
+      times[k].push(performance.now() - t0);
+      plugin.detach(hosts[k].region);
+    }
   }
-  const medianUs = median(times);
-  return {
-    workload: "register",
-    store,
-    conversions: attaches,
-    totalMs,
-    repetitions: 1,
-    usPerConversion: (totalMs * 1000) / attaches,
-    medianUs,
-    appliedMedianUs: medianUs,
-    sampledNoops: 0,
-    storeBytes: host.region.store.byteSize(),
-    runs: host.region.store.runCount,
-  };
+  return STORES.map((store, k) => {
+    const totalMs = times[k].reduce((sum, ms) => sum + ms, 0);
+    const medianUs = median(times[k]) * 1000;
+    return {
+      workload: "register",
+      store,
+      conversions: attaches,
+      totalMs,
+      repetitions: attaches,
+      times: times[k].map((ms) => ms * attaches),
+      usPerConversion: (totalMs * 1000) / attaches,
+      medianUs,
+      appliedMedianUs: medianUs,
+      sampledNoops: 0,
+      storeBytes: hosts[k].region.store.byteSize(),
+      runs: hosts[k].region.store.runCount,
+    };
+  });
 }
 
 function median(values: number[]): number {
