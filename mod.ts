@@ -36,7 +36,7 @@
  *   { start: 2 ** 20, end: 2 ** 20 + 16384, state: SHARED },
  * ]);
  * assert.equal(store.runCount, 4); // and private to the end
- * assert.ok(store.byteSize() < 2048); // the bitmap would take 32 MiB per bit
+ * assert.ok(store.byteSize() < 4096); // the bitmap would take 32 MiB per bit
  * ```
  *
  * @example Order a conversion across KVM and a DMA listener, with rollback

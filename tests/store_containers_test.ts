@@ -88,7 +88,13 @@ Deno.test("containers: chunks go dense inside maps, then everything turns back i
   tree.set(0, length, 1);
   oracle.set(0, length, 1);
   assertSame(tree, oracle, rng, "reset");
-  assert.deepEqual(tree.stats(), { entries: 1, maps: 0, denseChunks: 0, leaves: 1 });
+  assert.deepEqual(tree.stats(), {
+    entries: 1,
+    runContainers: 0,
+    maps: 0,
+    denseChunks: 0,
+    leaves: 1,
+  });
 });
 
 Deno.test("containers: random edits concentrated in a few chunks and across their edges", () => {
@@ -128,17 +134,72 @@ Deno.test("containers: uniform random edits over many spans, all option shapes",
     [2000, { chunkPages: 32, mapChunks: 4, mapAt: 4 }, 31],
     [5000, {}, 2], // the defaults: one partial chunk map at most
   ];
+  // Every shape with run containers from the first boundary (the default, 0), from the
+  // second, fourth and ninth (runs first, then a container), and past mapAt (a container
+  // that may be crowded enough for a map from the start).
   for (const [length, options, bits] of shapes) {
-    const tree = new RangeTreeStore(length, { bits, ...options });
-    const oracle = new BitmapStore(length, { bits });
-    for (let step = 0; step < 600; step++) {
-      const r = rng.next();
-      const size = r < 0.5 ? 1 : r < 0.8 ? 1 + rng.int(16) : 1 + rng.int(Math.max(1, length >> 2));
-      const start = rng.int(length - Math.min(size, length) + 1);
-      const end = Math.min(length, start + size);
-      const what = randomEdit(rng, [tree, oracle], start, end, bits);
-      assertSame(tree, oracle, rng, `length ${length} bits ${bits} step ${step} ${what}`);
+    for (const runContainerAt of [0, 1, 3, 8, 40]) {
+      const tree = new RangeTreeStore(length, { bits, ...options, runContainerAt });
+      const oracle = new BitmapStore(length, { bits });
+      for (let step = 0; step < 600; step++) {
+        const r = rng.next();
+        const size = r < 0.5
+          ? 1
+          : r < 0.8
+          ? 1 + rng.int(16)
+          : 1 + rng.int(Math.max(1, length >> 2));
+        const start = rng.int(length - Math.min(size, length) + 1);
+        const end = Math.min(length, start + size);
+        const what = randomEdit(rng, [tree, oracle], start, end, bits);
+        const shape = `length ${length} bits ${bits} runContainerAt ${runContainerAt}`;
+        assertSame(tree, oracle, rng, `${shape} step ${step} ${what}`);
+      }
     }
+  }
+});
+
+Deno.test("containers: a span goes runs, run container, chunk map, run container, runs", () => {
+  // range_tree_store.ts: with runContainerAt 2 a span's third boundary makes a run container
+  // (#containIfCrowded); more than mapAt boundaries a chunk map (#mapIfCrowded, the span of
+  // 128 pages is over MAP_FLOOR at once); at mapAt / 2 back to a run container (#toRuns);
+  // at runContainerAt / 2 back to runs (#containerToRuns). Each step checked against the
+  // bitmap, and the kinds seen are asserted, so a path that silently stays in one form fails.
+  const rng = seeded("span life");
+  const tree = new RangeTreeStore(512, { bits: 1, ...SMALL, runContainerAt: 2 });
+  const oracle = new BitmapStore(512, { bits: 1 });
+  const flip = (page: number, on: boolean) => {
+    for (const s of [tree, oracle]) s.update(page, page + 1, on ? 1 : 0, on ? 0 : 1);
+    assertSame(tree, oracle, rng, `page ${page} ${on ? "on" : "off"}`);
+    const { runContainers, maps } = tree.stats();
+    return runContainers > 0 ? "container" : maps > 0 ? "map" : "runs";
+  };
+  assert.equal(flip(130, true), "runs"); // 2 boundaries in span 1
+  assert.equal(flip(140, true), "container"); // 4 > 2
+  assert.equal(flip(150, true), "map"); // 6 > mapAt 4
+  assert.equal(flip(140, false), "map"); // 4: still a map
+  assert.equal(flip(150, false), "container"); // 2 = mapAt / 2: a container (2 > 1)
+  assert.equal(flip(130, false), "runs"); // 0 <= runContainerAt / 2
+  assert.deepEqual(tree.stats(), {
+    entries: 1,
+    runContainers: 0,
+    maps: 0,
+    denseChunks: 0,
+    leaves: 1,
+  });
+});
+
+Deno.test("containers: with runContainerAt 0 a boundary never enters the index inside a span", () => {
+  // range_tree_store.ts #edit: the span becomes a container before the edit; checkValid
+  // fails on a run key strictly inside a span when runContainerAt is 0.
+  const rng = seeded("no inside keys");
+  const tree = new RangeTreeStore(1024, { bits: 2, ...SMALL, runContainerAt: 0 });
+  const oracle = new BitmapStore(1024, { bits: 2 });
+  for (let step = 0; step < 300; step++) {
+    const start = rng.int(1024), end = Math.min(1024, start + 1 + rng.int(300));
+    const what = randomEdit(rng, [tree, oracle], start, end, 2);
+    assertSame(tree, oracle, rng, `step ${step} ${what}`);
+    // Keys only on the 8 span edges (and the store's start): at most 8 entries.
+    assert.ok(tree.stats().entries <= 8, `step ${step}: ${JSON.stringify(tree.stats())}`);
   }
 });
 
@@ -270,22 +331,37 @@ Deno.test("range-tree options: bad tuning values throw naming the option", () =>
     /mapChunks: chunkPages \* mapChunks must be at most 2\^30/,
   );
   assert.throws(() => new RangeTreeStore(100, { mapAt: 2.5 }), TypeError);
+  assert.throws(
+    () => new RangeTreeStore(100, { runContainerAt: -1 }),
+    /runContainerAt: must be in \[0, /,
+  );
+  assert.throws(() => new RangeTreeStore(100, { runContainerAt: 1.5 }), TypeError);
 });
 
-Deno.test("containers: a one-page flip that calms a map turns it back into runs", () => {
-  // range_tree_store.ts: a map whose change count falls to mapAt / 2 turns back into runs,
-  // also when the flip that calms it is a single page strictly inside a chunk that stays dense
-  // (the one-page shortcut, #editDensePage, must leave that case to the full path).
-  const rng = seeded("one-page calm");
-  const tree = new RangeTreeStore(512, { bits: 1, ...SMALL });
-  const oracle = new BitmapStore(512, { bits: 1 });
-  for (const page of [5, 9, 13]) for (const s of [tree, oracle]) s.update(page, page + 1, 1, 0);
-  assertSame(tree, oracle, rng, "three single pages");
-  assert.deepEqual(tree.stats().maps, 1, JSON.stringify(tree.stats())); // 6 boundaries > mapAt 4
-  for (const s of [tree, oracle]) s.update(9, 10, 0, 1); // 4 boundaries: still a map
-  assertSame(tree, oracle, rng, "page 9 back");
-  assert.deepEqual(tree.stats().maps, 1);
-  for (const s of [tree, oracle]) s.update(13, 14, 0, 1); // 2 boundaries = mapAt / 2: runs
-  assertSame(tree, oracle, rng, "page 13 back");
-  assert.deepEqual(tree.stats(), { entries: 3, maps: 0, denseChunks: 0, leaves: 1 });
-});
+for (
+  const [containerAt, after] of [
+    // runContainerAt / 2 = 2: the map's 2 boundaries go back into index entries.
+    [4, { entries: 3, runContainers: 0, maps: 0, denseChunks: 0, leaves: 1 }],
+    // The default (2, half of it 1): 2 boundaries are more, so a run container holds them.
+    [undefined, { entries: 2, runContainers: 1, maps: 0, denseChunks: 0, leaves: 1 }],
+  ] as const
+) {
+  Deno.test(`containers: a one-page flip that calms a map turns it back (runContainerAt ${containerAt})`, () => {
+    // range_tree_store.ts: a map whose change count falls to mapAt / 2 turns back into a run
+    // container, or into runs when that leaves at most runContainerAt / 2 boundaries; also when
+    // the flip that calms it is a single page strictly inside a chunk that stays dense (the
+    // one-page shortcut, #editDensePage, must leave that case to the full path).
+    const rng = seeded("one-page calm");
+    const tree = new RangeTreeStore(512, { bits: 1, ...SMALL, runContainerAt: containerAt });
+    const oracle = new BitmapStore(512, { bits: 1 });
+    for (const page of [5, 9, 13]) for (const s of [tree, oracle]) s.update(page, page + 1, 1, 0);
+    assertSame(tree, oracle, rng, "three single pages");
+    assert.deepEqual(tree.stats().maps, 1, JSON.stringify(tree.stats())); // 6 boundaries > mapAt 4
+    for (const s of [tree, oracle]) s.update(9, 10, 0, 1); // 4 boundaries: still a map
+    assertSame(tree, oracle, rng, "page 9 back");
+    assert.deepEqual(tree.stats().maps, 1);
+    for (const s of [tree, oracle]) s.update(13, 14, 0, 1); // 2 boundaries = mapAt / 2
+    assertSame(tree, oracle, rng, "page 13 back");
+    assert.deepEqual(tree.stats(), after);
+  });
+}

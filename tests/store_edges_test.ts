@@ -124,15 +124,17 @@ Deno.test("store edges: random edits on stores whose last span is short, every s
 
 // Default options: 512-page chunks, 1 GiB spans (262,144 pages) of 512 chunks.
 
-Deno.test("store memory: scattered boundaries (one per chunk) stay runs", () => {
+Deno.test("store memory: scattered boundaries (one per chunk) stay out of chunk maps", () => {
   // 400 boundaries, one in each of 400 chunks: a map would need 400 dense
-  // chunks, far more than twice the bytes of the 400 run entries.
+  // chunks, far more than twice the bytes of the 400 boundaries as index entries;
+  // they stay in the span's run container.
   const store = new RangeTreeStore(2 ** 20, { bits: 1 });
   for (let c = 0; c < 400; c++) store.set(c * 512 + 100, (c + 1) * 512 + 100, (c + 1) % 2);
   store.checkValid();
   assert.equal(store.runCount, 401);
   assert.deepEqual(store.stats().maps, 0);
   assert.equal(store.stats().denseChunks, 0);
+  assert.equal(store.stats().runContainers, 1);
   assert.ok(store.byteSize() < 16 * 1024, `${store.byteSize()} bytes`);
 });
 
@@ -156,7 +158,13 @@ Deno.test("store memory: byteSize counts the chunk map, its dense chunk and the 
   const mapped = new RangeTreeStore(length, { bits: 1, ...TINY });
   for (const page of [1, 3, 5]) mapped.set(page, page + 1, 1); // six boundaries in chunk 0
   mapped.checkValid();
-  assert.deepEqual(mapped.stats(), { entries: 2, maps: 1, denseChunks: 1, leaves: 1 });
+  assert.deepEqual(mapped.stats(), {
+    entries: 2,
+    runContainers: 0,
+    maps: 1,
+    denseChunks: 1,
+    leaves: 1,
+  });
   assert.equal(runs.stats().entries, 2);
   // What the store allocates with its first map (see RangeTreeStore.byteSize).
   const maps = new SlotArena(TINY.mapChunks!, Math.ceil(length / SPAN));

@@ -1,10 +1,12 @@
 // The range tree's building blocks against plain models: the ExtentIndex (a
 // cursor over npm sorted-btree), the SpanDirectory (an open
-// addressing hash table) and the DenseSlab's change counting.
+// addressing hash table), the RunContainers' shared heap and the DenseSlab's
+// change counting.
 // Reproduce a failure with MEMSTATE_SEED=<seed>.
 import assert from "node:assert/strict";
 import { DenseSlab } from "../src/store/_dense_slab.ts";
 import { ExtentIndex } from "../src/store/_extent_index.ts";
+import { RunContainers } from "../src/store/_run_containers.ts";
 import { SpanDirectory } from "../src/store/_span_directory.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
@@ -225,4 +227,73 @@ Deno.test("dense slab: change counts and next-change scans match page-by-page re
       assert.equal(slab.nextChange(slot, start, limit), Math.min(next, limit));
     }
   }
+});
+
+Deno.test("run containers: pairs survive inserts, removals, moves, releases and compaction", () => {
+  // _run_containers.ts: rooms double and move to the heap's top, the garbage is compacted
+  // away when it outweighs half the live rooms; container numbers never change.
+  const rng = seeded("run containers");
+  const arena = new RunContainers();
+  const model = new Map<number, [number, number][]>();
+  const read = (id: number): [number, number][] => {
+    const out: [number, number][] = [];
+    for (let k = 0; k < arena.count[id]; k++) {
+      out.push([arena.heap[2 * (arena.base[id] + k)], arena.heap[2 * (arena.base[id] + k) + 1]]);
+    }
+    return out;
+  };
+  let heapsSeen = 0, lastHeap = arena.heap;
+  for (let step = 0; step < 4000; step++) {
+    const ids = [...model.keys()];
+    const r = rng.next();
+    if (ids.length === 0 || r < 0.05) {
+      const id = arena.alloc(1);
+      arena.heap[2 * arena.base[id]] = 0;
+      arena.heap[2 * arena.base[id] + 1] = rng.int(100);
+      arena.count[id] = 1;
+      assert.ok(!model.has(id), `step ${step}: number ${id} handed out twice`);
+      model.set(id, [[0, arena.heap[2 * arena.base[id] + 1]]]);
+    } else if (r < 0.08) {
+      const id = ids[rng.int(ids.length)];
+      arena.release(id);
+      model.delete(id);
+    } else {
+      const id = ids[rng.int(ids.length)];
+      const pairs = model.get(id)!;
+      const at = 1 + rng.int(pairs.length);
+      if (r < 0.7) {
+        const k = 1 + rng.int(2);
+        const fresh: [number, number][] = [];
+        for (let j = 0; j < k; j++) fresh.push([rng.int(1 << 20), rng.int(100)]);
+        arena.insert(id, at, fresh[0][0], fresh[0][1], fresh[k - 1][0], fresh[k - 1][1], k);
+        pairs.splice(at, 0, ...fresh);
+      } else if (pairs.length > 1) {
+        const from = 1 + rng.int(pairs.length - 1);
+        const k = Math.min(1 + rng.int(2), pairs.length - from);
+        arena.remove(id, from, k);
+        pairs.splice(from, k);
+      }
+    }
+    if (arena.heap !== lastHeap) {
+      heapsSeen++;
+      lastHeap = arena.heap;
+    }
+    for (const [id, pairs] of model) {
+      assert.deepEqual(read(id), pairs, `step ${step}: container ${id}`);
+      assert.ok(arena.count[id] <= arena.room[id], `step ${step}: container ${id} over its room`);
+    }
+    assert.equal(arena.live, model.size);
+  }
+  assert.ok(heapsSeen > 5, `the heap was replaced ${heapsSeen} times: no growth or compaction`);
+  // Rooms never overlap: every live container's room is its own.
+  const owner = new Map<number, number>();
+  for (const id of model.keys()) {
+    for (let p = arena.base[id]; p < arena.base[id] + arena.room[id]; p++) {
+      assert.ok(!owner.has(p), `pair ${p} in the rooms of ${owner.get(p)} and ${id}`);
+      owner.set(p, id);
+    }
+  }
+  assert.ok(arena.byteSize() > 0);
+  for (const id of [...model.keys()]) arena.release(id);
+  assert.equal(arena.byteSize(), 0, "an arena with no container holds no arrays");
 });

@@ -80,6 +80,12 @@ Deno.test("memory: a store back to one run gives its containers back", () => {
   for (let p = 0; p + 2 <= length; p += 5) s.set(p, p + 2, 3);
   assert.ok(s.byteSize() > 100 * fresh);
   s.set(0, length, 0);
-  assert.deepEqual(s.stats(), { entries: 1, maps: 0, denseChunks: 0, leaves: 1 });
+  assert.deepEqual(s.stats(), {
+    entries: 1,
+    runContainers: 0,
+    maps: 0,
+    denseChunks: 0,
+    leaves: 1,
+  });
   assert.ok(s.byteSize() <= fresh + 1024, `${s.byteSize()} vs a fresh store's ${fresh}`);
 });

@@ -61,9 +61,67 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-edit-span-end",
     file: RTS,
-    search: "const se = sc + this.#span < this.length ? sc + this.#span : this.length;",
-    replace: "const se = sc + this.#span;",
+    search:
+      "const se = sc + this.#span < this.length ? sc + this.#span : this.length;\n        const stop = se < end ? se : end;",
+    replace: "const se = sc + this.#span;\n        const stop = se < end ? se : end;",
     what: "the last span of a store whose length is not a span multiple runs past the store's end",
+  },
+  {
+    id: "store-open-container-span-end",
+    file: RTS,
+    search:
+      "const se = sc + this.#span < this.length ? sc + this.#span : this.length;\n        if (pos !== sc || end < se) {",
+    replace: "const se = sc + this.#span;\n        if (pos !== sc || end < se) {",
+    what: "a run container opened in a store's partial last span reaches past the store's end",
+  },
+  {
+    id: "store-open-container-no-end-key",
+    file: RTS,
+    search: "    if (next > se) index.insertAfter(se, value);",
+    replace: "    if (next > se + 1) index.insertAfter(se, value);",
+    what: "a run container opened where the run ends one page past the span forgets the span's end",
+  },
+  {
+    id: "store-container-merge-left",
+    file: RTS,
+    search: "const leftSame = i > 0 && heap[2 * (base + i - 1) + 1] === state;",
+    replace: "const leftSame = i > 1 && heap[2 * (base + i - 1) + 1] === state;",
+    what: "an edit in a run container's second pair never merges with the first",
+  },
+  {
+    id: "store-container-edge-count",
+    file: RTS,
+    search: "      total += (right !== last ? 1 : 0) - (right !== lastBefore ? 1 : 0);",
+    replace: "      total += right !== last ? 1 : 0;",
+    what: "runCount: a container edit at a span's end counts the change with the next span twice",
+  },
+  {
+    id: "store-container-across-merge-next",
+    file: RTS,
+    search: "const dropNext = j < n && heap[2 * (base + j) + 1] === last ? 1 : 0;",
+    replace: "const dropNext = 0;",
+    what: "an edit over several pairs of a container leaves two neighbouring pairs in one state",
+  },
+  {
+    id: "store-container-find",
+    file: "src/store/_run_containers.ts",
+    search: "      if (heap[2 * (base + mid)] <= off) lo = mid + 1;",
+    replace: "      if (heap[2 * (base + mid)] < off) lo = mid + 1;",
+    what: "finding the pair of an offset misses a pair that starts exactly there",
+  },
+  {
+    id: "store-container-to-runs",
+    file: RTS,
+    search: "    if (after - 1 <= this.#containerRunsAt) this.#containerToRuns(sc, se, id);",
+    replace: "    if (after - 1 < this.#containerRunsAt) this.#containerToRuns(sc, se, id);",
+    what: "a run container left uniform stays a container",
+  },
+  {
+    id: "store-containers-compact",
+    file: "src/store/_run_containers.ts",
+    search: "      used += this.room[id];\n    }\n    this.heap = heap;",
+    replace: "      used += this.count[id];\n    }\n    this.heap = heap;",
+    what: "compacting the containers' heap packs rooms by their pairs in use, so rooms overlap",
   },
   {
     id: "store-editmap-whole-chunk-store-end",
@@ -119,16 +177,16 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-map-cost-factor",
     file: RTS,
-    search: "if (mapBytes <= MAP_COST_FACTOR * RUN_ENTRY_BYTES * inside) this.#toMap(sc);",
-    replace: "if (mapBytes <= 64 * RUN_ENTRY_BYTES * inside) this.#toMap(sc);",
+    search: "if (mapBytes <= MAP_COST_FACTOR * RUN_ENTRY_BYTES * inside) this.#toMap(sc, se, id);",
+    replace: "if (mapBytes <= 64 * RUN_ENTRY_BYTES * inside) this.#toMap(sc, se, id);",
     what:
       "memory heuristic: a span becomes a chunk map even when the map costs far more than its runs",
   },
   {
     id: "store-bytesize-directory",
     file: RTS,
-    search: "this.#maps.byteSize() + this.#dense.byteSize() + this.#directory.byteSize();",
-    replace: "this.#maps.byteSize() + this.#dense.byteSize();",
+    search: "this.#maps.byteSize() + this.#dense.byteSize() + this.#directory.byteSize() +",
+    replace: "this.#maps.byteSize() + this.#dense.byteSize() +",
     what: "memory heuristic: byteSize() leaves out the span directory",
   },
   {

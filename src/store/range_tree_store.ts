@@ -61,6 +61,7 @@
 import { DenseSlab } from "./_dense_slab.ts";
 import { ExtentIndex } from "./_extent_index.ts";
 import { SlotArena } from "./_slot_arena.ts";
+import { RunContainers } from "./_run_containers.ts";
 import { SpanDirectory } from "./_span_directory.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
 import type { AddBitOptions, Run, StateStore } from "./state_store.ts";
@@ -90,11 +91,27 @@ const DENSE_CHUNK_META_BYTES = 4;
  */
 const MAP_COST_FACTOR = 2;
 /**
- * log2 of the share of a span's boundaries between two cost tests of
- * `#mapIfCrowded`: the test walks the span's keys, so running it about every
- * `inside / 2^3` new boundaries keeps it O(1) amortised.
+ * log2 of the share of a run container's boundaries between two cost tests of
+ * `#mapIfCrowded`: the test walks the container's pairs, so running it about
+ * every `inside / 2^3` new boundaries keeps it O(1) amortised.
  */
 const COST_TEST_SHARE_LOG = 3;
+/**
+ * Index values of run containers are `-(CONTAINER_BASE + id + 1)`; chunk maps'
+ * are `-(map + 1)` with `map` below the store's span count, at most 2^46.
+ */
+const CONTAINER_BASE = 2 ** 48;
+/**
+ * Default `runContainerAt`: 0, a span becomes a run container before its
+ * first boundary, so every boundary of the store outside chunk maps lives in a
+ * container and the index holds only whole spans. Measured with the report's
+ * `boot` rows against 2 (the third boundary makes a container): creating a
+ * container from runs (a search, removing the keys, entering the span) costs
+ * more than the few edits a 1 TiB span then gets, and `boot` 1 TiB ran 1.7x
+ * slower than without containers; at 0 the container is made in place of the
+ * edit's own index insert.
+ */
+const DEFAULT_CONTAINER_AT = 0;
 /** Default `chunkPages`: 512 pages, 2 MiB of 4 KiB pages (one huge page). */
 const DEFAULT_CHUNK_PAGES = 512;
 /** Default `mapChunks`: 512 chunks, so a chunk map spans 1 GiB of 4 KiB pages. */
@@ -116,19 +133,12 @@ const DEFAULT_MAP_AT = 64;
  */
 const MAP_FLOOR = 1 / 8;
 
-/**
- * The most boundaries `#mapIfCrowded` lets pass between looks: 2^5. A look
- * counts the span's keys (a few leaves' binary searches); at one look per 8
- * boundaries that cost `scale: boot 64GiB` about 15% of its time, on spans
- * that never got near the floor.
- */
-const MAX_LOOK_LOG = 5;
-
-// Stand-ins shared by every store that has no chunk map yet (never written to:
-// #toMap replaces them first), so a store of few runs stays small.
+// Stand-ins shared by every store that has no container yet (never written to:
+// #openContainers replaces them first), so a store of few runs stays small.
 const NO_MAPS = new SlotArena(1, 0);
 const NO_DENSE = new DenseSlab(32, 1, 0);
 const NO_DIRECTORY = new SpanDirectory();
+const NO_CONTAINERS = new RunContainers();
 
 /** Options for a new store. */
 export interface StoreOptions {
@@ -157,6 +167,14 @@ export interface RangeTreeOptions extends StoreOptions {
    * (default 64).
    */
   mapAt?: number;
+  /**
+   * A span of runs becomes a run container (its runs in a sorted array of
+   * its own, found without searching the index) once more than this many run
+   * boundaries lie inside it, and turns back into runs at half of it: 0 to
+   * 2^20 (default 2). At 0 a span becomes a container before its first
+   * boundary, and runs again once uniform.
+   */
+  runContainerAt?: number;
 }
 
 /** What a {@link RangeTreeStore} is made of right now (see {@link RangeTreeStore.stats}). */
@@ -224,8 +242,12 @@ export class RangeTreeStore implements StateStore {
   #bits: number;
   #index: ExtentIndex;
   #maps: SlotArena;
-  /** Span number to chunk-map slot, for every chunk map (see _span_directory.ts). */
+  /**
+   * Span number to container, for every chunk map (its slot, `>= 0`) and run
+   * container (`-(id + 2)`; -1 is "none"), see _span_directory.ts.
+   */
   #directory: SpanDirectory = NO_DIRECTORY;
+  #containers: RunContainers = NO_CONTAINERS;
   #dense: DenseSlab;
   /** Pages per chunk. */
   #chunk: number;
@@ -239,12 +261,13 @@ export class RangeTreeStore implements StateStore {
   #perSpan: number;
   #mapAt: number;
   #runsAt: number;
+  #containerAt: number;
+  /** A run container turns back into runs at this many boundaries inside it. */
+  #containerRunsAt: number;
   /** State changes between neighbouring pages over the whole store: `runCount - 1`. */
   #changes = 0;
-  /** New run boundaries seen by #mapIfCrowded (wrapping), for its sampling. */
+  /** Run-container edits that added boundaries (wrapping), for #mapIfCrowded's sampling. */
   #boundaries = 0;
-  /** log2 of how many new boundaries #mapIfCrowded lets pass between looks (see #lookLog). */
-  #sampleLog: number;
   /** Set when an edit gave a container slot back, so the arenas may want compacting. */
   #released = false;
 
@@ -263,6 +286,7 @@ export class RangeTreeStore implements StateStore {
     const chunk = options.chunkPages ?? DEFAULT_CHUNK_PAGES;
     const width = options.mapChunks ?? DEFAULT_MAP_CHUNKS;
     const mapAt = options.mapAt ?? DEFAULT_MAP_AT;
+    const containerAt = options.runContainerAt ?? DEFAULT_CONTAINER_AT;
     checkShape(length, bits);
     checkState("initial", initial, bits);
     checkInteger("chunkPages", chunk, 32, 2 ** 20);
@@ -280,6 +304,7 @@ export class RangeTreeStore implements StateStore {
       );
     }
     checkInteger("mapAt", mapAt, 2, 2 ** 20);
+    checkInteger("runContainerAt", containerAt, 0, 2 ** 20);
     this.length = length;
     this.#bits = bits;
     this.#chunk = chunk;
@@ -289,7 +314,8 @@ export class RangeTreeStore implements StateStore {
     this.#perSpan = 1 / this.#span;
     this.#mapAt = mapAt;
     this.#runsAt = mapAt >>> 1;
-    this.#sampleLog = this.#lookLog();
+    this.#containerAt = containerAt;
+    this.#containerRunsAt = containerAt >>> 1;
     this.#index = new ExtentIndex(length, initial);
     // Containers cost memory only once the first chunk map exists.
     this.#maps = NO_MAPS;
@@ -314,7 +340,6 @@ export class RangeTreeStore implements StateStore {
   addBit(bit: number, options: AddBitOptions = {}): void {
     checkAddBit(bit, options, 2 ** this.#bits - 1);
     this.#bits = bit + 1;
-    this.#sampleLog = this.#lookLog();
     if (this.#dense !== NO_DENSE) this.#dense.widen(this.#bits);
   }
 
@@ -374,11 +399,21 @@ export class RangeTreeStore implements StateStore {
     checkNonEmptyRange(start, end, this.length);
     const span = Math.floor(start * this.#perSpan);
     const map = this.#directory.get(span);
-    if (map < 0) {
+    if (map === -1) {
       const index = this.#index;
       index.seek(start);
-      const value = index.value(); // a run: spans without a map hold runs only
+      const value = index.value(); // a run: spans without a container hold runs only
       if (index.nextKey() >= end) return value;
+    } else if (map < -1) {
+      // Inside one pair of the run container: its state.
+      const containers = this.#containers;
+      const id = -map - 2;
+      const sc = span * this.#span;
+      const k = containers.find(id, start - sc);
+      const pairEnd = k + 1 < containers.count[id]
+        ? sc + containers.heap[2 * (containers.base[id] + k + 1)]
+        : sc + this.#span;
+      if (end <= pairEnd) return containers.heap[2 * (containers.base[id] + k) + 1];
     } else {
       // Inside one chunk of the map, and that chunk uniform: its slot is the state.
       const c = (start - span * this.#span) >>> this.#shift;
@@ -443,7 +478,8 @@ export class RangeTreeStore implements StateStore {
    */
   byteSize(): number {
     return RANGE_TREE_FIXED_BYTES + this.#index.byteSize() +
-      this.#maps.byteSize() + this.#dense.byteSize() + this.#directory.byteSize();
+      this.#maps.byteSize() + this.#dense.byteSize() + this.#directory.byteSize() +
+      this.#containers.byteSize();
   }
 
   /**
@@ -451,9 +487,16 @@ export class RangeTreeStore implements StateStore {
    * the index (runs plus chunk maps), spans held as chunk `maps`, chunks held
    * as `denseChunks` (bit planes), and `leaves` of the index.
    */
-  stats(): { entries: number; maps: number; denseChunks: number; leaves: number } {
+  stats(): {
+    entries: number;
+    runContainers: number;
+    maps: number;
+    denseChunks: number;
+    leaves: number;
+  } {
     return {
       entries: this.#index.size,
+      runContainers: this.#containers.live,
       maps: this.#maps.live,
       denseChunks: this.#dense.live,
       leaves: this.#index.leafCount(),
@@ -470,12 +513,15 @@ export class RangeTreeStore implements StateStore {
 
   /** The state of the first page of an entry with value `value`. */
   #firstState(value: number): number {
-    return value >= 0 ? value : this.#chunkPage(-value - 1, 0, 0);
+    if (value >= 0) return value;
+    if (value < -CONTAINER_BASE) return this.#containers.firstState(-value - CONTAINER_BASE - 1);
+    return this.#chunkPage(-value - 1, 0, 0);
   }
 
   /** The state of page `end - 1` of the entry `(key, value)` that ends at `end`. */
   #lastState(key: number, value: number, end: number): number {
     if (value >= 0) return value;
+    if (value < -CONTAINER_BASE) return this.#containers.lastState(-value - CONTAINER_BASE - 1);
     const off = end - 1 - key; // < 2^30
     return this.#chunkPage(-value - 1, off >>> this.#shift, off & (this.#chunk - 1));
   }
@@ -483,10 +529,16 @@ export class RangeTreeStore implements StateStore {
   /** The state of `page` (no argument checks). */
   #pageState(page: number): number {
     const span = Math.floor(page * this.#perSpan);
-    const map = this.#directory.get(span);
-    if (map >= 0) {
+    const slot = this.#directory.get(span);
+    if (slot >= 0) {
       const off = page - span * this.#span;
-      return this.#chunkPage(map, off >>> this.#shift, off & (this.#chunk - 1));
+      return this.#chunkPage(slot, off >>> this.#shift, off & (this.#chunk - 1));
+    }
+    if (slot !== -1) {
+      const containers = this.#containers;
+      const id = -slot - 2;
+      const k = containers.find(id, page - span * this.#span);
+      return containers.heap[2 * (containers.base[id] + k) + 1];
     }
     const index = this.#index;
     index.seek(page);
@@ -524,6 +576,19 @@ export class RangeTreeStore implements StateStore {
           if (state >= 0 && value !== state) break;
           state = value;
           runEnd = stop;
+        } else if (value < -CONTAINER_BASE) {
+          const containers = this.#containers;
+          const id = -value - CONTAINER_BASE - 1;
+          const heap = containers.heap;
+          const base = containers.base[id];
+          const n = containers.count[id];
+          for (let k = containers.find(id, runEnd - key); runEnd < stop; k++) {
+            const pairState = heap[2 * (base + k) + 1];
+            if (state >= 0 && pairState !== state) break scan;
+            state = pairState;
+            const pairEnd = k + 1 < n ? key + heap[2 * (base + k + 1)] : next;
+            runEnd = pairEnd < stop ? pairEnd : stop;
+          }
         } else {
           const base = (-value - 1) * this.#width;
           const slots = this.#maps.data;
@@ -565,25 +630,47 @@ export class RangeTreeStore implements StateStore {
     let pos = start;
     while (pos < end) {
       const span = Math.floor(pos * this.#perSpan);
-      const map = this.#directory.get(span); // not cached: a step may create the first map
-      if (map >= 0) {
+      // Not cached: a step may create the first container, or change a span's.
+      const map = this.#directory.get(span);
+      if (map !== -1) {
         const sc = span * this.#span;
         const se = sc + this.#span < this.length ? sc + this.#span : this.length;
         const stop = se < end ? se : end;
-        if (stop - pos !== 1 || !this.#editDensePage(sc, map, pos, keep, put)) {
+        if (map < 0) this.#editContainer(sc, -map - 2, se, pos, stop, keep, put);
+        else if (stop - pos !== 1 || !this.#editDensePage(sc, map, pos, keep, put)) {
           this.#editMap(sc, map, se, pos, stop, keep, put);
         }
         pos = stop;
         continue;
       }
-      // Not in a map, so the entry holding `pos` is a run.
+      // Not in a container, so the entry holding `pos` is a run.
       index.seek(pos);
       const key = index.key();
       const value = index.value();
       const next = index.nextKey();
-      const stop = next < end ? next : end;
+      let stop = next < end ? next : end;
       const state = (value & keep) | put;
-      if (state !== value) this.#recolorRun(key, value, next, pos, stop, state);
+      if (state === value) {
+        pos = stop;
+        continue;
+      }
+      if (this.#containerAt === 0) {
+        // No boundary lies inside a span of runs, so this run covers all of
+        // `pos`'s span. An edit that leaves part of the span as it is needs a
+        // boundary inside: the span becomes a run container first.
+        const sc = span * this.#span;
+        const se = sc + this.#span < this.length ? sc + this.#span : this.length;
+        if (pos !== sc || end < se) {
+          const id = this.#openContainer(sc, se, key, value, next);
+          stop = se < end ? se : end;
+          this.#editContainer(sc, id, se, pos, stop, keep, put);
+          pos = stop;
+          continue;
+        }
+        // Whole spans as runs, up to the span holding `stop` (the next step's).
+        if (stop < next) stop = Math.floor(stop * this.#perSpan) * this.#span;
+      }
+      this.#recolorRun(key, value, next, pos, stop, state);
       pos = stop;
     }
     if (this.#released) {
@@ -591,6 +678,152 @@ export class RangeTreeStore implements StateStore {
       if (this.#dense.sparse) this.#compactDense();
       if (this.#maps.sparse) this.#compactMaps();
     }
+  }
+
+  /**
+   * `state = (state & keep) | put` over `[a, b)` inside the run container
+   * `id`, which covers the span `[sc, se)`. The container keeps its pairs
+   * maximal, so the changes inside it are its pairs less one; the two edges
+   * of the span are compared with the pages just outside it, and only when
+   * the edit reaches them. Afterwards the container may turn back into runs
+   * (few boundaries left) or into a chunk map (crowded, see #mapIfCrowded).
+   */
+  #editContainer(
+    sc: number,
+    id: number,
+    se: number,
+    a: number,
+    b: number,
+    keep: number,
+    put: number,
+  ): void {
+    const containers = this.#containers;
+    const before = containers.count[id];
+    const leftEdge = a === sc && sc > 0;
+    const rightEdge = b === se && se < this.length;
+    const firstBefore = leftEdge ? containers.firstState(id) : 0;
+    const lastBefore = rightEdge ? containers.lastState(id) : 0;
+    this.#applyInContainer(id, a - sc, b - sc, se - sc, keep, put);
+    const after = containers.count[id];
+    let total = after - before;
+    if (leftEdge) {
+      const left = this.#pageState(sc - 1);
+      const first = containers.firstState(id);
+      total += (left !== first ? 1 : 0) - (left !== firstBefore ? 1 : 0);
+    }
+    if (rightEdge) {
+      const right = this.#pageState(se);
+      const last = containers.lastState(id);
+      total += (right !== last ? 1 : 0) - (right !== lastBefore ? 1 : 0);
+    }
+    this.#changes += total;
+    if (after - 1 <= this.#containerRunsAt) this.#containerToRuns(sc, se, id);
+    else if (after > before) this.#mapIfCrowded(sc, se, id, after - 1);
+  }
+
+  /**
+   * The pairs' part of {@link #editContainer}: offsets `[oa, ob)` of container
+   * `id`, whose span has `size` pages. A range inside one pair (a buffer
+   * converted whole, the usual case) splits or recolours that pair, merging
+   * with its neighbours; a range over several pairs is rebuilt.
+   */
+  #applyInContainer(
+    id: number,
+    oa: number,
+    ob: number,
+    size: number,
+    keep: number,
+    put: number,
+  ): void {
+    const containers = this.#containers;
+    const i = containers.find(id, oa);
+    const heap = containers.heap;
+    const base = containers.base[id];
+    const n = containers.count[id];
+    const key = heap[2 * (base + i)];
+    const next = i + 1 < n ? heap[2 * (base + i + 1)] : size;
+    if (ob > next) {
+      this.#applyAcrossPairs(id, i, oa, ob, size, keep, put);
+      return;
+    }
+    const value = heap[2 * (base + i) + 1];
+    const state = (value & keep) | put;
+    if (state === value) return;
+    const leftSame = i > 0 && heap[2 * (base + i - 1) + 1] === state;
+    const rightSame = i + 1 < n && heap[2 * (base + i + 1) + 1] === state;
+    if (oa > key && ob < next) containers.insert(id, i + 1, oa, state, ob, value, 2);
+    else if (ob < next) {
+      // From the pair's start: the pair before absorbs [oa, ob), or the pair is split.
+      if (leftSame) heap[2 * (base + i)] = ob;
+      else {
+        heap[2 * (base + i) + 1] = state;
+        containers.insert(id, i + 1, ob, value);
+      }
+    } else if (oa > key) {
+      // To the pair's end: the pair after absorbs it, or a pair starts at oa.
+      if (rightSame) heap[2 * (base + i + 1)] = oa;
+      else containers.insert(id, i + 1, oa, state);
+    } else if (leftSame && rightSame) containers.remove(id, i, 2);
+    else if (leftSame) containers.remove(id, i, 1);
+    else if (rightSame) {
+      heap[2 * (base + i + 1)] = key;
+      containers.remove(id, i, 1);
+    } else heap[2 * (base + i) + 1] = state;
+  }
+
+  /**
+   * {@link #applyInContainer} for `[oa, ob)` over several pairs, from pair
+   * `i` (which holds `oa`): the covered pairs are recomputed, merged, and
+   * written back in place of the old ones.
+   */
+  #applyAcrossPairs(
+    id: number,
+    i: number,
+    oa: number,
+    ob: number,
+    size: number,
+    keep: number,
+    put: number,
+  ): void {
+    const containers = this.#containers;
+    const heap = containers.heap;
+    const base = containers.base[id];
+    const n = containers.count[id];
+    // The pairs i..j-1 overlap [oa, ob); j is the first pair starting at or past ob.
+    let j = i + 1;
+    while (j < n && heap[2 * (base + j)] < ob) j++;
+    const offsets: number[] = [];
+    const states: number[] = [];
+    let last = i > 0 ? heap[2 * (base + i - 1) + 1] : -1;
+    const add = (off: number, state: number) => {
+      if (state === last) return;
+      offsets.push(off);
+      states.push(state);
+      last = state;
+    };
+    for (let k = i; k < j; k++) {
+      const start = heap[2 * (base + k)];
+      const value = heap[2 * (base + k) + 1];
+      const end = k + 1 < n ? heap[2 * (base + k + 1)] : size;
+      if (start < oa) add(start, value);
+      add(start > oa ? start : oa, (value & keep) | put);
+      if (end > ob) add(ob, value);
+    }
+    // The pair at j (if any) keeps its offset; it merges when it repeats the last state.
+    const dropNext = j < n && heap[2 * (base + j) + 1] === last ? 1 : 0;
+    const removed = j - i + dropNext;
+    const added = offsets.length;
+    if (added > removed) containers.reserve(id, added - removed);
+    // Shift the pairs after the rewritten stretch, then write it.
+    const h = containers.heap;
+    const b = containers.base[id];
+    const tail = 2 * (b + i + removed);
+    h.copyWithin(2 * (b + i + added), tail, 2 * (b + n));
+    for (let k = 0; k < added; k++) {
+      h[2 * (b + i + k)] = offsets[k];
+      h[2 * (b + i + k) + 1] = states[k];
+    }
+    containers.count[id] = n - removed + added;
   }
 
   /**
@@ -667,18 +900,18 @@ export class RangeTreeStore implements StateStore {
         index.setValueHere(state);
         index.insertAfter(e, value);
       }
-      this.#mapIfCrowded(e);
+      this.#containIfCrowded(e);
     } else if (atEnd) {
       if (mergeRight) {
         index.stepNext(); // the run after absorbs [s, e)
         index.setKeyHere(s);
       } else index.insertAfter(s, state);
-      this.#mapIfCrowded(s);
+      this.#containIfCrowded(s);
     } else {
       index.insertTwoAfter(s, state, e, value);
-      this.#mapIfCrowded(e);
+      this.#containIfCrowded(e);
       const perSpan = this.#perSpan; // exact: a power of two's reciprocal
-      if (Math.floor(s * perSpan) !== Math.floor(e * perSpan)) this.#mapIfCrowded(s);
+      if (Math.floor(s * perSpan) !== Math.floor(e * perSpan)) this.#containIfCrowded(s);
     }
   }
 
@@ -849,68 +1082,65 @@ export class RangeTreeStore implements StateStore {
 
   /**
    * A run boundary was just created or moved to `key` (the cursor is on it):
-   * turns its span into a chunk map when more than `mapAt` run boundaries lie
-   * inside it, their entries cost at least `MAP_FLOOR` of what a bitmap
-   * pays for the span, and the map would cost at most twice the memory of
-   * those entries (roaring's rule, pick the cheaper container, with a factor
-   * two in favour of the map since it also makes every edit inside it O(1)).
-   * A map costs 4 bytes per chunk plus a dense chunk for every chunk with a
-   * boundary strictly inside it, so scattered boundaries (one per chunk) stay
-   * runs, while clustered ones (many per chunk) and chunk-aligned ones go to
-   * a map. Both the count and the cost test are sampled so that the check
-   * costs O(1) amortised.
+   * turns its span into a run container when more than `runContainerAt` run
+   * boundaries lie inside it. Counting stops past that many, so the look
+   * costs a search or two in the finger's leaf.
    */
-  #mapIfCrowded(key: number): void {
+  #containIfCrowded(key: number): void {
+    if (this.#containerAt === 0) return; // no boundary is ever inside a span of runs
     const span = this.#span;
     const sc = Math.floor(key * this.#perSpan) * span;
     if (key === sc) return; // a boundary on the span's edge is not inside it
     const index = this.#index;
-    if (index.size <= this.#mapAt) return; // too few keys anywhere
-    // Counting walks the span's leaves from the cursor, so only every
-    // `sample`-th new boundary looks (a crowded span is still noticed within
-    // a few boundaries).
-    const sampleLog = this.#sampleLog;
-    const seen = (this.#boundaries = (this.#boundaries + 1) >>> 0);
-    if ((seen & ((1 << sampleLog) - 1)) !== 0) return;
+    if (index.size <= this.#containerAt) return; // too few keys anywhere
     const se = Math.min(sc + span, this.length);
-    const inside = index.countInside(sc, se, Infinity);
-    if (inside <= this.#mapAt) return;
-    // Below the floor the runs are cheap however the map compares (no walk needed).
-    if (RUN_ENTRY_BYTES * inside < MAP_FLOOR * this.bits * ((se - sc) >>> 3)) return;
-    // The cost test walks the span's keys: run it on every `every`-th look,
-    // about every inside / 8 boundaries, so it costs O(1) amortised.
-    const everyLog = Math.max(0, 31 - Math.clz32(inside) - COST_TEST_SHARE_LOG - sampleLog);
-    if (((seen >>> sampleLog) & ((1 << everyLog) - 1)) !== 0) return;
-    const chunkBytes = 4 * this.bits * (this.#chunk >>> 5) + DENSE_CHUNK_META_BYTES;
-    const mapBytes = MAP_SLOT_BYTES * this.#width + MAP_FIXED_BYTES +
-      chunkBytes * this.#chunksSplitInside(sc, se);
-    if (mapBytes <= MAP_COST_FACTOR * RUN_ENTRY_BYTES * inside) this.#toMap(sc);
+    if (index.countInside(sc, se, this.#containerAt) <= this.#containerAt) return;
+    const id = this.#toContainer(sc, se);
+    // A runContainerAt above mapAt: the container may be crowded from the start.
+    this.#mapIfCrowded(sc, se, id, this.#containers.count[id] - 1);
   }
 
   /**
-   * log2 of how many new boundaries `#mapIfCrowded` lets pass between looks:
-   * an eighth of the boundaries a span needs before it may turn into a map
-   * (more than `mapAt`, and the entries' share of `MAP_FLOOR`), so a
-   * span that qualifies is still looked at within a few boundaries, and at
-   * most `MAX_LOOK_LOG`.
+   * The run container `id` over `[sc, se)` just gained boundaries and now has
+   * `inside` of them: turns it into a chunk map when `inside > mapAt`, the
+   * boundaries would cost at least `MAP_FLOOR` of what a bitmap pays for the
+   * span as index entries, and the map would cost at most twice the memory of
+   * those entries (roaring's rule, pick the cheaper container, with a factor
+   * two in favour of the map since it also makes every edit inside it O(1)).
+   * The comparison prices a boundary as an index entry (`RUN_ENTRY_BYTES`),
+   * not as the container's 8-byte pair, so spans turn into maps where they
+   * did before run containers existed (the point `dma-scatter` and
+   * `swiotlb-churn` were tuned at). A map costs 4 bytes per chunk plus a
+   * dense chunk for every chunk with a boundary strictly inside it, so
+   * scattered boundaries (one per chunk) stay in the container, while
+   * clustered ones (many per chunk) and chunk-aligned ones go to a map. The
+   * cost test walks the container's pairs, so it runs about every
+   * `inside / 8` new boundaries.
    */
-  #lookLog(): number {
-    const floor = Math.ceil((MAP_FLOOR * this.#bits * (this.#span / 8)) / RUN_ENTRY_BYTES);
-    const need = Math.max(this.#mapAt + 1, floor);
-    return Math.max(0, Math.min(MAX_LOOK_LOG, 31 - Math.clz32(need) - 3));
+  #mapIfCrowded(sc: number, se: number, id: number, inside: number): void {
+    if (inside <= this.#mapAt) return;
+    // Below the floor the entries are cheap however the map compares (no walk needed).
+    if (RUN_ENTRY_BYTES * inside < MAP_FLOOR * this.bits * ((se - sc) >>> 3)) return;
+    const seen = (this.#boundaries = (this.#boundaries + 1) >>> 0);
+    const everyLog = Math.max(0, 31 - Math.clz32(inside) - COST_TEST_SHARE_LOG);
+    if ((seen & ((1 << everyLog) - 1)) !== 0) return;
+    const chunkBytes = 4 * this.bits * (this.#chunk >>> 5) + DENSE_CHUNK_META_BYTES;
+    const mapBytes = MAP_SLOT_BYTES * this.#width + MAP_FIXED_BYTES +
+      chunkBytes * this.#chunksSplitInside(id);
+    if (mapBytes <= MAP_COST_FACTOR * RUN_ENTRY_BYTES * inside) this.#toMap(sc, se, id);
   }
 
-  /** How many chunks of the span `[sc, se)` hold a run boundary strictly inside them. */
-  #chunksSplitInside(sc: number, se: number): number {
-    const index = this.#index;
-    const chunk = this.#chunk;
-    index.seek(sc);
+  /** How many chunks of run container `id` hold a pair boundary strictly inside them. */
+  #chunksSplitInside(id: number): number {
+    const containers = this.#containers;
+    const heap = containers.heap;
+    const base = containers.base[id];
+    const mask = this.#chunk - 1;
     let count = 0, last = -1;
-    while (index.stepNext()) {
-      const key = index.key();
-      if (key >= se) break;
-      const c = (key - sc) >>> this.#shift;
-      if (key !== sc + c * chunk && c !== last) {
+    for (let k = 1; k < containers.count[id]; k++) {
+      const off = heap[2 * (base + k)];
+      const c = off >>> this.#shift;
+      if ((off & mask) !== 0 && c !== last) {
         count++;
         last = c;
       }
@@ -918,31 +1148,96 @@ export class RangeTreeStore implements StateStore {
     return count;
   }
 
-  /** Replaces the run entries over the span at `sc` with one chunk map (same states). */
-  #toMap(sc: number): void {
-    if (this.#maps === NO_MAPS) {
-      this.#maps = new SlotArena(this.#width, Math.ceil(this.length / this.#span));
-      this.#dense = new DenseSlab(this.#chunk, this.bits, Math.ceil(this.length / this.#chunk));
-      this.#directory = new SpanDirectory();
-    }
+  /** Makes the arenas and the directory on the store's first container. */
+  #openContainers(): void {
+    if (this.#directory !== NO_DIRECTORY) return;
+    this.#maps = new SlotArena(this.#width, Math.ceil(this.length / this.#span));
+    this.#dense = new DenseSlab(this.#chunk, this.bits, Math.ceil(this.length / this.#chunk));
+    this.#directory = new SpanDirectory();
+    this.#containers = new RunContainers();
+  }
+
+  /** Replaces the run entries over the span `[sc, se)` with one run container (same states); returns it. */
+  #toContainer(sc: number, se: number): number {
+    this.#openContainers();
     const index = this.#index;
+    index.seek(sc);
+    const firstKey = index.key();
+    const offsets: number[] = [];
+    const states: number[] = [];
+    let last = 0, hasEndKey = false;
+    for (;;) {
+      const key = index.key();
+      last = index.value();
+      offsets.push(key > sc ? key - sc : 0);
+      states.push(last);
+      const next = index.nextKey();
+      if (next >= se) {
+        hasEndKey = next === se;
+        break;
+      }
+      index.stepNext();
+    }
+    if (se < this.length && !hasEndKey) index.insertAfter(se, last);
+    // Remove the keys inside, then mark the span's start.
+    index.removeInside(sc, se);
+    const id = this.#newContainer(sc, offsets, states);
+    if (firstKey === sc) index.setValueHere(-(CONTAINER_BASE + id + 1));
+    else index.insertAfter(sc, -(CONTAINER_BASE + id + 1));
+    return id;
+  }
+
+  /** A run container for the span at `sc` holding the given pairs, entered in the directory. */
+  #newContainer(sc: number, offsets: number[], states: number[]): number {
+    const containers = this.#containers;
+    const id = containers.alloc(offsets.length);
+    const heap = containers.heap;
+    const base = containers.base[id];
+    for (let k = 0; k < offsets.length; k++) {
+      heap[2 * (base + k)] = offsets[k];
+      heap[2 * (base + k) + 1] = states[k];
+    }
+    containers.count[id] = offsets.length;
+    this.#directory.set(sc * this.#perSpan, -id - 2);
+    return id;
+  }
+
+  /**
+   * Makes the span `[sc, se)`, all of it inside the run entry `(key, value)`
+   * that ends at `next` (the cursor's), one run container of one pair; returns it.
+   */
+  #openContainer(sc: number, se: number, key: number, value: number, next: number): number {
+    this.#openContainers();
+    const index = this.#index;
+    const id = this.#containers.alloc(1);
+    const containers = this.#containers;
+    containers.heap[2 * containers.base[id]] = 0;
+    containers.heap[2 * containers.base[id] + 1] = value;
+    containers.count[id] = 1;
+    this.#directory.set(sc * this.#perSpan, -id - 2);
+    const ref = -(CONTAINER_BASE + id + 1);
+    if (key === sc) index.setValueHere(ref);
+    else index.insertAfter(sc, ref);
+    if (next > se) index.insertAfter(se, value);
+    return id;
+  }
+
+  /** Replaces the run container `id` over `[sc, se)` with one chunk map (same states). */
+  #toMap(sc: number, se: number, id: number): void {
     const dense = this.#dense;
     const chunk = this.#chunk;
-    const se = Math.min(sc + this.#span, this.length);
+    const containers = this.#containers;
+    const heap = containers.heap;
+    const pairs = containers.base[id];
+    const n = containers.count[id];
     const map = this.#maps.alloc(sc);
     const slots = this.#maps.data;
     const base = map * this.#width;
-    index.seek(sc);
-    const firstKey = index.key();
-    let inside = 0, last = 0, hasEndKey = false;
     let denseChunk = -1, d = -1;
-    for (;;) {
-      const key = index.key();
-      const value = index.value();
-      const next = index.nextKey();
-      const x = key > sc ? key : sc;
-      const y = next < se ? next : se;
-      if (key > sc) inside++;
+    for (let k = 0; k < n; k++) {
+      const x = sc + heap[2 * (pairs + k)];
+      const y = k + 1 < n ? sc + heap[2 * (pairs + k + 1)] : se;
+      const value = heap[2 * (pairs + k) + 1];
       const cx = (x - sc) >>> this.#shift;
       const cy = (y - 1 - sc) >>> this.#shift;
       for (let c = cx; c <= cy; c++) {
@@ -961,33 +1256,27 @@ export class RangeTreeStore implements StateStore {
           slots[base + c] = -d - 1;
         }
         dense.apply(d, px - cs, py - cs, 0, value);
-        if (px > cs) dense.changes[d]++; // a run starts inside: a change (runs are maximal)
+        if (px > cs) dense.changes[d]++; // a pair starts inside: a change (pairs are maximal)
       }
-      last = value;
-      if (next >= se) {
-        hasEndKey = next === se;
-        break;
-      }
-      index.stepNext();
     }
-    this.#maps.changes[map] = inside; // neighbouring runs differ: every key inside is a change
-    if (se < this.length && !hasEndKey) index.insertAfter(se, last);
-    // Remove the keys inside, then mark the span's start.
-    index.removeInside(sc, se);
-    if (firstKey === sc) index.setValueHere(-map - 1);
-    else index.insertAfter(sc, -map - 1);
+    this.#maps.changes[map] = n - 1; // neighbouring pairs differ: every pair but the first is a change
+    containers.release(id);
+    this.#index.setValue(sc, -map - 1);
     this.#directory.set(sc * this.#perSpan, map);
   }
 
-  /** Replaces the chunk map at `sc` with its maximal runs, merged with equal run neighbours. */
+  /**
+   * Replaces the chunk map at `sc` with its maximal runs: as a run container
+   * while they have more than `runContainerAt / 2` boundaries between them,
+   * else as run entries merged with equal run neighbours.
+   */
   #toRuns(sc: number, map: number): void {
-    const index = this.#index;
     const se = Math.min(sc + this.#span, this.length);
     // Read the span's runs before touching anything (at most mapAt / 2 + 1 of them).
     const starts: number[] = [];
     const states: number[] = [];
     for (const run of this.#runs(sc, se)) {
-      starts.push(run.start);
+      starts.push(run.start - sc);
       states.push(run.state);
     }
     const slots = this.#maps.data;
@@ -997,11 +1286,42 @@ export class RangeTreeStore implements StateStore {
       if (slots[base + c] < 0) this.#dense.release(-slots[base + c] - 1);
     }
     this.#maps.release(map);
-    this.#directory.delete(sc * this.#perSpan);
     this.#released = true;
+    if (starts.length - 1 > this.#containerRunsAt) {
+      const id = this.#newContainer(sc, starts, states);
+      this.#index.setValue(sc, -(CONTAINER_BASE + id + 1));
+      return;
+    }
+    this.#directory.delete(sc * this.#perSpan);
+    this.#spanToRuns(sc, se, starts, states);
+  }
+
+  /** Replaces the run container `id` over `[sc, se)` with run entries merged with equal neighbours. */
+  #containerToRuns(sc: number, se: number, id: number): void {
+    const containers = this.#containers;
+    const heap = containers.heap;
+    const base = containers.base[id];
+    const starts: number[] = [];
+    const states: number[] = [];
+    for (let k = 0; k < containers.count[id]; k++) {
+      starts.push(heap[2 * (base + k)]);
+      states.push(heap[2 * (base + k) + 1]);
+    }
+    containers.release(id);
+    this.#directory.delete(sc * this.#perSpan);
+    this.#spanToRuns(sc, se, starts, states);
+  }
+
+  /**
+   * Writes the runs of the span `[sc, se)` (offsets `starts` from `sc`, the
+   * first 0) over its container's index entry, merging the first and last
+   * with equal run neighbours.
+   */
+  #spanToRuns(sc: number, se: number, starts: number[], states: number[]): void {
+    const index = this.#index;
     index.seek(sc);
     index.setValueHere(states[0]);
-    for (let i = 1; i < starts.length; i++) index.insertAfter(starts[i], states[i]);
+    for (let i = 1; i < starts.length; i++) index.insertAfter(sc + starts[i], states[i]);
     // The cursor is on the span's last run: merge it with an equal run after.
     const lastState = states[states.length - 1];
     if (se < this.length && index.nextValue() === lastState) index.removeAfter();
@@ -1066,20 +1386,29 @@ export class RangeTreeStore implements StateStore {
     };
     const index = this.#index;
     const span = this.#span, chunk = this.#chunk;
-    let prevKey = -1, prevValue = NaN, entries = 0, maps = 0, dense = 0;
+    let prevKey = -1, prevValue = NaN, entries = 0, maps = 0, dense = 0, containers = 0;
     const denseSeen = new Set<number>();
+    const containersSeen = new Set<number>();
     index.checkValid();
     for (const [key, value] of index.entries()) {
       if (entries === 0 && key !== 0) fail("no entry at page 0");
       if (key <= prevKey) fail(`keys out of order at ${key}`);
       if (value >= 0 && value === prevValue) fail(`equal neighbouring runs at ${key}`);
+      if (value >= 0 && this.#containerAt === 0 && key % span !== 0 && key !== this.length) {
+        fail(`run boundary at ${key} inside a span (runContainerAt 0 puts those in containers)`);
+      }
       if (prevValue < 0 && key !== prevKey + span) {
-        fail(`map at ${prevKey} not followed by its end`);
+        fail(`container at ${prevKey} not followed by its end`);
       }
       prevKey = key;
       prevValue = value;
       entries++;
       if (value >= 0) continue;
+      if (value < -CONTAINER_BASE) {
+        containers++;
+        this.#checkContainer(key, -value - CONTAINER_BASE - 1, containersSeen, fail);
+        continue;
+      }
       maps++;
       const map = -value - 1;
       const se = Math.min(key + span, this.length);
@@ -1103,12 +1432,51 @@ export class RangeTreeStore implements StateStore {
         if (changes === 0) fail(`dense chunk at ${cs} is uniform`);
       }
     }
-    if (prevValue < 0 && prevKey + span < this.length) fail("last map not followed by its end");
+    if (prevValue < 0 && prevKey + span < this.length) {
+      fail("last container not followed by its end");
+    }
     if (entries !== index.size) fail("entry count");
-    if (maps !== this.#maps.live || maps !== this.#directory.size) fail("map count");
+    if (maps !== this.#maps.live) fail("map count");
+    if (containers !== this.#containers.live) fail("run container count");
+    if (maps + containers !== this.#directory.size) fail("directory size");
     if (dense !== this.#dense.live) fail("dense chunk count");
     let runs = 0;
     for (const _ of this.#runs(0, this.length)) runs++;
     if (runs !== this.runCount) fail(`runCount ${this.runCount}, counted ${runs}`);
+  }
+
+  /** {@link checkValid}'s checks of the run container `id`, entered at `key`. */
+  #checkContainer(
+    key: number,
+    id: number,
+    containersSeen: Set<number>,
+    fail: (what: string) => never,
+  ): void {
+    const containers = this.#containers;
+    const span = this.#span;
+    const se = Math.min(key + span, this.length);
+    if (key % span !== 0) fail(`run container at ${key} not span-aligned`);
+    if (!(id < containers.top && containers.isLive(id))) fail(`run container ${id} not in use`);
+    if (containersSeen.has(id)) fail(`run container ${id} held twice`);
+    containersSeen.add(id);
+    if (this.#directory.get(key / span) !== -id - 2) {
+      fail(`directory entry of the run container at ${key}`);
+    }
+    const n = containers.count[id];
+    if (n > containers.room[id]) fail(`run container at ${key} holds more pairs than its room`);
+    const heap = containers.heap;
+    const base = containers.base[id];
+    for (let k = 0; k < n; k++) {
+      const off = heap[2 * (base + k)];
+      if (k === 0 ? off !== 0 : !(off > heap[2 * (base + k - 1)] && off < se - key)) {
+        fail(`run container at ${key}: pair ${k} at offset ${off}`);
+      }
+      if (k > 0 && heap[2 * (base + k) + 1] === heap[2 * (base + k - 1) + 1]) {
+        fail(`run container at ${key}: pairs ${k - 1} and ${k} share a state`);
+      }
+    }
+    if (n - 1 <= this.#containerRunsAt) {
+      fail(`run container at ${key} should have turned into runs`);
+    }
   }
 }

@@ -1,0 +1,223 @@
+/**
+ * Run containers for {@link RangeTreeStore}'s spans that hold a few extents
+ * or a few hundred: each container is one span's runs as a sorted array of
+ * `(offset, state)` pairs, roaring's run container. Offsets are page offsets
+ * inside the span, `[0, spanPages)`; pair 0 is at offset 0, and neighbouring
+ * pairs differ in state (so a container with `n` pairs has `n - 1` state
+ * changes inside it).
+ *
+ * Why a container and not the tree: an edit in a span of the tree searches
+ * the whole index of extents from its root (three levels of sorted-btree
+ * nodes for the 6,000 extents of the report's `boot` rows), which alone cost
+ * more than the bitmap's whole conversion; a container is found through the
+ * span directory (one hash probe) and searched over its own pairs only (94
+ * at `boot` 64 GiB, 6 at 1 TiB). See `bench/run_container_spike.ts` and the
+ * report's `boot` rows.
+ *
+ * Why one shared heap: a V8 typed array costs about 208 bytes of headers, more
+ * than a container of a few pairs. Containers are carved out of one
+ * `Int32Array` (two words a pair) by a bump allocator; a container that fills
+ * its room moves to one twice as big at the top and leaves the old room as
+ * garbage, and when the garbage outweighs half of what is live the heap is
+ * copied afresh with only the live rooms (when a container next moves). The
+ * heap grows by half, so its bytes stay within about three times the pairs
+ * held (rooms at most double the pairs, plus garbage and slack). Container
+ * numbers never change, so nothing outside has to be told when rooms move.
+ *
+ * @module
+ */
+
+import { TYPED_ARRAY_OVERHEAD_BYTES } from "./_slot_arena.ts";
+
+/** Shifts of more words than this use `copyWithin` (a memmove) instead of a loop. */
+const COPY_WORDS = 32;
+/** Pairs a new container has room for. */
+const FIRST_ROOM = 8;
+/** Bytes per container of the per-container arrays (base, count, room: 4 each). */
+const META_BYTES = 12;
+
+const NO_INTS = new Int32Array(0);
+
+/** Many sorted run arrays in one heap, numbered; see the module doc. */
+export class RunContainers {
+  /** The pairs: pair `p` is `heap[2p]` (offset) and `heap[2p + 1]` (state). */
+  heap: Int32Array = NO_INTS;
+  /** Per container: its first pair in the heap. */
+  base: Int32Array = NO_INTS;
+  /** Per container: pairs in use; -1 when the number is free. */
+  count: Int32Array = NO_INTS;
+  /** Per container: pairs of room. */
+  room: Int32Array = NO_INTS;
+  /** Containers in use. */
+  live = 0;
+  /** Numbers handed out: `[0, top)`. */
+  top = 0;
+  /** Pairs of the heap handed out (the bump pointer). */
+  #used = 0;
+  /** Pairs of room held by live containers. */
+  #held = 0;
+  /** Free container numbers below `top`. */
+  #free: number[] = [];
+
+  /** Estimated bytes: the heap and the per-container arrays by capacity, with their headers. */
+  byteSize(): number {
+    if (this.count.length === 0) return 0;
+    return 4 * TYPED_ARRAY_OVERHEAD_BYTES + this.heap.byteLength + this.count.length * META_BYTES;
+  }
+
+  /** True when container `id` (below {@link top}) is in use. */
+  isLive(id: number): boolean {
+    return this.count[id] >= 0;
+  }
+
+  /**
+   * A new container with room for `pairs` pairs and none in use: the caller
+   * writes them and sets `count`.
+   */
+  alloc(pairs: number): number {
+    let id: number;
+    if (this.#free.length > 0) id = this.#free.pop()!;
+    else {
+      if (this.top === this.count.length) this.#grow(Math.max(8, Math.ceil(this.top * 1.5)));
+      id = this.top++;
+    }
+    let room = FIRST_ROOM;
+    while (room < pairs) room *= 2;
+    this.count[id] = 0;
+    this.room[id] = 0;
+    this.live++;
+    this.#moveTo(id, room);
+    return id;
+  }
+
+  /** Gives container `id` back; its room becomes garbage. */
+  release(id: number): void {
+    this.#held -= this.room[id];
+    this.count[id] = -1;
+    this.room[id] = 0;
+    this.live--;
+    this.#free.push(id);
+    if (this.live === 0) {
+      // Nothing left: drop the arrays entirely.
+      this.heap =
+        this.base =
+        this.count =
+        this.room =
+          NO_INTS;
+      this.top = this.#used = this.#held = 0;
+      this.#free = [];
+    }
+  }
+
+  /** The last pair of container `id` whose offset is `<= off` (pair 0 is at offset 0). */
+  find(id: number, off: number): number {
+    const heap = this.heap;
+    const base = this.base[id];
+    let lo = 1, hi = this.count[id];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (heap[2 * (base + mid)] <= off) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - 1;
+  }
+
+  /** The state of the first page of container `id`. */
+  firstState(id: number): number {
+    return this.heap[2 * this.base[id] + 1];
+  }
+
+  /** The state of the last page of container `id`. */
+  lastState(id: number): number {
+    return this.heap[2 * (this.base[id] + this.count[id] - 1) + 1];
+  }
+
+  /** Makes room in container `id` for `extra` more pairs (it may move, and the heap with it). */
+  reserve(id: number, extra: number): void {
+    const need = this.count[id] + extra;
+    if (need <= this.room[id]) return;
+    let room = this.room[id] * 2;
+    while (room < need) room *= 2;
+    this.#moveTo(id, room);
+  }
+
+  /** Inserts `k` pairs (1 or 2) at position `at` of container `id`: `(o1, s1)` then `(o2, s2)`. */
+  insert(id: number, at: number, o1: number, s1: number, o2 = 0, s2 = 0, k = 1): void {
+    this.reserve(id, k);
+    const heap = this.heap;
+    const base = this.base[id];
+    const n = this.count[id];
+    const from = 2 * (base + at), to = 2 * (base + n);
+    if (to - from > COPY_WORDS) heap.copyWithin(from + 2 * k, from, to);
+    else {for (let w = to + 2 * k - 1, stop = from + 2 * k; w >= stop; w--) {
+        heap[w] = heap[w - 2 * k];
+      }}
+    heap[2 * (base + at)] = o1;
+    heap[2 * (base + at) + 1] = s1;
+    if (k === 2) {
+      heap[2 * (base + at + 1)] = o2;
+      heap[2 * (base + at + 1) + 1] = s2;
+    }
+    this.count[id] = n + k;
+  }
+
+  /** Removes `k` pairs from position `at` of container `id`. */
+  remove(id: number, at: number, k: number): void {
+    const heap = this.heap;
+    const base = this.base[id];
+    const n = this.count[id];
+    const from = 2 * (base + at), to = 2 * (base + n - k);
+    if (to - from > COPY_WORDS) heap.copyWithin(from, from + 2 * k, to + 2 * k);
+    else for (let w = from; w < to; w++) heap[w] = heap[w + 2 * k];
+    this.count[id] = n - k;
+  }
+
+  /**
+   * Gives container `id` a room of `room` pairs at the heap's top, keeping its
+   * pairs; first compacts the heap when its garbage (rooms given up by moves
+   * and releases) outweighs half of the live rooms.
+   */
+  #moveTo(id: number, room: number): void {
+    if (this.#used - this.#held > Math.max(64, this.#held >>> 1)) this.#compact();
+    if (2 * (this.#used + room) > this.heap.length) {
+      const grown = new Int32Array(2 * Math.ceil((this.#used + room) * 1.5));
+      grown.set(this.heap.subarray(0, 2 * this.#used));
+      this.heap = grown;
+    }
+    const from = this.base[id];
+    const to = this.#used;
+    this.heap.copyWithin(2 * to, 2 * from, 2 * (from + this.count[id]));
+    this.#held += room - this.room[id];
+    this.base[id] = to;
+    this.room[id] = room;
+    this.#used += room;
+  }
+
+  /** Copies every live container's room into a fresh heap, dropping the garbage. */
+  #compact(): void {
+    const old = this.heap;
+    const heap = new Int32Array(2 * Math.ceil(this.#held * 1.5));
+    let used = 0;
+    for (let id = 0; id < this.top; id++) {
+      if (this.count[id] < 0) continue;
+      const from = this.base[id];
+      heap.set(old.subarray(2 * from, 2 * (from + this.count[id])), 2 * used);
+      this.base[id] = used;
+      used += this.room[id];
+    }
+    this.heap = heap;
+    this.#used = used;
+  }
+
+  #grow(capacity: number): void {
+    const keep = this.top;
+    const ints = (a: Int32Array, fill: number) => {
+      const b = new Int32Array(capacity).fill(fill);
+      b.set(a.subarray(0, keep));
+      return b;
+    };
+    this.base = ints(this.base, 0);
+    this.count = ints(this.count, -1);
+    this.room = ints(this.room, 0);
+  }
+}
