@@ -77,9 +77,18 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-open-container-no-end-key",
     file: RTS,
-    search: "    if (next > se) index.insertAfter(se, value);",
-    replace: "    if (next > se + 1) index.insertAfter(se, value);",
-    what: "a run container opened where the run ends one page past the span forgets the span's end",
+    search: "      if (next > se) index.insertAfter(se, value);",
+    replace: "      if (next > se + 1) index.insertAfter(se, value);",
+    what: "a run container opened at a run's start, the run ending one page past the span, " +
+      "forgets the span's end",
+  },
+  {
+    id: "store-open-container-mid-run",
+    file: RTS,
+    search: "} else if (next > se) index.insertTwoAfter(sc, ref, se, value);",
+    replace: "} else if (next > se + 1) index.insertTwoAfter(sc, ref, se, value);",
+    what:
+      "a run container opened inside a run that ends one page past the span forgets the span's end",
   },
   {
     id: "store-container-merge-left",

@@ -186,7 +186,8 @@ export class RunContainers {
     }
     const from = this.base[id];
     const to = this.#used;
-    this.heap.copyWithin(2 * to, 2 * from, 2 * (from + this.count[id]));
+    const n = this.count[id];
+    if (n > 0) this.heap.copyWithin(2 * to, 2 * from, 2 * (from + n)); // a new one has none
     this.#held += room - this.room[id];
     this.base[id] = to;
     this.room[id] = room;

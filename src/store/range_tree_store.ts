@@ -1216,9 +1216,11 @@ export class RangeTreeStore implements StateStore {
     containers.count[id] = 1;
     this.#directory.set(sc * this.#perSpan, -id - 2);
     const ref = -(CONTAINER_BASE + id + 1);
-    if (key === sc) index.setValueHere(ref);
+    if (key === sc) {
+      index.setValueHere(ref);
+      if (next > se) index.insertAfter(se, value);
+    } else if (next > se) index.insertTwoAfter(sc, ref, se, value); // one shift of the leaf
     else index.insertAfter(sc, ref);
-    if (next > se) index.insertAfter(se, value);
     return id;
   }
 
