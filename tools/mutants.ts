@@ -70,9 +70,23 @@ export const MUTANTS: readonly Mutant[] = [
     id: "store-open-container-span-end",
     file: RTS,
     search:
-      "const se = sc + this.#span < this.length ? sc + this.#span : this.length;\n        if (pos !== sc || end < se) {",
-    replace: "const se = sc + this.#span;\n        if (pos !== sc || end < se) {",
+      "const se = sc + this.#span < this.length ? sc + this.#span : this.length;\n      // An end inside",
+    replace: "const se = sc + this.#span;\n      // An end inside",
     what: "a run container opened in a store's partial last span reaches past the store's end",
+  },
+  {
+    id: "store-run-adds-at-stop",
+    file: RTS,
+    search: "+ (stop < next && stop < se ? 1 : 0);",
+    replace: "+ 0;",
+    what: "an edit ending inside a run is not counted as adding a boundary to its span",
+  },
+  {
+    id: "store-run-stale-cursor",
+    file: RTS,
+    search: "        if (inside) index.seek(pos); // countInside moved the cursor\n",
+    replace: "",
+    what: "after counting a span's boundaries the run edit works from wherever the cursor was left",
   },
   {
     id: "store-open-container-no-end-key",

@@ -28,7 +28,8 @@
  * binary search in that leaf. What is left on random edits is the search
  * itself and the shift: a random descent of a tree of 6,000 extents costs
  * more than the bitmap's whole conversion on a 2 MiB bitmap, which is why
- * `scale: boot 64GiB` stays above twice the bitmap.
+ * the store now keeps a span's boundaries in a run container of its own
+ * (see range_tree_store.ts) and this index holds whole spans only.
  *
  * In-place edits keep sorted-btree's invariants exactly: an internal node's
  * `keys[i]` is the largest key under child `i`, its `_size` counts the
@@ -42,10 +43,10 @@
  * `values`, `children`, `_size`); {@link ExtentIndex}'s constructor checks
  * that layout once and refuses to run should a release change it.
  *
- * Where the store's speed comes from otherwise: the hot edits in fragmented
- * spans (a scattered 4 KiB flip, a 2 MiB recolouring) land in chunk maps that
- * {@link RangeTreeStore} finds through a hash table (see _span_directory.ts)
- * and indexes directly; they never touch this index.
+ * Where the store's speed comes from otherwise: the hot edits (a scattered
+ * 4 KiB flip, a 2 MiB recolouring, a buffer in a crowded span) land in run
+ * containers and chunk maps that {@link RangeTreeStore} finds through a hash
+ * table (see _span_directory.ts); they never touch this index.
  *
  * @module
  */

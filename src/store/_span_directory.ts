@@ -1,15 +1,15 @@
 /**
- * The directory of {@link RangeTreeStore}'s chunk maps: an exact hash table
- * from span number (`page / spanPages`) to chunk-map slot.
+ * The directory of {@link RangeTreeStore}'s containers: an exact hash table
+ * from span number (`page / spanPages`) to a chunk-map slot (`>= 0`) or a run
+ * container (`-(id + 2)`; the store decodes it, this table holds any int32).
  *
- * Every chunk map is also an entry of the store's index, so the directory
- * adds no information; it exists for speed. On this 2-core machine finding a
- * page in the index costs ~17 ns even when it is small (a jump-table read,
- * an interpolation with a division, a short walk), a third of a whole bitmap
- * update; one multiplicative-hash probe costs a few ns. The edits that the
- * maps exist for (scattered 4 KiB flips, whole-chunk recolouring) therefore
- * skip the index entirely. Memory: 12 bytes per table slot, at most four
- * slots per map (a map itself is 2 KiB).
+ * Every container is also an entry of the store's index, so the directory
+ * adds no information; it exists for speed. Finding a page in the index costs
+ * a search of its B-tree (for the report's `boot` states, about as much as a
+ * whole bitmap update); one multiplicative-hash probe costs a few ns. The
+ * edits that the containers exist for (scattered 4 KiB flips, whole-chunk
+ * recolouring, buffers in a crowded span) therefore skip the index entirely.
+ * Memory: 12 bytes per table slot, at most four slots per container.
  *
  * Open addressing with linear probing; deletion shifts later members of the
  * probe run back, so there are no tombstones and a miss stops at the first

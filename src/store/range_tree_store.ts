@@ -1,6 +1,6 @@
 /**
- * The product store: a tree of extents whose crowded stretches switch to
- * containers, in the spirit of roaring bitmaps' run and bitmap containers.
+ * The product store: a tree of extents whose spans switch to containers, in
+ * the spirit of roaring bitmaps' run and bitmap containers.
  *
  * ## Representation
  *
@@ -9,51 +9,62 @@
  * next key (or `length`). An entry's value is either
  *
  * - a **run**: a state word `>= 0` that every page of the entry has; or
- * - a **chunk map**: `-(map + 1)`, an aligned *span* of `mapChunks` chunks
- *   (default 512 × 512 pages: 1 GiB of 4 KiB pages) held as one slot per chunk
- *   in a {@link SlotArena}. A slot is again either a state word (the whole
- *   chunk has it) or `-(dense + 1)`, a **dense chunk**: one bit plane per
- *   state bit in a {@link DenseSlab}, exactly the bitmap's layout.
+ * - a **run container**: `-(CONTAINER_BASE + id + 1)`, an aligned *span*
+ *   (`mapChunks` chunks, default 512 × 512 pages: 1 GiB of 4 KiB pages) whose
+ *   runs are a sorted array of `(offset, state)` pairs of its own in
+ *   {@link RunContainers}; or
+ * - a **chunk map**: `-(map + 1)`, a span held as one slot per chunk in a
+ *   {@link SlotArena}. A slot is again either a state word (the whole chunk
+ *   has it) or `-(dense + 1)`, a **dense chunk**: one bit plane per state bit
+ *   in a {@link DenseSlab}, exactly the bitmap's layout.
  *
- * So the tree of extents stays the structure. Only where a span is crowded
- * (more than `mapAt` run boundaries inside it) and a map would cost at most
- * twice the memory of the entries it replaces (roaring's rule, the cheaper
- * container wins, tilted towards the faster one) does the span become a radix
- * container: O(1) to address a chunk, O(1) to recolour a whole chunk, and the
- * bitmap's cost for the chunks that are fragmented inside. When a map's span
- * calms down to `mapAt / 2` boundaries it turns back into runs (the gap stops
- * it flapping). A span whose entries cost less than `MAP_FLOOR` of
- * the bitmap's bytes for it stays runs however crowded (a map pays for
+ * With the default `runContainerAt` of 0, a span becomes a run container
+ * before its first boundary, so the index holds whole spans only: uniform
+ * ones as runs, the others as one container entry each. A container whose
+ * span is crowded (more than `mapAt` boundaries inside it) becomes a chunk
+ * map where the map would cost at most twice the memory of the boundaries as
+ * index entries (roaring's rule, the cheaper container wins, tilted towards
+ * the faster one): O(1) to address a chunk, O(1) to recolour a whole chunk,
+ * and the bitmap's cost for the chunks that are fragmented inside. When a
+ * map's span calms down to `mapAt / 2` boundaries it turns back into a run
+ * container (the gap stops it flapping), and a container left uniform turns
+ * back into a run. A span whose boundaries cost less than `MAP_FLOOR` of the
+ * bitmap's bytes for it stays a container however crowded (a map pays for
  * itself only over many edits). Memory therefore follows fragmentation: a
- * 1 TiB guest with a few thousand scattered extents costs kilobytes where
- * the bitmap costs 32 MiB per bit, and even when scattered 4 KiB churn makes
- * every chunk dense the store stays within about 1.13 times the bitmap of
- * the same bits (see {@link RangeTreeStore.byteSize} for the bound).
+ * 1 TiB guest with a few thousand scattered extents costs a few hundred
+ * kilobytes where the bitmap costs 32 MiB per bit, and even when scattered
+ * 4 KiB churn makes every chunk dense the store stays within about 1.13 times
+ * the bitmap of the same bits (see {@link RangeTreeStore.byteSize} for the
+ * bound).
  *
- * Why maps and not only a tree: a random search of a B-tree of a few
+ * Why containers and not only a tree: a random search of a B-tree of a few
  * thousand extents costs more than a whole bitmap update (the report's
  * `scale: boot 64GiB` row: the search alone is about 1.5 times the bitmap's
  * conversion), and scattered 4 KiB conversions search on every edit
  * (`deno bench bench/structures_bench.ts`, group "chunk maps: scattered 4 KiB
  * conversions", 1,000,000 random pages of 16 GiB: the bitmap 1x, this store
- * 1.8x, the same store without chunk maps 16x). A chunk map is found through
- * a {@link SpanDirectory} (one hash probe) and then indexed directly, so the
- * hot edits (a 4 KiB flip in a fragmented span, a 2 MiB recolouring) never
- * search at all; the tree is searched only where extents are few, and edits
- * near the last one start from the index's finger (see _extent_index.ts)
- * instead of the root.
+ * 1.8x, the same store without chunk maps 16x). Both containers are found
+ * through a {@link SpanDirectory} (one hash probe): a chunk map is then
+ * indexed directly, so its hot edits (a 4 KiB flip in a fragmented span, a
+ * 2 MiB recolouring) never search at all, and a run container is searched
+ * over its own span's pairs only (94 at `scale: boot 64GiB`, where the whole
+ * tree held 5,849 extents: that row went from 3.4-4.2x the bitmap to
+ * 2.3-2.9x). The tree is searched only to find a span of runs, and edits
+ * near the last one start from the index's finger (see _extent_index.ts).
  *
  * Invariants: there is always an entry at page 0; two neighbouring *run*
- * entries never share a state; a map entry starts on a span boundary and the
- * next key is the span's end. Maps, their uniform chunks and dense chunks may
- * start or end with their neighbour's state; {@link RangeTreeStore.runs}
- * merges across every such boundary, so it always yields maximal runs.
+ * entries never share a state; a container entry starts on a span boundary
+ * and the next key is the span's end; with `runContainerAt` 0 no run key lies
+ * strictly inside a span. Containers, their pairs, uniform chunks and dense
+ * chunks may start or end with their neighbour's state;
+ * {@link RangeTreeStore.runs} merges across every such boundary, so it always
+ * yields maximal runs.
  *
  * {@link RangeTreeStore.runCount} is `1 +` the number of state changes between
  * neighbouring pages, kept exact by every edit: each step of an edit counts the
  * changes on the boundaries it can affect before and after (a map and a dense
- * chunk also keep the count of changes inside them, which drives the
- * representation changes).
+ * chunk also keep the count of changes inside them, and a run container has
+ * one fewer than its pairs, which drives the representation changes).
  *
  * @module
  */
@@ -103,13 +114,16 @@ const COST_TEST_SHARE_LOG = 3;
 const CONTAINER_BASE = 2 ** 48;
 /**
  * Default `runContainerAt`: 0, a span becomes a run container before its
- * first boundary, so every boundary of the store outside chunk maps lives in a
- * container and the index holds only whole spans. Measured with the report's
- * `boot` rows against 2 (the third boundary makes a container): creating a
- * container from runs (a search, removing the keys, entering the span) costs
- * more than the few edits a 1 TiB span then gets, and `boot` 1 TiB ran 1.7x
- * slower than without containers; at 0 the container is made in place of the
- * edit's own index insert.
+ * first boundary, so the index holds whole spans only. Measured side by side
+ * with the store before run containers (the report's `boot` workloads, paired
+ * repetitions in one process, medians of the ratios): at 0, `boot` 64 GiB
+ * 1.32x faster, 1 TiB 1.14x faster, 16 TiB 1.6x slower (nearly every buffer
+ * there opens a container of its own, which costs a hash-table entry and an
+ * allocation besides the index insert, and is edited only once); at 2 (a
+ * span's second buffer turns its boundaries into a container) 64 GiB 1.17x
+ * faster, but 1 TiB 1.56x and 16 TiB 1.4x slower: moving a span's boundaries
+ * out of the index, and counting them to decide, costs more than the few
+ * edits a sparse span then gets.
  */
 const DEFAULT_CONTAINER_AT = 0;
 /** Default `chunkPages`: 512 pages, 2 MiB of 4 KiB pages (one huge page). */
@@ -202,25 +216,25 @@ export const RANGE_TREE_FIXED_BYTES = 240;
  * Editing the store while iterating {@link runs} is allowed: the iterator
  * continues from where it stopped against the current contents.
  *
- * Cost per operation, with `n` the entries of the index (runs outside chunk
- * maps plus one per map, at most {@link runCount}), `e` the entries a range
- * covers, `k` the runs yielded, `b` the state bits and `c` the pages of a
- * chunk (`chunkPages`, default 512):
+ * Cost per operation, with `n` the entries of the index (uniform spans as
+ * runs plus one per container, at most {@link runCount}), `e` the entries a
+ * range covers, `p` the pairs of a run container, `k` the runs yielded, `b`
+ * the state bits and `c` the pages of a chunk (`chunkPages`, default 512):
  *
- * | Operation             | Outside chunk maps | Inside a chunk map, per chunk                     |
- * | --------------------- | ------------------ | ------------------------------------------------- |
- * | `get(page)`           | O(log n)           | O(b) (one hash probe finds the map)               |
- * | `set`, `update`       | O(log n + e)       | O(1) whole, O(b) one page, O(b·c/32) in part      |
- * | `runs(start, end)`    | O(log n + k)       | O(1) uniform, O(b·c/32) dense                     |
- * | `uniformState`        | O(log n), one run  | O(1) in a uniform chunk; else as `runs`' first    |
- * | `runCount`            | O(1)               | O(1)                                              |
- * | `byteSize`, `stats`   | O(n / 64)          | O(1)                                              |
- * | `addBit(bit)`         | O(1)               | O(b·c/32) per dense chunk (each gets a plane)     |
- * | memory                | O(n)               | 4 bytes, or about b·c/8 bytes when dense          |
+ * | Operation             | Span of runs       | Run container (one hash probe) | Chunk map, per chunk (one hash probe)          |
+ * | --------------------- | ------------------ | ------------------------------ | ---------------------------------------------- |
+ * | `get(page)`           | O(log n)           | O(log p)                       | O(b)                                           |
+ * | `set`, `update`       | O(log n + e)       | O(log p + p) (a shift)         | O(1) whole, O(b) one page, O(b·c/32) in part   |
+ * | `runs(start, end)`    | O(log n + k)       | O(log p) per run               | O(1) uniform, O(b·c/32) dense                  |
+ * | `uniformState`        | O(log n), one run  | O(log p) inside one pair       | O(1) in a uniform chunk; else as `runs`' first |
+ * | `runCount`            | O(1)               | O(1)                           | O(1)                                           |
+ * | `byteSize`, `stats`   | O(n / 64)          | O(1)                           | O(1)                                           |
+ * | `addBit(bit)`         | O(1)               | O(1)                           | O(b·c/32) per dense chunk (each gets a plane)  |
+ * | memory                | O(n)               | 8 bytes a pair, rooms doubled  | 4 bytes, or about b·c/8 bytes when dense       |
  *
- * A span turns into a chunk map (O(entries in it + chunks per map)) only
- * after more than `mapAt` new boundaries, and back into runs only after half
- * of them are gone, so each conversion is paid for by the edits that led to it.
+ * A span turns into a chunk map (O(pairs + chunks per map)) only after more
+ * than `mapAt` new boundaries, and back into a container only after half of
+ * them are gone, so each conversion is paid for by the edits that led to it.
  *
  * @example
  * ```ts
@@ -452,9 +466,12 @@ export class RangeTreeStore implements StateStore {
    * non-empty arena: per slot its words (4 bytes per chunk of a map;
    * `bits * chunkPages / 8` bytes for a dense chunk) and a 4-byte change
    * count, plus an 8-byte owner per map, and a typed-array header per array
-   * (three for maps, two for dense chunks, see _slot_arena.ts); and the span
-   * directory: two typed-array headers plus 12 bytes per table slot (at most
-   * four per map). Typed-array headers are 208 bytes (measured on Deno 2.9 /
+   * (three for maps, two for dense chunks, see _slot_arena.ts); the run
+   * containers: their shared heap by capacity (8 bytes a pair of room, rooms
+   * and garbage included) and 12 bytes per container number, with four
+   * typed-array headers (see _run_containers.ts); and the span directory:
+   * two typed-array headers plus 12 bytes per table slot (at most four per
+   * container). Typed-array headers are 208 bytes (measured on Deno 2.9 /
    * V8 15: view, buffer and backing-store record).
    *
    * Bound: when every chunk is dense and every span a chunk map (the worst
@@ -472,7 +489,10 @@ export class RangeTreeStore implements StateStore {
    * 4 KiB scatter, chunk maps), and for stores of runs the whole estimate is
    * within 7% of heap plus external growth (from an empty store to 20,000
    * runs set in order or at random; measured over many stores, since one
-   * store's measurement also picks up tens of KB of compiled code).
+   * store's measurement also picks up tens of KB of compiled code); with run
+   * containers (the report's `boot` states at 64 GiB, 1 TiB and 16 TiB, 40
+   * stores each, one process per size) within 5% (115 against 121 KB, 193
+   * against 200 KB, 468 against 474 KB).
    *
    * @returns the estimate in bytes
    */
@@ -484,8 +504,9 @@ export class RangeTreeStore implements StateStore {
 
   /**
    * What the store is made of right now, for reports and tests: `entries` of
-   * the index (runs plus chunk maps), spans held as chunk `maps`, chunks held
-   * as `denseChunks` (bit planes), and `leaves` of the index.
+   * the index (runs plus containers), spans held as `runContainers` and as
+   * chunk `maps`, chunks held as `denseChunks` (bit planes), and `leaves` of
+   * the index.
    */
   stats(): {
     entries: number;
@@ -654,21 +675,28 @@ export class RangeTreeStore implements StateStore {
         pos = stop;
         continue;
       }
-      if (this.#containerAt === 0) {
-        // No boundary lies inside a span of runs, so this run covers all of
-        // `pos`'s span. An edit that leaves part of the span as it is needs a
-        // boundary inside: the span becomes a run container first.
-        const sc = span * this.#span;
-        const se = sc + this.#span < this.length ? sc + this.#span : this.length;
-        if (pos !== sc || end < se) {
-          const id = this.#openContainer(sc, se, key, value, next);
-          stop = se < end ? se : end;
-          this.#editContainer(sc, id, se, pos, stop, keep, put);
-          pos = stop;
+      const sc = span * this.#span;
+      const se = sc + this.#span < this.length ? sc + this.#span : this.length;
+      // An end inside a later span is left to the step that reaches that span.
+      if (stop < next && stop > se) stop = Math.floor(stop * this.#perSpan) * this.#span;
+      // Boundaries this step would put strictly inside `pos`'s span.
+      const adds = (pos > key && pos !== sc ? 1 : 0) + (stop < next && stop < se ? 1 : 0);
+      if (adds > 0) {
+        // Has the span a boundary inside already? Only then count them.
+        const inside = key > sc || next < se;
+        const containerAt = this.#containerAt;
+        const before = !inside ? 0 : containerAt === 0 ? 1 : index.countInside(sc, se, containerAt);
+        if (before + adds > containerAt) {
+          // Too many for the index: the span becomes a run container, which takes the edit.
+          const id = inside
+            ? this.#toContainer(sc, se)
+            : this.#openContainer(sc, se, key, value, next);
+          const to = se < end ? se : end;
+          this.#editContainer(sc, id, se, pos, to, keep, put);
+          pos = to;
           continue;
         }
-        // Whole spans as runs, up to the span holding `stop` (the next step's).
-        if (stop < next) stop = Math.floor(stop * this.#perSpan) * this.#span;
+        if (inside) index.seek(pos); // countInside moved the cursor
       }
       this.#recolorRun(key, value, next, pos, stop, state);
       pos = stop;
@@ -900,18 +928,13 @@ export class RangeTreeStore implements StateStore {
         index.setValueHere(state);
         index.insertAfter(e, value);
       }
-      this.#containIfCrowded(e);
     } else if (atEnd) {
       if (mergeRight) {
         index.stepNext(); // the run after absorbs [s, e)
         index.setKeyHere(s);
       } else index.insertAfter(s, state);
-      this.#containIfCrowded(s);
     } else {
       index.insertTwoAfter(s, state, e, value);
-      this.#containIfCrowded(e);
-      const perSpan = this.#perSpan; // exact: a power of two's reciprocal
-      if (Math.floor(s * perSpan) !== Math.floor(e * perSpan)) this.#containIfCrowded(s);
     }
   }
 
@@ -1079,26 +1102,6 @@ export class RangeTreeStore implements StateStore {
   }
 
   // ---- changing representation ------------------------------------------
-
-  /**
-   * A run boundary was just created or moved to `key` (the cursor is on it):
-   * turns its span into a run container when more than `runContainerAt` run
-   * boundaries lie inside it. Counting stops past that many, so the look
-   * costs a search or two in the finger's leaf.
-   */
-  #containIfCrowded(key: number): void {
-    if (this.#containerAt === 0) return; // no boundary is ever inside a span of runs
-    const span = this.#span;
-    const sc = Math.floor(key * this.#perSpan) * span;
-    if (key === sc) return; // a boundary on the span's edge is not inside it
-    const index = this.#index;
-    if (index.size <= this.#containerAt) return; // too few keys anywhere
-    const se = Math.min(sc + span, this.length);
-    if (index.countInside(sc, se, this.#containerAt) <= this.#containerAt) return;
-    const id = this.#toContainer(sc, se);
-    // A runContainerAt above mapAt: the container may be crowded from the start.
-    this.#mapIfCrowded(sc, se, id, this.#containers.count[id] - 1);
-  }
 
   /**
    * The run container `id` over `[sc, se)` just gained boundaries and now has
