@@ -89,6 +89,25 @@ export const MUTANTS: readonly Mutant[] = [
     what: "after counting a span's boundaries the run edit works from wherever the cursor was left",
   },
   {
+    id: "store-open-container-left-edge",
+    file: RTS,
+    search:
+      "      const left = this.#pageState(sc - 1);\n      changes += (left !== state ? 1 : 0) - (left !== value ? 1 : 0);",
+    replace:
+      "      const left = this.#pageState(sc - 1);\n      changes += left !== state ? 1 : 0;",
+    what: "runCount: a container opened by an edit from its span's start counts the change " +
+      "with the page before even when there was one already",
+  },
+  {
+    id: "store-open-container-right-edge",
+    file: RTS,
+    search:
+      "      changes += (right !== state ? 1 : 0) - (right !== value ? 1 : 0);\n    }\n    this.#changes += changes;",
+    replace: "      changes += right !== state ? 1 : 0;\n    }\n    this.#changes += changes;",
+    what: "runCount: a container opened by an edit to the end of its span counts the change " +
+      "with the next page even when there was one before",
+  },
+  {
     id: "store-open-container-no-end-key",
     file: RTS,
     search: "      if (next > se) index.insertAfter(se, value);",

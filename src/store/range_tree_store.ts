@@ -688,11 +688,9 @@ export class RangeTreeStore implements StateStore {
         const before = !inside ? 0 : containerAt === 0 ? 1 : index.countInside(sc, se, containerAt);
         if (before + adds > containerAt) {
           // Too many for the index: the span becomes a run container, which takes the edit.
-          const id = inside
-            ? this.#toContainer(sc, se)
-            : this.#openContainer(sc, se, key, value, next);
           const to = se < end ? se : end;
-          this.#editContainer(sc, id, se, pos, to, keep, put);
+          if (inside) this.#editContainer(sc, this.#toContainer(sc, se), se, pos, to, keep, put);
+          else this.#openContainer(sc, se, key, value, next, pos, to, state);
           pos = to;
           continue;
         }
@@ -1207,16 +1205,41 @@ export class RangeTreeStore implements StateStore {
 
   /**
    * Makes the span `[sc, se)`, all of it inside the run entry `(key, value)`
-   * that ends at `next` (the cursor's), one run container of one pair; returns it.
+   * that ends at `next` (the cursor's), a run container holding the edit of
+   * `[a, b)` (inside the span) to `state`: its pairs are written at once,
+   * `value`, `state`, `value` (the first and last only where the edit leaves
+   * pages before or after it). Counts the changes it makes: the pairs' own
+   * and, where the edit reaches an edge of the span, the one with the page
+   * outside (before the edit that page had `value`'s neighbour as now).
    */
-  #openContainer(sc: number, se: number, key: number, value: number, next: number): number {
+  #openContainer(
+    sc: number,
+    se: number,
+    key: number,
+    value: number,
+    next: number,
+    a: number,
+    b: number,
+    state: number,
+  ): void {
     this.#openContainers();
     const index = this.#index;
-    const id = this.#containers.alloc(1);
     const containers = this.#containers;
-    containers.heap[2 * containers.base[id]] = 0;
-    containers.heap[2 * containers.base[id] + 1] = value;
-    containers.count[id] = 1;
+    const pairs = (a > sc ? 1 : 0) + 1 + (b < se ? 1 : 0);
+    const id = containers.alloc(pairs);
+    const heap = containers.heap;
+    let at = 2 * containers.base[id];
+    if (a > sc) {
+      heap[at++] = 0;
+      heap[at++] = value;
+    }
+    heap[at++] = a - sc;
+    heap[at++] = state;
+    if (b < se) {
+      heap[at++] = b - sc;
+      heap[at] = value;
+    }
+    containers.count[id] = pairs;
     this.#directory.set(sc * this.#perSpan, -id - 2);
     const ref = -(CONTAINER_BASE + id + 1);
     if (key === sc) {
@@ -1224,7 +1247,17 @@ export class RangeTreeStore implements StateStore {
       if (next > se) index.insertAfter(se, value);
     } else if (next > se) index.insertTwoAfter(sc, ref, se, value); // one shift of the leaf
     else index.insertAfter(sc, ref);
-    return id;
+    // The pages just outside the span keep their states; #pageState may move the cursor.
+    let changes = pairs - 1;
+    if (a === sc && sc > 0) {
+      const left = this.#pageState(sc - 1);
+      changes += (left !== state ? 1 : 0) - (left !== value ? 1 : 0);
+    }
+    if (b === se && se < this.length) {
+      const right = this.#pageState(se);
+      changes += (right !== state ? 1 : 0) - (right !== value ? 1 : 0);
+    }
+    this.#changes += changes;
   }
 
   /** Replaces the run container `id` over `[sc, se)` with one chunk map (same states). */
