@@ -117,7 +117,7 @@ const CONTAINER_BASE = 2 ** 48;
  * first boundary, so the index holds whole spans only. Measured side by side
  * with the store before run containers (the report's `boot` workloads, paired
  * repetitions in one process, medians of the ratios): at 0, `boot` 64 GiB
- * 1.32x faster, 1 TiB 1.14x faster, 16 TiB 1.6x slower (nearly every buffer
+ * 1.31x faster, 1 TiB 1.16x faster, 16 TiB 1.4x slower (nearly every buffer
  * there opens a container of its own, which costs a hash-table entry and an
  * allocation besides the index insert, and is edited only once); at 2 (a
  * span's second buffer turns its boundaries into a container) 64 GiB 1.17x
