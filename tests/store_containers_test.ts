@@ -11,6 +11,9 @@ import { Prng, seedFromEnv } from "../src/util/prng.ts";
 /** Small containers so that a few hundred operations exercise every form. */
 const SMALL: RangeTreeOptions = { chunkPages: 32, mapChunks: 4, mapAt: 4 };
 
+/** `stats()` of a store back to a single run: one index entry, no container of any kind. */
+const ONE_RUN = { entries: 1, runContainers: 0, maps: 0, denseChunks: 0, leaves: 1 };
+
 function seeded(name: string): Prng {
   const seed = seedFromEnv();
   console.log(`${name}: seed ${seed} (set MEMSTATE_SEED to reproduce)`);
@@ -88,13 +91,7 @@ Deno.test("containers: chunks go dense inside maps, then everything turns back i
   tree.set(0, length, 1);
   oracle.set(0, length, 1);
   assertSame(tree, oracle, rng, "reset");
-  assert.deepEqual(tree.stats(), {
-    entries: 1,
-    runContainers: 0,
-    maps: 0,
-    denseChunks: 0,
-    leaves: 1,
-  });
+  assert.deepEqual(tree.stats(), ONE_RUN);
 });
 
 Deno.test("containers: random edits concentrated in a few chunks and across their edges", () => {
@@ -179,13 +176,7 @@ Deno.test("containers: a span goes runs, run container, chunk map, run container
   assert.equal(flip(140, false), "map"); // 4: still a map
   assert.equal(flip(150, false), "container"); // 2 = mapAt / 2: a container (2 > 1)
   assert.equal(flip(130, false), "runs"); // 0 <= runContainerAt / 2
-  assert.deepEqual(tree.stats(), {
-    entries: 1,
-    runContainers: 0,
-    maps: 0,
-    denseChunks: 0,
-    leaves: 1,
-  });
+  assert.deepEqual(tree.stats(), ONE_RUN);
 });
 
 Deno.test("containers: with runContainerAt 0 a boundary never enters the index inside a span", () => {

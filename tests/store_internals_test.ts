@@ -297,3 +297,32 @@ Deno.test("run containers: pairs survive inserts, removals, moves, releases and 
   for (const id of [...model.keys()]) arena.release(id);
   assert.equal(arena.byteSize(), 0, "an arena with no container holds no arrays");
 });
+
+Deno.test("run containers: apply keeps a container's pairs maximal and equal to a page model", () => {
+  // _run_containers.ts apply: a range inside one pair splits or recolours it, merging with
+  // its neighbours; a range over several pairs is rebuilt. Pairs start at 0, rise, and
+  // neighbours differ.
+  const rng = seeded("run container apply");
+  const size = 96;
+  const arena = new RunContainers();
+  const id = arena.alloc(1);
+  arena.heap[2 * arena.base[id]] = 0;
+  arena.heap[2 * arena.base[id] + 1] = 0;
+  arena.count[id] = 1;
+  const pages = new Int32Array(size);
+  for (let step = 0; step < 3000; step++) {
+    const a = rng.int(size), b = Math.min(size, a + 1 + rng.int(rng.chance(0.7) ? 4 : size));
+    const keep = rng.chance(0.5) ? 0 : rng.int(8), put = rng.int(8) & ~keep;
+    arena.apply(id, a, b, size, keep, put);
+    for (let p = a; p < b; p++) pages[p] = (pages[p] & keep) | put;
+    const pairs: [number, number][] = [];
+    for (let k = 0; k < arena.count[id]; k++) {
+      pairs.push([arena.heap[2 * (arena.base[id] + k)], arena.heap[2 * (arena.base[id] + k) + 1]]);
+    }
+    const want: [number, number][] = [];
+    for (let p = 0; p < size; p++) {
+      if (p === 0 || pages[p] !== pages[p - 1]) want.push([p, pages[p]]);
+    }
+    assert.deepEqual(pairs, want, `step ${step}: [${a}, ${b}) keep ${keep} put ${put}`);
+  }
+});

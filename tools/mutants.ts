@@ -125,7 +125,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "store-container-merge-left",
-    file: RTS,
+    file: "src/store/_run_containers.ts",
     search: "const leftSame = i > 0 && heap[2 * (base + i - 1) + 1] === state;",
     replace: "const leftSame = i > 1 && heap[2 * (base + i - 1) + 1] === state;",
     what: "an edit in a run container's second pair never merges with the first",
@@ -139,7 +139,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "store-container-across-merge-next",
-    file: RTS,
+    file: "src/store/_run_containers.ts",
     search: "const dropNext = j < n && heap[2 * (base + j) + 1] === last ? 1 : 0;",
     replace: "const dropNext = 0;",
     what: "an edit over several pairs of a container leaves two neighbouring pairs in one state",

@@ -173,6 +173,110 @@ export class RunContainers {
   }
 
   /**
+   * `state = (state & keep) | put` over offsets `[oa, ob)` of container `id`,
+   * whose span has `size` pages, keeping its pairs maximal. A range inside
+   * one pair (a buffer converted whole, the usual case) splits or recolours
+   * that pair, merging with its neighbours; a range over several pairs is
+   * rebuilt.
+   */
+  apply(
+    id: number,
+    oa: number,
+    ob: number,
+    size: number,
+    keep: number,
+    put: number,
+  ): void {
+    const i = this.find(id, oa);
+    const heap = this.heap;
+    const base = this.base[id];
+    const n = this.count[id];
+    const key = heap[2 * (base + i)];
+    const next = i + 1 < n ? heap[2 * (base + i + 1)] : size;
+    if (ob > next) {
+      this.#applyAcross(id, i, oa, ob, size, keep, put);
+      return;
+    }
+    const value = heap[2 * (base + i) + 1];
+    const state = (value & keep) | put;
+    if (state === value) return;
+    const leftSame = i > 0 && heap[2 * (base + i - 1) + 1] === state;
+    const rightSame = i + 1 < n && heap[2 * (base + i + 1) + 1] === state;
+    if (oa > key && ob < next) this.insert(id, i + 1, oa, state, ob, value, 2);
+    else if (ob < next) {
+      // From the pair's start: the pair before absorbs [oa, ob), or the pair is split.
+      if (leftSame) heap[2 * (base + i)] = ob;
+      else {
+        heap[2 * (base + i) + 1] = state;
+        this.insert(id, i + 1, ob, value);
+      }
+    } else if (oa > key) {
+      // To the pair's end: the pair after absorbs it, or a pair starts at oa.
+      if (rightSame) heap[2 * (base + i + 1)] = oa;
+      else this.insert(id, i + 1, oa, state);
+    } else if (leftSame && rightSame) this.remove(id, i, 2);
+    else if (leftSame) this.remove(id, i, 1);
+    else if (rightSame) {
+      heap[2 * (base + i + 1)] = key;
+      this.remove(id, i, 1);
+    } else heap[2 * (base + i) + 1] = state;
+  }
+
+  /**
+   * {@link apply} for `[oa, ob)` over several pairs, from pair
+   * `i` (which holds `oa`): the covered pairs are recomputed, merged, and
+   * written back in place of the old ones.
+   */
+  #applyAcross(
+    id: number,
+    i: number,
+    oa: number,
+    ob: number,
+    size: number,
+    keep: number,
+    put: number,
+  ): void {
+    const heap = this.heap;
+    const base = this.base[id];
+    const n = this.count[id];
+    // The pairs i..j-1 overlap [oa, ob); j is the first pair starting at or past ob.
+    let j = i + 1;
+    while (j < n && heap[2 * (base + j)] < ob) j++;
+    const offsets: number[] = [];
+    const states: number[] = [];
+    let last = i > 0 ? heap[2 * (base + i - 1) + 1] : -1;
+    const add = (off: number, state: number) => {
+      if (state === last) return;
+      offsets.push(off);
+      states.push(state);
+      last = state;
+    };
+    for (let k = i; k < j; k++) {
+      const start = heap[2 * (base + k)];
+      const value = heap[2 * (base + k) + 1];
+      const end = k + 1 < n ? heap[2 * (base + k + 1)] : size;
+      if (start < oa) add(start, value);
+      add(start > oa ? start : oa, (value & keep) | put);
+      if (end > ob) add(ob, value);
+    }
+    // The pair at j (if any) keeps its offset; it merges when it repeats the last state.
+    const dropNext = j < n && heap[2 * (base + j) + 1] === last ? 1 : 0;
+    const removed = j - i + dropNext;
+    const added = offsets.length;
+    if (added > removed) this.reserve(id, added - removed);
+    // Shift the pairs after the rewritten stretch, then write it.
+    const h = this.heap;
+    const b = this.base[id];
+    const tail = 2 * (b + i + removed);
+    h.copyWithin(2 * (b + i + added), tail, 2 * (b + n));
+    for (let k = 0; k < added; k++) {
+      h[2 * (b + i + k)] = offsets[k];
+      h[2 * (b + i + k) + 1] = states[k];
+    }
+    this.count[id] = n - removed + added;
+  }
+
+  /**
    * Gives container `id` a room of `room` pairs at the heap's top, keeping its
    * pairs; first compacts the heap when its garbage (rooms given up by moves
    * and releases) outweighs half of the live rooms.
