@@ -58,7 +58,10 @@ export interface Row {
   totalMs: number;
   /** Timed loops run, each on a fresh host (for `register`: one per attach). */
   repetitions: number;
-  /** Milliseconds of every timed loop (every attach for `register`), in the order run. */
+  /**
+   * Milliseconds of every timed loop, in the order run; for `register` every
+   * attach times the attaches, so that each is on the scale of `totalMs`.
+   */
   times: number[];
   /** `totalMs` per conversion, in microseconds. */
   usPerConversion: number;
@@ -356,7 +359,8 @@ function convertRows(
 /**
  * Times `attaches` iommufd attaches (each a full replay) to one prepared 1 TiB
  * region per store, the stores taking turns attach by attach. The row's time
- * is the sum of its attaches; each attach is one of its `times`.
+ * is the sum of its attaches; each attach, times the attaches, is one of its
+ * `times` (a whole row's worth, as the conversion rows' repetitions are).
  */
 function registerRows(attaches: number): Row[] {
   const hosts = STORES.map((store) => registerHost(store));

@@ -4,7 +4,7 @@
 // - chunk maps in RangeTreeStore (src/store/range_tree_store.ts, "Why maps
 //   and not only a tree"): scattered 4 KiB conversions on the bitmap, on the
 //   store as it is, and on the store with chunk maps turned off (`mapAt` at
-//   its maximum, so every span stays a tree of runs);
+//   its maximum, so every span stays a run container);
 // - two ordered maps (src/util/sorted_map.ts, "Two ordered maps"): npm
 //   `sorted-btree` under the store, the hand-written SortedMap under the
 //   simulated kernels, each on the other's access pattern;

@@ -132,10 +132,11 @@ Deno.test("containers: uniform random edits over many spans, all option shapes",
     [5000, {}, 2], // the defaults: one partial chunk map at most
   ];
   // Every shape with run containers from the first boundary (the default, 0), from the
-  // second, fourth and ninth (runs first, then a container), and past mapAt (a container
-  // that may be crowded enough for a map from the start).
+  // second, fourth and ninth (runs first, then a container), and at mapAt (a container
+  // that may be crowded enough for a map from the start), never past mapAt.
   for (const [length, options, bits] of shapes) {
-    for (const runContainerAt of [0, 1, 3, 8, 40]) {
+    const mapAt = options.mapAt ?? 64;
+    for (const runContainerAt of new Set([0, 1, 3, 8, mapAt].map((v) => Math.min(v, mapAt)))) {
       const tree = new RangeTreeStore(length, { bits, ...options, runContainerAt });
       const oracle = new BitmapStore(length, { bits });
       for (let step = 0; step < 600; step++) {
@@ -156,8 +157,8 @@ Deno.test("containers: uniform random edits over many spans, all option shapes",
 });
 
 Deno.test("containers: a span goes runs, run container, chunk map, run container, runs", () => {
-  // range_tree_store.ts: with runContainerAt 2 a span's third boundary makes a run container
-  // (#containIfCrowded); more than mapAt boundaries a chunk map (#mapIfCrowded, the span of
+  // range_tree_store.ts: with runContainerAt 2 an edit that would take a span past 2
+  // boundaries makes it a run container first (#edit, #toContainer); more than mapAt boundaries a chunk map (#mapIfCrowded, the span of
   // 128 pages is over MAP_FLOOR at once); at mapAt / 2 back to a run container (#toRuns);
   // at runContainerAt / 2 back to runs (#containerToRuns). Each step checked against the
   // bitmap, and the kinds seen are asserted, so a path that silently stays in one form fails.
@@ -325,6 +326,11 @@ Deno.test("range-tree options: bad tuning values throw naming the option", () =>
   assert.throws(
     () => new RangeTreeStore(100, { runContainerAt: -1 }),
     /runContainerAt: must be in \[0, /,
+  );
+  // Only a run container turns into a chunk map: above mapAt it would keep maps away.
+  assert.throws(
+    () => new RangeTreeStore(100, { mapAt: 8, runContainerAt: 9 }),
+    /runContainerAt: must be in \[0, 8\], got 9/,
   );
   assert.throws(() => new RangeTreeStore(100, { runContainerAt: 1.5 }), TypeError);
 });

@@ -39,42 +39,46 @@ function edgePages(length: number): number[] {
   return [...pages].filter((p) => p >= 0 && p <= length).sort((a, b) => a - b);
 }
 
-// Lengths where the last span is full, one page long, or cut anywhere in between.
+// Lengths where the last span is full, one page long, or cut anywhere in between; each with run
+// containers from a span's first boundary (the default) and from its third (runs first, then a
+// container made from them, #toContainer).
 for (
   const length of [SPAN - 1, SPAN, SPAN + 1, 2 * SPAN - 1, 2 * SPAN, 2 * SPAN + 1, 3 * SPAN + 33]
 ) {
-  Deno.test(`store edges: every range between edge pages, ${length} pages`, () => {
-    const rng = new Prng(length);
-    const tree = new RangeTreeStore(length, { bits: 2, ...TINY });
-    const oracle = new BitmapStore(length, { bits: 2 });
-    const pages = edgePages(length);
-    for (let round = 0; round < 3; round++) {
-      // Fragment the store first, so that spans turn into maps and dense chunks.
-      for (let i = 0; i < length / 2; i++) {
-        const page = rng.int(length), state = rng.int(4);
-        tree.set(page, page + 1, state);
-        oracle.set(page, page + 1, state);
-      }
-      assertSame(tree, oracle, `round ${round} fragmented`);
-      for (const start of pages) {
-        for (const end of pages) {
-          if (end <= start) continue;
-          const state = rng.int(4);
-          tree.set(start, end, state);
-          oracle.set(start, end, state);
-          assertSame(tree, oracle, `round ${round} set [${start}, ${end}) to ${state}`);
-          // The same range flipped by bit, and one page on either side of it.
-          tree.update(start, end, 0, 1);
-          oracle.update(start, end, 0, 1);
-          assertSame(tree, oracle, `round ${round} clear bit 0 of [${start}, ${end})`);
-          const page = rng.chance(0.5) ? start : end - 1;
-          tree.update(page, page + 1, 2, 0);
-          oracle.update(page, page + 1, 2, 0);
-          assertSame(tree, oracle, `round ${round} set bit 1 of page ${page}`);
+  for (const runContainerAt of [0, 2]) {
+    Deno.test(`store edges: every range between edge pages, ${length} pages, runContainerAt ${runContainerAt}`, () => {
+      const rng = new Prng(length);
+      const tree = new RangeTreeStore(length, { bits: 2, ...TINY, runContainerAt });
+      const oracle = new BitmapStore(length, { bits: 2 });
+      const pages = edgePages(length);
+      for (let round = 0; round < 3; round++) {
+        // Fragment the store first, so that spans turn into maps and dense chunks.
+        for (let i = 0; i < length / 2; i++) {
+          const page = rng.int(length), state = rng.int(4);
+          tree.set(page, page + 1, state);
+          oracle.set(page, page + 1, state);
+        }
+        assertSame(tree, oracle, `round ${round} fragmented`);
+        for (const start of pages) {
+          for (const end of pages) {
+            if (end <= start) continue;
+            const state = rng.int(4);
+            tree.set(start, end, state);
+            oracle.set(start, end, state);
+            assertSame(tree, oracle, `round ${round} set [${start}, ${end}) to ${state}`);
+            // The same range flipped by bit, and one page on either side of it.
+            tree.update(start, end, 0, 1);
+            oracle.update(start, end, 0, 1);
+            assertSame(tree, oracle, `round ${round} clear bit 0 of [${start}, ${end})`);
+            const page = rng.chance(0.5) ? start : end - 1;
+            tree.update(page, page + 1, 2, 0);
+            oracle.update(page, page + 1, 2, 0);
+            assertSame(tree, oracle, `round ${round} set bit 1 of page ${page}`);
+          }
         }
       }
-    }
-  });
+    });
+  }
 }
 
 Deno.test("store edges: a run recoloured to its left neighbour's state merges with it, at every page", () => {
@@ -101,20 +105,28 @@ Deno.test("store edges: random edits on stores whose last span is short, every s
     { chunkPages: 32, mapChunks: 4, mapAt: 3 },
     { chunkPages: 64, mapChunks: 2, mapAt: 2 },
   ];
-  for (const options of shapes) {
-    const span = options.chunkPages! * options.mapChunks!;
-    for (const length of [span * 3 + 1, span * 3 - 1, span * 2 + options.chunkPages! + 1]) {
-      const tree = new RangeTreeStore(length, { bits: 3, ...options });
-      const oracle = new BitmapStore(length, { bits: 3 });
-      for (let step = 0; step < 600; step++) {
-        // Mostly near the end of the store, where the last span is cut short.
-        const near = rng.chance(0.7);
-        const start = near ? Math.max(0, length - 1 - rng.int(span + 2)) : rng.int(length);
-        const end = Math.min(length, start + 1 + rng.int(rng.chance(0.5) ? 3 : span));
-        const state = rng.int(8);
-        tree.set(start, end, state);
-        oracle.set(start, end, state);
-        assertSame(tree, oracle, `seed ${seed} length ${length} step ${step} [${start}, ${end})`);
+  for (const shape of shapes) {
+    for (const options of [shape, { ...shape, runContainerAt: shape.mapAt }]) {
+      const span = options.chunkPages! * options.mapChunks!;
+      for (const length of [span * 3 + 1, span * 3 - 1, span * 2 + options.chunkPages! + 1]) {
+        const tree = new RangeTreeStore(length, { bits: 3, ...options });
+        const oracle = new BitmapStore(length, { bits: 3 });
+        for (let step = 0; step < 600; step++) {
+          // Mostly near the end of the store, where the last span is cut short.
+          const near = rng.chance(0.7);
+          const start = near ? Math.max(0, length - 1 - rng.int(span + 2)) : rng.int(length);
+          const end = Math.min(length, start + 1 + rng.int(rng.chance(0.5) ? 3 : span));
+          const state = rng.int(8);
+          tree.set(start, end, state);
+          oracle.set(start, end, state);
+          assertSame(
+            tree,
+            oracle,
+            `seed ${seed} ${
+              JSON.stringify(options)
+            } length ${length} step ${step} [${start}, ${end})`,
+          );
+        }
       }
     }
   }

@@ -281,6 +281,11 @@ Deno.test("run containers: pairs survive inserts, removals, moves, releases and 
     for (const [id, pairs] of model) {
       assert.deepEqual(read(id), pairs, `step ${step}: container ${id}`);
       assert.ok(arena.count[id] <= arena.room[id], `step ${step}: container ${id} over its room`);
+      // Rooms shrink: at most four times the pairs (or the first room of 8).
+      assert.ok(
+        arena.room[id] <= Math.max(8, 4 * arena.count[id]),
+        `step ${step}: container ${id} keeps a room of ${arena.room[id]} for ${arena.count[id]}`,
+      );
     }
     assert.equal(arena.live, model.size);
   }

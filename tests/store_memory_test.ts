@@ -15,7 +15,7 @@ function bitmapBytes(length: number, bits: number): number {
 /** The documented worst-case bound of RangeTreeStore.byteSize (see its doc). */
 function denseBound(length: number, bits: number, chunkPages = 512, mapChunks = 512): number {
   const perChunk = (bits * chunkPages) / 8;
-  const factor = 1 + 4 / perChunk + (4 * mapChunks + 160) / (perChunk * mapChunks);
+  const factor = 1 + 4 / perChunk + (4 * mapChunks + 208) / (perChunk * mapChunks);
   return bitmapBytes(length, bits) * factor + 8192;
 }
 
@@ -88,4 +88,26 @@ Deno.test("memory: a store back to one run gives its containers back", () => {
     leaves: 1,
   });
   assert.ok(s.byteSize() <= fresh + 1024, `${s.byteSize()} vs a fresh store's ${fresh}`);
+});
+
+Deno.test("memory: a run container that empties out gives its room back", () => {
+  // _run_containers.ts: a container left with at most a quarter of its room moves to one half
+  // as big, and the heap drops its garbage once it outweighs half of the live rooms.
+  // One span of the default size; mapAt at its maximum keeps it a run container.
+  const store = new RangeTreeStore(2 ** 18, { bits: 1, mapAt: 2 ** 20 });
+  const rng = new Prng(5);
+  for (let i = 0; i < 600; i++) {
+    const page = rng.int(239_000);
+    store.update(page, page + 1, 1, 0);
+  }
+  for (const page of [250_000, 250_010, 250_020]) store.update(page, page + 1, 1, 0);
+  const crowded = store.byteSize();
+  assert.equal(store.stats().runContainers, 1);
+  store.set(0, 239_000, 0); // all but the last three buffers
+  store.checkValid();
+  assert.equal(store.runCount, 7);
+  assert.equal(store.stats().runContainers, 1);
+  // Before rooms shrank: 45,408 bytes here, most of it a 2,048-pair room for 7 pairs.
+  assert.ok(store.byteSize() < crowded / 4, `${store.byteSize()} of ${crowded} bytes`);
+  assert.ok(store.byteSize() < 4096, `${store.byteSize()} bytes`);
 });

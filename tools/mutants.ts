@@ -159,6 +159,13 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a run container left uniform stays a container",
   },
   {
+    id: "store-containers-no-shrink",
+    file: "src/store/_run_containers.ts",
+    search: "    if (room <= FIRST_ROOM || count * 4 > room) return;",
+    replace: "    return;",
+    what: "memory: a run container that empties out keeps the room it once needed",
+  },
+  {
     id: "store-containers-compact",
     file: "src/store/_run_containers.ts",
     search: "      used += this.room[id];\n    }\n    this.heap = heap;",
@@ -194,11 +201,12 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a chunk map turning back into runs does not merge its last run with an equal run after",
   },
   {
-    id: "store-tomap-end-key",
+    id: "store-tocontainer-end-key",
     file: RTS,
     search: "if (se < this.length && !hasEndKey) index.insertAfter(se, last);",
     replace: "if (se < this.length - 1 && !hasEndKey) index.insertAfter(se, last);",
-    what: "a span that ends one page before the store's end loses the entry after it",
+    what: "a span of runs turned into a run container, ending one page before the store's end, " +
+      "loses the entry after it",
   },
   {
     id: "store-runs-dense-break",

@@ -1,7 +1,7 @@
 /**
  * The ordered map under {@link RangeTreeStore}: keys are extent starts (page
  * numbers: integers, exact as doubles up to 2^52), values are doubles (a
- * run's state word, or a negative chunk-map reference).
+ * run's state word, or a negative reference to a chunk map or a run container).
  *
  * Why `sorted-btree` here and the hand-written `SortedMap` in the simulated
  * kernels: see src/util/sorted_map.ts ("Two ordered maps"). The tree
@@ -28,8 +28,9 @@
  * binary search in that leaf. What is left on random edits is the search
  * itself and the shift: a random descent of a tree of 6,000 extents costs
  * more than the bitmap's whole conversion on a 2 MiB bitmap, which is why
- * the store now keeps a span's boundaries in a run container of its own
- * (see range_tree_store.ts) and this index holds whole spans only.
+ * the store keeps a span's boundaries in a run container of its own (see
+ * range_tree_store.ts; with its default `runContainerAt` this index holds
+ * whole spans only).
  *
  * In-place edits keep sorted-btree's invariants exactly: an internal node's
  * `keys[i]` is the largest key under child `i`, its `_size` counts the
@@ -250,8 +251,9 @@ export class ExtentIndex {
     if (hi - lo <= 1) return 0;
     const at = this.key();
     if (at > lo && at < hi) {
-      // Inside the window already (the store asks right after adding a
-      // boundary): walk back to the leaf holding lo rather than search for it.
+      // Inside the window already (the store asks about the span of the run
+      // it is about to edit): walk back to the leaf holding lo rather than
+      // search for it.
       while (this.#leaf.keys[0] > lo && this.#toPrevLeaf());
       const keys = this.#leaf.keys;
       this.#i = Math.max(0, lastAtMost(keys, lo, 0, keys.length));
@@ -493,8 +495,8 @@ export class ExtentIndex {
    * cursor moves to the last entry with key `<= lo`. In place when they all
    * lie in one leaf that may lose them (the root, or one that keeps more
    * than {@link IN_PLACE_MIN} entries), otherwise with one sorted-btree
-   * `deleteRange`: a span turning into a chunk map drops its keys at once,
-   * not one search each.
+   * `deleteRange`: a span turning into a run container drops its keys at
+   * once, not one search each.
    */
   removeInside(lo: number, hi: number): void {
     this.seek(lo);

@@ -11,18 +11,20 @@
  * nodes for the 6,000 extents of the report's `boot` rows), which alone cost
  * more than the bitmap's whole conversion; a container is found through the
  * span directory (one hash probe) and searched over its own pairs only (94
- * at `boot` 64 GiB, 6 at 1 TiB). See `bench/run_container_spike.ts` and the
- * report's `boot` rows.
+ * at `boot` 64 GiB, a handful at 1 TiB). See the README's performance section
+ * for what that bought the report's `boot` rows.
  *
  * Why one shared heap: a V8 typed array costs about 208 bytes of headers, more
  * than a container of a few pairs. Containers are carved out of one
  * `Int32Array` (two words a pair) by a bump allocator; a container that fills
- * its room moves to one twice as big at the top and leaves the old room as
- * garbage, and when the garbage outweighs half of what is live the heap is
- * copied afresh with only the live rooms (when a container next moves). The
- * heap grows by half, so its bytes stay within about three times the pairs
- * held (rooms at most double the pairs, plus garbage and slack). Container
- * numbers never change, so nothing outside has to be told when rooms move.
+ * its room moves to one twice as big at the top, and one left with at most a
+ * quarter of its room to one it fills half, leaving the old room as garbage
+ * (as does a released container); when the garbage outweighs half of what is
+ * live (and 64 pairs) the heap is copied afresh with only the live rooms. So
+ * a room holds at most four times its pairs (or `FIRST_ROOM`), and the heap,
+ * grown by half, stays within a small multiple of the rooms.
+ * Container numbers never change, so nothing outside has to be told when
+ * rooms move.
  *
  * @module
  */
@@ -97,6 +99,7 @@ export class RunContainers {
     this.room[id] = 0;
     this.live--;
     this.#free.push(id);
+    if (this.live > 0 && this.#tooMuchGarbage()) this.#compact();
     if (this.live === 0) {
       // Nothing left: drop the arrays entirely.
       this.heap =
@@ -161,7 +164,7 @@ export class RunContainers {
     this.count[id] = n + k;
   }
 
-  /** Removes `k` pairs from position `at` of container `id`. */
+  /** Removes `k` pairs from position `at` of container `id` (its room may shrink). */
   remove(id: number, at: number, k: number): void {
     const heap = this.heap;
     const base = this.base[id];
@@ -170,6 +173,7 @@ export class RunContainers {
     if (to - from > COPY_WORDS) heap.copyWithin(from, from + 2 * k, to + 2 * k);
     else for (let w = from; w < to; w++) heap[w] = heap[w + 2 * k];
     this.count[id] = n - k;
+    this.#shrink(id);
   }
 
   /**
@@ -274,6 +278,7 @@ export class RunContainers {
       h[2 * (b + i + k) + 1] = states[k];
     }
     this.count[id] = n - removed + added;
+    if (added < removed) this.#shrink(id);
   }
 
   /**
@@ -282,7 +287,7 @@ export class RunContainers {
    * and releases) outweighs half of the live rooms.
    */
   #moveTo(id: number, room: number): void {
-    if (this.#used - this.#held > Math.max(64, this.#held >>> 1)) this.#compact();
+    if (this.#tooMuchGarbage()) this.#compact();
     if (2 * (this.#used + room) > this.heap.length) {
       const grown = new Int32Array(2 * Math.ceil((this.#used + room) * 1.5));
       grown.set(this.heap.subarray(0, 2 * this.#used));
@@ -291,11 +296,33 @@ export class RunContainers {
     const from = this.base[id];
     const to = this.#used;
     const n = this.count[id];
+    const old = this.room[id];
     if (n > 0) this.heap.copyWithin(2 * to, 2 * from, 2 * (from + n)); // a new one has none
-    this.#held += room - this.room[id];
+    this.#held += room - old;
     this.base[id] = to;
     this.room[id] = room;
     this.#used += room;
+    // A room given up for a smaller one may be most of the heap: drop it now.
+    if (room < old && this.#tooMuchGarbage()) this.#compact();
+  }
+
+  /**
+   * Moves container `id`, once it uses at most a quarter of its room, to the
+   * smallest room (a power of two, at least `FIRST_ROOM`) it fills at most
+   * half of: growing again takes as many pairs as it holds.
+   */
+  #shrink(id: number): void {
+    const room = this.room[id];
+    const count = this.count[id];
+    if (room <= FIRST_ROOM || count * 4 > room) return;
+    let fit = FIRST_ROOM;
+    while (fit < 2 * count) fit *= 2;
+    this.#moveTo(id, fit);
+  }
+
+  /** True when the heap's garbage outweighs half of the live rooms, and 64 pairs. */
+  #tooMuchGarbage(): boolean {
+    return this.#used - this.#held > Math.max(64, this.#held >>> 1);
   }
 
   /** Copies every live container's room into a fresh heap, dropping the garbage. */

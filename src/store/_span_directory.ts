@@ -9,7 +9,8 @@
  * whole bitmap update); one multiplicative-hash probe costs a few ns. The
  * edits that the containers exist for (scattered 4 KiB flips, whole-chunk
  * recolouring, buffers in a crowded span) therefore skip the index entirely.
- * Memory: 12 bytes per table slot, at most four slots per container.
+ * Memory: 12 bytes per table slot, two to eight slots per container (the
+ * table doubles when half full and halves when an eighth full).
  *
  * Open addressing with linear probing; deletion shifts later members of the
  * probe run back, so there are no tombstones and a miss stops at the first

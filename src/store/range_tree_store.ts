@@ -43,13 +43,14 @@
  * conversion), and scattered 4 KiB conversions search on every edit
  * (`deno bench bench/structures_bench.ts`, group "chunk maps: scattered 4 KiB
  * conversions", 1,000,000 random pages of 16 GiB: the bitmap 1x, this store
- * 1.8x, the same store without chunk maps 16x). Both containers are found
+ * 1.3-1.5x, the same store without chunk maps, its spans run containers of
+ * about 50,000 pairs, 14-25x, over two runs). Both containers are found
  * through a {@link SpanDirectory} (one hash probe): a chunk map is then
  * indexed directly, so its hot edits (a 4 KiB flip in a fragmented span, a
  * 2 MiB recolouring) never search at all, and a run container is searched
  * over its own span's pairs only (94 at `scale: boot 64GiB`, where the whole
- * tree held 5,849 extents: that row went from 3.4-4.2x the bitmap to
- * 2.3-2.9x). The tree is searched only to find a span of runs, and edits
+ * tree held 5,849 extents: that row went from 3.96-4.18x the bitmap to
+ * 2.52-2.99x in the README's runs). The tree is searched only to find a span of runs, and edits
  * near the last one start from the index's finger (see _extent_index.ts).
  *
  * Invariants: there is always an entry at page 0; two neighbouring *run*
@@ -185,8 +186,9 @@ export interface RangeTreeOptions extends StoreOptions {
    * A span of runs becomes a run container (its runs in a sorted array of
    * its own, found without searching the index) once more than this many run
    * boundaries lie inside it, and turns back into runs at half of it: 0 to
-   * 2^20 (default 2). At 0 a span becomes a container before its first
-   * boundary, and runs again once uniform.
+   * `mapAt` (default 0: a span becomes a container before its first
+   * boundary, and runs again once uniform). At most `mapAt`, since only a
+   * run container turns into a chunk map.
    */
   runContainerAt?: number;
 }
@@ -205,13 +207,14 @@ export const RANGE_TREE_BYTES_PER_RUN = 16;
  * Deno 2.9: an empty store grows V8's heap by 900-960 bytes, of which 185-240
  * are the store object; the index counts the rest, see
  * {@link ExtentIndex.byteSize}). Containers are allocated with the first
- * chunk map.
+ * run container.
  */
 export const RANGE_TREE_FIXED_BYTES = 240;
 
 /**
  * A {@link StateStore} that keeps runs in a B-tree (npm `sorted-btree`) keyed
- * by run start, with chunk-map and dense bit-plane containers for crowded spans.
+ * by run start, with run containers (sorted pairs) for spans with boundaries
+ * inside and chunk-map and dense bit-plane containers for crowded spans.
  *
  * Editing the store while iterating {@link runs} is allowed: the iterator
  * continues from where it stopped against the current contents.
@@ -280,7 +283,10 @@ export class RangeTreeStore implements StateStore {
   #containerRunsAt: number;
   /** State changes between neighbouring pages over the whole store: `runCount - 1`. */
   #changes = 0;
-  /** Run-container edits that added boundaries (wrapping), for #mapIfCrowded's sampling. */
+  /**
+   * Looks of #mapIfCrowded that passed its count and floor tests (wrapping):
+   * its cost test runs on a share of them.
+   */
   #boundaries = 0;
   /** Set when an edit gave a container slot back, so the arenas may want compacting. */
   #released = false;
@@ -318,7 +324,7 @@ export class RangeTreeStore implements StateStore {
       );
     }
     checkInteger("mapAt", mapAt, 2, 2 ** 20);
-    checkInteger("runContainerAt", containerAt, 0, 2 ** 20);
+    checkInteger("runContainerAt", containerAt, 0, mapAt);
     this.length = length;
     this.#bits = bits;
     this.#chunk = chunk;
@@ -331,7 +337,7 @@ export class RangeTreeStore implements StateStore {
     this.#containerAt = containerAt;
     this.#containerRunsAt = containerAt >>> 1;
     this.#index = new ExtentIndex(length, initial);
-    // Containers cost memory only once the first chunk map exists.
+    // Containers cost memory only once the first run container exists (#openContainers).
     this.#maps = NO_MAPS;
     this.#dense = NO_DENSE;
   }
@@ -470,18 +476,18 @@ export class RangeTreeStore implements StateStore {
    * containers: their shared heap by capacity (8 bytes a pair of room, rooms
    * and garbage included) and 12 bytes per container number, with four
    * typed-array headers (see _run_containers.ts); and the span directory:
-   * two typed-array headers plus 12 bytes per table slot (at most four per
+   * two typed-array headers plus 12 bytes per table slot (two to eight per
    * container). Typed-array headers are 208 bytes (measured on Deno 2.9 /
    * V8 15: view, buffer and backing-store record).
    *
    * Bound: when every chunk is dense and every span a chunk map (the worst
    * case of scattered 4 KiB churn), the estimate is at most the bitmap's bytes
-   * × (1 + 4 / (bits·chunkPages/8) + (4·mapChunks + 160) /
+   * × (1 + 4 / (bits·chunkPages/8) + (4·mapChunks + 208) /
    * (bits·chunkPages·mapChunks/8)) + 8 KiB, which is 1.13 × the bitmap for 1
    * bit and 1.07 × for 2 with the default sizes: arenas never hold more slots
    * than the store has chunks (or spans), and grow by half, so short of that
    * worst case their slack stays within 50% of what is in use. (Per map: 12
-   * bytes of arena metadata, 48 of directory, and its two index entries at
+   * bytes of arena metadata, up to 96 of directory, and its two index entries at
    * about 50 bytes each at most.)
    *
    * Checked against V8 (`Deno.memoryUsage()` after forced GC): the
@@ -1327,7 +1333,7 @@ export class RangeTreeStore implements StateStore {
       if (entries === 0 && key !== 0) fail("no entry at page 0");
       if (key <= prevKey) fail(`keys out of order at ${key}`);
       if (value >= 0 && value === prevValue) fail(`equal neighbouring runs at ${key}`);
-      if (value >= 0 && this.#containerAt === 0 && key % span !== 0 && key !== this.length) {
+      if (value >= 0 && this.#containerAt === 0 && key % span !== 0) {
         fail(`run boundary at ${key} inside a span (runContainerAt 0 puts those in containers)`);
       }
       if (prevValue < 0 && key !== prevKey + span) {
