@@ -755,8 +755,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-uniform-chunk-unbounded",
     file: RTS,
-    search: "      if (slot >= 0 && end <= ce) return slot;",
-    replace: "      if (slot >= 0) return slot;",
+    search: "      if (chunkSlot >= 0 && end <= ce) return chunkSlot;",
+    replace: "      if (chunkSlot >= 0) return chunkSlot;",
     what: "a range that leaves a uniform chunk is called uniform without looking past it",
   },
   {

@@ -135,6 +135,53 @@ export class RunContainers {
     return this.heap[2 * (this.base[id] + this.count[id] - 1) + 1];
   }
 
+  /** The offset of pair `k` of container `id`. */
+  offsetAt(id: number, k: number): number {
+    return this.heap[2 * (this.base[id] + k)];
+  }
+
+  /** The state of pair `k` of container `id`. */
+  stateAt(id: number, k: number): number {
+    return this.heap[2 * (this.base[id] + k) + 1];
+  }
+
+  /** A new container holding the pairs `(offsets[k], states[k])` (maximal, the first at 0). */
+  create(offsets: readonly number[], states: readonly number[]): number {
+    const id = this.alloc(offsets.length);
+    const heap = this.heap;
+    const base = this.base[id];
+    for (let k = 0; k < offsets.length; k++) {
+      heap[2 * (base + k)] = offsets[k];
+      heap[2 * (base + k) + 1] = states[k];
+    }
+    this.count[id] = offsets.length;
+    return id;
+  }
+
+  /**
+   * A new container for a span of `size` pages, all `value` but `[oa, ob)`,
+   * which is `state` (`!== value`, and the range not the whole span): two or
+   * three pairs, written at once.
+   */
+  createSplit(size: number, value: number, oa: number, ob: number, state: number): number {
+    const pairs = (oa > 0 ? 1 : 0) + 1 + (ob < size ? 1 : 0);
+    const id = this.alloc(pairs);
+    const heap = this.heap;
+    let at = 2 * this.base[id];
+    if (oa > 0) {
+      heap[at++] = 0;
+      heap[at++] = value;
+    }
+    heap[at++] = oa;
+    heap[at++] = state;
+    if (ob < size) {
+      heap[at++] = ob;
+      heap[at] = value;
+    }
+    this.count[id] = pairs;
+    return id;
+  }
+
   /** Makes room in container `id` for `extra` more pairs (it may move, and the heap with it). */
   reserve(id: number, extra: number): void {
     const need = this.count[id] + extra;
@@ -150,11 +197,7 @@ export class RunContainers {
     const heap = this.heap;
     const base = this.base[id];
     const n = this.count[id];
-    const from = 2 * (base + at), to = 2 * (base + n);
-    if (to - from > COPY_WORDS) heap.copyWithin(from + 2 * k, from, to);
-    else {for (let w = to + 2 * k - 1, stop = from + 2 * k; w >= stop; w--) {
-        heap[w] = heap[w - 2 * k];
-      }}
+    this.#shiftWords(2 * (base + at + k), 2 * (base + at), 2 * (base + n));
     heap[2 * (base + at)] = o1;
     heap[2 * (base + at) + 1] = s1;
     if (k === 2) {
@@ -166,12 +209,9 @@ export class RunContainers {
 
   /** Removes `k` pairs from position `at` of container `id` (its room may shrink). */
   remove(id: number, at: number, k: number): void {
-    const heap = this.heap;
     const base = this.base[id];
     const n = this.count[id];
-    const from = 2 * (base + at), to = 2 * (base + n - k);
-    if (to - from > COPY_WORDS) heap.copyWithin(from, from + 2 * k, to + 2 * k);
-    else for (let w = from; w < to; w++) heap[w] = heap[w + 2 * k];
+    this.#shiftWords(2 * (base + at), 2 * (base + at + k), 2 * (base + n));
     this.count[id] = n - k;
     this.#shrink(id);
   }
@@ -271,14 +311,25 @@ export class RunContainers {
     // Shift the pairs after the rewritten stretch, then write it.
     const h = this.heap;
     const b = this.base[id];
-    const tail = 2 * (b + i + removed);
-    h.copyWithin(2 * (b + i + added), tail, 2 * (b + n));
+    this.#shiftWords(2 * (b + i + added), 2 * (b + i + removed), 2 * (b + n));
     for (let k = 0; k < added; k++) {
       h[2 * (b + i + k)] = offsets[k];
       h[2 * (b + i + k) + 1] = states[k];
     }
     this.count[id] = n - removed + added;
     if (added < removed) this.#shrink(id);
+  }
+
+  /**
+   * Moves heap words `[from, end)` to start at `to` (the ranges may overlap):
+   * a loop for a few words, `copyWithin` (a memmove) past `COPY_WORDS`.
+   */
+  #shiftWords(to: number, from: number, end: number): void {
+    const heap = this.heap;
+    const n = end - from;
+    if (n > COPY_WORDS) heap.copyWithin(to, from, end);
+    else if (to > from) { for (let w = n - 1; w >= 0; w--) heap[to + w] = heap[from + w]; }
+    else for (let w = 0; w < n; w++) heap[to + w] = heap[from + w];
   }
 
   /**

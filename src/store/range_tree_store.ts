@@ -50,8 +50,9 @@
  * 2 MiB recolouring) never search at all, and a run container is searched
  * over its own span's pairs only (94 at `scale: boot 64GiB`, where the whole
  * tree held 5,849 extents: that row went from 3.96-4.18x the bitmap to
- * 2.52-2.99x in the README's runs). The tree is searched only to find a span of runs, and edits
- * near the last one start from the index's finger (see _extent_index.ts).
+ * 2.52-2.99x in the README's runs). The tree is searched only to find a span
+ * of runs, and edits near the last one start from the index's finger (see
+ * _extent_index.ts).
  *
  * Invariants: there is always an entry at page 0; two neighbouring *run*
  * entries never share a state; a container entry starts on a span boundary
@@ -418,28 +419,28 @@ export class RangeTreeStore implements StateStore {
   uniformState(start: number, end: number): number {
     checkNonEmptyRange(start, end, this.length);
     const span = Math.floor(start * this.#perSpan);
-    const map = this.#directory.get(span);
-    if (map === -1) {
+    const slot = this.#directory.get(span);
+    if (slot === -1) {
       const index = this.#index;
       index.seek(start);
       const value = index.value(); // a run: spans without a container hold runs only
       if (index.nextKey() >= end) return value;
-    } else if (map < -1) {
+    } else if (slot < -1) {
       // Inside one pair of the run container: its state.
       const containers = this.#containers;
-      const id = -map - 2;
+      const id = -slot - 2;
       const sc = span * this.#span;
       const k = containers.find(id, start - sc);
       const pairEnd = k + 1 < containers.count[id]
-        ? sc + containers.heap[2 * (containers.base[id] + k + 1)]
+        ? sc + containers.offsetAt(id, k + 1)
         : sc + this.#span;
-      if (end <= pairEnd) return containers.heap[2 * (containers.base[id] + k) + 1];
+      if (end <= pairEnd) return containers.stateAt(id, k);
     } else {
       // Inside one chunk of the map, and that chunk uniform: its slot is the state.
       const c = (start - span * this.#span) >>> this.#shift;
-      const slot = this.#maps.data[map * this.#width + c];
+      const chunkSlot = this.#maps.data[slot * this.#width + c];
       const ce = span * this.#span + (c + 1) * this.#chunk;
-      if (slot >= 0 && end <= ce) return slot;
+      if (chunkSlot >= 0 && end <= ce) return chunkSlot;
     }
     for (const run of this.#runs(start, end)) return run.end >= end ? run.state : -1;
     return -1; // not reached: a non-empty window has a first run
@@ -564,8 +565,7 @@ export class RangeTreeStore implements StateStore {
     if (slot !== -1) {
       const containers = this.#containers;
       const id = -slot - 2;
-      const k = containers.find(id, page - span * this.#span);
-      return containers.heap[2 * (containers.base[id] + k) + 1];
+      return containers.stateAt(id, containers.find(id, page - span * this.#span));
     }
     const index = this.#index;
     index.seek(page);
@@ -606,14 +606,12 @@ export class RangeTreeStore implements StateStore {
         } else if (value < -CONTAINER_BASE) {
           const containers = this.#containers;
           const id = -value - CONTAINER_BASE - 1;
-          const heap = containers.heap;
-          const base = containers.base[id];
           const n = containers.count[id];
           for (let k = containers.find(id, runEnd - key); runEnd < stop; k++) {
-            const pairState = heap[2 * (base + k) + 1];
+            const pairState = containers.stateAt(id, k);
             if (state >= 0 && pairState !== state) break scan;
             state = pairState;
-            const pairEnd = k + 1 < n ? key + heap[2 * (base + k + 1)] : next;
+            const pairEnd = k + 1 < n ? key + containers.offsetAt(id, k + 1) : next;
             runEnd = pairEnd < stop ? pairEnd : stop;
           }
         } else {
@@ -658,14 +656,14 @@ export class RangeTreeStore implements StateStore {
     while (pos < end) {
       const span = Math.floor(pos * this.#perSpan);
       // Not cached: a step may create the first container, or change a span's.
-      const map = this.#directory.get(span);
-      if (map !== -1) {
+      const slot = this.#directory.get(span);
+      if (slot !== -1) {
         const sc = span * this.#span;
         const se = sc + this.#span < this.length ? sc + this.#span : this.length;
         const stop = se < end ? se : end;
-        if (map < 0) this.#editContainer(sc, -map - 2, se, pos, stop, keep, put);
-        else if (stop - pos !== 1 || !this.#editDensePage(sc, map, pos, keep, put)) {
-          this.#editMap(sc, map, se, pos, stop, keep, put);
+        if (slot < 0) this.#editContainer(sc, -slot - 2, se, pos, stop, keep, put);
+        else if (stop - pos !== 1 || !this.#editDensePage(sc, slot, pos, keep, put)) {
+          this.#editMap(sc, slot, se, pos, stop, keep, put);
         }
         pos = stop;
         continue;
@@ -691,7 +689,7 @@ export class RangeTreeStore implements StateStore {
         // Has the span a boundary inside already? Only then count them.
         const inside = key > sc || next < se;
         const containerAt = this.#containerAt;
-        const before = !inside ? 0 : containerAt === 0 ? 1 : index.countInside(sc, se, containerAt);
+        const before = inside ? index.countInside(sc, se, containerAt) : 0;
         if (before + adds > containerAt) {
           // Too many for the index: the span becomes a run container, which takes the edit.
           const to = se < end ? se : end;
@@ -1035,12 +1033,10 @@ export class RangeTreeStore implements StateStore {
   /** How many chunks of run container `id` hold a pair boundary strictly inside them. */
   #chunksSplitInside(id: number): number {
     const containers = this.#containers;
-    const heap = containers.heap;
-    const base = containers.base[id];
     const mask = this.#chunk - 1;
     let count = 0, last = -1;
     for (let k = 1; k < containers.count[id]; k++) {
-      const off = heap[2 * (base + k)];
+      const off = containers.offsetAt(id, k);
       const c = off >>> this.#shift;
       if ((off & mask) !== 0 && c !== last) {
         count++;
@@ -1091,15 +1087,7 @@ export class RangeTreeStore implements StateStore {
 
   /** A run container for the span at `sc` holding the given pairs, entered in the directory. */
   #newContainer(sc: number, offsets: number[], states: number[]): number {
-    const containers = this.#containers;
-    const id = containers.alloc(offsets.length);
-    const heap = containers.heap;
-    const base = containers.base[id];
-    for (let k = 0; k < offsets.length; k++) {
-      heap[2 * (base + k)] = offsets[k];
-      heap[2 * (base + k) + 1] = states[k];
-    }
-    containers.count[id] = offsets.length;
+    const id = this.#containers.create(offsets, states);
     this.#directory.set(sc * this.#perSpan, -id - 2);
     return id;
   }
@@ -1125,22 +1113,7 @@ export class RangeTreeStore implements StateStore {
   ): void {
     this.#openContainers();
     const index = this.#index;
-    const containers = this.#containers;
-    const pairs = (a > sc ? 1 : 0) + 1 + (b < se ? 1 : 0);
-    const id = containers.alloc(pairs);
-    const heap = containers.heap;
-    let at = 2 * containers.base[id];
-    if (a > sc) {
-      heap[at++] = 0;
-      heap[at++] = value;
-    }
-    heap[at++] = a - sc;
-    heap[at++] = state;
-    if (b < se) {
-      heap[at++] = b - sc;
-      heap[at] = value;
-    }
-    containers.count[id] = pairs;
+    const id = this.#containers.createSplit(se - sc, value, a - sc, b - sc, state);
     this.#directory.set(sc * this.#perSpan, -id - 2);
     const ref = -(CONTAINER_BASE + id + 1);
     if (key === sc) {
@@ -1149,7 +1122,7 @@ export class RangeTreeStore implements StateStore {
     } else if (next > se) index.insertTwoAfter(sc, ref, se, value); // one shift of the leaf
     else index.insertAfter(sc, ref);
     // The pages just outside the span keep their states; #pageState may move the cursor.
-    let changes = pairs - 1;
+    let changes = this.#containers.count[id] - 1;
     if (a === sc && sc > 0) {
       const left = this.#pageState(sc - 1);
       changes += (left !== state ? 1 : 0) - (left !== value ? 1 : 0);
@@ -1166,17 +1139,15 @@ export class RangeTreeStore implements StateStore {
     const dense = this.#dense;
     const chunk = this.#chunk;
     const containers = this.#containers;
-    const heap = containers.heap;
-    const pairs = containers.base[id];
     const n = containers.count[id];
     const map = this.#maps.alloc(sc);
     const slots = this.#maps.data;
     const base = map * this.#width;
     let denseChunk = -1, d = -1;
     for (let k = 0; k < n; k++) {
-      const x = sc + heap[2 * (pairs + k)];
-      const y = k + 1 < n ? sc + heap[2 * (pairs + k + 1)] : se;
-      const value = heap[2 * (pairs + k) + 1];
+      const x = sc + containers.offsetAt(id, k);
+      const y = k + 1 < n ? sc + containers.offsetAt(id, k + 1) : se;
+      const value = containers.stateAt(id, k);
       const cx = (x - sc) >>> this.#shift;
       const cy = (y - 1 - sc) >>> this.#shift;
       for (let c = cx; c <= cy; c++) {
@@ -1238,13 +1209,11 @@ export class RangeTreeStore implements StateStore {
   /** Replaces the run container `id` over `[sc, se)` with run entries merged with equal neighbours. */
   #containerToRuns(sc: number, se: number, id: number): void {
     const containers = this.#containers;
-    const heap = containers.heap;
-    const base = containers.base[id];
     const starts: number[] = [];
     const states: number[] = [];
     for (let k = 0; k < containers.count[id]; k++) {
-      starts.push(heap[2 * (base + k)]);
-      states.push(heap[2 * (base + k) + 1]);
+      starts.push(containers.offsetAt(id, k));
+      states.push(containers.stateAt(id, k));
     }
     containers.release(id);
     this.#directory.delete(sc * this.#perSpan);
@@ -1403,14 +1372,12 @@ export class RangeTreeStore implements StateStore {
     }
     const n = containers.count[id];
     if (n > containers.room[id]) fail(`run container at ${key} holds more pairs than its room`);
-    const heap = containers.heap;
-    const base = containers.base[id];
     for (let k = 0; k < n; k++) {
-      const off = heap[2 * (base + k)];
-      if (k === 0 ? off !== 0 : !(off > heap[2 * (base + k - 1)] && off < se - key)) {
+      const off = containers.offsetAt(id, k);
+      if (k === 0 ? off !== 0 : !(off > containers.offsetAt(id, k - 1) && off < se - key)) {
         fail(`run container at ${key}: pair ${k} at offset ${off}`);
       }
-      if (k > 0 && heap[2 * (base + k) + 1] === heap[2 * (base + k - 1) + 1]) {
+      if (k > 0 && containers.stateAt(id, k) === containers.stateAt(id, k - 1)) {
         fail(`run container at ${key}: pairs ${k - 1} and ${k} share a state`);
       }
     }
