@@ -8,6 +8,11 @@
 // - two ordered maps (src/util/sorted_map.ts, "Two ordered maps"): npm
 //   `sorted-btree` under the store, the hand-written SortedMap under the
 //   simulated kernels, each on the other's access pattern;
+// - the floor of a run container's edit (src/store/_run_containers.ts, and
+//   the README's "What the misses mean"): a 4 KiB buffer shared and freed
+//   in the `boot` 64 GiB state, on the bitmap and on the store, against the
+//   two steps every container edit takes, the binary search of a span's
+//   pairs and the shift of half of them;
 // - the alignment test of the hot paths (src/util/_bits.ts
 //   `isMultipleOfPowerOfTwo`): `%` against a division and `Number.isInteger`, on guest
 //   addresses beyond 32 bits.
@@ -16,7 +21,9 @@
 import m from "sorted-btree";
 import { BitmapStore } from "../src/store/bitmap_store.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
+import { RunContainers } from "../src/store/_run_containers.ts";
 import { isMultipleOfPowerOfTwo } from "../src/util/_bits.ts";
+import { boot, pagesOf } from "./workloads.ts";
 import { Prng } from "../src/util/prng.ts";
 import { SortedMap } from "../src/util/sorted_map.ts";
 
@@ -132,6 +139,75 @@ for (const [name, make, baseline] of MAPS) {
     },
   });
 }
+
+// ---- run containers: 1,000 4 KiB buffers shared and freed in the boot 64 GiB state ---------
+
+const BOOT_64 = boot(pagesOf(2 ** 36));
+const BUFFERS = 1000;
+const bufferPages = new Float64Array(BUFFERS);
+{
+  const rng = new Prng(3);
+  for (let i = 0; i < BUFFERS; i++) bufferPages[i] = rng.int(BOOT_64.pages);
+}
+const bootStores: [string, BitmapStore | RangeTreeStore, boolean][] = [
+  ["bitmap", new BitmapStore(BOOT_64.pages, { bits: 1 }), true],
+  ["range tree", new RangeTreeStore(BOOT_64.pages, { bits: 1 }), false],
+];
+for (const [name, store, baseline] of bootStores) {
+  const c = BOOT_64.conversions;
+  for (let i = 0; i < c.length; i++) store.update(c.starts[i], c.ends[i], 1, 0);
+  Deno.bench({
+    name: `${name}: 1,000 buffers of 4 KiB shared, then freed`,
+    group: "run containers: the floor of an edit at boot 64 GiB",
+    baseline,
+    fn() {
+      for (let n = 0; n < BUFFERS; n++) {
+        const page = bufferPages[n];
+        const state = store.get(page);
+        store.set(page, page + 1, state ^ 1);
+        store.set(page, page + 1, state);
+      }
+    },
+  });
+}
+// The two steps alone, on one container of 94 pairs (a boot 64 GiB span's
+// average): 2,000 searches, and 2,000 shifts of 47 pairs (94 words) there and back.
+const floor = new RunContainers();
+const PAIRS = 94;
+const offsets: number[] = [], states: number[] = [];
+{
+  const rng = new Prng(4);
+  const picked = new Set<number>([0]);
+  while (picked.size < PAIRS) picked.add(1 + rng.int(2 ** 18 - 1));
+  for (const off of [...picked].sort((a, b) => a - b)) {
+    offsets.push(off);
+    states.push(states.length & 1);
+  }
+}
+const id = floor.create(offsets, states);
+/** Keeps each bench's result observable. */
+export let floorSink = 0;
+Deno.bench({
+  name: "2,000 binary searches of 94 pairs",
+  group: "run containers: the floor of an edit at boot 64 GiB",
+  fn() {
+    let sum = 0;
+    for (let n = 0; n < 2 * BUFFERS; n++) sum += floor.find(id, bufferPages[n >> 1] & 0x3ffff);
+    floorSink = sum;
+  },
+});
+Deno.bench({
+  name: "2,000 shifts of 47 pairs (copyWithin of 94 words)",
+  group: "run containers: the floor of an edit at boot 64 GiB",
+  fn() {
+    const heap = floor.heap;
+    const at = 2 * floor.base[id];
+    for (let n = 0; n < BUFFERS; n++) {
+      heap.copyWithin(at + 96, at + 94, at + 188);
+      heap.copyWithin(at + 94, at + 96, at + 190);
+    }
+  },
+});
 
 // ---- alignment: 100,000 guest addresses of a 1 TiB guest, one in 97 misaligned -------------
 
