@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { DenseSlab } from "../src/store/_dense_slab.ts";
 import { ExtentIndex } from "../src/store/_extent_index.ts";
-import { RunContainers } from "../src/store/_run_containers.ts";
+import { KEEP_PAIRS, RunContainers } from "../src/store/_run_containers.ts";
 import { SpanDirectory } from "../src/store/_span_directory.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
@@ -301,6 +301,35 @@ Deno.test("run containers: pairs survive inserts, removals, moves, releases and 
   assert.ok(arena.byteSize() > 0);
   for (const id of [...model.keys()]) arena.release(id);
   assert.equal(arena.byteSize(), 0, "an arena with no container holds no arrays");
+});
+
+Deno.test("run containers: a last release to reopen keeps a heap of at most KEEP_PAIRS pairs", () => {
+  // _run_containers.ts RunContainers.release: once no container is left, and the span went back
+  // to runs (`reopen`), a small heap and the per-container arrays stay for the next container
+  // (numbered from 0 again); a big heap goes, and so does every array without `reopen`.
+  const small = new RunContainers();
+  for (let round = 0; round < 3; round++) {
+    const id = small.create([0, 10, 20], [1, 2, 1]);
+    assert.equal(id, 0, `round ${round}: numbers start again at 0`);
+    small.insert(id, 3, 30, 2);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((k) => [small.offsetAt(id, k), small.stateAt(id, k)]),
+      [[0, 1], [10, 2], [20, 1], [30, 2]],
+    );
+    small.release(id, true);
+    assert.equal(small.live, 0);
+    assert.equal(small.top, 0);
+    assert.ok(small.heap.length > 0 && small.heap.length <= 2 * KEEP_PAIRS);
+    assert.ok(small.byteSize() > 0, `round ${round}: the small heap is kept`);
+    assert.equal(small.isLive(0), false);
+  }
+  small.release(small.create([0, 10], [1, 2]));
+  assert.equal(small.byteSize(), 0, "without reopen, the last release drops every array");
+  const big = new RunContainers();
+  const offsets = Array.from({ length: 2 * KEEP_PAIRS }, (_, k) => k);
+  big.release(big.create(offsets, offsets.map((k) => k & 1)), true);
+  assert.equal(big.byteSize(), 0, "a heap over KEEP_PAIRS pairs is dropped");
+  assert.equal(big.heap.length, 0);
 });
 
 Deno.test("run containers: apply keeps a container's pairs maximal and equal to a page model", () => {

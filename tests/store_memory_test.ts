@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { BitmapStore } from "../src/store/bitmap_store.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
+import { KEEP_PAIRS } from "../src/store/_run_containers.ts";
+import { TYPED_ARRAY_OVERHEAD_BYTES } from "../src/store/_slot_arena.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
 /** The bitmap's bytes for `length` pages and `bits` bits, without allocating it. */
@@ -88,6 +90,41 @@ Deno.test("memory: a store back to one run gives its containers back", () => {
     leaves: 1,
   });
   assert.ok(s.byteSize() <= fresh + 1024, `${s.byteSize()} vs a fresh store's ${fresh}`);
+});
+
+Deno.test("memory: the last run container to go leaves a small heap for the next", () => {
+  // _run_containers.ts RunContainers.release: once no container is left, a heap of at most
+  // KEEP_PAIRS pairs is kept with its per-container arrays (a pool that empties between bursts
+  // reopens a container at once); a bigger one is dropped (tested in store_internals_test.ts).
+  const store = new RangeTreeStore(2 ** 18, { bits: 1, mapAt: 2 ** 20 });
+  const bitmap = new BitmapStore(2 ** 18, { bits: 1 });
+  const fresh = store.byteSize();
+  const headers = 4 * TYPED_ARRAY_OVERHEAD_BYTES; // the heap and three per-container arrays
+  const kept = headers + 2 * KEEP_PAIRS * 4 + 1024;
+  const both = (start: number, end: number, state: number) => {
+    store.set(start, end, state);
+    bitmap.set(start, end, state);
+  };
+  for (let burst = 0; burst < 3; burst++) {
+    for (const page of [100, 5_000, 70_000]) both(page + burst, page + burst + 8, 1);
+    assert.equal(store.stats().runContainers, 1);
+    both(0, 2 ** 18, 0); // the pool empties
+    store.checkValid();
+    assert.deepEqual([...store.runs()], [...bitmap.runs()]);
+    assert.equal(store.stats().runContainers, 0);
+    const bytes = store.byteSize() - fresh;
+    assert.ok(bytes > headers && bytes <= kept, `burst ${burst}: ${bytes} bytes kept`);
+  }
+  // A container of 600 boundaries shrinks as it empties: what is left when it goes is small too.
+  const rng = new Prng(6);
+  for (let i = 0; i < 300; i++) {
+    const page = rng.int(2 ** 18 - 1);
+    both(page, page + 1, 1);
+  }
+  both(0, 2 ** 18, 0);
+  store.checkValid();
+  assert.equal(store.runCount, 1);
+  assert.ok(store.byteSize() - fresh <= kept, `${store.byteSize() - fresh} bytes kept`);
 });
 
 Deno.test("memory: a run container that empties out gives its room back", () => {

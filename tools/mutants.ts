@@ -166,6 +166,27 @@ export const MUTANTS: readonly Mutant[] = [
     what: "memory: a run container that empties out keeps the room it once needed",
   },
   {
+    id: "store-containers-drop-small-heap",
+    file: "src/store/_run_containers.ts",
+    search: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+    replace: "    if (reopen && this.heap.length < 0) return;",
+    what: "performance: a pool's last container drops even a small heap (swiotlb-churn regrows it)",
+  },
+  {
+    id: "store-containers-keep-big-heap",
+    file: "src/store/_run_containers.ts",
+    search: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+    replace: "    if (reopen) return;",
+    what: "memory: a store whose containers all went back to runs keeps their whole heap",
+  },
+  {
+    id: "store-containers-keep-without-reopen",
+    file: "src/store/_run_containers.ts",
+    search: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+    replace: "    if (this.heap.length <= 2 * KEEP_PAIRS) return;",
+    what: "memory: a container that became a chunk map leaves its heap behind",
+  },
+  {
     id: "store-containers-compact",
     file: "src/store/_run_containers.ts",
     search: "      used += this.room[id];\n    }\n    this.heap = heap;",

@@ -24,7 +24,9 @@
  * a room holds at most four times its pairs (or `FIRST_ROOM`), and the heap,
  * grown by half, stays within a small multiple of the rooms.
  * Container numbers never change, so nothing outside has to be told when
- * rooms move.
+ * rooms move. When the last container goes back to runs, a heap of at most
+ * {@link KEEP_PAIRS} pairs stays for the next one (a pool that empties
+ * between bursts of buffers opens one again at once; see `release`).
  *
  * @module
  */
@@ -39,6 +41,8 @@ const FIRST_ROOM = 8;
 const META_BYTES = 12;
 
 const NO_INTS = new Int32Array(0);
+/** Pairs of heap, at most, that {@link RunContainers.release} keeps once no container is left. */
+export const KEEP_PAIRS = 64;
 
 /** Many sorted run arrays in one heap, numbered; see the module doc. */
 export class RunContainers {
@@ -92,24 +96,38 @@ export class RunContainers {
     return id;
   }
 
-  /** Gives container `id` back; its room becomes garbage. */
-  release(id: number): void {
+  /**
+   * Gives container `id` back; its room becomes garbage. `reopen` says its
+   * span may want a container again soon (it went back to runs, not on to a
+   * chunk map): when it was the last container, a heap of at most
+   * {@link KEEP_PAIRS} pairs and the per-container arrays stay for the next
+   * one. A SWIOTLB pool that empties between bursts reopens a container at
+   * its next buffer, and allocating the four typed arrays afresh each time
+   * cost `swiotlb-churn` (1,550 such cycles in its 200,000 conversions)
+   * 1-11% of its time (paired medians of five runs against the code that
+   * dropped them: 0.89-0.99, `bench/store_rows.ts`'s loop). Otherwise the
+   * last release drops every array.
+   */
+  release(id: number, reopen = false): void {
     this.#held -= this.room[id];
     this.count[id] = -1;
     this.room[id] = 0;
     this.live--;
     this.#free.push(id);
-    if (this.live > 0 && this.#tooMuchGarbage()) this.#compact();
-    if (this.live === 0) {
-      // Nothing left: drop the arrays entirely.
-      this.heap =
-        this.base =
-        this.count =
-        this.room =
-          NO_INTS;
-      this.top = this.#used = this.#held = 0;
-      this.#free = [];
+    if (this.live > 0) {
+      if (this.#tooMuchGarbage()) this.#compact();
+      return;
     }
+    // Nothing left: start again from an empty heap. (Every number below `top`
+    // was released, so `count` already says -1 for each.)
+    this.top = this.#used = this.#held = 0;
+    this.#free = [];
+    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;
+    this.heap =
+      this.base =
+      this.count =
+      this.room =
+        NO_INTS;
   }
 
   /** The last pair of container `id` whose offset is `<= off` (pair 0 is at offset 0). */

@@ -1215,7 +1215,7 @@ export class RangeTreeStore implements StateStore {
       starts.push(containers.offsetAt(id, k));
       states.push(containers.stateAt(id, k));
     }
-    containers.release(id);
+    containers.release(id, true);
     this.#directory.delete(sc * this.#perSpan);
     this.#spanToRuns(sc, se, starts, states);
   }
