@@ -6,8 +6,6 @@ import assert from "node:assert/strict";
 import { BitmapStore } from "../src/store/bitmap_store.ts";
 import { type RangeTreeOptions, RangeTreeStore } from "../src/store/range_tree_store.ts";
 import type { StateStore } from "../src/store/state_store.ts";
-import { KEEP_PAIRS } from "../src/store/_run_containers.ts";
-import { TYPED_ARRAY_OVERHEAD_BYTES } from "../src/store/_slot_arena.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
 /** Small containers so that a few hundred operations exercise every form. */
@@ -300,13 +298,13 @@ Deno.test("containers: many maps made and released leave a small, compacted stor
   // peak); three maps and the index's floor are about a third of it (2.99x for
   // seed 2647117815 since dense chunks carry 4 bytes of metadata).
   assert.ok(tree.byteSize() * 2.5 < peak, `byteSize ${tree.byteSize()} vs peak ${peak}`);
-  // Calm the last ones too: nothing of the containers may remain but, when it is small, the
-  // run containers' heap and arrays (RunContainers.release keeps them for the next container).
+  // Calm the last ones too: nothing of the containers may remain (the last one to go leaves a
+  // heap that held many: RunContainers.release keeps nothing of it).
   tree.set(0, length, 2);
-  const extra = tree.byteSize() -
-    new RangeTreeStore(length, { bits: 2, ...SMALL, initial: 2 }).byteSize();
-  const keptAtMost = 4 * TYPED_ARRAY_OVERHEAD_BYTES + 8 * KEEP_PAIRS + 12 * 2 * 64;
-  assert.ok(extra >= 0 && extra <= keptAtMost, `${extra} bytes left of the containers`);
+  assert.equal(
+    tree.byteSize(),
+    new RangeTreeStore(length, { bits: 2, ...SMALL, initial: 2 }).byteSize(),
+  );
 });
 
 Deno.test("range-tree options: bad tuning values throw naming the option", () => {

@@ -303,7 +303,7 @@ Deno.test("run containers: pairs survive inserts, removals, moves, releases and 
   assert.equal(arena.byteSize(), 0, "an arena with no container holds no arrays");
 });
 
-Deno.test("run containers: a last release to reopen keeps a heap of at most KEEP_PAIRS pairs", () => {
+Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pairs and numbers", () => {
   // _run_containers.ts RunContainers.release: once no container is left, and the span went back
   // to runs (`reopen`), a small heap and the per-container arrays stay for the next container
   // (numbered from 0 again); a big heap goes, and so does every array without `reopen`.
@@ -330,6 +330,20 @@ Deno.test("run containers: a last release to reopen keeps a heap of at most KEEP
   big.release(big.create(offsets, offsets.map((k) => k & 1)), true);
   assert.equal(big.byteSize(), 0, "a heap over KEEP_PAIRS pairs is dropped");
   assert.equal(big.heap.length, 0);
+  // Many small containers: the heap compacts as they go, but the per-container arrays grew
+  // past KEEP_PAIRS numbers (a store whose 16,384 spans each held one buffer kept 220 KB).
+  const many = new RunContainers();
+  const ids = Array.from({ length: 2 * KEEP_PAIRS }, () => many.create([0, 1], [0, 1]));
+  const last = ids.pop()!;
+  for (const id of ids) many.release(id, true);
+  // Rooms given up pile up as garbage until the heap is compacted around the one live container.
+  for (let k = 0; k < 50 && many.heap.length > 2 * KEEP_PAIRS; k++) {
+    many.release(many.create([0, 1], [0, 1]), true);
+  }
+  assert.ok(many.heap.length <= 2 * KEEP_PAIRS, `a small heap: ${many.heap.length} words`);
+  assert.ok(many.count.length > KEEP_PAIRS);
+  many.release(last, true);
+  assert.equal(many.byteSize(), 0, "arrays for more than KEEP_PAIRS containers are dropped");
 });
 
 Deno.test("run containers: apply keeps a container's pairs maximal and equal to a page model", () => {

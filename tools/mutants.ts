@@ -168,23 +168,35 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-containers-drop-small-heap",
     file: "src/store/_run_containers.ts",
-    search: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+    search:
+      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
     replace: "    if (reopen && this.heap.length < 0) return;",
     what: "performance: a pool's last container drops even a small heap (swiotlb-churn regrows it)",
   },
   {
     id: "store-containers-keep-big-heap",
     file: "src/store/_run_containers.ts",
-    search: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+    search:
+      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
     replace: "    if (reopen) return;",
     what: "memory: a store whose containers all went back to runs keeps their whole heap",
   },
   {
     id: "store-containers-keep-without-reopen",
     file: "src/store/_run_containers.ts",
-    search: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
-    replace: "    if (this.heap.length <= 2 * KEEP_PAIRS) return;",
+    search:
+      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
+    replace:
+      "    if (this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
     what: "memory: a container that became a chunk map leaves its heap behind",
+  },
+  {
+    id: "store-containers-keep-many-numbers",
+    file: "src/store/_run_containers.ts",
+    search:
+      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
+    replace: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+    what: "memory: a store whose many containers all went keeps arrays for every one of them",
   },
   {
     id: "store-containers-compact",

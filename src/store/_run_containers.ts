@@ -41,7 +41,10 @@ const FIRST_ROOM = 8;
 const META_BYTES = 12;
 
 const NO_INTS = new Int32Array(0);
-/** Pairs of heap, at most, that {@link RunContainers.release} keeps once no container is left. */
+/**
+ * Pairs of heap, and container numbers, at most, that {@link RunContainers.release}
+ * keeps once no container is left.
+ */
 export const KEEP_PAIRS = 64;
 
 /** Many sorted run arrays in one heap, numbered; see the module doc. */
@@ -100,13 +103,14 @@ export class RunContainers {
    * Gives container `id` back; its room becomes garbage. `reopen` says its
    * span may want a container again soon (it went back to runs, not on to a
    * chunk map): when it was the last container, a heap of at most
-   * {@link KEEP_PAIRS} pairs and the per-container arrays stay for the next
-   * one. A SWIOTLB pool that empties between bursts reopens a container at
-   * its next buffer, and allocating the four typed arrays afresh each time
-   * cost `swiotlb-churn` (1,550 such cycles in its 200,000 conversions)
-   * 1-11% of its time (paired medians of five runs against the code that
-   * dropped them: 0.89-0.99, `bench/store_rows.ts`'s loop). Otherwise the
-   * last release drops every array.
+   * {@link KEEP_PAIRS} pairs and per-container arrays for at most as many
+   * containers stay for the next one (under 1.5 KB). A SWIOTLB pool that
+   * empties between bursts reopens a container at its next buffer, and
+   * allocating the four typed arrays afresh each time cost `swiotlb-churn`
+   * (whose 200,000 conversions empty its pool 764 times) 1-11% of its time
+   * (paired medians of five runs against the code that dropped them:
+   * 0.89-0.99, `bench/store_rows.ts`'s loop). Otherwise the last release
+   * drops every array.
    */
   release(id: number, reopen = false): void {
     this.#held -= this.room[id];
@@ -122,7 +126,7 @@ export class RunContainers {
     // was released, so `count` already says -1 for each.)
     this.top = this.#used = this.#held = 0;
     this.#free = [];
-    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;
+    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;
     this.heap =
       this.base =
       this.count =
