@@ -114,6 +114,26 @@ const COST_TEST_SHARE_LOG = 3;
  * are `-(map + 1)` with `map` below the store's span count, at most 2^46.
  */
 const CONTAINER_BASE = 2 ** 48;
+
+/** The index value of run container `id` (see {@link CONTAINER_BASE}). */
+function containerEntry(id: number): number {
+  return -(CONTAINER_BASE + id + 1);
+}
+
+/** The run container that an index value below `-CONTAINER_BASE` refers to. */
+function entryContainer(value: number): number {
+  return -value - CONTAINER_BASE - 1;
+}
+
+/** The span directory's slot for run container `id`: `-(id + 2)` (-1 is none, chunk maps `>= 0`). */
+function containerSlot(id: number): number {
+  return -id - 2;
+}
+
+/** The run container that a directory slot below -1 refers to. */
+function slotContainer(slot: number): number {
+  return -slot - 2;
+}
 /**
  * Default `runContainerAt`: 0, a span becomes a run container before its
  * first boundary, so the index holds whole spans only. Measured side by side
@@ -428,7 +448,7 @@ export class RangeTreeStore implements StateStore {
     } else if (slot < -1) {
       // Inside one pair of the run container: its state.
       const containers = this.#containers;
-      const id = -slot - 2;
+      const id = slotContainer(slot);
       const sc = span * this.#span;
       const k = containers.find(id, start - sc);
       const pairEnd = k + 1 < containers.count[id]
@@ -542,14 +562,14 @@ export class RangeTreeStore implements StateStore {
   /** The state of the first page of an entry with value `value`. */
   #firstState(value: number): number {
     if (value >= 0) return value;
-    if (value < -CONTAINER_BASE) return this.#containers.firstState(-value - CONTAINER_BASE - 1);
+    if (value < -CONTAINER_BASE) return this.#containers.firstState(entryContainer(value));
     return this.#chunkPage(-value - 1, 0, 0);
   }
 
   /** The state of page `end - 1` of the entry `(key, value)` that ends at `end`. */
   #lastState(key: number, value: number, end: number): number {
     if (value >= 0) return value;
-    if (value < -CONTAINER_BASE) return this.#containers.lastState(-value - CONTAINER_BASE - 1);
+    if (value < -CONTAINER_BASE) return this.#containers.lastState(entryContainer(value));
     const off = end - 1 - key; // < 2^30
     return this.#chunkPage(-value - 1, off >>> this.#shift, off & (this.#chunk - 1));
   }
@@ -564,7 +584,7 @@ export class RangeTreeStore implements StateStore {
     }
     if (slot !== -1) {
       const containers = this.#containers;
-      const id = -slot - 2;
+      const id = slotContainer(slot);
       return containers.stateAt(id, containers.find(id, page - span * this.#span));
     }
     const index = this.#index;
@@ -605,7 +625,7 @@ export class RangeTreeStore implements StateStore {
           runEnd = stop;
         } else if (value < -CONTAINER_BASE) {
           const containers = this.#containers;
-          const id = -value - CONTAINER_BASE - 1;
+          const id = entryContainer(value);
           const n = containers.count[id];
           for (let k = containers.find(id, runEnd - key); runEnd < stop; k++) {
             const pairState = containers.stateAt(id, k);
@@ -661,7 +681,7 @@ export class RangeTreeStore implements StateStore {
         const sc = span * this.#span;
         const se = sc + this.#span < this.length ? sc + this.#span : this.length;
         const stop = se < end ? se : end;
-        if (slot < 0) this.#editContainer(sc, -slot - 2, se, pos, stop, keep, put);
+        if (slot < 0) this.#editContainer(sc, slotContainer(slot), se, pos, stop, keep, put);
         else if (stop - pos !== 1 || !this.#editDensePage(sc, slot, pos, keep, put)) {
           this.#editMap(sc, slot, se, pos, stop, keep, put);
         }
@@ -1080,15 +1100,15 @@ export class RangeTreeStore implements StateStore {
     // Remove the keys inside, then mark the span's start.
     index.removeInside(sc, se);
     const id = this.#newContainer(sc, offsets, states);
-    if (firstKey === sc) index.setValueHere(-(CONTAINER_BASE + id + 1));
-    else index.insertAfter(sc, -(CONTAINER_BASE + id + 1));
+    if (firstKey === sc) index.setValueHere(containerEntry(id));
+    else index.insertAfter(sc, containerEntry(id));
     return id;
   }
 
   /** A run container for the span at `sc` holding the given pairs, entered in the directory. */
   #newContainer(sc: number, offsets: number[], states: number[]): number {
     const id = this.#containers.create(offsets, states);
-    this.#directory.set(sc * this.#perSpan, -id - 2);
+    this.#directory.set(sc * this.#perSpan, containerSlot(id));
     return id;
   }
 
@@ -1114,8 +1134,8 @@ export class RangeTreeStore implements StateStore {
     this.#openContainers();
     const index = this.#index;
     const id = this.#containers.createSplit(se - sc, value, a - sc, b - sc, state);
-    this.#directory.set(sc * this.#perSpan, -id - 2);
-    const ref = -(CONTAINER_BASE + id + 1);
+    this.#directory.set(sc * this.#perSpan, containerSlot(id));
+    const ref = containerEntry(id);
     if (key === sc) {
       index.setValueHere(ref);
       if (next > se) index.insertAfter(se, value);
@@ -1199,7 +1219,7 @@ export class RangeTreeStore implements StateStore {
     this.#released = true;
     if (starts.length - 1 > this.#containerRunsAt) {
       const id = this.#newContainer(sc, starts, states);
-      this.#index.setValue(sc, -(CONTAINER_BASE + id + 1));
+      this.#index.setValue(sc, containerEntry(id));
       return;
     }
     this.#directory.delete(sc * this.#perSpan);
@@ -1314,7 +1334,7 @@ export class RangeTreeStore implements StateStore {
       if (value >= 0) continue;
       if (value < -CONTAINER_BASE) {
         containers++;
-        this.#checkContainer(key, -value - CONTAINER_BASE - 1, containersSeen, fail);
+        this.#checkContainer(key, entryContainer(value), containersSeen, fail);
         continue;
       }
       maps++;
@@ -1367,7 +1387,7 @@ export class RangeTreeStore implements StateStore {
     if (!(id < containers.top && containers.isLive(id))) fail(`run container ${id} not in use`);
     if (containersSeen.has(id)) fail(`run container ${id} held twice`);
     containersSeen.add(id);
-    if (this.#directory.get(key / span) !== -id - 2) {
+    if (this.#directory.get(key / span) !== containerSlot(id)) {
       fail(`directory entry of the run container at ${key}`);
     }
     const n = containers.count[id];
