@@ -130,6 +130,34 @@ Deno.test("README: the benchmark of a multi-GB trace runs (here on 8 MiB)", asyn
   assert.match(text, /^peak RSS \(VmHWM\) of the replay: [\d.]+ MiB$/m);
 });
 
+Deno.test("README: the real-kernel row's parts run without /dev/kvm (here 300 conversions)", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/linux_parts.ts", "--reps", "2", "--count", "300"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const loops = [...text.matchAll(/^(.+?) +best ([\d.]+) µs, median ([\d.]+) µs$/gm)];
+  assert.deepEqual(loops.map((m) => m[1]), [
+    "region, no listener",
+    "region + getpid",
+    "memstate, no system call",
+    "getpid",
+    "memstate + getpid",
+    "memfd punch",
+    "memstate on memfds",
+  ]);
+  for (const [, name, best, median] of loops) {
+    assert.ok(Number(best) > 0 && Number(best) <= Number(median), `${name}: ${best} / ${median}`);
+  }
+  assert.match(text, /^the region alone costs [\d.]+ µs, -?[\d.]+ µs next to getpid$/m);
+  assert.match(
+    text,
+    /^memstate adds -?[\d.]+ µs alone, -?[\d.]+ µs next to getpid, -?[\d.]+ µs next to a memfd punch \(medians\)$/m,
+  );
+});
+
 function quiet() {
   return { out: () => {}, err: () => {}, interactive: false };
 }
