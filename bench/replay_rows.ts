@@ -16,14 +16,19 @@
  *
  * The target: the replay adds at most 25% to the direct conversions. Each is
  * the best of `reps` runs (median in the JSON). Run alone:
- * `deno run -A bench/replay_rows.ts [--conversions N] [--reps N]`.
+ * `deno run -A bench/replay_rows.ts [--conversions N] [--reps N]`. With
+ * `--parts` it takes the gap apart instead ({@link replayParts}).
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { buildHost, parseHostConfig, runSession } from "../host.ts";
-import { openTraceStream } from "../src/host/trace/stream.ts";
+import { openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
+import { WORKER_MODULE, type WorkerBatch } from "../src/host/trace/_read_on_worker.ts";
+import { emptyTraceStats } from "../src/host/trace/stats.ts";
+import { runBatchStream } from "../src/host/event_runner.ts";
+import { RunRecorder } from "../src/host/report/recorder.ts";
 import { Prng } from "../src/util/prng.ts";
 import { timedMeasurement } from "./measurement.ts";
 import type { ReportRow, RowSource } from "./report.ts";
@@ -78,11 +83,149 @@ async function writeTrace(count: number, seed: number) {
   return { path, offsets, sizes, toShared };
 }
 
+/** The direct conversions of `trace` on a fresh host; returns milliseconds. */
+function convertDirect(
+  config: ReturnType<typeof parseHostConfig>,
+  trace: { offsets: Float64Array; sizes: Float64Array; toShared: Uint8Array },
+): number {
+  using host = buildHost(config);
+  const region = host.regions[0];
+  const t0 = performance.now();
+  for (let i = 0; i < trace.offsets.length; i++) {
+    region.convert(trace.offsets[i], trace.sizes[i], trace.toShared[i] ? "shared" : "private");
+  }
+  return performance.now() - t0;
+}
+
+/**
+ * Starts the replay's own reader worker on `path` with credit for every batch
+ * (it never waits for the main thread) and resolves once its first batch is
+ * posted; `stop` ends it. The batches queue unread: what is measured beside
+ * it is what the reading costs the other thread. `createMs` is how long the
+ * `Worker` constructor held this thread (Deno creates the worker's runtime
+ * before it returns).
+ */
+async function readerBeside(path: string): Promise<{ stop: () => void; createMs: number }> {
+  const t0 = performance.now();
+  const worker = new Worker(WORKER_MODULE.href, { type: "module" });
+  const createMs = performance.now() - t0;
+  const started = new Promise<void>((resolve, reject) => {
+    worker.onmessage = (e: MessageEvent<{ kind: string }>) => {
+      if (e.data.kind === "batch" || e.data.kind === "end") resolve();
+      else reject(new Error(`the reader worker failed: ${JSON.stringify(e.data)}`));
+    };
+    worker.onerror = (e) => reject(new Error(`the reader worker failed: ${e.message}`));
+  });
+  worker.postMessage({ path, chunkSize: TRACE_CHUNK_SIZE });
+  // More credit than the trace has batches (one per chunk read).
+  for (let i = 0; i < 4096; i++) worker.postMessage("more");
+  await started;
+  return { stop: () => worker.terminate(), createMs };
+}
+
+/** The trace's conversions as the reader's worker posts them: columns of 2,840 (a chunk's worth). */
+function columnBatches(
+  trace: { offsets: Float64Array; sizes: Float64Array; toShared: Uint8Array },
+): WorkerBatch[] {
+  const batches: WorkerBatch[] = [];
+  const count = trace.offsets.length, per = 2840;
+  for (let start = 0; start < count; start += per) {
+    const n = Math.min(per, count - start);
+    const gpa = new Float64Array(n), size = new Float64Array(n), line = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      gpa[i] = BASE + trace.offsets[start + i];
+      size[i] = trace.sizes[start + i];
+      line[i] = start + i + 1;
+    }
+    const shared = trace.toShared.slice(start, start + n);
+    batches.push({
+      kind: "batch",
+      count: n,
+      gpa,
+      size,
+      shared,
+      line,
+      others: [],
+      stats: emptyTraceStats(),
+    });
+  }
+  return batches;
+}
+
+/** Runs `batches` through the session's runner on a fresh host, with the report's probe or not. */
+async function runColumns(
+  config: ReturnType<typeof parseHostConfig>,
+  batches: WorkerBatch[],
+  probe: boolean,
+): Promise<number> {
+  using host = buildHost(config);
+  const recorder = probe ? new RunRecorder(host) : undefined;
+  async function* input() {
+    yield* batches;
+  }
+  const t0 = performance.now();
+  await runBatchStream(host, input(), recorder ? { probe: recorder } : {});
+  return performance.now() - t0;
+}
+
+/** Milliseconds of each repetition of each part of the replay's cost ({@link replayParts}). */
+export interface ReplayParts {
+  /** The direct conversions. */
+  direct: number[];
+  /** The same, while the replay's reader worker reads the trace on the other core. */
+  readerBeside: number[];
+  /** How long `new Worker` held the main thread, as every replay of a large file pays once. */
+  workerCreate: number[];
+  /** The conversions through the session's runner, from columns already in memory, no probe. */
+  runner: number[];
+  /** The same with the report's probe (latency histogram, timelines), as a session runs it. */
+  runnerProbe: number[];
+}
+
+/**
+ * The replay row's gap taken apart, each part `reps` times, interleaved: what
+ * reading on the other core costs the conversions, and what the runner and
+ * the report's probe add to them. The rest of the gap is outside the
+ * runner's batches (the replay row's note).
+ */
+export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayParts> {
+  const trace = await writeTrace(count, 3);
+  const config = parseHostConfig(CONFIG, "replay.json");
+  const batches = columnBatches(trace);
+  const parts: ReplayParts = {
+    direct: [],
+    readerBeside: [],
+    workerCreate: [],
+    runner: [],
+    runnerProbe: [],
+  };
+  try {
+    for (let r = 0; r < reps; r++) {
+      parts.direct.push(convertDirect(config, trace));
+      const reader = await readerBeside(trace.path);
+      try {
+        parts.readerBeside.push(convertDirect(config, trace));
+      } finally {
+        reader.stop();
+      }
+      parts.workerCreate.push(reader.createMs);
+      parts.runner.push(await runColumns(config, batches, false));
+      parts.runnerProbe.push(await runColumns(config, batches, true));
+    }
+  } finally {
+    await Deno.remove(trace.path);
+  }
+  return parts;
+}
+
 /** The replay row: direct conversions (baseline), full replay, and the reader alone. */
 export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow[]> {
   const trace = await writeTrace(count, 3);
   const config = parseHostConfig(CONFIG, "replay.json");
   const reader: number[] = [], direct: number[] = [], replay: number[] = [];
+  // Of each replay, the milliseconds outside the runner's batches: the worker's
+  // start and the waits for its batches, setting up, the checks and the report.
+  const outside: number[] = [];
   try {
     for (let r = 0; r < reps; r++) {
       {
@@ -94,23 +237,12 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
         reader.push(performance.now() - t0);
         if (items !== count) throw new Error(`reader saw ${items} items, expected ${count}`);
       }
-      {
-        using host = buildHost(config);
-        const region = host.regions[0];
-        const t0 = performance.now();
-        for (let i = 0; i < count; i++) {
-          region.convert(
-            trace.offsets[i],
-            trace.sizes[i],
-            trace.toShared[i] ? "shared" : "private",
-          );
-        }
-        direct.push(performance.now() - t0);
-      }
+      direct.push(convertDirect(config, trace));
       {
         const t0 = performance.now();
         const { report } = await runSession(config, { trace: trace.path });
         replay.push(performance.now() - t0);
+        outside.push(replay[replay.length - 1] - report.elapsedMs);
         // Overlapping buffers make a few conversions no-ops; none may fail or be rejected.
         const c = report.conversions;
         if (c.applied + c.noop !== count) {
@@ -128,7 +260,15 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
     unit: "conversion",
     results: [
       timedMeasurement("direct", direct, count),
-      timedMeasurement("replay", replay, count, "reader, runner and invariant check, from a file"),
+      timedMeasurement(
+        "replay",
+        replay,
+        count,
+        "reader, runner and invariant check, from a file; outside the runner's batches " +
+          `(the worker's start, waits for batches, setup, checks): ${
+            outside.map((ms) => ms.toFixed(0)).join(", ")
+          } ms`,
+      ),
     ],
     targets: [{ metric: "time", max: 1.25 }],
   }, {
@@ -149,13 +289,44 @@ export const replaySource: RowSource = { name: "replay", rows: () => replayRows(
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { conversions: { type: "string" }, reps: { type: "string" } },
+    options: {
+      conversions: { type: "string" },
+      reps: { type: "string" },
+      parts: { type: "boolean" },
+    },
   });
+  if (values.parts) {
+    const parts = await replayParts(
+      Number(values.conversions ?? 1_000_000),
+      Number(values.reps ?? 5),
+    );
+    const names: [Exclude<keyof ReplayParts, "workerCreate">, string][] = [
+      ["direct", "direct"],
+      ["readerBeside", "direct, reader beside"],
+      ["runner", "runner, no probe"],
+      ["runnerProbe", "runner with probe"],
+    ];
+    for (const [key, name] of names) {
+      const times = parts[key];
+      const paired = times.map((t, r) => t / parts.direct[r]).sort((a, b) => a - b);
+      console.log(
+        `${name.padEnd(22)} ${times.map((t) => t.toFixed(0)).join(", ")} ms; ` +
+          `paired median ${paired[paired.length >> 1].toFixed(2)}x direct`,
+      );
+    }
+    console.log(
+      `new Worker held the main thread ${
+        parts.workerCreate.map((t) => t.toFixed(0)).join(", ")
+      } ms`,
+    );
+    Deno.exit(0);
+  }
   const [row, reader] = await replayRows(
     Number(values.conversions ?? 1_000_000),
     Number(values.reps ?? 3),
   );
   const direct = row.results[0].seconds!;
+  console.log(row.results[1].note);
   for (const m of [...row.results, reader.results[1]]) {
     const us = (s: number) => ((s * 1e6) / m.units).toFixed(3);
     console.log(

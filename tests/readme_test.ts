@@ -158,6 +158,25 @@ Deno.test("README: the real-kernel row's parts run without /dev/kvm (here 300 co
   );
 });
 
+Deno.test("README: the replay row's parts run (here 3,000 conversions)", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/replay_rows.ts", "--parts", "--conversions", "3000", "--reps", "2"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const parts = [...text.matchAll(/^(.+?) +[\d, ]+ ms; paired median ([\d.]+)x direct$/gm)];
+  assert.deepEqual(parts.map((m) => m[1]), [
+    "direct",
+    "direct, reader beside",
+    "runner, no probe",
+    "runner with probe",
+  ]);
+  assert.equal(parts[0][2], "1.00", "direct against itself");
+  assert.match(text, /^new Worker held the main thread \d+, \d+ ms$/m);
+});
+
 function quiet() {
   return { out: () => {}, err: () => {}, interactive: false };
 }
