@@ -42,11 +42,9 @@ import {
   type KvmBackend,
   type MemoryFile,
 } from "../src/hw/backend.ts";
-import { Prng } from "../src/util/prng.ts";
+import { plan, REGION_BYTES } from "./linux_rows.ts";
 
 const PAGE = 4096;
-/** The `linux 4k` rows' region: 64 MiB. */
-const REGION_BYTES = 64 * 2 ** 20;
 const PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 const PAGE_BIG = BigInt(PAGE);
 
@@ -221,20 +219,6 @@ const LOOPS: Loop[] = [
   },
   memstateLoop("memstate on memfds", memfdAsGuestMemfd),
 ];
-
-/** The conversions: page index and direction, each flipping its page's state. */
-function plan(count: number, seed: number): { pages: Uint32Array; toShared: Uint8Array } {
-  const rng = new Prng(seed);
-  const pages = new Uint32Array(count);
-  const toShared = new Uint8Array(count);
-  const shared = new Uint8Array(REGION_BYTES / PAGE);
-  for (let i = 0; i < count; i++) {
-    const p = rng.int(shared.length);
-    pages[i] = p;
-    toShared[i] = shared[p] = shared[p] ^ 1;
-  }
-  return { pages, toShared };
-}
 
 /** One loop's microseconds per conversion: every repetition, in the order run. */
 export interface PartTiming {

@@ -29,12 +29,12 @@ import type { Measurement, ReportRow, RowSource } from "./report.ts";
 
 const PAGE = 4096;
 /** 64 MiB: large enough that random pages rarely repeat back to back, small for a memslot. */
-const REGION_BYTES = 64 * 2 ** 20;
+export const REGION_BYTES = 64 * 2 ** 20;
 const PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 const PAGE_BIG = BigInt(PAGE);
 
-/** The conversions: page index and direction, each flipping its page's state. */
-function plan(count: number, seed: number): { pages: Uint32Array; toShared: Uint8Array } {
+/** The conversions of a 4 KiB row: page index and direction, each flipping its page's state. */
+export function plan(count: number, seed: number): { pages: Uint32Array; toShared: Uint8Array } {
   const rng = new Prng(seed);
   const pages = new Uint32Array(count);
   const toShared = new Uint8Array(count);
