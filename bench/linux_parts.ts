@@ -3,25 +3,26 @@
  * alone and next to a system call. Needs no /dev/kvm, so it runs where the
  * report's real-kernel rows are skipped.
  *
- * Seven loops of the same single-page conversions, interleaved, each timed
- * `--reps` times (the best and the median are printed):
+ * Three cases, each in a process of its own (so that no case's loops leave
+ * their type feedback in another's), each loop timed `--reps` times,
+ * interleaved, over the same single-page conversions as the `linux 4k` rows:
  *
- * - `region, no listener` and `region + getpid`: the bus's and the store's
- *   share, alone and with the cheapest system call after each conversion;
- * - `memstate, no system call`: a Region with the KVM attributes plugin on a
- *   backend that keeps the attribute table `LinuxKvm` keeps where the kernel
- *   has no KVM_SET_MEMORY_ATTRIBUTES and whose files check their arguments as
- *   `LinuxMemoryFile.fallocate` does, then return: every cost but the kernel's;
- * - `getpid` and `memstate + getpid`: the cheapest system call alone, and in
- *   place of the punch;
- * - `memfd punch` and `memstate on memfds`: `fallocate(PUNCH_HOLE)` on two
- *   memfds alone, and through the real `LinuxMemoryFile` (a memfd stands in
- *   for the guest_memfd, which only /dev/kvm can create).
+ * - `alone`: a region with no listener, and a region with the KVM attributes
+ *   plugin on a backend that keeps the attribute table `LinuxKvm` keeps where
+ *   the kernel has no KVM_SET_MEMORY_ATTRIBUTES and whose files check their
+ *   arguments as `LinuxMemoryFile.fallocate` does, then return: every cost
+ *   but the kernel's, and no system call in the process;
+ * - `getpid`: the cheapest system call alone, after each conversion of the
+ *   region with no listener, and in place of the plugin's punch;
+ * - `memfd`: `fallocate(PUNCH_HOLE)` on two memfds alone, and through the
+ *   real `LinuxMemoryFile` (a memfd stands in for the guest_memfd, which only
+ *   /dev/kvm can create).
  *
  * What memstate adds next to a system call is the median over repetitions
  * of the time with memstate minus the time of the call alone (the two ran
- * side by side); compare it with the same work alone.
- * Run: `deno run -A bench/linux_parts.ts [--reps N] [--count N]`.
+ * side by side); compare it with the same work alone. Every loop checks that
+ * it did its work (conversions applied, one punch each).
+ * Run: `deno run -A bench/linux_parts.ts [--reps N] [--count N] [--case C]`.
  *
  * @module
  */
@@ -43,30 +44,26 @@ import {
   type MemoryFile,
 } from "../src/hw/backend.ts";
 import { plan, REGION_BYTES } from "./linux_rows.ts";
+import { median } from "./measurement.ts";
 
 const PAGE = 4096;
 const PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 const PAGE_BIG = BigInt(PAGE);
 
-const getpidLibrary = Deno.dlopen("libc.so.6", {
-  getpid: { parameters: [], result: "i32", nonblocking: false },
-});
-const getpid = getpidLibrary.symbols.getpid;
+/** libc's getpid, opened by the `getpid` case only (nothing is opened at import). */
+let getpid: () => number = () => {
+  throw new Error("getpid: the getpid case opens it");
+};
 
-/**
- * A file whose punch checks its arguments as `LinuxMemoryFile.fallocate`
- * does, then makes a `getpid` in place of the `fallocate` or returns. One
- * class for both, so the plugin's call site sees one shape either way.
- */
+/** A file whose punch checks its arguments as `LinuxMemoryFile.fallocate` does, then returns. */
 class QuietFile implements GuestMemfd {
   readonly hostAddress = 0;
   readonly flags = 0;
-  constructor(readonly size: number, readonly withGetpid: boolean) {}
+  constructor(readonly size: number) {}
   fallocate(mode: number, offset: number, length: number): void {
     u32Arg("bench.fallocate", "mode", mode);
     offArg("bench.fallocate", "offset", offset);
     offArg("bench.fallocate", "length", length);
-    if (this.withGetpid) getpid();
   }
   punchHole(offset: number, length: number): void {
     this.fallocate(PUNCH, offset, length);
@@ -84,6 +81,16 @@ class QuietFile implements GuestMemfd {
   }
   close(): void {}
   [Symbol.dispose](): void {}
+}
+
+/** A {@link QuietFile} whose punch makes a `getpid` in place of the `fallocate`. */
+class GetpidFile extends QuietFile {
+  override fallocate(mode: number, offset: number, length: number): void {
+    u32Arg("bench.fallocate", "mode", mode);
+    offArg("bench.fallocate", "offset", offset);
+    offArg("bench.fallocate", "length", length);
+    getpid();
+  }
 }
 
 /**
@@ -127,7 +134,7 @@ function memfdAsGuestMemfd(size: number): GuestMemfd {
   });
 }
 
-/** One repetition of a loop: `run` is timed, `finish` (which releases what it made) is not. */
+/** One repetition of a loop: `run` is timed, `finish` (which checks and releases) is not. */
 interface Repetition {
   run(pages: Uint32Array, toShared: Uint8Array): void;
   finish(): void;
@@ -139,86 +146,132 @@ interface Loop {
   start(): Repetition;
 }
 
-function memstateLoop(name: string, makeFile: (size: number) => GuestMemfd): Loop {
+/** Throws unless `region` applied every one of `count` conversions. */
+function checkApplied(name: string, region: Region, count: number): void {
+  if (region.stats.applied !== count) {
+    throw new Error(`${name}: ${region.stats.applied} of ${count} conversions applied`);
+  }
+}
+
+/** Converts each planned page of `region`, in order. */
+function convertAll(region: Region, pages: Uint32Array, toShared: Uint8Array): void {
+  for (let i = 0; i < pages.length; i++) {
+    region.convert(pages[i] * PAGE, PAGE, toShared[i] ? "shared" : "private");
+  }
+}
+
+/** A region and what checks and releases it after `count` conversions (untimed). */
+interface Subject {
+  region: Region;
+  finish(count: number): void;
+}
+
+/** A region with no listener. */
+function bareRegion(name: string): Subject {
+  const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
+  return { region, finish: (count) => checkApplied(name, region, count) };
+}
+
+/**
+ * A region with the KVM plugin on files from `makeFile`; `finish` checks one
+ * punch per conversion (and the one at attach) and detaches.
+ */
+function withPlugin(name: string, makeFile: (size: number) => GuestMemfd): Subject {
+  const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
+  const kvm = kvmAttributes({ vm: new TableKvm(makeFile) });
+  kvm.attach(region);
+  return {
+    region,
+    finish(count) {
+      checkApplied(name, region, count);
+      const punches = kvm.stats().calls.punchHole;
+      if (punches !== count + 1) throw new Error(`${name}: ${punches} punches for ${count}`);
+      kvm.detach(region); // punches every shared run and closes the files
+    },
+  };
+}
+
+/** A loop converting every planned page of `make()`'s region. */
+function conversions(name: string, make: (name: string) => Subject): Loop {
   return {
     name,
     start() {
-      const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
-      const kvm = kvmAttributes({ vm: new TableKvm(makeFile) });
-      kvm.attach(region);
+      const { region, finish } = make(name);
+      let count = 0;
       return {
         run(pages, toShared) {
-          for (let i = 0; i < pages.length; i++) {
-            region.convert(pages[i] * PAGE, PAGE, toShared[i] ? "shared" : "private");
-          }
+          count = pages.length;
+          convertAll(region, pages, toShared);
         },
-        finish() {
-          // Detaching punches every shared run: untimed, like the setup.
-          const { guestMemfd, shared } = kvm.binding(region)!.backing;
-          kvm.detach(region);
-          guestMemfd.close();
-          shared?.close();
-        },
+        finish: () => finish(count),
       };
     },
   };
 }
 
-/** A region with no listener: the bus's and the store's share of the work. */
-function regionLoop(name: string, withGetpid: boolean): Loop {
-  return {
-    name,
-    start() {
-      const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
-      return {
-        run(pages, toShared) {
-          for (let i = 0; i < pages.length; i++) {
-            region.convert(pages[i] * PAGE, PAGE, toShared[i] ? "shared" : "private");
-            if (withGetpid) getpid();
-          }
+/**
+ * The loops of each case. A loop that calls `getpid` itself has its own
+ * function: sharing one with a loop that does not (a flag deciding) read
+ * 0.3 µs in some processes and 0.7 µs in others.
+ */
+const CASES: Record<string, Loop[]> = {
+  alone: [
+    conversions("region, no listener", bareRegion),
+    conversions("memstate, no system call", (name) => withPlugin(name, (n) => new QuietFile(n))),
+  ],
+  getpid: [
+    {
+      name: "getpid",
+      start: () => ({
+        run(pages) {
+          for (let i = 0; i < pages.length; i++) getpid();
         },
         finish() {},
-      };
+      }),
     },
-  };
-}
-
-const LOOPS: Loop[] = [
-  regionLoop("region, no listener", false),
-  regionLoop("region + getpid", true),
-  memstateLoop("memstate, no system call", (size) => new QuietFile(size, false)),
-  {
-    name: "getpid",
-    start: () => ({
-      run(pages) {
-        for (let i = 0; i < pages.length; i++) getpid();
-      },
-      finish() {},
-    }),
-  },
-  memstateLoop("memstate + getpid", (size) => new QuietFile(size, true)),
-  {
-    name: "memfd punch",
-    start() {
-      const sides = [openSharedMemfd(REGION_BYTES), openSharedMemfd(REGION_BYTES)];
-      const fallocate = libc().sym.fallocate;
-      return {
-        run(pages, toShared) {
-          for (let i = 0; i < pages.length; i++) {
-            const fd = sides[toShared[i]].fd;
-            if (fallocate(fd, PUNCH, BigInt(pages[i] * PAGE), PAGE_BIG) !== 0) {
-              throw new Error("fallocate failed");
+    {
+      name: "region + getpid",
+      start() {
+        const { region, finish } = bareRegion(this.name);
+        let count = 0;
+        return {
+          run(pages, toShared) {
+            count = pages.length;
+            for (let i = 0; i < pages.length; i++) {
+              region.convert(pages[i] * PAGE, PAGE, toShared[i] ? "shared" : "private");
+              getpid();
             }
-          }
-        },
-        finish() {
-          for (const side of sides) side.close();
-        },
-      };
+          },
+          finish: () => finish(count),
+        };
+      },
     },
-  },
-  memstateLoop("memstate on memfds", memfdAsGuestMemfd),
-];
+    conversions("memstate + getpid", (name) => withPlugin(name, (n) => new GetpidFile(n))),
+  ],
+  memfd: [
+    {
+      name: "memfd punch",
+      start() {
+        const sides = [openSharedMemfd(REGION_BYTES), openSharedMemfd(REGION_BYTES)];
+        const fallocate = libc().sym.fallocate;
+        return {
+          run(pages, toShared) {
+            for (let i = 0; i < pages.length; i++) {
+              const fd = sides[toShared[i]].fd;
+              if (fallocate(fd, PUNCH, BigInt(pages[i] * PAGE), PAGE_BIG) !== 0) {
+                throw new Error("fallocate failed");
+              }
+            }
+          },
+          finish() {
+            for (const side of sides) side.close();
+          },
+        };
+      },
+    },
+    conversions("memstate on memfds", (name) => withPlugin(name, memfdAsGuestMemfd)),
+  ],
+};
 
 /** One loop's microseconds per conversion: every repetition, in the order run. */
 export interface PartTiming {
@@ -228,25 +281,32 @@ export interface PartTiming {
   times: number[];
 }
 
-/** Times every loop `reps` times, interleaved, over `count` conversions. */
-export function measureParts(count: number, reps: number): PartTiming[] {
-  const { pages, toShared } = plan(count, 11);
-  const timings = LOOPS.map((loop) => ({ name: loop.name, times: [] as number[] }));
-  for (let r = 0; r < reps; r++) {
-    LOOPS.forEach((loop, k) => {
-      const repetition = loop.start();
-      const t0 = performance.now();
-      repetition.run(pages, toShared);
-      timings[k].times.push(((performance.now() - t0) * 1000) / count);
-      repetition.finish();
-    });
+/** Times every loop of `name`'s case `reps` times, interleaved, over `count` conversions. */
+export function measureCase(name: string, count: number, reps: number): PartTiming[] {
+  const loops = CASES[name];
+  if (loops === undefined) {
+    throw new RangeError(`--case: one of ${Object.keys(CASES).join(", ")}, got ${name}`);
   }
-  return timings;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1];
+  const library = name === "getpid"
+    ? Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32", nonblocking: false } })
+    : undefined;
+  if (library) getpid = library.symbols.getpid;
+  try {
+    const { pages, toShared } = plan(count, 11);
+    const timings = loops.map((loop) => ({ name: loop.name, times: [] as number[] }));
+    for (let r = 0; r < reps; r++) {
+      loops.forEach((loop, k) => {
+        const repetition = loop.start();
+        const t0 = performance.now();
+        repetition.run(pages, toShared);
+        timings[k].times.push(((performance.now() - t0) * 1000) / count);
+        repetition.finish();
+      });
+    }
+    return timings;
+  } finally {
+    library?.close();
+  }
 }
 
 /**
@@ -257,27 +317,54 @@ function pairedExcess(a: PartTiming, b: PartTiming): number {
   return median(a.times.map((t, r) => t - b.times[r]));
 }
 
+/** Runs `name`'s case in a process of its own and returns its timings. */
+async function caseInProcess(name: string, count: number, reps: number): Promise<PartTiming[]> {
+  const args = ["run", "-A", new URL(import.meta.url).pathname, "--case", name, "--json"];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...args, "--count", String(count), "--reps", String(reps)],
+    stderr: "inherit",
+  }).output();
+  if (out.code !== 0) throw new Error(`case ${name} exited with ${out.code}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { reps: { type: "string" }, count: { type: "string" } },
+    options: {
+      reps: { type: "string" },
+      count: { type: "string" },
+      case: { type: "string" },
+      json: { type: "boolean" },
+    },
   });
-  const parts = measureParts(Number(values.count ?? 10_000), Number(values.reps ?? 15));
-  for (const p of parts) {
-    const best = Math.min(...p.times);
+  const count = Number(values.count ?? 10_000), reps = Number(values.reps ?? 15);
+  if (values.case !== undefined) {
+    const timings = measureCase(values.case, count, reps);
+    console.log(values.json ? JSON.stringify(timings) : timings);
+  } else {
+    const [alone, nextToGetpid, nextToPunch] = [
+      await caseInProcess("alone", count, reps),
+      await caseInProcess("getpid", count, reps),
+      await caseInProcess("memfd", count, reps),
+    ];
+    for (const p of [...alone, ...nextToGetpid, ...nextToPunch]) {
+      const best = Math.min(...p.times);
+      console.log(
+        `${p.name.padEnd(26)} best ${best.toFixed(3)} µs, median ${median(p.times).toFixed(3)} µs`,
+      );
+    }
+    const [region, memstate] = alone, [pid, regionPid, memstatePid] = nextToGetpid;
+    const [punch, memstatePunch] = nextToPunch;
+    const us = (x: number) => `${x.toFixed(2)} µs`;
     console.log(
-      `${p.name.padEnd(26)} best ${best.toFixed(3)} µs, median ${median(p.times).toFixed(3)} µs`,
+      `the region alone costs ${us(median(region.times))}, ` +
+        `${us(pairedExcess(regionPid, pid))} next to getpid`,
+    );
+    console.log(
+      `memstate adds ${us(median(memstate.times))} alone, ${
+        us(pairedExcess(memstatePid, pid))
+      } next to getpid, ${us(pairedExcess(memstatePunch, punch))} next to a memfd punch (medians)`,
     );
   }
-  const [region, regionPid, alone, pid, withPid, punch, withPunch] = parts;
-  const us = (x: number) => `${x.toFixed(2)} µs`;
-  console.log(
-    `the region alone costs ${us(median(region.times))}, ` +
-      `${us(pairedExcess(regionPid, pid))} next to getpid`,
-  );
-  console.log(
-    `memstate adds ${us(median(alone.times))} alone, ${us(pairedExcess(withPid, pid))} next to ` +
-      `getpid, ${us(pairedExcess(withPunch, punch))} next to a memfd punch (medians)`,
-  );
-  getpidLibrary.close();
 }

@@ -9,7 +9,7 @@
 import type { Measurement } from "./report.ts";
 
 /** The median of `values` (the upper one of an even count). */
-function median(values: number[]): number {
+export function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 

@@ -30,7 +30,7 @@ import { emptyTraceStats } from "../src/host/trace/stats.ts";
 import { runBatchStream } from "../src/host/event_runner.ts";
 import { RunRecorder } from "../src/host/report/recorder.ts";
 import { Prng } from "../src/util/prng.ts";
-import { timedMeasurement } from "./measurement.ts";
+import { median, timedMeasurement } from "./measurement.ts";
 import type { ReportRow, RowSource } from "./report.ts";
 
 const BASE = 2 ** 32;
@@ -101,9 +101,11 @@ function convertDirect(
  * Starts the replay's own reader worker on `path` with credit for every batch
  * (it never waits for the main thread) and resolves once its first batch is
  * posted; `stop` ends it. The batches queue unread: what is measured beside
- * it is what the reading costs the other thread. `createMs` is how long the
- * `Worker` constructor held this thread (Deno creates the worker's runtime
- * before it returns).
+ * it is what the reading costs the other thread. Unpaced, the worker reads a
+ * 1M-line trace in about half the time the direct conversions take, so this
+ * is the reading's cost as a burst, not spread over the run as a replay's
+ * credit spreads it. `createMs` is how long the `Worker` constructor held
+ * this thread (Deno creates the worker's runtime before it returns).
  */
 async function readerBeside(path: string): Promise<{ stop: () => void; createMs: number }> {
   const t0 = performance.now();
@@ -114,12 +116,21 @@ async function readerBeside(path: string): Promise<{ stop: () => void; createMs:
       if (e.data.kind === "batch" || e.data.kind === "end") resolve();
       else reject(new Error(`the reader worker failed: ${JSON.stringify(e.data)}`));
     };
-    worker.onerror = (e) => reject(new Error(`the reader worker failed: ${e.message}`));
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`the reader worker failed: ${e.message}`));
+    };
   });
   worker.postMessage({ path, chunkSize: TRACE_CHUNK_SIZE });
-  // More credit than the trace has batches (one per chunk read).
-  for (let i = 0; i < 4096; i++) worker.postMessage("more");
-  await started;
+  // A credit for every batch there is (one per chunk read), and one to spare.
+  const batches = Math.ceil((await Deno.stat(path)).size / TRACE_CHUNK_SIZE) + 1;
+  for (let i = 0; i < batches; i++) worker.postMessage("more");
+  try {
+    await started;
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
   return { stop: () => worker.terminate(), createMs };
 }
 
@@ -164,8 +175,14 @@ async function runColumns(
     yield* batches;
   }
   const t0 = performance.now();
-  await runBatchStream(host, input(), recorder ? { probe: recorder } : {});
-  return performance.now() - t0;
+  const result = await runBatchStream(host, input(), recorder ? { probe: recorder } : {});
+  const ms = performance.now() - t0;
+  const count = batches.reduce((sum, batch) => sum + batch.count, 0);
+  const c = result.conversions;
+  if (c.applied + c.noop !== count) {
+    throw new Error(`runner applied ${c.applied} and skipped ${c.noop} of ${count}`);
+  }
+  return ms;
 }
 
 /** Milliseconds of each repetition of each part of the replay's cost ({@link replayParts}). */
@@ -183,10 +200,12 @@ export interface ReplayParts {
 }
 
 /**
- * The replay row's gap taken apart, each part `reps` times, interleaved: what
- * reading on the other core costs the conversions, and what the runner and
- * the report's probe add to them. The rest of the gap is outside the
- * runner's batches (the replay row's note).
+ * The replay row's gap taken apart, each part `reps` times after one untimed
+ * round, interleaved, in an order that turns by one each repetition (the
+ * first part timed in a repetition ran slowest in every run with a fixed
+ * order): what reading on the other core costs the conversions, and what the
+ * runner and the report's probe add to them. The rest of the gap is outside
+ * the runner's batches (the replay row's note).
  */
 export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayParts> {
   const trace = await writeTrace(count, 3);
@@ -199,9 +218,9 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
     runner: [],
     runnerProbe: [],
   };
-  try {
-    for (let r = 0; r < reps; r++) {
-      parts.direct.push(convertDirect(config, trace));
+  const steps: (() => Promise<void>)[] = [
+    () => Promise.resolve(void parts.direct.push(convertDirect(config, trace))),
+    async () => {
       const reader = await readerBeside(trace.path);
       try {
         parts.readerBeside.push(convertDirect(config, trace));
@@ -209,8 +228,15 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
         reader.stop();
       }
       parts.workerCreate.push(reader.createMs);
-      parts.runner.push(await runColumns(config, batches, false));
-      parts.runnerProbe.push(await runColumns(config, batches, true));
+    },
+    async () => void parts.runner.push(await runColumns(config, batches, false)),
+    async () => void parts.runnerProbe.push(await runColumns(config, batches, true)),
+  ];
+  try {
+    for (let r = -1; r < reps; r++) {
+      for (let k = 0; k < steps.length; k++) await steps[(k + Math.max(r, 0)) % steps.length]();
+      if (r === -1) { for (const times of Object.values(parts)) times.length = 0; // untimed round
+       }
     }
   } finally {
     await Deno.remove(trace.path);
@@ -286,45 +312,30 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
 /** The rows for `bench/report.ts`. */
 export const replaySource: RowSource = { name: "replay", rows: () => replayRows() };
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      conversions: { type: "string" },
-      reps: { type: "string" },
-      parts: { type: "boolean" },
-    },
-  });
-  if (values.parts) {
-    const parts = await replayParts(
-      Number(values.conversions ?? 1_000_000),
-      Number(values.reps ?? 5),
-    );
-    const names: [Exclude<keyof ReplayParts, "workerCreate">, string][] = [
-      ["direct", "direct"],
-      ["readerBeside", "direct, reader beside"],
-      ["runner", "runner, no probe"],
-      ["runnerProbe", "runner with probe"],
-    ];
-    for (const [key, name] of names) {
-      const times = parts[key];
-      const paired = times.map((t, r) => t / parts.direct[r]).sort((a, b) => a - b);
-      console.log(
-        `${name.padEnd(22)} ${times.map((t) => t.toFixed(0)).join(", ")} ms; ` +
-          `paired median ${paired[paired.length >> 1].toFixed(2)}x direct`,
-      );
-    }
+/** Prints the replay's parts ({@link replayParts}). */
+async function printParts(count: number, reps: number): Promise<void> {
+  const parts = await replayParts(count, reps);
+  const names: [Exclude<keyof ReplayParts, "workerCreate">, string][] = [
+    ["direct", "direct"],
+    ["readerBeside", "direct, reader beside"],
+    ["runner", "runner, no probe"],
+    ["runnerProbe", "runner with probe"],
+  ];
+  for (const [key, name] of names) {
+    const times = parts[key];
+    const paired = median(times.map((t, r) => t / parts.direct[r]));
     console.log(
-      `new Worker held the main thread ${
-        parts.workerCreate.map((t) => t.toFixed(0)).join(", ")
-      } ms`,
+      `${name.padEnd(22)} ${times.map((t) => t.toFixed(0)).join(", ")} ms; ` +
+        `paired median ${paired.toFixed(2)}x direct`,
     );
-    Deno.exit(0);
   }
-  const [row, reader] = await replayRows(
-    Number(values.conversions ?? 1_000_000),
-    Number(values.reps ?? 3),
-  );
+  const created = parts.workerCreate.map((t) => t.toFixed(0)).join(", ");
+  console.log(`new Worker held the main thread ${created} ms`);
+}
+
+/** Runs the replay rows and prints them. */
+async function printRows(count: number, reps: number): Promise<void> {
+  const [row, reader] = await replayRows(count, reps);
   const direct = row.results[0].seconds!;
   console.log(row.results[1].note);
   for (const m of [...row.results, reader.results[1]]) {
@@ -335,4 +346,18 @@ if (import.meta.main) {
       }x direct`,
     );
   }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      conversions: { type: "string" },
+      reps: { type: "string" },
+      parts: { type: "boolean" },
+    },
+  });
+  const count = Number(values.conversions ?? 1_000_000);
+  if (values.parts) await printParts(count, Number(values.reps ?? 5));
+  else await printRows(count, Number(values.reps ?? 3));
 }

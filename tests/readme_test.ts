@@ -141,9 +141,9 @@ Deno.test("README: the real-kernel row's parts run without /dev/kvm (here 300 co
   const loops = [...text.matchAll(/^(.+?) +best ([\d.]+) µs, median ([\d.]+) µs$/gm)];
   assert.deepEqual(loops.map((m) => m[1]), [
     "region, no listener",
-    "region + getpid",
     "memstate, no system call",
     "getpid",
+    "region + getpid",
     "memstate + getpid",
     "memfd punch",
     "memstate on memfds",
