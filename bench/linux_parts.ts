@@ -50,10 +50,12 @@ const PAGE = 4096;
 const PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 const PAGE_BIG = BigInt(PAGE);
 
-/** libc's getpid, opened by the `getpid` case only (nothing is opened at import). */
-let getpid: () => number = () => {
-  throw new Error("getpid: the getpid case opens it");
+/** Stands for getpid outside the `getpid` case. */
+const closedGetpid = (): number => {
+  throw new Error("getpid: only the getpid case opens it");
 };
+/** libc's getpid, opened by the `getpid` case only (nothing is opened at import). */
+let getpid: () => number = closedGetpid;
 
 /** A file whose punch checks its arguments as `LinuxMemoryFile.fallocate` does, then returns. */
 class QuietFile implements GuestMemfd {
@@ -305,7 +307,10 @@ export function measureCase(name: string, count: number, reps: number): PartTimi
     }
     return timings;
   } finally {
-    library?.close();
+    if (library) {
+      library.close();
+      getpid = closedGetpid;
+    }
   }
 }
 
@@ -319,7 +324,7 @@ function pairedExcess(a: PartTiming, b: PartTiming): number {
 
 /** Runs `name`'s case in a process of its own and returns its timings. */
 async function caseInProcess(name: string, count: number, reps: number): Promise<PartTiming[]> {
-  const args = ["run", "-A", new URL(import.meta.url).pathname, "--case", name, "--json"];
+  const args = ["run", "-A", import.meta.url, "--case", name, "--json"];
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...args, "--count", String(count), "--reps", String(reps)],
     stderr: "inherit",

@@ -235,8 +235,10 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
   try {
     for (let r = -1; r < reps; r++) {
       for (let k = 0; k < steps.length; k++) await steps[(k + Math.max(r, 0)) % steps.length]();
-      if (r === -1) { for (const times of Object.values(parts)) times.length = 0; // untimed round
-       }
+      if (r === -1) {
+        // The untimed round: its times go.
+        for (const times of Object.values(parts)) times.length = 0;
+      }
     }
   } finally {
     await Deno.remove(trace.path);
