@@ -88,9 +88,7 @@ class QuietFile implements GuestMemfd {
 /** A {@link QuietFile} whose punch makes a `getpid` in place of the `fallocate`. */
 class GetpidFile extends QuietFile {
   override fallocate(mode: number, offset: number, length: number): void {
-    u32Arg("bench.fallocate", "mode", mode);
-    offArg("bench.fallocate", "offset", offset);
-    offArg("bench.fallocate", "length", length);
+    super.fallocate(mode, offset, length);
     getpid();
   }
 }
@@ -324,7 +322,7 @@ function pairedExcess(a: PartTiming, b: PartTiming): number {
 
 /** Runs `name`'s case in a process of its own and returns its timings. */
 async function caseInProcess(name: string, count: number, reps: number): Promise<PartTiming[]> {
-  const args = ["run", "-A", import.meta.url, "--case", name, "--json"];
+  const args = ["run", "-A", import.meta.url, "--case", name];
   const out = await new Deno.Command(Deno.execPath(), {
     args: [...args, "--count", String(count), "--reps", String(reps)],
     stderr: "inherit",
@@ -340,13 +338,11 @@ if (import.meta.main) {
       reps: { type: "string" },
       count: { type: "string" },
       case: { type: "string" },
-      json: { type: "boolean" },
     },
   });
   const count = Number(values.count ?? 10_000), reps = Number(values.reps ?? 15);
   if (values.case !== undefined) {
-    const timings = measureCase(values.case, count, reps);
-    console.log(values.json ? JSON.stringify(timings) : timings);
+    console.log(JSON.stringify(measureCase(values.case, count, reps)));
   } else {
     const [alone, nextToGetpid, nextToPunch] = [
       await caseInProcess("alone", count, reps),
