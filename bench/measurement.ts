@@ -6,6 +6,7 @@
  * @module
  */
 
+import process from "node:process";
 import type { Measurement } from "./report.ts";
 
 /** The median of `values` (the upper one of an even count). */
@@ -36,4 +37,39 @@ export function timedMeasurement(
     runs: null,
     ...(note ? { note } : {}),
   };
+}
+
+/**
+ * Minor page faults of this process so far (`getrusage`'s `ru_minflt`,
+ * through `node:process`, which needs no permission where `/proc/self` does),
+ * or NaN where the runtime cannot tell. A repetition that takes page faults
+ * got fresh memory from the kernel rather than memory freed before; see the
+ * README's performance section for why that happens in phases.
+ */
+export function minorFaults(): number {
+  try {
+    return process.resourceUsage().minorPageFault;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Page faults in one repetition from which {@link faultNote} speaks up: 64
+ * pages (256 KiB) of fresh memory. A few faults come and go in any
+ * repetition (V8's own heap); a store row's slow repetitions take 120-160.
+ */
+export const FAULT_NOTE_AT = 64;
+
+/**
+ * A note on the repetitions that took at least {@link FAULT_NOTE_AT} page
+ * faults (`faults`, one count per repetition), or undefined when none did or
+ * the counts are unknown.
+ */
+export function faultNote(faults: number[]): string | undefined {
+  if (faults.length === 0 || faults.some(Number.isNaN)) return undefined;
+  const hit = faults.filter((f) => f >= FAULT_NOTE_AT);
+  if (hit.length === 0) return undefined;
+  return `${hit.length} of ${faults.length} repetitions took ${FAULT_NOTE_AT} page faults or ` +
+    `more (up to ${Math.max(...hit)}): memory fresh from the kernel, slower than reused memory`;
 }

@@ -21,6 +21,7 @@ import { BitmapStore } from "../src/store/bitmap_store.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import type { StateStore } from "../src/store/state_store.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
+import { faultNote, minorFaults } from "./measurement.ts";
 import {
   aligned2m,
   boot,
@@ -257,6 +258,7 @@ function warmRepsFor(workload: Workload): number {
  */
 function measureConversions(workload: Workload, reps: number, warm = 0): Measurement[] {
   const times: number[][] = SUBJECTS.map(() => []);
+  const faults: number[][] = SUBJECTS.map(() => []);
   const last: (StateStore | undefined)[] = SUBJECTS.map(() => undefined);
   const skip = SUBJECTS.map((s) => tooBig(s, workload));
   for (let r = 0; r < warm; r++) {
@@ -269,9 +271,11 @@ function measureConversions(workload: Workload, reps: number, warm = 0): Measure
       if (skip[k] !== undefined) return;
       last[k] = undefined; // let a huge previous store go before building the next
       const store = subject.make(workload);
+      const f0 = minorFaults();
       const t0 = performance.now();
       subject.apply(store, workload.conversions);
       times[k].push((performance.now() - t0) / 1000);
+      faults[k].push(minorFaults() - f0);
       last[k] = store;
     });
   }
@@ -280,12 +284,14 @@ function measureConversions(workload: Workload, reps: number, warm = 0): Measure
     if (store === undefined) {
       return skipped(subject, workload, workload.conversions.length, skip[k]!);
     }
+    const note = faultNote(faults[k]);
     return {
       store: subject.name,
       ...timing(times[k]),
       units: workload.conversions.length,
       bytes: store.byteSize(),
       runs: store.runCount,
+      ...(note ? { note } : {}),
     };
   });
 }
