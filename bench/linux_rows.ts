@@ -19,12 +19,12 @@
 
 import { parseArgs } from "node:util";
 import { kvmAttributes, Region } from "../mod.ts";
-import { openLinuxKvm, probeKvm } from "../src/hw/linux/mod.ts";
+import { type LinuxKvm, openLinuxKvm, probeKvm } from "../src/hw/linux/mod.ts";
 import { libc } from "../src/hw/linux/libc.ts";
 import type { LinuxMemoryFile } from "../src/hw/linux/linux_memory_file.ts";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../src/hw/backend.ts";
 import { Prng } from "../src/util/prng.ts";
-import { timedMeasurement } from "./measurement.ts";
+import { median, timedMeasurement } from "./measurement.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
 
 const PAGE = 4096;
@@ -52,8 +52,58 @@ interface Timing {
   raw: number[];
 }
 
-/** Times `reps` alternating runs of both loops; `written` writes the page about to be punched. */
-function measure(count: number, reps: number, written: boolean): Timing {
+/**
+ * What `--parts` takes out of memstate's loop, to see what each part costs
+ * next to the real punches: `attributes: false` makes the VM's
+ * `setMemoryAttributes` do nothing (where the kernel has no private memory,
+ * as on a machine without TDX or SEV-SNP, that call is memstate's own record
+ * of the attributes, checked with the kernel's rules); `checks: false` punches
+ * through a bare FFI call instead of `LinuxMemoryFile`'s argument checks.
+ */
+export interface Strip {
+  /** False: `setMemoryAttributes` is a no-op on this VM. */
+  attributes: boolean;
+  /** False: the files punch without argument checks. */
+  checks: boolean;
+}
+
+/** The variants `--parts` runs, each in a process of its own beside the bare punches. */
+export const PARTS: Record<string, Strip> = {
+  "memstate": { attributes: true, checks: true },
+  "without the attribute call": { attributes: false, checks: true },
+  "without the punch's checks": { attributes: true, checks: false },
+  "without either": { attributes: false, checks: false },
+};
+
+const WHOLE: Strip = PARTS.memstate;
+
+/**
+ * Applies `strip` to a VM and the files of a region's backing; returns a
+ * counter of the bare punches made, so a loop can check that it did its work.
+ */
+function applyStrip(strip: Strip, vm: LinuxKvm, files: LinuxMemoryFile[]): () => number {
+  let punches = 0;
+  if (!strip.attributes) vm.setMemoryAttributes = () => {};
+  if (!strip.checks) {
+    const fallocate = libc().sym.fallocate;
+    for (const file of files) {
+      const fd = file.fd;
+      file.punchHole = (offset: number, length: number) => {
+        punches++;
+        if (fallocate(fd, PUNCH, BigInt(offset), BigInt(length)) !== 0) {
+          throw new Error("fallocate failed");
+        }
+      };
+    }
+  }
+  return () => punches;
+}
+
+/**
+ * Times `reps` alternating runs of both loops; `written` writes the page about
+ * to be punched; `strip` takes parts out of memstate's loop (see {@link Strip}).
+ */
+function measure(count: number, reps: number, written: boolean, strip = WHOLE): Timing {
   const { pages, toShared } = plan(count, 11);
   const timing: Timing = { memstate: [], raw: [] };
   const one = new Uint8Array([1]);
@@ -64,6 +114,8 @@ function measure(count: number, reps: number, written: boolean): Timing {
       const kvm = kvmAttributes({ vm });
       kvm.attach(region);
       const b = kvm.binding(region)!.backing;
+      const files = [b.guestMemfd, b.shared] as unknown as LinuxMemoryFile[];
+      const barePunches = applyStrip(strip, vm, files);
       const t0 = performance.now();
       for (let i = 0; i < count; i++) {
         const off = pages[i] * PAGE;
@@ -71,6 +123,12 @@ function measure(count: number, reps: number, written: boolean): Timing {
         region.convert(off, PAGE, toShared[i] ? "shared" : "private");
       }
       timing.memstate.push(performance.now() - t0);
+      if (region.stats.applied !== count || (!strip.checks && barePunches() !== count)) {
+        throw new Error(
+          `memstate: ${region.stats.applied} of ${count} conversions applied, ` +
+            `${barePunches()} bare punches`,
+        );
+      }
       kvm.detach(region);
     }
     {
@@ -157,23 +215,90 @@ export const linuxSource: RowSource = {
   rows: () => Promise.resolve(linuxRows()),
 };
 
+/** One `--parts` variant's times, milliseconds per repetition, as its process prints them. */
+interface PartTiming {
+  part: string;
+  memstate: number[];
+  raw: number[];
+}
+
+/** Runs variant `part` (a key of {@link PARTS}) in a process of its own, never-written pages. */
+async function partInProcess(part: string, count: number, reps: number): Promise<PartTiming> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      import.meta.url,
+      "--part",
+      part,
+      "--count",
+      String(count),
+      "--reps",
+      String(reps),
+    ],
+    stderr: "inherit",
+  }).output();
+  if (out.code !== 0) throw new Error(`part ${part} exited with ${out.code}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/**
+ * `--parts`: each variant of {@link PARTS} beside the bare punches, one
+ * process each, and the median over repetitions of memstate's time over the
+ * punches' (the two ran side by side in each repetition).
+ */
+async function printParts(count: number, reps: number): Promise<void> {
+  const why = unavailable();
+  if (why) {
+    console.log(`linux 4k parts: ${why}`);
+    return;
+  }
+  for (const part of Object.keys(PARTS)) {
+    const t = await partInProcess(part, count, reps);
+    const us = (ms: number) => `${((ms * 1000) / count).toFixed(2)} µs`;
+    const ratio = median(t.memstate.map((m, r) => m / t.raw[r]));
+    console.log(
+      `${part.padEnd(28)} ${us(median(t.memstate))} against ${us(median(t.raw))} raw: ` +
+        `${ratio.toFixed(2)}x (paired median)`,
+    );
+  }
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { reps: { type: "string" }, count: { type: "string" } },
+    options: {
+      reps: { type: "string" },
+      count: { type: "string" },
+      parts: { type: "boolean" },
+      part: { type: "string" },
+    },
   });
-  const rows = linuxRows(Number(values.count ?? 20_000), Number(values.reps ?? 5));
-  for (const row of rows) {
-    const [raw, ms] = row.results;
-    if (raw.seconds === null) {
-      console.log(`${row.workload}: ${raw.note}`);
-      continue;
+  const count = Number(values.count ?? 20_000), reps = Number(values.reps ?? 5);
+  if (values.part !== undefined) {
+    const strip = PARTS[values.part];
+    if (strip === undefined) {
+      throw new RangeError(`--part: one of ${Object.keys(PARTS).join(", ")}, got ${values.part}`);
     }
-    const us = (m: Measurement, s: number) => ((s * 1e6) / m.units).toFixed(2);
-    console.log(
-      `${row.workload}: raw ${us(raw, raw.seconds)} us (median ${us(raw, raw.medianSeconds!)}), ` +
-        `memstate ${us(ms, ms.seconds!)} us (median ${us(ms, ms.medianSeconds!)}), ` +
-        `ratio min ${(ms.seconds! / raw.seconds).toFixed(2)}x`,
-    );
+    const t = measure(count, reps, false, strip);
+    console.log(JSON.stringify({ part: values.part, memstate: t.memstate, raw: t.raw }));
+  } else if (values.parts) {
+    await printParts(count, Number(values.reps ?? 15));
+  } else {
+    for (const row of linuxRows(count, reps)) {
+      const [raw, ms] = row.results;
+      if (raw.seconds === null) {
+        console.log(`${row.workload}: ${raw.note}`);
+        continue;
+      }
+      const us = (m: Measurement, s: number) => ((s * 1e6) / m.units).toFixed(2);
+      console.log(
+        `${row.workload}: raw ${us(raw, raw.seconds)} us (median ${
+          us(raw, raw.medianSeconds!)
+        }), ` +
+          `memstate ${us(ms, ms.seconds!)} us (median ${us(ms, ms.medianSeconds!)}), ` +
+          `ratio min ${(ms.seconds! / raw.seconds).toFixed(2)}x`,
+      );
+    }
   }
 }

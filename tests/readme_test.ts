@@ -4,6 +4,7 @@
 // examples run as doc tests (`deno test --doc README.md` in the gate).
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
+import { probe } from "./helpers/linux.ts";
 
 const README = await Deno.readTextFile("README.md");
 const NPX = "npx -y deno@2 ";
@@ -156,6 +157,34 @@ Deno.test("README: the real-kernel row's parts run without /dev/kvm (here 300 co
     text,
     /^memstate adds -?[\d.]+ µs alone, -?[\d.]+ µs next to getpid, -?[\d.]+ µs next to a memfd punch \(medians\)$/m,
   );
+});
+
+Deno.test({
+  name: "README: the real-kernel row's parts run on /dev/kvm (here 300 conversions)",
+  ignore: !probe.available,
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "bench/linux_rows.ts", "--parts", "--reps", "2", "--count", "300"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const parts = [
+      ...text.matchAll(
+        /^(.+?) +([\d.]+) µs against ([\d.]+) µs raw: ([\d.]+)x \(paired median\)$/gm,
+      ),
+    ];
+    assert.deepEqual(parts.map((m) => m[1]), [
+      "memstate",
+      "without the attribute call",
+      "without the punch's checks",
+      "without either",
+    ]);
+    for (const [line, , memstate, raw, ratio] of parts) {
+      assert.ok(Number(memstate) > 0 && Number(raw) > 0 && Number(ratio) > 0, line);
+    }
+  },
 });
 
 Deno.test("README: the replay row's parts run (here 3,000 conversions)", async () => {
