@@ -518,8 +518,8 @@ export class RangeTreeStore implements StateStore {
    * runs set in order or at random; measured over many stores, since one
    * store's measurement also picks up tens of KB of compiled code); with run
    * containers (the report's `boot` states at 64 GiB, 1 TiB and 16 TiB, 40
-   * stores each, one process per size) within 5% (115 against 121 KB, 193
-   * against 200 KB, 468 against 474 KB).
+   * stores each, one process per size) within 3% (125 against 128 KB, 240
+   * against 243 KB, 538 against 541 KB, after containers grew fourfold).
    *
    * @returns the estimate in bytes
    */
