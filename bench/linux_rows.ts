@@ -18,11 +18,16 @@
  */
 
 import { parseArgs } from "node:util";
-import { kvmAttributes, Region } from "../mod.ts";
+import { kvmAttributes, Region, type Section } from "../mod.ts";
 import { type LinuxKvm, openLinuxKvm, probeKvm } from "../src/hw/linux/mod.ts";
 import { libc } from "../src/hw/linux/libc.ts";
 import type { LinuxMemoryFile } from "../src/hw/linux/linux_memory_file.ts";
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../src/hw/backend.ts";
+import {
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+} from "../src/hw/backend.ts";
+import type { RegionBacking } from "../src/hw/region_backing.ts";
 import { Prng } from "../src/util/prng.ts";
 import { median, timedMeasurement } from "./measurement.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
@@ -54,14 +59,19 @@ interface Timing {
 
 /**
  * What `--parts` takes out of memstate's loop, to see what each part costs
- * next to the real punches: `attributes: false` makes the VM's
+ * next to the real punches. `attributes: false` makes the VM's
  * `setMemoryAttributes` do nothing (where the kernel has no private memory,
  * as on a machine without TDX or SEV-SNP, that call is memstate's own record
  * of the attributes, checked with the kernel's rules); `checks: false` punches
- * through a bare FFI call instead of `LinuxMemoryFile`'s argument checks.
+ * through a bare FFI call instead of `LinuxMemoryFile`'s argument checks;
+ * `listener: "punch"` converts a second region whose one listener only
+ * punches the KVM plugin's files (and makes the attribute call if
+ * `attributes`): the bus's floor under any plugin.
  */
 export interface Strip {
-  /** False: `setMemoryAttributes` is a no-op on this VM. */
+  /** `"kvm"`: the KVM attributes plugin; `"punch"`: a listener that only punches. */
+  listener: "kvm" | "punch";
+  /** False: `setMemoryAttributes` is not made (a no-op on this VM). */
   attributes: boolean;
   /** False: the files punch without argument checks. */
   checks: boolean;
@@ -69,34 +79,58 @@ export interface Strip {
 
 /** The variants `--parts` runs, each in a process of its own beside the bare punches. */
 export const PARTS: Record<string, Strip> = {
-  "memstate": { attributes: true, checks: true },
-  "without the attribute call": { attributes: false, checks: true },
-  "without the punch's checks": { attributes: true, checks: false },
-  "without either": { attributes: false, checks: false },
+  "memstate": { listener: "kvm", attributes: true, checks: true },
+  "without the attribute call": { listener: "kvm", attributes: false, checks: true },
+  "without the punch's checks": { listener: "kvm", attributes: true, checks: false },
+  "without either": { listener: "kvm", attributes: false, checks: false },
+  "a listener that punches": { listener: "punch", attributes: false, checks: false },
+  "it, with the attribute call": { listener: "punch", attributes: true, checks: false },
 };
 
 const WHOLE: Strip = PARTS.memstate;
 
-/**
- * Applies `strip` to a VM and the files of a region's backing; returns a
- * counter of the bare punches made, so a loop can check that it did its work.
- */
-function applyStrip(strip: Strip, vm: LinuxKvm, files: LinuxMemoryFile[]): () => number {
-  let punches = 0;
-  if (!strip.attributes) vm.setMemoryAttributes = () => {};
-  if (!strip.checks) {
-    const fallocate = libc().sym.fallocate;
-    for (const file of files) {
-      const fd = file.fd;
-      file.punchHole = (offset: number, length: number) => {
-        punches++;
-        if (fallocate(fd, PUNCH, BigInt(offset), BigInt(length)) !== 0) {
-          throw new Error("fallocate failed");
-        }
-      };
+/** A bare `fallocate(PUNCH_HOLE)` of `file`, counted by `count`. */
+function barePunch(fd: number, count: () => void): (offset: number, length: number) => void {
+  const fallocate = libc().sym.fallocate;
+  return (offset, length) => {
+    count();
+    if (fallocate(fd, PUNCH, BigInt(offset), BigInt(length)) !== 0) {
+      throw new Error("fallocate failed");
     }
+  };
+}
+
+/**
+ * The region `strip`'s loop converts, over the KVM plugin's binding of
+ * `attached` on `vm`, and a counter of the bare punches made, so the loop can
+ * check that it did its work.
+ */
+function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking) {
+  let punches = 0;
+  const counted = () => void punches++;
+  const files = [b.guestMemfd, b.shared] as unknown as LinuxMemoryFile[];
+  if (!strip.attributes) vm.setMemoryAttributes = () => {};
+  if (strip.listener === "kvm") {
+    if (!strip.checks) { for (const file of files) file.punchHole = barePunch(file.fd, counted); }
+    return { region: attached, barePunches: () => punches };
   }
-  return () => punches;
+  const region = new Region({ name: "punched", size: REGION_BYTES, base: attached.base });
+  const [toShared, toPrivate] = files.map((file) => barePunch(file.fd, counted));
+  const attributes = (s: Section, value: number) =>
+    vm.setMemoryAttributes(region.base + s.offset, s.size, value);
+  region.register({
+    name: "punch",
+    coalesce: true,
+    populate(s) {
+      attributes(s, 0);
+      toShared(s.offset, s.size);
+    },
+    discard(s) {
+      attributes(s, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+      toPrivate(s.offset, s.size);
+    },
+  });
+  return { region, barePunches: () => punches };
 }
 
 /**
@@ -114,18 +148,17 @@ function measure(count: number, reps: number, written: boolean, strip = WHOLE): 
       const kvm = kvmAttributes({ vm });
       kvm.attach(region);
       const b = kvm.binding(region)!.backing;
-      const files = [b.guestMemfd, b.shared] as unknown as LinuxMemoryFile[];
-      const barePunches = applyStrip(strip, vm, files);
+      const { region: converted, barePunches } = stripped(strip, vm, region, b);
       const t0 = performance.now();
       for (let i = 0; i < count; i++) {
         const off = pages[i] * PAGE;
         if (written) (toShared[i] ? b.guestMemfd : b.shared!).write(off, one);
-        region.convert(off, PAGE, toShared[i] ? "shared" : "private");
+        converted.convert(off, PAGE, toShared[i] ? "shared" : "private");
       }
       timing.memstate.push(performance.now() - t0);
-      if (region.stats.applied !== count || (!strip.checks && barePunches() !== count)) {
+      if (converted.stats.applied !== count || (!strip.checks && barePunches() !== count)) {
         throw new Error(
-          `memstate: ${region.stats.applied} of ${count} conversions applied, ` +
+          `memstate: ${converted.stats.applied} of ${count} conversions applied, ` +
             `${barePunches()} bare punches`,
         );
       }

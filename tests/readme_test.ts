@@ -180,6 +180,8 @@ Deno.test({
       "without the attribute call",
       "without the punch's checks",
       "without either",
+      "a listener that punches",
+      "it, with the attribute call",
     ]);
     for (const [line, , memstate, raw, ratio] of parts) {
       assert.ok(Number(memstate) > 0 && Number(raw) > 0 && Number(ratio) > 0, line);
