@@ -42,6 +42,7 @@ import { iommufd, kvmAttributes, type Plugin, Region, vfioType1 } from "../mod.t
 import { SimIoas, SimKvm, SimType1Container } from "../sim.ts";
 import { Prng } from "../src/util/prng.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
+import { faultNote, minorFaults } from "./measurement.ts";
 
 /** The two stores a region can keep its state in. */
 export type StoreKind = "bitmap" | "range-tree";
@@ -75,6 +76,8 @@ export interface Row {
   storeBytes: number;
   /** Maximal runs in the region's store at the end. */
   runs: number;
+  /** Page faults taken by each timed loop, in the order run (conversion rows only). */
+  faults?: number[];
 }
 
 /** How much to run. */
@@ -251,9 +254,12 @@ export function toReportRows(rows: Row[]): ReportRow[] {
       units: row.conversions,
       bytes: row.storeBytes,
       runs: row.runs,
-      note: `median ${row.medianUs.toFixed(2)} us, applied median ${
-        row.appliedMedianUs.toFixed(2)
-      } us per ${reportRow.unit} (${row.sampledNoops} sampled no-ops)`,
+      note: [
+        `median ${row.medianUs.toFixed(2)} us, applied median ${
+          row.appliedMedianUs.toFixed(2)
+        } us per ${reportRow.unit} (${row.sampledNoops} sampled no-ops)`,
+        faultNote(row.faults ?? []),
+      ].filter((part) => part !== undefined).join("; "),
     };
     if (row.store === "bitmap") reportRow.results.unshift(measurement);
     else reportRow.results.push(measurement);
@@ -299,6 +305,7 @@ function warmUp(): void {
 interface Side {
   store: StoreKind;
   times: number[];
+  faults: number[];
   all: number[];
   applied: number[];
   region?: Region;
@@ -318,16 +325,24 @@ function convertRows(
   seed: number,
   repetitions: number,
 ): Row[] {
-  const sides: Side[] = STORES.map((store) => ({ store, times: [], all: [], applied: [] }));
+  const sides: Side[] = STORES.map((store) => ({
+    store,
+    times: [],
+    faults: [],
+    all: [],
+    applied: [],
+  }));
   for (let rep = 0; rep < repetitions; rep++) {
     for (let turn = 0; turn < sides.length; turn++) {
       const side = sides[(turn + rep) % sides.length];
       const region = buildHost(side.store).region;
       side.region = region;
       const plan = randomPlan(region.pages, pagesEach, timed + sampled, seed);
+      const faults = minorFaults();
       const start = performance.now();
       for (let i = 0; i < timed; i++) applyConversion(region, plan, i);
       side.times.push(performance.now() - start);
+      side.faults.push(minorFaults() - faults);
       for (let i = 0; i < sampled; i++) {
         const t0 = performance.now();
         const changed = applyConversion(region, plan, timed + i);
@@ -352,6 +367,7 @@ function convertRows(
       sampledNoops: side.all.length - side.applied.length,
       storeBytes: side.region!.store.byteSize(),
       runs: side.region!.store.runCount,
+      faults: side.faults,
     };
   });
 }
