@@ -230,7 +230,7 @@ Deno.test("dense slab: change counts and next-change scans match page-by-page re
 });
 
 Deno.test("run containers: pairs survive inserts, removals, moves, releases and compaction", () => {
-  // _run_containers.ts: rooms double and move to the heap's top, the garbage is compacted
+  // _run_containers.ts: rooms grow fourfold and move to the heap's top, the garbage is compacted
   // away when it outweighs half the live rooms; container numbers never change.
   const rng = seeded("run containers");
   const arena = new RunContainers();
@@ -301,6 +301,29 @@ Deno.test("run containers: pairs survive inserts, removals, moves, releases and 
   assert.ok(arena.byteSize() > 0);
   for (const id of [...model.keys()]) arena.release(id);
   assert.equal(arena.byteSize(), 0, "an arena with no container holds no arrays");
+});
+
+Deno.test("run containers: a full room grows fourfold, and shrinks only once a quarter full", () => {
+  // _run_containers.ts RunContainers.reserve: a container that fills its room moves to one four
+  // times as big (8, 32, 128 pairs), so a crowded span's container moves twice on its way to 94
+  // pairs, not four times; #shrink: it moves back down only at a quarter of its room or less.
+  const arena = new RunContainers();
+  const id = arena.create([0], [0]);
+  const rooms = [arena.room[id]];
+  for (let k = 1; k < 100; k++) {
+    arena.insert(id, k, k, k & 1);
+    if (arena.room[id] !== rooms.at(-1)) rooms.push(arena.room[id]);
+  }
+  assert.deepEqual(rooms, [8, 32, 128]);
+  // 100 pairs in 128: removing down to 33 keeps the room; at 32 (a quarter) it shrinks to 64.
+  arena.remove(id, 33, 67);
+  assert.equal(arena.room[id], 128);
+  arena.remove(id, 32, 1);
+  assert.equal(arena.room[id], 64);
+  assert.deepEqual(
+    Array.from({ length: arena.count[id] }, (_, k) => arena.offsetAt(id, k)),
+    Array.from({ length: 32 }, (_, k) => k),
+  );
 });
 
 Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pairs and numbers", () => {
