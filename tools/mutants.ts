@@ -161,7 +161,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "store-containers-no-shrink",
     file: "src/store/_run_containers.ts",
-    search: "    if (room <= FIRST_ROOM || count * 4 > room) return;",
+    search: "    if (room <= FIRST_ROOM || count * 8 > room) return;",
     replace: "    return;",
     what: "memory: a run container that empties out keeps the room it once needed",
   },
@@ -197,6 +197,13 @@ export const MUTANTS: readonly Mutant[] = [
       "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
     replace: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
     what: "memory: a store whose many containers all went keeps arrays for every one of them",
+  },
+  {
+    id: "store-containers-shrink-at-quarter",
+    file: "src/store/_run_containers.ts",
+    search: "    if (room <= FIRST_ROOM || count * 8 > room) return;",
+    replace: "    if (room <= FIRST_ROOM || count * 4 > room) return;",
+    what: "performance: a room just grown fourfold moves back down at the next removal",
   },
   {
     id: "store-containers-grow-twofold",

@@ -17,11 +17,12 @@
  * Why one shared heap: a V8 typed array costs about 208 bytes of headers, more
  * than a container of a few pairs. Containers are carved out of one
  * `Int32Array` (two words a pair) by a bump allocator; a container that fills
- * its room moves to one four times as big at the top (see `reserve`), and one left with at most a
- * quarter of its room to one it fills half, leaving the old room as garbage
+ * its room moves to one four times as big at the top (see `reserve`), and one
+ * left with at most an eighth of its room to one it fills half (see
+ * `#shrink`), leaving the old room as garbage
  * (as does a released container); when the garbage outweighs half of what is
  * live (and 64 pairs) the heap is copied afresh with only the live rooms. So
- * a room holds at most four times its pairs (or `FIRST_ROOM`), and the heap,
+ * a room holds at most eight times its pairs (or `FIRST_ROOM`), and the heap,
  * grown by half, stays within a small multiple of the rooms.
  * Container numbers never change, so nothing outside has to be told when
  * rooms move. When the last container goes back to runs, a heap of at most
@@ -209,10 +210,14 @@ export class RunContainers {
    * heap with it). A full room grows fourfold, not twofold: a container of a
    * crowded span (94 pairs at `boot` 64 GiB) then moves twice on its way up
    * instead of four times, and the heap grows and compacts less often. Paired
-   * against doubling in one process (`boot` rows, 60-80 repetitions each, three
-   * runs): 64 GiB 0.90x-0.93x of the time, 1 TiB and 16 TiB 0.97x-1.03x (an
-   * A/A run of the same code reads 0.98x-1.05x), for 24% more bytes at 1 TiB
-   * (0.72% of the bitmap, against 0.58%). Eightfold was slower at 1 TiB.
+   * against doubling in one process (`bench/store_ab.ts`, `boot` rows, 40-80
+   * repetitions each, four runs): 64 GiB 0.91x-0.94x of the time, 1 TiB and 16
+   * TiB 0.96x-1.03x (an A/A run of the same code reads 0.98x-1.06x). The price
+   * is bytes: 24% more at the end of `boot` 1 TiB (0.72% of the bitmap, against
+   * 0.58%), and a quarter more typed arrays allocated on the way at 1 TiB and
+   * 16 TiB, where many containers outgrow their first room of 8 and few need a
+   * fourth move (at 64 GiB a third less; `bench/store_ab.ts --allocated`).
+   * Eightfold was slower at 1 TiB.
    */
   reserve(id: number, extra: number): void {
     const need = this.count[id] + extra;
@@ -389,14 +394,19 @@ export class RunContainers {
   }
 
   /**
-   * Moves container `id`, once it uses at most a quarter of its room, to the
+   * Moves container `id`, once it uses at most an eighth of its room, to the
    * smallest room (a power of two, at least `FIRST_ROOM`) it fills at most
-   * half of: growing again takes as many pairs as it holds.
+   * half of: growing again takes as many pairs as it holds. An eighth, not a
+   * quarter, because rooms grow fourfold: a room just grown holds a quarter
+   * of it plus one, and at a quarter one removal would move it straight back
+   * down (`swiotlb-churn`, whose buffers come and go, made about twice as
+   * many moves that way; at an eighth, `bench/store_ab.ts` against a quarter:
+   * 0.92x-0.99x of the time, three runs, where A/A reads up to 1.06x).
    */
   #shrink(id: number): void {
     const room = this.room[id];
     const count = this.count[id];
-    if (room <= FIRST_ROOM || count * 4 > room) return;
+    if (room <= FIRST_ROOM || count * 8 > room) return;
     let fit = FIRST_ROOM;
     while (fit < 2 * count) fit *= 2;
     this.#moveTo(id, fit);

@@ -1,0 +1,255 @@
+/**
+ * The range tree of this checkout against its code at another git revision,
+ * paired: both stores are built from the same workload in one process,
+ * repetition by repetition, the order turned each time, so that a slow
+ * stretch of the machine falls on both. Prints, per workload, each side's
+ * best time per conversion and the median over repetitions of this
+ * checkout's time over the other's (below 1: this checkout is faster).
+ * `--base HEAD` is an A/A run: its spread is the noise to beat. The README's
+ * paired figures for store changes come from this script.
+ *
+ * A process can run one side at one of two speeds throughout (a paired
+ * median of an A/A run reads anywhere from 0.89x to 1.15x in one process), so
+ * the comparison runs in `--processes` processes (default 5) and prints each
+ * one's paired median and their median.
+ *
+ * The base revision is checked out into a temporary git worktree, removed
+ * afterwards. Each workload is first built untimed on both stores (as
+ * `bench/store_rows.ts` warms each row up), then timed.
+ *
+ * `--allocated` times nothing: it prints the bytes of typed arrays each side
+ * allocates while it builds each workload once, and the bytes it ends with
+ * (`byteSize()`), so a change's price in memory churn shows beside its time.
+ *
+ * Run: `deno run -A bench/store_ab.ts --base <revision> [--reps N] [--processes N]
+ * [--workloads a,b] [--allocated]` (workloads: boot64, boot1t, boot16t, churn;
+ * default all).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { RangeTreeStore } from "../src/store/range_tree_store.ts";
+import { median } from "./measurement.ts";
+import {
+  boot,
+  type Conversions,
+  pagesOf,
+  SHARED,
+  swiotlbChurn,
+  type Workload,
+} from "./workloads.ts";
+
+/** The workloads, by name, with their untimed warm-up repetitions. */
+const WORKLOADS: Record<string, { make: () => Workload; warm: number }> = {
+  boot64: { make: () => boot(pagesOf(2 ** 36)), warm: 60 },
+  boot1t: { make: () => boot(pagesOf(2 ** 40)), warm: 60 },
+  boot16t: { make: () => boot(pagesOf(2 ** 44)), warm: 10 },
+  churn: { make: () => swiotlbChurn(pagesOf(2 ** 40)), warm: 5 },
+};
+
+/** What both stores offer here: a constructor and `update`. */
+interface Store {
+  update(start: number, end: number, setBits: number, clearBits: number): void;
+  readonly runCount: number;
+  byteSize(): number;
+}
+type StoreClass = new (length: number, options: { bits: number; initial: number }) => Store;
+
+/**
+ * A timed build of a workload on a fresh store of `Class`, in milliseconds.
+ * Each side gets its own copy of the loop (a closure per call of `builder`):
+ * one loop shared by both classes would run neither as it runs alone.
+ */
+function builder(Class: StoreClass): (w: Workload) => { ms: number; runs: number } {
+  const apply = (store: Store, c: Conversions) => {
+    const { starts, ends, toShared } = c;
+    for (let i = 0; i < c.length; i++) {
+      if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
+      else store.update(starts[i], ends[i], 0, SHARED);
+    }
+  };
+  return (w) => {
+    const store = new Class(w.pages, { bits: 1, initial: w.initial });
+    const t0 = performance.now();
+    apply(store, w.conversions);
+    return { ms: performance.now() - t0, runs: store.runCount };
+  };
+}
+
+/** Bytes of typed arrays created since reset (views of an existing buffer excluded). */
+let allocated = 0;
+
+/**
+ * Makes every typed-array constructor the stores use count the bytes it
+ * allocates into {@link allocated}. For `--allocated` only: the subclasses
+ * would slow the timed builds.
+ */
+function countAllocations(): void {
+  const global = globalThis as unknown as Record<
+    string,
+    new (...args: unknown[]) => ArrayBufferView
+  >;
+  for (const name of ["Int32Array", "Uint32Array", "Uint16Array", "Uint8Array", "Float64Array"]) {
+    const Base = global[name];
+    global[name] = class extends Base {
+      constructor(...args: unknown[]) {
+        super(...args);
+        // A view of an existing buffer (subarray builds one through the species) allocates nothing.
+        if (!(args[0] instanceof ArrayBuffer)) allocated += this.byteLength;
+      }
+    };
+  }
+}
+
+/** One line of usage error: what was wrong and the rule; exit status 2. */
+function usage(message: string): never {
+  console.error(`store_ab: ${message}`);
+  Deno.exit(2);
+}
+
+function git(args: string[], cwd: string): string {
+  const out = new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" }).outputSync();
+  if (out.code !== 0) {
+    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+/** Per workload: this checkout's best ms, the base's best ms, the paired median ratio. */
+type Pairing = Record<string, [number, number, number]>;
+
+/** Times every workload of `names` on both classes, paired; see the module doc. */
+function pairings(classes: StoreClass[], names: string[], reps: number): Pairing {
+  const sides = classes.map(builder);
+  const out: Pairing = {};
+  for (const name of names) {
+    const { make, warm } = WORKLOADS[name];
+    const w = make();
+    for (let r = 0; r < warm; r++) for (const build of sides) build(w);
+    const ms: number[][] = [[], []];
+    const runs = new Set<number>();
+    for (let r = 0; r < reps; r++) {
+      for (const k of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        const { ms: t, runs: n } = sides[k](w);
+        ms[k].push(t);
+        runs.add(n);
+      }
+    }
+    if (runs.size !== 1) throw new Error(`${name}: the two stores disagree on runCount`);
+    out[name] = [Math.min(...ms[0]), Math.min(...ms[1]), median(ms[0].map((t, r) => t / ms[1][r]))];
+  }
+  return out;
+}
+
+/** `--allocated`: typed-array bytes of one build of each workload, each side. */
+function allocations(classes: StoreClass[], names: string[]): void {
+  countAllocations();
+  const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
+  for (const name of names) {
+    const w = WORKLOADS[name].make();
+    const [mine, base] = classes.map((Class) => {
+      const store = new Class(w.pages, { bits: 1, initial: w.initial });
+      allocated = 0;
+      const { starts, ends, toShared } = w.conversions;
+      for (let i = 0; i < w.conversions.length; i++) {
+        if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
+        else store.update(starts[i], ends[i], 0, SHARED);
+      }
+      return `${kib(allocated)} to end at ${kib(store.byteSize())}`;
+    });
+    console.log(`${name.padEnd(8)} this ${mine}; base ${base}`);
+  }
+}
+
+/** Runs {@link pairings} in a process of its own, on the base checked out at `dir`. */
+async function pairingInProcess(dir: string, names: string[], reps: number): Promise<Pairing> {
+  const args = ["run", "-A", import.meta.url, "--worktree", dir, "--reps", String(reps)];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...args, "--workloads", names.join(",")],
+    stderr: "inherit",
+  }).output();
+  if (out.code !== 0) throw new Error(`a comparison process exited with ${out.code}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+if (import.meta.main) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      options: {
+        base: { type: "string" },
+        reps: { type: "string" },
+        processes: { type: "string" },
+        workloads: { type: "string" },
+        allocated: { type: "boolean" },
+        worktree: { type: "string" },
+      },
+    });
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const { values } = parsed;
+  const reps = Number(values.reps ?? 60);
+  if (!Number.isInteger(reps) || reps < 3) {
+    usage(`--reps: an integer of at least 3, got ${values.reps}`);
+  }
+  const processes = Number(values.processes ?? 5);
+  if (!Number.isInteger(processes) || processes < 1) {
+    usage(`--processes: a positive integer, got ${values.processes}`);
+  }
+  const names = (values.workloads ?? Object.keys(WORKLOADS).join(",")).split(",");
+  for (const name of names) {
+    if (!(name in WORKLOADS)) {
+      usage(`--workloads: each one of ${Object.keys(WORKLOADS).join(" ")}, got "${name}"`);
+    }
+  }
+  const load = async (dir: string): Promise<StoreClass[]> => {
+    const other = await import(new URL("src/store/range_tree_store.ts", `file://${dir}/`).href);
+    return [RangeTreeStore, other.RangeTreeStore as StoreClass];
+  };
+  if (values.worktree !== undefined) {
+    // One comparison process of the parent's (below): print its pairings as JSON.
+    console.log(JSON.stringify(pairings(await load(values.worktree), names, reps)));
+  } else {
+    if (values.base === undefined) usage("--base: a git revision to compare with is required");
+    const root = new URL("..", import.meta.url).pathname;
+    let commit: string;
+    try {
+      commit = git(["rev-parse", "--verify", `${values.base}^{commit}`], root);
+    } catch {
+      usage(`--base: "${values.base}" is not a revision of this repository`);
+    }
+    const dir = Deno.makeTempDirSync({ prefix: "memstate-ab-" });
+    try {
+      git(["worktree", "add", "--detach", dir, commit], root);
+      const against = `this checkout against ${values.base} (${commit.slice(0, 12)})`;
+      if (values.allocated) {
+        console.log(`${against}: typed arrays allocated by one build, and the bytes it ends with`);
+        allocations(await load(dir), names);
+      } else {
+        console.log(`${against}, ${reps} pairs in each of ${processes} processes`);
+        const results: Pairing[] = [];
+        for (let p = 0; p < processes; p++) results.push(await pairingInProcess(dir, names, reps));
+        for (const name of names) {
+          const w = WORKLOADS[name].make();
+          const ns = (ms: number) => `${((ms * 1e6) / w.conversions.length).toFixed(0)} ns`;
+          const best = (k: 0 | 1) => ns(Math.min(...results.map((r) => r[name][k])));
+          const ratios = results.map((r) => r[name][2]);
+          console.log(
+            `${name.padEnd(8)} this ${best(0)}, base ${best(1)} (best); paired medians ` +
+              `${ratios.map((x) => x.toFixed(3)).join(" ")}: median ${median(ratios).toFixed(3)}x`,
+          );
+        }
+      }
+    } finally {
+      try {
+        git(["worktree", "remove", "--force", dir], root);
+      } catch {
+        Deno.removeSync(dir, { recursive: true });
+        git(["worktree", "prune"], root);
+      }
+    }
+  }
+}
