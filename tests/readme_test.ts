@@ -180,13 +180,62 @@ Deno.test({
       "without the attribute call",
       "without the punch's checks",
       "without either",
-      "a listener that punches",
-      "it, with the attribute call",
+      "punch listener",
+      "punch listener + attribute call",
     ]);
     for (const [line, , memstate, raw, ratio] of parts) {
       assert.ok(Number(memstate) > 0 && Number(raw) > 0 && Number(ratio) > 0, line);
     }
   },
+});
+
+Deno.test("README: the store A/B runs against a revision and leaves no worktree behind", async () => {
+  const worktrees = () =>
+    new Deno.Command("git", { args: ["worktree", "list"], stdout: "piped" }).outputSync().stdout;
+  const before = new TextDecoder().decode(worktrees());
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "bench/store_ab.ts", "--base", "HEAD", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  };
+  const timed = await run("--reps", "3", "--processes", "2", "--workloads", "churn,boot64");
+  assert.match(
+    timed,
+    /^this checkout against HEAD \([0-9a-f]{12}\), 3 pairs in each of 2 processes$/m,
+  );
+  for (const name of ["churn", "boot64"]) {
+    assert.match(
+      timed,
+      new RegExp(
+        `^${name} +this \\d+ ns, base \\d+ ns \\(best\\); paired medians ` +
+          `[\\d.]+ [\\d.]+: median [\\d.]+x$`,
+        "m",
+      ),
+    );
+  }
+  // A/A: both sides build the same store, so they allocate and end alike.
+  const allocated = await run("--allocated", "--workloads", "boot64");
+  const m = allocated.match(
+    /^boot64 +this (\d+) KiB to end at (\d+) KiB; base (\d+) KiB to end at (\d+) KiB$/m,
+  );
+  assert.ok(m, allocated);
+  assert.deepEqual([m[1], m[2]], [m[3], m[4]]);
+  assert.ok(Number(m[1]) > Number(m[2]), "a build allocates more than it ends with");
+  assert.equal(new TextDecoder().decode(worktrees()), before);
+  const bad = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/store_ab.ts", "--base", "no-such-revision"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(bad.code, 2);
+  assert.equal(
+    new TextDecoder().decode(bad.stderr),
+    'store_ab: --base: "no-such-revision" is not a revision of this repository\n',
+  );
 });
 
 Deno.test("README: the replay row's parts run (here 3,000 conversions)", async () => {

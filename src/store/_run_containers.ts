@@ -209,15 +209,17 @@ export class RunContainers {
    * Makes room in container `id` for `extra` more pairs (it may move, and the
    * heap with it). A full room grows fourfold, not twofold: a container of a
    * crowded span (94 pairs at `boot` 64 GiB) then moves twice on its way up
-   * instead of four times, and the heap grows and compacts less often. Paired
-   * against doubling in one process (`bench/store_ab.ts`, `boot` rows, 40-80
-   * repetitions each, four runs): 64 GiB 0.91x-0.94x of the time, 1 TiB and 16
-   * TiB 0.96x-1.03x (an A/A run of the same code reads 0.98x-1.06x). The price
-   * is bytes: 24% more at the end of `boot` 1 TiB (0.72% of the bitmap, against
-   * 0.58%), and a quarter more typed arrays allocated on the way at 1 TiB and
-   * 16 TiB, where many containers outgrow their first room of 8 and few need a
-   * fourth move (at 64 GiB a third less; `bench/store_ab.ts --allocated`).
-   * Eightfold was slower at 1 TiB.
+   * instead of four times, and its heap grows and compacts less often.
+   * Against doubling with shrinking at a quarter (`bench/store_ab.ts --base
+   * 8e28c24 --processes 7`: the median of seven processes' paired medians):
+   * `boot` 64 GiB 0.90x of the time (0.83x-0.96x per process), 1 TiB 0.98x,
+   * 16 TiB 1.00x, `swiotlb-churn` 0.96x; an A/A run reads 0.96x-1.04x (0.87x-
+   * 1.14x per process). The price is bytes: 24% more at the end of `boot`
+   * 1 TiB (0.72% of the bitmap, against 0.58%), and a quarter more typed
+   * arrays allocated on the way at 1 TiB and 16 TiB, where many containers
+   * outgrow their first room of 8 and few need a fourth move (at 64 GiB a
+   * third less; `bench/store_ab.ts --allocated`). Eightfold was slower at 1 TiB
+   * (one run of the script's first form, not kept).
    */
   reserve(id: number, extra: number): void {
     const need = this.count[id] + extra;
@@ -399,9 +401,10 @@ export class RunContainers {
    * half of: growing again takes as many pairs as it holds. An eighth, not a
    * quarter, because rooms grow fourfold: a room just grown holds a quarter
    * of it plus one, and at a quarter one removal would move it straight back
-   * down (`swiotlb-churn`, whose buffers come and go, made about twice as
-   * many moves that way; at an eighth, `bench/store_ab.ts` against a quarter:
-   * 0.92x-0.99x of the time, three runs, where A/A reads up to 1.06x).
+   * down. `swiotlb-churn`, whose buffers come and go, allocates 1,974 KiB of
+   * typed arrays at a quarter and 1,134 KiB at an eighth (`bench/store_ab.ts
+   * --allocated --base 6662222`), in 0.97x of the time (seven processes,
+   * 0.91x-0.98x each; its A/A reads 1.04x).
    */
   #shrink(id: number): void {
     const room = this.room[id];
