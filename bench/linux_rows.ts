@@ -133,8 +133,11 @@ function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking
   }
   const region = new Region({ name: "punched", size: REGION_BYTES, base: attached.base });
   const [toShared, toPrivate] = files.map((file) => barePunch(file.fd, counted));
-  const attributes = (s: Section, value: number) =>
+  let calls = 0;
+  const attributes = (s: Section, value: number) => {
+    calls++;
     vm.setMemoryAttributes(region.base + s.offset, s.size, value);
+  };
   region.register(
     strip.attributes
       ? {
@@ -156,7 +159,15 @@ function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking
         discard: (s) => toPrivate(s.offset, s.size),
       },
   );
-  return { region, check: (count: number) => check(region, count, true, false) };
+  return {
+    region,
+    check(count: number) {
+      check(region, count, true, false);
+      if (strip.attributes && calls !== count) {
+        throw new Error(`memstate: ${calls} attribute calls for ${count} conversions`);
+      }
+    },
+  };
 }
 
 /**
@@ -236,7 +247,7 @@ export const REAL_ATTRIBUTES_NOTE =
   "the ratio charges memstate for that ioctl";
 
 /** The real-kernel rows: memstate on /dev/kvm against the bare punches, two cases. */
-export function linuxRows(count = 20_000, reps = 3): ReportRow[] {
+export function linuxRows(count = 20_000, reps = 4): ReportRow[] {
   const why = unavailable();
   const rows: [string, string, boolean][] = [
     [
@@ -300,8 +311,15 @@ interface PartTiming {
   raw: number[];
 }
 
-/** Runs variant `part` (a key of {@link PARTS}) in a process of its own, never-written pages. */
-async function partInProcess(part: string, count: number, reps: number): Promise<PartTiming> {
+/**
+ * Runs variant `part` (a key of {@link PARTS}) in a process of its own,
+ * never-written pages; undefined when the process failed (it said why).
+ */
+async function partInProcess(
+  part: string,
+  count: number,
+  reps: number,
+): Promise<PartTiming | undefined> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -316,8 +334,7 @@ async function partInProcess(part: string, count: number, reps: number): Promise
     ],
     stderr: "inherit",
   }).output();
-  if (out.code !== 0) throw new Error(`part ${part} exited with ${out.code}`);
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  return out.code === 0 ? JSON.parse(new TextDecoder().decode(out.stdout)) : undefined;
 }
 
 /**
@@ -333,6 +350,10 @@ async function printParts(count: number, reps: number): Promise<void> {
   }
   for (const part of Object.keys(PARTS)) {
     const t = await partInProcess(part, count, reps);
+    if (t === undefined) {
+      console.error(`linux_rows: the process of part ${JSON.stringify(part)} failed (above)`);
+      Deno.exit(1);
+    }
     const us = (ms: number) => `${((ms * 1000) / count).toFixed(2)} µs`;
     const ratio = median(t.memstate.map((m, r) => m / t.raw[r]));
     console.log(
@@ -348,13 +369,20 @@ function usage(message: string): never {
   Deno.exit(2);
 }
 
-/** `--name`'s value as a positive integer, `fallback` when absent. */
-function positive(name: string, value: string | undefined, fallback: number): number {
+/** `--name`'s value as an integer in [1, `max`], `fallback` when absent. */
+function positive(name: string, value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) usage(`--${name}: a positive integer, got ${value}`);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    usage(`--${name}: an integer from 1 to ${max}, got ${value}`);
+  }
   return n;
 }
+
+/** Most conversions a run takes: the plan's typed arrays, and minutes of punches. */
+const MAX_COUNT = 10_000_000;
+/** Most repetitions a run takes. */
+const MAX_REPS = 1000;
 
 if (import.meta.main) {
   let parsed;
@@ -372,7 +400,8 @@ if (import.meta.main) {
     usage((e as Error).message);
   }
   const { values } = parsed;
-  const count = positive("count", values.count, 20_000);
+  const count = positive("count", values.count, 20_000, MAX_COUNT);
+  if (values.part !== undefined && values.parts) usage("--part: one part, or --parts for all");
   if (values.part !== undefined) {
     const strip = PARTS[values.part];
     if (strip === undefined) {
@@ -383,12 +412,12 @@ if (import.meta.main) {
     }
     const why = unavailable();
     if (why) usage(`--part: /dev/kvm is not usable here (${why})`);
-    const t = measure(count, positive("reps", values.reps, 5), false, strip);
+    const t = measure(count, positive("reps", values.reps, 6, MAX_REPS), false, strip);
     console.log(JSON.stringify({ part: values.part, memstate: t.memstate, raw: t.raw }));
   } else if (values.parts) {
-    await printParts(count, positive("reps", values.reps, 15));
+    await printParts(count, positive("reps", values.reps, 16, MAX_REPS));
   } else {
-    for (const row of linuxRows(count, positive("reps", values.reps, 5))) {
+    for (const row of linuxRows(count, positive("reps", values.reps, 6, MAX_REPS))) {
       const [raw, ms] = row.results;
       if (raw.seconds === null) {
         console.log(`${row.workload}: ${raw.note}`);

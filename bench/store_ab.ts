@@ -19,7 +19,8 @@
  *
  * `--allocated` times nothing: it prints the bytes of typed arrays each side
  * allocates while it builds each workload once, and the bytes it ends with
- * (`byteSize()`), so a change's price in memory churn shows beside its time.
+ * (`byteSize()`), so a change's price in typed-array churn shows beside its
+ * time.
  *
  * Run: `deno run -A bench/store_ab.ts --base <revision> [--reps N] [--processes N]
  * [--workloads a,b] [--allocated]` (workloads: boot64, boot1t, boot16t, churn;
@@ -28,6 +29,9 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import { median } from "./measurement.ts";
@@ -57,18 +61,32 @@ interface Store {
 type StoreClass = new (length: number, options: { bits: number; initial: number }) => Store;
 
 /**
- * A timed build of a workload on a fresh store of `Class`, in milliseconds.
- * Each side gets its own copy of the loop (a closure per call of `builder`):
- * one loop shared by both classes would run neither as it runs alone.
+ * The timed loop, one literal per side: V8 keeps type feedback per function
+ * literal (closures made at one site share it), so with one loop for both
+ * classes each side would run code that has seen the other's class too.
  */
-function builder(Class: StoreClass): (w: Workload) => { ms: number; runs: number } {
-  const apply = (store: Store, c: Conversions) => {
+const LOOPS: ((store: Store, c: Conversions) => void)[] = [
+  function applyThis(store, c) {
     const { starts, ends, toShared } = c;
     for (let i = 0; i < c.length; i++) {
       if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
       else store.update(starts[i], ends[i], 0, SHARED);
     }
-  };
+  },
+  function applyBase(store, c) {
+    const { starts, ends, toShared } = c;
+    for (let i = 0; i < c.length; i++) {
+      if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
+      else store.update(starts[i], ends[i], 0, SHARED);
+    }
+  },
+];
+
+/** A timed build of a workload on a fresh store of `Class` with `apply`, in milliseconds. */
+function builder(
+  Class: StoreClass,
+  apply: (store: Store, c: Conversions) => void,
+): (w: Workload) => { ms: number; runs: number } {
   return (w) => {
     const store = new Class(w.pages, { bits: 1, initial: w.initial });
     const t0 = performance.now();
@@ -80,17 +98,33 @@ function builder(Class: StoreClass): (w: Workload) => { ms: number; runs: number
 /** Bytes of typed arrays created since reset (views of an existing buffer excluded). */
 let allocated = 0;
 
+/** Every typed-array kind, so that no store allocation goes uncounted. */
+const TYPED_ARRAYS = [
+  "Int8Array",
+  "Uint8Array",
+  "Uint8ClampedArray",
+  "Int16Array",
+  "Uint16Array",
+  "Int32Array",
+  "Uint32Array",
+  "Float32Array",
+  "Float64Array",
+  "BigInt64Array",
+  "BigUint64Array",
+];
+
 /**
- * Makes every typed-array constructor the stores use count the bytes it
- * allocates into {@link allocated}. For `--allocated` only: the subclasses
- * would slow the timed builds.
+ * Makes every typed-array constructor count the bytes it allocates into
+ * {@link allocated} (JavaScript arrays and the B-tree's nodes are not seen).
+ * For `--allocated` only: the subclasses would slow the timed builds. Arrays
+ * made before the call (module constants) keep the old constructors.
  */
 function countAllocations(): void {
   const global = globalThis as unknown as Record<
     string,
     new (...args: unknown[]) => ArrayBufferView
   >;
-  for (const name of ["Int32Array", "Uint32Array", "Uint16Array", "Uint8Array", "Float64Array"]) {
+  for (const name of TYPED_ARRAYS) {
     const Base = global[name];
     global[name] = class extends Base {
       constructor(...args: unknown[]) {
@@ -121,7 +155,7 @@ type Pairing = Record<string, [number, number, number]>;
 
 /** Times every workload of `names` on both classes, paired; see the module doc. */
 function pairings(classes: StoreClass[], names: string[], reps: number): Pairing {
-  const sides = classes.map(builder);
+  const sides = classes.map((Class, k) => builder(Class, LOOPS[k]));
   const out: Pairing = {};
   for (const name of names) {
     const { make, warm } = WORKLOADS[name];
@@ -148,29 +182,53 @@ function allocations(classes: StoreClass[], names: string[]): void {
   const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
   for (const name of names) {
     const w = WORKLOADS[name].make();
-    const [mine, base] = classes.map((Class) => {
+    const built = classes.map((Class, k) => {
       const store = new Class(w.pages, { bits: 1, initial: w.initial });
       allocated = 0;
-      const { starts, ends, toShared } = w.conversions;
-      for (let i = 0; i < w.conversions.length; i++) {
-        if (toShared[i] === 1) store.update(starts[i], ends[i], SHARED, 0);
-        else store.update(starts[i], ends[i], 0, SHARED);
-      }
-      return `${kib(allocated)} to end at ${kib(store.byteSize())}`;
+      LOOPS[k](store, w.conversions);
+      return { bytes: allocated, store };
     });
+    if (built[0].store.runCount !== built[1].store.runCount) {
+      throw new Error(`${name}: the two stores disagree on runCount`);
+    }
+    const [mine, base] = built.map(({ bytes, store }) =>
+      `${kib(bytes)} to end at ${kib(store.byteSize())}`
+    );
     console.log(`${name.padEnd(8)} this ${mine}; base ${base}`);
   }
 }
 
-/** Runs {@link pairings} in a process of its own, on the base checked out at `dir`. */
-async function pairingInProcess(dir: string, names: string[], reps: number): Promise<Pairing> {
+/** The comparison process running, so that an interrupt can end it. */
+let child: Deno.ChildProcess | undefined;
+
+/**
+ * Runs {@link pairings} in a process of its own, on the base checked out at
+ * `dir`; undefined when it failed (it said why on standard error).
+ */
+async function pairingInProcess(
+  dir: string,
+  names: string[],
+  reps: number,
+): Promise<Pairing | undefined> {
   const args = ["run", "-A", import.meta.url, "--worktree", dir, "--reps", String(reps)];
-  const out = await new Deno.Command(Deno.execPath(), {
+  child = new Deno.Command(Deno.execPath(), {
     args: [...args, "--workloads", names.join(",")],
+    stdout: "piped",
     stderr: "inherit",
-  }).output();
-  if (out.code !== 0) throw new Error(`a comparison process exited with ${out.code}`);
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  }).spawn();
+  const out = await child.output();
+  child = undefined;
+  return out.code === 0 ? JSON.parse(new TextDecoder().decode(out.stdout)) : undefined;
+}
+
+/** Removes the worktree at `dir` (and its directory, whatever git says). */
+function removeWorktree(dir: string, root: string): void {
+  try {
+    git(["worktree", "remove", "--force", dir], root);
+  } catch {
+    Deno.removeSync(dir, { recursive: true });
+    git(["worktree", "prune"], root);
+  }
 }
 
 if (import.meta.main) {
@@ -201,20 +259,27 @@ if (import.meta.main) {
   }
   const names = (values.workloads ?? Object.keys(WORKLOADS).join(",")).split(",");
   for (const name of names) {
-    if (!(name in WORKLOADS)) {
+    if (!Object.hasOwn(WORKLOADS, name)) {
       usage(`--workloads: each one of ${Object.keys(WORKLOADS).join(" ")}, got "${name}"`);
     }
   }
   const load = async (dir: string): Promise<StoreClass[]> => {
-    const other = await import(new URL("src/store/range_tree_store.ts", `file://${dir}/`).href);
+    const other = await import(pathToFileURL(join(dir, "src/store/range_tree_store.ts")).href);
     return [RangeTreeStore, other.RangeTreeStore as StoreClass];
   };
   if (values.worktree !== undefined) {
     // One comparison process of the parent's (below): print its pairings as JSON.
-    console.log(JSON.stringify(pairings(await load(values.worktree), names, reps)));
+    const dir = values.worktree;
+    if (!isAbsolute(dir) || !existsSync(join(dir, "src/store/range_tree_store.ts"))) {
+      usage(`--worktree: an absolute path to a checkout of this repository, got ${dir}`);
+    }
+    if (values.base !== undefined || values.allocated) {
+      usage("--worktree: a comparison process of store_ab's own, without --base or --allocated");
+    }
+    console.log(JSON.stringify(pairings(await load(dir), names, reps)));
   } else {
     if (values.base === undefined) usage("--base: a git revision to compare with is required");
-    const root = new URL("..", import.meta.url).pathname;
+    const root = fileURLToPath(new URL("..", import.meta.url));
     let commit: string;
     try {
       commit = git(["rev-parse", "--verify", `${values.base}^{commit}`], root);
@@ -222,6 +287,14 @@ if (import.meta.main) {
       usage(`--base: "${values.base}" is not a revision of this repository`);
     }
     const dir = Deno.makeTempDirSync({ prefix: "memstate-ab-" });
+    // An interrupt skips `finally`: end the comparison process and the worktree here too.
+    const interrupted = () => {
+      child?.kill("SIGKILL");
+      removeWorktree(dir, root);
+      Deno.exit(130);
+    };
+    Deno.addSignalListener("SIGINT", interrupted);
+    let failed = false;
     try {
       git(["worktree", "add", "--detach", dir, commit], root);
       const against = `this checkout against ${values.base} (${commit.slice(0, 12)})`;
@@ -231,8 +304,13 @@ if (import.meta.main) {
       } else {
         console.log(`${against}, ${reps} pairs in each of ${processes} processes`);
         const results: Pairing[] = [];
-        for (let p = 0; p < processes; p++) results.push(await pairingInProcess(dir, names, reps));
-        for (const name of names) {
+        for (let p = 0; p < processes && !failed; p++) {
+          const result = await pairingInProcess(dir, names, reps);
+          if (result) results.push(result);
+          else failed = true;
+        }
+        if (failed) console.error("store_ab: a comparison process failed (above)");
+        for (const name of failed ? [] : names) {
           const w = WORKLOADS[name].make();
           const ns = (ms: number) => `${((ms * 1e6) / w.conversions.length).toFixed(0)} ns`;
           const best = (k: 0 | 1) => ns(Math.min(...results.map((r) => r[name][k])));
@@ -244,12 +322,9 @@ if (import.meta.main) {
         }
       }
     } finally {
-      try {
-        git(["worktree", "remove", "--force", dir], root);
-      } catch {
-        Deno.removeSync(dir, { recursive: true });
-        git(["worktree", "prune"], root);
-      }
+      Deno.removeSignalListener("SIGINT", interrupted);
+      removeWorktree(dir, root);
     }
+    if (failed) Deno.exit(1);
   }
 }
