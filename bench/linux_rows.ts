@@ -19,7 +19,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions, usage as usageOf } from "./cli_args.ts";
 import { kvmAttributes, Region, type Section } from "../mod.ts";
 import { type LinuxKvm, openLinuxKvm, probeKvm } from "../src/hw/linux/mod.ts";
 import { libc } from "../src/hw/linux/libc.ts";
@@ -365,8 +365,7 @@ async function printParts(count: number, reps: number): Promise<void> {
 
 /** One line naming the bad option and the rule; exit status 2. */
 function usage(message: string): never {
-  console.error(`linux_rows: ${message}`);
-  Deno.exit(2);
+  return usageOf("linux_rows", message);
 }
 
 /** `--name`'s value as an integer in [1, `max`], `fallback` when absent. */
@@ -385,21 +384,12 @@ const MAX_COUNT = 10_000_000;
 const MAX_REPS = 1000;
 
 if (import.meta.main) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: Deno.args,
-      options: {
-        reps: { type: "string" },
-        count: { type: "string" },
-        parts: { type: "boolean" },
-        part: { type: "string" },
-      },
-    });
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  const { values } = parsed;
+  const values = parseOptions("linux_rows", {
+    reps: { type: "string" },
+    count: { type: "string" },
+    parts: { type: "boolean" },
+    part: { type: "string" },
+  });
   const count = positive("count", values.count, 20_000, MAX_COUNT);
   if (values.part !== undefined && values.parts) usage("--part: one part, or --parts for all");
   if (values.part !== undefined) {

@@ -32,7 +32,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
+import { parseOptions, usage as usageOf } from "./cli_args.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import { median } from "./measurement.ts";
 import {
@@ -138,8 +138,7 @@ function countAllocations(): void {
 
 /** One line of usage error: what was wrong and the rule; exit status 2. */
 function usage(message: string): never {
-  console.error(`store_ab: ${message}`);
-  Deno.exit(2);
+  return usageOf("store_ab", message);
 }
 
 function git(args: string[], cwd: string): string {
@@ -232,23 +231,14 @@ function removeWorktree(dir: string, root: string): void {
 }
 
 if (import.meta.main) {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: Deno.args,
-      options: {
-        base: { type: "string" },
-        reps: { type: "string" },
-        processes: { type: "string" },
-        workloads: { type: "string" },
-        allocated: { type: "boolean" },
-        worktree: { type: "string" },
-      },
-    });
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  const { values } = parsed;
+  const values = parseOptions("store_ab", {
+    base: { type: "string" },
+    reps: { type: "string" },
+    processes: { type: "string" },
+    workloads: { type: "string" },
+    allocated: { type: "boolean" },
+    worktree: { type: "string" },
+  });
   const reps = Number(values.reps ?? 60);
   if (!Number.isInteger(reps) || reps < 3) {
     usage(`--reps: an integer of at least 3, got ${values.reps}`);
