@@ -8,9 +8,12 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
-/** Prints `script: message` on standard error and exits with status 2. */
+/**
+ * Prints `script: message` on standard error, on one line (node's `parseArgs`
+ * writes some messages on three), and exits with status 2.
+ */
 export function usage(script: string, message: string): never {
-  console.error(`${script}: ${message}`);
+  console.error(`${script}: ${message.replace(/\s*\n\s*/g, " ")}`);
   Deno.exit(2);
 }
 

@@ -240,12 +240,12 @@ if (import.meta.main) {
     worktree: { type: "string" },
   });
   const reps = Number(values.reps ?? 60);
-  if (!Number.isInteger(reps) || reps < 3) {
-    usage(`--reps: an integer of at least 3, got ${values.reps}`);
+  if (!Number.isInteger(reps) || reps < 3 || reps > 10_000) {
+    usage(`--reps: an integer from 3 to 10000, got ${values.reps}`);
   }
   const processes = Number(values.processes ?? 5);
-  if (!Number.isInteger(processes) || processes < 1) {
-    usage(`--processes: a positive integer, got ${values.processes}`);
+  if (!Number.isInteger(processes) || processes < 1 || processes > 100) {
+    usage(`--processes: an integer from 1 to 100, got ${values.processes}`);
   }
   const names = (values.workloads ?? Object.keys(WORKLOADS).join(",")).split(",");
   for (const name of names) {

@@ -246,6 +246,14 @@ Deno.test({
     new TextDecoder().decode(bad.stderr),
     'store_ab: --base: "no-such-revision" is not a revision of this repository\n',
   );
+  // A value that starts with a dash: node's parseArgs explains it on three lines; one is printed.
+  const dash = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/store_ab.ts", "--base", "HEAD", "--reps", "-5"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(dash.code, 2);
+  assert.match(new TextDecoder().decode(dash.stderr), /^store_ab: Option '--reps' [^\n]*\n$/);
 });
 
 Deno.test("README: the replay row's parts run (here 3,000 conversions)", async () => {

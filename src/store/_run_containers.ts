@@ -213,8 +213,9 @@ export class RunContainers {
    * Against doubling with shrinking at a quarter (`bench/store_ab.ts --base
    * 8e28c24 --processes 7`: the median of seven processes' paired medians,
    * two runs): `boot` 64 GiB 0.95x of the time (0.93x-1.04x per process),
-   * 1 TiB 1.01x-1.03x, 16 TiB 1.00x, `swiotlb-churn` 0.98x; an A/A run's
-   * medians read 0.98x-1.02x. The price is bytes: 24% more at the end of
+   * 1 TiB 1.01x-1.03x (at the edge of the A/A spread: possibly 1-3% slower),
+   * 16 TiB 1.00x, `swiotlb-churn` 0.98x; an A/A run's medians read
+   * 0.98x-1.02x. The price is bytes: 24% more at the end of
    * `boot` 1 TiB (0.72% of the bitmap, against 0.58%), and a quarter more
    * typed arrays allocated on the way at 1 TiB and 16 TiB, where many
    * containers outgrow their first room of 8 and few need a fourth move (at
@@ -402,8 +403,9 @@ export class RunContainers {
    * of it plus one, and at a quarter one removal would move it straight back
    * down. `swiotlb-churn`, whose buffers come and go, allocates 1,974 KiB of
    * typed arrays at a quarter and 1,134 KiB at an eighth (`bench/store_ab.ts
-   * --allocated --base 6662222`), in 0.96x of the time (`--processes 7
-   * --workloads churn`: 0.90x-1.00x per process; its A/A reads 1.02x).
+   * --base 6662222 --allocated --workloads churn`), in 0.96x of the time
+   * (`bench/store_ab.ts --base 6662222 --processes 7 --workloads churn`:
+   * 0.90x-1.00x per process; its A/A reads 1.02x).
    */
   #shrink(id: number): void {
     const room = this.room[id];
