@@ -27,7 +27,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./cli_args.ts";
+import { jsonFromProcess } from "./subprocess.ts";
 import { kvmAttributes, Region } from "../mod.ts";
 import { SimKvm } from "../src/hw/sim/mod.ts";
 import { SimMemoryAttributes } from "../src/hw/memory_attributes.ts";
@@ -322,23 +323,17 @@ function pairedExcess(a: PartTiming, b: PartTiming): number {
 
 /** Runs `name`'s case in a process of its own and returns its timings. */
 async function caseInProcess(name: string, count: number, reps: number): Promise<PartTiming[]> {
-  const args = ["run", "-A", import.meta.url, "--case", name];
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...args, "--count", String(count), "--reps", String(reps)],
-    stderr: "inherit",
-  }).output();
-  if (out.code !== 0) throw new Error(`case ${name} exited with ${out.code}`);
-  return JSON.parse(new TextDecoder().decode(out.stdout));
+  const args = ["--case", name, "--count", String(count), "--reps", String(reps)];
+  const timings = await jsonFromProcess<PartTiming[]>(import.meta.url, args);
+  if (timings === undefined) throw new Error(`case ${name} failed`);
+  return timings;
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      reps: { type: "string" },
-      count: { type: "string" },
-      case: { type: "string" },
-    },
+  const values = parseOptions("linux_parts", {
+    reps: { type: "string" },
+    count: { type: "string" },
+    case: { type: "string" },
   });
   const count = Number(values.count ?? 10_000), reps = Number(values.reps ?? 15);
   if (values.case !== undefined) {

@@ -20,6 +20,7 @@
  */
 
 import { parseOptions, usage as usageOf } from "./cli_args.ts";
+import { jsonFromProcess } from "./subprocess.ts";
 import { kvmAttributes, Region, type Section } from "../mod.ts";
 import { type LinuxKvm, openLinuxKvm, probeKvm } from "../src/hw/linux/mod.ts";
 import { libc } from "../src/hw/linux/libc.ts";
@@ -107,35 +108,32 @@ function barePunch(fd: number, count: () => void): (offset: number, length: numb
  * The region `strip`'s loop converts, over the KVM plugin's binding of
  * `attached` on `vm`, and what it must have done after `count` conversions:
  * `check` throws unless every conversion was applied and made its bare punch
- * and its stubbed attribute call, where `strip` made them so.
+ * and its attribute call, where `strip` made them countable (bare or stubbed).
  */
 function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking) {
-  let punches = 0, stubbed = 0;
+  let punches = 0, attributeCalls = 0;
   const counted = () => void punches++;
   const files = [b.guestMemfd, b.shared] as unknown as LinuxMemoryFile[];
-  const check = (region: Region, count: number, bare: boolean, stub: boolean) => {
+  const checker = (region: Region, bare: boolean, attributes: boolean) => (count: number) => {
     if (
-      region.stats.applied !== count || (bare && punches !== count) || (stub && stubbed !== count)
+      region.stats.applied !== count || (bare && punches !== count) ||
+      (attributes && attributeCalls !== count)
     ) {
       throw new Error(
         `memstate: ${region.stats.applied} of ${count} conversions applied, ` +
-          `${punches} bare punches, ${stubbed} stubbed attribute calls`,
+          `${punches} bare punches, ${attributeCalls} counted attribute calls`,
       );
     }
   };
   if (strip.listener === "kvm") {
-    if (!strip.attributes) vm.setMemoryAttributes = () => void stubbed++;
+    if (!strip.attributes) vm.setMemoryAttributes = () => void attributeCalls++;
     if (!strip.checks) { for (const file of files) file.punchHole = barePunch(file.fd, counted); }
-    return {
-      region: attached,
-      check: (count: number) => check(attached, count, !strip.checks, !strip.attributes),
-    };
+    return { region: attached, check: checker(attached, !strip.checks, !strip.attributes) };
   }
   const region = new Region({ name: "punched", size: REGION_BYTES, base: attached.base });
   const [toShared, toPrivate] = files.map((file) => barePunch(file.fd, counted));
-  let calls = 0;
   const attributes = (s: Section, value: number) => {
-    calls++;
+    attributeCalls++;
     vm.setMemoryAttributes(region.base + s.offset, s.size, value);
   };
   region.register(
@@ -159,15 +157,7 @@ function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking
         discard: (s) => toPrivate(s.offset, s.size),
       },
   );
-  return {
-    region,
-    check(count: number) {
-      check(region, count, true, false);
-      if (strip.attributes && calls !== count) {
-        throw new Error(`memstate: ${calls} attribute calls for ${count} conversions`);
-      }
-    },
-  };
+  return { region, check: checker(region, true, strip.attributes) };
 }
 
 /**
@@ -315,26 +305,9 @@ interface PartTiming {
  * Runs variant `part` (a key of {@link PARTS}) in a process of its own,
  * never-written pages; undefined when the process failed (it said why).
  */
-async function partInProcess(
-  part: string,
-  count: number,
-  reps: number,
-): Promise<PartTiming | undefined> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      import.meta.url,
-      "--part",
-      part,
-      "--count",
-      String(count),
-      "--reps",
-      String(reps),
-    ],
-    stderr: "inherit",
-  }).output();
-  return out.code === 0 ? JSON.parse(new TextDecoder().decode(out.stdout)) : undefined;
+function partInProcess(part: string, count: number, reps: number): Promise<PartTiming | undefined> {
+  const args = ["--part", part, "--count", String(count), "--reps", String(reps)];
+  return jsonFromProcess<PartTiming>(import.meta.url, args);
 }
 
 /**

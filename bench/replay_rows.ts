@@ -22,7 +22,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions } from "./cli_args.ts";
 import { buildHost, parseHostConfig, runSession } from "../host.ts";
 import { openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
 import { WORKER_MODULE, type WorkerBatch } from "../src/host/trace/_read_on_worker.ts";
@@ -351,13 +351,10 @@ async function printRows(count: number, reps: number): Promise<void> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      conversions: { type: "string" },
-      reps: { type: "string" },
-      parts: { type: "boolean" },
-    },
+  const values = parseOptions("replay_rows", {
+    conversions: { type: "string" },
+    reps: { type: "string" },
+    parts: { type: "boolean" },
   });
   const count = Number(values.conversions ?? 1_000_000);
   if (values.parts) await printParts(count, Number(values.reps ?? 5));

@@ -33,6 +33,7 @@ import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseOptions, usage as usageOf } from "./cli_args.ts";
+import { jsonFromProcess } from "./subprocess.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import { median } from "./measurement.ts";
 import {
@@ -149,7 +150,10 @@ function git(args: string[], cwd: string): string {
   return new TextDecoder().decode(out.stdout).trim();
 }
 
-/** Per workload: this checkout's best ms, the base's best ms, the paired median ratio. */
+/**
+ * Per workload: this checkout's best and the base's best time per conversion
+ * in nanoseconds, and the paired median ratio.
+ */
 type Pairing = Record<string, [number, number, number]>;
 
 /** Times every workload of `names` on both classes, paired; see the module doc. */
@@ -170,7 +174,8 @@ function pairings(classes: StoreClass[], names: string[], reps: number): Pairing
       }
     }
     if (runs.size !== 1) throw new Error(`${name}: the two stores disagree on runCount`);
-    out[name] = [Math.min(...ms[0]), Math.min(...ms[1]), median(ms[0].map((t, r) => t / ms[1][r]))];
+    const ns = (k: number) => (Math.min(...ms[k]) * 1e6) / w.conversions.length;
+    out[name] = [ns(0), ns(1), median(ms[0].map((t, r) => t / ms[1][r]))];
   }
   return out;
 }
@@ -209,15 +214,10 @@ async function pairingInProcess(
   names: string[],
   reps: number,
 ): Promise<Pairing | undefined> {
-  const args = ["run", "-A", import.meta.url, "--worktree", dir, "--reps", String(reps)];
-  child = new Deno.Command(Deno.execPath(), {
-    args: [...args, "--workloads", names.join(",")],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const out = await child.output();
+  const args = ["--worktree", dir, "--reps", String(reps), "--workloads", names.join(",")];
+  const result = await jsonFromProcess<Pairing>(import.meta.url, args, (c) => child = c);
   child = undefined;
-  return out.code === 0 ? JSON.parse(new TextDecoder().decode(out.stdout)) : undefined;
+  return result;
 }
 
 /** Removes the worktree at `dir` (and its directory, whatever git says). */
@@ -301,9 +301,7 @@ if (import.meta.main) {
         }
         if (failed) console.error("store_ab: a comparison process failed (above)");
         for (const name of failed ? [] : names) {
-          const w = WORKLOADS[name].make();
-          const ns = (ms: number) => `${((ms * 1e6) / w.conversions.length).toFixed(0)} ns`;
-          const best = (k: 0 | 1) => ns(Math.min(...results.map((r) => r[name][k])));
+          const best = (k: 0 | 1) => `${Math.min(...results.map((r) => r[name][k])).toFixed(0)} ns`;
           const ratios = results.map((r) => r[name][2]);
           console.log(
             `${name.padEnd(8)} this ${best(0)}, base ${best(1)} (best); paired medians ` +
