@@ -1,7 +1,7 @@
 /**
- * Command-line options of the bench scripts that take them apart or compare
- * revisions (`linux_rows.ts`, `store_ab.ts`): a mistake is one line naming the
- * option and the rule, with exit status 2, never a stack trace.
+ * Command-line options of the bench scripts that take options: a mistake is
+ * one line naming the option and the rule, with exit status 2, never a stack
+ * trace.
  *
  * @module
  */
@@ -27,4 +27,23 @@ export function parseOptions<O extends NonNullable<ParseArgsConfig["options"]>>(
   } catch (e) {
     return usage(script, (e as Error).message);
   }
+}
+
+/**
+ * `--name`'s value as an integer in [`min`, `max`], `fallback` when the option
+ * is absent; anything else ends in {@link usage}. (`Number("")` is 0 and
+ * `Number("1e3")` is 1000: both are judged by the bounds, as numbers.)
+ */
+export function integerOption(
+  script: string,
+  name: string,
+  value: string | undefined,
+  { fallback, min, max }: { fallback: number; min: number; max: number },
+): number {
+  if (value === undefined) return fallback;
+  const n = value.trim() === "" ? NaN : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    usage(script, `--${name}: an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
 }

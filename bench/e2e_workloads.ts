@@ -37,12 +37,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { integerOption, parseOptions, usage } from "./cli_args.ts";
 import { iommufd, kvmAttributes, type Plugin, Region, vfioType1 } from "../mod.ts";
 import { SimIoas, SimKvm, SimType1Container } from "../sim.ts";
 import { Prng } from "../src/util/prng.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
-import { faultNote, minorFaults } from "./measurement.ts";
+import { faultNote, median, minorFaults } from "./measurement.ts";
 
 /** The two stores a region can keep its state in. */
 export type StoreKind = "bitmap" | "range-tree";
@@ -410,20 +410,25 @@ function registerRows(attaches: number): Row[] {
   });
 }
 
-function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = Float64Array.from(values).sort();
-  return sorted[sorted.length >> 1];
-}
-
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { json: { type: "boolean" }, scale: { type: "string" }, reps: { type: "string" } },
+  const values = parseOptions("e2e_workloads", {
+    json: { type: "boolean" },
+    scale: { type: "string" },
+    reps: { type: "string" },
   });
   const scale = values.scale === undefined ? 1 : Number(values.scale);
-  if (!(scale > 0)) throw new RangeError(`--scale: must be a positive number, got ${values.scale}`);
-  const repetitions = values.reps === undefined ? 1 : Number(values.reps);
+  // At 100, dma-scatter makes 10 million conversions: linux_rows.ts's cap on --count.
+  if (!(scale > 0 && scale <= 100)) {
+    usage(
+      "e2e_workloads",
+      `--scale: a number above 0, at most 100, got ${JSON.stringify(values.scale)}`,
+    );
+  }
+  const repetitions = integerOption("e2e_workloads", "reps", values.reps, {
+    fallback: 1,
+    min: 1,
+    max: 1000,
+  });
   const rows = endToEndRows({ scale, repetitions });
   if (values.json) console.log(JSON.stringify(rows, null, 2));
   else {

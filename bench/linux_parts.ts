@@ -27,7 +27,7 @@
  * @module
  */
 
-import { parseOptions } from "./cli_args.ts";
+import { integerOption, parseOptions, usage } from "./cli_args.ts";
 import { jsonFromProcess } from "./subprocess.ts";
 import { kvmAttributes, Region } from "../mod.ts";
 import { SimKvm } from "../src/hw/sim/mod.ts";
@@ -335,7 +335,23 @@ if (import.meta.main) {
     count: { type: "string" },
     case: { type: "string" },
   });
-  const count = Number(values.count ?? 10_000), reps = Number(values.reps ?? 15);
+  // The same bounds as linux_rows.ts: plan()'s typed arrays and minutes of punches.
+  const count = integerOption("linux_parts", "count", values.count, {
+    fallback: 10_000,
+    min: 1,
+    max: 10_000_000,
+  });
+  const reps = integerOption("linux_parts", "reps", values.reps, {
+    fallback: 15,
+    min: 1,
+    max: 1000,
+  });
+  if (values.case !== undefined && !Object.hasOwn(CASES, values.case)) {
+    usage(
+      "linux_parts",
+      `--case: one of ${Object.keys(CASES).join(", ")}, got ${JSON.stringify(values.case)}`,
+    );
+  }
   if (values.case !== undefined) {
     console.log(JSON.stringify(measureCase(values.case, count, reps)));
   } else {

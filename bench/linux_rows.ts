@@ -19,7 +19,7 @@
  * @module
  */
 
-import { parseOptions, usage as usageOf } from "./cli_args.ts";
+import { integerOption, parseOptions, usage as usageOf } from "./cli_args.ts";
 import { jsonFromProcess } from "./subprocess.ts";
 import { kvmAttributes, Region, type Section } from "../mod.ts";
 import { type LinuxKvm, openLinuxKvm, probeKvm } from "../src/hw/linux/mod.ts";
@@ -343,12 +343,7 @@ function usage(message: string): never {
 
 /** `--name`'s value as an integer in [1, `max`], `fallback` when absent. */
 function positive(name: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    usage(`--${name}: an integer from 1 to ${max}, got ${value}`);
-  }
-  return n;
+  return integerOption("linux_rows", name, value, { fallback, min: 1, max });
 }
 
 /** Most conversions a run takes: the plan's typed arrays, and minutes of punches. */

@@ -9,8 +9,9 @@
 import process from "node:process";
 import type { Measurement } from "./report.ts";
 
-/** The median of `values` (the upper one of an even count). */
+/** The median of `values` (the upper one of an even count; NaN when there are none). */
 export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 

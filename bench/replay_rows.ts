@@ -22,7 +22,7 @@
  * @module
  */
 
-import { parseOptions } from "./cli_args.ts";
+import { integerOption, parseOptions } from "./cli_args.ts";
 import { buildHost, parseHostConfig, runSession } from "../host.ts";
 import { openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
 import { WORKER_MODULE, type WorkerBatch } from "../src/host/trace/_read_on_worker.ts";
@@ -356,7 +356,13 @@ if (import.meta.main) {
     reps: { type: "string" },
     parts: { type: "boolean" },
   });
-  const count = Number(values.conversions ?? 1_000_000);
-  if (values.parts) await printParts(count, Number(values.reps ?? 5));
-  else await printRows(count, Number(values.reps ?? 3));
+  const count = integerOption("replay_rows", "conversions", values.conversions, {
+    fallback: 1_000_000,
+    min: 1,
+    max: 10_000_000,
+  });
+  const reps = (fallback: number) =>
+    integerOption("replay_rows", "reps", values.reps, { fallback, min: 1, max: 1000 });
+  if (values.parts) await printParts(count, reps(5));
+  else await printRows(count, reps(3));
 }

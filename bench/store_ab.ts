@@ -32,7 +32,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseOptions, usage as usageOf } from "./cli_args.ts";
+import { integerOption, parseOptions, usage as usageOf } from "./cli_args.ts";
 import { jsonFromProcess } from "./subprocess.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import { median } from "./measurement.ts";
@@ -239,14 +239,16 @@ if (import.meta.main) {
     allocated: { type: "boolean" },
     worktree: { type: "string" },
   });
-  const reps = Number(values.reps ?? 60);
-  if (!Number.isInteger(reps) || reps < 3 || reps > 10_000) {
-    usage(`--reps: an integer from 3 to 10000, got ${values.reps}`);
-  }
-  const processes = Number(values.processes ?? 5);
-  if (!Number.isInteger(processes) || processes < 1 || processes > 100) {
-    usage(`--processes: an integer from 1 to 100, got ${values.processes}`);
-  }
+  const reps = integerOption("store_ab", "reps", values.reps, {
+    fallback: 60,
+    min: 3,
+    max: 10_000,
+  });
+  const processes = integerOption("store_ab", "processes", values.processes, {
+    fallback: 5,
+    min: 1,
+    max: 100,
+  });
   const names = (values.workloads ?? Object.keys(WORKLOADS).join(",")).split(",");
   for (const name of names) {
     if (!Object.hasOwn(WORKLOADS, name)) {

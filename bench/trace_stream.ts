@@ -21,7 +21,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseOptions, usage } from "./cli_args.ts";
 import { Prng } from "../src/util/prng.ts";
 
 const MiB = 2 ** 20;
@@ -113,12 +113,19 @@ async function memoryOf(pid: number): Promise<{ rss: number; hwm: number } | und
 const fmt = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { gib: { type: "string", default: "4" }, file: { type: "boolean", default: false } },
+  const values = parseOptions("trace_stream", {
+    gib: { type: "string", default: "4" },
+    file: { type: "boolean", default: false },
   });
   const total = Math.round(Number(values.gib) * GiB);
-  if (!(total > 0)) throw new Error(`--gib: must be a positive number, got ${values.gib}`);
+  // --file writes the whole trace to the temporary directory first: a cap of a
+  // terabyte stops a slip of the finger from filling the disk.
+  if (!(total > 0 && total <= 1024 * GiB)) {
+    usage(
+      "trace_stream",
+      `--gib: a number above 0, at most 1024, got ${JSON.stringify(values.gib)}`,
+    );
+  }
   const cli = new URL("../cli.ts", import.meta.url).pathname;
   let path: string | undefined;
   if (values.file) {

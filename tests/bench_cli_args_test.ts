@@ -1,0 +1,67 @@
+/**
+ * The bench scripts' options: a bad value is one line on standard error that
+ * names the option and the rule, with exit status 2, and the script does no
+ * work (bench/cli_args.ts `usage`, `integerOption`).
+ */
+
+import assert from "node:assert/strict";
+
+/** Script, arguments, and the one line it must print. */
+const CASES: [string, string[], string][] = [
+  ["linux_parts", ["--reps", "0"], 'linux_parts: --reps: an integer from 1 to 1000, got "0"'],
+  [
+    "linux_parts",
+    ["--count", "x"],
+    'linux_parts: --count: an integer from 1 to 10000000, got "x"',
+  ],
+  [
+    "linux_parts",
+    ["--case", "nope"],
+    'linux_parts: --case: one of alone, getpid, memfd, got "nope"',
+  ],
+  ["replay_rows", ["--reps", "0"], 'replay_rows: --reps: an integer from 1 to 1000, got "0"'],
+  [
+    "replay_rows",
+    ["--conversions", "1.5"],
+    'replay_rows: --conversions: an integer from 1 to 10000000, got "1.5"',
+  ],
+  [
+    "e2e_workloads",
+    ["--scale", "0"],
+    'e2e_workloads: --scale: a number above 0, at most 100, got "0"',
+  ],
+  ["e2e_workloads", ["--reps", ""], 'e2e_workloads: --reps: an integer from 1 to 1000, got ""'],
+  ["e2e_workloads", ["--bogus"], "e2e_workloads: Unknown option '--bogus'"],
+  [
+    "trace_stream",
+    ["--gib", "2000"],
+    'trace_stream: --gib: a number above 0, at most 1024, got "2000"',
+  ],
+  [
+    "linux_rows",
+    ["--count", "1e8"],
+    'linux_rows: --count: an integer from 1 to 10000000, got "1e8"',
+  ],
+  [
+    "store_ab",
+    ["--base", "HEAD", "--processes", "0"],
+    'store_ab: --processes: an integer from 1 to 100, got "0"',
+  ],
+];
+
+Deno.test("bench options: a bad value is one line naming the option and the rule, exit 2", async () => {
+  const outcomes = await Promise.all(CASES.map(async ([script, args, line]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `bench/${script}.ts`, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { script, args, line, out };
+  }));
+  for (const { script, args, line, out } of outcomes) {
+    const what = `${script} ${args.join(" ")}`;
+    assert.equal(new TextDecoder().decode(out.stderr), `${line}\n`, what);
+    assert.equal(out.code, 2, what);
+    assert.equal(out.stdout.length, 0, `${what} printed nothing else`);
+  }
+});
