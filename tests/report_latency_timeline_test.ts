@@ -2,10 +2,11 @@
 // timeline sampler (bounded rows, evenly spaced after halving, the last sample kept).
 import assert from "node:assert/strict";
 import {
+  conversionWeight,
   formatMicros,
   LatencyHistogram,
+  SAMPLE_EVERY,
   TIMED_IN_FULL,
-  timesConversion,
 } from "../src/host/report/latency.ts";
 import { ratePerSecond, TimelineSampler } from "../src/host/report/timeline.ts";
 
@@ -15,6 +16,7 @@ Deno.test("latency: exact count, min, max, mean; p50 and p99 within a bucket", (
   for (let us = 1; us <= 1000; us++) h.record(us / 1000);
   const r = h.report();
   assert.equal(r.count, 1000);
+  assert.equal(r.represents, 1000, "every conversion timed stands for itself");
   assert.equal(r.minUs, 1);
   assert.equal(r.maxUs, 1000);
   assert.ok(Math.abs(r.meanUs - 500.5) < 1e-6);
@@ -102,16 +104,47 @@ Deno.test("timeline: conversions per second over a window", () => {
   assert.deepEqual(ratePerSecond([0, 5], [3, 3], 1), [0, 0]);
 });
 
-Deno.test("latency sampling: every conversion up to 65,536, then about one in eight, spread evenly", () => {
-  for (let i = 0; i < TIMED_IN_FULL; i += 97) assert.ok(timesConversion(i));
-  let timed = 0;
+Deno.test("latency sampling: every conversion up to 16,384, then one in 32 counted for 32, spread evenly", () => {
+  for (let i = 0; i < TIMED_IN_FULL; i += 97) assert.equal(conversionWeight(i), 1);
+  assert.equal(SAMPLE_EVERY, 32);
+  let timed = 0, represented = 0;
   const buckets = new Array(16).fill(0);
-  for (let i = TIMED_IN_FULL; i < TIMED_IN_FULL + 160_000; i++) {
-    if (timesConversion(i)) {
+  const n = 1_000_000;
+  for (let i = TIMED_IN_FULL; i < TIMED_IN_FULL + n; i++) {
+    const w = conversionWeight(i);
+    assert.ok(w === 0 || w === SAMPLE_EVERY, `weight ${w}`);
+    if (w > 0) {
       timed++;
+      represented += w;
       buckets[i % 16]++; // no residue of a short period is left out
     }
   }
-  assert.ok(timed > 19_000 && timed < 21_000, `${timed} of 160,000`);
-  for (const b of buckets) assert.ok(b > 900, `${buckets}`);
+  assert.ok(timed > 30_000 && timed < 32_500, `${timed} of 1,000,000`);
+  // The weights add up to the conversions they stand for (within 1%).
+  assert.ok(Math.abs(represented - n) / n < 0.01, `${represented} for ${n}`);
+  for (const b of buckets) assert.ok(b > 1700, `${buckets}`);
+});
+
+Deno.test("latency: a sampled conversion counts for the conversions it stands for", () => {
+  // A run of 1M conversions: the first 16,384 take 10 µs (cold code), the rest 1 µs.
+  const h = new LatencyHistogram();
+  const n = 1_000_000;
+  for (let i = 0; i < n; i++) {
+    const w = conversionWeight(i);
+    if (w > 0) h.record(i < TIMED_IN_FULL ? 0.01 : 0.001, w);
+  }
+  const r = h.report();
+  assert.ok(r.count < 50_000, `${r.count} timed`);
+  assert.ok(Math.abs(r.represents - n) / n < 0.01, `represents ${r.represents}`);
+  // The true mean is (16,384 * 10 + 983,616 * 1) / 1M = 1.147 µs; counting
+  // each timed conversion once would say about 4 µs.
+  assert.ok(Math.abs(r.meanUs - 1.147) < 0.02, `mean ${r.meanUs}`);
+  // The slow 1.6% sits above p98 only: p97 is the fast time, p99 the slow one.
+  assert.ok(Math.abs(h.quantile(0.97) - 0.001) / 0.001 < 0.05, `p97 ${h.quantile(0.97)}`);
+  assert.ok(Math.abs(r.p99Us - 10) / 10 < 0.05, `p99 ${r.p99Us}`);
+  const total = r.buckets.reduce((sum, b) => sum + b.count, 0);
+  assert.equal(total, r.represents);
+  assert.throws(() => h.record(1, 0), /weight: must be a positive finite number, got 0/);
+  assert.throws(() => h.record(1, NaN), /weight: must be a positive finite number, got NaN/);
+  assert.equal(h.count, r.count, "a refused record changes nothing");
 });

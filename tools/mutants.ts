@@ -833,10 +833,25 @@ export const MUTANTS: readonly Mutant[] = [
     id: "runner-conversion-never-stops",
     file: "src/host/event_runner.ts",
     search:
-      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);\n    return this.#settle(go, true);",
+      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);\n    return this.#settle(go, true);",
     replace:
-      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);\n    return this.#settle(true, true);",
+      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);\n    return this.#settle(true, true);",
     what: "a conversion that must stop the run (strict, a failed region) lets it go on",
+  },
+  {
+    id: "latency-sample-unweighted",
+    file: "src/host/report/latency.ts",
+    search: "    this.#counts[i] += weight;",
+    replace: "    this.#counts[i] += 1;",
+    what:
+      "a sampled conversion counts once in the histogram, not for the conversions it stands for",
+  },
+  {
+    id: "latency-sample-rate",
+    file: "src/host/report/latency.ts",
+    search: "(Math.imul(index, 0x9e3779b1) >>> 27) === 0 ? SAMPLE_EVERY : 0",
+    replace: "(Math.imul(index, 0x9e3779b1) >>> 29) === 0 ? SAMPLE_EVERY : 0",
+    what: "one conversion in eight is timed, each still counted for 32",
   },
   {
     id: "store-dense-page-first-offset",

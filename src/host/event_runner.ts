@@ -7,7 +7,7 @@
  * @module
  */
 
-import { timesConversion } from "./report/latency.ts";
+import { conversionWeight } from "./report/latency.ts";
 import { ConversionError, InvalidChangeError, RegionFailedError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../hw/backend.ts";
@@ -152,11 +152,10 @@ export class EventRunner {
     const result = this.result;
     // probe: time conversions, sample timelines (no allocation per event).
     const probe = this.#options.probe;
-    const t0 = probe !== undefined && timesConversion(result.conversions.requested)
-      ? performance.now()
-      : -1;
+    const weight = probe === undefined ? 0 : conversionWeight(result.conversions.requested);
+    const t0 = weight > 0 ? performance.now() : -1;
     const go = convert(this.#host, gpa, size, to, line, result, this.#problem);
-    if (t0 >= 0) probe!.conversionTime(performance.now() - t0);
+    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);
     return this.#settle(go, true);
   }
 

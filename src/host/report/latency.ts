@@ -10,23 +10,39 @@
  * the wall time the run loop spent on that conversion event, every component
  * it notified included.
  *
+ * A long run times a sample of its conversions ({@link conversionWeight}),
+ * and each timed conversion counts for the conversions it stands for: the
+ * buckets, the percentiles and the mean estimate the whole run, so the
+ * conversions timed in full at the start (often slower: the code is still
+ * cold) weigh no more than their share of it.
+ *
  * @module
  */
 
-/** Conversions of a run that are all timed; later ones are sampled ({@link timesConversion}). */
-export const TIMED_IN_FULL = 65536;
+/** Conversions of a run that are all timed; later ones are sampled ({@link conversionWeight}). */
+export const TIMED_IN_FULL = 16384;
+
+/** After {@link TIMED_IN_FULL}, one conversion in this many is timed. */
+export const SAMPLE_EVERY = 32;
 
 /**
- * Whether the run times conversion `index` (0-based): every one of the first
- * {@link TIMED_IN_FULL}, then one in eight, picked by a multiplicative hash of
- * the index so that no periodic pattern of the input lines up with it.
- * Reading the clock twice costs about 0.4 µs here, which on a long replay was
- * a third of what the replay adds to the conversions themselves (the
- * `replay 1 TiB` row of `deno task bench:report`); a histogram of 1M
- * conversions keeps its p50 and p99 from a 1-in-8 sample.
+ * How many conversions the run's timing of conversion `index` (0-based)
+ * stands for: 1 for each of the first {@link TIMED_IN_FULL}, then
+ * {@link SAMPLE_EVERY} for one in {@link SAMPLE_EVERY} (picked by a
+ * multiplicative hash of the index, so that no periodic pattern of the input
+ * lines up with it), and 0 for the rest, which are not timed.
+ *
+ * Why sample: the clock reads and the record are most of what the report
+ * adds to a replay. `bench/replay_rows.ts --parts`, two runs each (paired
+ * medians): timing all of the first 65,536 and then one in eight, the
+ * runner with the probe took 1.15x and 1.19x the direct conversions
+ * against 1.07x and 1.10x without it; with 16,384 and one in 32, 1.11x and
+ * 1.13x against 1.07x and 1.09x. A run of 1M conversions still times about
+ * 47,000: its p99 rests on about 470 of them.
  */
-export function timesConversion(index: number): boolean {
-  return index < TIMED_IN_FULL || (Math.imul(index, 0x9e3779b1) >>> 29) === 0;
+export function conversionWeight(index: number): number {
+  if (index < TIMED_IN_FULL) return 1;
+  return (Math.imul(index, 0x9e3779b1) >>> 27) === 0 ? SAMPLE_EVERY : 0;
 }
 
 /** Buckets per power of two: bucket `i >= 1` holds `[2^((i-1)/8), 2^(i/8))` ns. */
@@ -41,7 +57,10 @@ export interface LatencyBucket {
   fromUs: number;
   /** Upper bound in microseconds (exclusive). */
   toUs: number;
-  /** Conversions that took a time in `[fromUs, toUs)`. */
+  /**
+   * Conversions that took a time in `[fromUs, toUs)`: the timed ones, each
+   * counted for as many as it represents (so not always an integer).
+   */
   count: number;
 }
 
@@ -49,12 +68,18 @@ export interface LatencyBucket {
 export interface LatencyReport {
   /**
    * Conversions timed: every one up to {@link TIMED_IN_FULL}, then one in
-   * eight ({@link timesConversion}).
+   * {@link SAMPLE_EVERY} ({@link conversionWeight}).
    */
   count: number;
-  /** Shortest, exact (µs). */
+  /**
+   * The conversions the histogram stands for: each timed one counted for as
+   * many as it represents ({@link conversionWeight}); `count` when every
+   * conversion was timed.
+   */
+  represents: number;
+  /** Shortest of the timed conversions (µs). */
   minUs: number;
-  /** Mean, exact (µs). */
+  /** Mean over the conversions represented, each timed one weighted (µs). */
   meanUs: number;
   /** Median, from the histogram (µs, within about ±4.4%). */
   p50Us: number;
@@ -62,7 +87,7 @@ export interface LatencyReport {
   p90Us: number;
   /** 99th percentile, from the histogram (µs). */
   p99Us: number;
-  /** Longest, exact (µs). */
+  /** Longest of the timed conversions (µs). */
   maxUs: number;
   /** Buckets per power of two of the histogram. */
   bucketsPerOctave: number;
@@ -74,19 +99,28 @@ export interface LatencyReport {
 export class LatencyHistogram {
   readonly #counts = new Float64Array(BUCKET_COUNT);
   #count = 0;
+  #weight = 0;
   #sumMs = 0;
   #minMs = Infinity;
   #maxMs = 0;
 
-  /** Records one duration in milliseconds (negative or NaN counts as 0). */
-  record(ms: number): void {
+  /**
+   * Records one duration in milliseconds (negative or NaN counts as 0) that
+   * stands for `weight` conversions (a positive finite number, default 1; see
+   * {@link conversionWeight}).
+   */
+  record(ms: number, weight = 1): void {
+    if (!(weight > 0 && weight < Infinity)) {
+      throw new RangeError(`weight: must be a positive finite number, got ${weight}`);
+    }
     const t = ms > 0 ? ms : 0;
     const ns = t * 1e6;
     let i = ns < 1 ? 0 : 1 + Math.floor(Math.log2(ns) * BUCKETS_PER_OCTAVE);
     if (i >= BUCKET_COUNT) i = BUCKET_COUNT - 1;
-    this.#counts[i]++;
+    this.#counts[i] += weight;
     this.#count++;
-    this.#sumMs += t;
+    this.#weight += weight;
+    this.#sumMs += t * weight;
     if (t < this.#minMs) this.#minMs = t;
     if (t > this.#maxMs) this.#maxMs = t;
   }
@@ -96,15 +130,21 @@ export class LatencyHistogram {
     return this.#count;
   }
 
+  /** The conversions the recorded durations stand for: the sum of their weights. */
+  get represents(): number {
+    return this.#weight;
+  }
+
   /**
-   * The `q` quantile in milliseconds (`0 < q <= 1`): the geometric middle of
-   * the bucket holding the `ceil(q * count)`-th shortest time, clamped to the
-   * exact minimum and maximum. 0 when nothing was recorded.
+   * The `q` quantile in milliseconds (`0 < q <= 1`) of the conversions
+   * represented: the geometric middle of the bucket where the weights
+   * reach `q` of their sum, clamped to the shortest and longest recorded. 0
+   * when nothing was recorded.
    */
   quantile(q: number): number {
     if (!(q > 0 && q <= 1)) throw new RangeError(`q: must be in (0, 1], got ${q}`);
     if (this.#count === 0) return 0;
-    const rank = Math.ceil(q * this.#count);
+    const rank = Math.ceil(q * this.#weight);
     let seen = 0;
     for (let i = 0; i < BUCKET_COUNT; i++) {
       seen += this.#counts[i];
@@ -133,8 +173,9 @@ export class LatencyHistogram {
     const n = this.#count;
     return {
       count: n,
+      represents: this.#weight,
       minUs: n === 0 ? 0 : us(this.#minMs),
-      meanUs: n === 0 ? 0 : us(this.#sumMs / n),
+      meanUs: n === 0 ? 0 : us(this.#sumMs / this.#weight),
       p50Us: us(this.quantile(0.5)),
       p90Us: us(this.quantile(0.9)),
       p99Us: us(this.quantile(0.99)),
@@ -143,6 +184,16 @@ export class LatencyHistogram {
       buckets,
     };
   }
+}
+
+/**
+ * How many conversions `lat` timed, for people: `"900 timed"`, or
+ * `"47,210 timed, standing for 1,000,000"` when the run timed a sample.
+ */
+export function timedSummary(lat: LatencyReport): string {
+  const n = (v: number) => v.toLocaleString("en-US");
+  const timed = `${n(lat.count)} timed`;
+  return lat.represents === lat.count ? timed : `${timed}, standing for ${n(lat.represents)}`;
 }
 
 /** `[lower, upper)` of bucket `i` in nanoseconds (bucket 0 is `[0, 1)`). */

@@ -18,8 +18,12 @@ import { ratePerSecond, TimelineSampler } from "./timeline.ts";
 
 /** What the run loop tells a probe. Both calls must be cheap and must not allocate. */
 export interface RunProbe {
-  /** One conversion event took `ms` milliseconds. */
-  conversionTime(ms: number): void;
+  /**
+   * One conversion event took `ms` milliseconds; its time stands for `weight`
+   * conversions (the run times a sample of a long run's conversions: see
+   * `conversionWeight` in latency.ts).
+   */
+  conversionTime(ms: number, weight: number): void;
   /** An event finished: `events` done so far, `conversions` requested so far. */
   afterEvent(events: number, conversions: number): void;
 }
@@ -114,8 +118,8 @@ export class RunRecorder implements RunProbe {
   }
 
   /** Records one conversion's time (see {@link RunProbe}). */
-  conversionTime(ms: number): void {
-    this.latency.record(ms);
+  conversionTime(ms: number, weight: number): void {
+    this.latency.record(ms, weight);
   }
 
   /** Samples the timelines when due (see {@link RunProbe}). */

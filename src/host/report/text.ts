@@ -5,7 +5,7 @@
  */
 
 import { formatSize } from "../../util/bytes.ts";
-import { formatMicros } from "./latency.ts";
+import { formatMicros, timedSummary } from "./latency.ts";
 import type { Report } from "./report.ts";
 
 /** Renders `report` as text lines. */
@@ -62,7 +62,7 @@ export function renderTextReport(report: Report): string {
   if (lat && lat.count > 0) {
     out.push(
       `conversion latency: p50 ${formatMicros(lat.p50Us)}, p99 ${formatMicros(lat.p99Us)}, ` +
-        `max ${formatMicros(lat.maxUs)} (mean ${formatMicros(lat.meanUs)}, ${lat.count} timed)`,
+        `max ${formatMicros(lat.maxUs)} (mean ${formatMicros(lat.meanUs)}, ${timedSummary(lat)})`,
     );
   }
   const r = report.requests;
