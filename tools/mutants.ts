@@ -845,6 +845,7 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "    this.#counts[i] += 1;",
     what:
       "a sampled conversion counts once in the histogram, not for the conversions it stands for",
+    tests: ["tests/report_latency_timeline_test.ts"],
   },
   {
     id: "latency-sample-rate",
@@ -852,6 +853,7 @@ export const MUTANTS: readonly Mutant[] = [
     search: "(Math.imul(index, 0x9e3779b1) >>> 27) === 0 ? SAMPLE_EVERY : 0",
     replace: "(Math.imul(index, 0x9e3779b1) >>> 29) === 0 ? SAMPLE_EVERY : 0",
     what: "one conversion in eight is timed, each still counted for 32",
+    tests: ["tests/report_latency_timeline_test.ts"],
   },
   {
     id: "store-dense-page-first-offset",
