@@ -44,7 +44,7 @@ import {
   type KvmBackend,
   type MemoryFile,
 } from "../src/hw/backend.ts";
-import { plan, REGION_BYTES } from "./linux_rows.ts";
+import { MAX_COUNT, MAX_REPS, plan, REGION_BYTES } from "./linux_rows.ts";
 import { median } from "./measurement.ts";
 
 const PAGE = 4096;
@@ -335,16 +335,16 @@ if (import.meta.main) {
     count: { type: "string" },
     case: { type: "string" },
   });
-  // The same bounds as linux_rows.ts: plan()'s typed arrays and minutes of punches.
+  // The same conversions as linux_rows.ts, so its bounds.
   const count = integerOption("linux_parts", "count", values.count, {
     fallback: 10_000,
     min: 1,
-    max: 10_000_000,
+    max: MAX_COUNT,
   });
   const reps = integerOption("linux_parts", "reps", values.reps, {
     fallback: 15,
     min: 1,
-    max: 1000,
+    max: MAX_REPS,
   });
   if (values.case !== undefined && !Object.hasOwn(CASES, values.case)) {
     usage(

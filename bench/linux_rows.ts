@@ -347,9 +347,9 @@ function positive(name: string, value: string | undefined, fallback: number, max
 }
 
 /** Most conversions a run takes: the plan's typed arrays, and minutes of punches. */
-const MAX_COUNT = 10_000_000;
+export const MAX_COUNT = 10_000_000;
 /** Most repetitions a run takes. */
-const MAX_REPS = 1000;
+export const MAX_REPS = 1000;
 
 if (import.meta.main) {
   const values = parseOptions("linux_rows", {
