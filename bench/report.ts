@@ -24,6 +24,7 @@
  * @module
  */
 
+import { parseOptions } from "./cli_args.ts";
 import { endToEndSource } from "./e2e_workloads.ts";
 import { linuxSource } from "./linux_rows.ts";
 import { replaySource } from "./replay_rows.ts";
@@ -316,6 +317,7 @@ export async function buildReport(
 }
 
 if (import.meta.main) {
+  parseOptions("report", {}); // it takes none: an option given is a mistake, not ignored
   const report = await buildReport();
   console.log(formatTable(report.rows));
   const out = new URL("./report.json", import.meta.url);

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { parseOptions } from "./cli_args.ts";
 import { Region } from "../src/bus/region.ts";
 import type { StateStore } from "../src/store/state_store.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
@@ -151,6 +152,7 @@ export const snapshotSource: RowSource = {
 };
 
 if (import.meta.main) {
+  parseOptions("snapshot_rows", {}); // it takes none: an option given is a mistake, not ignored
   // Alone (`deno run -A bench/snapshot_rows.ts`); report.ts imports this module, so no
   // import of it here: a plain listing instead of its table.
   for (const row of await snapshotSource.rows()) {

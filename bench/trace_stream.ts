@@ -120,10 +120,11 @@ if (import.meta.main) {
   const total = Math.round(Number(values.gib) * GiB);
   // --file writes the whole trace to the temporary directory first: a cap of a
   // terabyte stops a slip of the finger from filling the disk.
-  if (!(total > 0 && total <= 1024 * GiB)) {
+  // Below one 4 MiB block of conversions (traceChunks) the trace is its memslots alone.
+  if (!(total >= CHUNK && total <= 1024 * GiB)) {
     usage(
       "trace_stream",
-      `--gib: a number above 0, at most 1024, got ${JSON.stringify(values.gib)}`,
+      `--gib: a number from 1/256 (one 4 MiB block) to 1024, got ${JSON.stringify(values.gib)}`,
     );
   }
   const cli = new URL("../cli.ts", import.meta.url).pathname;

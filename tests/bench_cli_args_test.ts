@@ -28,20 +28,32 @@ const CASES: [string, string[], string][] = [
   [
     "e2e_workloads",
     ["--scale", "0"],
-    'e2e_workloads: --scale: a number above 0, at most 100, got "0"',
+    'e2e_workloads: --scale: a number from 0.001 to 100, got "0"',
   ],
   ["e2e_workloads", ["--reps", ""], 'e2e_workloads: --reps: an integer from 1 to 1000, got ""'],
   ["e2e_workloads", ["--bogus"], "e2e_workloads: Unknown option '--bogus'"],
   [
     "trace_stream",
     ["--gib", "2000"],
-    'trace_stream: --gib: a number above 0, at most 1024, got "2000"',
+    'trace_stream: --gib: a number from 1/256 (one 4 MiB block) to 1024, got "2000"',
   ],
   [
     "linux_rows",
     ["--count", "1e8"],
     'linux_rows: --count: an integer from 1 to 10000000, got "1e8"',
   ],
+  [
+    "e2e_workloads",
+    ["--scale", "1e-9"],
+    'e2e_workloads: --scale: a number from 0.001 to 100, got "1e-9"',
+  ],
+  [
+    "trace_stream",
+    ["--gib", "0.001"],
+    'trace_stream: --gib: a number from 1/256 (one 4 MiB block) to 1024, got "0.001"',
+  ],
+  ["report", ["--bogus"], "report: Unknown option '--bogus'"],
+  ["snapshot_rows", ["--reps", "3"], "snapshot_rows: Unknown option '--reps'"],
   [
     "store_ab",
     ["--base", "HEAD", "--processes", "0"],
@@ -55,6 +67,8 @@ Deno.test("bench options: a bad value is one line naming the option and the rule
       args: ["run", "-A", `bench/${script}.ts`, ...args],
       stdout: "piped",
       stderr: "piped",
+      // A check that regressed would start the benchmark itself: stop it instead of waiting.
+      signal: AbortSignal.timeout(60_000),
     }).output();
     return { script, args, line, out };
   }));

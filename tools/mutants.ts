@@ -839,6 +839,14 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a conversion that must stop the run (strict, a failed region) lets it go on",
   },
   {
+    id: "runner-latency-weight-dropped",
+    file: "src/host/event_runner.ts",
+    search: "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);",
+    replace: "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, 1);",
+    what: "the runner times a sample of a long run but counts each timed conversion once",
+    tests: ["tests/host_html_test.ts"],
+  },
+  {
     id: "latency-sample-unweighted",
     file: "src/host/report/latency.ts",
     search: "    this.#counts[i] += weight;",

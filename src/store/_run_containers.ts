@@ -275,9 +275,9 @@ export class RunContainers {
     // conversion each, in the search and the splits below (the search's
     // compares were int-to-double conversions, `perf annotate` of the
     // `boot` 64 GiB build). Against the code before (`bench/store_ab.ts
-    // --base 6eea065`, medians of 7 and 9 processes): `boot` 64 GiB
-    // 0.95x, `swiotlb-churn` 0.92x-0.96x, `boot` 1 TiB 0.97x-0.99x, 16 TiB
-    // 1.00x-1.01x.
+    // --base 6eea065`, three runs, medians of 7, 7 and 9 processes): `boot`
+    // 64 GiB 0.95x, 0.95x and 0.99x, `swiotlb-churn` 0.92x-0.96x, `boot` 1
+    // TiB 0.97x-0.99x, 16 TiB 1.00x-1.01x.
     oa |= 0;
     ob |= 0;
     size |= 0;

@@ -664,7 +664,9 @@ function latencySection(lat: LatencyReport | undefined): string {
   <h2>Conversion latency</h2>
   <p class="hint">Wall time per conversion event (every component it notified included), ${
     esc(timedSummary(lat))
-  } (a sampled conversion counts for those it stands for), in a log-bucket histogram (${lat.bucketsPerOctave} buckets per doubling; percentiles within about ±4.4%).</p>
+  }${
+    lat.represents === lat.count ? "" : " (a sampled conversion counts for those it stands for)"
+  }, in a log-bucket histogram (${lat.bucketsPerOctave} buckets per doubling; percentiles within about ±4.4%).</p>
   <div class="stats">${cells}</div>
   ${latencySvg(lat)}
 </section>`;

@@ -22,7 +22,14 @@ export {
   type SvgRun,
 } from "./svg.ts";
 // The report's latency and timelines, and the interactive HTML report.
-export { type LatencyBucket, LatencyHistogram, type LatencyReport } from "./latency.ts";
+export {
+  conversionWeight,
+  type LatencyBucket,
+  LatencyHistogram,
+  type LatencyReport,
+  SAMPLE_EVERY,
+  TIMED_IN_FULL,
+} from "./latency.ts";
 export {
   type DeviceTimeline,
   type RegionTimeline,

@@ -1,6 +1,7 @@
 /**
- * What a run records besides its counts: the latency of every conversion (a
- * {@link LatencyHistogram}) and timelines of the host's counters (a
+ * What a run records besides its counts: the latency of its conversions (a
+ * {@link LatencyHistogram} of every one or, in a long run, of a weighted
+ * sample: see `conversionWeight` in latency.ts) and timelines of the host's counters (a
  * {@link TimelineSampler}): extents per region, live IOMMU mappings per DMA
  * device against its limit, IO page-table pages where the hardware reports
  * them, and conversions per second.
@@ -20,8 +21,11 @@ import { ratePerSecond, TimelineSampler } from "./timeline.ts";
 export interface RunProbe {
   /**
    * One conversion event took `ms` milliseconds; its time stands for `weight`
-   * conversions (the run times a sample of a long run's conversions: see
-   * `conversionWeight` in latency.ts).
+   * conversions (a long run times a sample of its conversions, see
+   * `conversionWeight`: each of the first `TIMED_IN_FULL` counts for 1, then
+   * one in `SAMPLE_EVERY` counts for that many). A probe
+   * that keeps its own statistics must weigh each time by `weight`, or it
+   * overweights the start of a long run.
    */
   conversionTime(ms: number, weight: number): void;
   /** An event finished: `events` done so far, `conversions` requested so far. */
@@ -118,7 +122,7 @@ export class RunRecorder implements RunProbe {
   }
 
   /** Records one conversion's time (see {@link RunProbe}). */
-  conversionTime(ms: number, weight: number): void {
+  conversionTime(ms: number, weight = 1): void {
     this.latency.record(ms, weight);
   }
 
