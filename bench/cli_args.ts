@@ -1,7 +1,7 @@
 /**
- * Command-line options of the bench scripts that take options: a mistake is
- * one line naming the option and the rule, with exit status 2, never a stack
- * trace.
+ * Command-line options of the bench scripts (those that take none refuse any
+ * through {@link parseOptions} too): a mistake is one line naming the option
+ * and the rule, with exit status 2, never a stack trace.
  *
  * @module
  */

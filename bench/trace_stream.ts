@@ -124,7 +124,9 @@ if (import.meta.main) {
   if (!(total >= CHUNK && total <= 1024 * GiB)) {
     usage(
       "trace_stream",
-      `--gib: a number from 1/256 (one 4 MiB block) to 1024, got ${JSON.stringify(values.gib)}`,
+      `--gib: a number from 0.00390625 (1/256: one 4 MiB block) to 1024, got ${
+        JSON.stringify(values.gib)
+      }`,
     );
   }
   const cli = new URL("../cli.ts", import.meta.url).pathname;

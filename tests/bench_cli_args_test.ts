@@ -35,7 +35,7 @@ const CASES: [string, string[], string][] = [
   [
     "trace_stream",
     ["--gib", "2000"],
-    'trace_stream: --gib: a number from 1/256 (one 4 MiB block) to 1024, got "2000"',
+    'trace_stream: --gib: a number from 0.00390625 (1/256: one 4 MiB block) to 1024, got "2000"',
   ],
   [
     "linux_rows",
@@ -50,7 +50,7 @@ const CASES: [string, string[], string][] = [
   [
     "trace_stream",
     ["--gib", "0.001"],
-    'trace_stream: --gib: a number from 1/256 (one 4 MiB block) to 1024, got "0.001"',
+    'trace_stream: --gib: a number from 0.00390625 (1/256: one 4 MiB block) to 1024, got "0.001"',
   ],
   ["report", ["--bogus"], "report: Unknown option '--bogus'"],
   ["snapshot_rows", ["--reps", "3"], "snapshot_rows: Unknown option '--reps'"],

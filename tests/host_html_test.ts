@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { loadHostConfig } from "../src/host/config/load.ts";
 import { runSession } from "../src/host/session.ts";
-import { parseHostConfig } from "../host.ts";
-import { SAMPLE_EVERY, TIMED_IN_FULL } from "../src/host/report/latency.ts";
+// From the public entry point: a user's own probe needs the sampling rule.
+import { parseHostConfig, SAMPLE_EVERY, TIMED_IN_FULL } from "../host.ts";
 import { renderTextReport } from "../src/host/report/text.ts";
 import { renderHtmlReport } from "../src/host/report/html.ts";
 import type { PageData } from "../src/host/report/html_client.ts";
@@ -54,7 +54,10 @@ Deno.test("session: latency of every conversion and timelines end where the repo
   assert.match(
     text,
     /conversion latency: p50 [\d.]+ [nµm]?s, p99 [\d.]+ [nµm]?s, max [\d.]+ [nµm]?s/,
-  );
+  ); // Every conversion was timed: no word of sampling.
+  assert.match(text, new RegExp(`\\(mean [^,]+, ${lat.count.toLocaleString("en-US")} timed\\)`));
+  const html = renderHtmlReport({ report, regions: [], devices: [] });
+  assert.doesNotMatch(html, /a sampled conversion counts|standing for/);
 });
 
 Deno.test("session: a long run times a sample, each timed conversion counting for those it stands for", async () => {

@@ -13,7 +13,7 @@
  *
  * A long run times a sample of its conversions ({@link conversionWeight}),
  * and each timed conversion counts for the conversions it stands for: the
- * buckets, the percentiles and the mean estimate the whole run, so the
+ * buckets, the percentiles and the mean are estimates for the whole run, so the
  * conversions timed in full at the start (often slower: the code is still
  * cold) weigh no more than their share of it.
  *
@@ -21,10 +21,10 @@
  */
 
 /** Conversions of a run that are all timed; later ones are sampled ({@link conversionWeight}). */
-export const TIMED_IN_FULL = 16384;
+export const TIMED_IN_FULL: number = 16384;
 
 /** After {@link TIMED_IN_FULL}, one conversion in this many is timed. */
-export const SAMPLE_EVERY = 32;
+export const SAMPLE_EVERY: number = 32;
 
 /**
  * How many conversions the run's timing of conversion `index` (0-based)
