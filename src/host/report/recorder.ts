@@ -1,7 +1,7 @@
 /**
  * What a run records besides its counts: the latency of its conversions (a
  * {@link LatencyHistogram} of every one or, in a long run, of a weighted
- * sample: see {@link conversionWeight}) and timelines of the host's counters (a
+ * sample: see `conversionWeight`, exported with the report) and timelines of the host's counters (a
  * {@link TimelineSampler}): extents per region, live IOMMU mappings per DMA
  * device against its limit, IO page-table pages where the hardware reports
  * them, and conversions per second.
@@ -14,13 +14,7 @@
 
 import { RangeTreeStore } from "../../store/range_tree_store.ts";
 import type { Host } from "../build.ts";
-import {
-  type conversionWeight,
-  LatencyHistogram,
-  type LatencyReport,
-  type SAMPLE_EVERY,
-  type TIMED_IN_FULL,
-} from "./latency.ts";
+import { LatencyHistogram, type LatencyReport } from "./latency.ts";
 import { ratePerSecond, TimelineSampler } from "./timeline.ts";
 
 /** What the run loop tells a probe. Both calls must be cheap and must not allocate. */
@@ -28,8 +22,9 @@ export interface RunProbe {
   /**
    * One conversion event took `ms` milliseconds; its time stands for `weight`
    * conversions (a long run times a sample of its conversions, see
-   * {@link conversionWeight}: each of the first {@link TIMED_IN_FULL} counts
-   * for 1, then one in {@link SAMPLE_EVERY} counts for that many). A probe
+   * `conversionWeight`, exported with the report: each of the first
+   * `TIMED_IN_FULL` counts for 1, then one in `SAMPLE_EVERY` counts for that
+   * many). A probe
    * that keeps its own statistics must weigh each time by `weight`, or it
    * overweights the start of a long run.
    */
