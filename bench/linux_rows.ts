@@ -32,7 +32,7 @@ import {
 } from "../src/hw/backend.ts";
 import type { RegionBacking } from "../src/hw/region_backing.ts";
 import { Prng } from "../src/util/prng.ts";
-import { median, timedMeasurement } from "./measurement.ts";
+import { median, pairedMedianRatio, timedMeasurement } from "./measurement.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
 
 const PAGE = 4096;
@@ -328,7 +328,7 @@ async function printParts(count: number, reps: number): Promise<void> {
       Deno.exit(1);
     }
     const us = (ms: number) => `${((ms * 1000) / count).toFixed(2)} µs`;
-    const ratio = median(t.memstate.map((m, r) => m / t.raw[r]));
+    const ratio = pairedMedianRatio(t.memstate, t.raw);
     console.log(
       `${part.padEnd(32)} ${us(median(t.memstate))} against ${us(median(t.raw))} raw: ` +
         `${ratio.toFixed(2)}x (paired median)`,

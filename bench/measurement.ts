@@ -16,6 +16,14 @@ export function median(values: number[]): number {
 }
 
 /**
+ * The {@link median} over repetitions of `a[r] / b[r]`: the two ran side by
+ * side in each repetition `r`, so a slow stretch of the machine falls on both.
+ */
+export function pairedMedianRatio(a: number[], b: number[]): number {
+  return median(a.map((t, r) => t / b[r]));
+}
+
+/**
  * `store`'s best and median time over `ms` (milliseconds, one per repetition,
  * in the order run) for `units` conversions. Every repetition is kept: the
  * variants ran side by side in each, so report.ts pairs them and marks a

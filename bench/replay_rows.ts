@@ -30,7 +30,7 @@ import { emptyTraceStats } from "../src/host/trace/stats.ts";
 import { runBatchStream } from "../src/host/event_runner.ts";
 import { RunRecorder } from "../src/host/report/recorder.ts";
 import { Prng } from "../src/util/prng.ts";
-import { median, timedMeasurement } from "./measurement.ts";
+import { pairedMedianRatio, timedMeasurement } from "./measurement.ts";
 import type { ReportRow, RowSource } from "./report.ts";
 
 const BASE = 2 ** 32;
@@ -325,7 +325,7 @@ async function printParts(count: number, reps: number): Promise<void> {
   ];
   for (const [key, name] of names) {
     const times = parts[key];
-    const paired = median(times.map((t, r) => t / parts.direct[r]));
+    const paired = pairedMedianRatio(times, parts.direct);
     console.log(
       `${name.padEnd(22)} ${times.map((t) => t.toFixed(0)).join(", ")} ms; ` +
         `paired median ${paired.toFixed(2)}x direct`,

@@ -35,7 +35,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { integerOption, parseOptions, usage as usageOf } from "./cli_args.ts";
 import { jsonFromProcess } from "./subprocess.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
-import { median } from "./measurement.ts";
+import { median, pairedMedianRatio } from "./measurement.ts";
 import {
   boot,
   type Conversions,
@@ -175,7 +175,7 @@ function pairings(classes: StoreClass[], names: string[], reps: number): Pairing
     }
     if (runs.size !== 1) throw new Error(`${name}: the two stores disagree on runCount`);
     const ns = (k: number) => (Math.min(...ms[k]) * 1e6) / w.conversions.length;
-    out[name] = [ns(0), ns(1), median(ms[0].map((t, r) => t / ms[1][r]))];
+    out[name] = [ns(0), ns(1), pairedMedianRatio(ms[0], ms[1])];
   }
   return out;
 }

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FAULT_NOTE_AT, faultNote, minorFaults } from "../bench/measurement.ts";
+import { FAULT_NOTE_AT, faultNote, minorFaults, pairedMedianRatio } from "../bench/measurement.ts";
 
 Deno.test("faultNote: silent when no repetition reached the threshold or counts are unknown", () => {
   assert.equal(faultNote([]), undefined);
@@ -32,4 +32,11 @@ Deno.test("minorFaults: grows when fresh memory is first written", () => {
   const fresh = new Uint8Array(64 * 2 ** 20);
   for (let i = 0; i < fresh.length; i += 4096) fresh[i] = 1;
   assert.ok(minorFaults() - before >= 32, `faults grew by ${minorFaults() - before}`);
+});
+
+Deno.test("pairedMedianRatio: the median of each repetition's ratio, not the ratio of medians", () => {
+  // Ratios 3, 0.5 and 2/3: their median is 2/3, where the medians' ratio (2 / 2) would say 1.
+  assert.equal(pairedMedianRatio([3, 1, 2], [1, 2, 3]), 2 / 3);
+  // An even count takes the upper middle, as median does.
+  assert.equal(pairedMedianRatio([1, 2, 3, 4], [1, 1, 1, 1]), 3);
 });
