@@ -160,6 +160,14 @@ function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking
   return { region, check: checker(region, true, strip.attributes) };
 }
 
+/** A region of {@link REGION_BYTES} with the KVM plugin attached on `vm`: its files and memslot. */
+function attachedRegion(vm: LinuxKvm) {
+  const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
+  const kvm = kvmAttributes({ vm });
+  kvm.attach(region);
+  return { region, kvm, backing: kvm.binding(region)!.backing };
+}
+
 /**
  * Times `reps` runs of both loops, which go first by turns; `written` writes
  * the page about to be punched; `strip` takes parts out of memstate's loop
@@ -179,10 +187,7 @@ function measure(
   const throughMemstate = () => {
     using vm = openLinuxKvm();
     timing.realAttributes = vm.realParts.attributes;
-    const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
-    const kvm = kvmAttributes({ vm });
-    kvm.attach(region);
-    const b = kvm.binding(region)!.backing;
+    const { region, kvm, backing: b } = attachedRegion(vm);
     const { region: converted, check } = stripped(strip, vm, region, b);
     const t0 = performance.now();
     for (let i = 0; i < count; i++) {
@@ -196,10 +201,7 @@ function measure(
   };
   const direct = () => {
     using vm = openLinuxKvm();
-    const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
-    const kvm = kvmAttributes({ vm });
-    kvm.attach(region); // the same files and memslot, driven directly
-    const b = kvm.binding(region)!.backing;
+    const { backing: b } = attachedRegion(vm); // the same files and memslot, driven directly
     const gmem = b.guestMemfd as unknown as LinuxMemoryFile;
     const memfd = b.shared as unknown as LinuxMemoryFile;
     const fallocate = libc().sym.fallocate;
