@@ -274,6 +274,12 @@ const CASES: Record<string, Loop[]> = {
   ],
 };
 
+/** Why `name` is not one of {@link CASES} (one line), or undefined when it is. */
+function unknownCase(name: string): string | undefined {
+  if (Object.hasOwn(CASES, name)) return undefined;
+  return `--case: one of ${Object.keys(CASES).join(", ")}, got ${JSON.stringify(name)}`;
+}
+
 /** One loop's microseconds per conversion: every repetition, in the order run. */
 export interface PartTiming {
   /** The loop's name. */
@@ -284,10 +290,9 @@ export interface PartTiming {
 
 /** Times every loop of `name`'s case `reps` times, interleaved, over `count` conversions. */
 export function measureCase(name: string, count: number, reps: number): PartTiming[] {
+  const unknown = unknownCase(name);
+  if (unknown !== undefined) throw new RangeError(unknown);
   const loops = CASES[name];
-  if (loops === undefined) {
-    throw new RangeError(`--case: one of ${Object.keys(CASES).join(", ")}, got ${name}`);
-  }
   const library = name === "getpid"
     ? Deno.dlopen("libc.so.6", { getpid: { parameters: [], result: "i32", nonblocking: false } })
     : undefined;
@@ -346,12 +351,8 @@ if (import.meta.main) {
     min: 1,
     max: MAX_REPS,
   });
-  if (values.case !== undefined && !Object.hasOwn(CASES, values.case)) {
-    usage(
-      "linux_parts",
-      `--case: one of ${Object.keys(CASES).join(", ")}, got ${JSON.stringify(values.case)}`,
-    );
-  }
+  const unknown = values.case === undefined ? undefined : unknownCase(values.case);
+  if (unknown !== undefined) usage("linux_parts", unknown);
   if (values.case !== undefined) {
     console.log(JSON.stringify(measureCase(values.case, count, reps)));
   } else {
