@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { runBench } from "./helpers/bench.ts";
 
 /** Script, arguments, and the one line it must print. */
 const CASES: [string, string[], string][] = [
@@ -63,19 +64,14 @@ const CASES: [string, string[], string][] = [
 
 Deno.test("bench options: a bad value is one line naming the option and the rule, exit 2", async () => {
   const outcomes = await Promise.all(CASES.map(async ([script, args, line]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `bench/${script}.ts`, ...args],
-      stdout: "piped",
-      stderr: "piped",
-      // A check that regressed would start the benchmark itself: stop it instead of waiting.
-      signal: AbortSignal.timeout(60_000),
-    }).output();
+    // A check that regressed would start the benchmark itself: stop it instead of waiting.
+    const out = await runBench(script, args, AbortSignal.timeout(60_000));
     return { script, args, line, out };
   }));
   for (const { script, args, line, out } of outcomes) {
     const what = `${script} ${args.join(" ")}`;
-    assert.equal(new TextDecoder().decode(out.stderr), `${line}\n`, what);
+    assert.equal(out.err, `${line}\n`, what);
     assert.equal(out.code, 2, what);
-    assert.equal(out.stdout.length, 0, `${what} printed nothing else`);
+    assert.equal(out.out, "", `${what} printed nothing else`);
   }
 });

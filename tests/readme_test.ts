@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
 import { probe } from "./helpers/linux.ts";
+import { runBench } from "./helpers/bench.ts";
 
 const README = await Deno.readTextFile("README.md");
 const NPX = "npx -y deno@2 ";
@@ -120,25 +121,15 @@ Deno.test("README: its commands run as written and write only to out/", async ()
 });
 
 Deno.test("README: the benchmark of a multi-GB trace runs (here on 8 MiB)", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/trace_stream.ts", "--gib", String(8 / 1024)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const { code, out: text, err } = await runBench("trace_stream", ["--gib", String(8 / 1024)]);
+  assert.equal(code, 0, err);
   assert.match(text, /^exit 0; 8\.\d MiB of trace, [\d,]+ lines, [\d,]+ conversions/m);
   assert.match(text, /^peak RSS \(VmHWM\) of the replay: [\d.]+ MiB$/m);
 });
 
 Deno.test("README: the real-kernel row's parts run without /dev/kvm (here 300 conversions)", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/linux_parts.ts", "--reps", "2", "--count", "300"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const { code, out: text, err } = await runBench("linux_parts", ["--reps", "2", "--count", "300"]);
+  assert.equal(code, 0, err);
   const loops = [...text.matchAll(/^(.+?) +best ([\d.]+) µs, median ([\d.]+) µs$/gm)];
   assert.deepEqual(loops.map((m) => m[1]), [
     "region, no listener",
@@ -163,13 +154,14 @@ Deno.test({
   name: "README: the real-kernel row's parts run on /dev/kvm (here 300 conversions)",
   ignore: !probe.available,
   async fn() {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "bench/linux_rows.ts", "--parts", "--reps", "2", "--count", "300"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const { code, out: text, err } = await runBench("linux_rows", [
+      "--parts",
+      "--reps",
+      "2",
+      "--count",
+      "300",
+    ]);
+    assert.equal(code, 0, err);
     const parts = [
       ...text.matchAll(
         /^(.+?) +([\d.]+) µs against ([\d.]+) µs raw: ([\d.]+)x \(paired median\)$/gm,
@@ -204,13 +196,9 @@ Deno.test({
     new Deno.Command("git", { args: ["worktree", "list"], stdout: "piped" }).outputSync().stdout;
   const before = new TextDecoder().decode(worktrees());
   const run = async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "bench/store_ab.ts", "--base", "HEAD", ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    return new TextDecoder().decode(out.stdout);
+    const { code, out, err } = await runBench("store_ab", ["--base", "HEAD", ...args]);
+    assert.equal(code, 0, err);
+    return out;
   };
   const timed = await run("--reps", "3", "--processes", "2", "--workloads", "churn,boot64");
   assert.match(
@@ -236,34 +224,27 @@ Deno.test({
   assert.deepEqual([m[1], m[2]], [m[3], m[4]]);
   assert.ok(Number(m[1]) > Number(m[2]), "a build allocates more than it ends with");
   assert.equal(new TextDecoder().decode(worktrees()), before);
-  const bad = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/store_ab.ts", "--base", "no-such-revision"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const bad = await runBench("store_ab", ["--base", "no-such-revision"]);
   assert.equal(bad.code, 2);
   assert.equal(
-    new TextDecoder().decode(bad.stderr),
+    bad.err,
     'store_ab: --base: "no-such-revision" is not a revision of this repository\n',
   );
   // A value that starts with a dash: node's parseArgs explains it on three lines; one is printed.
-  const dash = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/store_ab.ts", "--base", "HEAD", "--reps", "-5"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const dash = await runBench("store_ab", ["--base", "HEAD", "--reps", "-5"]);
   assert.equal(dash.code, 2);
-  assert.match(new TextDecoder().decode(dash.stderr), /^store_ab: Option '--reps' [^\n]*\n$/);
+  assert.match(dash.err, /^store_ab: Option '--reps' [^\n]*\n$/);
 });
 
 Deno.test("README: the replay row's parts run (here 3,000 conversions)", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/replay_rows.ts", "--parts", "--conversions", "3000", "--reps", "2"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const { code, out: text, err } = await runBench("replay_rows", [
+    "--parts",
+    "--conversions",
+    "3000",
+    "--reps",
+    "2",
+  ]);
+  assert.equal(code, 0, err);
   const parts = [...text.matchAll(/^(.+?) +[\d, ]+ ms; paired median ([\d.]+)x direct$/gm)];
   assert.deepEqual(parts.map((m) => m[1]), [
     "direct",

@@ -1,0 +1,31 @@
+// A bench script run in a process of its own, as the README runs it, its output captured.
+
+/** What one run of a bench script returned and printed. */
+export interface BenchResult {
+  /** The process's exit status. */
+  code: number;
+  /** Standard output. */
+  out: string;
+  /** Standard error. */
+  err: string;
+}
+
+/**
+ * Runs `deno run -A bench/SCRIPT.ts ARGS...` from the repository root;
+ * `signal` stops the process (a script that should have refused its options
+ * and started its benchmark instead).
+ */
+export async function runBench(
+  script: string,
+  args: string[],
+  signal?: AbortSignal,
+): Promise<BenchResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `bench/${script}.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, out: text.decode(out.stdout), err: text.decode(out.stderr) };
+}
