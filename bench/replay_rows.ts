@@ -23,7 +23,7 @@
  */
 
 import { integerOption, parseOptions } from "./cli_args.ts";
-import { buildHost, parseHostConfig, runSession } from "../host.ts";
+import { buildHost, type HostConfig, parseHostConfig, runSession } from "../host.ts";
 import { openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
 import { WORKER_MODULE, type WorkerBatch } from "../src/host/trace/_read_on_worker.ts";
 import { emptyTraceStats } from "../src/host/trace/stats.ts";
@@ -42,8 +42,20 @@ const CONFIG = {
   workload: { name: "boot" },
 };
 
+/** A written trace: its file and the conversions it holds, parsed. */
+interface Trace {
+  /** The trace file (a temporary file the caller removes). */
+  path: string;
+  /** Offset of each conversion in the region. */
+  offsets: Float64Array;
+  /** Size of each conversion. */
+  sizes: Float64Array;
+  /** 1 where the conversion goes to shared. */
+  toShared: Uint8Array;
+}
+
 /** Writes the trace; returns its path and the conversions it holds, parsed. */
-async function writeTrace(count: number, seed: number) {
+async function writeTrace(count: number, seed: number): Promise<Trace> {
   const rng = new Prng(seed);
   const path = await Deno.makeTempFile({ prefix: "memstate_replay_", suffix: ".log" });
   const offsets = new Float64Array(count), sizes = new Float64Array(count);
@@ -85,8 +97,8 @@ async function writeTrace(count: number, seed: number) {
 
 /** The direct conversions of `trace` on a fresh host; returns milliseconds. */
 function convertDirect(
-  config: ReturnType<typeof parseHostConfig>,
-  trace: { offsets: Float64Array; sizes: Float64Array; toShared: Uint8Array },
+  config: HostConfig,
+  trace: Trace,
 ): number {
   using host = buildHost(config);
   const region = host.regions[0];
@@ -136,7 +148,7 @@ async function readerBeside(path: string): Promise<{ stop: () => void; createMs:
 
 /** The trace's conversions as the reader's worker posts them: columns of 2,840 (a chunk's worth). */
 function columnBatches(
-  trace: { offsets: Float64Array; sizes: Float64Array; toShared: Uint8Array },
+  trace: Trace,
 ): WorkerBatch[] {
   const batches: WorkerBatch[] = [];
   const count = trace.offsets.length, per = 2840;
@@ -165,7 +177,7 @@ function columnBatches(
 
 /** Runs `batches` through the session's runner on a fresh host, with the report's probe or not. */
 async function runColumns(
-  config: ReturnType<typeof parseHostConfig>,
+  config: HostConfig,
   batches: WorkerBatch[],
   probe: boolean,
 ): Promise<number> {
