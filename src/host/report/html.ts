@@ -45,7 +45,7 @@ import {
   toBase64,
 } from "./density.ts";
 import { type PageData, type PageDevice, type PageRegion, reportClient } from "./html_client.ts";
-import { formatMicros, type LatencyReport, timedSummary } from "./latency.ts";
+import { formatMicros, isSampled, type LatencyReport, timedSummary } from "./latency.ts";
 import type { Report } from "./report.ts";
 import { svgRegionOf } from "./svg.ts";
 import { UPLOT_CSS, UPLOT_JS, UPLOT_LICENSE } from "./_uplot.ts";
@@ -665,7 +665,7 @@ function latencySection(lat: LatencyReport | undefined): string {
   <p class="hint">Wall time per conversion event (every component it notified included), ${
     esc(timedSummary(lat))
   }${
-    lat.represents === lat.count ? "" : " (a sampled conversion counts for those it stands for)"
+    isSampled(lat) ? " (a sampled conversion counts for those it stands for)" : ""
   }, in a log-bucket histogram (${lat.bucketsPerOctave} buckets per doubling; percentiles within about ±4.4%).</p>
   <div class="stats">${cells}</div>
   ${latencySvg(lat)}

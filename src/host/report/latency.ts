@@ -188,6 +188,11 @@ export class LatencyHistogram {
   }
 }
 
+/** True when the run behind `lat` timed a sample of its conversions, not every one. */
+export function isSampled(lat: LatencyReport): boolean {
+  return lat.represents !== lat.count;
+}
+
 /**
  * How many conversions `lat` timed, for people: `"900 timed"`, or
  * `"47,122 timed, standing for 1,000,000"` when the run timed a sample.
@@ -195,7 +200,7 @@ export class LatencyHistogram {
 export function timedSummary(lat: LatencyReport): string {
   const n = (v: number) => v.toLocaleString("en-US");
   const timed = `${n(lat.count)} timed`;
-  return lat.represents === lat.count ? timed : `${timed}, standing for ${n(lat.represents)}`;
+  return isSampled(lat) ? `${timed}, standing for ${n(lat.represents)}` : timed;
 }
 
 /** `[lower, upper)` of bucket `i` in nanoseconds (bucket 0 is `[0, 1)`). */

@@ -1,10 +1,10 @@
 /**
  * What a run records besides its counts: the latency of its conversions (a
  * {@link LatencyHistogram} of every one or, in a long run, of a weighted
- * sample: see `conversionWeight`, exported with the report) and timelines of the host's counters (a
- * {@link TimelineSampler}): extents per region, live IOMMU mappings per DMA
- * device against its limit, IO page-table pages where the hardware reports
- * them, and conversions per second.
+ * sample: see `conversionWeight`, exported with the report) and timelines of
+ * the host's counters (a {@link TimelineSampler}): extents per region, live
+ * IOMMU mappings per DMA device against its limit, IO page-table pages where
+ * the hardware reports them, and conversions per second.
  *
  * The run loop talks to it through {@link RunProbe}: two calls per event at
  * most, neither allocating.
@@ -24,9 +24,8 @@ export interface RunProbe {
    * conversions (a long run times a sample of its conversions, see
    * `conversionWeight`, exported with the report: each of the first
    * `TIMED_IN_FULL` counts for 1, then one in `SAMPLE_EVERY` counts for that
-   * many). A probe
-   * that keeps its own statistics must weigh each time by `weight`, or it
-   * overweights the start of a long run.
+   * many). A probe that keeps its own statistics must weigh each time by
+   * `weight`, or it overweights the start of a long run.
    */
   conversionTime(ms: number, weight: number): void;
   /** An event finished: `events` done so far, `conversions` requested so far. */
