@@ -19,6 +19,7 @@ import {
   MEMORY_ATTRIBUTES_SIZE,
   USER_MEMORY_REGION2_SIZE,
 } from "../src/hw/linux/kvm_ioctls.ts";
+import { offArg } from "../src/hw/linux/arguments.ts";
 
 const u64 = (b: Uint8Array, at: number) => new DataView(b.buffer).getBigUint64(at, true);
 const u32 = (b: Uint8Array, at: number) => new DataView(b.buffer).getUint32(at, true);
@@ -71,4 +72,16 @@ Deno.test("kvm_memory_attributes(2) and kvm_create_guest_memfd layouts", () => {
   assert.equal(g.length, CREATE_GUEST_MEMFD_SIZE);
   assert.deepEqual([u64(g, 0), u64(g, 8)], [0x40_0000n, 3n]);
   assert.ok(g.subarray(16).every((x) => x === 0), "reserved[6] is zero");
+});
+
+Deno.test("offArg gives the exact off_t of every value, in and around its table of page multiples", () => {
+  // The table holds the multiples of 4 KiB up to 2 MiB; all else converts directly.
+  for (
+    const v of [0, 1, 4095, 4096, 8192, 12288, 2 ** 21 - 4096, 2 ** 21 - 1, 2 ** 21, 2 ** 21 + 4096]
+  ) {
+    assert.equal(offArg("t", "offset", v), BigInt(v), `${v}`);
+  }
+  // Past 2^63 an off_t turns negative, as in C.
+  assert.equal(offArg("t", "offset", 2 ** 63), -(2n ** 63n));
+  assert.throws(() => offArg("t", "offset", 4096.5), TypeError);
 });

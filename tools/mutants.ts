@@ -429,6 +429,60 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a claimed built-in bit is not set on the region's last page",
   },
 
+  {
+    id: "bus-page-guard-granular",
+    file: "src/bus/region.ts",
+    search: "endPage - startPage === 1 && this.#pageGranular && ",
+    replace: "endPage - startPage === 1 && ",
+    what: "a one-page change skips the alignment check of a listener coarser than a page",
+  },
+  {
+    id: "bus-page-guard-observers",
+    file: "src/bus/region.ts",
+    search: " &&\n      this.#observers.length === 0\n",
+    replace: "\n",
+    what: "observers are not told of one-page changes",
+  },
+  {
+    id: "bus-page-discard-order",
+    file: "src/bus/region.ts",
+    search:
+      "      for (let i = registrations.length - 1; i >= 0; i--) {\n        const reg = registrations[i];",
+    replace:
+      "      for (let i = 0; i < registrations.length; i++) {\n        const reg = registrations[i];",
+    what: "a one-page change tells its discards in ascending priority",
+  },
+  {
+    id: "bus-page-section",
+    file: "src/bus/region.ts",
+    search:
+      "        if (page < reg.startPage || page >= reg.endPage) continue;\n        if (!isPopulatedState(",
+    replace: "        if (page < reg.startPage) continue;\n        if (!isPopulatedState(",
+    what: "a one-page change populates a listener past the end of its section",
+  },
+  {
+    id: "bus-page-rollback",
+    file: "src/bus/region.ts",
+    search: "rollBack(calls.slice(0, made), this.#toSection)",
+    replace: "rollBack(calls.slice(0, made - 1), this.#toSection)",
+    what: "a refused one-page change does not roll back the last call that succeeded",
+  },
+  {
+    id: "bus-page-names",
+    file: "src/bus/region.ts",
+    search: "  if (!names.includes(name)) names.push(name);",
+    replace: "  names.push(name);",
+    what: "a one-page change names a listener twice when two listeners share its name",
+  },
+  {
+    id: "bus-registrations-in-place",
+    file: "src/bus/region.ts",
+    search: "    this.#setRegistrations(this.#registrations.toSpliced(index, 1));",
+    replace:
+      "    (this.#registrations as Registration[]).splice(index, 1);\n    this.#setRegistrations(this.#registrations);",
+    what: "unregistering edits the list a change is calling: a planned listener is skipped",
+  },
+
   // ---- simulated kernels -------------------------------------------------------------------
   {
     id: "type1-enospc-limit",
@@ -691,6 +745,23 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "const created = ((f: () => number | HwError) => f())(() => {",
     what: "KVM_CREATE_VM runs with signals unblocked: a handler may overwrite errno",
     tests: ["tests/linux_signals_test.ts"],
+  },
+  {
+    id: "linux-offarg-table",
+    file: "src/hw/linux/arguments.ts",
+    search: "? PAGES[value / PAGE] :",
+    replace: "? PAGES[(value / PAGE) >> 1] :",
+    what: "a page-multiple length reaches fallocate as a smaller BigInt",
+    tests: ["tests/linux_structs_test.ts"],
+  },
+  {
+    id: "linux-attributes-closed-order",
+    file: "src/hw/linux/linux_kvm.ts",
+    search: "    const vmFd = this.#vm(op);\n    if (this.realParts.attributes) {",
+    replace:
+      "    this.#attributes.get(gpa);\n    const vmFd = this.#vm(op);\n    if (this.realParts.attributes) {",
+    what: "a closed VM reports a bad gpa before EBADF, unlike the simulator",
+    tests: ["tests/linux_errors_test.ts"],
   },
 
   // ---- command line: output files ----------------------------------------------------------

@@ -241,11 +241,15 @@ export class LinuxKvm implements KvmBackend {
    */
   setMemoryAttributes(gpa: number, size: number, attributes: number): void {
     const op = "kvm.setMemoryAttributes";
-    checkU64(op, "gpa", gpa);
-    checkU64(op, "size", size);
-    checkU64(op, "attributes", attributes);
+    // A closed VM first, as the simulator's `SimKvm.setMemoryAttributes` does
+    // (its `#begin`), so both backends give EBADF for any arguments.
     const vmFd = this.#vm(op);
     if (this.realParts.attributes) {
+      // The ioctl must see exact u64s. Emulated, the record checks the same
+      // arguments with the same names and messages (SimMemoryAttributes.set).
+      checkU64(op, "gpa", gpa);
+      checkU64(op, "size", size);
+      checkU64(op, "attributes", attributes);
       const request = encodeMemoryAttributes(gpa, size, attributes);
       if (ioctlPtr(vmFd, KVM_SET_MEMORY_ATTRIBUTES, request) === -1) {
         throw lastError(op, `KVM_SET_MEMORY_ATTRIBUTES(gpa ${gpa}, size ${size})`);

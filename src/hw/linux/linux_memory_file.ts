@@ -99,17 +99,24 @@ export class LinuxMemoryFile implements MemoryFile {
     // Every 4 KiB conversion punches: no string built per call (the `linux 4k` bench rows).
     const op = this.#kind === "memfd" ? "memfd.fallocate" : "gmem.fallocate";
     u32Arg(op, "mode", mode);
+    this.#fallocate(op, mode, offset, length);
+  }
+
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE): the range is freed and reads zero. */
+  punchHole(offset: number, length: number): void {
+    // The mode is a constant that fits 32 bits: only the range needs checking.
+    const op = this.#kind === "memfd" ? "memfd.fallocate" : "gmem.fallocate";
+    this.#fallocate(op, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+  }
+
+  /** fallocate(2) with a checked `mode`; checks `offset` and `length`. */
+  #fallocate(op: string, mode: number, offset: number, length: number): void {
     const off = offArg(op, "offset", offset);
     const len = offArg(op, "length", length);
     const fd = this.#open(op);
     if (libc().sym.fallocate(fd, mode | 0, off, len) === -1) {
       throw lastError(op, `fallocate(mode 0x${mode.toString(16)}, ${offset}, ${length})`);
     }
-  }
-
-  /** fallocate(PUNCH_HOLE | KEEP_SIZE): the range is freed and reads zero. */
-  punchHole(offset: number, length: number): void {
-    this.fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
   }
 
   /**
