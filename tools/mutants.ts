@@ -485,6 +485,39 @@ export const MUTANTS: readonly Mutant[] = [
 
   // ---- simulated kernels -------------------------------------------------------------------
   {
+    id: "attributes-quick-unaligned-size",
+    file: "src/hw/memory_attributes.ts",
+    search: "Number.isSafeInteger(pages) && pages > 0",
+    replace: "Number.isSafeInteger(end) && pages > 0",
+    what: "the attributes' quick test takes a size the sum rounds to a page multiple (2^60 + 4097)",
+    tests: ["tests/hw_sim_attributes_test.ts"],
+  },
+  {
+    id: "attributes-quick-negative",
+    file: "src/hw/memory_attributes.ts",
+    search: "Number.isSafeInteger(first) && first >= 0 &&",
+    replace: "Number.isSafeInteger(first) &&",
+    what:
+      "the attributes' quick test takes a negative gpa to the table, which refuses it as its own",
+    tests: ["tests/hw_sim_attributes_test.ts"],
+  },
+  {
+    id: "attributes-quick-bigint",
+    file: "src/hw/memory_attributes.ts",
+    search: 'const numbers = typeof gpa === "number" && typeof size === "number";',
+    replace: "const numbers = true;",
+    what: "a BigInt gpa fails in the attributes' arithmetic, not as the named argument it is",
+    tests: ["tests/hw_sim_attributes_test.ts"],
+  },
+  {
+    id: "attributes-quick-wrap",
+    file: "src/hw/memory_attributes.ts",
+    search: "end < this.#frames &&",
+    replace: "end <= this.#frames &&",
+    what: "the attributes' quick test takes a range that ends at 2^64 (the u64 sum wraps)",
+    tests: ["tests/hw_sim_attributes_test.ts"],
+  },
+  {
     id: "type1-enospc-limit",
     file: "src/hw/sim/type1.ts",
     search: "if (this.#tree.size >= this.dmaEntryLimit) {",
