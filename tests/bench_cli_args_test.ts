@@ -53,6 +53,11 @@ const CASES: [string, string[], string][] = [
     ["--gib", "0.001"],
     'trace_stream: --gib: a number from 0.00390625 (1/256: one 4 MiB block) to 1024, got "0.001"',
   ],
+  [
+    "linux_rows",
+    ["--rows", "--parts"],
+    "linux_rows: --rows: the report's rows as JSON, without --part or --parts",
+  ],
   ["report", ["--bogus"], "report: Unknown option '--bogus'"],
   ["snapshot_rows", ["--reps", "3"], "snapshot_rows: Unknown option '--reps'"],
   [
@@ -73,5 +78,29 @@ Deno.test("bench options: a bad value is one line naming the option and the rule
     assert.equal(out.err, `${line}\n`, what);
     assert.equal(out.code, 2, what);
     assert.equal(out.out, "", `${what} printed nothing else`);
+  }
+});
+
+Deno.test("linux_rows --rows: the report's two real-kernel rows as JSON, measured or skipped", async () => {
+  // The report runs these rows in a process of their own (bench/linux_rows.ts linuxSource).
+  const out = await runBench("linux_rows", ["--rows", "--count", "200", "--reps", "1"]);
+  assert.equal(out.code, 0, out.err);
+  const rows = JSON.parse(out.out) as {
+    workload: string;
+    results: { store: string; seconds: number | null; note?: string }[];
+  }[];
+  assert.deepEqual(rows.map((r) => r.workload), [
+    "linux 4k (unallocated)",
+    "linux 4k (written)",
+  ]);
+  for (const row of rows) {
+    assert.equal(row.results.length, 2, row.workload);
+    for (const m of row.results) {
+      // Measured where /dev/kvm is usable, else skipped with the reason.
+      assert.ok(
+        (m.seconds !== null && m.seconds > 0) || /^skipped: /.test(m.note ?? ""),
+        `${row.workload} ${m.store}`,
+      );
+    }
   }
 });
