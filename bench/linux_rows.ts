@@ -253,9 +253,12 @@ export const REAL_ATTRIBUTES_NOTE =
   "this VM makes KVM_SET_MEMORY_ATTRIBUTES for real and the raw loop does not: " +
   "the ratio charges memstate for that ioctl";
 
-/** The real-kernel rows: memstate on /dev/kvm against the bare punches, two cases. */
-export function linuxRows(count = 20_000, reps = 4): ReportRow[] {
-  const why = unavailable();
+/**
+ * The real-kernel rows: memstate on /dev/kvm against the bare punches, two
+ * cases; each skipped, with `why` as its note, when `why` is given (by
+ * default, where /dev/kvm is not usable).
+ */
+export function linuxRows(count = 20_000, reps = 4, why = unavailable()): ReportRow[] {
   const rows: [string, string, boolean][] = [
     [
       "linux 4k (unallocated)",
@@ -317,6 +320,13 @@ export function linuxRows(count = 20_000, reps = 4): ReportRow[] {
 export const linuxSource: RowSource = {
   name: "linux",
   rows: async () => {
+    if (Deno.permissions.querySync({ name: "run" }).state !== "granted") {
+      return linuxRows(
+        0,
+        0,
+        "skipped: measured in a process of their own, which needs --allow-run",
+      );
+    }
     const rows = await jsonFromProcess<ReportRow[]>(import.meta.url, ["--rows"]);
     if (rows === undefined) throw new Error("linux_rows: the process of the rows failed (above)");
     return rows;

@@ -1,5 +1,6 @@
 /**
- * The benchmark report: runs every registered row source in one process,
+ * The benchmark report: runs every registered row source in one process (a
+ * source may measure in a process of its own, as the real-kernel rows do),
  * prints a table (workload, store, best and median time per unit, store
  * bytes, runs, candidate/baseline ratios for time and bytes, target met) and
  * writes the same as JSON to bench/report.json.
@@ -14,8 +15,8 @@
  * quartile of the ratios of repetitions run side by side, does not come out
  * the same every way.
  *
- * Run: `deno run --allow-write --allow-read --allow-env bench/report.ts`
- * (`deno task bench:report`). `MEMSTATE_BENCH_REPS=1` makes a quick pass.
+ * Run: `deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run
+ * bench/report.ts` (`deno task bench:report`). `MEMSTATE_BENCH_REPS=1` makes a quick pass.
  *
  * Adding rows from another module: export a {@link RowSource} whose rows put
  * the baseline first in `results`, and add it to {@link SOURCES}. Ratios and
@@ -302,7 +303,8 @@ export function formatTable(rows: RatedRow[]): string {
 /** Runs every source and returns the rated report. */
 export async function buildReport(
   sources: RowSource[] = SOURCES,
-  command = "deno run --allow-write --allow-read --allow-env bench/report.ts",
+  command =
+    "deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run bench/report.ts",
 ): Promise<Report> {
   const rows: RatedRow[] = [];
   for (const source of sources) {

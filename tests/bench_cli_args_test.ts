@@ -104,3 +104,28 @@ Deno.test("linux_rows --rows: the report's two real-kernel rows as JSON, measure
     }
   }
 });
+
+Deno.test("the report's real-kernel rows are skipped, with the reason, without --allow-run", async () => {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    const source = new URL("../bench/linux_rows.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { linuxSource } from "${source}";\n` +
+        `console.log(JSON.stringify((await linuxSource.rows()).map((r) => r.results[0].note)));\n`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-env", "--allow-ffi", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    assert.equal(out.code, 0, text.decode(out.stderr));
+    assert.deepEqual(JSON.parse(text.decode(out.stdout)), [
+      "skipped: measured in a process of their own, which needs --allow-run",
+      "skipped: measured in a process of their own, which needs --allow-run",
+    ]);
+  } finally {
+    await Deno.remove(script);
+  }
+});

@@ -137,15 +137,17 @@ Deno.test("one-page changes: a listener registered during a change is not called
     const region = new Region({ name: "ram", size: PAGES * PAGE });
     if (general) region.observe(() => {});
     const log: Step[] = [];
+    // Registered on the whole region, after the first in populate order.
     const late = new Logged("late", 10, KVM_VIEW, log);
     let registered = false;
     const first = new Logged("first", 0, KVM_VIEW, log, () => {
-      if (!registered) region.register(late, { offset: 8 * PAGE, size: PAGE });
+      if (!registered) region.register(late);
       registered = true;
     });
     region.register(first);
     const result = region.convert(0, PAGE, "shared");
-    // The late listener was told of page 8 only (its replay), not of page 0.
+    // Page 0 was not populated yet when the late listener registered: its
+    // replay told it nothing, and this change did not call it either.
     assert.deepEqual(result.notified, ["first"], `general ${general}`);
     assert.deepEqual(log.map((s) => [s.name, s.offset]), [["first", 0]], `general ${general}`);
     region.convert(8 * PAGE, PAGE, "shared");
@@ -184,4 +186,75 @@ Deno.test("one-page changes: an observer hears of each applied one, with its not
   region.convert(PAGE, PAGE, "shared"); // a no-op: no event
   region.convert(PAGE, PAGE, "private");
   assert.deepEqual(events, [`kvm populate ${PAGE}`, `kvm discard ${PAGE}`]);
+});
+
+/** What a region's refused change left: the error, its cause, the log, stats and store. */
+function refusal(general: boolean, scenario: (region: Region, log: Step[]) => void) {
+  const region = new Region({ name: "ram", size: PAGES * PAGE });
+  if (general) region.observe(() => {});
+  const log: Step[] = [];
+  let error = "";
+  try {
+    scenario(region, log);
+  } catch (e) {
+    error = `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  return { error, log, stats: { ...region.stats }, runs: [...region.store.runs()] };
+}
+
+Deno.test("one-page changes: a listener that converts the page again, then refuses", () => {
+  // The refusal is reported and rolled back from the calls the change chose,
+  // not from the state the listener left.
+  const scenario = (region: Region, log: Step[]) => {
+    let again = true;
+    const k = new Logged("k", 0, KVM_VIEW, log, () => {
+      if (!again) return;
+      again = false;
+      region.convert(0, PAGE, "private"); // re-entrant: the page goes back
+      throw new Error("k refuses after converting the page itself");
+    });
+    region.register(k);
+    region.register(new Logged("d", 5, KVM_VIEW, log));
+    region.convert(0, PAGE, "shared");
+  };
+  const fast = refusal(false, scenario), general = refusal(true, scenario);
+  assert.match(fast.error, /^ConversionError: .*k refused populate/);
+  assert.deepEqual(fast, general);
+});
+
+Deno.test("one-page changes: a listener that plugs the page before it refuses", () => {
+  const scenario = (region: Region, log: Step[]) => {
+    region.bits.claim("plugged");
+    region.change(0, PAGE, 0, PLUGGED); // unplugged: DMA does not see it shared
+    region.register(new Logged("d", 0, DMA_VIEW, log));
+    region.register(
+      new Logged("k", 1, KVM_VIEW, log, () => {
+        region.change(0, PAGE, PLUGGED, 0);
+        throw new Error("k refuses after plugging the page");
+      }),
+    );
+    region.convert(0, PAGE, "shared");
+  };
+  const fast = refusal(false, scenario), general = refusal(true, scenario);
+  assert.match(fast.error, /^ConversionError: .*k refused populate/);
+  assert.deepEqual(fast, general);
+});
+
+Deno.test("one-page changes: an observer added during a change hears of the next one only", () => {
+  for (const pages of [1, 2]) {
+    const region = new Region({ name: "ram", size: PAGES * PAGE });
+    const heard: number[] = [];
+    let added = false;
+    region.register(
+      new Logged("k", 0, KVM_VIEW, [], () => {
+        if (added) return;
+        added = true;
+        region.observe((e) => heard.push(e.offset));
+      }),
+    );
+    region.convert(0, pages * PAGE, "shared");
+    region.convert(8 * PAGE, pages * PAGE, "shared");
+    // The observers present when a change began hear of it, whatever its size.
+    assert.deepEqual(heard, [8 * PAGE], `${pages} pages`);
+  }
 });

@@ -505,6 +505,8 @@ Deno.test("kvm: a closed VM and its files fail with EBADF; close is idempotent",
   kvm.close();
   kvm.close();
   assert.throws(() => kvm.setMemoryAttributes(0, 4096, PRIVATE), errno("EBADF"));
+  // EBADF whatever the arguments: the closed VM is found first (the real backend agrees).
+  assert.throws(() => kvm.setMemoryAttributes(NaN, 4096, PRIVATE), errno("EBADF"));
   assert.throws(() => kvm.createSharedMemory(MiB), errno("EBADF"));
   assert.throws(() => gmem.punchHole(0, 4096), errno("EBADF"));
   assert.throws(() => gmem.read(0, 1), errno("EBADF"));

@@ -439,7 +439,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "bus-page-guard-observers",
     file: "src/bus/region.ts",
-    search: " &&\n      this.#observers.length === 0\n",
+    search: " &&\n      observers.length === 0\n",
     replace: "\n",
     what: "observers are not told of one-page changes",
   },
@@ -475,6 +475,31 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a one-page change names a listener twice when two listeners share its name",
   },
   {
+    id: "bus-page-refusal-replans-live",
+    file: "src/bus/region.ts",
+    search: "const runs = [{ start: page, end: page + 1, state: stored }];",
+    replace: "const runs = [...this.store.runs(page, page + 1)];",
+    what:
+      "a refused one-page change is reported from the state a listener left, not the one it chose from",
+  },
+  {
+    id: "bus-registrations-insert-in-place",
+    file: "src/bus/region.ts",
+    search:
+      "    this.#setRegistrations(this.#registrations.toSpliced(at === -1 ? Infinity : at, 0, reg));",
+    replace:
+      "    (this.#registrations as Registration[]).splice(at === -1 ? Infinity : at, 0, reg);\n    this.#setRegistrations(this.#registrations);",
+    what:
+      "registering edits the list a change is calling: a listener registered mid-change is called",
+  },
+  {
+    id: "bus-observers-in-place",
+    file: "src/bus/region.ts",
+    search: "    this.#observers = [...this.#observers, observer];",
+    replace: "    (this.#observers as Observer[]).push(observer);",
+    what: "an observer added during a change hears of that change",
+  },
+  {
     id: "bus-registrations-in-place",
     file: "src/bus/region.ts",
     search: "    this.#setRegistrations(this.#registrations.toSpliced(index, 1));",
@@ -495,8 +520,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "attributes-quick-negative",
     file: "src/hw/memory_attributes.ts",
-    search: "Number.isSafeInteger(first) && first >= 0 &&",
-    replace: "Number.isSafeInteger(first) &&",
+    search: "first >= 0 && Number.isSafeInteger(pages)",
+    replace: "Number.isSafeInteger(pages)",
     what:
       "the attributes' quick test takes a negative gpa to the table, which refuses it as its own",
     tests: ["tests/hw_sim_attributes_test.ts"],
@@ -507,6 +532,14 @@ export const MUTANTS: readonly Mutant[] = [
     search: 'const numbers = typeof gpa === "number" && typeof size === "number";',
     replace: "const numbers = true;",
     what: "a BigInt gpa fails in the attributes' arithmetic, not as the named argument it is",
+    tests: ["tests/hw_sim_attributes_test.ts"],
+  },
+  {
+    id: "attributes-quick-fraction",
+    file: "src/hw/memory_attributes.ts",
+    search: "flags === 0 && Number.isInteger(gpa) && Number.isSafeInteger(first)",
+    replace: "flags === 0 && Number.isSafeInteger(first)",
+    what: "the attributes' quick test takes a gpa of 5e-324, which divides to page 0",
     tests: ["tests/hw_sim_attributes_test.ts"],
   },
   {

@@ -164,7 +164,8 @@ export class Region {
   #registrations: readonly Registration[] = [];
   /** True while every registration takes the page size (see {@link Region.#changePage}). */
   #pageGranular = true;
-  #observers: Observer[] = [];
+  /** Replaced, never edited in place: a change tells those present when it began. */
+  #observers: readonly Observer[] = [];
   #sources = new Map<string, SourceInfo>();
   #hook: ConversionHook | undefined;
   #failure: RegionFailedError | undefined;
@@ -271,12 +272,14 @@ export class Region {
     this.#checkChange(offset, size, setBits, clearBits);
     const startPage = offset / this.pageSize;
     const endPage = startPage + size / this.pageSize;
+    // The observers present when the change began hear of it, on every path.
+    const observers = this.#observers;
     if (this.#rules.order === "newest-first") {
-      return this.#changeQemu(offset, size, startPage, endPage, setBits, clearBits);
+      return this.#changeQemu(offset, size, startPage, endPage, setBits, clearBits, observers);
     }
     if (
       endPage - startPage === 1 && this.#pageGranular && this.#hook === undefined &&
-      this.#observers.length === 0
+      observers.length === 0
     ) {
       return this.#changePage(offset, startPage, setBits, clearBits);
     }
@@ -301,9 +304,17 @@ export class Region {
     result.notified = callNames(calls);
     if (hook) this.#hookStep(hook, "after", offset, size, to!);
     // Most regions have no observers: do not build an event nobody reads.
-    if (this.#observers.length > 0) {
+    if (observers.length > 0) {
       const notifications = notificationsOf(calls, this.pageSize);
-      this.#emit({ region: this, offset, size, setBits, clearBits, result, notifications });
+      this.#emit(observers, {
+        region: this,
+        offset,
+        size,
+        setBits,
+        clearBits,
+        result,
+        notifications,
+      });
     }
     return result;
   }
@@ -320,7 +331,9 @@ export class Region {
    * general path's (_plan.ts `addFlips`) for a single run: each registration
    * whose view flips is called once, discards in descending order, then
    * populates in ascending order. On a refusal the calls are planned after
-   * all, to roll back and report them exactly as the general path does.
+   * all, from the state they were chosen from (a listener may have changed
+   * the region before it refused), to roll back and report them exactly as
+   * the general path does.
    */
   #changePage(offset: number, page: number, setBits: number, clearBits: number): ChangeResult {
     const stored = this.store.get(page);
@@ -330,7 +343,10 @@ export class Region {
       this.stats.noops++;
       return pageResult(0, 0, 0, []);
     }
-    const was = stored | this.#implied;
+    // What the calls are chosen from, kept for a refusal: a listener may
+    // change the region (this page, a claimed bit) before it refuses.
+    const implied = this.#implied;
+    const was = stored | implied;
     const now = (was | setBits) & ~clearBits;
     const registrations = this.#registrations;
     const bytes = this.pageSize;
@@ -354,8 +370,8 @@ export class Region {
         }
       }
     } catch (cause) {
-      const runs = this.#readRuns(page, page + 1);
-      const calls = planCalls(runs, setBits, clearBits, registrations, this.#implied);
+      const runs = [{ start: page, end: page + 1, state: stored }];
+      const calls = planCalls(runs, setBits, clearBits, registrations, implied);
       const rollbackFailure = rollBack(calls.slice(0, made), this.#toSection);
       const call = calls[made];
       this.#refused(
@@ -483,12 +499,16 @@ export class Region {
     return this.#replay(range, view, false, fn);
   }
 
-  /** Adds an observer of applied changes; returns a function that removes it. */
+  /**
+   * Adds an observer of applied changes; returns a function that removes it.
+   * A change tells the observers present when it began: one added or removed
+   * by a listener during a change takes effect from the next.
+   */
   observe(observer: Observer): () => void {
     if (typeof observer !== "function") {
       throw new TypeError(`observer: must be a function, got ${typeof observer}`);
     }
-    this.#observers.push(observer);
+    this.#observers = [...this.#observers, observer];
     return () => {
       this.#observers = this.#observers.filter((o) => o !== observer);
     };
@@ -749,6 +769,7 @@ export class Region {
     endPage: number,
     setBits: number,
     clearBits: number,
+    observers: readonly Observer[],
   ): ChangeResult {
     const to = conversionTarget(setBits, clearBits);
     const sharedChange = ((setBits | clearBits) & SHARED) !== 0;
@@ -804,8 +825,8 @@ export class Region {
       );
     }
     if (hook) this.#hookStep(hook, "after", offset, size, to!);
-    if (!result.noop && this.#observers.length > 0) {
-      this.#emit({
+    if (!result.noop && observers.length > 0) {
+      this.#emit(observers, {
         region: this,
         offset,
         size,
@@ -1022,8 +1043,8 @@ export class Region {
     return result;
   }
 
-  #emit(event: ChangeEvent): void {
-    for (const observer of this.#observers) {
+  #emit(observers: readonly Observer[], event: ChangeEvent): void {
+    for (const observer of observers) {
       try {
         observer(event);
       } catch {
@@ -1084,7 +1105,6 @@ function listenerNames(notifications: readonly Notification[]): string[] {
   return names;
 }
 
-/** {@link listenerNames} of calls that were all accepted. */
 /** A one-page change's result: `bytes` changed, the `flipped` bits now `after`. */
 function pageResult(
   bytes: number,
@@ -1115,6 +1135,7 @@ function withName(names: string[], made: number, name: string): string[] {
   return names;
 }
 
+/** {@link listenerNames} of calls that were all accepted. */
 function callNames(calls: readonly PlannedCall[]): string[] {
   let names: string[] = [];
   for (let i = 0; i < calls.length; i++) {
