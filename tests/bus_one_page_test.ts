@@ -210,7 +210,7 @@ Deno.test("one-page changes: a listener that converts the page again, then refus
     const k = new Logged("k", 0, KVM_VIEW, log, () => {
       if (!again) return;
       again = false;
-      region.convert(0, PAGE, "private"); // re-entrant: the page goes back
+      region.convert(0, PAGE, "shared"); // re-entrant: the same change, made first
       throw new Error("k refuses after converting the page itself");
     });
     region.register(k);
@@ -240,21 +240,44 @@ Deno.test("one-page changes: a listener that plugs the page before it refuses", 
   assert.deepEqual(fast, general);
 });
 
-Deno.test("one-page changes: an observer added during a change hears of the next one only", () => {
-  for (const pages of [1, 2]) {
-    const region = new Region({ name: "ram", size: PAGES * PAGE });
-    const heard: number[] = [];
-    let added = false;
+Deno.test("one-page changes: a listener that claims a bit and clears it before it refuses", () => {
+  // The bits implied when the change began decide its calls, and their rollback.
+  const scenario = (region: Region, log: Step[]) => {
+    region.register(new Logged("d", 0, DMA_VIEW, log));
     region.register(
-      new Logged("k", 0, KVM_VIEW, [], () => {
-        if (added) return;
-        added = true;
-        region.observe((e) => heard.push(e.offset));
+      new Logged("k", 1, KVM_VIEW, log, () => {
+        region.bits.claim("plugged");
+        region.change(0, PAGE, 0, PLUGGED);
+        throw new Error("k refuses after unplugging the page");
       }),
     );
-    region.convert(0, pages * PAGE, "shared");
-    region.convert(8 * PAGE, pages * PAGE, "shared");
-    // The observers present when a change began hear of it, whatever its size.
-    assert.deepEqual(heard, [8 * PAGE], `${pages} pages`);
-  }
+    region.convert(0, PAGE, "shared");
+  };
+  const fast = refusal(false, scenario), general = refusal(true, scenario);
+  assert.match(fast.error, /^ConversionError: .*k refused populate/);
+  assert.deepEqual(fast, general);
 });
+
+for (const vmm of ["memstate", "qemu-11.1", "qemu-10.1"] as const) {
+  Deno.test(`observers added or removed during a change count from the next one (${vmm})`, () => {
+    for (const pages of [1, 2]) {
+      const region = new Region({ name: "ram", size: PAGES * PAGE, vmm });
+      const added: number[] = [], removed: number[] = [];
+      const stop = region.observe((e) => removed.push(e.offset));
+      let first = true;
+      region.register(
+        new Logged("k", 0, KVM_VIEW, [], () => {
+          if (!first) return;
+          first = false;
+          region.observe((e) => added.push(e.offset));
+          stop();
+        }),
+      );
+      region.convert(0, pages * PAGE, "shared");
+      region.convert(8 * PAGE, pages * PAGE, "shared");
+      // The observers present when a change began hear of it, whatever its size and policy.
+      assert.deepEqual(added, [8 * PAGE], `${pages} pages`);
+      assert.deepEqual(removed, [0], `${pages} pages`);
+    }
+  });
+}

@@ -483,6 +483,21 @@ export const MUTANTS: readonly Mutant[] = [
       "a refused one-page change is reported from the state a listener left, not the one it chose from",
   },
   {
+    id: "bus-page-refusal-implied-live",
+    file: "src/bus/region.ts",
+    search: "planCalls(runs, setBits, clearBits, registrations, implied);",
+    replace: "planCalls(runs, setBits, clearBits, registrations, this.#implied);",
+    what: "a refused one-page change is planned with the bits implied after a listener claimed one",
+  },
+  {
+    id: "bus-qemu-observers-live",
+    file: "src/bus/region.ts",
+    search: "      const notifications = outcome.notifications;\n      this.#emit(observers,",
+    replace:
+      "      const notifications = outcome.notifications;\n      this.#emit(this.#observers,",
+    what: "under a QEMU policy an observer added during a change hears of that change",
+  },
+  {
     id: "bus-registrations-insert-in-place",
     file: "src/bus/region.ts",
     search:

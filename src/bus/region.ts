@@ -306,15 +306,7 @@ export class Region {
     // Most regions have no observers: do not build an event nobody reads.
     if (observers.length > 0) {
       const notifications = notificationsOf(calls, this.pageSize);
-      this.#emit(observers, {
-        region: this,
-        offset,
-        size,
-        setBits,
-        clearBits,
-        result,
-        notifications,
-      });
+      this.#emit(observers, { offset, size, setBits, clearBits, result, notifications });
     }
     return result;
   }
@@ -826,15 +818,8 @@ export class Region {
     }
     if (hook) this.#hookStep(hook, "after", offset, size, to!);
     if (!result.noop && observers.length > 0) {
-      this.#emit(observers, {
-        region: this,
-        offset,
-        size,
-        setBits,
-        clearBits,
-        result,
-        notifications: outcome.notifications,
-      });
+      const notifications = outcome.notifications;
+      this.#emit(observers, { offset, size, setBits, clearBits, result, notifications });
     }
     return result;
   }
@@ -1043,7 +1028,9 @@ export class Region {
     return result;
   }
 
-  #emit(observers: readonly Observer[], event: ChangeEvent): void {
+  /** Tells `observers` of an applied change of this region. */
+  #emit(observers: readonly Observer[], change: Omit<ChangeEvent, "region">): void {
+    const event: ChangeEvent = { region: this, ...change };
     for (const observer of observers) {
       try {
         observer(event);
