@@ -333,7 +333,7 @@ export class Region {
     const flipped = stored ^ after;
     if (flipped === 0) {
       this.stats.noops++;
-      return pageResult(0, 0, 0, []);
+      return noChange();
     }
     // What the calls are chosen from, kept for a refusal: a listener may
     // change the region (this page, a claimed bit) before it refuses.
@@ -376,7 +376,10 @@ export class Region {
     this.store.update(page, page + 1, setBits, clearBits);
     this.#dirty?.record(page, page + 1);
     this.stats.applied++;
-    return pageResult(bytes, flipped, after, notified);
+    const result = noChange();
+    countFlip(result, bytes, flipped, after);
+    result.notified = notified;
+    return result;
   }
 
   /** Converts `[offset, offset + size)` to shared or private (the SHARED bit). */
@@ -1000,30 +1003,11 @@ export class Region {
   }
 
   #summarise(runs: readonly Run[], setBits: number, clearBits: number): ChangeResult {
-    const result: ChangeResult = {
-      noop: true,
-      changedBytes: 0,
-      toShared: 0,
-      toPrivate: 0,
-      plugged: 0,
-      unplugged: 0,
-      notified: [],
-    };
+    const result = noChange();
     for (const run of runs) {
       const after = (run.state | setBits) & ~clearBits;
       const flipped = run.state ^ after;
-      if (flipped === 0) continue;
-      const bytes = (run.end - run.start) * this.pageSize;
-      result.noop = false;
-      result.changedBytes += bytes;
-      if (flipped & SHARED) {
-        if (after & SHARED) result.toShared += bytes;
-        else result.toPrivate += bytes;
-      }
-      if (flipped & PLUGGED) {
-        if (after & PLUGGED) result.plugged += bytes;
-        else result.unplugged += bytes;
-      }
+      if (flipped !== 0) countFlip(result, (run.end - run.start) * this.pageSize, flipped, after);
     }
     return result;
   }
@@ -1092,23 +1076,31 @@ function listenerNames(notifications: readonly Notification[]): string[] {
   return names;
 }
 
-/** A one-page change's result: `bytes` changed, the `flipped` bits now `after`. */
-function pageResult(
-  bytes: number,
-  flipped: number,
-  after: number,
-  notified: string[],
-): ChangeResult {
-  const shared = (flipped & SHARED) !== 0, plugged = (flipped & PLUGGED) !== 0;
+/** A change's result before anything is counted: nothing changed, nobody notified. */
+function noChange(): ChangeResult {
   return {
-    noop: bytes === 0,
-    changedBytes: bytes,
-    toShared: shared && (after & SHARED) !== 0 ? bytes : 0,
-    toPrivate: shared && (after & SHARED) === 0 ? bytes : 0,
-    plugged: plugged && (after & PLUGGED) !== 0 ? bytes : 0,
-    unplugged: plugged && (after & PLUGGED) === 0 ? bytes : 0,
-    notified,
+    noop: true,
+    changedBytes: 0,
+    toShared: 0,
+    toPrivate: 0,
+    plugged: 0,
+    unplugged: 0,
+    notified: [],
   };
+}
+
+/** Counts into `result` `bytes` whose state word had the bits `flipped` flipped, to `after`. */
+function countFlip(result: ChangeResult, bytes: number, flipped: number, after: number): void {
+  result.noop = false;
+  result.changedBytes += bytes;
+  if (flipped & SHARED) {
+    if (after & SHARED) result.toShared += bytes;
+    else result.toPrivate += bytes;
+  }
+  if (flipped & PLUGGED) {
+    if (after & PLUGGED) result.plugged += bytes;
+    else result.unplugged += bytes;
+  }
 }
 
 /**
