@@ -253,12 +253,21 @@ export const REAL_ATTRIBUTES_NOTE =
   "this VM makes KVM_SET_MEMORY_ATTRIBUTES for real and the raw loop does not: " +
   "the ratio charges memstate for that ioctl";
 
+/** Conversions per repetition of the report's rows (and of every run, unless `--count`). */
+export const ROW_CONVERSIONS = 20_000;
+/** Timed repetitions of the report's rows (`--rows`, unless `--reps`). */
+export const ROW_REPS = 4;
+
 /**
  * The real-kernel rows: memstate on /dev/kvm against the bare punches, two
  * cases; each skipped, with `why` as its note, when `why` is given (by
  * default, where /dev/kvm is not usable).
  */
-export function linuxRows(count = 20_000, reps = 4, why = unavailable()): ReportRow[] {
+export function linuxRows(
+  count = ROW_CONVERSIONS,
+  reps = ROW_REPS,
+  why = unavailable(),
+): ReportRow[] {
   const rows: [string, string, boolean][] = [
     [
       "linux 4k (unallocated)",
@@ -398,7 +407,7 @@ if (import.meta.main) {
     part: { type: "string" },
     rows: { type: "boolean" },
   });
-  const count = positive("count", values.count, 20_000, MAX_COUNT);
+  const count = positive("count", values.count, ROW_CONVERSIONS, MAX_COUNT);
   if (values.part !== undefined && values.parts) usage("--part: one part, or --parts for all");
   if (values.rows && (values.part !== undefined || values.parts)) {
     usage("--rows: the report's rows as JSON, without --part or --parts");
@@ -416,7 +425,7 @@ if (import.meta.main) {
     const t = measure(count, positive("reps", values.reps, 6, MAX_REPS), false, strip);
     console.log(JSON.stringify({ part: values.part, memstate: t.memstate, raw: t.raw }));
   } else if (values.rows) {
-    const reps = positive("reps", values.reps, 4, MAX_REPS);
+    const reps = positive("reps", values.reps, ROW_REPS, MAX_REPS);
     console.log(JSON.stringify(linuxRows(count, reps)));
   } else if (values.parts) {
     await printParts(count, positive("reps", values.reps, 16, MAX_REPS));
