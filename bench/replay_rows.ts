@@ -28,7 +28,7 @@ import { openTraceStream, TRACE_CHUNK_SIZE } from "../src/host/trace/stream.ts";
 import { WORKER_MODULE, type WorkerBatch } from "../src/host/trace/_read_on_worker.ts";
 import { emptyTraceStats } from "../src/host/trace/stats.ts";
 import { runBatchStream } from "../src/host/event_runner.ts";
-import { RunRecorder } from "../src/host/report/recorder.ts";
+import { type RunProbe, RunRecorder } from "../src/host/report/recorder.ts";
 import { Prng } from "../src/util/prng.ts";
 import { pairedMedianRatio, timedMeasurement } from "./measurement.ts";
 import type { ReportRow, RowSource } from "./report.ts";
@@ -175,19 +175,32 @@ function columnBatches(
   return batches;
 }
 
-/** Runs `batches` through the session's runner on a fresh host, with the report's probe or not. */
+/**
+ * How {@link runColumns} probes: not at all, with the report's recorder as a
+ * session does, or with the recorder told of every event (a probe that does
+ * not say when it next wants a call, as every probe was before round 10).
+ */
+type ProbeMode = "none" | "recorder" | "every-event";
+
+/** Runs `batches` through the session's runner on a fresh host, probed as `mode` says. */
 async function runColumns(
   config: HostConfig,
   batches: WorkerBatch[],
-  probe: boolean,
+  mode: ProbeMode,
 ): Promise<number> {
   using host = buildHost(config);
-  const recorder = probe ? new RunRecorder(host) : undefined;
+  const recorder = mode === "none" ? undefined : new RunRecorder(host);
+  const probe: RunProbe | undefined = mode === "every-event"
+    ? {
+      conversionTime: (ms, weight) => recorder!.conversionTime(ms, weight),
+      afterEvent: (events, conversions) => void recorder!.afterEvent(events, conversions),
+    }
+    : recorder;
   async function* input() {
     yield* batches;
   }
   const t0 = performance.now();
-  const result = await runBatchStream(host, input(), recorder ? { probe: recorder } : {});
+  const result = await runBatchStream(host, input(), probe ? { probe } : {});
   const ms = performance.now() - t0;
   const count = batches.reduce((sum, batch) => sum + batch.count, 0);
   const c = result.conversions;
@@ -209,6 +222,8 @@ export interface ReplayParts {
   runner: number[];
   /** The same with the report's probe (latency histogram, timelines), as a session runs it. */
   runnerProbe: number[];
+  /** The same with the report's probe told of every event (see `ProbeMode`). */
+  runnerProbeEvery: number[];
 }
 
 /**
@@ -229,6 +244,7 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
     workerCreate: [],
     runner: [],
     runnerProbe: [],
+    runnerProbeEvery: [],
   };
   const steps: (() => Promise<void>)[] = [
     () => Promise.resolve(void parts.direct.push(convertDirect(config, trace))),
@@ -241,8 +257,9 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
       }
       parts.workerCreate.push(reader.createMs);
     },
-    async () => void parts.runner.push(await runColumns(config, batches, false)),
-    async () => void parts.runnerProbe.push(await runColumns(config, batches, true)),
+    async () => void parts.runner.push(await runColumns(config, batches, "none")),
+    async () => void parts.runnerProbe.push(await runColumns(config, batches, "recorder")),
+    async () => void parts.runnerProbeEvery.push(await runColumns(config, batches, "every-event")),
   ];
   try {
     for (let r = -1; r < reps; r++) {
@@ -334,6 +351,7 @@ async function printParts(count: number, reps: number): Promise<void> {
     ["readerBeside", "direct, reader beside"],
     ["runner", "runner, no probe"],
     ["runnerProbe", "runner with probe"],
+    ["runnerProbeEvery", "probe told every event"],
   ];
   for (const [key, name] of names) {
     const times = parts[key];

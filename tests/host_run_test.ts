@@ -6,6 +6,7 @@ import { parseHostConfig } from "../src/host/config/load.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
 import type { Report } from "../src/host/report/report.ts";
 import { runEvents } from "../src/host/event_runner.ts";
+import { type RunProbe, RunRecorder } from "../src/host/report/recorder.ts";
 import { runSession } from "../src/host/session.ts";
 import { readTrace } from "../src/host/trace/read.ts";
 import { loadHostConfig } from "../src/host/config/load.ts";
@@ -272,4 +273,64 @@ Deno.test("devices with attachAt / detachAt come and go at those event numbers, 
     ["arrives", "stays"],
   ]);
   assert.deepEqual(checkInvariants(host.regions, host.plugins).violations, []);
+});
+
+Deno.test("a probe that returns its next event is told only then; the recorder's timeline is the same", () => {
+  // event_runner.ts #settle: afterEvent's return is the event count the probe
+  // next wants; the recorder returns its next sample, so skipping the calls
+  // between changes nothing it records.
+  const config = parseHostConfig(TRACE_CONFIG, "due.json");
+  const events = Array.from({ length: 3000 }, (_, i) => ({
+    op: "convert" as const,
+    gpa: (i * 7919 % 16384) * 0x1000,
+    size: 0x1000 * (1 + i % 3),
+    to: i % 2 === 0 ? "shared" as const : "private" as const,
+    line: i + 1,
+  }));
+  const timelineOf = (wrap: (recorder: RunRecorder) => RunProbe) => {
+    using host = buildHost(config);
+    const recorder = new RunRecorder(host, 16);
+    const probe = wrap(recorder);
+    const run = runEvents(host, events, { probe });
+    recorder.finish(run.events, run.conversions.requested);
+    const { timeMs: _, conversionsPerSecond: __, ...timeline } = recorder.timeline();
+    return timeline;
+  };
+  let everyCalls = 0, dueCalls = 0;
+  const every = timelineOf((recorder) => ({
+    conversionTime: (ms, weight) => recorder.conversionTime(ms, weight),
+    afterEvent: (e, c) => void (everyCalls++, recorder.afterEvent(e, c)),
+  }));
+  const due = timelineOf((recorder) => ({
+    conversionTime: (ms, weight) => recorder.conversionTime(ms, weight),
+    afterEvent: (e, c) => (dueCalls++, recorder.afterEvent(e, c)),
+  }));
+  assert.equal(everyCalls, 3000);
+  assert.ok(dueCalls > 1 && dueCalls < 100, `told ${dueCalls} times`);
+  assert.ok(every.events.length > 4, "the timeline has samples to compare");
+  assert.deepEqual(due, every);
+});
+
+Deno.test("a probe that returns nothing, NaN, the past or the present is told after every event", () => {
+  using host = buildHost(parseHostConfig(TRACE_CONFIG, "due.json"));
+  const events = [1, 2, 3, 4, 5].map((line) => ({
+    op: "convert" as const,
+    gpa: line * 0x1000,
+    size: 0x1000,
+    to: "shared" as "shared" | "private",
+    line,
+  }));
+  for (const answer of [undefined, NaN, 0, -1, "the present", Infinity * 0]) {
+    const told: number[] = [];
+    const probe: RunProbe = {
+      conversionTime() {},
+      afterEvent: (e) => {
+        told.push(e);
+        return answer === "the present" ? e : answer as number | undefined;
+      },
+    };
+    for (const event of events) event.to = event.to === "shared" ? "private" : "shared";
+    runEvents(host, events, { probe });
+    assert.deepEqual(told, [1, 2, 3, 4, 5], `afterEvent returning ${String(answer)}`);
+  }
 });

@@ -251,6 +251,7 @@ Deno.test("README: the replay row's parts run (here 3,000 conversions)", async (
     "direct, reader beside",
     "runner, no probe",
     "runner with probe",
+    "probe told every event",
   ]);
   assert.equal(parts[0][2], "1.00", "direct against itself");
   assert.match(text, /^new Worker held the main thread \d+, \d+ ms$/m);

@@ -1073,4 +1073,30 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "    if (limit === undefined && !(e instanceof Error)) throw e;",
     what: "a plugin's own bug while attaching at start-up is reported as the configuration's fault",
   },
+  {
+    id: "runner-probe-due-late",
+    file: "src/host/event_runner.ts",
+    search: "result.events >= this.#probeDue",
+    replace: "result.events > this.#probeDue",
+    what: "the probe is told one event after the one it asked for (the timeline samples late)",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "runner-probe-due-nan",
+    file: "src/host/event_runner.ts",
+    search: 'typeof due === "number" && due > result.events ? due',
+    replace: 'typeof due === "number" ? due',
+    what: "a probe answering NaN from afterEvent is never told again",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "timeline-tick-stale-due",
+    file: "src/host/report/timeline.ts",
+    search:
+      "    if (events >= this.#next) this.sample(events, conversions);\n    return this.#next;",
+    replace:
+      "    const due = this.#next;\n    if (events >= this.#next) this.sample(events, conversions);\n    return due;",
+    what: "the sampler answers the sample it just took, so the runner tells it every event",
+    tests: ["tests/host_run_test.ts"],
+  },
 ];

@@ -28,8 +28,13 @@ export interface RunProbe {
    * `weight`, or it overweights the start of a long run.
    */
   conversionTime(ms: number, weight: number): void;
-  /** An event finished: `events` done so far, `conversions` requested so far. */
-  afterEvent(events: number, conversions: number): void;
+  /**
+   * An event finished: `events` done so far, `conversions` requested so far.
+   * A probe that wants only some events may return the event count at which
+   * it next wants to be told: the run loop then skips the calls for the
+   * events before it. Returning nothing asks for the next event.
+   */
+  afterEvent(events: number, conversions: number): number | void;
 }
 
 /** A region's sampled extents. */
@@ -126,9 +131,12 @@ export class RunRecorder implements RunProbe {
     this.latency.record(ms, weight);
   }
 
-  /** Samples the timelines when due (see {@link RunProbe}). */
-  afterEvent(events: number, conversions: number): void {
-    this.#sampler.tick(events, conversions);
+  /**
+   * Samples the timelines when due, and returns the event count of the next
+   * sample (see {@link RunProbe}): the run loop calls again only then.
+   */
+  afterEvent(events: number, conversions: number): number {
+    return this.#sampler.tick(events, conversions);
   }
 
   /** Takes the last sample; call once the run is over. */

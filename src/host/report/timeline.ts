@@ -73,9 +73,14 @@ export class TimelineSampler {
     return this.#rows;
   }
 
-  /** Called after every event: samples when `events` reached the next sampling point. */
-  tick(events: number, conversions: number): void {
+  /**
+   * Called after an event: samples when `events` reached the next sampling
+   * point. Returns that point as it now stands (the event count of the next
+   * sample): the events before it would not sample.
+   */
+  tick(events: number, conversions: number): number {
     if (events >= this.#next) this.sample(events, conversions);
+    return this.#next;
   }
 
   /**
