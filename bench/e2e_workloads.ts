@@ -42,7 +42,7 @@ import { iommufd, kvmAttributes, type Plugin, Region, vfioType1 } from "../mod.t
 import { SimIoas, SimKvm, SimType1Container } from "../sim.ts";
 import { Prng } from "../src/util/prng.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
-import { faultNote, median, minorFaults } from "./measurement.ts";
+import { benchReps, faultNote, median, minorFaults } from "./measurement.ts";
 
 /** The two stores a region can keep its state in. */
 export type StoreKind = "bitmap" | "range-tree";
@@ -269,19 +269,13 @@ export function toReportRows(rows: Row[]): ReportRow[] {
 
 /**
  * The end-to-end rows as a `bench/report.ts` source (add it to `SOURCES`);
- * `MEMSTATE_BENCH_REPS` sets the repetitions (default 5: the quartiles of
- * the paired ratios need more than three pairs to mean anything).
+ * `MEMSTATE_BENCH_REPS` sets the repetitions (`benchReps`; default 5: the
+ * quartiles of the paired ratios need more than three pairs to mean anything).
  */
 export const endToEndSource: RowSource = {
   name: "end-to-end",
   rows(): Promise<ReportRow[]> {
-    let repetitions = 5;
-    try {
-      const raw = Deno.env.get("MEMSTATE_BENCH_REPS");
-      if (raw) repetitions = Math.max(1, Number.parseInt(raw, 10) || 5);
-    } catch {
-      // No env permission: keep the default.
-    }
+    const repetitions = benchReps("report", 5);
     return Promise.resolve(toReportRows(endToEndRows({ repetitions })));
   },
 };

@@ -8,6 +8,42 @@
 
 import process from "node:process";
 import type { Measurement } from "./report.ts";
+import { usage } from "./cli_args.ts";
+
+/**
+ * The fewest repetitions of any row (issue 13, target 5: min and median of at
+ * least three). A store too big to build more often is still built this
+ * many times.
+ */
+export const MIN_REPS = 3;
+
+/** The most repetitions `MEMSTATE_BENCH_REPS` may ask for. */
+const MAX_BENCH_REPS = 1000;
+
+/**
+ * The repetitions a report source runs: `MEMSTATE_BENCH_REPS` when it is set
+ * (`1` makes the report's quick pass), never fewer than {@link MIN_REPS};
+ * otherwise `fallback`, which is also kept without permission to read the
+ * environment. A value that is not an integer from 1 to 1000 ends `script`
+ * with one line naming the variable and the rule, exit status 2.
+ */
+export function benchReps(script: string, fallback: number): number {
+  let raw: string | undefined;
+  try {
+    raw = Deno.env.get("MEMSTATE_BENCH_REPS");
+  } catch {
+    return fallback; // no permission to read it
+  }
+  if (raw === undefined) return fallback;
+  const n = raw.trim() === "" ? NaN : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_BENCH_REPS) {
+    usage(
+      script,
+      `MEMSTATE_BENCH_REPS: an integer from 1 to ${MAX_BENCH_REPS}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return Math.max(MIN_REPS, n);
+}
 
 /** The median of `values` (the upper one of an even count; NaN when there are none). */
 export function median(values: number[]): number {

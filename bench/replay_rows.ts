@@ -30,7 +30,7 @@ import { emptyTraceStats } from "../src/host/trace/stats.ts";
 import { runBatchStream } from "../src/host/event_runner.ts";
 import { type RunProbe, RunRecorder } from "../src/host/report/recorder.ts";
 import { Prng } from "../src/util/prng.ts";
-import { pairedMedianRatio, timedMeasurement } from "./measurement.ts";
+import { benchReps, pairedMedianRatio, timedMeasurement } from "./measurement.ts";
 import type { ReportRow, RowSource } from "./report.ts";
 
 const BASE = 2 ** 32;
@@ -341,7 +341,10 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
 }
 
 /** The rows for `bench/report.ts`. */
-export const replaySource: RowSource = { name: "replay", rows: () => replayRows() };
+export const replaySource: RowSource = {
+  name: "replay",
+  rows: () => replayRows(1_000_000, benchReps("report", 3)),
+};
 
 /** Prints the replay's parts ({@link replayParts}). */
 async function printParts(count: number, reps: number): Promise<void> {

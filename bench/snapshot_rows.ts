@@ -16,25 +16,21 @@
  *   within a few bytes of the bitmap.
  *
  * `bytes` in these rows is the serialised size, not the store's memory.
- * Times are the best of `MEMSTATE_BENCH_REPS` repetitions (default 5).
+ * Times are the best of `MEMSTATE_BENCH_REPS` repetitions (default 5, at least 3).
  *
  * @module
  */
 
 import { parseOptions } from "./cli_args.ts";
+import { benchReps } from "./measurement.ts";
 import { Region } from "../src/bus/region.ts";
 import type { StateStore } from "../src/store/state_store.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
 import { boot, dmaScatter, PAGE_SIZE, type Workload } from "./workloads.ts";
 
+/** Repetitions of each row: `MEMSTATE_BENCH_REPS`, default 5 (`benchReps`). */
 function reps(): number {
-  try {
-    const raw = Deno.env.get("MEMSTATE_BENCH_REPS");
-    if (raw) return Math.max(1, Number.parseInt(raw, 10) || 5);
-  } catch {
-    // No env permission: the default.
-  }
-  return 5;
+  return benchReps("report", 5);
 }
 
 function timed<T>(n: number, fn: () => T): { value: T; seconds: number; median: number } {

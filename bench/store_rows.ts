@@ -21,7 +21,7 @@ import { BitmapStore } from "../src/store/bitmap_store.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import type { StateStore } from "../src/store/state_store.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
-import { faultNote, minorFaults } from "./measurement.ts";
+import { benchReps, faultNote, MIN_REPS, minorFaults } from "./measurement.ts";
 import {
   aligned2m,
   boot,
@@ -134,13 +134,6 @@ function availableBytes(): number {
 
 /** Without a free-memory figure, build stores up to this size (the 1-bit bitmap at 16 TiB is 512 MiB). */
 const BLIND_LIMIT = 2 * 2 ** 30;
-
-/**
- * The fewest repetitions of any row (issue 13, target 5: min and median of at
- * least three). A store too big to build more often is still built this
- * many times.
- */
-export const MIN_REPS = 3;
 
 /**
  * A row whose stores need more than this many bytes (the 16 TiB rows) gets
@@ -408,18 +401,9 @@ async function storeRows(reps: number): Promise<ReportRow[]> {
 
 /**
  * The store-only rows as a report source; `MEMSTATE_BENCH_REPS` sets
- * repetitions (default 5, never fewer than {@link MIN_REPS}).
+ * repetitions (default 5, never fewer than {@link MIN_REPS}: `benchReps`).
  */
 export const storeSource: RowSource = {
   name: "store",
-  rows(): Promise<ReportRow[]> {
-    let reps = 5;
-    try {
-      const raw = Deno.env.get("MEMSTATE_BENCH_REPS");
-      if (raw) reps = Math.max(MIN_REPS, Number.parseInt(raw, 10) || 5);
-    } catch {
-      // No env permission: keep the default.
-    }
-    return storeRows(reps);
-  },
+  rows: () => storeRows(benchReps("report", 5)),
 };

@@ -81,6 +81,51 @@ Deno.test("bench options: a bad value is one line naming the option and the rule
   }
 });
 
+Deno.test("MEMSTATE_BENCH_REPS: a bad value is one line naming it and the rule, exit 2", async () => {
+  for (const [script, args] of [["report", []], ["linux_rows", ["--rows"]]] as const) {
+    for (const value of ["abc", "0", "2.5", "", "1001"]) {
+      const out = await runBench(script, [...args], AbortSignal.timeout(60_000), {
+        MEMSTATE_BENCH_REPS: value,
+      });
+      const what = `${script} with MEMSTATE_BENCH_REPS=${JSON.stringify(value)}`;
+      assert.equal(
+        out.err,
+        `${script}: MEMSTATE_BENCH_REPS: an integer from 1 to 1000, got ${JSON.stringify(value)}\n`,
+        what,
+      );
+      assert.equal(out.code, 2, what);
+      assert.equal(out.out, "", `${what} printed nothing else`);
+    }
+  }
+});
+
+Deno.test("MEMSTATE_BENCH_REPS sets every report source's repetitions, never fewer than three", async () => {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    const source = new URL("../bench/measurement.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `import { benchReps } from "${source}";\nconsole.log(benchReps("t", 4));\n`,
+    );
+    const repsWith = async (env: Record<string, string>, allowEnv = true) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", ...(allowEnv ? ["--allow-env"] : []), script],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      return Number(new TextDecoder().decode(out.stdout));
+    };
+    assert.equal(await repsWith({}), 4, "unset: the source's own default");
+    assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "1" }), 3, "the quick pass: three");
+    assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "7" }), 7);
+    assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "7" }, false), 4, "no env permission");
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
 Deno.test("linux_rows --rows: the report's two real-kernel rows as JSON, measured or skipped", async () => {
   // The report runs these rows in a process of their own (bench/linux_rows.ts linuxSource).
   const out = await runBench("linux_rows", ["--rows", "--count", "200", "--reps", "1"]);

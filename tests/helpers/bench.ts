@@ -11,17 +11,19 @@ export interface BenchResult {
 }
 
 /**
- * Runs `deno run -A bench/SCRIPT.ts ARGS...` from the repository root;
- * `signal` stops the process (a script that should have refused its options
- * and started its benchmark instead).
+ * Runs `deno run -A bench/SCRIPT.ts ARGS...` from the repository root, with
+ * `env` added to the environment; `signal` stops the process (a script that
+ * should have refused its options and started its benchmark instead).
  */
 export async function runBench(
   script: string,
   args: string[],
   signal?: AbortSignal,
+  env: Record<string, string> = {},
 ): Promise<BenchResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `bench/${script}.ts`, ...args],
+    env,
     stdout: "piped",
     stderr: "piped",
     signal,
