@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runBench } from "./helpers/bench.ts";
+import { runBench, runSnippet } from "./helpers/bench.ts";
 
 /** Script, arguments, and the one line it must print. */
 const CASES: [string, string[], string][] = [
@@ -100,30 +100,21 @@ Deno.test("MEMSTATE_BENCH_REPS: a bad value is one line naming it and the rule, 
 });
 
 Deno.test("MEMSTATE_BENCH_REPS sets every report source's repetitions, never fewer than three", async () => {
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    const source = new URL("../bench/measurement.ts", import.meta.url).href;
-    await Deno.writeTextFile(
-      script,
-      `import { benchReps } from "${source}";\nconsole.log(benchReps("t", 4));\n`,
+  const repsWith = async (env: Record<string, string>, allowEnv = true) => {
+    const permissions = ["--allow-read", ...(allowEnv ? ["--allow-env"] : [])];
+    const out = await runSnippet(
+      { benchReps: "measurement" },
+      `console.log(benchReps("t", 4));`,
+      permissions,
+      env,
     );
-    const repsWith = async (env: Record<string, string>, allowEnv = true) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-read", ...(allowEnv ? ["--allow-env"] : []), script],
-        env,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-      return Number(new TextDecoder().decode(out.stdout));
-    };
-    assert.equal(await repsWith({}), 4, "unset: the source's own default");
-    assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "1" }), 3, "the quick pass: three");
-    assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "7" }), 7);
-    assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "7" }, false), 4, "no env permission");
-  } finally {
-    await Deno.remove(script);
-  }
+    assert.equal(out.code, 0, out.err);
+    return Number(out.out);
+  };
+  assert.equal(await repsWith({}), 4, "unset: the source's own default");
+  assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "1" }), 3, "the quick pass: three");
+  assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "7" }), 7);
+  assert.equal(await repsWith({ MEMSTATE_BENCH_REPS: "7" }, false), 4, "no env permission");
 });
 
 Deno.test("linux_rows --rows: the report's two real-kernel rows as JSON, measured or skipped", async () => {
@@ -151,26 +142,14 @@ Deno.test("linux_rows --rows: the report's two real-kernel rows as JSON, measure
 });
 
 Deno.test("the report's real-kernel rows are skipped, with the reason, without --allow-run", async () => {
-  const script = await Deno.makeTempFile({ suffix: ".ts" });
-  try {
-    const source = new URL("../bench/linux_rows.ts", import.meta.url).href;
-    await Deno.writeTextFile(
-      script,
-      `import { linuxSource } from "${source}";\n` +
-        `console.log(JSON.stringify((await linuxSource.rows()).map((r) => r.results[0].note)));\n`,
-    );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-env", "--allow-ffi", script],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder();
-    assert.equal(out.code, 0, text.decode(out.stderr));
-    assert.deepEqual(JSON.parse(text.decode(out.stdout)), [
-      "skipped: measured in a process of their own, which needs --allow-run",
-      "skipped: measured in a process of their own, which needs --allow-run",
-    ]);
-  } finally {
-    await Deno.remove(script);
-  }
+  const out = await runSnippet(
+    { linuxSource: "linux_rows" },
+    `console.log(JSON.stringify((await linuxSource.rows()).map((r) => r.results[0].note)));`,
+    ["--allow-read", "--allow-env", "--allow-ffi"],
+  );
+  assert.equal(out.code, 0, out.err);
+  assert.deepEqual(JSON.parse(out.out), [
+    "skipped: measured in a process of their own, which needs --allow-run",
+    "skipped: measured in a process of their own, which needs --allow-run",
+  ]);
 });

@@ -31,3 +31,35 @@ export async function runBench(
   const text = new TextDecoder();
   return { code: out.code, out: text.decode(out.stdout), err: text.decode(out.stderr) };
 }
+
+/**
+ * Runs `code` as a script of its own with only the `permissions` given (Deno
+ * flags such as `--allow-read`) and `env` added to the environment; `imports`
+ * maps names to bench modules (`{ benchReps: "measurement" }` imports
+ * `benchReps` from bench/measurement.ts), so the script runs the code under
+ * test as a process restricted that way would.
+ */
+export async function runSnippet(
+  imports: Record<string, string>,
+  code: string,
+  permissions: string[],
+  env: Record<string, string> = {},
+): Promise<BenchResult> {
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    const lines = Object.entries(imports).map(([name, module]) =>
+      `import { ${name} } from "${new URL(`../../bench/${module}.ts`, import.meta.url).href}";`
+    );
+    await Deno.writeTextFile(script, [...lines, code, ""].join("\n"));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...permissions, script],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    return { code: out.code, out: text.decode(out.stdout), err: text.decode(out.stderr) };
+  } finally {
+    await Deno.remove(script);
+  }
+}
