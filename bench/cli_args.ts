@@ -31,8 +31,7 @@ export function parseOptions<O extends NonNullable<ParseArgsConfig["options"]>>(
 
 /**
  * `--name`'s value as an integer in [`min`, `max`], `fallback` when the option
- * is absent; anything else ends in {@link usage}. (`Number("")` is 0 and
- * `Number("1e3")` is 1000: both are judged by the bounds, as numbers.)
+ * is absent; anything else ends in {@link usage} ({@link integerIn}).
  */
 export function integerOption(
   script: string,
@@ -40,10 +39,25 @@ export function integerOption(
   value: string | undefined,
   { fallback, min, max }: { fallback: number; min: number; max: number },
 ): number {
-  if (value === undefined) return fallback;
+  return value === undefined ? fallback : integerIn(script, `--${name}`, value, min, max);
+}
+
+/**
+ * `value` (of the option or variable `label`) as an integer in [`min`,
+ * `max`]; anything else ends in {@link usage}, naming `label` and the rule.
+ * (An empty value is refused; `Number("1e3")` is 1000 and `Number("0x10")`
+ * 16: those are judged by the bounds, as numbers.)
+ */
+export function integerIn(
+  script: string,
+  label: string,
+  value: string,
+  min: number,
+  max: number,
+): number {
   const n = value.trim() === "" ? NaN : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    usage(script, `--${name}: an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    usage(script, `${label}: an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return n;
 }

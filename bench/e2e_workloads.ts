@@ -275,7 +275,7 @@ export function toReportRows(rows: Row[]): ReportRow[] {
 export const endToEndSource: RowSource = {
   name: "end-to-end",
   rows(): Promise<ReportRow[]> {
-    const repetitions = benchReps("report", 5);
+    const repetitions = benchReps("e2e_workloads", 5);
     return Promise.resolve(toReportRows(endToEndRows({ repetitions })));
   },
 };

@@ -336,7 +336,13 @@ export const linuxSource: RowSource = {
         "skipped: measured in a process of their own, which needs --allow-run",
       );
     }
-    const rows = await jsonFromProcess<ReportRow[]>(import.meta.url, ["--rows"]);
+    // The repetitions go to the rows' process as --reps: it reads no environment of its own.
+    const reps = benchReps("linux_rows", ROW_REPS);
+    const rows = await jsonFromProcess<ReportRow[]>(import.meta.url, [
+      "--rows",
+      "--reps",
+      String(reps),
+    ]);
     if (rows === undefined) throw new Error("linux_rows: the process of the rows failed (above)");
     return rows;
   },
@@ -425,8 +431,7 @@ if (import.meta.main) {
     const t = measure(count, positive("reps", values.reps, 6, MAX_REPS), false, strip);
     console.log(JSON.stringify({ part: values.part, memstate: t.memstate, raw: t.raw }));
   } else if (values.rows) {
-    // The report's quick pass (MEMSTATE_BENCH_REPS) reaches this process through its environment.
-    const reps = positive("reps", values.reps, benchReps("linux_rows", ROW_REPS), MAX_REPS);
+    const reps = positive("reps", values.reps, ROW_REPS, MAX_REPS);
     console.log(JSON.stringify(linuxRows(count, reps)));
   } else if (values.parts) {
     await printParts(count, positive("reps", values.reps, 16, MAX_REPS));

@@ -8,7 +8,7 @@
 
 import process from "node:process";
 import type { Measurement } from "./report.ts";
-import { usage } from "./cli_args.ts";
+import { integerIn } from "./cli_args.ts";
 
 /**
  * The fewest repetitions of any row (issue 13, target 5: min and median of at
@@ -25,7 +25,8 @@ const MAX_BENCH_REPS = 1000;
  * (`1` makes the report's quick pass), never fewer than {@link MIN_REPS};
  * otherwise `fallback`, which is also kept without permission to read the
  * environment. A value that is not an integer from 1 to 1000 ends `script`
- * with one line naming the variable and the rule, exit status 2.
+ * (the script run: `bench/report.ts` checks it before any source) with one
+ * line naming the variable and the rule, exit status 2.
  */
 export function benchReps(script: string, fallback: number): number {
   let raw: string | undefined;
@@ -35,14 +36,7 @@ export function benchReps(script: string, fallback: number): number {
     return fallback; // no permission to read it
   }
   if (raw === undefined) return fallback;
-  const n = raw.trim() === "" ? NaN : Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_BENCH_REPS) {
-    usage(
-      script,
-      `MEMSTATE_BENCH_REPS: an integer from 1 to ${MAX_BENCH_REPS}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return Math.max(MIN_REPS, n);
+  return Math.max(MIN_REPS, integerIn(script, "MEMSTATE_BENCH_REPS", raw, 1, MAX_BENCH_REPS));
 }
 
 /** The median of `values` (the upper one of an even count; NaN when there are none). */

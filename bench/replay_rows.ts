@@ -343,7 +343,7 @@ export async function replayRows(count = 1_000_000, reps = 3): Promise<ReportRow
 /** The rows for `bench/report.ts`. */
 export const replaySource: RowSource = {
   name: "replay",
-  rows: () => replayRows(1_000_000, benchReps("report", 3)),
+  rows: () => replayRows(1_000_000, benchReps("replay_rows", 3)),
 };
 
 /** Prints the replay's parts ({@link replayParts}). */

@@ -31,6 +31,7 @@ import { linuxSource } from "./linux_rows.ts";
 import { replaySource } from "./replay_rows.ts";
 import { snapshotSource } from "./snapshot_rows.ts";
 import { storeSource } from "./store_rows.ts";
+import { benchReps } from "./measurement.ts";
 
 /** One store (or configuration) measured on one workload. */
 export interface Measurement {
@@ -320,6 +321,7 @@ export async function buildReport(
 
 if (import.meta.main) {
   parseOptions("report", {}); // it takes none: an option given is a mistake, not ignored
+  benchReps("report", 0); // a bad MEMSTATE_BENCH_REPS is refused before any row is measured
   const report = await buildReport();
   console.log(formatTable(report.rows));
   const out = new URL("./report.json", import.meta.url);

@@ -30,7 +30,7 @@ import { boot, dmaScatter, PAGE_SIZE, type Workload } from "./workloads.ts";
 
 /** Repetitions of each row: `MEMSTATE_BENCH_REPS`, default 5 (`benchReps`). */
 function reps(): number {
-  return benchReps("report", 5);
+  return benchReps("snapshot_rows", 5);
 }
 
 function timed<T>(n: number, fn: () => T): { value: T; seconds: number; median: number } {

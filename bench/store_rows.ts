@@ -405,5 +405,5 @@ async function storeRows(reps: number): Promise<ReportRow[]> {
  */
 export const storeSource: RowSource = {
   name: "store",
-  rows: () => storeRows(benchReps("report", 5)),
+  rows: () => storeRows(benchReps("store_rows", 5)),
 };

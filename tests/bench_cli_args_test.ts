@@ -81,25 +81,51 @@ Deno.test("bench options: a bad value is one line naming the option and the rule
   }
 });
 
+/** The one line a bad MEMSTATE_BENCH_REPS value ends `script` with. */
+const badReps = (script: string, value: string) =>
+  `${script}: MEMSTATE_BENCH_REPS: an integer from 1 to 1000, got ${JSON.stringify(value)}\n`;
+
 Deno.test("MEMSTATE_BENCH_REPS: a bad value is one line naming it and the rule, exit 2", async () => {
-  for (const [script, args] of [["report", []], ["linux_rows", ["--rows"]]] as const) {
+  for (const script of ["report", "snapshot_rows"]) {
     for (const value of ["abc", "0", "2.5", "", "1001"]) {
-      const out = await runBench(script, [...args], AbortSignal.timeout(60_000), {
+      const out = await runBench(script, [], AbortSignal.timeout(60_000), {
         MEMSTATE_BENCH_REPS: value,
       });
       const what = `${script} with MEMSTATE_BENCH_REPS=${JSON.stringify(value)}`;
-      assert.equal(
-        out.err,
-        `${script}: MEMSTATE_BENCH_REPS: an integer from 1 to 1000, got ${JSON.stringify(value)}\n`,
-        what,
-      );
+      assert.equal(out.err, badReps(script, value), what);
       assert.equal(out.code, 2, what);
       assert.equal(out.out, "", `${what} printed nothing else`);
     }
   }
 });
 
-Deno.test("MEMSTATE_BENCH_REPS sets every report source's repetitions, never fewer than three", async () => {
+Deno.test("MEMSTATE_BENCH_REPS: every report source reads it (a bad value stops each, naming it)", async () => {
+  const scripts: Record<string, string> = {
+    store: "store_rows",
+    "end-to-end": "e2e_workloads",
+    linux: "linux_rows",
+    replay: "replay_rows",
+    snapshot: "snapshot_rows",
+  };
+  const out = await runSnippet(
+    { SOURCES: "report" },
+    "console.log(JSON.stringify(SOURCES.map((s) => s.name)));",
+    ["-A"],
+  );
+  assert.deepEqual(JSON.parse(out.out), Object.keys(scripts), "a source this test does not know");
+  for (const [name, script] of Object.entries(scripts)) {
+    const out = await runSnippet(
+      { SOURCES: "report" },
+      `await SOURCES.find((s) => s.name === ${JSON.stringify(name)}).rows();`,
+      ["-A"],
+      { MEMSTATE_BENCH_REPS: "x" },
+    );
+    assert.equal(out.err, badReps(script, "x"), `the ${name} source`);
+    assert.equal(out.code, 2, `the ${name} source`);
+  }
+});
+
+Deno.test("benchReps: MEMSTATE_BENCH_REPS or the source's own default, never fewer than three", async () => {
   const repsWith = async (env: Record<string, string>, allowEnv = true) => {
     const permissions = ["--allow-read", ...(allowEnv ? ["--allow-env"] : [])];
     const out = await runSnippet(

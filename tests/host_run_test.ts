@@ -275,10 +275,10 @@ Deno.test("devices with attachAt / detachAt come and go at those event numbers, 
   assert.deepEqual(checkInvariants(host.regions, host.plugins).violations, []);
 });
 
-Deno.test("a probe that returns its next event is told only then; the recorder's timeline is the same", () => {
-  // event_runner.ts #settle: afterEvent's return is the event count the probe
-  // next wants; the recorder returns its next sample, so skipping the calls
-  // between changes nothing it records.
+Deno.test("a probe with nextEvent is told only at the events it asks for; the recorder's timeline is the same", () => {
+  // event_runner.ts #settle: after each afterEvent the runner asks nextEvent
+  // when the probe has it; the recorder answers its next sample, so skipping
+  // the calls between changes nothing it records.
   const config = parseHostConfig(TRACE_CONFIG, "due.json");
   const events = Array.from({ length: 3000 }, (_, i) => ({
     op: "convert" as const,
@@ -299,11 +299,12 @@ Deno.test("a probe that returns its next event is told only then; the recorder's
   let everyCalls = 0, dueCalls = 0;
   const every = timelineOf((recorder) => ({
     conversionTime: (ms, weight) => recorder.conversionTime(ms, weight),
-    afterEvent: (e, c) => void (everyCalls++, recorder.afterEvent(e, c)),
+    afterEvent: (e, c) => (everyCalls++, recorder.afterEvent(e, c)),
   }));
   const due = timelineOf((recorder) => ({
     conversionTime: (ms, weight) => recorder.conversionTime(ms, weight),
     afterEvent: (e, c) => (dueCalls++, recorder.afterEvent(e, c)),
+    nextEvent: () => recorder.nextEvent(),
   }));
   assert.equal(everyCalls, 3000);
   assert.ok(dueCalls > 1 && dueCalls < 100, `told ${dueCalls} times`);
@@ -311,7 +312,7 @@ Deno.test("a probe that returns its next event is told only then; the recorder's
   assert.deepEqual(due, every);
 });
 
-Deno.test("a probe that returns nothing, NaN, the past or the present is told after every event", () => {
+Deno.test("nextEvent: NaN, the past or the present asks for the next event; Infinity for none this run", () => {
   using host = buildHost(parseHostConfig(TRACE_CONFIG, "due.json"));
   const events = [1, 2, 3, 4, 5].map((line) => ({
     op: "convert" as const,
@@ -320,17 +321,44 @@ Deno.test("a probe that returns nothing, NaN, the past or the present is told af
     to: "shared" as "shared" | "private",
     line,
   }));
-  for (const answer of [undefined, NaN, 0, -1, "the present", Infinity * 0]) {
+  const cases: [string, (events: number) => number, number[]][] = [
+    ["NaN", () => NaN, [1, 2, 3, 4, 5]],
+    ["the past", () => 0, [1, 2, 3, 4, 5]],
+    ["the present", (e) => e, [1, 2, 3, 4, 5]],
+    ["two events on", (e) => e + 2, [1, 3, 5]],
+    ["Infinity", () => Infinity, [1]],
+  ];
+  for (const [name, answer, expected] of cases) {
     const told: number[] = [];
     const probe: RunProbe = {
       conversionTime() {},
-      afterEvent: (e) => {
-        told.push(e);
-        return answer === "the present" ? e : answer as number | undefined;
-      },
+      afterEvent: (e) => void told.push(e),
+      nextEvent: () => answer(told[told.length - 1]),
     };
-    for (const event of events) event.to = event.to === "shared" ? "private" : "shared";
-    runEvents(host, events, { probe });
-    assert.deepEqual(told, [1, 2, 3, 4, 5], `afterEvent returning ${String(answer)}`);
+    // Two runs with one probe: each starts by telling it of its first event.
+    for (let run = 0; run < 2; run++) {
+      for (const event of events) event.to = event.to === "shared" ? "private" : "shared";
+      runEvents(host, events, { probe });
+    }
+    assert.deepEqual(told, [...expected, ...expected], `nextEvent answering ${name}`);
   }
+});
+
+Deno.test("a probe without nextEvent is told after every event, whatever afterEvent returns", () => {
+  using host = buildHost(parseHostConfig(TRACE_CONFIG, "due.json"));
+  const events = [1, 2, 3, 4, 5].map((line) => ({
+    op: "convert" as const,
+    gpa: line * 0x1000,
+    size: 0x1000,
+    to: "shared" as "shared" | "private",
+    line,
+  }));
+  const told: number[] = [];
+  // push returns the new length, a number: in the second run it is ahead of the
+  // events (6 at the first), and must not be taken as the next event wanted.
+  const probe = { conversionTime() {}, afterEvent: (e: number) => told.push(e) };
+  runEvents(host, events, { probe });
+  for (const event of events) event.to = "private";
+  runEvents(host, events, { probe });
+  assert.deepEqual(told, [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]);
 });

@@ -1090,13 +1090,28 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/host_run_test.ts"],
   },
   {
-    id: "timeline-tick-stale-due",
+    id: "timeline-next-sample-late",
     file: "src/host/report/timeline.ts",
-    search:
-      "    if (events >= this.#next) this.sample(events, conversions);\n    return this.#next;",
+    search: "    return this.#next;\n",
+    replace: "    return this.#next + 1;\n",
+    what: "the sampler names the event after its next sample, so the recorder misses it",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "runner-probe-ignores-next-event",
+    file: "src/host/event_runner.ts",
+    search: "const due = probe.nextEvent?.();",
+    replace: "const due = undefined as number | undefined;",
+    what: "the runner tells the recorder of every event although it said when it next wants one",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "runner-probe-return-as-due",
+    file: "src/host/event_runner.ts",
+    search: "        probe.afterEvent(result.events, result.conversions.requested);\n",
     replace:
-      "    const due = this.#next;\n    if (events >= this.#next) this.sample(events, conversions);\n    return due;",
-    what: "the sampler answers the sample it just took, so the runner tells it every event",
+      '        const told = probe.afterEvent(result.events, result.conversions.requested) as unknown;\n        if (typeof told === "number") {\n          this.#probeDue = told;\n          return go;\n        }\n',
+    what: "a number returned by afterEvent is taken as the next event the probe wants",
     tests: ["tests/host_run_test.ts"],
   },
 ];

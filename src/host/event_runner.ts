@@ -73,7 +73,10 @@ export interface RunOptions {
   onProgress?: (done: number) => void;
   /** How often to call `onProgress` (default 4096 events). */
   progressEvery?: number;
-  /** Told each conversion's time and each event's end (latency and timelines). */
+  /**
+   * Told each conversion's time and the end of each event that went through,
+   * or of those it asks for with `nextEvent` (latency and timelines).
+   */
   probe?: RunProbe;
   /**
    * Stops {@link runEventStream} between events (Ctrl-C): the result so far
@@ -179,14 +182,11 @@ export class EventRunner {
       const result = this.result;
       const probe = this.#options.probe;
       if (go && probe !== undefined && result.events >= this.#probeDue) {
-        // A probe that samples every N events says when it next wants a call.
-        // The report's recorder told of every event took 1.15x-1.16x of the
-        // direct conversions, told only when a sample is due 1.14x
-        // (`bench/replay_rows.ts --parts`: "probe told every event" against
-        // "runner with probe", paired medians of 8 repetitions; and 1.14x
-        // against 1.15x-1.16x in two in-process runs of 12).
-        const due = probe.afterEvent(result.events, result.conversions.requested);
-        // Anything but a later event count (nothing, NaN, the past) asks for the next event.
+        probe.afterEvent(result.events, result.conversions.requested);
+        // A probe that samples every N events says when it next wants a call,
+        // which spares the calls between (`bench/replay_rows.ts --parts`:
+        // "runner with probe" against "probe told every event").
+        const due = probe.nextEvent?.();
         this.#probeDue = typeof due === "number" && due > result.events ? due : result.events + 1;
       }
       if (this.#options.onProgress && result.events % this.#every === 0) {

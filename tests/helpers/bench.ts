@@ -11,9 +11,21 @@ export interface BenchResult {
 }
 
 /**
+ * The environment a bench script runs with here: this process's, less the
+ * variables that change what the scripts measure (`MEMSTATE_BENCH_REPS`, set
+ * for a quick report pass, must not leak into tests), plus `env`.
+ */
+function benchEnv(env: Record<string, string>): Record<string, string> {
+  const inherited = Deno.env.toObject();
+  delete inherited.MEMSTATE_BENCH_REPS;
+  return { ...inherited, ...env };
+}
+
+/**
  * Runs `deno run -A bench/SCRIPT.ts ARGS...` from the repository root, with
- * `env` added to the environment; `signal` stops the process (a script that
- * should have refused its options and started its benchmark instead).
+ * `env` added to the environment ({@link benchEnv}); `signal` stops the process
+ * (a script that should have refused its options and started its benchmark
+ * instead).
  */
 export async function runBench(
   script: string,
@@ -23,7 +35,8 @@ export async function runBench(
 ): Promise<BenchResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `bench/${script}.ts`, ...args],
-    env,
+    env: benchEnv(env),
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
     signal,
@@ -34,7 +47,8 @@ export async function runBench(
 
 /**
  * Runs `code` as a script of its own with only the `permissions` given (Deno
- * flags such as `--allow-read`) and `env` added to the environment; `imports`
+ * flags such as `--allow-read`) and `env` added to the environment
+ * ({@link benchEnv}); `imports`
  * maps names to bench modules (`{ benchReps: "measurement" }` imports
  * `benchReps` from bench/measurement.ts), so the script runs the code under
  * test as a process restricted that way would.
@@ -53,7 +67,8 @@ export async function runSnippet(
     await Deno.writeTextFile(script, [...lines, code, ""].join("\n"));
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...permissions, script],
-      env,
+      env: benchEnv(env),
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -30,11 +30,21 @@ export interface RunProbe {
   conversionTime(ms: number, weight: number): void;
   /**
    * An event finished: `events` done so far, `conversions` requested so far.
-   * A probe that wants only some events may return the event count at which
-   * it next wants to be told: the run loop then skips the calls for the
-   * events before it. Returning nothing asks for the next event.
+   * Called after every event that went through, unless the probe has
+   * {@link RunProbe.nextEvent}.
    */
-  afterEvent(events: number, conversions: number): number | void;
+  afterEvent(events: number, conversions: number): void;
+  /**
+   * Optional, for a probe that wants only some events (the recorder samples
+   * its timelines every N events): asked right after each `afterEvent`, it
+   * returns the event count at which the probe next wants `afterEvent`, and
+   * the run loop skips the calls for the events before it. `Infinity` means
+   * not again in this run; anything that is not a number greater than the
+   * events done (NaN, the past, the present) means the next event. Each run
+   * starts by telling the probe of its first event, whatever the last run's
+   * answer was.
+   */
+  nextEvent?(): number;
 }
 
 /** A region's sampled extents. */
@@ -131,12 +141,14 @@ export class RunRecorder implements RunProbe {
     this.latency.record(ms, weight);
   }
 
-  /**
-   * Samples the timelines when due, and returns the event count of the next
-   * sample (see {@link RunProbe}): the run loop calls again only then.
-   */
-  afterEvent(events: number, conversions: number): number {
-    return this.#sampler.tick(events, conversions);
+  /** Samples the timelines when due (see {@link RunProbe}). */
+  afterEvent(events: number, conversions: number): void {
+    this.#sampler.tick(events, conversions);
+  }
+
+  /** The event count of the next timeline sample: the run loop calls `afterEvent` then. */
+  nextEvent(): number {
+    return this.#sampler.nextSample;
   }
 
   /** Takes the last sample; call once the run is over. */

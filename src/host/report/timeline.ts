@@ -73,13 +73,13 @@ export class TimelineSampler {
     return this.#rows;
   }
 
-  /**
-   * Called after an event: samples when `events` reached the next sampling
-   * point. Returns that point as it now stands (the event count of the next
-   * sample): the events before it would not sample.
-   */
-  tick(events: number, conversions: number): number {
+  /** Called after an event: samples when `events` reached the next sampling point. */
+  tick(events: number, conversions: number): void {
     if (events >= this.#next) this.sample(events, conversions);
+  }
+
+  /** The event count of the next sampling point: {@link tick} samples at it, not before. */
+  get nextSample(): number {
     return this.#next;
   }
 
