@@ -6,8 +6,9 @@
  * IOMMU mappings per DMA device against its limit, IO page-table pages where
  * the hardware reports them, and conversions per second.
  *
- * The run loop talks to it through {@link RunProbe}: two calls per event at
- * most, neither allocating.
+ * The run loop talks to it through {@link RunProbe}, none of whose calls
+ * allocates: `conversionTime` for each timed conversion, and `afterEvent` and
+ * `nextEvent` only at the events where a timeline sample is due.
  *
  * @module
  */
