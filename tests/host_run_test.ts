@@ -312,15 +312,20 @@ Deno.test("a probe with nextEvent is told only at the events it asks for; the re
   assert.deepEqual(due, every);
 });
 
-Deno.test("nextEvent: NaN, the past or the present asks for the next event; Infinity for none this run", () => {
-  using host = buildHost(parseHostConfig(TRACE_CONFIG, "due.json"));
-  const events = [1, 2, 3, 4, 5].map((line) => ({
+/** Conversions to shared of pages 1 to 5, lines 1 to 5 (their direction may be flipped). */
+function fivePageConversions() {
+  return [1, 2, 3, 4, 5].map((line) => ({
     op: "convert" as const,
     gpa: line * 0x1000,
     size: 0x1000,
     to: "shared" as "shared" | "private",
     line,
   }));
+}
+
+Deno.test("nextEvent: NaN, the past or the present asks for the next event; Infinity for none this run", () => {
+  using host = buildHost(parseHostConfig(TRACE_CONFIG, "due.json"));
+  const events = fivePageConversions();
   const cases: [string, (events: number) => number, number[]][] = [
     ["NaN", () => NaN, [1, 2, 3, 4, 5]],
     ["the past", () => 0, [1, 2, 3, 4, 5]],
@@ -346,13 +351,7 @@ Deno.test("nextEvent: NaN, the past or the present asks for the next event; Infi
 
 Deno.test("a probe without nextEvent is told after every event, whatever afterEvent returns", () => {
   using host = buildHost(parseHostConfig(TRACE_CONFIG, "due.json"));
-  const events = [1, 2, 3, 4, 5].map((line) => ({
-    op: "convert" as const,
-    gpa: line * 0x1000,
-    size: 0x1000,
-    to: "shared" as "shared" | "private",
-    line,
-  }));
+  const events = fivePageConversions();
   const told: number[] = [];
   // push returns the new length, a number: in the second run it is ahead of the
   // events (6 at the first), and must not be taken as the next event wanted.
