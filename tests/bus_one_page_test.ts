@@ -55,12 +55,20 @@ class Logged implements Listener {
   }
 }
 
+/**
+ * A region that takes the one-page path, or (`general`) one that keeps to the
+ * general path: an observer needs the planned calls.
+ */
+function regionOn(general: boolean): Region {
+  const region = new Region({ name: "ram", size: PAGES * PAGE });
+  if (general) region.observe(() => {});
+  return region;
+}
+
 /** One of the two regions, with its listeners and everything they were told. */
 function subject(general: boolean) {
-  const region = new Region({ name: "ram", size: PAGES * PAGE });
+  const region = regionOn(general);
   region.bits.claim("plugged");
-  // An observer needs the planned calls, so the region keeps to the general path.
-  if (general) region.observe(() => {});
   const log: Step[] = [];
   const views: View[] = [KVM_VIEW, DMA_VIEW, { mask: PLUGGED, value: PLUGGED }, KVM_VIEW];
   // Two listeners share a name: ChangeResult.notified names each once.
@@ -134,8 +142,7 @@ Deno.test("one-page changes: the same calls, results, errors and stats as the ge
 
 Deno.test("one-page changes: a listener registered during a change is not called by it", () => {
   for (const general of [false, true]) {
-    const region = new Region({ name: "ram", size: PAGES * PAGE });
-    if (general) region.observe(() => {});
+    const region = regionOn(general);
     const log: Step[] = [];
     // Registered on the whole region, after the first in populate order.
     const late = new Logged("late", 10, KVM_VIEW, log);
@@ -160,8 +167,7 @@ Deno.test("one-page changes: a listener registered during a change is not called
 
 Deno.test("one-page changes: a listener unregistered during a change keeps the change whole", () => {
   for (const general of [false, true]) {
-    const region = new Region({ name: "ram", size: PAGES * PAGE });
-    if (general) region.observe(() => {});
+    const region = regionOn(general);
     const log: Step[] = [];
     const second = new Logged("second", 10, KVM_VIEW, log);
     const first = new Logged("first", 0, KVM_VIEW, log, () => region.unregister(second));
@@ -190,8 +196,7 @@ Deno.test("one-page changes: an observer hears of each applied one, with its not
 
 /** What a region's refused change left: the error, its cause, the log, stats and store. */
 function refusal(general: boolean, scenario: (region: Region, log: Step[]) => void) {
-  const region = new Region({ name: "ram", size: PAGES * PAGE });
-  if (general) region.observe(() => {});
+  const region = regionOn(general);
   const log: Step[] = [];
   let error = "";
   try {
@@ -200,6 +205,17 @@ function refusal(general: boolean, scenario: (region: Region, log: Step[]) => vo
     error = `${(e as Error).name}: ${(e as Error).message}`;
   }
   return { error, log, stats: { ...region.stats }, runs: [...region.store.runs()] };
+}
+
+/**
+ * Runs `scenario` on a region that takes the one-page path and on one an
+ * observer keeps on the general path: the same refusal (its error matching
+ * `error`), log, stats and store.
+ */
+function assertSameRefusal(scenario: (region: Region, log: Step[]) => void, error: RegExp) {
+  const fast = refusal(false, scenario), general = refusal(true, scenario);
+  assert.match(fast.error, error);
+  assert.deepEqual(fast, general);
 }
 
 Deno.test("one-page changes: a listener that converts the page again, then refuses", () => {
@@ -217,9 +233,7 @@ Deno.test("one-page changes: a listener that converts the page again, then refus
     region.register(new Logged("d", 5, KVM_VIEW, log));
     region.convert(0, PAGE, "shared");
   };
-  const fast = refusal(false, scenario), general = refusal(true, scenario);
-  assert.match(fast.error, /^ConversionError: .*k refused populate/);
-  assert.deepEqual(fast, general);
+  assertSameRefusal(scenario, /^ConversionError: .*k refused populate/);
 });
 
 Deno.test("one-page changes: a listener that plugs the page before it refuses", () => {
@@ -235,9 +249,7 @@ Deno.test("one-page changes: a listener that plugs the page before it refuses", 
     );
     region.convert(0, PAGE, "shared");
   };
-  const fast = refusal(false, scenario), general = refusal(true, scenario);
-  assert.match(fast.error, /^ConversionError: .*k refused populate/);
-  assert.deepEqual(fast, general);
+  assertSameRefusal(scenario, /^ConversionError: .*k refused populate/);
 });
 
 Deno.test("one-page changes: a listener that claims a bit and clears it before it refuses", () => {
@@ -253,9 +265,7 @@ Deno.test("one-page changes: a listener that claims a bit and clears it before i
     );
     region.convert(0, PAGE, "shared");
   };
-  const fast = refusal(false, scenario), general = refusal(true, scenario);
-  assert.match(fast.error, /^ConversionError: .*k refused populate/);
-  assert.deepEqual(fast, general);
+  assertSameRefusal(scenario, /^ConversionError: .*k refused populate/);
 });
 
 for (const vmm of ["memstate", "qemu-11.1", "qemu-10.1"] as const) {
