@@ -33,8 +33,17 @@ export async function runBench(
   signal?: AbortSignal,
   env: Record<string, string> = {},
 ): Promise<BenchResult> {
+  return await runDeno(["run", "-A", `bench/${script}.ts`, ...args], env, signal);
+}
+
+/** `deno ARGS...` in the environment of {@link benchEnv} with `env`, its output captured. */
+async function runDeno(
+  args: string[],
+  env: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<BenchResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `bench/${script}.ts`, ...args],
+    args,
     env: benchEnv(env),
     clearEnv: true,
     stdout: "piped",
@@ -48,10 +57,9 @@ export async function runBench(
 /**
  * Runs `code` as a script of its own with only the `permissions` given (Deno
  * flags such as `--allow-read`) and `env` added to the environment
- * ({@link benchEnv}); `imports`
- * maps names to bench modules (`{ benchReps: "measurement" }` imports
- * `benchReps` from bench/measurement.ts), so the script runs the code under
- * test as a process restricted that way would.
+ * ({@link benchEnv}); `imports` maps names to bench modules (`{ benchReps:
+ * "measurement" }` imports `benchReps` from bench/measurement.ts), so the
+ * script runs the code under test as a process restricted that way would.
  */
 export async function runSnippet(
   imports: Record<string, string>,
@@ -65,15 +73,7 @@ export async function runSnippet(
       `import { ${name} } from "${new URL(`../../bench/${module}.ts`, import.meta.url).href}";`
     );
     await Deno.writeTextFile(script, [...lines, code, ""].join("\n"));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...permissions, script],
-      env: benchEnv(env),
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder();
-    return { code: out.code, out: text.decode(out.stdout), err: text.decode(out.stderr) };
+    return await runDeno(["run", ...permissions, script], env);
   } finally {
     await Deno.remove(script);
   }
