@@ -10,8 +10,9 @@
 // thread. Arguments: MODE COUNT [VM_TYPE].
 import { openLinuxKvm } from "../../src/hw/linux/mod.ts";
 import { HwError } from "../../src/hw/errors.ts";
-import { cString, ioctlInt, libc } from "../../src/hw/linux/libc.ts";
+import { ioctlInt, libc } from "../../src/hw/linux/libc.ts";
 import { KVM_CREATE_VM } from "../../src/hw/linux/kvm_ioctls.ts";
+import { openDevice } from "../../src/hw/linux/linux_kvm.ts";
 
 const [mode, countText, typeText] = Deno.args;
 const count = Number(countText);
@@ -34,8 +35,7 @@ function openAll(): void {
 /** Makes `count` raw KVM_CREATE_VM calls of type 0 with signals unblocked; counts the failures. */
 function canary(): void {
   const { sym } = libc();
-  const kvm = sym.open(cString("/dev/kvm"), 0o2 | 0o2000000); // O_RDWR | O_CLOEXEC
-  if (kvm < 0) throw new Error("cannot open /dev/kvm for the canary");
+  const kvm = openDevice();
   try {
     for (let i = 0; i < count; i++) {
       const fd = ioctlInt(kvm, KVM_CREATE_VM, 0);

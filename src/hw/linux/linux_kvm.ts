@@ -297,7 +297,7 @@ export class LinuxKvm implements KvmBackend {
 }
 
 /** open("/dev/kvm", O_RDWR | O_CLOEXEC), with errors that say what is wrong. */
-function openDevice(): number {
+export function openDevice(): number {
   const op = "kvm.open";
   const fd = libc().sym.open(cString(KVM_DEVICE), O_RDWR | O_CLOEXEC);
   if (fd !== -1) return fd;
