@@ -117,9 +117,14 @@ function convertDirect(
  * 1M-line trace in about half the time the direct conversions take, so this
  * is the reading's cost as a burst, not spread over the run as a replay's
  * credit spreads it. `createMs` is how long the `Worker` constructor held
- * this thread (Deno creates the worker's runtime before it returns).
+ * this thread (Deno creates the worker's runtime before it returns);
+ * `timeMessages` returns how long posting one credit message to it holds
+ * this thread, in microseconds (the mean of {@link MESSAGES_TIMED}, each
+ * granting no credit, each after 1.5 ms of spinning).
  */
-async function readerBeside(path: string): Promise<{ stop: () => void; createMs: number }> {
+async function readerBeside(
+  path: string,
+): Promise<{ stop: () => void; createMs: number; timeMessages: () => number }> {
   const t0 = performance.now();
   const worker = new Worker(WORKER_MODULE.href, { type: "module" });
   const createMs = performance.now() - t0;
@@ -136,15 +141,31 @@ async function readerBeside(path: string): Promise<{ stop: () => void; createMs:
   worker.postMessage({ path, chunkSize: TRACE_CHUNK_SIZE });
   // A credit for every batch there is (one per chunk read), and one to spare.
   const batches = Math.ceil((await Deno.stat(path)).size / TRACE_CHUNK_SIZE) + 1;
-  for (let i = 0; i < batches; i++) worker.postMessage("more");
+  worker.postMessage(batches);
   try {
     await started;
   } catch (error) {
     worker.terminate();
     throw error;
   }
-  return { stop: () => worker.terminate(), createMs };
+  const timeMessages = () => {
+    // Paced as a replay posts them, one after each batch's conversions (about 1.5 ms): posted
+    // back to back, only the first would wake the worker.
+    let ms = 0;
+    for (let i = 0; i < MESSAGES_TIMED; i++) {
+      const until = performance.now() + 1.5;
+      while (performance.now() < until) { /* a batch's conversions */ }
+      const m0 = performance.now();
+      worker.postMessage(0);
+      ms += performance.now() - m0;
+    }
+    return (ms * 1000) / MESSAGES_TIMED;
+  };
+  return { stop: () => worker.terminate(), createMs, timeMessages };
 }
+
+/** Credit messages {@link readerBeside} times. */
+const MESSAGES_TIMED = 256;
 
 /** The trace's conversions as the reader's worker posts them: columns of 2,840 (a chunk's worth). */
 function columnBatches(
@@ -218,6 +239,11 @@ export interface ReplayParts {
   readerBeside: number[];
   /** How long `new Worker` held the main thread, as every replay of a large file pays once. */
   workerCreate: number[];
+  /**
+   * Microseconds one credit message to the reader's worker held the main
+   * thread (a replay posts one per `CREDIT_STEP` batches, _read_on_worker.ts).
+   */
+  creditMessageUs: number[];
   /** The conversions through the session's runner, from columns already in memory, no probe. */
   runner: number[];
   /** The same with the report's probe (latency histogram, timelines), as a session runs it. */
@@ -242,6 +268,7 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
     direct: [],
     readerBeside: [],
     workerCreate: [],
+    creditMessageUs: [],
     runner: [],
     runnerProbe: [],
     runnerProbeEvery: [],
@@ -252,6 +279,7 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
       const reader = await readerBeside(trace.path);
       try {
         parts.readerBeside.push(convertDirect(config, trace));
+        parts.creditMessageUs.push(reader.timeMessages());
       } finally {
         reader.stop();
       }
@@ -349,7 +377,7 @@ export const replaySource: RowSource = {
 /** Prints the replay's parts ({@link replayParts}). */
 async function printParts(count: number, reps: number): Promise<void> {
   const parts = await replayParts(count, reps);
-  const names: [Exclude<keyof ReplayParts, "workerCreate">, string][] = [
+  const names: [Exclude<keyof ReplayParts, "workerCreate" | "creditMessageUs">, string][] = [
     ["direct", "direct"],
     ["readerBeside", "direct, reader beside"],
     ["runner", "runner, no probe"],
@@ -366,6 +394,8 @@ async function printParts(count: number, reps: number): Promise<void> {
   }
   const created = parts.workerCreate.map((t) => t.toFixed(0)).join(", ");
   console.log(`new Worker held the main thread ${created} ms`);
+  const message = parts.creditMessageUs.map((t) => t.toFixed(1)).join(", ");
+  console.log(`a credit message held it ${message} us`);
 }
 
 /** Runs the replay rows and prints them. */

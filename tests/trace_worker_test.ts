@@ -17,6 +17,7 @@ import { runBatchStream } from "../src/host/event_runner.ts";
 import type { Report } from "../src/host/report/report.ts";
 import { runSession } from "../src/host/session.ts";
 import {
+  CREDIT_STEP,
   readOnWorker,
   WORKER_CREDIT,
   WORKER_MIN_BYTES,
@@ -26,6 +27,9 @@ import {
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 import { SimpletraceWriter } from "./helpers/simpletrace.ts";
 import { convertLine, LINE_KINDS, traceText } from "./helpers/trace_lines.ts";
+
+/** How long a read of a test file may take before it counts as stalled. */
+const READ_DEADLINE_MS = 30_000;
 
 /** Every batch a stream yields, the counts as they stood after each, and at the end. */
 async function read(
@@ -37,10 +41,21 @@ async function read(
   assert.equal(stream.worker, worker, "read where it was asked to");
   const batches: TraceItem[][] = [];
   const counts: TraceStats[] = [];
-  for await (const batch of stream.batches()) {
-    batches.push(batch);
-    counts.push({ ...stream.stats }); // what a progress bar reads between batches
+  // A read that stalls (a worker left without credit) fails here instead of hanging the suite.
+  let stalled = false;
+  const deadline = setTimeout(() => {
+    stalled = true;
+    stream.close();
+  }, READ_DEADLINE_MS);
+  try {
+    for await (const batch of stream.batches()) {
+      batches.push(batch);
+      counts.push({ ...stream.stats }); // what a progress bar reads between batches
+    }
+  } finally {
+    clearTimeout(deadline);
   }
+  assert.ok(!stalled, `${path}: the read stalled after ${batches.length} batches`);
   return { batches, counts, stats: { ...stream.stats } };
 }
 
@@ -298,10 +313,12 @@ Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the
   const long = await tempFile("slow.log", lines.join("\n") + "\n");
   const slow = workerRead(long);
   let batches = 0;
+  const deadline = setTimeout(() => slow.close(), READ_DEADLINE_MS); // a stalled read ends
   for await (const _ of slow.batches) {
     batches++;
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
+  clearTimeout(deadline);
   assert.ok(batches > 50, `${batches} batches`);
   assert.ok(slow.maxQueued <= WORKER_CREDIT, `queued ${slow.maxQueued}`);
   // close() in the middle of a read ends the batches.
@@ -312,6 +329,49 @@ Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the
     stream.close();
   }
   assert.ok(seen > 0 && seen < lines.length, `${seen} items before close`);
+});
+
+Deno.test("worker: credit goes back in one message per CREDIT_STEP batches taken, never more than taken", async () => {
+  // _read_on_worker.ts readOnWorker: the worker starts with WORKER_CREDIT and is given
+  // CREDIT_STEP more each time CREDIT_STEP of its batches have been taken. This worker posts
+  // empty batches while it has credit, keeps what it was given, and says so in its last counts;
+  // left without credit for a second it reports that instead of waiting for ever.
+  const total = 3 * WORKER_CREDIT + 2;
+  const module = await fakeWorker(`
+    let credit = ${WORKER_CREDIT}, posted = 0, timer: ReturnType<typeof setTimeout> | undefined;
+    const given: number[] = [];
+    const stats = (extra: object) => ({ lines: posted, ...extra });
+    const batch = () => ({
+      kind: "batch", count: 0, gpa: new Float64Array(0), size: new Float64Array(0),
+      shared: new Uint8Array(0), line: new Float64Array(0), others: [], stats: stats({}),
+    });
+    const run = () => {
+      clearTimeout(timer);
+      while (credit > 0 && posted < ${total}) { credit--; posted++; self.postMessage(batch()); }
+      if (posted === ${total}) self.postMessage({ kind: "end", stats: stats({ given }) });
+      else timer = setTimeout(() => self.postMessage({ kind: "error", message: "no credit", input: false }), 1000);
+    };
+    self.onmessage = (e: MessageEvent) => {
+      if (typeof e.data === "number") { given.push(e.data); credit += e.data; }
+      run();
+    };
+  `);
+  const path = await tempFile("credit.log", "\n");
+  const stats = emptyTraceStats() as TraceStats & { given?: number[] };
+  const read = workerRead(path, { module, stats });
+  let taken = 0;
+  for await (const _ of read.batches) {
+    taken++;
+    // Taken slowly, so that the worker is always waiting for credit.
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.equal(taken, total);
+  const given = stats.given ?? [];
+  assert.ok(given.every((n) => n === CREDIT_STEP), `each grant is CREDIT_STEP: ${given}`);
+  // Every grant the worker needed came, and no grant came before its batches were taken.
+  assert.ok(given.length * CREDIT_STEP >= total - WORKER_CREDIT, `${given.length} grants`);
+  assert.ok(given.length <= Math.floor(taken / CREDIT_STEP), `${given.length} grants`);
+  assert.ok(read.maxQueued <= WORKER_CREDIT, `queued ${read.maxQueued}`);
 });
 
 Deno.test("the runner applies a worker's batches from their columns exactly as it applies items", async () => {

@@ -4,9 +4,10 @@
  * false`) over the file it is told, and posts each batch back with its
  * conversions packed into typed arrays, whose buffers move without a copy.
  *
- * Messages in: `{ path, chunkSize }` once, then `"more"` for every batch the
- * reader may post beyond the first few (the main thread's credit, so a fast
- * reader never runs far ahead of the runner: memory stays flat). Messages
+ * Messages in: `{ path, chunkSize }` once, then a number of batches the
+ * reader may post beyond those it was allowed so far (the main thread's
+ * credit, so a fast reader never runs far ahead of the runner: memory stays
+ * flat). Messages
  * out: `WorkerBatch` (_read_on_worker.ts), then `{ kind: "end", stats }` or
  * `{ kind: "error", message, input }`.
  *
@@ -25,8 +26,8 @@ let credit = WORKER_CREDIT;
 let wake: (() => void) | undefined;
 
 self.onmessage = (e: MessageEvent) => {
-  if (e.data === "more") {
-    credit++;
+  if (typeof e.data === "number") {
+    credit += e.data;
     wake?.();
     wake = undefined;
     return;
