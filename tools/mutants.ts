@@ -905,6 +905,23 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/trace_worker_test.ts"],
   },
   {
+    id: "trace-chunks-reuse-always",
+    file: "src/host/trace/stream.ts",
+    search: "const buf = reuse?.safe",
+    replace: "const buf = reuse !== undefined",
+    what: "a file's reads share one buffer also for gzip and simpletrace, which hold chunks longer",
+    tests: ["tests/trace_worker_test.ts", "tests/trace_stream_test.ts", "tests/host_trace_test.ts"],
+  },
+  {
+    id: "trace-chunks-reuse-before-peek",
+    file: "src/host/trace/stream.ts",
+    search: "  let chunks: AsyncIterable<Uint8Array> = raw;\n",
+    replace:
+      "  let chunks: AsyncIterable<Uint8Array> = raw;\n  if (reuse !== undefined) reuse.safe = true;\n",
+    what: "reads share one buffer from the first, before the format is known",
+    tests: ["tests/trace_worker_test.ts", "tests/trace_stream_test.ts", "tests/host_trace_test.ts"],
+  },
+  {
     id: "trace-worker-credit-every-batch",
     file: "src/host/trace/_read_on_worker.ts",
     search: "if (++taken % CREDIT_STEP === 0) worker?.postMessage(CREDIT_STEP);",

@@ -133,13 +133,15 @@ export async function openTraceStream(
       file.close();
     }
   };
+  const reuse: ChunkReuse = { safe: false };
   return makeStream(
     path,
     seekable ? info.size : undefined,
     seekable,
     stats,
-    fileChunks(file, { ...options, chunkSize }, stats),
+    fileChunks(file, { ...options, chunkSize }, stats, reuse),
     close,
+    reuse,
   );
 }
 
@@ -186,6 +188,7 @@ function makeStream(
   stats: TraceStats,
   chunks: AsyncGenerator<Uint8Array>,
   close: () => void,
+  reuse?: ChunkReuse,
 ): TraceStream {
   let started = false;
   return {
@@ -199,7 +202,7 @@ function makeStream(
       if (started) throw new Error(`trace ${name}: batches() may be called once`);
       started = true;
       try {
-        yield* dispatch(name, chunks, stats);
+        yield* dispatch(name, chunks, stats, reuse);
       } finally {
         await chunks.return(undefined);
         close();
@@ -277,6 +280,7 @@ async function* dispatch(
   name: string,
   raw: AsyncGenerator<Uint8Array>,
   stats: TraceStats,
+  reuse?: ChunkReuse,
 ): AsyncGenerator<TraceItem[]> {
   let chunks: AsyncIterable<Uint8Array> = raw;
   try {
@@ -289,7 +293,12 @@ async function* dispatch(
     const start = await peek(chunks, 16);
     chunks = start.chunks;
     if (isSimpletrace(start.bytes)) yield* readSimpletrace(chunks, stats);
-    else yield* readTextLines(chunks, stats);
+    else {
+      // Plain text is decoded chunk by chunk (readTextLines), each done with before the next
+      // is read, and peek copied what it held: the file's reads may share one buffer.
+      if (reuse !== undefined && !stats.compressed) reuse.safe = true;
+      yield* readTextLines(chunks, stats);
+    }
   } catch (e) {
     if (!(e instanceof GzipError)) throw e;
     // What was read stays read; the rest of the file cannot be.
@@ -438,12 +447,28 @@ async function* readTextLines(
   if (items.length > 0) yield items;
 }
 
+/**
+ * Whether {@link fileChunks} may read every chunk into the same buffer: set
+ * once the consumer is known to be done with each chunk before it asks for
+ * the next. A fresh buffer per read made the reader 6% slower (the
+ * `replay 1 TiB: reader` row of `deno task bench:report`, in-thread, paired
+ * in one process; 3-6% on a new worker each time, as a replay reads) and put
+ * the whole file, 92 MB for 1M lines, through the allocator in short-lived
+ * buffers.
+ */
+interface ChunkReuse {
+  /** True once chunks may share one buffer. */
+  safe: boolean;
+}
+
 /** Reads `file` a chunk at a time, following it when asked. */
 async function* fileChunks(
   file: Deno.FsFile,
   options: TraceStreamOptions & { chunkSize: number },
   stats: TraceStats,
+  reuse?: ChunkReuse,
 ): AsyncGenerator<Uint8Array> {
+  let shared: Uint8Array | undefined;
   const { follow = false, signal } = options;
   const pollMs = options.pollMs ?? FOLLOW_POLL_MS;
   let drainTo: number | undefined; // set when a follow is stopped: read up to here
@@ -453,7 +478,9 @@ async function* fileChunks(
       drainTo ??= (await file.stat()).size;
       if (stats.bytes >= drainTo) return;
     }
-    const buf = new Uint8Array(options.chunkSize);
+    const buf = reuse?.safe
+      ? (shared ??= new Uint8Array(options.chunkSize))
+      : new Uint8Array(options.chunkSize);
     let n: number | null;
     try {
       n = await file.read(buf);
