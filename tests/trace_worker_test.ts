@@ -313,12 +313,20 @@ Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the
   const long = await tempFile("slow.log", lines.join("\n") + "\n");
   const slow = workerRead(long);
   let batches = 0;
-  const deadline = setTimeout(() => slow.close(), READ_DEADLINE_MS); // a stalled read ends
-  for await (const _ of slow.batches) {
-    batches++;
-    await new Promise((resolve) => setTimeout(resolve, 2));
+  let stalled = false;
+  const deadline = setTimeout(() => { // a stalled read ends, and fails below
+    stalled = true;
+    slow.close();
+  }, READ_DEADLINE_MS);
+  try {
+    for await (const _ of slow.batches) {
+      batches++;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  } finally {
+    clearTimeout(deadline);
   }
-  clearTimeout(deadline);
+  assert.ok(!stalled, `the slow read stalled after ${batches} batches`);
   assert.ok(batches > 50, `${batches} batches`);
   assert.ok(slow.maxQueued <= WORKER_CREDIT, `queued ${slow.maxQueued}`);
   // close() in the middle of a read ends the batches.
@@ -333,45 +341,57 @@ Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the
 
 Deno.test("worker: credit goes back in one message per CREDIT_STEP batches taken, never more than taken", async () => {
   // _read_on_worker.ts readOnWorker: the worker starts with WORKER_CREDIT and is given
-  // CREDIT_STEP more each time CREDIT_STEP of its batches have been taken. This worker posts
-  // empty batches while it has credit, keeps what it was given, and says so in its last counts;
-  // left without credit for a second it reports that instead of waiting for ever.
+  // CREDIT_STEP more each time CREDIT_STEP of its batches have been taken. Each credit message
+  // is recorded here as it is posted, with the batches taken by then; the worker posts empty
+  // batches while it has credit, and left without credit for 10 s reports that instead of
+  // waiting for ever.
   const total = 3 * WORKER_CREDIT + 2;
   const module = await fakeWorker(`
     let credit = ${WORKER_CREDIT}, posted = 0, timer: ReturnType<typeof setTimeout> | undefined;
-    const given: number[] = [];
-    const stats = (extra: object) => ({ lines: posted, ...extra });
     const batch = () => ({
       kind: "batch", count: 0, gpa: new Float64Array(0), size: new Float64Array(0),
-      shared: new Uint8Array(0), line: new Float64Array(0), others: [], stats: stats({}),
+      shared: new Uint8Array(0), line: new Float64Array(0), others: [], stats: { lines: posted },
     });
     const run = () => {
       clearTimeout(timer);
       while (credit > 0 && posted < ${total}) { credit--; posted++; self.postMessage(batch()); }
-      if (posted === ${total}) self.postMessage({ kind: "end", stats: stats({ given }) });
-      else timer = setTimeout(() => self.postMessage({ kind: "error", message: "no credit", input: false }), 1000);
+      if (posted === ${total}) self.postMessage({ kind: "end", stats: { lines: posted } });
+      else timer = setTimeout(() => self.postMessage({ kind: "error", message: "no credit", input: false }), 10_000);
     };
     self.onmessage = (e: MessageEvent) => {
-      if (typeof e.data === "number") { given.push(e.data); credit += e.data; }
+      if (typeof e.data === "number") credit += e.data;
       run();
     };
   `);
   const path = await tempFile("credit.log", "\n");
-  const stats = emptyTraceStats() as TraceStats & { given?: number[] };
-  const read = workerRead(path, { module, stats });
   let taken = 0;
-  for await (const _ of read.batches) {
-    taken++;
-    // Taken slowly, so that the worker is always waiting for credit.
-    await new Promise((resolve) => setTimeout(resolve, 1));
+  const grants: { credit: unknown; taken: number }[] = [];
+  const post = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: never[]) {
+    // The batch that made this grant due is counted here only once it is handed out.
+    if (typeof message === "number") grants.push({ credit: message, taken: taken + 1 });
+    return post.call(this, message, ...rest);
+  } as typeof post;
+  try {
+    const read = workerRead(path, { module });
+    for await (const _ of read.batches) {
+      taken++;
+      // Taken slowly, so that the worker is always waiting for credit.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(taken, total);
+    assert.ok(read.maxQueued <= WORKER_CREDIT, `queued ${read.maxQueued}`);
+  } finally {
+    Worker.prototype.postMessage = post;
   }
-  assert.equal(taken, total);
-  const given = stats.given ?? [];
-  assert.ok(given.every((n) => n === CREDIT_STEP), `each grant is CREDIT_STEP: ${given}`);
-  // Every grant the worker needed came, and no grant came before its batches were taken.
-  assert.ok(given.length * CREDIT_STEP >= total - WORKER_CREDIT, `${given.length} grants`);
-  assert.ok(given.length <= Math.floor(taken / CREDIT_STEP), `${given.length} grants`);
-  assert.ok(read.maxQueued <= WORKER_CREDIT, `queued ${read.maxQueued}`);
+  // One grant of CREDIT_STEP when each CREDIT_STEP-th batch is taken, none early or late.
+  assert.deepEqual(
+    grants,
+    Array.from({ length: Math.floor(total / CREDIT_STEP) }, (_, k) => ({
+      credit: CREDIT_STEP,
+      taken: (k + 1) * CREDIT_STEP,
+    })),
+  );
 });
 
 Deno.test("the runner applies a worker's batches from their columns exactly as it applies items", async () => {

@@ -905,20 +905,12 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/trace_worker_test.ts"],
   },
   {
-    id: "trace-chunks-reuse-always",
-    file: "src/host/trace/stream.ts",
-    search: "const buf = reuse?.safe",
-    replace: "const buf = reuse !== undefined",
-    what: "a file's reads share one buffer also for gzip and simpletrace, which hold chunks longer",
-    tests: ["tests/trace_worker_test.ts", "tests/trace_stream_test.ts", "tests/host_trace_test.ts"],
-  },
-  {
     id: "trace-chunks-reuse-before-peek",
     file: "src/host/trace/stream.ts",
     search: "  let chunks: AsyncIterable<Uint8Array> = raw;\n",
     replace:
       "  let chunks: AsyncIterable<Uint8Array> = raw;\n  if (reuse !== undefined) reuse.safe = true;\n",
-    what: "reads share one buffer from the first, before the format is known",
+    what: "reads share one buffer from the first, while peek still holds the chunks it read",
     tests: ["tests/trace_worker_test.ts", "tests/trace_stream_test.ts", "tests/host_trace_test.ts"],
   },
   {

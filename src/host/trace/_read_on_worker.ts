@@ -48,10 +48,9 @@ export const WORKER_CREDIT = 16;
  * credits back, in one message. Posting to a worker that waits for credit
  * holds the main thread 11-18 us while it wakes it (`bench/replay_rows.ts
  * --parts`, "a credit message held it"), so one message per batch cost a
- * 1M-conversion replay (352 batches) 4-6 ms, and one per four costs a
- * quarter of that. Four keeps the worker's lead between 12 and 16 batches;
- * eight read the same (an in-process A/B of whole replays, paired median
- * 1.007x).
+ * 1M-conversion replay (352 batches) 4-6 ms of the main thread's time, and
+ * one per four costs a quarter of that. While the worker keeps ahead, its
+ * lead stays between 12 and {@link WORKER_CREDIT} batches.
  */
 export const CREDIT_STEP = 4;
 

@@ -292,13 +292,13 @@ async function* dispatch(
     }
     const start = await peek(chunks, 16);
     chunks = start.chunks;
+    // Both readers are done with a chunk before they ask for the next (readTextLines decodes
+    // it, readSimpletrace copies it), and peek copied what it held: the file's reads may share
+    // one buffer from here. Not under gzip, whose decompressing stream is not shown to let go
+    // of a chunk before it pulls the next.
+    if (reuse !== undefined && !stats.compressed) reuse.safe = true;
     if (isSimpletrace(start.bytes)) yield* readSimpletrace(chunks, stats);
-    else {
-      // Plain text is decoded chunk by chunk (readTextLines), each done with before the next
-      // is read, and peek copied what it held: the file's reads may share one buffer.
-      if (reuse !== undefined && !stats.compressed) reuse.safe = true;
-      yield* readTextLines(chunks, stats);
-    }
+    else yield* readTextLines(chunks, stats);
   } catch (e) {
     if (!(e instanceof GzipError)) throw e;
     // What was read stays read; the rest of the file cannot be.
@@ -395,10 +395,10 @@ async function* readTextLines(
       items.push(item);
     }
   };
-  // Reads the complete lines of `text`; returns where the unfinished last one starts. A loop
-  // of its own: optimised while it runs (on-stack replacement), a loop followed by code not
-  // yet run when it was compiled left that code every chunk (`--trace-deopt`: 21 deopts a
-  // 1M-line replay, and four recompiles of it on each new reader worker).
+  // Reads the complete lines of `text`; returns where the unfinished last one starts. A
+  // function of its own because the loop is optimised while it runs (on-stack replacement):
+  // followed by code that had not run yet, the optimised loop deoptimised on reaching that
+  // code, every chunk (21 times in a 1M-line replay on the worker, `--trace-deopt`; now none).
   const takeLines = (text: string, items: TraceItem[]): number => {
     let start = 0;
     while (true) {
@@ -450,11 +450,10 @@ async function* readTextLines(
 /**
  * Whether {@link fileChunks} may read every chunk into the same buffer: set
  * once the consumer is known to be done with each chunk before it asks for
- * the next. A fresh buffer per read made the reader 6% slower (the
- * `replay 1 TiB: reader` row of `deno task bench:report`, in-thread, paired
- * in one process; 3-6% on a new worker each time, as a replay reads) and put
- * the whole file, 92 MB for 1M lines, through the allocator in short-lived
- * buffers.
+ * the next. A fresh buffer per read put the whole file (92 MB for the
+ * replay row's 1M lines) through the allocator in short-lived buffers, and
+ * the reader took about 5% longer (`bench/replay_ab.ts --mode thread-read`
+ * and `--mode worker-read`, against the code before).
  */
 interface ChunkReuse {
   /** True once chunks may share one buffer. */
