@@ -36,14 +36,14 @@ import type { ReportRow, RowSource } from "./report.ts";
 const BASE = 2 ** 32;
 
 /** The host every variant runs on: a 1 TiB region with the KVM attributes plugin. */
-const CONFIG = {
+export const CONFIG = {
   name: "replay",
   regions: [{ name: "ram", size: "1TiB", base: BASE }],
   workload: { name: "boot" },
 };
 
 /** A written trace: its file and the conversions it holds, parsed. */
-interface Trace {
+export interface Trace {
   /** The trace file (a temporary file the caller removes). */
   path: string;
   /** Offset of each conversion in the region. */
@@ -54,8 +54,12 @@ interface Trace {
   toShared: Uint8Array;
 }
 
-/** Writes the trace; returns its path and the conversions it holds, parsed. */
-async function writeTrace(count: number, seed: number): Promise<Trace> {
+/**
+ * Writes the row's trace of `count` conversions (the same for the same
+ * `seed`) to a temporary file the caller removes; returns its path and the
+ * conversions it holds, parsed.
+ */
+export async function writeTrace(count: number, seed: number): Promise<Trace> {
   const rng = new Prng(seed);
   const path = await Deno.makeTempFile({ prefix: "memstate_replay_", suffix: ".log" });
   const offsets = new Float64Array(count), sizes = new Float64Array(count);

@@ -31,9 +31,9 @@
 
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { integerOption, parseOptions, usage as usageOf } from "./cli_args.ts";
-import { jsonFromProcess } from "./subprocess.ts";
+import { type RunProcess, withBaseWorktree } from "./ab_base.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import { median, pairedMedianRatio } from "./measurement.ts";
 import {
@@ -142,14 +142,6 @@ function usage(message: string): never {
   return usageOf("store_ab", message);
 }
 
-function git(args: string[], cwd: string): string {
-  const out = new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" }).outputSync();
-  if (out.code !== 0) {
-    throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
 /**
  * Per workload: this checkout's best and the base's best time per conversion
  * in nanoseconds, and the paired median ratio.
@@ -202,32 +194,18 @@ function allocations(classes: StoreClass[], names: string[]): void {
   }
 }
 
-/** The comparison process running, so that an interrupt can end it. */
-let child: Deno.ChildProcess | undefined;
-
 /**
  * Runs {@link pairings} in a process of its own, on the base checked out at
  * `dir`; undefined when it failed (it said why on standard error).
  */
-async function pairingInProcess(
+function pairingInProcess(
+  run: RunProcess,
   dir: string,
   names: string[],
   reps: number,
 ): Promise<Pairing | undefined> {
   const args = ["--worktree", dir, "--reps", String(reps), "--workloads", names.join(",")];
-  const result = await jsonFromProcess<Pairing>(import.meta.url, args, (c) => child = c);
-  child = undefined;
-  return result;
-}
-
-/** Removes the worktree at `dir` (and its directory, whatever git says). */
-function removeWorktree(dir: string, root: string): void {
-  try {
-    git(["worktree", "remove", "--force", dir], root);
-  } catch {
-    Deno.removeSync(dir, { recursive: true });
-    git(["worktree", "prune"], root);
-  }
+  return run<Pairing>(import.meta.url, args);
 }
 
 if (import.meta.main) {
@@ -271,50 +249,32 @@ if (import.meta.main) {
     console.log(JSON.stringify(pairings(await load(dir), names, reps)));
   } else {
     if (values.base === undefined) usage("--base: a git revision to compare with is required");
-    const root = fileURLToPath(new URL("..", import.meta.url));
-    let commit: string;
-    try {
-      commit = git(["rev-parse", "--verify", `${values.base}^{commit}`], root);
-    } catch {
-      usage(`--base: "${values.base}" is not a revision of this repository`);
-    }
-    const dir = Deno.makeTempDirSync({ prefix: "memstate-ab-" });
-    // An interrupt skips `finally`: end the comparison process and the worktree here too.
-    const interrupted = () => {
-      child?.kill("SIGKILL");
-      removeWorktree(dir, root);
-      Deno.exit(130);
-    };
-    Deno.addSignalListener("SIGINT", interrupted);
-    let failed = false;
-    try {
-      git(["worktree", "add", "--detach", dir, commit], root);
-      const against = `this checkout against ${values.base} (${commit.slice(0, 12)})`;
+    const failed = await withBaseWorktree("store_ab", values.base, async ({ dir, label, run }) => {
       if (values.allocated) {
-        console.log(`${against}: typed arrays allocated by one build, and the bytes it ends with`);
+        console.log(`${label}: typed arrays allocated by one build, and the bytes it ends with`);
         allocations(await load(dir), names);
-      } else {
-        console.log(`${against}, ${reps} pairs in each of ${processes} processes`);
-        const results: Pairing[] = [];
-        for (let p = 0; p < processes && !failed; p++) {
-          const result = await pairingInProcess(dir, names, reps);
-          if (result) results.push(result);
-          else failed = true;
-        }
-        if (failed) console.error("store_ab: a comparison process failed (above)");
-        for (const name of failed ? [] : names) {
-          const best = (k: 0 | 1) => `${Math.min(...results.map((r) => r[name][k])).toFixed(0)} ns`;
-          const ratios = results.map((r) => r[name][2]);
-          console.log(
-            `${name.padEnd(8)} this ${best(0)}, base ${best(1)} (best); paired medians ` +
-              `${ratios.map((x) => x.toFixed(3)).join(" ")}: median ${median(ratios).toFixed(3)}x`,
-          );
-        }
+        return false;
       }
-    } finally {
-      Deno.removeSignalListener("SIGINT", interrupted);
-      removeWorktree(dir, root);
-    }
+      console.log(`${label}, ${reps} pairs in each of ${processes} processes`);
+      const results: Pairing[] = [];
+      for (let p = 0; p < processes; p++) {
+        const result = await pairingInProcess(run, dir, names, reps);
+        if (!result) {
+          console.error("store_ab: a comparison process failed (above)");
+          return true;
+        }
+        results.push(result);
+      }
+      for (const name of names) {
+        const best = (k: 0 | 1) => `${Math.min(...results.map((r) => r[name][k])).toFixed(0)} ns`;
+        const ratios = results.map((r) => r[name][2]);
+        console.log(
+          `${name.padEnd(8)} this ${best(0)}, base ${best(1)} (best); paired medians ` +
+            `${ratios.map((x) => x.toFixed(3)).join(" ")}: median ${median(ratios).toFixed(3)}x`,
+        );
+      }
+      return false;
+    });
     if (failed) Deno.exit(1);
   }
 }

@@ -188,13 +188,17 @@ const inGitCheckout = new Deno.Command("git", {
   stderr: "null",
 }).outputSync().success;
 
+/** `git worktree list`: an A/B script must leave it as it found it. */
+function worktreeList(): string {
+  const out = new Deno.Command("git", { args: ["worktree", "list"], stdout: "piped" }).outputSync();
+  return new TextDecoder().decode(out.stdout);
+}
+
 Deno.test({
   name: "README: the store A/B runs against a revision and leaves no worktree behind",
   ignore: !inGitCheckout,
 }, async () => {
-  const worktrees = () =>
-    new Deno.Command("git", { args: ["worktree", "list"], stdout: "piped" }).outputSync().stdout;
-  const before = new TextDecoder().decode(worktrees());
+  const before = worktreeList();
   const run = async (...args: string[]) => {
     const { code, out, err } = await runBench("store_ab", ["--base", "HEAD", ...args]);
     assert.equal(code, 0, err);
@@ -223,7 +227,7 @@ Deno.test({
   assert.ok(m, allocated);
   assert.deepEqual([m[1], m[2]], [m[3], m[4]]);
   assert.ok(Number(m[1]) > Number(m[2]), "a build allocates more than it ends with");
-  assert.equal(new TextDecoder().decode(worktrees()), before);
+  assert.equal(worktreeList(), before);
   const bad = await runBench("store_ab", ["--base", "no-such-revision"]);
   assert.equal(bad.code, 2);
   assert.equal(
@@ -255,6 +259,50 @@ Deno.test("README: the replay row's parts run (here 3,000 conversions)", async (
   ]);
   assert.equal(parts[0][2], "1.00", "direct against itself");
   assert.match(text, /^new Worker held the main thread \d+, \d+ ms$/m);
+  assert.match(text, /^a credit message held it [\d.]+, [\d.]+ us$/m);
+});
+
+Deno.test({
+  name: "README: the replay A/B runs against a revision in each mode and leaves no worktree behind",
+  ignore: !inGitCheckout,
+}, async () => {
+  const before = worktreeList();
+  const small = ["--base", "HEAD", "--conversions", "2000", "--reps", "3", "--processes", "2"];
+  for (const mode of ["replay", "worker-read", "thread-read"]) {
+    const { code, out, err } = await runBench("replay_ab", [...small, "--mode", mode]);
+    assert.equal(code, 0, err);
+    assert.match(
+      out,
+      new RegExp(
+        `^this checkout against HEAD \\([0-9a-f]{12}\\): ${mode} of 2,000 conversions, ` +
+          `3 repetitions in each of 2 processes$`,
+        "m",
+      ),
+    );
+    const direct = mode === "replay"
+      ? "; best over its best direct: this [\\d.]+x \\(\\d+ ms\\), base [\\d.]+x \\(\\d+ ms\\)"
+      : "";
+    for (const n of [1, 2]) {
+      assert.match(
+        out,
+        new RegExp(
+          `^process ${n}: this \\d+ ms, base \\d+ ms \\(best\\); paired median [\\d.]+x${direct}$`,
+          "m",
+        ),
+      );
+    }
+    assert.match(out, /^median of the paired medians: [\d.]+x$/m);
+  }
+  assert.equal(worktreeList(), before);
+  const bad = await runBench("replay_ab", ["--base", "no-such-revision"]);
+  assert.equal(bad.code, 2);
+  assert.equal(
+    bad.err,
+    'replay_ab: --base: "no-such-revision" is not a revision of this repository\n',
+  );
+  const mode = await runBench("replay_ab", ["--base", "HEAD", "--mode", "fast"]);
+  assert.equal(mode.code, 2);
+  assert.equal(mode.err, 'replay_ab: --mode: one of replay worker-read thread-read, got "fast"\n');
 });
 
 function quiet() {
