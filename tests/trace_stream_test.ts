@@ -214,6 +214,29 @@ Deno.test("simpletrace: QEMU's binary trace replays with its memslots, in either
   }
 });
 
+Deno.test("simpletrace: any chunk size reads as the whole file in one chunk (reads share a buffer)", async () => {
+  // stream.ts fileChunks reads a simpletrace file into one shared buffer once the format is
+  // known: readSimpletrace must copy what it keeps of a chunk before it asks for the next.
+  const files = [
+    await tempFile("little.simple", simpletrace(true)),
+    await tempFile("big.simple", simpletrace(false)),
+    new URL("../examples/traces/tdx-boot.simple", import.meta.url).pathname,
+  ];
+  const items = async (path: string, chunkSize: number) => {
+    const stream = await openTraceStream(path, { worker: false, chunkSize });
+    const all: TraceItem[] = [];
+    for await (const batch of stream.batches()) all.push(...batch);
+    return { all, stats: { ...stream.stats } };
+  };
+  for (const path of files) {
+    const whole = await items(path, (await Deno.stat(path)).size);
+    assert.ok(whole.all.length > 0, path);
+    for (const chunkSize of [1, 2, 7, 23, 24, 25, 64, 4096]) {
+      assert.deepEqual(await items(path, chunkSize), whole, `${path}, chunks of ${chunkSize}`);
+    }
+  }
+});
+
 Deno.test("simpletrace: a truncated or corrupt file says where, and what was read stays", async () => {
   const whole = simpletrace();
   const cut = await streamItems(await tempFile("cut", whole.subarray(0, whole.length - 5)));

@@ -914,6 +914,15 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/trace_worker_test.ts", "tests/trace_stream_test.ts", "tests/host_trace_test.ts"],
   },
   {
+    id: "trace-simpletrace-holds-chunk",
+    file: "src/host/trace/simpletrace.ts",
+    search: "    buf = joined;\n",
+    replace: "    buf = buf.length === 0 ? chunk : joined;\n",
+    what:
+      "simpletrace keeps a chunk it has not copied (a header not yet whole) while the next is read",
+    tests: ["tests/trace_stream_test.ts"],
+  },
+  {
     id: "trace-worker-credit-every-batch",
     file: "src/host/trace/_read_on_worker.ts",
     search: "if (++taken % CREDIT_STEP === 0) worker?.postMessage(CREDIT_STEP);",
