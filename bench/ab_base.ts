@@ -66,7 +66,11 @@ export async function withBaseWorktree<T>(
   let child: Deno.ChildProcess | undefined;
   // An interrupt skips `finally`: end the comparison process and the worktree here too.
   const interrupted = () => {
-    child?.kill("SIGKILL");
+    try {
+      child?.kill("SIGKILL");
+    } catch {
+      // Ctrl-C reached the child too, and it has ended already.
+    }
     removeWorktree(dir, root);
     Deno.exit(130);
   };

@@ -3,8 +3,10 @@
  * paired in one process: the replay row's trace (`bench/replay_rows.ts`, 1M
  * conversions of a 1 TiB guest) is replayed with `runSession` by this
  * checkout's code and the base's in turn, repetition by repetition, and the
- * same conversions are made directly by each side's code, the order turned
- * each time, so that a slow stretch of the machine falls on all of them.
+ * same conversions are made directly by each side's code, in two orders
+ * taken in turn (each side's direct conversions, then its replay; the
+ * second order starts with the base), so that a slow stretch of the machine
+ * falls on all of them and each replay follows the same kind of step.
  * Each side's code runs only its own replays and direct conversions: when
  * the direct conversions ran on this checkout's code alone, the replays of
  * the code they warmed read up to 8% faster in an A/A run. Prints each
@@ -21,10 +23,12 @@
  * Each process loads each side's modules once, so a process runs each side
  * at one speed throughout and the paired medians of an A/A run spread from
  * process to process: the comparison runs in `--processes` processes
- * (default 3), each writing its own copy of the trace. The base revision is
- * checked out into a temporary git worktree, removed afterwards; it must
- * have `host.ts` exporting `parseHostConfig` and `runSession`, and
- * `src/host/trace/stream.ts` exporting `openTraceStream`.
+ * (default 3), each writing its own copy of the trace into the base's
+ * temporary git worktree, which is removed afterwards (also on Ctrl-C). The
+ * base must have `host.ts` exporting `parseHostConfig`, `runSession` and
+ * `buildHost` (whose host is disposable), and for the read modes
+ * `src/host/trace/stream.ts` exporting `openTraceStream` with its `worker`
+ * option; a base without them is refused in one line.
  *
  * Run: `deno run -A bench/replay_ab.ts --base <revision> [--mode
  * replay|worker-read|thread-read] [--reps N] [--processes N] [--conversions N]`.
@@ -72,13 +76,21 @@ function usage(message: string): never {
   return usageOf("replay_ab", message);
 }
 
+/** A base this script cannot compare with: said in one line by the comparison process. */
+class BaseUnfit extends Error {}
+
 /** Milliseconds one side takes for one repetition of `mode` on the trace at `path`. */
 async function timeOnce(side: Side, mode: Mode, path: string): Promise<number> {
   const t0 = performance.now();
   if (mode === "replay") {
     await side.runSession(side.parseHostConfig(CONFIG, "replay.json"), { trace: path });
   } else {
-    const stream = await side.openTraceStream(path, { worker: mode === "worker-read" });
+    const worker = mode === "worker-read";
+    const stream = await side.openTraceStream(path, { worker });
+    if (stream.worker !== worker) {
+      stream.close();
+      throw new BaseUnfit(`a side read the trace ${stream.worker ? "on a worker" : "in-thread"}`);
+    }
     try {
       for await (const _ of stream.batches()) { /* read to the end */ }
     } finally {
@@ -100,6 +112,34 @@ function timeDirect(side: Side, trace: Trace): number {
   return performance.now() - t0;
 }
 
+/** The base's side, checked for what `mode` needs ({@link BaseUnfit} when it lacks it). */
+async function loadBase(dir: string, mode: Mode): Promise<Side> {
+  const load = async (file: string, names: string[]) => {
+    let module: Record<string, unknown>;
+    try {
+      module = await import(pathToFileURL(join(dir, file)).href);
+    } catch (e) {
+      throw new BaseUnfit(`its ${file} does not load: ${e instanceof Error ? e.message : e}`);
+    }
+    for (const name of names) {
+      if (typeof module[name] !== "function") {
+        throw new BaseUnfit(`its ${file} does not export ${name}`);
+      }
+    }
+    return module;
+  };
+  const host = await load("host.ts", ["parseHostConfig", "runSession", "buildHost"]);
+  const stream = mode === "replay"
+    ? { openTraceStream }
+    : await load("src/host/trace/stream.ts", ["openTraceStream"]);
+  return {
+    parseHostConfig: host.parseHostConfig as Side["parseHostConfig"],
+    runSession: host.runSession as Side["runSession"],
+    buildHost: host.buildHost as Side["buildHost"],
+    openTraceStream: stream.openTraceStream as Side["openTraceStream"],
+  };
+}
+
 /** One comparison process: writes the trace, times both sides (and direct), removes it. */
 async function compareInProcess(
   dir: string,
@@ -108,34 +148,29 @@ async function compareInProcess(
   reps: number,
 ): Promise<Timings> {
   const mine: Side = { parseHostConfig, runSession, buildHost, openTraceStream };
-  const hostModule = await import(pathToFileURL(join(dir, "host.ts")).href);
-  const streamModule = await import(pathToFileURL(join(dir, "src/host/trace/stream.ts")).href);
-  const base: Side = {
-    parseHostConfig: hostModule.parseHostConfig,
-    runSession: hostModule.runSession,
-    buildHost: hostModule.buildHost,
-    openTraceStream: streamModule.openTraceStream,
-  };
-  const trace = await writeTrace(count, 3);
+  const base = await loadBase(dir, mode);
+  const trace = await writeTrace(count, 3, dir);
   const replay = mode === "replay";
   const timings: Timings = {
     this: [],
     base: [],
     ...(replay ? { thisDirect: [], baseDirect: [] } : {}),
   };
-  const steps: [keyof Timings, () => Promise<number>][] = [
-    ["this", () => timeOnce(mine, mode, trace.path)],
-    ["base", () => timeOnce(base, mode, trace.path)],
-  ];
-  if (replay) {
-    steps.push(["thisDirect", () => Promise.resolve(timeDirect(mine, trace))]);
-    steps.push(["baseDirect", () => Promise.resolve(timeDirect(base, trace))]);
-  }
+  const step: Record<keyof Timings, () => Promise<number>> = {
+    this: () => timeOnce(mine, mode, trace.path),
+    base: () => timeOnce(base, mode, trace.path),
+    thisDirect: () => Promise.resolve(timeDirect(mine, trace)),
+    baseDirect: () => Promise.resolve(timeDirect(base, trace)),
+  };
+  // Two orders in turn: every replay follows its own side's direct conversions, every direct
+  // run follows one replay of each side; reads follow one read of each side.
+  const orders: (keyof Timings)[][] = replay
+    ? [["thisDirect", "this", "baseDirect", "base"], ["baseDirect", "base", "thisDirect", "this"]]
+    : [["this", "base"], ["base", "this"]];
   try {
     for (let r = -WARM_ROUNDS; r < reps; r++) {
-      for (let k = 0; k < steps.length; k++) {
-        const [key, step] = steps[(k + Math.max(r, 0)) % steps.length];
-        const ms = await step();
+      for (const key of orders[(r + WARM_ROUNDS) % 2]) {
+        const ms = await step[key]();
         if (r >= 0) timings[key]!.push(ms);
       }
     }
@@ -191,7 +226,13 @@ if (import.meta.main) {
     if (values.base !== undefined) {
       usage("--worktree: a comparison process of replay_ab's own, without --base");
     }
-    console.log(JSON.stringify(await compareInProcess(dir, mode, count, reps)));
+    try {
+      console.log(JSON.stringify(await compareInProcess(dir, mode, count, reps)));
+    } catch (e) {
+      if (!(e instanceof BaseUnfit)) throw e;
+      console.error(`replay_ab: the base cannot be compared in --mode ${mode}: ${e.message}`);
+      Deno.exit(1);
+    }
   } else {
     if (values.base === undefined) usage("--base: a git revision to compare with is required");
     const failed = await withBaseWorktree("replay_ab", values.base, async ({ dir, label, run }) => {

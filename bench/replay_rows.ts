@@ -56,12 +56,12 @@ export interface Trace {
 
 /**
  * Writes the row's trace of `count` conversions (the same for the same
- * `seed`) to a temporary file the caller removes; returns its path and the
- * conversions it holds, parsed.
+ * `seed`) to a temporary file the caller removes (in `dir`, default the
+ * system's); returns its path and the conversions it holds, parsed.
  */
-export async function writeTrace(count: number, seed: number): Promise<Trace> {
+export async function writeTrace(count: number, seed: number, dir?: string): Promise<Trace> {
   const rng = new Prng(seed);
-  const path = await Deno.makeTempFile({ prefix: "memstate_replay_", suffix: ".log" });
+  const path = await Deno.makeTempFile({ dir, prefix: "memstate_replay_", suffix: ".log" });
   const offsets = new Float64Array(count), sizes = new Float64Array(count);
   const toShared = new Uint8Array(count);
   const inflight: [number, number][] = [];
