@@ -7,6 +7,8 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { usage } from "./cli_args.ts";
 import { jsonFromProcess } from "./subprocess.ts";
@@ -30,8 +32,26 @@ function removeWorktree(dir: string, root: string): void {
   }
 }
 
-/** Runs a comparison process: {@link jsonFromProcess}, ended at once by Ctrl-C. */
-export type RunProcess = <T>(url: string, args: string[]) => Promise<T | undefined>;
+/**
+ * Runs a comparison process ({@link jsonFromProcess}, ended at once by
+ * Ctrl-C) and returns what it printed; when it fails (it said why on
+ * standard error), the comparison ends there: {@link withBaseWorktree} says
+ * so in one line, removes the worktree and exits with status 1.
+ */
+export type RunProcess = <T>(url: string, args: string[]) => Promise<T>;
+
+/** A comparison process failed: {@link withBaseWorktree} ends the comparison. */
+class ComparisonFailed extends Error {}
+
+/**
+ * Ends `script` with a usage error unless `dir`, given to a comparison
+ * process as `--worktree`, is an absolute path to a checkout holding `file`.
+ */
+export function checkWorktree(script: string, dir: string, file: string): void {
+  if (!isAbsolute(dir) || !existsSync(join(dir, file))) {
+    usage(script, `--worktree: an absolute path to a checkout of this repository, got ${dir}`);
+  }
+}
 
 /** What {@link withBaseWorktree} gives the comparison. */
 export interface BaseCheckout {
@@ -48,7 +68,8 @@ export interface BaseCheckout {
  * removes the worktree afterwards, also on Ctrl-C (which ends the running
  * comparison process too, with exit status 130). A `base` that is not a
  * revision of this repository is a usage error of `script` (one line, exit
- * status 2). Resolves to what `compare` resolves to.
+ * status 2); a comparison process that fails ends `script` with status 1
+ * ({@link RunProcess}). Resolves to what `compare` resolves to.
  */
 export async function withBaseWorktree<T>(
   script: string,
@@ -80,6 +101,7 @@ export async function withBaseWorktree<T>(
     const run: RunProcess = async <R>(url: string, args: string[]) => {
       const result = await jsonFromProcess<R>(url, args, (c) => child = c);
       child = undefined;
+      if (result === undefined) throw new ComparisonFailed();
       return result;
     };
     return await compare({
@@ -87,8 +109,12 @@ export async function withBaseWorktree<T>(
       label: `this checkout against ${base} (${commit.slice(0, 12)})`,
       run,
     });
+  } catch (e) {
+    if (!(e instanceof ComparisonFailed)) throw e;
+    console.error(`${script}: a comparison process failed (above)`);
   } finally {
     Deno.removeSignalListener("SIGINT", interrupted);
     removeWorktree(dir, root);
   }
+  Deno.exit(1); // only after a comparison process failed
 }

@@ -99,12 +99,17 @@ export async function writeTrace(count: number, seed: number, dir?: string): Pro
   return { path, offsets, sizes, toShared };
 }
 
-/** The direct conversions of `trace` on a fresh host; returns milliseconds. */
-function convertDirect(
+/**
+ * The direct conversions of `trace` on a fresh host built by `build` (this
+ * checkout's `buildHost`, or another revision's in `bench/replay_ab.ts`);
+ * returns milliseconds.
+ */
+export function convertDirect(
   config: HostConfig,
   trace: Trace,
+  build: typeof buildHost = buildHost,
 ): number {
-  using host = buildHost(config);
+  using host = build(config);
   const region = host.regions[0];
   const t0 = performance.now();
   for (let i = 0; i < trace.offsets.length; i++) {
