@@ -31,6 +31,25 @@ import { convertLine, LINE_KINDS, traceText } from "./helpers/trace_lines.ts";
 /** How long a read of a test file may take before it counts as stalled. */
 const READ_DEADLINE_MS = 30_000;
 
+/**
+ * Runs `consume`, ending it with `close` when it takes longer than
+ * {@link READ_DEADLINE_MS}; true when it did. A read that stalls (a worker
+ * left without credit) then fails its test instead of hanging the suite.
+ */
+async function stalls(close: () => void, consume: () => Promise<void>): Promise<boolean> {
+  let stalled = false;
+  const deadline = setTimeout(() => {
+    stalled = true;
+    close();
+  }, READ_DEADLINE_MS);
+  try {
+    await consume();
+  } finally {
+    clearTimeout(deadline);
+  }
+  return stalled;
+}
+
 /** Every batch a stream yields, the counts as they stood after each, and at the end. */
 async function read(
   path: string,
@@ -41,20 +60,12 @@ async function read(
   assert.equal(stream.worker, worker, "read where it was asked to");
   const batches: TraceItem[][] = [];
   const counts: TraceStats[] = [];
-  // A read that stalls (a worker left without credit) fails here instead of hanging the suite.
-  let stalled = false;
-  const deadline = setTimeout(() => {
-    stalled = true;
-    stream.close();
-  }, READ_DEADLINE_MS);
-  try {
+  const stalled = await stalls(() => stream.close(), async () => {
     for await (const batch of stream.batches()) {
       batches.push(batch);
       counts.push({ ...stream.stats }); // what a progress bar reads between batches
     }
-  } finally {
-    clearTimeout(deadline);
-  }
+  });
   assert.ok(!stalled, `${path}: the read stalled after ${batches.length} batches`);
   return { batches, counts, stats: { ...stream.stats } };
 }
@@ -313,19 +324,12 @@ Deno.test("worker: close() or an abort wakes a consumer waiting for a batch; the
   const long = await tempFile("slow.log", lines.join("\n") + "\n");
   const slow = workerRead(long);
   let batches = 0;
-  let stalled = false;
-  const deadline = setTimeout(() => { // a stalled read ends, and fails below
-    stalled = true;
-    slow.close();
-  }, READ_DEADLINE_MS);
-  try {
+  const stalled = await stalls(() => slow.close(), async () => {
     for await (const _ of slow.batches) {
       batches++;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-  } finally {
-    clearTimeout(deadline);
-  }
+  });
   assert.ok(!stalled, `the slow read stalled after ${batches} batches`);
   assert.ok(batches > 50, `${batches} batches`);
   assert.ok(slow.maxQueued <= WORKER_CREDIT, `queued ${slow.maxQueued}`);
