@@ -23,6 +23,7 @@ import {
   SimIoas,
   SimKvm,
   SimMemoryAttributes,
+  SimMemoryFile,
   SimType1Container,
 } from "../src/hw/sim/mod.ts";
 import { createRegionBacking, defaultGuestMemfdFlags } from "../src/hw/region_backing.ts";
@@ -183,6 +184,33 @@ Deno.test("guest_memfd fallocate: without FALLOC_FL_KEEP_SIZE is EOPNOTSUPP and 
   const gmem = allocatedGmem();
   refusesFile(gmem, () => gmem.fallocate(0, 0, 4096), "EOPNOTSUPP");
   refusesFile(gmem, () => gmem.fallocate(FALLOC_FL_PUNCH_HOLE, 0, 4096), "EOPNOTSUPP");
+});
+
+Deno.test("fallocate (guest_memfd and memfd): a mode, offset or length that is not an integer is a TypeError naming it, and changes nothing", () => {
+  // memory_file.ts beginFallocate: the syscall takes integers; the simulation refuses anything
+  // else before any errno rule, so a caller's bug is not mistaken for a kernel's answer.
+  const memfd = new SimMemoryFile(4 * MiB);
+  memfd.fallocate(0, 0, 4 * MiB);
+  memfd.write(8192, new Uint8Array([1, 2, 3]));
+  for (const file of [allocatedGmem(), memfd]) {
+    const op = file instanceof SimMemoryFile ? "memfd.fallocate" : "gmem.fallocate";
+    const cases: [string, number, number, number][] = [
+      ["mode", 1.5, 0, 4096],
+      ["offset", FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, NaN, 4096],
+      ["length", FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, 2 ** 53],
+    ];
+    for (const [name, mode, offset, length] of cases) {
+      const allocated = file.allocatedBytes();
+      assert.throws(() => file.fallocate(mode, offset, length), {
+        name: "TypeError",
+        message: `${op}: ${name} must be an integer, got ${
+          name === "mode" ? mode : name === "offset" ? offset : length
+        }`,
+      });
+      assert.equal(file.allocatedBytes(), allocated, `${op} ${name}`);
+      assert.deepEqual(file.read(8192, 3), new Uint8Array([1, 2, 3]));
+    }
+  }
 });
 
 Deno.test("guest_memfd fallocate: any mode bit besides PUNCH_HOLE is EOPNOTSUPP and changes nothing", () => {

@@ -399,15 +399,24 @@ Deno.test("worker: credit goes back in one message per CREDIT_STEP batches taken
 });
 
 Deno.test("the runner applies a worker's batches from their columns exactly as it applies items", async () => {
-  // event_runner.ts runBatchStream (stepConversion from the columns) against step on items: the same counts, problems with the
-  // same lines, the same state, the same probe calls, strict or not, with conversions that are
-  // applied, no-ops, misaligned, out of range (ignored to shared, rejected to private) and lines
-  // of every other kind between them.
+  // event_runner.ts runBatchStream (the column loop, #stepColumns) against step on items: the
+  // same counts, problems with the same lines, the same state, the same probe calls (each
+  // conversion timed, and afterEvent at the events a probe asks for with nextEvent), strict or
+  // not, under memstate's policy and QEMU 11.1's (whose first misaligned conversion stops the
+  // VM), with a device timed to attach and detach at event numbers (the one-by-one way), with
+  // conversions that are applied, no-ops, misaligned, out of range (ignored to shared, rejected
+  // to private) and lines of every other kind between them.
   const seed = seedFromEnv();
   console.log(`runner on columns: seed ${seed} (set MEMSTATE_SEED to reproduce)`);
   const rng = new Prng(seed);
   const lines: string[] = [];
-  for (let n = 0; n < 4000; n++) {
+  // First only lines that go through (conversions inside the region, lines of no event), so that
+  // a run that stops (strict, QEMU's VM stop) stops in the middle of a stretch of conversions.
+  for (let n = 0; n < 1500; n++) {
+    if (rng.chance(0.6)) lines.push(convertLine(rng.int(16384), rng.chance(0.5)));
+    else lines.push(LINE_KINDS[rng.int(6)](n)); // 6 and 7 are bad lines
+  }
+  for (let n = 1500; n < 4000; n++) {
     const pick = rng.int(10);
     if (pick < 6) lines.push(convertLine(rng.int(20_000), rng.chance(0.5))); // past 64 MiB: no region
     else if (pick === 6) {
@@ -418,21 +427,44 @@ Deno.test("the runner applies a worker's batches from their columns exactly as i
     } else lines.push(LINE_KINDS[rng.int(LINE_KINDS.length)](n));
   }
   const path = await tempFile("columns.log", lines.join("\n") + "\n");
-  const config = parseHostConfig({
-    name: "columns",
-    regions: [{ name: "low", size: "64MiB", base: 0 }],
-    devices: [{ type: "iommufd", name: "nic0" }],
-    workload: { name: "boot" },
-  }, "columns.json");
-  for (const strict of [false, true]) {
+  const hosts = {
+    plain: parseHostConfig({
+      name: "columns",
+      regions: [{ name: "low", size: "64MiB", base: 0 }],
+      devices: [{ type: "iommufd", name: "nic0" }],
+      workload: { name: "boot" },
+    }, "columns.json"),
+    timed: parseHostConfig({
+      name: "columns-timed",
+      regions: [{ name: "low", size: "64MiB", base: 0 }],
+      devices: [
+        { type: "iommufd", name: "nic0" },
+        { type: "iommufd", name: "nic1", attachAt: 700, detachAt: 1900 },
+      ],
+      workload: { name: "boot" },
+    }, "columns-timed.json"),
+  };
+  const variants = [
+    { host: "plain", strict: false, vmm: "memstate" },
+    { host: "plain", strict: true, vmm: "memstate" },
+    { host: "plain", strict: false, vmm: "qemu-11.1" },
+    { host: "timed", strict: false, vmm: "memstate" },
+  ] as const;
+  for (const { host: hostName, strict, vmm } of variants) {
+    const config = hosts[hostName];
     const outcome = async (worker: boolean) => {
       const stream = await openTraceStream(path, { worker, chunkSize: 4096 });
       assert.equal(stream.worker, worker);
-      using host = buildHost(config);
-      const calls = { times: 0, events: [] as number[] };
+      using host = buildHost(config, { vmm });
+      const calls = { times: [] as number[], events: [] as number[] };
+      let due = 0;
       const probe = {
-        conversionTime: () => void calls.times++,
-        afterEvent: (events: number) => void calls.events.push(events),
+        conversionTime: (_ms: number, weight: number) => void calls.times.push(weight),
+        afterEvent: (events: number) => {
+          calls.events.push(events);
+          due = events + 1 + (events % 7); // now and then, unevenly
+        },
+        nextEvent: () => due,
       };
       const { elapsedMs: _, ...result } = await runBatchStream(host, runnerBatches(stream), {
         strict,
@@ -443,11 +475,15 @@ Deno.test("the runner applies a worker's batches from their columns exactly as i
     };
     const columns = await outcome(true);
     const items = await outcome(false);
-    assert.deepEqual(columns, items, `strict ${strict}`);
+    const variant = `${hostName}, strict ${strict}, ${vmm}`;
+    assert.deepEqual(columns, items, variant);
     const c = items.result.conversions;
-    if (strict) {
-      assert.ok(items.result.stoppedAt !== undefined, "strict stops at the first problem");
+    if (strict || vmm !== "memstate") {
+      assert.ok(items.result.stoppedAt !== undefined, `${variant}: stops at the first problem`);
+      assert.ok(c.applied > 0, `${variant}: ${JSON.stringify(c)}`);
     } else assert.ok(c.applied > 100 && c.rejected > 10 && c.ignored > 10, JSON.stringify(c));
+    if (hostName === "timed") assert.equal(items.result.hotplug, 2, "nic1 attached and detached");
+    assert.ok(items.calls.events.length > 20 && items.calls.times.length > 100, variant);
   }
 });
 
@@ -501,8 +537,15 @@ Deno.test("a session replays a trace file on the worker exactly as the same byte
     plugins: r.plugins,
     invariants: r.invariants,
     lines: r.trace?.lines,
+    // Which conversions were timed and what each stands for (not their times, which vary).
+    timed: r.latency?.count,
+    represents: r.latency?.represents,
+    samples: r.timeline?.events,
   });
   assert.deepEqual(same(onWorker.report), same(inThread.report));
+  // Past the conversions timed in full, one in SAMPLE_EVERY stands for SAMPLE_EVERY.
+  const timed = onWorker.report.latency!;
+  assert.ok(timed.count < timed.represents, `${timed.count} timed for ${timed.represents}`);
   assert.ok(
     onWorker.report.conversions.applied > 10_000,
     JSON.stringify(onWorker.report.conversions),

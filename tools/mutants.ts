@@ -875,8 +875,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "trace-worker-others-last",
     file: "src/host/trace/_read_on_worker.ts",
-    search: "    const go = o < others.length && others[o][0] === position",
-    replace: "    const go = o < others.length && k === count",
+    search: "    const end = o < others.length ? others[o][0] - o : count;",
+    replace: "    const end = count;",
     what: "items other than conversions come after the batch's conversions, out of trace order",
     tests: ["tests/trace_worker_test.ts"],
   },
@@ -1040,11 +1040,65 @@ export const MUTANTS: readonly Mutant[] = [
     what: "the bitmap calls a range uniform when only its last page differs",
   },
   {
+    id: "sim-fallocate-offset-unchecked",
+    file: "src/hw/sim/memory_file.ts",
+    search: '    checkArgument(op, "offset", offset);\n',
+    replace: "",
+    what:
+      "a simulated fallocate takes an offset that is not an integer (NaN) instead of refusing it",
+    tests: ["tests/hw_sim_kvm_test.ts"],
+  },
+  {
     id: "runner-columns-direction",
+    file: "src/host/event_runner.ts",
+    search: 'const to = shared[k] === 1 ? "shared" : "private";',
+    replace: 'const to = "shared";',
+    what: "every conversion the runner takes from a worker's columns goes to shared",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "unpack-columns-direction",
     file: "src/host/trace/_read_on_worker.ts",
-    search: 'onConversion(gpa[k], size[k], shared[k] === 1 ? "shared" : "private", line[k++]);',
-    replace: 'onConversion(gpa[k], size[k], "shared", line[k++]);',
-    what: "every conversion taken from a worker's columns goes to shared",
+    search: 'const to = shared[k] === 1 ? "shared" : "private";',
+    replace: 'const to = "shared";',
+    what: "every conversion of a worker's batch read as items goes to shared",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "runner-columns-never-stop",
+    file: "src/host/event_runner.ts",
+    search: "      if (!go) {\n        this.#stopped = true;\n        return false;\n      }\n",
+    replace: "",
+    what:
+      "a conversion from the columns that must stop the run (strict, QEMU stopping the VM) lets the rest of its batch go on",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "runner-columns-timed-devices-skipped",
+    file: "src/host/event_runner.ts",
+    search: "    if (this.#timed.length > 0 || this.#options.onProgress !== undefined) {",
+    replace: "    if (this.#options.onProgress !== undefined) {",
+    what:
+      "devices timed to attach or detach at an event number are skipped while conversions come from columns",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "runner-columns-probe-never-told",
+    file: "src/host/event_runner.ts",
+    search:
+      "      if (probe !== undefined && result.events >= this.#probeDue) this.#askProbe(probe);",
+    replace: "",
+    what: "the probe is not told of events applied from columns (no timeline samples in a replay)",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "runner-columns-latency-weight-dropped",
+    file: "src/host/event_runner.ts",
+    search:
+      "      if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);\n      if (!go) {",
+    replace:
+      "      if (t0 >= 0) probe!.conversionTime(performance.now() - t0, 1);\n      if (!go) {",
+    what: "a replay times a sample of its conversions from columns but counts each timed one once",
     tests: ["tests/trace_worker_test.ts"],
   },
   {
@@ -1059,8 +1113,10 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "runner-latency-weight-dropped",
     file: "src/host/event_runner.ts",
-    search: "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);",
-    replace: "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, 1);",
+    search:
+      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);\n    return this.#settle",
+    replace:
+      "    if (t0 >= 0) probe!.conversionTime(performance.now() - t0, 1);\n    return this.#settle",
     what: "the runner times a sample of a long run but counts each timed conversion once",
     tests: ["tests/host_html_test.ts"],
   },
@@ -1142,8 +1198,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "runner-probe-due-late",
     file: "src/host/event_runner.ts",
-    search: "result.events >= this.#probeDue",
-    replace: "result.events > this.#probeDue",
+    search: "if (go && probe !== undefined && result.events >= this.#probeDue)",
+    replace: "if (go && probe !== undefined && result.events > this.#probeDue)",
     what: "the probe is told one event after the one it asked for (the timeline samples late)",
     tests: ["tests/host_run_test.ts"],
   },
@@ -1174,9 +1230,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "runner-probe-return-as-due",
     file: "src/host/event_runner.ts",
-    search: "        probe.afterEvent(result.events, result.conversions.requested);\n",
+    search: "    probe.afterEvent(result.events, result.conversions.requested);\n",
     replace:
-      '        const told = probe.afterEvent(result.events, result.conversions.requested) as unknown;\n        if (typeof told === "number") {\n          this.#probeDue = told;\n          return go;\n        }\n',
+      '    const told = probe.afterEvent(result.events, result.conversions.requested) as unknown;\n    if (typeof told === "number") {\n      this.#probeDue = told;\n      return;\n    }\n',
     what: "a number returned by afterEvent is taken as the next event the probe wants",
     tests: ["tests/host_run_test.ts"],
   },

@@ -109,7 +109,7 @@ export interface WorkerRead {
   /**
    * The same batches with the conversions left in the columns the worker
    * posted (the session's runner takes them so: event_runner.ts
-   * `runBatchStream`, one `EventRunner.stepConversion` each); items
+   * `runBatchStream`, a stretch of conversions at a time); items
    * where the read fell back to this thread. Read either this or
    * {@link batches}, not both: they share one read.
    */
@@ -229,23 +229,24 @@ export function readOnWorker(path: string, options: WorkerReadOptions): WorkerRe
 }
 
 /**
- * Calls, in trace order, `onItem` for each item of `batch` that is not a
- * conversion and `onConversion` for each conversion in its columns; stops
+ * Walks `batch` in trace order: `onItem` for each item that is not a
+ * conversion, `onConversions(first, end)` for each stretch of conversions
+ * between them (indices `[first, end)` into the columns, never empty); stops
  * (returning false) at the first call that returns false.
  */
 export function forEachInOrder(
   batch: WorkerBatch,
   onItem: (item: TraceItem) => boolean,
-  onConversion: (gpa: number, size: number, to: "shared" | "private", line: number) => boolean,
+  onConversions: (first: number, end: number) => boolean,
 ): boolean {
-  const { count, gpa, size, shared, line, others } = batch;
-  const total = count + others.length;
-  let k = 0, o = 0;
-  for (let position = 0; position < total; position++) {
-    const go = o < others.length && others[o][0] === position
-      ? onItem(others[o++][1])
-      : onConversion(gpa[k], size[k], shared[k] === 1 ? "shared" : "private", line[k++]);
-    if (!go) return false;
+  const { count, others } = batch;
+  let first = 0;
+  for (let o = 0; o <= others.length; o++) {
+    // Conversions before the o-th other item: its position less the o items before it.
+    const end = o < others.length ? others[o][0] - o : count;
+    if (first < end && !onConversions(first, end)) return false;
+    first = end;
+    if (o < others.length && !onItem(others[o][1])) return false;
   }
   return true;
 }
@@ -253,11 +254,14 @@ export function forEachInOrder(
 /** The items of a posted batch, in order, as the in-thread reader made them. */
 export function unpack(batch: WorkerBatch): TraceItem[] {
   const items: TraceItem[] = [];
-  forEachInOrder(
-    batch,
-    (item) => items.push(item) > 0,
-    // The same shape, property for property, as the reader's own conversion events.
-    (gpa, size, to, line) => items.push({ op: "convert", gpa, size, to, line }) > 0,
-  );
+  const { gpa, size, shared, line } = batch;
+  forEachInOrder(batch, (item) => items.push(item) > 0, (first, end) => {
+    for (let k = first; k < end; k++) {
+      const to = shared[k] === 1 ? "shared" : "private";
+      // The same shape, property for property, as the reader's own conversion events.
+      items.push({ op: "convert", gpa: gpa[k], size: size[k], to, line: line[k] });
+    }
+    return true;
+  });
   return items;
 }
