@@ -117,3 +117,33 @@ export function faultNote(faults: number[]): string | undefined {
     `more beyond the fewest (${fewest}; up to ${Math.max(...hit)}): memory fresh from the ` +
     "kernel, slower than reused memory";
 }
+
+/** The calling thread's scheduler times so far, in milliseconds. */
+export interface ThreadTimes {
+  /** Time on a core. */
+  cpuMs: number;
+  /** Time runnable but waiting for a core (the run queue). */
+  waitMs: number;
+}
+
+/**
+ * The calling thread's time on a core and in the run queue so far, from
+ * Linux's `/proc/thread-self/schedstat` (nanoseconds, kept without the
+ * `schedstats` switch), or undefined where it cannot be read (another
+ * system, no read permission). With the wall time of the same stretch it
+ * splits a replay's main thread into work, waiting for a core, and idle
+ * (waiting for the reader's batches, or blocked in `new Worker`). The kernel
+ * brings the counters up to date at scheduler ticks and switches, so each
+ * reading may lag by a tick (a few milliseconds): for stretches of hundreds.
+ */
+export function threadTimes(): ThreadTimes | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/thread-self/schedstat");
+  } catch {
+    return undefined;
+  }
+  const [cpu, wait] = text.trim().split(/\s+/).map(Number);
+  if (!Number.isFinite(cpu) || !Number.isFinite(wait)) return undefined;
+  return { cpuMs: cpu / 1e6, waitMs: wait / 1e6 };
+}

@@ -30,7 +30,14 @@ import { emptyTraceStats } from "../src/host/trace/stats.ts";
 import { runBatchStream } from "../src/host/event_runner.ts";
 import { type RunProbe, RunRecorder } from "../src/host/report/recorder.ts";
 import { Prng } from "../src/util/prng.ts";
-import { benchReps, pairedMedianRatio, timedMeasurement } from "./measurement.ts";
+import {
+  benchReps,
+  median,
+  pairedMedianRatio,
+  type ThreadTimes,
+  threadTimes,
+  timedMeasurement,
+} from "./measurement.ts";
 import type { ReportRow, RowSource } from "./report.ts";
 
 const BASE = 2 ** 32;
@@ -259,6 +266,16 @@ export interface ReplayParts {
   runnerProbe: number[];
   /** The same with the report's probe told of every event (see `ProbeMode`). */
   runnerProbeEvery: number[];
+  /** The whole replay (`runSession` on the trace file), as the replay row times it. */
+  replay: number[];
+  /**
+   * The main thread during each {@link direct} and {@link replay}: its time on
+   * a core and waiting for one ({@link threadTimes}); empty where Linux's
+   * schedstat cannot be read.
+   */
+  directThread: ThreadTimes[];
+  /** See {@link directThread}. */
+  replayThread: ThreadTimes[];
 }
 
 /**
@@ -281,9 +298,25 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
     runner: [],
     runnerProbe: [],
     runnerProbeEvery: [],
+    replay: [],
+    directThread: [],
+    replayThread: [],
+  };
+  // `step`'s milliseconds, and the main thread's times during it when Linux tells them.
+  const threadDuring = async (step: () => Promise<number> | number, into: ThreadTimes[]) => {
+    const before = threadTimes();
+    const ms = await step();
+    const after = threadTimes();
+    if (before && after) {
+      into.push({ cpuMs: after.cpuMs - before.cpuMs, waitMs: after.waitMs - before.waitMs });
+    }
+    return ms;
   };
   const steps: (() => Promise<void>)[] = [
-    () => Promise.resolve(void parts.direct.push(convertDirect(config, trace))),
+    async () =>
+      void parts.direct.push(
+        await threadDuring(() => convertDirect(config, trace), parts.directThread),
+      ),
     async () => {
       const reader = await readerBeside(trace.path);
       try {
@@ -297,13 +330,21 @@ export async function replayParts(count = 1_000_000, reps = 5): Promise<ReplayPa
     async () => void parts.runner.push(await runColumns(config, batches, "none")),
     async () => void parts.runnerProbe.push(await runColumns(config, batches, "recorder")),
     async () => void parts.runnerProbeEvery.push(await runColumns(config, batches, "every-event")),
+    async () =>
+      void parts.replay.push(
+        await threadDuring(async () => {
+          const t0 = performance.now();
+          await runSession(config, { trace: trace.path });
+          return performance.now() - t0;
+        }, parts.replayThread),
+      ),
   ];
   try {
     for (let r = -1; r < reps; r++) {
       for (let k = 0; k < steps.length; k++) await steps[(k + Math.max(r, 0)) % steps.length]();
       if (r === -1) {
         // The untimed round: its times go.
-        for (const times of Object.values(parts)) times.length = 0;
+        for (const times of Object.values(parts) as unknown[][]) times.length = 0;
       }
     }
   } finally {
@@ -386,12 +427,16 @@ export const replaySource: RowSource = {
 /** Prints the replay's parts ({@link replayParts}). */
 async function printParts(count: number, reps: number): Promise<void> {
   const parts = await replayParts(count, reps);
-  const names: [Exclude<keyof ReplayParts, "workerCreate" | "creditMessageUs">, string][] = [
+  const names: [
+    "direct" | "readerBeside" | "runner" | "runnerProbe" | "runnerProbeEvery" | "replay",
+    string,
+  ][] = [
     ["direct", "direct"],
     ["readerBeside", "direct, reader beside"],
     ["runner", "runner, no probe"],
     ["runnerProbe", "runner with probe"],
     ["runnerProbeEvery", "probe told every event"],
+    ["replay", "whole replay"],
   ];
   for (const [key, name] of names) {
     const times = parts[key];
@@ -405,6 +450,22 @@ async function printParts(count: number, reps: number): Promise<void> {
   console.log(`new Worker held the main thread ${created} ms`);
   const message = parts.creditMessageUs.map((t) => t.toFixed(1)).join(", ");
   console.log(`a credit message held it ${message} us`);
+  const { directThread, replayThread } = parts;
+  if (replayThread.length === parts.replay.length && directThread.length === parts.direct.length) {
+    // Wall time less time on a core and in the run queue: blocked (new Worker) or waiting for a batch.
+    const idle = parts.replay.map((ms, r) => ms - replayThread[r].cpuMs - replayThread[r].waitMs);
+    // Sums, not paired ratios: each reading may lag by a scheduler tick (measurement.ts).
+    const onCore = (times: ThreadTimes[]) => times.reduce((sum, t) => sum + t.cpuMs, 0);
+    const cpu = onCore(directThread) > 0
+      ? `${(onCore(replayThread) / onCore(directThread)).toFixed(2)}x direct's`
+      : "too short to tell";
+    const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(", ");
+    console.log(
+      `whole replay's main thread: on a core ${cpu} (all repetitions); ` +
+        `waiting for a core ${list(replayThread.map((t) => t.waitMs))} ms; ` +
+        `idle ${list(idle)} ms (median ${median(idle).toFixed(0)})`,
+    );
+  } else console.log("whole replay's main thread: /proc/thread-self/schedstat cannot be read here");
 }
 
 /** Runs the replay rows and prints them. */

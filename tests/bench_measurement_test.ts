@@ -5,7 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { FAULT_NOTE_AT, faultNote, minorFaults, pairedMedianRatio } from "../bench/measurement.ts";
+import {
+  FAULT_NOTE_AT,
+  faultNote,
+  minorFaults,
+  pairedMedianRatio,
+  threadTimes,
+} from "../bench/measurement.ts";
 
 Deno.test("faultNote: silent when no repetition reached the threshold or counts are unknown", () => {
   assert.equal(faultNote([]), undefined);
@@ -32,6 +38,30 @@ Deno.test("minorFaults: grows when fresh memory is first written", () => {
   const fresh = new Uint8Array(64 * 2 ** 20);
   for (let i = 0; i < fresh.length; i += 4096) fresh[i] = 1;
   assert.ok(minorFaults() - before >= 32, `faults grew by ${minorFaults() - before}`);
+});
+
+Deno.test("threadTimes: this thread's time on a core grows by the time it spins; undefined without Linux's schedstat", () => {
+  const before = threadTimes();
+  let readable = true;
+  try {
+    Deno.statSync("/proc/thread-self/schedstat");
+  } catch {
+    readable = false;
+  }
+  if (!readable) {
+    assert.equal(before, undefined);
+    console.log("threadTimes: no /proc/thread-self/schedstat here; only its absence is checked");
+    return;
+  }
+  assert.ok(before !== undefined && before.cpuMs >= 0 && before.waitMs >= 0);
+  const until = performance.now() + 100;
+  while (performance.now() < until) { /* 100 ms on a core (or waiting for one) */ }
+  const after = threadTimes()!;
+  const grew = after.cpuMs - before.cpuMs + (after.waitMs - before.waitMs);
+  // The spin is on a core or in the run queue for all of its 100 ms, less up to a scheduler
+  // tick at either end (the counters move at ticks and switches); both only grow.
+  assert.ok(grew >= 80 && grew < 5000, `grew by ${grew} ms`);
+  assert.ok(after.cpuMs >= before.cpuMs && after.waitMs >= before.waitMs);
 });
 
 Deno.test("pairedMedianRatio: the median of each repetition's ratio, not the ratio of medians", () => {

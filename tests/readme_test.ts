@@ -256,8 +256,13 @@ Deno.test("README: the replay row's parts run (here 3,000 conversions)", async (
     "runner, no probe",
     "runner with probe",
     "probe told every event",
+    "whole replay",
   ]);
   assert.equal(parts[0][2], "1.00", "direct against itself");
+  assert.match(
+    text,
+    /^whole replay's main thread: (on a core ([\d.]+x direct's|too short to tell) \(all repetitions\); waiting for a core [\d, ]+ ms; idle [-\d, ]+ ms \(median -?\d+\)|\/proc\/thread-self\/schedstat cannot be read here)$/m,
+  );
   assert.match(text, /^new Worker held the main thread \d+, \d+ ms$/m);
   assert.match(text, /^a credit message held it [\d.]+, [\d.]+ us$/m);
 });
