@@ -135,6 +135,8 @@ export interface ThreadTimes {
  * (waiting for the reader's batches, or blocked in `new Worker`). The kernel
  * brings the counters up to date at scheduler ticks and switches, so each
  * reading may lag by a tick (a few milliseconds): for stretches of hundreds.
+ * On a virtual machine, time the hypervisor steals from the thread's virtual
+ * CPU is in neither counter, so it shows as idle.
  */
 export function threadTimes(): ThreadTimes | undefined {
   let text: string;

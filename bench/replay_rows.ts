@@ -452,7 +452,8 @@ async function printParts(count: number, reps: number): Promise<void> {
   console.log(`a credit message held it ${message} us`);
   const { directThread, replayThread } = parts;
   if (replayThread.length === parts.replay.length && directThread.length === parts.direct.length) {
-    // Wall time less time on a core and in the run queue: blocked (new Worker) or waiting for a batch.
+    // Wall time less time on a core and in the run queue: blocked (new Worker), waiting for a
+    // batch, or stolen by the hypervisor (measurement.ts threadTimes).
     const idle = parts.replay.map((ms, r) => ms - replayThread[r].cpuMs - replayThread[r].waitMs);
     // Sums, not paired ratios: each reading may lag by a scheduler tick (measurement.ts).
     const onCore = (times: ThreadTimes[]) => times.reduce((sum, t) => sum + t.cpuMs, 0);

@@ -59,8 +59,9 @@ Deno.test("threadTimes: this thread's time on a core grows by the time it spins;
   const after = threadTimes()!;
   const grew = after.cpuMs - before.cpuMs + (after.waitMs - before.waitMs);
   // The spin is on a core or in the run queue for all of its 100 ms, less up to a scheduler
-  // tick at either end (the counters move at ticks and switches); both only grow.
-  assert.ok(grew >= 80 && grew < 5000, `grew by ${grew} ms`);
+  // tick at either end (the counters move at ticks and switches) and any time the hypervisor
+  // stole from this virtual CPU (counted in neither); both only grow.
+  assert.ok(grew >= 50 && grew < 5000, `grew by ${grew} ms`);
   assert.ok(after.cpuMs >= before.cpuMs && after.waitMs >= before.waitMs);
 });
 

@@ -444,19 +444,22 @@ Deno.test("the runner applies a worker's batches from their columns exactly as i
       workload: { name: "boot" },
     }, "columns-timed.json"),
   };
+  // `sampled`: the probe asks for events now and then (nextEvent); otherwise it is told after
+  // every event, so that a run that stops shows whether the probe heard of the stopping one.
   const variants = [
-    { host: "plain", strict: false, vmm: "memstate" },
-    { host: "plain", strict: true, vmm: "memstate" },
-    { host: "plain", strict: false, vmm: "qemu-11.1" },
-    { host: "timed", strict: false, vmm: "memstate" },
+    { host: "plain", strict: false, vmm: "memstate", sampled: true, progress: false },
+    { host: "plain", strict: true, vmm: "memstate", sampled: false, progress: false },
+    { host: "plain", strict: false, vmm: "qemu-11.1", sampled: false, progress: false },
+    { host: "timed", strict: false, vmm: "memstate", sampled: true, progress: false },
+    { host: "plain", strict: false, vmm: "memstate", sampled: false, progress: true },
   ] as const;
-  for (const { host: hostName, strict, vmm } of variants) {
+  for (const { host: hostName, strict, vmm, sampled, progress } of variants) {
     const config = hosts[hostName];
     const outcome = async (worker: boolean) => {
       const stream = await openTraceStream(path, { worker, chunkSize: 4096 });
       assert.equal(stream.worker, worker);
       using host = buildHost(config, { vmm });
-      const calls = { times: [] as number[], events: [] as number[] };
+      const calls = { times: [] as number[], events: [] as number[], progress: [] as number[] };
       let due = 0;
       const probe = {
         conversionTime: (_ms: number, weight: number) => void calls.times.push(weight),
@@ -464,18 +467,22 @@ Deno.test("the runner applies a worker's batches from their columns exactly as i
           calls.events.push(events);
           due = events + 1 + (events % 7); // now and then, unevenly
         },
-        nextEvent: () => due,
+        ...(sampled ? { nextEvent: () => due } : {}),
       };
       const { elapsedMs: _, ...result } = await runBatchStream(host, runnerBatches(stream), {
         strict,
         probe,
+        ...(progress
+          ? { onProgress: (done: number) => void calls.progress.push(done), progressEvery: 97 }
+          : {}),
       });
       stream.close();
       return { result, calls, runs: [...host.regions[0].store.runs()] };
     };
     const columns = await outcome(true);
     const items = await outcome(false);
-    const variant = `${hostName}, strict ${strict}, ${vmm}`;
+    const variant =
+      `${hostName}, strict ${strict}, ${vmm}, sampled ${sampled}, progress ${progress}`;
     assert.deepEqual(columns, items, variant);
     const c = items.result.conversions;
     if (strict || vmm !== "memstate") {
@@ -484,6 +491,7 @@ Deno.test("the runner applies a worker's batches from their columns exactly as i
     } else assert.ok(c.applied > 100 && c.rejected > 10 && c.ignored > 10, JSON.stringify(c));
     if (hostName === "timed") assert.equal(items.result.hotplug, 2, "nic1 attached and detached");
     assert.ok(items.calls.events.length > 20 && items.calls.times.length > 100, variant);
+    if (progress) assert.ok(items.calls.progress.length > 20, `${variant}: progress reported`);
   }
 });
 
@@ -537,7 +545,7 @@ Deno.test("a session replays a trace file on the worker exactly as the same byte
     plugins: r.plugins,
     invariants: r.invariants,
     lines: r.trace?.lines,
-    // Which conversions were timed and what each stands for (not their times, which vary).
+    // How many conversions were timed and how many they stand for (not their times, which vary).
     timed: r.latency?.count,
     represents: r.latency?.represents,
     samples: r.timeline?.events,

@@ -1051,17 +1051,18 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "runner-columns-direction",
     file: "src/host/event_runner.ts",
-    search: 'const to = shared[k] === 1 ? "shared" : "private";',
-    replace: 'const to = "shared";',
+    search: "      const to = directionAt(batch, k);\n",
+    replace: '      const to = "shared";\n',
     what: "every conversion the runner takes from a worker's columns goes to shared",
     tests: ["tests/trace_worker_test.ts"],
   },
   {
     id: "unpack-columns-direction",
     file: "src/host/trace/_read_on_worker.ts",
-    search: 'const to = shared[k] === 1 ? "shared" : "private";',
-    replace: 'const to = "shared";',
-    what: "every conversion of a worker's batch read as items goes to shared",
+    search: 'return batch.shared[k] === 1 ? "shared" : "private";',
+    replace: 'return batch.shared[k] === 0 ? "shared" : "private";',
+    what:
+      "every conversion of a worker's batch goes the other way (its shared flag read backwards)",
     tests: ["tests/trace_worker_test.ts"],
   },
   {
@@ -1071,6 +1072,14 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "",
     what:
       "a conversion from the columns that must stop the run (strict, QEMU stopping the VM) lets the rest of its batch go on",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
+    id: "runner-columns-progress-skipped",
+    file: "src/host/event_runner.ts",
+    search: "    if (this.#timed.length > 0 || this.#options.onProgress !== undefined) {",
+    replace: "    if (this.#timed.length > 0) {",
+    what: "onProgress is not called while conversions come from a worker's columns",
     tests: ["tests/trace_worker_test.ts"],
   },
   {

@@ -16,7 +16,7 @@ import type { Host, HostDevice } from "./build.ts";
 import type { TraceProblem } from "./trace/read.ts";
 import type { TraceItem } from "./trace/event.ts";
 import { locate, regionHolding } from "./trace/locate.ts";
-import { forEachInOrder, type WorkerBatch } from "./trace/_read_on_worker.ts";
+import { directionAt, forEachInOrder, type WorkerBatch } from "./trace/_read_on_worker.ts";
 import type { BadLine, MemslotEvent } from "./trace/event.ts";
 import type { RunProbe } from "./report/recorder.ts";
 import type { HostEvent } from "./workloads/workload.ts";
@@ -184,16 +184,10 @@ export class EventRunner {
    * the run goes on: runBatchStream stops at the first step that stops it.
    */
   #stepColumns(batch: WorkerBatch, first: number, end: number): boolean {
-    const { gpa, size, shared, line } = batch;
+    const { gpa, size, line } = batch;
     if (this.#timed.length > 0 || this.#options.onProgress !== undefined) {
       for (let k = first; k < end; k++) {
-        const go = this.stepConversion(
-          gpa[k],
-          size[k],
-          shared[k] === 1 ? "shared" : "private",
-          line[k],
-        );
-        if (!go) return false;
+        if (!this.stepConversion(gpa[k], size[k], directionAt(batch, k), line[k])) return false;
       }
       return true;
     }
@@ -205,7 +199,7 @@ export class EventRunner {
       result.events++;
       const weight = probe === undefined ? 0 : conversionWeight(c.requested);
       const t0 = weight > 0 ? performance.now() : -1;
-      const to = shared[k] === 1 ? "shared" : "private";
+      const to = directionAt(batch, k);
       const go = convert(host, gpa[k], size[k], to, line[k], result, this.#problem);
       if (t0 >= 0) probe!.conversionTime(performance.now() - t0, weight);
       if (!go) {
@@ -446,7 +440,8 @@ function convertUnheld(
     // QEMU has no validation step of its own: kvm_convert_memory fails.
     return qemuConversionFailed(host, event, result, problem, qemuMisfit(host, event, where.error));
   }
-  // locate finds no region that regionHolding did not (both take a whole, aligned range).
+  // locate finds no region that regionHolding did not: both take a whole, aligned range, and
+  // regions do not overlap (config/validate.ts), so the region holding it is the one there is.
   throw new Error(`internal: [${gpa}, +${size}) located in ${where.region.name} but not held`);
 }
 

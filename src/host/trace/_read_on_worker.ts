@@ -251,13 +251,18 @@ export function forEachInOrder(
   return true;
 }
 
+/** Where conversion `k` of `batch`'s columns goes: its `shared` flag, in words. */
+export function directionAt(batch: WorkerBatch, k: number): "shared" | "private" {
+  return batch.shared[k] === 1 ? "shared" : "private";
+}
+
 /** The items of a posted batch, in order, as the in-thread reader made them. */
 export function unpack(batch: WorkerBatch): TraceItem[] {
   const items: TraceItem[] = [];
-  const { gpa, size, shared, line } = batch;
+  const { gpa, size, line } = batch;
   forEachInOrder(batch, (item) => items.push(item) > 0, (first, end) => {
     for (let k = first; k < end; k++) {
-      const to = shared[k] === 1 ? "shared" : "private";
+      const to = directionAt(batch, k);
       // The same shape, property for property, as the reader's own conversion events.
       items.push({ op: "convert", gpa: gpa[k], size: size[k], to, line: line[k] });
     }
