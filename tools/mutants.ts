@@ -1075,6 +1075,17 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/trace_worker_test.ts"],
   },
   {
+    id: "runner-columns-probe-told-of-stop",
+    file: "src/host/event_runner.ts",
+    search:
+      "      if (!go) {\n        this.#stopped = true;\n        return false;\n      }\n      if (probe !== undefined && result.events >= this.#probeDue) this.#askProbe(probe);\n",
+    replace:
+      "      if (probe !== undefined && result.events >= this.#probeDue) this.#askProbe(probe);\n      if (!go) {\n        this.#stopped = true;\n        return false;\n      }\n",
+    what:
+      "the probe is told of the conversion that stopped the run, which stepConversion does not tell it",
+    tests: ["tests/trace_worker_test.ts"],
+  },
+  {
     id: "runner-columns-progress-skipped",
     file: "src/host/event_runner.ts",
     search: "    if (this.#timed.length > 0 || this.#options.onProgress !== undefined) {",
