@@ -176,12 +176,12 @@ export class EventRunner {
    * Applies conversions `[first, end)` of `batch`'s columns, as
    * {@link stepConversion} applies each. One loop rather than a call of
    * `stepConversion` per conversion: that call and the ones inside it
-   * (counting the event, asking the probe) cost the runner 4-5% of the
-   * direct conversions' time (`bench/replay_rows.ts --parts`, "runner, no
-   * probe", two runs each: 1.08x and 1.11x direct before, 1.04x and 1.04x
-   * after). Devices timed to
-   * an event, and an `onProgress`, take the one-by-one way. Called only while
-   * the run goes on: runBatchStream stops at the first step that stops it.
+   * (counting the event, settling with the probe) cost the runner about 5%
+   * of the direct conversions' time (`bench/replay_rows.ts --parts`, "runner,
+   * no probe", four process pairs taking turns: 1.09x-1.14x direct before,
+   * 1.04x-1.07x after). Devices timed to an event, and an `onProgress`, take
+   * the one-by-one way. Called only while the run goes on: runBatchStream
+   * stops at the first step that stops it.
    */
   #stepColumns(batch: WorkerBatch, first: number, end: number): boolean {
     const { gpa, size, line } = batch;
