@@ -1,4 +1,5 @@
-// The README as a new user reads it: every command in it runs as written
+// The README as a new user reads it: every command in it (and in the
+// performance history it links to, docs/performance_history.md) runs as written
 // (npx -y deno@2 ..., never a bare deno), writes only where the gate does not
 // look, and every file it names is in the repository. Its TypeScript
 // examples run as doc tests (`deno test --doc README.md` in the gate).
@@ -8,12 +9,17 @@ import { probe } from "./helpers/linux.ts";
 import { runBench } from "./helpers/bench.ts";
 
 const README = await Deno.readTextFile("README.md");
+/** The performance history the README links to: held to the same rules as the README. */
+const HISTORY = await Deno.readTextFile("docs/performance_history.md");
 const NPX = "npx -y deno@2 ";
 
-/** Every command line of the README's sh blocks (comments and continuation lines joined). */
+/**
+ * Every command line of the sh blocks of the README and of the performance
+ * history it links to (comments and continuation lines joined).
+ */
 function commands(): string[] {
   const out: string[] = [];
-  for (const block of README.matchAll(/```sh\n([\s\S]*?)```/g)) {
+  for (const block of (README + HISTORY).matchAll(/```sh\n([\s\S]*?)```/g)) {
     for (const raw of block[1].split("\n")) {
       const line = raw.replace(/\s+#.*$/, "").trim();
       if (line !== "") out.push(line);
@@ -39,7 +45,10 @@ Deno.test("README: every command starts with npx -y deno@2; none is a bare deno"
   for (const c of all) assert.ok(c.startsWith(NPX), c);
   // Nor in running text, or in the examples' descriptions.
   const bare = /(^|[\s`(])deno (run|task|test|bench|fmt|lint|check|doc|publish|info)\b/;
-  const texts: [string, string][] = [["README.md", README]];
+  const texts: [string, string][] = [["README.md", README], [
+    "docs/performance_history.md",
+    HISTORY,
+  ]];
   for (const e of Deno.readDirSync("examples")) {
     if (e.isFile && /\.(json|ts)$/.test(e.name)) {
       texts.push([e.name, Deno.readTextFileSync(`examples/${e.name}`)]);
@@ -53,20 +62,23 @@ Deno.test("README: every command starts with npx -y deno@2; none is a bare deno"
   }
 });
 
-Deno.test("README: every file it names is in the repository; nothing outside it", async () => {
-  const paths = new Set<string>();
-  for (
-    const m of README.matchAll(/(?<![\w/.-])((?:examples|src|bench|tests|docs|out)\/[\w./-]*)/g)
-  ) {
-    paths.add(m[1].replace(/[.,:;)]+$/, ""));
+Deno.test("README: every file it (and the performance history) names is in the repository; nothing outside it", async () => {
+  for (const [name, text] of [["README.md", README], ["docs/performance_history.md", HISTORY]]) {
+    const paths = new Set<string>();
+    for (
+      const m of text.matchAll(/(?<![\w/.-])((?:examples|src|bench|tests|docs|out)\/[\w./-]*)/g)
+    ) {
+      paths.add(m[1].replace(/[.,:;)]+$/, ""));
+    }
+    assert.ok(paths.size > 20, `${name}: ${paths.size} paths`);
+    for (const path of paths) {
+      // Files the commands, the browser tests and the benchmark report write.
+      if (path.startsWith("out/") || path === "bench/report.json") continue;
+      await Deno.stat(path).catch(() => assert.fail(`${name} names ${path}, which does not exist`));
+    }
+    assert.doesNotMatch(text, /\/(var|home|root|etc|tmp)\/|\.\.\/shared|shared\/semantics/, name);
   }
-  assert.ok(paths.size > 20);
-  for (const path of paths) {
-    // Files the commands, the browser tests and the benchmark report write.
-    if (path.startsWith("out/") || path === "bench/report.json") continue;
-    await Deno.stat(path).catch(() => assert.fail(`README names ${path}, which does not exist`));
-  }
-  assert.doesNotMatch(README, /\/(var|home|root|etc|tmp)\/|\.\.\/shared|shared\/semantics/);
+  assert.match(README, /\[docs\/performance_history\.md\]\(docs\/performance_history\.md\)/);
 });
 
 Deno.test("README: its commands run as written and write only to out/", async () => {
