@@ -9,7 +9,7 @@
 //   `sorted-btree` under the store, the hand-written SortedMap under the
 //   simulated kernels, each on the other's access pattern;
 // - the floor of a run container's edit (src/store/_run_containers.ts, and
-//   the README's "What the misses mean"): a 4 KiB buffer shared and freed
+//   "What the misses mean" in docs/performance_history.md): a 4 KiB buffer shared and freed
 //   in the `boot` 64 GiB state, on the bitmap and on the store, against the
 //   two steps every container edit takes, the binary search of a span's
 //   pairs and the shift of half of them;

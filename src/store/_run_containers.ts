@@ -11,8 +11,8 @@
  * nodes for the 6,000 extents of the report's `boot` rows), which alone cost
  * more than the bitmap's whole conversion; a container is found through the
  * span directory (one hash probe) and searched over its own pairs only (94
- * at `boot` 64 GiB, a handful at 1 TiB). See the README's performance section
- * for what that bought the report's `boot` rows.
+ * at `boot` 64 GiB, a handful at 1 TiB). docs/performance_history.md (round 4)
+ * says what that bought the report's `boot` rows.
  *
  * Why one shared heap: a V8 typed array costs about 208 bytes of headers, more
  * than a container of a few pairs. Containers are carved out of one
