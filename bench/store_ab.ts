@@ -5,8 +5,9 @@
  * stretch of the machine falls on both. Prints, per workload, each side's
  * best time per conversion and the median over repetitions of this
  * checkout's time over the other's (below 1: this checkout is faster).
- * `--base HEAD` is an A/A run: its spread is the noise to beat. The README's
- * paired figures for store changes come from this script.
+ * `--base HEAD` is an A/A run: its spread is the noise to beat. The paired
+ * figures for store changes in docs/performance_history.md come from this
+ * script.
  *
  * A process can run one side at one of two speeds throughout (a paired
  * median of an A/A run reads anywhere from 0.89x to 1.15x in one process), so

@@ -70,7 +70,8 @@ Deno.test("README: every file it (and the performance history) names is in the r
     ) {
       paths.add(m[1].replace(/[.,:;)]+$/, ""));
     }
-    assert.ok(paths.size > 20, `${name}: ${paths.size} paths`);
+    // The README names dozens; the history fewer, but never none.
+    assert.ok(paths.size > (name === "README.md" ? 20 : 5), `${name}: ${paths.size} paths`);
     for (const path of paths) {
       // Files the commands, the browser tests and the benchmark report write.
       if (path.startsWith("out/") || path === "bench/report.json") continue;

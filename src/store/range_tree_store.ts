@@ -50,9 +50,9 @@
  * 2 MiB recolouring) never search at all, and a run container is searched
  * over its own span's pairs only (94 at `scale: boot 64GiB`, where the whole
  * tree held 5,849 extents: that row went from 3.96-4.18x the bitmap to
- * 2.52-2.99x in the README's runs). The tree is searched only to find a span
- * of runs, and edits near the last one start from the index's finger (see
- * _extent_index.ts).
+ * 2.52-2.99x in round 4's runs, docs/performance_history.md). The tree is
+ * searched only to find a span of runs, and edits near the last one start
+ * from the index's finger (see _extent_index.ts).
  *
  * Invariants: there is always an entry at page 0; two neighbouring *run*
  * entries never share a state; a container entry starts on a span boundary
