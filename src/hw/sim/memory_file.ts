@@ -285,10 +285,12 @@ export class SimMemoryFile extends SimFileBase {
 }
 
 /**
- * Refuses an fallocate argument that is not an integer. Three calls rather
- * than a loop over `[[name, value], ...]`: that loop built four arrays per
- * fallocate, which only Turbofan's escape analysis removes, and every
- * conversion to shared punches the backing file.
+ * Refuses an fallocate argument that is not a safe integer. Three calls
+ * rather than a loop over `[[name, value], ...]`: that loop built four arrays
+ * per fallocate, which only Turbofan's escape analysis removes, and a
+ * conversion punches the backing file of the side it leaves
+ * (plugins/kvm_attributes.ts `#convert`). Not `checkU64` (hw/u64.ts): a
+ * negative offset or length is the kernel's EINVAL here, not a TypeError.
  */
 function checkArgument(op: SimOperation, name: string, value: number): void {
   if (!Number.isSafeInteger(value)) {
