@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /**
@@ -60,4 +61,31 @@ export function integerIn(
     usage(script, `${label}: an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+/** Whether `path` names an existing directory (false where it cannot be looked at). */
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `path`, the value of `option` naming a file to write, once its directory
+ * is known to exist; otherwise {@link usage}. Checked before measuring: a
+ * typo found after minutes of measuring would lose them.
+ */
+export function outputFileOption(script: string, option: string, path: string): string {
+  if (!isDirectory(dirname(resolve(path)))) {
+    usage(script, `${option} ${path}: its directory does not exist`);
+  }
+  return path;
+}
+
+/** `path`, the value of `option`, when it names an existing directory; otherwise {@link usage}. */
+export function directoryOption(script: string, option: string, path: string): string {
+  if (!isDirectory(path)) usage(script, `${option} ${path}: not an existing directory`);
+  return path;
 }

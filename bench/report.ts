@@ -16,7 +16,9 @@
  * the same every way.
  *
  * Run: `deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run
- * bench/report.ts` (`deno task bench:report`). `MEMSTATE_BENCH_REPS=1` makes a quick pass.
+ * bench/report.ts [--out FILE]` (`deno task bench:report`; `--out` writes the
+ * JSON there instead). `MEMSTATE_BENCH_REPS=1` makes a quick pass. Several
+ * runs and the spread of their ratios: bench/report_runs.ts.
  *
  * Adding rows from another module: export a {@link RowSource} whose rows put
  * the baseline first in `results`, and add it to {@link SOURCES}. Ratios and
@@ -25,7 +27,7 @@
  * @module
  */
 
-import { parseOptions } from "./cli_args.ts";
+import { outputFileOption, parseOptions } from "./cli_args.ts";
 import { endToEndSource } from "./e2e_workloads.ts";
 import { linuxSource } from "./linux_rows.ts";
 import { replaySource } from "./replay_rows.ts";
@@ -153,7 +155,7 @@ function holds(target: Target, ratio: number): boolean {
 }
 
 /** The `q`-quantile (0 to 1) of `sorted` values, interpolating between neighbours. */
-function quantile(sorted: number[], q: number): number {
+export function quantile(sorted: number[], q: number): number {
   const at = (sorted.length - 1) * q;
   const lo = Math.floor(at), hi = Math.ceil(at);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
@@ -241,7 +243,8 @@ function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
-function formatRatio(ratio: number | null): string {
+/** A ratio as the tables print it: `"1.90x"`, or `"6.6e-3x"` below 0.01. */
+export function formatRatio(ratio: number | null): string {
   if (ratio === null) return "-";
   return ratio >= 0.01 ? `${ratio.toFixed(2)}x` : `${ratio.toExponential(1)}x`;
 }
@@ -320,11 +323,14 @@ export async function buildReport(
 }
 
 if (import.meta.main) {
-  parseOptions("report", {}); // it takes none: an option given is a mistake, not ignored
+  // Only --out: any other option given is a mistake, not ignored.
+  const values = parseOptions("report", { out: { type: "string" } });
+  const out = values.out === undefined
+    ? new URL("./report.json", import.meta.url).pathname
+    : outputFileOption("report", "--out", values.out);
   benchReps("report", 0); // a bad MEMSTATE_BENCH_REPS is refused before any row is measured
   const report = await buildReport();
   console.log(formatTable(report.rows));
-  const out = new URL("./report.json", import.meta.url);
   Deno.writeTextFileSync(out, JSON.stringify(report, null, 2) + "\n");
-  console.log(`\nwrote ${out.pathname}`);
+  console.log(`\nwrote ${out}`);
 }

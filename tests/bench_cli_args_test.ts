@@ -59,6 +59,33 @@ const CASES: [string, string[], string][] = [
     "linux_rows: --rows: the report's rows as JSON, without --part or --parts",
   ],
   ["report", ["--bogus"], "report: Unknown option '--bogus'"],
+  [
+    "report",
+    ["--out", "/nonexistent-dir/report.json"],
+    "report: --out /nonexistent-dir/report.json: its directory does not exist",
+  ],
+  ["report_runs", ["--runs", "0"], 'report_runs: --runs: an integer from 1 to 100, got "0"'],
+  [
+    "report_runs",
+    ["--runs", "2", "--from", "bench/report.json"],
+    "report_runs: --from summarises reports already written: without --runs or --save",
+  ],
+  [
+    "report_runs",
+    ["--save", "/nonexistent-dir"],
+    "report_runs: --save /nonexistent-dir: not an existing directory",
+  ],
+  [
+    "report_runs",
+    ["--out", "/nonexistent-dir/runs.json"],
+    "report_runs: --out /nonexistent-dir/runs.json: its directory does not exist",
+  ],
+  ["report_runs", ["--from", "README.md"], "report_runs: --from README.md: not JSON"],
+  [
+    "report_runs",
+    ["--from", "deno.json"],
+    'report_runs: --from deno.json: not a report of bench/report.ts (no "generated" time and "rows" list)',
+  ],
   ["snapshot_rows", ["--reps", "3"], "snapshot_rows: Unknown option '--reps'"],
   [
     "store_ab",

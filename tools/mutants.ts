@@ -6,7 +6,8 @@
  * order, rollback, views, QEMU's state change engine, registration), the
  * simulated kernels (limit checks, errno order), the plugins (virtio-mem's rule
  * order, the type1 budget, iommufd's cut path, KVM's coalescing and restore),
- * the trace reader and the invariant checker.
+ * the trace reader, the invariant checker and the summary of the benchmark
+ * report's runs.
  *
  * A mutant that the suite cannot kill because no caller can tell the
  * difference is marked `equivalent`, with the reason.
@@ -1255,5 +1256,30 @@ export const MUTANTS: readonly Mutant[] = [
       '    const told = probe.afterEvent(result.events, result.conversions.requested) as unknown;\n    if (typeof told === "number") {\n      this.#probeDue = told;\n      return;\n    }\n',
     what: "a number returned by afterEvent is taken as the next event the probe wants",
     tests: ["tests/host_run_test.ts"],
+  },
+  // ---- bench: the spread of the report's targets over runs (the README's table) ----------------
+  {
+    id: "report-runs-upper-median",
+    file: "bench/report_runs.ts",
+    search: "median: quantile(sorted, 0.5)",
+    replace: "median: sorted[sorted.length >> 1]",
+    what: "the median of an even number of runs is the upper middle one, not between the two",
+    tests: ["tests/bench_report_runs_test.ts"],
+  },
+  {
+    id: "report-runs-every-flag-a-miss",
+    file: "bench/report_runs.ts",
+    search: "if (m.met === false) s.flaggedMisses++;",
+    replace: "s.flaggedMisses++;",
+    what: "a run that met its target but was flagged as noise counts as a flagged miss",
+    tests: ["tests/bench_report_runs_test.ts"],
+  },
+  {
+    id: "report-runs-skipped-counted",
+    file: "bench/report_runs.ts",
+    search: "if (!wasMeasured(m)) {",
+    replace: "if (m === undefined) {",
+    what: "a row a run skipped (no /dev/kvm) counts as measured, and missed",
+    tests: ["tests/bench_report_runs_test.ts"],
   },
 ];

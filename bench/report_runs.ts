@@ -1,0 +1,353 @@
+/**
+ * The benchmark report run several times, each run in a process of its own,
+ * and the spread of every target's ratio across the runs: how many runs met
+ * each target, the range and median of its ratios, and how many verdicts the
+ * report flagged as ones noise can flip. This is where the README's
+ * performance table comes from.
+ *
+ * One run of `bench/report.ts` says what one process measured. On this
+ * project's machine kind the same code runs at different speeds from one
+ * process to the next, so a target whose ratio sits near its bound is met in
+ * some runs and missed in others; only the count over several runs says how
+ * near. The runs go one after another, never side by side, so that no run
+ * shares the machine with another.
+ *
+ * Run: `deno run -A bench/report_runs.ts [--runs N] [--save DIR] [--out FILE]`
+ * (`deno task bench:runs`), or `--from FILE...` to summarise reports written
+ * before (`bench/report.json` files, or those `--save` kept) without running
+ * any. The summary is printed and written as JSON to `--out` (default
+ * `bench/report_runs.json`). `MEMSTATE_BENCH_REPS` passes on to every run.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import {
+  directoryOption,
+  integerOption,
+  outputFileOption,
+  parseOptions,
+  usage,
+} from "./cli_args.ts";
+import { formatRatio, quantile, type RatedMeasurement, type Report } from "./report.ts";
+
+/** One candidate's targets over several runs of the report. */
+export interface TargetSpread {
+  /** The row's workload. */
+  workload: string;
+  /** The candidate measured against the row's baseline. */
+  candidate: string;
+  /** The targets as the report states them, e.g. `"time <= 2x, bytes <= 0.01x"`. */
+  target: string;
+  /** Runs that measured it (a run may skip a row, as without /dev/kvm). */
+  measured: number;
+  /** Runs whose every target held. */
+  met: number;
+  /** Runs whose verdict the report marked as one noise can flip. */
+  noiseFlagged: number;
+  /** Of the runs that missed, those whose miss was marked as one noise can flip. */
+  flaggedMisses: number;
+  /** The time ratio of each run in the order run: null where it was not measured. */
+  timeRatios: (number | null)[];
+  /** Smallest, median and largest time ratio over the runs that measured it. */
+  time: Spread | null;
+  /** Smallest, median and largest bytes ratio over the runs that measured it. */
+  bytes: Spread | null;
+}
+
+/** A ratio's range over runs; the median interpolates between the middle two of an even count. */
+export interface Spread {
+  /** The smallest. */
+  min: number;
+  /** The median. */
+  median: number;
+  /** The largest. */
+  max: number;
+}
+
+/** The summary of several runs, as written to JSON. */
+export interface RunsSummary {
+  /** ISO time of the summary. */
+  generated: string;
+  /** Each run's report: its `generated` time and where it came from (a file, or "run N"). */
+  runs: { source: string; generated: string }[];
+  /** Every candidate with a target, in the order of the first report. */
+  targets: TargetSpread[];
+}
+
+/** A report read from `source`, or an error naming `source` and what is missing. */
+export function checkReport(value: unknown, source: string): Report {
+  const report = value as Partial<Report> | null;
+  if (
+    typeof report !== "object" || report === null || !Array.isArray(report.rows) ||
+    typeof report.generated !== "string"
+  ) {
+    throw new RangeError(
+      `${source}: not a report of bench/report.ts (no "generated" time and "rows" list)`,
+    );
+  }
+  for (const row of report.rows) {
+    if (typeof row?.workload !== "string" || !Array.isArray(row.results)) {
+      throw new RangeError(`${source}: a row without a "workload" name or "results" list`);
+    }
+  }
+  return report as Report;
+}
+
+function spread(values: number[]): Spread | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0], median: quantile(sorted, 0.5), max: sorted[sorted.length - 1] };
+}
+
+/** Whether `m` was measured in its run: a skipped row has no ratio and no verdict. */
+function wasMeasured(m: RatedMeasurement): boolean {
+  return m.met !== null || m.timeRatio !== null || m.bytesRatio !== null;
+}
+
+/**
+ * The spread of every targeted candidate over `reports` (one per run, in the
+ * order run; `sources` names each). A candidate a run lacks, or skipped,
+ * counts as not measured in that run.
+ */
+export function summarise(reports: Report[], sources: string[]): RunsSummary {
+  const byKey = new Map<string, { spread: TargetSpread; bytes: number[] }>();
+  reports.forEach((report, run) => {
+    for (const row of report.rows) {
+      if (row.targets.length === 0) continue;
+      for (const m of row.results.slice(1)) {
+        const key = `${row.workload}\u0000${m.store}`;
+        let entry = byKey.get(key);
+        if (entry === undefined) {
+          entry = {
+            spread: {
+              workload: row.workload,
+              candidate: m.store,
+              target: m.target,
+              measured: 0,
+              met: 0,
+              noiseFlagged: 0,
+              flaggedMisses: 0,
+              timeRatios: [],
+              time: null,
+              bytes: null,
+            },
+            bytes: [],
+          };
+          byKey.set(key, entry);
+        }
+        const s = entry.spread;
+        // A run that measured it twice (two rows of one name) is a report this cannot read.
+        if (s.timeRatios.length > run) {
+          throw new RangeError(
+            `${sources[run]}: two rows measure "${row.workload}" / "${m.store}"`,
+          );
+        }
+        while (s.timeRatios.length < run) s.timeRatios.push(null);
+        if (!wasMeasured(m)) {
+          s.timeRatios.push(null);
+          continue;
+        }
+        s.measured++;
+        if (m.met === true) s.met++;
+        if (m.noiseCanFlip) {
+          s.noiseFlagged++;
+          if (m.met === false) s.flaggedMisses++;
+        }
+        s.timeRatios.push(m.timeRatio);
+        if (m.bytesRatio !== null) entry.bytes.push(m.bytesRatio);
+      }
+    }
+  });
+  const targets = [...byKey.values()].map(({ spread: s, bytes }) => {
+    while (s.timeRatios.length < reports.length) s.timeRatios.push(null);
+    s.time = spread(s.timeRatios.filter((r): r is number => r !== null));
+    s.bytes = spread(bytes);
+    return s;
+  });
+  return {
+    generated: new Date().toISOString(),
+    runs: reports.map((r, k) => ({ source: sources[k], generated: r.generated })),
+    targets,
+  };
+}
+
+function formatSpread(s: Spread | null): string {
+  if (s === null) return "-";
+  if (s.min === s.max) return formatRatio(s.min);
+  return `${formatRatio(s.min)}-${formatRatio(s.max)} (median ${formatRatio(s.median)})`;
+}
+
+/** What the `met` column says: the count, and how many misses the report flagged as noise. */
+function formatMet(s: TargetSpread): string {
+  if (s.measured === 0) return "not measured";
+  const misses = s.measured - s.met;
+  let text = `${s.met} of ${s.measured}`;
+  if (misses > 0) text += ` (${s.flaggedMisses} of the ${misses} misses flagged as noise)`;
+  else if (s.noiseFlagged > 0) text += ` (${s.noiseFlagged} flagged as noise)`;
+  return text;
+}
+
+/** The summary as a plain-text table, with each missed target's ratios run by run. */
+export function formatSummary(summary: RunsSummary): string {
+  const header = [
+    "workload / candidate",
+    "time ratio over the runs",
+    "bytes ratio",
+    "target",
+    "met",
+  ];
+  const lines = [header];
+  for (const s of summary.targets) {
+    lines.push([
+      `${s.workload} / ${s.candidate}`,
+      formatSpread(s.time),
+      formatSpread(s.bytes),
+      s.target,
+      formatMet(s),
+    ]);
+  }
+  const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  const text = lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+  text.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  const measured = summary.targets.filter((s) => s.measured > 0);
+  const always = measured.filter((s) => s.met === s.measured).length;
+  text.push(
+    `${summary.runs.length} runs; ${always} of ${measured.length} measured targets met in every run`,
+  );
+  for (const s of measured) {
+    if (s.met === s.measured) continue;
+    const each = s.timeRatios.map((r) => (r === null ? "-" : formatRatio(r))).join(", ");
+    text.push(`${s.workload} / ${s.candidate}, run by run: ${each}`);
+  }
+  return text.join("\n");
+}
+
+/** The report script the runs run. */
+export const REPORT_SCRIPT: URL = new URL("./report.ts", import.meta.url);
+
+/** What `bench:report` is allowed; a run needs no more. */
+const REPORT_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-run",
+];
+
+/**
+ * Runs `script` (the report, unless a test gives another) `runs` times, one
+ * after another, each writing its JSON to `dir`; `onRun` hears of each run
+ * as it ends. Returns the reports in the order run; throws, naming the run,
+ * when one fails (its output then goes to standard error).
+ */
+export async function runReports(
+  runs: number,
+  dir: string,
+  onRun: (run: number, report: Report, seconds: number) => void,
+  script: URL = REPORT_SCRIPT,
+): Promise<{ reports: Report[]; files: string[] }> {
+  const reports: Report[] = [], files: string[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const file = join(dir, `report-${run}.json`);
+    const t0 = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...REPORT_PERMISSIONS, script.href, "--out", file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) {
+      const text = new TextDecoder();
+      await Deno.stderr.write(out.stdout);
+      await Deno.stderr.write(out.stderr);
+      throw new Error(
+        `run ${run} of ${runs} failed (exit status ${out.code}): ${
+          text.decode(out.stderr).trim().split("\n").pop() ?? ""
+        }`,
+      );
+    }
+    const report = checkReport(JSON.parse(await Deno.readTextFile(file)), `run ${run}`);
+    reports.push(report);
+    files.push(file);
+    onRun(run, report, (performance.now() - t0) / 1000);
+  }
+  return { reports, files };
+}
+
+/** One line after each run: how long it took and which targets it missed. */
+function progressLine(run: number, runs: number, report: Report, seconds: number): string {
+  const verdicts = report.rows.flatMap((row) =>
+    row.results.filter((m) => m.met !== null).map((m) => ({ row, m }))
+  );
+  const missed = verdicts.filter(({ m }) => m.met === false).map(({ row }) => row.workload);
+  const met = verdicts.length - missed.length;
+  return `run ${run} of ${runs}: ${
+    seconds.toFixed(0)
+  } s, ${met} of ${verdicts.length} targets met` +
+    (missed.length > 0 ? ` (missed: ${missed.join(", ")})` : "");
+}
+
+/** Reads the reports `files` name, each checked; a file that cannot be read ends in {@link usage}. */
+function readReports(files: string[]): Report[] {
+  return files.map((file) => {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch (e) {
+      return usage("report_runs", `--from ${file}: cannot read it (${(e as Error).message})`);
+    }
+    try {
+      return checkReport(JSON.parse(text), file);
+    } catch (e) {
+      const why = e instanceof SyntaxError ? "not JSON" : (e as Error).message;
+      return usage("report_runs", `--from ${file}: ${why.replace(`${file}: `, "")}`);
+    }
+  });
+}
+
+/** The most runs one call makes (each takes about half a minute). */
+export const MAX_RUNS = 100;
+
+if (import.meta.main) {
+  const values = parseOptions("report_runs", {
+    runs: { type: "string" },
+    from: { type: "string", multiple: true },
+    save: { type: "string" },
+    out: { type: "string" },
+  });
+  const from = values.from ?? [];
+  if (from.length > 0 && (values.runs !== undefined || values.save !== undefined)) {
+    usage("report_runs", "--from summarises reports already written: without --runs or --save");
+  }
+  const runs = integerOption("report_runs", "runs", values.runs, {
+    fallback: 6,
+    min: 1,
+    max: MAX_RUNS,
+  });
+  const out = values.out === undefined
+    ? new URL("./report_runs.json", import.meta.url).pathname
+    : outputFileOption("report_runs", "--out", values.out);
+  let summary: RunsSummary;
+  if (from.length > 0) {
+    summary = summarise(readReports(from), from);
+  } else {
+    const dir = values.save === undefined
+      ? Deno.makeTempDirSync({ prefix: "memstate_report_runs_" })
+      : directoryOption("report_runs", "--save", values.save);
+    try {
+      const { reports } = await runReports(runs, dir, (run, report, seconds) => {
+        console.log(progressLine(run, runs, report, seconds));
+      });
+      summary = summarise(reports, reports.map((_, k) => `run ${k + 1}`));
+    } catch (e) {
+      console.error(`report_runs: ${(e as Error).message}`);
+      Deno.exit(1);
+    } finally {
+      if (values.save === undefined) Deno.removeSync(dir, { recursive: true });
+    }
+    console.log("");
+  }
+  console.log(formatSummary(summary));
+  Deno.writeTextFileSync(out, JSON.stringify(summary, null, 2) + "\n");
+  console.log(`\nwrote ${out}`);
+}
