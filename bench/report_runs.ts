@@ -49,6 +49,8 @@ export interface TargetSpread {
   flaggedMisses: number;
   /** The time ratio of each run in the order run: null where it was not measured. */
   timeRatios: (number | null)[];
+  /** Each run's verdict in the order run (true: every target held): null where not measured. */
+  verdicts: (boolean | null)[];
   /** Smallest, median and largest time ratio over the runs that measured it. */
   time: Spread | null;
   /** Smallest, median and largest bytes ratio over the runs that measured it. */
@@ -129,6 +131,7 @@ export function summarise(reports: Report[], sources: string[]): RunsSummary {
               noiseFlagged: 0,
               flaggedMisses: 0,
               timeRatios: [],
+              verdicts: [],
               time: null,
               bytes: null,
             },
@@ -143,9 +146,13 @@ export function summarise(reports: Report[], sources: string[]): RunsSummary {
             `${sources[run]}: two rows measure "${row.workload}" / "${m.store}"`,
           );
         }
-        while (s.timeRatios.length < run) s.timeRatios.push(null);
+        while (s.timeRatios.length < run) {
+          s.timeRatios.push(null);
+          s.verdicts.push(null);
+        }
         if (!wasMeasured(m)) {
           s.timeRatios.push(null);
+          s.verdicts.push(null);
           continue;
         }
         s.measured++;
@@ -155,12 +162,16 @@ export function summarise(reports: Report[], sources: string[]): RunsSummary {
           if (m.met === false) s.flaggedMisses++;
         }
         s.timeRatios.push(m.timeRatio);
+        s.verdicts.push(m.met);
         if (m.bytesRatio !== null) entry.bytes.push(m.bytesRatio);
       }
     }
   });
   const targets = [...byKey.values()].map(({ spread: s, bytes }) => {
-    while (s.timeRatios.length < reports.length) s.timeRatios.push(null);
+    while (s.timeRatios.length < reports.length) {
+      s.timeRatios.push(null);
+      s.verdicts.push(null);
+    }
     s.time = spread(s.timeRatios.filter((r): r is number => r !== null));
     s.bytes = spread(bytes);
     return s;
@@ -217,8 +228,11 @@ export function formatSummary(summary: RunsSummary): string {
   );
   for (const s of measured) {
     if (s.met === s.measured) continue;
-    const each = s.timeRatios.map((r) => (r === null ? "-" : formatRatio(r))).join(", ");
-    text.push(`${s.workload} / ${s.candidate}, run by run: ${each}`);
+    // A miss is starred: a ratio printed as 1.50x may have missed a bound of 1.5x by a hair.
+    const each = s.timeRatios.map((r, k) =>
+      (r === null ? "-" : formatRatio(r)) + (s.verdicts[k] === false ? "*" : "")
+    );
+    text.push(`${s.workload} / ${s.candidate}, run by run (* missed): ${each.join(", ")}`);
   }
   return text.join("\n");
 }

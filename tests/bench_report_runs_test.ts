@@ -48,6 +48,7 @@ Deno.test("summarise: per target, the runs that met it, its ratios' range and me
   assert.equal(boot.measured, 4);
   assert.equal(boot.met, 2, "1.8x and 1.9x meet 2x; 2.2x and 2.1x do not");
   assert.deepEqual(boot.timeRatios, [1.8, 2.2, 1.9, 2.1]);
+  assert.deepEqual(boot.verdicts, [true, false, true, false]);
   // The median of an even count lies between the middle two (1.9x and 2.1x).
   assert.ok(Math.abs(boot.time!.median - 2.0) < 1e-12, `median ${boot.time!.median}`);
   assert.equal(boot.time!.min, 1.8);
@@ -70,10 +71,12 @@ Deno.test("summarise: a run that skipped or lacks a row counts as not measured t
   const summary = summarise(runs, ["1", "2", "3", "4"]);
   const linux = summary.targets.find((t) => t.workload === "linux")!;
   assert.deepEqual(linux.timeRatios, [null, null, 1.4, 1.3]);
+  assert.deepEqual(linux.verdicts, [null, null, true, true]);
   assert.equal(linux.measured, 2);
   assert.equal(linux.met, 2);
   const boot = summary.targets.find((t) => t.workload === "boot")!;
   assert.deepEqual(boot.timeRatios, [1.5, 1.6, 1.7, null]);
+  assert.deepEqual(boot.verdicts, [true, true, true, null]);
   assert.equal(boot.measured, 3);
   const text = formatSummary(summary);
   assert.match(text, /4 runs; 2 of 2 measured targets met in every run/);
@@ -97,8 +100,23 @@ Deno.test("summarise: noise flags are counted, and among the misses those flagge
   assert.equal(boot.flaggedMisses, 1, "the 2.1x miss was flagged, the 2.3x one was not");
   const text = formatSummary(summary);
   assert.match(text, /1 of 3 \(1 of the 2 misses flagged as noise\)/);
-  assert.match(text, /boot \/ range-tree, run by run: 1\.90x, 2\.10x, 2\.30x/);
+  assert.match(text, /boot \/ range-tree, run by run \(\* missed\): 1\.90x, 2\.10x\*, 2\.30x\*/);
   assert.match(text, /1\.90x-2\.30x \(median 2\.10x\)/);
+});
+
+Deno.test("formatSummary: a run that missed by less than the printed digits is starred", () => {
+  // 1.5004x prints as 1.50x, as does 1.4996x: only the star tells the miss from the hit.
+  const summary = summarise([
+    report({ linux: [1, 1.5004] }, 1.5),
+    report({ linux: [1, 1.4996] }, 1.5),
+  ], [
+    "1",
+    "2",
+  ]);
+  assert.match(
+    formatSummary(summary),
+    /linux \/ range-tree, run by run \(\* missed\): 1\.50x\*, 1\.50x$/m,
+  );
 });
 
 Deno.test("summarise: a report with two rows of one name is refused, naming it", () => {
