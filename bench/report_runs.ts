@@ -249,27 +249,39 @@ const REPORT_PERMISSIONS = [
   "--allow-run",
 ];
 
+/** What {@link runReports} tells its caller, and what it runs. */
+export interface RunReportsOptions {
+  /** Hears of each run as it ends: its number (from 1), its report, its seconds. */
+  onRun?: (run: number, report: Report, seconds: number) => void;
+  /** Gets each run's process as it starts, so that an interrupt can end it. */
+  started?: (child: Deno.ChildProcess) => void;
+  /** The script run (default {@link REPORT_SCRIPT}; tests give a stand-in). */
+  script?: URL;
+}
+
 /**
- * Runs `script` (the report, unless a test gives another) `runs` times, one
- * after another, each writing its JSON to `dir`; `onRun` hears of each run
- * as it ends. Returns the reports in the order run; throws, naming the run,
- * when one fails (its output then goes to standard error).
+ * Runs the report `runs` times, one after another, each in a process of its
+ * own writing its JSON to `dir`. Returns the reports in the order run;
+ * throws, naming the run, when one fails (its output then goes to standard
+ * error).
  */
 export async function runReports(
   runs: number,
   dir: string,
-  onRun: (run: number, report: Report, seconds: number) => void,
-  script: URL = REPORT_SCRIPT,
+  options: RunReportsOptions = {},
 ): Promise<{ reports: Report[]; files: string[] }> {
+  const script = options.script ?? REPORT_SCRIPT;
   const reports: Report[] = [], files: string[] = [];
   for (let run = 1; run <= runs; run++) {
     const file = join(dir, `report-${run}.json`);
     const t0 = performance.now();
-    const out = await new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(Deno.execPath(), {
       args: ["run", ...REPORT_PERMISSIONS, script.href, "--out", file],
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
+    options.started?.(child);
+    const out = await child.output();
     if (out.code !== 0) {
       const text = new TextDecoder();
       await Deno.stderr.write(out.stdout);
@@ -283,7 +295,7 @@ export async function runReports(
     const report = checkReport(JSON.parse(await Deno.readTextFile(file)), `run ${run}`);
     reports.push(report);
     files.push(file);
-    onRun(run, report, (performance.now() - t0) / 1000);
+    options.onRun?.(run, report, (performance.now() - t0) / 1000);
   }
   return { reports, files };
 }
@@ -348,17 +360,36 @@ if (import.meta.main) {
     const dir = values.save === undefined
       ? Deno.makeTempDirSync({ prefix: "memstate_report_runs_" })
       : directoryOption("report_runs", "--save", values.save);
+    const removeTemporary = () => {
+      if (values.save === undefined) Deno.removeSync(dir, { recursive: true });
+    };
+    // Ctrl-C: the run in progress ends too, and no temporary directory is left behind.
+    let child: Deno.ChildProcess | undefined;
+    const interrupted = () => {
+      try {
+        child?.kill("SIGINT");
+      } catch {
+        // it had ended
+      }
+      removeTemporary();
+      console.error("report_runs: interrupted");
+      Deno.exit(130);
+    };
+    Deno.addSignalListener("SIGINT", interrupted);
     try {
-      const { reports } = await runReports(runs, dir, (run, report, seconds) => {
-        console.log(progressLine(run, runs, report, seconds));
+      const { reports } = await runReports(runs, dir, {
+        onRun: (run, report, seconds) => console.log(progressLine(run, runs, report, seconds)),
+        started: (c) => child = c,
       });
       summary = summarise(reports, reports.map((_, k) => `run ${k + 1}`));
     } catch (e) {
+      removeTemporary();
       console.error(`report_runs: ${(e as Error).message}`);
       Deno.exit(1);
     } finally {
-      if (values.save === undefined) Deno.removeSync(dir, { recursive: true });
+      Deno.removeSignalListener("SIGINT", interrupted);
     }
+    removeTemporary();
     console.log("");
   }
   console.log(formatSummary(summary));

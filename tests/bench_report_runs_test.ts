@@ -164,7 +164,13 @@ Deno.writeTextFileSync(out, JSON.stringify({ generated: "g" + runs, command: "",
 `,
     );
     const heard: number[] = [];
-    const { reports, files } = await runReports(3, dir, (run) => heard.push(run), script);
+    const started: Deno.ChildProcess[] = [];
+    const { reports, files } = await runReports(3, dir, {
+      onRun: (run) => heard.push(run),
+      started: (child) => started.push(child),
+      script,
+    });
+    assert.equal(started.length, 3, "each run's process is handed over as it starts");
     assert.deepEqual(heard, [1, 2, 3]);
     assert.deepEqual(files, [1, 2, 3].map((k) => join(dir, `report-${k}.json`)));
     // Run k saw k - 1 reports before it: the runs went one after another.
@@ -186,7 +192,7 @@ Deno.test("runReports: a run that fails stops the runs, naming it and its last l
     // The failed run's output is passed on to standard error: keep this test's quiet.
     Deno.stderr.write = (p: Uint8Array) => Promise.resolve(p.length);
     await assert.rejects(
-      runReports(2, dir, () => assert.fail("no run succeeded"), script),
+      runReports(2, dir, { onRun: () => assert.fail("no run succeeded"), script }),
       /^Error: run 1 of 2 failed \(exit status 1\): linux_rows: the process of the rows failed$/,
     );
   } finally {
