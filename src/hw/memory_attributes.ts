@@ -5,14 +5,17 @@
  * independent of memslots; a frame without an entry is shared (attributes 0).
  * Here the same table is a range store over the whole u64 guest physical space
  * (2^52 frames of 4 KiB), so its memory grows with the number of attribute
- * extents. The real Linux backend reuses this class to remember what it set
- * where the running kernel cannot report it.
+ * extents; where the VM supports one attribute (KVM defines only PRIVATE), a
+ * stretch that keeps converting one frame at a time is held as a bitmap
+ * besides (_frame_bits.ts). The real Linux backend reuses this class to
+ * remember what it set where the running kernel cannot report it.
  *
  * @module
  */
 
 import { HwError } from "./errors.ts";
 import { RangeTreeStore } from "../store/range_tree_store.ts";
+import { FrameBits } from "./_frame_bits.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "./backend.ts";
 import { countPagesWith } from "../store/_read_runs.ts";
 import { addWrapsU64, checkPowerOfTwo, checkU64, hex, isAligned } from "./u64.ts";
@@ -35,7 +38,11 @@ export class SimMemoryAttributes {
   readonly supportedMask: number;
   /** Guest page size in bytes. */
   readonly pageSize: number;
-  #store: RangeTreeStore;
+  /**
+   * The attribute words by frame: a {@link FrameBits} where a word is one
+   * bit (one supported attribute), else a range store of the word's bits.
+   */
+  #store: RangeTreeStore | FrameBits;
   /**
    * Attribute words are stored shifted down past the unsupported low bits:
    * PRIVATE (bit 3), the only attribute KVM defines, is stored as one bit, so
@@ -64,7 +71,9 @@ export class SimMemoryAttributes {
     this.#shift = supportedMask === 0 ? 0 : 31 - Math.clz32(supportedMask & -supportedMask);
     const bits = Math.max(1, 32 - Math.clz32(supportedMask >>> this.#shift));
     this.#frames = 2 ** 64 / pageSize;
-    this.#store = new RangeTreeStore(this.#frames, { bits });
+    this.#store = bits === 1
+      ? new FrameBits(this.#frames)
+      : new RangeTreeStore(this.#frames, { bits });
   }
 
   /**
@@ -154,7 +163,9 @@ export class SimMemoryAttributes {
     if (this.#privatePages < 0) {
       const store = this.#store;
       const mask = KVM_MEMORY_ATTRIBUTE_PRIVATE >>> this.#shift;
-      this.#privatePages = countPagesWith(store, 0, store.length, mask);
+      this.#privatePages = store instanceof FrameBits
+        ? (mask & 1) === 0 ? 0 : store.ones
+        : countPagesWith(store, 0, store.length, mask);
     }
     return this.#privatePages * this.pageSize;
   }
