@@ -12,13 +12,8 @@ import { BLOCK_AFTER, BLOCK_FRAMES, FrameBits } from "../src/hw/_frame_bits.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../src/hw/backend.ts";
 import { SimMemoryAttributes } from "../src/hw/sim/mod.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
-import { Prng, seedFromEnv } from "../src/util/prng.ts";
-
-function seeded(name: string): Prng {
-  const seed = seedFromEnv();
-  console.log(`${name}: seed ${seed} (set MEMSTATE_SEED to reproduce)`);
-  return new Prng(seed);
-}
+import { Prng } from "../src/util/prng.ts";
+import { testSeed } from "./helpers/env.ts";
 
 /** Everything the table shows, against the oracle's, and the table's own invariants. */
 function assertSame(bits: FrameBits, oracle: RangeTreeStore, rng: Prng, note: string): void {
@@ -74,7 +69,7 @@ function randomSet(rng: Prng, length: number): [number, number, number] {
 }
 
 Deno.test("FrameBits reads as a one-bit range store given the same sets, random sets", () => {
-  const rng = seeded("FrameBits");
+  const rng = new Prng(testSeed("FrameBits"));
   for (const length of [2 ** 52, 64 * BLOCK_FRAMES]) {
     const bits = new FrameBits(length);
     const oracle = new RangeTreeStore(length, { bits: 1 });
@@ -178,7 +173,7 @@ Deno.test("FrameBits: a bad window is refused as the range store refuses it; a b
 });
 
 Deno.test("SimMemoryAttributes: one supported attribute (bits) reads as two (a range store), random calls", () => {
-  const rng = seeded("SimMemoryAttributes one bit against two");
+  const rng = new Prng(testSeed("SimMemoryAttributes one bit against two"));
   const PAGE = 4096;
   // PRIVATE alone keeps a bit per frame; PRIVATE and a second bit keep words in a range store.
   const one = new SimMemoryAttributes(KVM_MEMORY_ATTRIBUTE_PRIVATE);
