@@ -74,13 +74,15 @@ function isDirectory(path: string): boolean {
 
 /**
  * `path`, the value of `option` naming a file to write, once its directory
- * is known to exist; otherwise {@link usage}. Checked before measuring: a
- * typo found after minutes of measuring would lose them.
+ * is known to exist and it is not a directory itself; otherwise
+ * {@link usage}. Checked before measuring: a typo found after minutes of
+ * measuring would lose them.
  */
 export function outputFileOption(script: string, option: string, path: string): string {
   if (!isDirectory(dirname(resolve(path)))) {
     usage(script, `${option} ${path}: its directory does not exist`);
   }
+  if (isDirectory(path)) usage(script, `${option} ${path}: is a directory; give a file to write`);
   return path;
 }
 

@@ -27,6 +27,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { outputFileOption, parseOptions } from "./cli_args.ts";
 import { endToEndSource } from "./e2e_workloads.ts";
 import { linuxSource } from "./linux_rows.ts";
@@ -325,9 +326,12 @@ export async function buildReport(
 if (import.meta.main) {
   // Only --out: any other option given is a mistake, not ignored.
   const values = parseOptions("report", { out: { type: "string" } });
-  const out = values.out === undefined
-    ? new URL("./report.json", import.meta.url).pathname
-    : outputFileOption("report", "--out", values.out);
+  // A file path, not a URL's: a checkout under a path with a space has it percent-encoded.
+  const out = outputFileOption(
+    "report",
+    "--out",
+    values.out ?? fileURLToPath(new URL("./report.json", import.meta.url)),
+  );
   benchReps("report", 0); // a bad MEMSTATE_BENCH_REPS is refused before any row is measured
   const report = await buildReport();
   console.log(formatTable(report.rows));

@@ -22,6 +22,7 @@
  */
 
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   directoryOption,
   integerOption,
@@ -89,8 +90,18 @@ export function checkReport(value: unknown, source: string): Report {
     );
   }
   for (const row of report.rows) {
-    if (typeof row?.workload !== "string" || !Array.isArray(row.results)) {
-      throw new RangeError(`${source}: a row without a "workload" name or "results" list`);
+    if (
+      typeof row?.workload !== "string" || !Array.isArray(row.results) ||
+      !Array.isArray(row.targets)
+    ) {
+      throw new RangeError(
+        `${source}: a row without a "workload" name, a "results" list or a "targets" list`,
+      );
+    }
+    for (const m of row.results) {
+      if (typeof m?.store !== "string") {
+        throw new RangeError(`${source}: row "${row.workload}" has a result without a "store"`);
+      }
     }
   }
   return report as Report;
@@ -102,15 +113,17 @@ function spread(values: number[]): Spread | null {
   return { min: sorted[0], median: quantile(sorted, 0.5), max: sorted[sorted.length - 1] };
 }
 
-/** Whether `m` was measured in its run: a skipped row has no ratio and no verdict. */
+/** Whether `m` has a verdict in its run: a skipped row has none (no ratio a target applies to). */
 function wasMeasured(m: RatedMeasurement): boolean {
-  return m.met !== null || m.timeRatio !== null || m.bytesRatio !== null;
+  return m.met === true || m.met === false;
 }
 
 /**
  * The spread of every targeted candidate over `reports` (one per run, in the
- * order run; `sources` names each). A candidate a run lacks, or skipped,
- * counts as not measured in that run.
+ * order run; `sources` names each). A candidate a run lacks, or that has no
+ * verdict in it (skipped), counts as not measured in that run. Throws,
+ * naming the source, when a report has two rows of one name or a target
+ * other than the first report's.
  */
 export function summarise(reports: Report[], sources: string[]): RunsSummary {
   const byKey = new Map<string, { spread: TargetSpread; bytes: number[] }>();
@@ -140,6 +153,13 @@ export function summarise(reports: Report[], sources: string[]): RunsSummary {
           byKey.set(key, entry);
         }
         const s = entry.spread;
+        if (m.target !== s.target) {
+          throw new RangeError(
+            `${sources[run]}: "${row.workload}" / "${m.store}" has the target ${
+              JSON.stringify(m.target)
+            }, where ${sources[0]} has ${JSON.stringify(s.target)}`,
+          );
+        }
         // A run that measured it twice (two rows of one name) is a report this cannot read.
         if (s.timeRatios.length > run) {
           throw new RangeError(
@@ -305,8 +325,9 @@ function progressLine(run: number, runs: number, report: Report, seconds: number
   const verdicts = report.rows.flatMap((row) =>
     row.results.filter((m) => m.met !== null).map((m) => ({ row, m }))
   );
-  const missed = verdicts.filter(({ m }) => m.met === false).map(({ row }) => row.workload);
-  const met = verdicts.length - missed.length;
+  const misses = verdicts.filter(({ m }) => m.met === false);
+  const missed = [...new Set(misses.map(({ row }) => row.workload))];
+  const met = verdicts.length - misses.length;
   return `run ${run} of ${runs}: ${
     seconds.toFixed(0)
   } s, ${met} of ${verdicts.length} targets met` +
@@ -331,6 +352,9 @@ function readReports(files: string[]): Report[] {
   });
 }
 
+/** How long a run may take to end once told to stop, before it is killed. */
+const STOP_WAIT_MS = 5000;
+
 /** The most runs one call makes (each takes about half a minute). */
 export const MAX_RUNS = 100;
 
@@ -345,54 +369,88 @@ if (import.meta.main) {
   if (from.length > 0 && (values.runs !== undefined || values.save !== undefined)) {
     usage("report_runs", "--from summarises reports already written: without --runs or --save");
   }
+  const twice = from.find((file, k) => from.indexOf(file) !== k);
+  if (twice !== undefined) {
+    usage("report_runs", `--from ${twice}: given twice, it would count twice`);
+  }
   const runs = integerOption("report_runs", "runs", values.runs, {
     fallback: 6,
     min: 1,
     max: MAX_RUNS,
   });
-  const out = values.out === undefined
-    ? new URL("./report_runs.json", import.meta.url).pathname
-    : outputFileOption("report_runs", "--out", values.out);
-  let summary: RunsSummary;
+  const out = outputFileOption(
+    "report_runs",
+    "--out",
+    values.out ?? fileURLToPath(new URL("./report_runs.json", import.meta.url)),
+  );
+  /** Writes the summary to `out`; a path that cannot be written is one line, exit 2. */
+  const write = (summary: RunsSummary, kept?: string) => {
+    console.log(formatSummary(summary));
+    try {
+      Deno.writeTextFileSync(out, JSON.stringify(summary, null, 2) + "\n");
+    } catch (e) {
+      const where = kept === undefined ? "" : `; the runs' reports are kept in ${kept}`;
+      usage("report_runs", `--out ${out}: cannot write it (${(e as Error).message})${where}`);
+    }
+    console.log(`\nwrote ${out}`);
+  };
   if (from.length > 0) {
-    summary = summarise(readReports(from), from);
+    const reports = readReports(from);
+    try {
+      write(summarise(reports, from));
+    } catch (e) {
+      usage("report_runs", (e as Error).message);
+    }
   } else {
-    const dir = values.save === undefined
+    const temporary = values.save === undefined;
+    const dir = temporary
       ? Deno.makeTempDirSync({ prefix: "memstate_report_runs_" })
-      : directoryOption("report_runs", "--save", values.save);
+      : directoryOption("report_runs", "--save", values.save!);
     const removeTemporary = () => {
-      if (values.save === undefined) Deno.removeSync(dir, { recursive: true });
-    };
-    // Ctrl-C: the run in progress ends too, and no temporary directory is left behind.
-    let child: Deno.ChildProcess | undefined;
-    const interrupted = () => {
+      if (!temporary) return;
       try {
-        child?.kill("SIGINT");
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // already gone
+      }
+    };
+    // Ctrl-C or a kill: the run in progress ends first, then the temporary directory goes.
+    let child: Deno.ChildProcess | undefined;
+    const stop = async (signal: "SIGINT" | "SIGTERM") => {
+      try {
+        child?.kill(signal);
+        const ended = await Promise.race([
+          child?.status.then(() => true),
+          new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_WAIT_MS)),
+        ]);
+        if (ended === false) child?.kill("SIGKILL");
       } catch {
         // it had ended
       }
       removeTemporary();
-      console.error("report_runs: interrupted");
-      Deno.exit(130);
+      console.error(`report_runs: stopped by ${signal}`);
+      Deno.exit(signal === "SIGINT" ? 130 : 143);
     };
-    Deno.addSignalListener("SIGINT", interrupted);
+    const onInt = () => void stop("SIGINT"), onTerm = () => void stop("SIGTERM");
+    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", onTerm);
+    let reports: Report[];
     try {
-      const { reports } = await runReports(runs, dir, {
+      reports = (await runReports(runs, dir, {
         onRun: (run, report, seconds) => console.log(progressLine(run, runs, report, seconds)),
         started: (c) => child = c,
-      });
-      summary = summarise(reports, reports.map((_, k) => `run ${k + 1}`));
+      })).reports;
     } catch (e) {
       removeTemporary();
       console.error(`report_runs: ${(e as Error).message}`);
       Deno.exit(1);
     } finally {
-      Deno.removeSignalListener("SIGINT", interrupted);
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
     }
-    removeTemporary();
     console.log("");
+    // Written before the temporary directory goes: a path that fails keeps the runs.
+    write(summarise(reports, reports.map((_, k) => `run ${k + 1}`)), temporary ? dir : undefined);
+    removeTemporary();
   }
-  console.log(formatSummary(summary));
-  Deno.writeTextFileSync(out, JSON.stringify(summary, null, 2) + "\n");
-  console.log(`\nwrote ${out}`);
 }

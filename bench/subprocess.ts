@@ -11,7 +11,10 @@
  * a new Deno process with every permission, and parses what it printed as
  * JSON; undefined when it failed (it said why on standard error, which is
  * passed through). `started`, if given, gets the process while it runs, so
- * that an interrupt can end it.
+ * that the caller's interrupt handling can end it; without it, a SIGINT or
+ * SIGTERM to this process while the child runs goes to the child too, and
+ * this process exits (130 or 143), so that no child is left running alone
+ * (as when `bench/report_runs.ts` stops a report).
  */
 export async function jsonFromProcess<T>(
   url: string,
@@ -24,6 +27,26 @@ export async function jsonFromProcess<T>(
     stderr: "inherit",
   }).spawn();
   started?.(child);
-  const out = await child.output();
-  return out.code === 0 ? JSON.parse(new TextDecoder().decode(out.stdout)) as T : undefined;
+  const forward = (signal: "SIGINT" | "SIGTERM") => () => {
+    try {
+      child.kill(signal);
+    } catch {
+      // it had ended
+    }
+    Deno.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  const onInt = forward("SIGINT"), onTerm = forward("SIGTERM");
+  if (started === undefined) {
+    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", onTerm);
+  }
+  try {
+    const out = await child.output();
+    return out.code === 0 ? JSON.parse(new TextDecoder().decode(out.stdout)) as T : undefined;
+  } finally {
+    if (started === undefined) {
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
+    }
+  }
 }

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { checkReport, formatSummary, runReports, summarise } from "../bench/report_runs.ts";
 import { rate, type Report, type ReportRow } from "../bench/report.ts";
 import { runBench } from "./helpers/bench.ts";
@@ -119,6 +120,22 @@ Deno.test("formatSummary: a run that missed by less than the printed digits is s
   );
 });
 
+Deno.test("summarise: a ratio without a verdict (no target applied) is not a run that missed", () => {
+  const noVerdict = report({ boot: [1, 1.2] });
+  noVerdict.rows[0].results[1].met = null;
+  const summary = summarise([report({ boot: [1, 1.5] }), noVerdict], ["1", "2"]);
+  assert.equal(summary.targets[0].measured, 1);
+  assert.equal(summary.targets[0].met, 1);
+  assert.deepEqual(summary.targets[0].timeRatios, [1.5, null]);
+});
+
+Deno.test("summarise: reports whose targets differ are refused, naming both", () => {
+  assert.throws(
+    () => summarise([report({ boot: [1, 1.5] }, 2), report({ boot: [1, 1.5] }, 3)], ["a", "b"]),
+    /b: "boot" \/ "range-tree" has the target "time <= 3x", where a has "time <= 2x"/,
+  );
+});
+
 Deno.test("summarise: a report with two rows of one name is refused, naming it", () => {
   const twice = report({ boot: [1, 1.5] });
   twice.rows.push(twice.rows[0]);
@@ -133,7 +150,12 @@ Deno.test("checkReport: what is not a report is refused, naming the source", () 
   assert.throws(() => checkReport(null, "y.json"), /y\.json: not a report/);
   assert.throws(
     () => checkReport({ generated: "t", rows: [{ workload: "boot" }] }, "z.json"),
-    /z\.json: a row without a "workload" name or "results" list/,
+    /z\.json: a row without a "workload" name, a "results" list or a "targets" list/,
+  );
+  assert.throws(
+    () =>
+      checkReport({ generated: "t", rows: [{ workload: "b", results: [null], targets: [] }] }, "n"),
+    /n: row "b" has a result without a "store"/,
   );
   const ok = report({ boot: [1, 1.5] });
   assert.equal(checkReport(ok, "ok.json"), ok);
@@ -143,7 +165,7 @@ Deno.test("checkReport: what is not a report is refused, naming the source", () 
 async function fakeReportScript(dir: string, body: string): Promise<URL> {
   const path = join(dir, "fake_report.ts");
   await Deno.writeTextFile(path, body);
-  return new URL(`file://${path}`);
+  return pathToFileURL(path);
 }
 
 Deno.test("runReports: one process per run, one after another, each report read from its --out", async () => {
@@ -197,6 +219,43 @@ Deno.test("runReports: a run that fails stops the runs, naming it and its last l
     );
   } finally {
     Deno.stderr.write = stderr;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report_runs --from: a report it cannot read is one line naming the file, exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = (name: string, value: unknown) => {
+      const path = join(dir, name);
+      Deno.writeTextFileSync(path, JSON.stringify(value));
+      return path;
+    };
+    const good = report({ boot: [1, 1.5] });
+    const noTargets = { ...good, rows: [{ ...good.rows[0], targets: undefined }] };
+    const twice = { ...good, rows: [good.rows[0], good.rows[0]] };
+    const other = report({ boot: [1, 1.5] }, 3);
+    const cases: [string[], RegExp][] = [
+      [
+        ["--from", file("no_targets.json", noTargets)],
+        /no_targets\.json: a row without a "workload" name, a "results" list or a "targets" list$/,
+      ],
+      [["--from", file("twice.json", twice)], /two rows measure "boot" \/ "range-tree"$/],
+      [
+        ["--from", file("good.json", good), "--from", file("other.json", other)],
+        /other\.json: "boot" \/ "range-tree" has the target "time <= 3x"/,
+      ],
+      [["--from", join(dir, "good.json"), "--from", join(dir, "good.json")], /given twice/],
+      [["--from", join(dir, "good.json"), "--out", dir], /is a directory; give a file to write$/],
+    ];
+    for (const [args, line] of cases) {
+      const out = await runBench("report_runs", args);
+      assert.equal(out.code, 2, `${args.join(" ")}: ${out.err}`);
+      assert.match(out.err, /^report_runs: [^\n]*\n$/, "one line");
+      assert.match(out.err.trimEnd(), line);
+      assert.equal(out.out, "", "nothing else printed");
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -202,3 +202,65 @@ Deno.test("SimMemoryAttributes: one supported attribute (bits) reads as two (a r
   }
   assert.deepEqual([...one.runs()], [...two.runs()]);
 });
+
+Deno.test("FrameBits: one-frame sets make a block only where they keep coming", () => {
+  assert.equal(withBlock(3).bits.blocks, 1, "32 sets into one block make it a bitmap");
+  // Scattered: one set in each of many blocks, more than the counters hold.
+  const scattered = new FrameBits(2 ** 52);
+  for (let k = 0; k < 4 * BLOCK_AFTER * 256; k++) {
+    const frame = k * 7 * BLOCK_FRAMES + 5;
+    scattered.set(frame, frame + 1, 1);
+  }
+  assert.equal(scattered.blocks, 0, "no block from scattered sets");
+  // Two blocks that share a counter take turns: each resets the other's count.
+  const turns = new FrameBits(2 ** 52);
+  for (let k = 0; k < 2 * BLOCK_AFTER; k++) {
+    for (const key of [4, 4 + 256]) {
+      turns.set(key * BLOCK_FRAMES + k, key * BLOCK_FRAMES + k + 1, 1);
+    }
+  }
+  assert.equal(turns.blocks, 0, "sets counted in the same slot by turns make no block");
+  // The count starts over when a block takes the counter: the next sixteen in a row, not fewer.
+  for (let k = 0; k < BLOCK_AFTER - 1; k++) {
+    turns.set(4 * BLOCK_FRAMES + 100 + k, 4 * BLOCK_FRAMES + 101 + k, 1);
+  }
+  assert.equal(turns.blocks, 0, "fifteen in a row make none yet");
+  turns.set(4 * BLOCK_FRAMES + 200, 4 * BLOCK_FRAMES + 201, 1);
+  assert.equal(turns.blocks, 1, "the sixteenth does");
+  turns.checkValid();
+});
+
+Deno.test("FrameBits: runs are read afresh from where the last ended, so an edit between them shows", () => {
+  // Blocks 0 and 5 are bitmaps; the range store is the oracle, edited at the same point.
+  const { bits, oracle } = withBlock(0);
+  for (let k = 0; k < 2 * BLOCK_AFTER; k++) {
+    const frame = 5 * BLOCK_FRAMES + 2 * k;
+    bits.set(frame, frame + 1, 1);
+    oracle.set(frame, frame + 1, 1);
+  }
+  assert.equal(bits.blocks, 2);
+  const seen: { bits: unknown[]; oracle: unknown[] } = { bits: [], oracle: [] };
+  for (const [table, out] of [[bits, seen.bits], [oracle, seen.oracle]] as const) {
+    let first = true;
+    for (const run of table.runs(0, 8 * BLOCK_FRAMES)) {
+      out.push(run);
+      if (first) table.set(5 * BLOCK_FRAMES, 6 * BLOCK_FRAMES, 0); // block 5 goes, mid-iteration
+      first = false;
+    }
+  }
+  assert.deepEqual(seen.bits, seen.oracle);
+  bits.checkValid();
+});
+
+Deno.test("SimMemoryAttributes: with one supported bit that is not PRIVATE, no byte is private", () => {
+  // The word's one bit stands for attribute 16 here: privateBytes counts PRIVATE (8) only.
+  const table = new SimMemoryAttributes(16);
+  table.set(0, 2 ** 30, 16);
+  for (let k = 0; k < 2 * BLOCK_AFTER; k++) table.set(2 ** 31 + k * 4096, 4096, 16);
+  assert.equal(table.privateBytes(), 0);
+  assert.equal(table.get(0), 16);
+  const private_ = new SimMemoryAttributes(KVM_MEMORY_ATTRIBUTE_PRIVATE);
+  private_.set(0, 2 ** 30, KVM_MEMORY_ATTRIBUTE_PRIVATE);
+  for (let k = 0; k < 2 * BLOCK_AFTER; k++) private_.set(2 ** 31 + k * 4096, 4096, 8);
+  assert.equal(private_.privateBytes(), 2 ** 30 + 2 * BLOCK_AFTER * 4096);
+});

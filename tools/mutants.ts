@@ -1310,9 +1310,26 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "frame-bits-runs-skip-bit",
     file: "src/hw/_frame_bits.ts",
-    search: "      next = (w + 1) << 5;",
-    replace: "      next = ((w + 1) << 5) + 1;",
-    what: "a block's runs skip the first bit of each whole word they pass",
+    search: "    next = (w + 1) << 5;",
+    replace: "    next = ((w + 1) << 5) + 1;",
+    what: "a run inside a block skips the first bit of each whole word it passes",
+    tests: ["tests/hw_frame_bits_test.ts"],
+  },
+  {
+    id: "frame-bits-hit-count-kept",
+    file: "src/hw/_frame_bits.ts",
+    search: "        this.#hitCounts[slot] = 1;",
+    replace: "        this.#hitCounts[slot] += 1;",
+    what:
+      "a block whose sets take over a counter keeps the other block's count, so neither needs 16",
+    tests: ["tests/hw_frame_bits_test.ts"],
+  },
+  {
+    id: "attributes-private-ignores-mask",
+    file: "src/hw/memory_attributes.ts",
+    search: "? (mask & 1) === 0 ? 0 : store.ones",
+    replace: "? store.ones",
+    what: "privateBytes counts the one supported attribute as PRIVATE whatever it is",
     tests: ["tests/hw_frame_bits_test.ts"],
   },
   // ---- bench: the spread of the report's targets over runs (the README's table) ----------------

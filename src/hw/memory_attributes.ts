@@ -175,7 +175,11 @@ export class SimMemoryAttributes {
     return this.#calls;
   }
 
-  /** Number of maximal runs over the whole guest physical space (at least 1). */
+  /**
+   * Number of maximal runs over the whole guest physical space (at least 1).
+   * Kept up to date while the table is a range store alone; counted over its
+   * runs while it holds bitmap blocks (_frame_bits.ts), as reports ask once.
+   */
   get runCount(): number {
     return this.#store.runCount;
   }
