@@ -1284,11 +1284,11 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/hw_frame_bits_test.ts"],
   },
   {
-    id: "frame-bits-fill-31-as-32",
+    id: "frame-bits-fill-recount-short",
     file: "src/hw/_frame_bits.ts",
-    search: "const mask = hi - lo === 32 ? -1",
-    replace: "const mask = hi - lo >= 31 ? -1",
-    what: "a range covering 31 bits of a block's word sets the whole word",
+    search: "const first = a >>> 5, last = (b - 1) >>> 5;",
+    replace: "const first = a >>> 5, last = (b - 2) >>> 5;",
+    what: "a fill's count leaves out its last word when the range ends on that word's first bit",
     tests: ["tests/hw_frame_bits_test.ts"],
   },
   {
@@ -1310,9 +1310,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "frame-bits-runs-skip-bit",
     file: "src/hw/_frame_bits.ts",
-    search: "    next = (w + 1) << 5;",
-    replace: "    next = ((w + 1) << 5) + 1;",
-    what: "a run inside a block skips the first bit of each whole word it passes",
+    search: "findNextBit(bitsOf(block), pos + 1, stop, state === 0)",
+    replace: "findNextBit(bitsOf(block), pos + 2, stop, state === 0)",
+    what: "a run inside a block takes in the bit after its first, whatever that bit is",
     tests: ["tests/hw_frame_bits_test.ts"],
   },
   {
