@@ -299,10 +299,19 @@ export function formatTable(rows: RatedRow[]): string {
       : `noise can flip: ${flippable.map((row) => row.workload).join(", ")} ` +
         "(best, median or quartiles of side-by-side ratios disagree on the target)",
   );
-  const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  return [...alignColumns(lines), ...notes.map((n) => `note: ${n}`)].join("\n");
+}
+
+/**
+ * `lines` (the header first) as text, columns two spaces apart, each as wide
+ * as its widest cell, with a rule of dashes under the header (this table's
+ * and bench/report_runs.ts's summary's).
+ */
+export function alignColumns(lines: string[][]): string[] {
+  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)));
   const text = lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
   text.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
-  return [...text, ...notes.map((n) => `note: ${n}`)].join("\n");
+  return text;
 }
 
 /** Runs every source and returns the rated report. */

@@ -30,7 +30,13 @@ import {
   parseOptions,
   usage,
 } from "./cli_args.ts";
-import { formatRatio, quantile, type RatedMeasurement, type Report } from "./report.ts";
+import {
+  alignColumns,
+  formatRatio,
+  quantile,
+  type RatedMeasurement,
+  type Report,
+} from "./report.ts";
 
 /** One candidate's targets over several runs of the report. */
 export interface TargetSpread {
@@ -126,7 +132,11 @@ function wasMeasured(m: RatedMeasurement): boolean {
  * other than the first report's.
  */
 export function summarise(reports: Report[], sources: string[]): RunsSummary {
-  const byKey = new Map<string, { spread: TargetSpread; bytes: number[] }>();
+  // Per candidate: its spread, its bytes ratios, and the runs that first and last named it.
+  const byKey = new Map<
+    string,
+    { spread: TargetSpread; bytes: number[]; firstRun: number; lastRun: number }
+  >();
   reports.forEach((report, run) => {
     for (const row of report.rows) {
       if (row.targets.length === 0) continue;
@@ -143,12 +153,15 @@ export function summarise(reports: Report[], sources: string[]): RunsSummary {
               met: 0,
               noiseFlagged: 0,
               flaggedMisses: 0,
-              timeRatios: [],
-              verdicts: [],
+              // One place per run, null until a run measures it.
+              timeRatios: reports.map(() => null),
+              verdicts: reports.map(() => null),
               time: null,
               bytes: null,
             },
             bytes: [],
+            firstRun: run,
+            lastRun: -1,
           };
           byKey.set(key, entry);
         }
@@ -157,41 +170,30 @@ export function summarise(reports: Report[], sources: string[]): RunsSummary {
           throw new RangeError(
             `${sources[run]}: "${row.workload}" / "${m.store}" has the target ${
               JSON.stringify(m.target)
-            }, where ${sources[0]} has ${JSON.stringify(s.target)}`,
+            }, where ${sources[entry.firstRun]} has ${JSON.stringify(s.target)}`,
           );
         }
         // A run that measured it twice (two rows of one name) is a report this cannot read.
-        if (s.timeRatios.length > run) {
+        if (entry.lastRun === run) {
           throw new RangeError(
             `${sources[run]}: two rows measure "${row.workload}" / "${m.store}"`,
           );
         }
-        while (s.timeRatios.length < run) {
-          s.timeRatios.push(null);
-          s.verdicts.push(null);
-        }
-        if (!wasMeasured(m)) {
-          s.timeRatios.push(null);
-          s.verdicts.push(null);
-          continue;
-        }
+        entry.lastRun = run;
+        if (!wasMeasured(m)) continue;
         s.measured++;
         if (m.met === true) s.met++;
         if (m.noiseCanFlip) {
           s.noiseFlagged++;
           if (m.met === false) s.flaggedMisses++;
         }
-        s.timeRatios.push(m.timeRatio);
-        s.verdicts.push(m.met);
+        s.timeRatios[run] = m.timeRatio;
+        s.verdicts[run] = m.met;
         if (m.bytesRatio !== null) entry.bytes.push(m.bytesRatio);
       }
     }
   });
   const targets = [...byKey.values()].map(({ spread: s, bytes }) => {
-    while (s.timeRatios.length < reports.length) {
-      s.timeRatios.push(null);
-      s.verdicts.push(null);
-    }
     s.time = spread(s.timeRatios.filter((r): r is number => r !== null));
     s.bytes = spread(bytes);
     return s;
@@ -238,9 +240,7 @@ export function formatSummary(summary: RunsSummary): string {
       formatMet(s),
     ]);
   }
-  const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
-  const text = lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
-  text.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  const text = alignColumns(lines);
   const measured = summary.targets.filter((s) => s.measured > 0);
   const always = measured.filter((s) => s.met === s.measured).length;
   text.push(

@@ -1352,8 +1352,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "report-runs-skipped-counted",
     file: "bench/report_runs.ts",
-    search: "if (!wasMeasured(m)) {",
-    replace: "if (m === undefined) {",
+    search: "if (!wasMeasured(m)) continue;",
+    replace: "if (m === undefined) continue;",
     what: "a row a run skipped (no /dev/kvm) counts as measured, and missed",
     tests: ["tests/bench_report_runs_test.ts"],
   },
