@@ -6,8 +6,8 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { outputPathProblem } from "../src/host/report/output_path.ts";
 
 /**
  * Prints `script: message` on standard error, on one line (node's `parseArgs`
@@ -63,31 +63,31 @@ export function integerIn(
   return n;
 }
 
-/** Whether `path` names an existing directory (false where it cannot be looked at). */
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * `path`, the value of `option` naming a file to write, once its directory
- * is known to exist and it is not a directory itself; otherwise
- * {@link usage}. Checked before measuring: a typo found after minutes of
- * measuring would lose them.
+ * `path`, the value of `option` naming a file to write, once it is known
+ * that it can be written (the command line's check for `--html` and
+ * `--svg`, src/host/report/output_path.ts); otherwise {@link usage}.
+ * Checked before measuring: a typo found after minutes of measuring would
+ * lose them.
  */
-export function outputFileOption(script: string, option: string, path: string): string {
-  if (!isDirectory(dirname(resolve(path)))) {
-    usage(script, `${option} ${path}: its directory does not exist`);
-  }
-  if (isDirectory(path)) usage(script, `${option} ${path}: is a directory; give a file to write`);
+export async function outputFileOption(
+  script: string,
+  option: string,
+  path: string,
+): Promise<string> {
+  const problem = await outputPathProblem(path, option);
+  if (problem !== undefined) usage(script, problem);
   return path;
 }
 
 /** `path`, the value of `option`, when it names an existing directory; otherwise {@link usage}. */
 export function directoryOption(script: string, option: string, path: string): string {
-  if (!isDirectory(path)) usage(script, `${option} ${path}: not an existing directory`);
+  let isDirectory = false;
+  try {
+    isDirectory = Deno.statSync(path).isDirectory;
+  } catch {
+    // missing, or not to be looked at: not an existing directory either way
+  }
+  if (!isDirectory) usage(script, `${option} ${path}: not an existing directory`);
   return path;
 }

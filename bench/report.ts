@@ -336,7 +336,7 @@ if (import.meta.main) {
   // Only --out: any other option given is a mistake, not ignored.
   const values = parseOptions("report", { out: { type: "string" } });
   // A file path, not a URL's: a checkout under a path with a space has it percent-encoded.
-  const out = outputFileOption(
+  const out = await outputFileOption(
     "report",
     "--out",
     values.out ?? fileURLToPath(new URL("./report.json", import.meta.url)),

@@ -23,6 +23,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFailure } from "../src/host/report/output_path.ts";
 import {
   directoryOption,
   integerOption,
@@ -378,7 +379,7 @@ if (import.meta.main) {
     min: 1,
     max: MAX_RUNS,
   });
-  const out = outputFileOption(
+  const out = await outputFileOption(
     "report_runs",
     "--out",
     values.out ?? fileURLToPath(new URL("./report_runs.json", import.meta.url)),
@@ -390,7 +391,7 @@ if (import.meta.main) {
       Deno.writeTextFileSync(out, JSON.stringify(summary, null, 2) + "\n");
     } catch (e) {
       const where = kept === undefined ? "" : `; the runs' reports are kept in ${kept}`;
-      usage("report_runs", `--out ${out}: cannot write it (${(e as Error).message})${where}`);
+      usage("report_runs", `--out: cannot write ${out}: ${writeFailure(e)}${where}`);
     }
     console.log(`\nwrote ${out}`);
   };

@@ -62,7 +62,7 @@ const CASES: [string, string[], string][] = [
   [
     "report",
     ["--out", "/nonexistent-dir/report.json"],
-    "report: --out /nonexistent-dir/report.json: its directory does not exist",
+    "report: --out: cannot write /nonexistent-dir/report.json: its directory does not exist",
   ],
   ["report_runs", ["--runs", "0"], 'report_runs: --runs: an integer from 1 to 100, got "0"'],
   [
@@ -78,7 +78,7 @@ const CASES: [string, string[], string][] = [
   [
     "report_runs",
     ["--out", "/nonexistent-dir/runs.json"],
-    "report_runs: --out /nonexistent-dir/runs.json: its directory does not exist",
+    "report_runs: --out: cannot write /nonexistent-dir/runs.json: its directory does not exist",
   ],
   ["report_runs", ["--from", "README.md"], "report_runs: --from README.md: not JSON"],
   [
