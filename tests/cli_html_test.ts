@@ -1,7 +1,9 @@
 // memstate run --html: writes the report, says where; an unusable --html or --svg path is one
-// clear line and exit 2 before anything runs, and leaves nothing behind.
+// clear line and exit 2 before anything runs, and leaves nothing behind; checks of one new
+// path made at once (two runs' default outputs) do not trip over each other.
 import assert from "node:assert/strict";
 import { cli } from "./helpers/cli.ts";
+import { outputPathProblem } from "../src/host/report/output_path.ts";
 
 Deno.test("cli: run --html writes a self-contained report and says where", async () => {
   const dir = await Deno.makeTempDir();
@@ -85,4 +87,24 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("output path: checks of one new path at once all find it writable, and leave nothing", async () => {
+  // output_path.ts outputPathProblem: another check may make or remove the file between its
+  // steps (two bench runs checking their default output at once). Checked with a stat, then a
+  // create-new, every check but the first found the file made by another: "file exists".
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/report.json`;
+  for (let round = 0; round < 5; round++) {
+    const problems = await Promise.all(
+      Array.from({ length: 16 }, () => outputPathProblem(path, "--out")),
+    );
+    assert.deepEqual(problems, Array(16).fill(undefined), `round ${round}`);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "no file left behind");
+  }
+  // An existing file is left as it is, its contents too.
+  await Deno.writeTextFile(path, "kept");
+  assert.equal(await outputPathProblem(path, "--out"), undefined);
+  assert.equal(await Deno.readTextFile(path), "kept");
+  await Deno.remove(dir, { recursive: true });
 });

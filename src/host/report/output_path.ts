@@ -16,29 +16,39 @@
  */
 export async function outputPathProblem(path: string, flag: string): Promise<string | undefined> {
   if (path === "") return `${flag}: needs a file name`;
-  let exists = false;
   try {
-    const info = await Deno.stat(path);
-    if (info.isDirectory) return `${flag}: ${path} is a directory; give a file name`;
-    exists = true;
+    if ((await Deno.stat(path)).isDirectory) {
+      return `${flag}: ${path} is a directory; give a file name`;
+    }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) {
       return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
     }
   }
-  try {
-    if (exists) {
-      (await Deno.open(path, { write: true })).close();
-    } else {
+  // Another process may make or remove the file between any two steps here (two runs checking
+  // one default path at once, as the bench CLI test's cases do): each step that finds the file
+  // changed under it goes back to the first, a few times.
+  for (let attempt = 0;; attempt++) {
+    try {
+      (await Deno.open(path, { write: true })).close(); // an existing file, left as it is
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
+      }
+    }
+    try {
       (await Deno.open(path, { write: true, createNew: true })).close();
-      await Deno.remove(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists && attempt < 3) continue;
+      if (e instanceof Deno.errors.NotFound) {
+        return `${flag}: cannot write ${path}: its directory does not exist`;
+      }
+      return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
     }
+    // Made here, so removed again; should that fail (gone already), the run writes it anyway.
+    await Deno.remove(path).catch(() => {});
     return undefined;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return `${flag}: cannot write ${path}: its directory does not exist`;
-    }
-    return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
   }
 }
 
