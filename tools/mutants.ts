@@ -898,6 +898,14 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/trace_worker_test.ts", "tests/trace_stream_test.ts"],
   },
   {
+    id: "trace-decode-not-streamed",
+    file: "src/host/trace/stream.ts",
+    search: "take(decoder.decode(chunk, { stream: true }), items);",
+    replace: "take(decoder.decode(chunk), items);",
+    what: "a character whose bytes two chunks split is read as two replacement characters",
+    tests: ["tests/trace_stream_test.ts", "tests/trace_worker_test.ts"],
+  },
+  {
     id: "trace-worker-pack-position",
     file: "src/host/trace/_reader_worker.ts",
     search: "others.push([position, item]);",

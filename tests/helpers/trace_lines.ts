@@ -1,5 +1,5 @@
-// Trace lines of every kind a real QEMU log mixes, and random traces of them, for the stream
-// and worker tests.
+// Trace lines of every kind a real QEMU log mixes (and characters of more than one byte), and
+// random traces of them, for the stream and worker tests.
 import fc from "fast-check";
 
 /** A conversion line of the QEMU log backend at page `page` of the low region. */
@@ -20,6 +20,9 @@ export const LINE_KINDS: ((n: number) => string)[] = [
   () => "# a comment",
   (n) => `kvm_convert_memory start 0x${n.toString(16)} size 0x1000 sideways`, // bad
   (n) => `{"op":"convert","gpa":${n},"size":4096,"to":"shared"`, // bad JSON
+  // Bad, its message quoting characters of 2, 3 and 4 bytes: a chunk boundary inside one of
+  // them must not change what the message says.
+  (n) => `kvm_convert_memory start 0x${n.toString(16)} size 0x1000 ü€${n % 2 ? "𝄞" : ""}`,
 ];
 
 /**

@@ -25,9 +25,10 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
       return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
     }
   }
-  // Another process may make or remove the file between any two steps here (two runs checking
-  // one default path at once, as the bench CLI test's cases do): each step that finds the file
-  // changed under it goes back to the first, a few times.
+  // Another check may make or remove the file between any two steps here (two runs checking
+  // one default path at once, as the bench CLI test's cases do): a step that finds the file
+  // changed under it goes back to the first. Of checks racing so, one at least gets through
+  // each time round (the one that made the file), so the bound is only a backstop.
   for (let attempt = 0;; attempt++) {
     try {
       (await Deno.open(path, { write: true })).close(); // an existing file, left as it is
@@ -40,7 +41,7 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
     try {
       (await Deno.open(path, { write: true, createNew: true })).close();
     } catch (e) {
-      if (e instanceof Deno.errors.AlreadyExists && attempt < 3) continue;
+      if (e instanceof Deno.errors.AlreadyExists && attempt < 100) continue;
       if (e instanceof Deno.errors.NotFound) {
         return `${flag}: cannot write ${path}: its directory does not exist`;
       }
