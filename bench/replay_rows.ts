@@ -11,7 +11,7 @@
  *   built host (the 1 TiB region with the simulated KVM attributes plugin)
  *   with `Region.convert`;
  * - **replay**: `runSession` on the same host configuration with the trace:
- *   reader (on a worker thread: the file is over 8 MiB), runner, counting,
+ *   reader (on a worker thread: the file is over 16 MiB), runner, counting,
  *   and the invariant check at the end.
  *
  * The target: the replay adds at most 25% to the direct conversions. Each is

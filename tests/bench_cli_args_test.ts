@@ -92,6 +92,21 @@ const CASES: [string, string[], string][] = [
     ["--base", "HEAD", "--processes", "0"],
     'store_ab: --processes: an integer from 1 to 100, got "0"',
   ],
+  [
+    "worker_threshold",
+    ["--reps", "0"],
+    'worker_threshold: --reps: an integer from 1 to 1000, got "0"',
+  ],
+  [
+    "worker_threshold",
+    ["--lines", "100000,2.5"],
+    'worker_threshold: --lines: an integer from 1 to 10000000, got "2.5"',
+  ],
+  [
+    "worker_threshold",
+    ["--lines", ""],
+    'worker_threshold: --lines: an integer from 1 to 10000000, got ""',
+  ],
 ];
 
 Deno.test("bench options: a bad value is one line naming the option and the rule, exit 2", async () => {

@@ -223,7 +223,7 @@ Deno.test("worker: a trace gone before it is read is a TraceInputError naming it
   stream.close();
 });
 
-Deno.test("worker: by default for regular files of 8 MiB and more; never for stdin or a followed file", async () => {
+Deno.test("worker: by default for regular files of 16 MiB and more; never for stdin or a followed file", async () => {
   const line = convertLine(1, true) + "\n";
   const big = await tempFile("big.log", line.repeat(Math.ceil(WORKER_MIN_BYTES / line.length)));
   const small = await tempFile("small.log", line);

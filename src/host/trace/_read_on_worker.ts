@@ -7,13 +7,13 @@
  * exactly what the in-thread reader gives. The session's runner takes the
  * batches as posted instead ({@link WorkerRead.columns}), without the rebuild.
  *
- * Why: reading and classifying a line costs about a quarter of a direct 4 KiB
- * conversion on a simulated host (the `replay 1 TiB: reader` row of `deno
- * task bench:report`), so on one thread a replay cannot come within 25% of
- * the same conversions made directly; with the reader on another core it
- * overlaps with the conversions (the `replay 1 TiB` row). A worker costs tens
- * of milliseconds to start, so `openTraceStream` uses one for regular files
- * from {@link WORKER_MIN_BYTES} up, never when following a growing file, and
+ * Why: reading and classifying a line costs about half of a direct 4 KiB
+ * conversion on a simulated host (0.45x-0.50x in the `replay 1 TiB: reader`
+ * row of `deno task bench:report`), so on one thread a replay cannot come
+ * within 25% of the same conversions made directly; with the reader on
+ * another core it overlaps with the conversions (the `replay 1 TiB` row). A
+ * worker costs tens of milliseconds to start, so `openTraceStream` uses one
+ * for regular files from {@link WORKER_MIN_BYTES} up, never when following a growing file, and
  * only when the worker's module can be loaded: a process allowed to read the
  * trace but not memstate's own files reads in-thread instead
  * ({@link workerCanStart}), and a worker that fails to start before its first
@@ -30,8 +30,17 @@ import type { TraceItem } from "./event.ts";
 import { TraceInputError } from "./event.ts";
 import type { TraceStats } from "./stats.ts";
 
-/** Files from this size up are read on a worker by default: 8 MiB, about 100,000 lines. */
-export const WORKER_MIN_BYTES = 8 * 2 ** 20;
+/**
+ * Files from this size up are read on a worker by default: 16 MiB, about
+ * 180,000 lines of a QEMU log. A worker costs a fixed 20-30 ms (starting it,
+ * its first batch) and saves what reading costs the main thread, about half
+ * of what the conversions cost; `bench/worker_threshold.ts` replays traces of
+ * several sizes both ways: at 8.8 MiB the worker took 1.05x-1.12x the
+ * in-thread replay's time, at 12 MiB 0.95x-1.14x, at 16 MiB 0.97x-1.01x, at
+ * 35 MiB 0.83x-0.85x (paired medians, two processes of twenty repetitions;
+ * 8 MiB was the size before). Below it a trace reads in-thread.
+ */
+export const WORKER_MIN_BYTES = 16 * 2 ** 20;
 
 /**
  * How many batches the worker may post before it waits for more credit.

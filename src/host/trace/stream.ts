@@ -57,7 +57,7 @@ export interface TraceStreamOptions {
   /**
    * Read a regular file on a worker thread, so that reading overlaps with
    * what the consumer does with the items (the same items, in the same
-   * batches, the same counts after each). Default: for files of 8 MiB and
+   * batches, the same counts after each). Default: for files of 16 MiB and
    * more, when not following. Never for standard input, a pipe or a followed
    * file; and only when the process may read memstate's own worker module
    * (else, or should the worker fail to start, the file is read in-thread).
