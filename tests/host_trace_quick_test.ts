@@ -1,8 +1,15 @@
 // The regex-free reading of common kvm_convert_memory lines agrees with the
-// regular expressions on every line it accepts, and leaves the rest to them.
+// regular expressions on every line it accepts, and leaves the rest to them; read
+// where the line lies in a chunk of text (quickConvertAt), it answers as for the
+// line alone.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseQemuTraceLineByPattern, quickConvert } from "../src/host/trace/qemu.ts";
+import {
+  LOG_HEAD,
+  parseQemuTraceLineByPattern,
+  quickConvert,
+  quickConvertAt,
+} from "../src/host/trace/qemu.ts";
 import { classifyTraceLine } from "../src/host/trace/read.ts";
 import { seedFromEnv } from "../src/util/prng.ts";
 
@@ -36,6 +43,17 @@ Deno.test("quickConvert agrees with the regular expressions wherever it answers"
       const text = `${p.prefix}kvm_convert_memory start 0x${start}${p.gap}size 0x${p.size} ` +
         `${p.direction}${p.tail}`;
       const fast = quickConvert(text, 7);
+      // The same line read where it lies among others, as the stream reader reads a chunk: a
+      // commented-out conversion before it, another conversion after it.
+      const before = "x\n# kvm_convert_memory start 0x1000 size 0x1000 private_to_shared\n";
+      const chunk =
+        `${before}${text}\nkvm_convert_memory start 0x2000 size 0x1000 shared_to_private`;
+      const from = before.length, to = from + text.length;
+      assert.deepEqual(
+        quickConvertAt(chunk, from, to, chunk.indexOf(LOG_HEAD, from), 7),
+        fast,
+        text,
+      );
       let slow: unknown;
       try {
         slow = parseQemuTraceLineByPattern(text, 7) ?? "none";

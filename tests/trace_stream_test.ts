@@ -166,6 +166,27 @@ Deno.test("stream: a line longer than the limit is one bounded bad line; the nex
   assert.match(one.message, /\(\d+ characters\)/);
 });
 
+Deno.test("stream: a conversion line over the limit is a bad line, also when one chunk holds it whole", async () => {
+  // stream.ts readTextLines reads a conversion line inside a chunk where it lies (qemu.ts
+  // quickConvertAt); the length limit holds there as for every other line: trailing blanks
+  // that quickConvert would accept make the line too long, not a conversion.
+  const padded = convertLine(3, true) + " ".repeat(MAX_LINE_LENGTH);
+  const text = [convertLine(1, true), padded, convertLine(2, false)].join("\n") + "\n";
+  const path = await tempFile("padded.log", text);
+  for (const chunkSize of [TRACE_CHUNK_SIZE, 4 * MiB]) {
+    const items = await streamItems(path, { chunkSize });
+    assert.deepEqual(items.map((i) => [i.op, i.line]), [
+      ["convert", 1],
+      ["bad-line", 2],
+      ["convert", 3],
+    ], `chunk size ${chunkSize}`);
+    assert.match(
+      (items[1] as { message: string }).message,
+      new RegExp(`^line is ${padded.length} characters long`),
+    );
+  }
+});
+
 function simpletrace(little = true): Uint8Array {
   const w = new SimpletraceWriter(
     ["kvm_run_exit", "kvm_set_user_memory", "kvm_convert_memory", "vfio_region_write"],

@@ -18,6 +18,7 @@ export const LINE_KINDS: ((n: number) => string)[] = [
   (n) => `48230@1700000000.${n}:kvm_run_exit cpu_index 0, reason 3`,
   () => "",
   () => "# a comment",
+  (n) => `# ${convertLine(n % 16384, true)}`, // a conversion commented out: a comment
   (n) => `kvm_convert_memory start 0x${n.toString(16)} size 0x1000 sideways`, // bad
   (n) => `{"op":"convert","gpa":${n},"size":4096,"to":"shared"`, // bad JSON
   // Bad, its message quoting characters of 2, 3 and 4 bytes: a chunk boundary inside one of

@@ -35,10 +35,11 @@ import type { TraceStats } from "./stats.ts";
  * 180,000 lines of a QEMU log. A worker costs a fixed 20-30 ms (starting it,
  * its first batch) and saves what reading costs the main thread, about half
  * of what the conversions cost; `bench/worker_threshold.ts` replays traces of
- * several sizes both ways: at 8.8 MiB the worker took 1.05x-1.12x the
- * in-thread replay's time, at 12 MiB 0.95x-1.14x, at 16 MiB 0.97x-1.01x, at
- * 35 MiB 0.83x-0.85x (paired medians, two processes of twenty repetitions;
- * 8 MiB was the size before). Below it a trace reads in-thread.
+ * several sizes both ways: at 8.8 MiB the worker took 1.09x-1.15x the
+ * in-thread replay's time, at 12 MiB 1.00x-1.04x, at 16 MiB 0.94x-0.97x, at
+ * 35 MiB 0.89x-0.90x (paired medians, two processes of twenty repetitions,
+ * with the in-thread reader of round 14; 8 MiB was the size before). Below it
+ * a trace reads in-thread.
  */
 export const WORKER_MIN_BYTES = 16 * 2 ** 20;
 

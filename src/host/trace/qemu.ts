@@ -42,7 +42,7 @@ import {
 } from "./event.ts";
 
 /** What the `log` backend writes before the first argument; {@link quickConvert} looks for it. */
-const LOG_HEAD = "kvm_convert_memory start 0x";
+export const LOG_HEAD = "kvm_convert_memory start 0x";
 
 /**
  * The common `log`-backend line, read without regular expressions or
@@ -55,12 +55,28 @@ const LOG_HEAD = "kvm_convert_memory start 0x";
  * ({@link parseQemuTraceLineByPattern}, which must agree wherever this answers).
  */
 export function quickConvert(text: string, line: number): ConvertEvent | undefined {
-  const at = text.indexOf(LOG_HEAD);
-  if (at < 0) return undefined;
-  let first = 0;
+  return quickConvertAt(text, 0, text.length, text.indexOf(LOG_HEAD), line);
+}
+
+/**
+ * {@link quickConvert} of the line `text.slice(from, to)`, read where it
+ * lies (the stream reader's chunk of text: no substring made per line), given
+ * `at`, the first {@link LOG_HEAD} in it (-1, or anywhere from `to` on: none).
+ * The line holds no newline, and `text` has one at `to` or ends there: the
+ * numbers and words read here stop at it.
+ */
+export function quickConvertAt(
+  text: string,
+  from: number,
+  to: number,
+  at: number,
+  line: number,
+): ConvertEvent | undefined {
+  if (at < 0 || at >= to) return undefined;
+  let first = from;
   while (text.charCodeAt(first) === 0x20 || text.charCodeAt(first) === 0x09) first++;
   if (text.charCodeAt(first) === 0x23) return undefined; // a '#' comment
-  if (at > 0) {
+  if (at > from) {
     const c = text.charCodeAt(at - 1);
     if (c !== 0x3a && c !== 0x20 && c !== 0x09) return undefined; // ':', ' ', tab
   }
@@ -82,17 +98,17 @@ export function quickConvert(text: string, line: number): ConvertEvent | undefin
   }
   if (digits === 0 || digits > 13 || text.charCodeAt(i) !== 0x20) return undefined;
   i++;
-  let to: ConvertEvent["to"];
-  if (text.startsWith("shared_to_private", i)) to = "private";
-  else if (text.startsWith("private_to_shared", i)) to = "shared";
+  let direction: ConvertEvent["to"];
+  if (text.startsWith("shared_to_private", i)) direction = "private";
+  else if (text.startsWith("private_to_shared", i)) direction = "shared";
   else return undefined;
   i += 17;
-  while (i < text.length) {
+  while (i < to) {
     const c = text.charCodeAt(i++);
     if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return undefined;
   }
   if (size === 0 || gpa + size > Number.MAX_SAFE_INTEGER) return undefined;
-  return { op: "convert", gpa, size, to, line };
+  return { op: "convert", gpa, size, to: direction, line };
 }
 
 /** The value of a hex digit's character code, or -1. */

@@ -18,6 +18,7 @@
 
 import type { BadLine, TraceItem } from "./event.ts";
 import { TraceInputError } from "./event.ts";
+import { LOG_HEAD, quickConvertAt } from "./qemu.ts";
 import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
@@ -401,10 +402,29 @@ async function* readTextLines(
   // code, every chunk (21 times in a 1M-line replay on the worker, `--trace-deopt`; now none).
   const takeLines = (text: string, items: TraceItem[]): number => {
     let start = 0;
+    // The first conversion head at or after `start`, searched for again only once passed: one
+    // search per conversion line, and none for the other lines of a chunk without conversions.
+    let head = text.indexOf(LOG_HEAD);
     while (true) {
       const nl = text.indexOf("\n", start);
       if (nl < 0) return start;
       line++;
+      if (head >= 0 && head < start) head = text.indexOf(LOG_HEAD, start);
+      // A whole line inside this chunk that holds a conversion head: read where it lies, as
+      // classifyTraceLine would read it first (no substring per line: the reader row's time).
+      if (
+        head >= 0 && head < nl && partial.length === 0 && overlong === 0 &&
+        nl - start <= MAX_LINE_LENGTH
+      ) {
+        const quick = quickConvertAt(text, start, nl, head, line);
+        if (quick !== undefined) {
+          stats.lines++;
+          stats.events++;
+          items.push(quick);
+          start = nl + 1;
+          continue;
+        }
+      }
       const piece = text.slice(start, nl);
       start = nl + 1;
       if (overlong > 0) {
