@@ -5,7 +5,7 @@
  * and on a worker in turn (the order alternating each repetition), in one
  * process. A worker costs a fixed 20-30 ms (starting it, waiting for its
  * first batch) and then takes the reading off the main thread; in-thread,
- * reading adds about half the direct conversions' time. Prints, per size, the
+ * reading adds about a third of the direct conversions' time. Prints, per size, the
  * best and median of each and the paired median of worker over in-thread
  * (below 1: the worker is faster). `WORKER_MIN_BYTES`
  * (src/host/trace/_read_on_worker.ts) is set from this.

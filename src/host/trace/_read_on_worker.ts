@@ -7,10 +7,11 @@
  * exactly what the in-thread reader gives. The session's runner takes the
  * batches as posted instead ({@link WorkerRead.columns}), without the rebuild.
  *
- * Why: reading and classifying a line costs about half of a direct 4 KiB
- * conversion on a simulated host (0.45x-0.50x in the `replay 1 TiB: reader`
- * row of `deno task bench:report`), so on one thread a replay cannot come
- * within 25% of the same conversions made directly; with the reader on
+ * Why: reading and classifying a line costs about a third of a direct 4 KiB
+ * conversion on a simulated host (0.32x-0.35x in the `replay 1 TiB: reader`
+ * row of `deno task bench:report`, 0.45x-0.50x before round 14's reader), so
+ * on one thread a replay cannot come within 25% of the same conversions made
+ * directly; with the reader on
  * another core it overlaps with the conversions (the `replay 1 TiB` row). A
  * worker costs tens of milliseconds to start, so `openTraceStream` uses one
  * for regular files from {@link WORKER_MIN_BYTES} up, never when following a growing file, and

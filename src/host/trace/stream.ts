@@ -411,7 +411,8 @@ async function* readTextLines(
       line++;
       if (head >= 0 && head < start) head = text.indexOf(LOG_HEAD, start);
       // A whole line inside this chunk that holds a conversion head: read where it lies, as
-      // classifyTraceLine would read it first (no substring per line: the reader row's time).
+      // classifyTraceLine would read it first; no substring per line (the reader 0.80x-0.84x of its
+      // time with one, `bench/replay_ab.ts --mode thread-read`).
       if (
         head >= 0 && head < nl && partial.length === 0 && overlong === 0 &&
         nl - start <= MAX_LINE_LENGTH
