@@ -10,7 +10,8 @@
  * (below 1: the worker is faster). `WORKER_MIN_BYTES`
  * (src/host/trace/_read_on_worker.ts) is set from this.
  *
- * Run: `deno run -A bench/worker_threshold.ts [--reps N] [--lines N,N,...]`.
+ * Run: `deno run -A bench/worker_threshold.ts [--reps N] [--lines N,N,...]`
+ * (default: twenty repetitions, at 50,000 to 400,000 lines).
  *
  * @module
  */
@@ -25,13 +26,17 @@ import { openTraceStream, runnerBatches } from "../src/host/trace/stream.ts";
 import { WORKER_MIN_BYTES } from "../src/host/trace/_read_on_worker.ts";
 
 const SCRIPT = "worker_threshold";
-/** Lines per trace by default: 4.4 to 35 MiB, around the threshold. */
-const DEFAULT_LINES = [50_000, 100_000, 137_000, 182_000, 400_000];
+/** Lines per trace by default: 4.4 to 35 MiB, around the threshold (182,000: 16.0 MiB). */
+const DEFAULT_LINES = [50_000, 100_000, 137_000, 182_000, 228_000, 273_000, 400_000];
 
 /** Milliseconds to replay `path` on a fresh host, read in-thread or on a worker. */
 async function replay(config: HostConfig, path: string, worker: boolean): Promise<number> {
   const t0 = performance.now();
   const stream = await openTraceStream(path, { worker });
+  if (stream.worker !== worker) {
+    stream.close();
+    throw new Error(`${path}: read ${stream.worker ? "on a worker" : "in-thread"}, not as asked`);
+  }
   try {
     using host = buildHost(config);
     const result = await runBatchStream(host, runnerBatches(stream), {
@@ -87,7 +92,7 @@ export async function measureSizes(lines: number[], reps: number): Promise<SizeT
 
 if (import.meta.main) {
   const values = parseOptions(SCRIPT, { reps: { type: "string" }, lines: { type: "string" } });
-  const reps = integerOption(SCRIPT, "reps", values.reps, { fallback: 15, min: 1, max: 1000 });
+  const reps = integerOption(SCRIPT, "reps", values.reps, { fallback: 20, min: 1, max: 1000 });
   const lines = values.lines === undefined
     ? DEFAULT_LINES
     : values.lines.split(",").map((v) => integerIn(SCRIPT, "--lines", v, 1, 10_000_000));

@@ -187,6 +187,20 @@ Deno.test("stream: a conversion line over the limit is a bad line, also when one
   }
 });
 
+Deno.test("stream: the end of an overlong line is not read as a line, even where it is a conversion", async () => {
+  // readTextLines: once a line is over the limit, the rest of it up to its newline is skipped,
+  // also when that rest, whole in the next chunk, is a conversion line the quick path would read.
+  const long = "x".repeat(MAX_LINE_LENGTH + 1);
+  const conversion = "kvm_convert_memory start 0x1000 size 0x1000 shared_to_private";
+  const path = await tempFile("tail.log", `${long}${conversion}\n${conversion}\n`);
+  const stream = await openTraceStream(path, { worker: false, chunkSize: long.length });
+  const items: TraceItem[] = [];
+  for await (const batch of stream.batches()) items.push(...batch);
+  assert.deepEqual(items.map((i) => [i.op, i.line]), [["bad-line", 1], ["convert", 2]]);
+  assert.equal(stream.stats.unreadable, 1);
+  assert.equal(stream.stats.events, 1);
+});
+
 function simpletrace(little = true): Uint8Array {
   const w = new SimpletraceWriter(
     ["kvm_run_exit", "kvm_set_user_memory", "kvm_convert_memory", "vfio_region_write"],

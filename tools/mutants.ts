@@ -923,6 +923,14 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/trace_stream_test.ts", "tests/trace_worker_test.ts"],
   },
   {
+    id: "trace-quick-at-after-overlong",
+    file: "src/host/trace/stream.ts",
+    search: "head >= 0 && head < nl && partial.length === 0 && overlong === 0 &&",
+    replace: "head >= 0 && head < nl && partial.length === 0 &&",
+    what: "the end of an overlong line, whole in the next chunk, is read as a conversion",
+    tests: ["tests/trace_stream_test.ts"],
+  },
+  {
     id: "trace-quick-at-line-start",
     file: "src/host/trace/qemu.ts",
     search: "  let first = from;\n",
@@ -931,7 +939,7 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/host_trace_quick_test.ts", "tests/trace_stream_test.ts"],
   },
   {
-    id: "trace-quick-at-tail-unbounded",
+    id: "trace-quick-at-tail-short",
     file: "src/host/trace/qemu.ts",
     search: "  while (i < to) {\n    const c = text.charCodeAt(i++);",
     replace: "  while (i < to - 1) {\n    const c = text.charCodeAt(i++);",

@@ -47,8 +47,11 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
       }
       return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
     }
-    // Made here, so removed again; should that fail (gone already), the run writes it anyway.
-    await Deno.remove(path).catch(() => {});
+    try {
+      await Deno.remove(path); // made here, so removed again
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e; // gone already: another check's doing
+    }
     return undefined;
   }
 }

@@ -11,11 +11,11 @@
  * conversion on a simulated host (0.32x-0.35x in the `replay 1 TiB: reader`
  * row of `deno task bench:report`, 0.45x-0.50x before round 14's reader), so
  * on one thread a replay cannot come within 25% of the same conversions made
- * directly; with the reader on
- * another core it overlaps with the conversions (the `replay 1 TiB` row). A
- * worker costs tens of milliseconds to start, so `openTraceStream` uses one
- * for regular files from {@link WORKER_MIN_BYTES} up, never when following a growing file, and
- * only when the worker's module can be loaded: a process allowed to read the
+ * directly; with the reader on another core it overlaps with the conversions
+ * (the `replay 1 TiB` row). A worker costs tens of milliseconds to start, so
+ * `openTraceStream` uses one for regular files from {@link WORKER_MIN_BYTES}
+ * up, never when following a growing file, and only when the worker's module
+ * can be loaded: a process allowed to read the
  * trace but not memstate's own files reads in-thread instead
  * ({@link workerCanStart}), and a worker that fails to start before its first
  * batch hands over to the in-thread reader.
@@ -34,13 +34,13 @@ import type { TraceStats } from "./stats.ts";
 /**
  * Files from this size up are read on a worker by default: 16 MiB, about
  * 180,000 lines of a QEMU log. A worker costs a fixed 20-30 ms (starting it,
- * its first batch) and saves what reading costs the main thread, about half
- * of what the conversions cost; `bench/worker_threshold.ts` replays traces of
- * several sizes both ways: at 8.8 MiB the worker took 1.09x-1.15x the
- * in-thread replay's time, at 12 MiB 1.00x-1.04x, at 16 MiB 0.94x-0.97x, at
- * 35 MiB 0.89x-0.90x (paired medians, two processes of twenty repetitions,
- * with the in-thread reader of round 14; 8 MiB was the size before). Below it
- * a trace reads in-thread.
+ * its first batch) and saves what reading costs the main thread, about a
+ * third of what the conversions cost; `bench/worker_threshold.ts` replays
+ * traces of several sizes both ways: at 8.8 MiB the worker took 1.09x-1.15x
+ * the in-thread replay's time, at 12 MiB 1.00x-1.04x, at 16 MiB (182,000
+ * lines) 0.94x-0.97x, at 35 MiB 0.89x-0.90x (paired medians, two processes of
+ * twenty repetitions, with the in-thread reader of round 14; 8 MiB was the
+ * size before). Below it a trace reads in-thread.
  */
 export const WORKER_MIN_BYTES = 16 * 2 ** 20;
 

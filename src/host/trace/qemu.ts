@@ -61,7 +61,8 @@ export function quickConvert(text: string, line: number): ConvertEvent | undefin
 /**
  * {@link quickConvert} of the line `text.slice(from, to)`, read where it
  * lies (the stream reader's chunk of text: no substring made per line), given
- * `at`, the first {@link LOG_HEAD} in it (-1, or anywhere from `to` on: none).
+ * `at`, the first {@link LOG_HEAD} in it (-1, or anywhere outside `[from, to)`:
+ * none).
  * The line holds no newline, and `text` has one at `to` or ends there: the
  * numbers and words read here stop at it.
  */
@@ -72,7 +73,7 @@ export function quickConvertAt(
   at: number,
   line: number,
 ): ConvertEvent | undefined {
-  if (at < 0 || at >= to) return undefined;
+  if (at < from || at >= to) return undefined;
   let first = from;
   while (text.charCodeAt(first) === 0x20 || text.charCodeAt(first) === 0x09) first++;
   if (text.charCodeAt(first) === 0x23) return undefined; // a '#' comment

@@ -9,7 +9,9 @@
  * everything QEMU had logged.
  *
  * Text is split into lines here and each line goes through the same reader as
- * {@link readTrace} (`classifyTraceLine`). A line longer than
+ * {@link readTrace} (`classifyTraceLine`; a conversion line whole inside a
+ * chunk is read in place by the quick path that reader tries first,
+ * `quickConvertAt`). A line longer than
  * {@link MAX_LINE_LENGTH} characters is not kept: it is reported as one bad
  * line and skipped, so a garbage file cannot make the reader hold it whole.
  *
