@@ -5,9 +5,9 @@
  * and on a worker in turn (the order alternating each repetition), in one
  * process. A worker costs a fixed 20-30 ms (starting it, waiting for its
  * first batch) and then takes the reading off the main thread; in-thread,
- * reading adds about a third of the direct conversions' time. Prints, per size, the
- * best and median of each and the paired median of worker over in-thread
- * (below 1: the worker is faster). `WORKER_MIN_BYTES`
+ * reading adds about a third of the direct conversions' time. Prints, per
+ * size, the best and median of each and the paired median of worker over
+ * in-thread (below 1: the worker is faster). `WORKER_MIN_BYTES`
  * (src/host/trace/_read_on_worker.ts) is set from this.
  *
  * Run: `deno run -A bench/worker_threshold.ts [--reps N] [--lines N,N,...]`
@@ -98,14 +98,14 @@ if (import.meta.main) {
     : values.lines.split(",").map((v) => integerIn(SCRIPT, "--lines", v, 1, 10_000_000));
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
   console.log(`WORKER_MIN_BYTES is ${mib(WORKER_MIN_BYTES)} MiB; ${reps} repetitions each way`);
+  const ms = (a: number[]) =>
+    `best ${Math.min(...a).toFixed(1)} ms, median ${median(a).toFixed(1)}`;
   for (const t of await measureSizes(lines, reps)) {
-    const ms = (a: number[]) =>
-      `best ${Math.min(...a).toFixed(1)} ms, median ${median(a).toFixed(1)}`;
+    const ratio = pairedMedianRatio(t.worker, t.thread).toFixed(3);
+    const size = `${t.lines} lines (${mib(t.bytes)} MiB)`;
     console.log(
-      `${t.lines} lines (${mib(t.bytes)} MiB): in-thread ${ms(t.thread)}; worker ${
-        ms(t.worker)
-      }; ` +
-        `worker over in-thread, paired median ${pairedMedianRatio(t.worker, t.thread).toFixed(3)}x`,
+      `${size}: in-thread ${ms(t.thread)}; worker ${ms(t.worker)}; ` +
+        `worker over in-thread, paired median ${ratio}x`,
     );
   }
 }

@@ -91,8 +91,9 @@ Deno.test({
 
 Deno.test("output path: checks of one new path at once all find it writable, and leave nothing", async () => {
   // output_path.ts outputPathProblem: another check may make or remove the file between its
-  // steps (two bench runs checking their default output at once). Checked with a stat, then a
-  // create-new, every check but the first found the file made by another: "file exists".
+  // steps (two bench runs checking their default output at once). When it was checked with a
+  // stat, then a create-new, every check but the first found the file made by another: "file
+  // exists".
   const dir = await Deno.makeTempDir();
   const path = `${dir}/report.json`;
   for (let round = 0; round < 5; round++) {

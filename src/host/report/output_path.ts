@@ -50,7 +50,10 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
     try {
       await Deno.remove(path); // made here, so removed again
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e; // gone already: another check's doing
+      // Gone already is another check's doing; anything else is said as before this loop.
+      if (!(e instanceof Deno.errors.NotFound)) {
+        return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
+      }
     }
     return undefined;
   }

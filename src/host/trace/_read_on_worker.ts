@@ -15,10 +15,9 @@
  * (the `replay 1 TiB` row). A worker costs tens of milliseconds to start, so
  * `openTraceStream` uses one for regular files from {@link WORKER_MIN_BYTES}
  * up, never when following a growing file, and only when the worker's module
- * can be loaded: a process allowed to read the
- * trace but not memstate's own files reads in-thread instead
- * ({@link workerCanStart}), and a worker that fails to start before its first
- * batch hands over to the in-thread reader.
+ * can be loaded: a process allowed to read the trace but not memstate's own
+ * files reads in-thread instead ({@link workerCanStart}), and a worker that
+ * fails to start before its first batch hands over to the in-thread reader.
  *
  * Flow control: the worker posts at most {@link WORKER_CREDIT} batches ahead,
  * and {@link CREDIT_STEP} more for each {@link CREDIT_STEP} batches taken

@@ -61,10 +61,9 @@ export function quickConvert(text: string, line: number): ConvertEvent | undefin
 /**
  * {@link quickConvert} of the line `text.slice(from, to)`, read where it
  * lies (the stream reader's chunk of text: no substring made per line), given
- * `at`, the first {@link LOG_HEAD} in it (-1, or anywhere outside `[from, to)`:
- * none).
- * The line holds no newline, and `text` has one at `to` or ends there: the
- * numbers and words read here stop at it.
+ * `at`, the first {@link LOG_HEAD} in it (-1, or anywhere outside `[from,
+ * to)`: none). The line holds no newline, and `text` has one at `to` or ends
+ * there: the numbers and words read here stop at it.
  */
 export function quickConvertAt(
   text: string,

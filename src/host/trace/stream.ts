@@ -413,8 +413,8 @@ async function* readTextLines(
       line++;
       if (head >= 0 && head < start) head = text.indexOf(LOG_HEAD, start);
       // A whole line inside this chunk that holds a conversion head: read where it lies, as
-      // classifyTraceLine would read it first; no substring per line (the reader 0.80x-0.84x of its
-      // time with one, `bench/replay_ab.ts --mode thread-read`).
+      // classifyTraceLine would read it first, without a substring per line (reading in-thread
+      // takes 0.80x-0.84x the time it took with one: `bench/replay_ab.ts --mode thread-read`).
       if (
         head >= 0 && head < nl && partial.length === 0 && overlong === 0 &&
         nl - start <= MAX_LINE_LENGTH
