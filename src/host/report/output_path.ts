@@ -16,14 +16,13 @@
  */
 export async function outputPathProblem(path: string, flag: string): Promise<string | undefined> {
   if (path === "") return `${flag}: needs a file name`;
+  const cannot = (why: string) => `${flag}: cannot write ${path}: ${why}`;
   try {
     if ((await Deno.stat(path)).isDirectory) {
       return `${flag}: ${path} is a directory; give a file name`;
     }
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
-    }
+    if (!(e instanceof Deno.errors.NotFound)) return cannot(writeFailure(e));
   }
   // Another check may make or remove the file between any two steps here (two runs checking
   // one default path at once, as the bench CLI test's cases do): a step that finds the file
@@ -34,26 +33,20 @@ export async function outputPathProblem(path: string, flag: string): Promise<str
       (await Deno.open(path, { write: true })).close(); // an existing file, left as it is
       return undefined;
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) {
-        return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
-      }
+      if (!(e instanceof Deno.errors.NotFound)) return cannot(writeFailure(e));
     }
     try {
       (await Deno.open(path, { write: true, createNew: true })).close();
     } catch (e) {
       if (e instanceof Deno.errors.AlreadyExists && attempt < 100) continue;
-      if (e instanceof Deno.errors.NotFound) {
-        return `${flag}: cannot write ${path}: its directory does not exist`;
-      }
-      return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
+      if (e instanceof Deno.errors.NotFound) return cannot("its directory does not exist");
+      return cannot(writeFailure(e));
     }
     try {
       await Deno.remove(path); // made here, so removed again
     } catch (e) {
       // Gone already is another check's doing; anything else is said as before this loop.
-      if (!(e instanceof Deno.errors.NotFound)) {
-        return `${flag}: cannot write ${path}: ${writeFailure(e)}`;
-      }
+      if (!(e instanceof Deno.errors.NotFound)) return cannot(writeFailure(e));
     }
     return undefined;
   }
