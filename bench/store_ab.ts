@@ -18,10 +18,11 @@
  * afterwards. Each workload is first built untimed on both stores (as
  * `bench/store_rows.ts` warms each row up), then timed.
  *
- * `--allocated` times nothing: it prints the bytes of typed arrays each side
- * allocates while it builds each workload once, and the bytes it ends with
- * (`byteSize()`), so a change's price in typed-array churn shows beside its
- * time.
+ * `--allocated` times nothing: it prints the bytes and the number of
+ * buffers each side allocates for typed arrays while it builds each workload
+ * once, and the bytes it ends with (`byteSize()`), so a change's price in
+ * typed-array churn shows beside its time. Each buffer costs more than its
+ * bytes (see `RunContainers`' `#grow`), hence the count.
  *
  * Run: `deno run -A bench/store_ab.ts --base <revision> [--reps N] [--processes N]
  * [--workloads a,b] [--allocated]` (workloads: boot64, boot1t, boot16t, churn;
@@ -96,8 +97,12 @@ function builder(
   };
 }
 
-/** Bytes of typed arrays created since reset (views of an existing buffer excluded). */
+/** Bytes of buffers allocated for typed arrays since reset (views of an existing buffer excluded). */
 let allocated = 0;
+/** The number of those buffers. */
+let buffers = 0;
+/** The constructor every buffer is an instance of, before `countAllocations` replaces it. */
+const PlainArrayBuffer = ArrayBuffer;
 
 /** Every typed-array kind, so that no store allocation goes uncounted. */
 const TYPED_ARRAYS = [
@@ -115,8 +120,10 @@ const TYPED_ARRAYS = [
 ];
 
 /**
- * Makes every typed-array constructor count the bytes it allocates into
- * {@link allocated} (JavaScript arrays and the B-tree's nodes are not seen).
+ * Makes every typed-array constructor, and `ArrayBuffer`'s (a store may lay
+ * several typed arrays over one buffer), count the bytes it allocates into
+ * {@link allocated} and the buffers into {@link buffers} (JavaScript arrays
+ * and the B-tree's nodes are not seen).
  * For `--allocated` only: the subclasses would slow the timed builds. Arrays
  * made before the call (module constants) keep the old constructors.
  */
@@ -131,10 +138,21 @@ function countAllocations(): void {
       constructor(...args: unknown[]) {
         super(...args);
         // A view of an existing buffer (subarray builds one through the species) allocates nothing.
-        if (!(args[0] instanceof ArrayBuffer)) allocated += this.byteLength;
+        if (!(args[0] instanceof PlainArrayBuffer)) {
+          allocated += this.byteLength;
+          buffers++;
+        }
       }
     };
   }
+  const buffer = globalThis as unknown as { ArrayBuffer: new (bytes: number) => ArrayBuffer };
+  buffer.ArrayBuffer = class extends PlainArrayBuffer {
+    constructor(bytes: number) {
+      super(bytes);
+      allocated += this.byteLength;
+      buffers++;
+    }
+  };
 }
 
 /** One line of usage error: what was wrong and the rule; exit status 2. */
@@ -172,7 +190,7 @@ function pairings(classes: StoreClass[], names: string[], reps: number): Pairing
   return out;
 }
 
-/** `--allocated`: typed-array bytes of one build of each workload, each side. */
+/** `--allocated`: typed-array bytes and buffers of one build of each workload, each side. */
 function allocations(classes: StoreClass[], names: string[]): void {
   countAllocations();
   const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
@@ -180,15 +198,15 @@ function allocations(classes: StoreClass[], names: string[]): void {
     const w = WORKLOADS[name].make();
     const built = classes.map((Class, k) => {
       const store = new Class(w.pages, { bits: 1, initial: w.initial });
-      allocated = 0;
+      allocated = buffers = 0;
       LOOPS[k](store, w.conversions);
-      return { bytes: allocated, store };
+      return { bytes: allocated, count: buffers, store };
     });
     if (built[0].store.runCount !== built[1].store.runCount) {
       throw new Error(`${name}: the two stores disagree on runCount`);
     }
-    const [mine, base] = built.map(({ bytes, store }) =>
-      `${kib(bytes)} to end at ${kib(store.byteSize())}`
+    const [mine, base] = built.map(({ bytes, count, store }) =>
+      `${kib(bytes)} in ${count} buffers to end at ${kib(store.byteSize())}`
     );
     console.log(`${name.padEnd(8)} this ${mine}; base ${base}`);
   }
@@ -246,7 +264,9 @@ if (import.meta.main) {
     if (values.base === undefined) usage("--base: a git revision to compare with is required");
     await withBaseWorktree("store_ab", values.base, async ({ dir, label, run }) => {
       if (values.allocated) {
-        console.log(`${label}: typed arrays allocated by one build, and the bytes it ends with`);
+        console.log(
+          `${label}: typed-array buffers allocated by one build, and the bytes it ends with`,
+        );
         allocations(await load(dir), names);
         return;
       }

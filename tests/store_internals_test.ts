@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { DenseSlab } from "../src/store/_dense_slab.ts";
 import { ExtentIndex } from "../src/store/_extent_index.ts";
-import { KEEP_PAIRS, RunContainers } from "../src/store/_run_containers.ts";
+import { KEEP_CONTAINERS, KEEP_PAIRS, RunContainers } from "../src/store/_run_containers.ts";
 import { SpanDirectory } from "../src/store/_span_directory.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
@@ -344,6 +344,32 @@ Deno.test("run containers: a room just grown does not move again as pairs come a
   }
 });
 
+Deno.test("run containers: the per-container arrays share one buffer and double as numbers run out", () => {
+  // _run_containers.ts RunContainers #grow: base, count and room are views of one buffer (one
+  // allocation per growth, not three), grown twofold; every number keeps its pairs and the
+  // numbers not handed out yet read as free.
+  const arena = new RunContainers();
+  const capacities = new Set<number>();
+  for (let n = 0; n < 300; n++) {
+    const id = arena.create([0, 5 + n], [1, n & 1 ? 2 : 0]);
+    assert.equal(id, n);
+    assert.equal(arena.base.buffer, arena.count.buffer, `${n}: base and count share a buffer`);
+    assert.equal(arena.room.buffer, arena.count.buffer, `${n}: room and count share a buffer`);
+    const capacity = arena.count.length;
+    capacities.add(capacity);
+    for (let k = arena.top; k < capacity; k++) assert.equal(arena.isLive(k), false, `${n}: ${k}`);
+  }
+  assert.deepEqual([...capacities], [8, 16, 32, 64, 128, 256, 512]);
+  for (let id = 0; id < 300; id++) {
+    assert.deepEqual(
+      [arena.offsetAt(id, 0), arena.stateAt(id, 0), arena.offsetAt(id, 1), arena.stateAt(id, 1)],
+      [0, 1, 5 + id, id & 1 ? 2 : 0],
+      `container ${id} after the growths`,
+    );
+    assert.equal(arena.room[id], 8);
+  }
+});
+
 Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pairs and numbers", () => {
   // _run_containers.ts RunContainers.release: once no container is left, and the span went back
   // to runs (`reopen`), a small heap and the per-container arrays stay for the next container
@@ -366,6 +392,17 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   }
   small.release(small.create([0, 10], [1, 2]));
   assert.equal(small.byteSize(), 0, "without reopen, the last release drops every array");
+  // A first container that grew once (room 8, then 32) leaves a heap of 80 pairs: kept, so
+  // that a pool emptying between bursts does not allocate its arrays again each time.
+  const grown = new RunContainers();
+  const id = grown.create([0], [0]);
+  for (let k = 1; k <= 8; k++) grown.insert(id, k, k, k & 1);
+  assert.equal(grown.room[id], 32);
+  const heap = grown.heap;
+  grown.release(id, true);
+  assert.ok(grown.byteSize() > 0, `a heap of ${heap.length / 2} pairs is kept`);
+  assert.equal(grown.create([0, 1], [0, 1]), 0);
+  assert.equal(grown.heap, heap, "the next container opens in the kept heap");
   const big = new RunContainers();
   const offsets = Array.from({ length: 2 * KEEP_PAIRS }, (_, k) => k);
   big.release(big.create(offsets, offsets.map((k) => k & 1)), true);
@@ -374,7 +411,7 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   // Many small containers: the heap compacts as they go, but the per-container arrays grew
   // past KEEP_PAIRS numbers (a store whose 16,384 spans each held one buffer kept 220 KB).
   const many = new RunContainers();
-  const ids = Array.from({ length: 2 * KEEP_PAIRS }, () => many.create([0, 1], [0, 1]));
+  const ids = Array.from({ length: 2 * KEEP_CONTAINERS }, () => many.create([0, 1], [0, 1]));
   const last = ids.pop()!;
   for (const id of ids) many.release(id, true);
   // Rooms given up pile up as garbage until the heap is compacted around the one live container.
@@ -382,9 +419,9 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
     many.release(many.create([0, 1], [0, 1]), true);
   }
   assert.ok(many.heap.length <= 2 * KEEP_PAIRS, `a small heap: ${many.heap.length} words`);
-  assert.ok(many.count.length > KEEP_PAIRS);
+  assert.ok(many.count.length > KEEP_CONTAINERS);
   many.release(last, true);
-  assert.equal(many.byteSize(), 0, "arrays for more than KEEP_PAIRS containers are dropped");
+  assert.equal(many.byteSize(), 0, "arrays for more than KEEP_CONTAINERS containers are dropped");
 });
 
 Deno.test("run containers: apply keeps a container's pairs maximal and equal to a page model", () => {

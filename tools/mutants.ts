@@ -170,34 +170,55 @@ export const MUTANTS: readonly Mutant[] = [
     id: "store-containers-drop-small-heap",
     file: "src/store/_run_containers.ts",
     search:
-      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
-    replace: "    if (reopen && this.heap.length < 0) return;",
+      "      reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
+    replace: "      reopen && this.heap.length < 0",
     what: "performance: a pool's last container drops even a small heap (swiotlb-churn regrows it)",
   },
   {
     id: "store-containers-keep-big-heap",
     file: "src/store/_run_containers.ts",
     search:
-      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
-    replace: "    if (reopen) return;",
+      "      reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
+    replace: "      reopen",
     what: "memory: a store whose containers all went back to runs keeps their whole heap",
   },
   {
     id: "store-containers-keep-without-reopen",
     file: "src/store/_run_containers.ts",
     search:
-      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
-    replace:
-      "    if (this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
+      "      reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
+    replace: "      this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
     what: "memory: a container that became a chunk map leaves its heap behind",
   },
   {
     id: "store-containers-keep-many-numbers",
     file: "src/store/_run_containers.ts",
     search:
-      "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_PAIRS) return;",
-    replace: "    if (reopen && this.heap.length <= 2 * KEEP_PAIRS) return;",
+      "      reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
+    replace: "      reopen && this.heap.length <= 2 * KEEP_PAIRS",
     what: "memory: a store whose many containers all went keeps arrays for every one of them",
+  },
+  {
+    id: "store-containers-keep-grown-heap",
+    file: "src/store/_run_containers.ts",
+    search: "export const KEEP_PAIRS = 128;",
+    replace: "export const KEEP_PAIRS = 64;",
+    what: "performance: a pool that empties after its one container grew drops the heap it will " +
+      "need again at its next buffer",
+  },
+  {
+    id: "store-containers-meta-overlap",
+    file: "src/store/_run_containers.ts",
+    search: "    this.room = ints(this.room, 8, 0);",
+    replace: "    this.room = ints(this.room, 4, 0);",
+    what: "the containers' rooms are laid over their counts in the buffer the arrays share",
+  },
+  {
+    id: "store-directory-views-overlap",
+    file: "src/store/_span_directory.ts",
+    search: "new Int32Array(buffer, 8 * capacity, capacity)",
+    replace: "new Int32Array(buffer, 4 * capacity, capacity)",
+    what: "the span directory's slots are laid over the upper half of its keys",
   },
   {
     id: "store-containers-shrink-at-quarter",

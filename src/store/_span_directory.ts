@@ -104,8 +104,16 @@ export class SpanDirectory {
   #rehash(capacity: number): void {
     const oldKeys = this.#keys;
     const oldValues = this.#values;
-    this.#keys = capacity === 0 ? NO_KEYS : new Float64Array(capacity).fill(EMPTY);
-    this.#values = capacity === 0 ? NO_VALUES : new Int32Array(capacity);
+    if (capacity === 0) {
+      this.#keys = NO_KEYS;
+      this.#values = NO_VALUES;
+    } else {
+      // Both arrays are views of one buffer: one allocation per rehash, not
+      // two (RunContainers' #grow says why that counts).
+      const buffer = new ArrayBuffer(capacity * 12);
+      this.#keys = new Float64Array(buffer, 0, capacity).fill(EMPTY);
+      this.#values = new Int32Array(buffer, 8 * capacity, capacity);
+    }
     this.#mask = capacity - 1;
     this.#shift = 32 - Math.log2(Math.max(1, capacity));
     this.size = 0;
