@@ -93,6 +93,37 @@ export function minorFaults(): number {
   }
 }
 
+/** V8's `gc`, which `--v8-flags=--expose-gc` puts on the global object. */
+type ExposedGc = (options: { type: "minor" | "major" }) => void;
+
+/**
+ * Collects V8's young generation now and returns true, where the process
+ * runs with `--v8-flags=--expose-gc` (as `bench:report` and `bench:runs` run
+ * the report); returns false, doing nothing, where it does not.
+ *
+ * Why the store rows call it before building each repetition's store: V8
+ * frees a dropped store's typed arrays only when a collection finds them
+ * dead, and until then glibc serves the next store's arrays from fresh
+ * memory, each new page faulting on its first write. In a process that has
+ * loaded the whole report (a heap of 11 MB), the range tree's `boot` 1 TiB
+ * builds ran in stretches of about 40 repetitions at 120-165 faults and
+ * 150-280 ns per conversion, between stretches of 0-20 faults and 90-105 ns;
+ * a row's twenty timed repetitions could fall inside one, and then its best
+ * repetition was slow too (the `boot` row read 2.7x-3.0x in 4 of 12 report
+ * runs, with no fault note: every repetition faulted alike). With a minor
+ * collection before each build: 0 faults after the first twenty
+ * repetitions and 88-108 ns throughout (a scratch loop of 400 builds, two
+ * processes each at this revision and the one before). A host builds its
+ * store once; the stretches are the benchmark's repeated builds, not the
+ * store.
+ */
+export function collectYoungGarbage(): boolean {
+  const gc = (globalThis as { gc?: ExposedGc }).gc;
+  if (typeof gc !== "function") return false;
+  gc({ type: "minor" });
+  return true;
+}
+
 /**
  * Page faults beyond a row's fewest from which {@link faultNote} speaks up:
  * 64 pages (256 KiB) of fresh memory. A few faults come and go in any

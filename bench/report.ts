@@ -16,7 +16,7 @@
  * the same every way.
  *
  * Run: `deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run
- * bench/report.ts [--out FILE]` (`deno task bench:report`; `--out` writes the
+ * --v8-flags=--expose-gc bench/report.ts [--out FILE]` (`deno task bench:report`; `--out` writes the
  * JSON there instead). `MEMSTATE_BENCH_REPS=1` makes a quick pass. Several
  * runs and the spread of their ratios: bench/report_runs.ts.
  *
@@ -317,8 +317,8 @@ export function alignColumns(lines: string[][]): string[] {
 /** Runs every source and returns the rated report. */
 export async function buildReport(
   sources: RowSource[] = SOURCES,
-  command =
-    "deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run bench/report.ts",
+  command = "deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run " +
+    "--v8-flags=--expose-gc bench/report.ts",
 ): Promise<Report> {
   const rows: RatedRow[] = [];
   for (const source of sources) {

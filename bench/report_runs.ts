@@ -261,13 +261,18 @@ export function formatSummary(summary: RunsSummary): string {
 /** The report script the runs run. */
 export const REPORT_SCRIPT: URL = new URL("./report.ts", import.meta.url);
 
-/** What `bench:report` is allowed; a run needs no more. */
-const REPORT_PERMISSIONS = [
+/**
+ * What `bench:report` runs with (deno.json): its permissions, which a run
+ * needs no more than, and V8's `gc` exposed for the store rows
+ * (measurement.ts `collectYoungGarbage`).
+ */
+export const REPORT_FLAGS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
   "--allow-ffi",
   "--allow-run",
+  "--v8-flags=--expose-gc",
 ];
 
 /** What {@link runReports} tells its caller, and what it runs. */
@@ -297,7 +302,7 @@ export async function runReports(
     const file = join(dir, `report-${run}.json`);
     const t0 = performance.now();
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...REPORT_PERMISSIONS, script.href, "--out", file],
+      args: ["run", ...REPORT_FLAGS, script.href, "--out", file],
       stdout: "piped",
       stderr: "piped",
     }).spawn();

@@ -21,7 +21,7 @@ import { BitmapStore } from "../src/store/bitmap_store.ts";
 import { RangeTreeStore } from "../src/store/range_tree_store.ts";
 import type { StateStore } from "../src/store/state_store.ts";
 import type { Measurement, ReportRow, RowSource } from "./report.ts";
-import { benchReps, faultNote, MIN_REPS, minorFaults } from "./measurement.ts";
+import { benchReps, collectYoungGarbage, faultNote, MIN_REPS, minorFaults } from "./measurement.ts";
 import {
   aligned2m,
   boot,
@@ -59,6 +59,10 @@ function applyToTree(store: RangeTreeStore, c: Conversions): void {
     else store.update(starts[i], ends[i], 0, SHARED);
   }
 }
+
+/** A store row's note where V8's `gc` is not exposed (see `collectYoungGarbage`). */
+export const UNCOLLECTED_NOTE = "young garbage not collected between repetitions " +
+  "(run with --v8-flags=--expose-gc): a stretch of fresh memory can slow every repetition";
 
 /** Shared pages seen by the last replay: keeps the consumer's work observable. */
 export let replayedSharedPages = 0;
@@ -248,21 +252,36 @@ function warmRepsFor(workload: Workload): number {
  * during the fourth 20-repetition row of that workload. A store in a host
  * serves conversions for the life of a VM, so the steady state is what the
  * rows compare; both stores get the same warm-up.
+ *
+ * `collect` runs before every build, warm-up included (default
+ * {@link collectYoungGarbage}); where it returns false the measurements say so.
  */
-function measureConversions(workload: Workload, reps: number, warm = 0): Measurement[] {
+export function measureConversions(
+  workload: Workload,
+  reps: number,
+  warm = 0,
+  collect: () => boolean = collectYoungGarbage,
+): Measurement[] {
   const times: number[][] = SUBJECTS.map(() => []);
   const faults: number[][] = SUBJECTS.map(() => []);
   const last: (StateStore | undefined)[] = SUBJECTS.map(() => undefined);
   const skip = SUBJECTS.map((s) => tooBig(s, workload));
+  // Young garbage (the stores just dropped) is collected before every build,
+  // warm-up included, so that no repetition's store lands in fresh memory
+  // (see collectYoungGarbage); the bitmap, reused, allocates nothing anyway.
+  let collected = true;
   for (let r = 0; r < warm; r++) {
     SUBJECTS.forEach((subject, k) => {
-      if (skip[k] === undefined) subject.apply(subject.make(workload), workload.conversions);
+      if (skip[k] !== undefined) return;
+      collected = collect() && collected;
+      subject.apply(subject.make(workload), workload.conversions);
     });
   }
   for (let r = 0; r < reps; r++) {
     SUBJECTS.forEach((subject, k) => {
       if (skip[k] !== undefined) return;
       last[k] = undefined; // let a huge previous store go before building the next
+      collected = collect() && collected;
       const store = subject.make(workload);
       const f0 = minorFaults();
       const t0 = performance.now();
@@ -277,7 +296,10 @@ function measureConversions(workload: Workload, reps: number, warm = 0): Measure
     if (store === undefined) {
       return skipped(subject, workload, workload.conversions.length, skip[k]!);
     }
-    const note = faultNote(faults[k]);
+    const note = [
+      collected ? undefined : UNCOLLECTED_NOTE,
+      faultNote(faults[k]),
+    ].filter((n) => n !== undefined).join("; ") || undefined;
     return {
       store: subject.name,
       ...timing(times[k]),

@@ -1,17 +1,65 @@
 /**
  * The benchmark's page-fault note: a store row's repetition that got fresh
  * memory from the kernel is named in the report, so a slow median can be told
- * from a slow store.
+ * from a slow store; and the store rows' collection of young garbage before
+ * each build, which keeps their repetitions out of fresh memory.
  */
 
 import assert from "node:assert/strict";
 import {
+  collectYoungGarbage,
   FAULT_NOTE_AT,
   faultNote,
   minorFaults,
   pairedMedianRatio,
   threadTimes,
 } from "../bench/measurement.ts";
+import { measureConversions, UNCOLLECTED_NOTE } from "../bench/store_rows.ts";
+import { REPORT_FLAGS } from "../bench/report_runs.ts";
+import { dmaScatter } from "../bench/workloads.ts";
+
+Deno.test("collectYoungGarbage: collects only where V8's gc is exposed, and says whether it did", async () => {
+  // measurement.ts collectYoungGarbage: `--v8-flags=--expose-gc` puts gc on the global object.
+  assert.equal("gc" in globalThis, false, "the test process runs without --expose-gc");
+  assert.equal(collectYoungGarbage(), false);
+  const module = new URL("../bench/measurement.ts", import.meta.url).href;
+  const code = `const m = await import(${
+    JSON.stringify(module)
+  }); console.log(m.collectYoungGarbage());`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(out.stderr), "");
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "true");
+});
+
+Deno.test("store rows: young garbage is collected before every build, or the row says it was not", () => {
+  // store_rows.ts measureConversions: `collect` runs before each store is built, the untimed
+  // warm-up's builds included, for both stores; a `collect` that cannot collect is named in
+  // every measurement's note, so a row timed in fresh memory does not pass for a clean one.
+  const workload = dmaScatter(200, 9);
+  let calls = 0;
+  const measured = measureConversions(workload, 3, 2, () => {
+    calls++;
+    return true;
+  });
+  assert.equal(calls, (2 + 3) * 2, "one collection per build: (warm + timed) x two stores");
+  assert.deepEqual(measured.map((m) => m.store), ["bitmap", "range-tree"]);
+  for (const m of measured) assert.ok(!(m.note ?? "").includes(UNCOLLECTED_NOTE), m.note);
+  const blind = measureConversions(workload, 3, 0, () => false);
+  for (const m of blind) assert.ok(m.note?.startsWith(UNCOLLECTED_NOTE), `${m.store}: ${m.note}`);
+});
+
+Deno.test("bench:report and bench:runs run the report with V8's gc exposed", () => {
+  // deno.json's task and report_runs.ts REPORT_FLAGS: the same flags, --expose-gc among them.
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const task: string = config.tasks["bench:report"];
+  const flags = task.split(" ").filter((word) => word.startsWith("--"));
+  assert.deepEqual([...flags].sort(), [...REPORT_FLAGS].sort());
+  assert.ok(REPORT_FLAGS.includes("--v8-flags=--expose-gc"));
+});
 
 Deno.test("faultNote: silent when no repetition reached the threshold or counts are unknown", () => {
   assert.equal(faultNote([]), undefined);

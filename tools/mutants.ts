@@ -1427,4 +1427,30 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a row a run skipped (no /dev/kvm) counts as measured, and missed",
     tests: ["tests/bench_report_runs_test.ts"],
   },
+  // ---- bench: the store rows' repetitions kept out of fresh memory ----------------------------
+  {
+    id: "store-rows-timed-build-uncollected",
+    file: "bench/store_rows.ts",
+    search:
+      "      collected = collect() && collected;\n      const store = subject.make(workload);",
+    replace: "      const store = subject.make(workload);",
+    what: "the store rows' timed builds run on uncollected garbage, in fresh memory by stretches",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
+  {
+    id: "store-rows-uncollected-unsaid",
+    file: "bench/store_rows.ts",
+    search: "      collected ? undefined : UNCOLLECTED_NOTE,",
+    replace: "      undefined,",
+    what: "a store row timed without collecting young garbage says nothing of it",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
+  {
+    id: "report-runs-gc-not-exposed",
+    file: "bench/report_runs.ts",
+    search: '  "--v8-flags=--expose-gc",\n];',
+    replace: "];",
+    what: "bench:runs runs the report without V8's gc, so its store rows collect nothing",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
 ];
