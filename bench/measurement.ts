@@ -105,12 +105,13 @@ type ExposedGc = (options: { type: "minor" | "major" }) => void;
  * frees a dropped store's typed arrays only when a collection finds them
  * dead, and until then glibc serves the next store's arrays from fresh
  * memory, each new page faulting on its first write. In a process that has
- * loaded the whole report (a heap of 11 MB), the range tree's `boot` 1 TiB
- * builds ran in stretches of about 40 repetitions at 120-165 faults and
- * 150-280 ns per conversion, between stretches of 0-20 faults and 90-105 ns;
- * a row's twenty timed repetitions could fall inside one, and then its best
- * repetition was slow too (the `boot` row read 2.7x-3.0x in 4 of 12 report
- * runs, with no fault note: every repetition faulted alike). With a minor
+ * loaded the whole report (a heap of 11 MB), 400 builds of the range tree's
+ * `boot` 1 TiB ran in stretches of about 40 at 120-200 faults and 150-280 ns
+ * per conversion, between stretches of 0-40 faults and 90-105 ns; a row's
+ * twenty timed repetitions could fall inside one, and then its best
+ * repetition was slow too (in twelve report runs the `boot` row missed in
+ * nine, at 2.04x-2.97x; in five its best repetition took 184-242 ns, about
+ * twice its usual time, with no fault note: every repetition faulted alike). With a minor
  * collection before each build: 0 faults after the first twenty
  * repetitions and 88-108 ns throughout (a scratch loop of 400 builds, two
  * processes each at this revision and the one before). A host builds its

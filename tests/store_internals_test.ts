@@ -392,12 +392,23 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   }
   small.release(small.create([0, 10], [1, 2]));
   assert.equal(small.byteSize(), 0, "without reopen, the last release drops every array");
+  // At the bounds: a heap of exactly KEEP_PAIRS pairs is kept, a bigger one is not.
+  const atBound = new RunContainers();
+  const fill = Array.from({ length: KEEP_PAIRS / 2 }, (_, k) => k);
+  atBound.release(atBound.create(fill, fill.map((k) => k & 1)), true);
+  assert.equal(atBound.heap.length, 2 * KEEP_PAIRS, "a room of KEEP_PAIRS / 2 in a doubled heap");
+  assert.ok(atBound.byteSize() > 0, "a heap of exactly KEEP_PAIRS pairs is kept");
+  const past = new RunContainers();
+  const more = Array.from({ length: KEEP_PAIRS / 2 + 1 }, (_, k) => k);
+  past.release(past.create(more, more.map((k) => k & 1)), true);
+  assert.equal(past.byteSize(), 0, "a heap past KEEP_PAIRS pairs is dropped");
   // A first container that grew once (room 8, then 32) leaves a heap of 80 pairs: kept, so
   // that a pool emptying between bursts does not allocate its arrays again each time.
   const grown = new RunContainers();
   const id = grown.create([0], [0]);
   for (let k = 1; k <= 8; k++) grown.insert(id, k, k, k & 1);
   assert.equal(grown.room[id], 32);
+  assert.equal(grown.heap.length, 2 * 80, "the heap doubles: 4 words per pair of room needed");
   const heap = grown.heap;
   grown.release(id, true);
   assert.ok(grown.byteSize() > 0, `a heap of ${heap.length / 2} pairs is kept`);
@@ -422,6 +433,18 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   assert.ok(many.count.length > KEEP_CONTAINERS);
   many.release(last, true);
   assert.equal(many.byteSize(), 0, "arrays for more than KEEP_CONTAINERS containers are dropped");
+  // Exactly KEEP_CONTAINERS numbers, the heap compacted small the same way: kept.
+  const enough = new RunContainers();
+  const some = Array.from({ length: KEEP_CONTAINERS }, () => enough.create([0, 1], [0, 1]));
+  const lastOne = some.pop()!;
+  for (const id of some) enough.release(id, true);
+  for (let k = 0; k < 50 && enough.heap.length > 2 * KEEP_PAIRS; k++) {
+    enough.release(enough.create([0, 1], [0, 1]), true);
+  }
+  assert.equal(enough.count.length, KEEP_CONTAINERS);
+  assert.ok(enough.heap.length <= 2 * KEEP_PAIRS, `a small heap: ${enough.heap.length} words`);
+  enough.release(lastOne, true);
+  assert.ok(enough.byteSize() > 0, "arrays for exactly KEEP_CONTAINERS containers are kept");
 });
 
 Deno.test("run containers: apply keeps a container's pairs maximal and equal to a page model", () => {

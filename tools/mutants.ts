@@ -207,6 +207,24 @@ export const MUTANTS: readonly Mutant[] = [
       "need again at its next buffer",
   },
   {
+    id: "store-containers-keep-bound-strict",
+    file: "src/store/_run_containers.ts",
+    search:
+      "      reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
+    replace:
+      "      reopen && this.heap.length < 2 * KEEP_PAIRS && this.count.length < KEEP_CONTAINERS",
+    what: "memory: a heap of exactly KEEP_PAIRS pairs, or arrays for exactly KEEP_CONTAINERS " +
+      "containers, are dropped at the last release",
+  },
+  {
+    id: "store-containers-heap-by-half",
+    file: "src/store/_run_containers.ts",
+    search: "const grown = new Int32Array(4 * (this.#used + room));",
+    replace: "const grown = new Int32Array(2 * Math.ceil((this.#used + room) * 1.5));",
+    what: "performance: the containers' heap grows by half, so a fresh store's build allocates " +
+      "more buffers",
+  },
+  {
     id: "store-containers-meta-overlap",
     file: "src/store/_run_containers.ts",
     search: "    this.room = ints(this.room, 8, 0);",
@@ -1435,6 +1453,17 @@ export const MUTANTS: readonly Mutant[] = [
       "      collected = collect() && collected;\n      const store = subject.make(workload);",
     replace: "      const store = subject.make(workload);",
     what: "the store rows' timed builds run on uncollected garbage, in fresh memory by stretches",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
+  {
+    id: "store-rows-collect-timed",
+    file: "bench/store_rows.ts",
+    search:
+      "      collected = collect() && collected;\n      const store = subject.make(workload);\n" +
+      "      const f0 = minorFaults();\n      const t0 = performance.now();",
+    replace: "      const store = subject.make(workload);\n      const f0 = minorFaults();\n" +
+      "      const t0 = performance.now();\n      collected = collect() && collected;",
+    what: "the store rows' collection runs inside each build's timed part",
     tests: ["tests/bench_measurement_test.ts"],
   },
   {

@@ -254,7 +254,7 @@ export const RANGE_TREE_FIXED_BYTES = 240;
  * | `runCount`            | O(1)               | O(1)                           | O(1)                                           |
  * | `byteSize`, `stats`   | O(n / 64)          | O(1)                           | O(1)                                           |
  * | `addBit(bit)`         | O(1)               | O(1)                           | O(b·c/32) per dense chunk (each gets a plane)  |
- * | memory                | O(n)               | 8 bytes a pair, rooms doubled  | 4 bytes, or about b·c/8 bytes when dense       |
+ * | memory                | O(n)               | 8 bytes a pair, rooms fourfold | 4 bytes, or about b·c/8 bytes when dense       |
  *
  * A span turns into a chunk map (O(pairs + chunks per map)) only after more
  * than `mapAt` new boundaries, and back into a container only after half of
@@ -499,7 +499,9 @@ export class RangeTreeStore implements StateStore {
    * typed-array headers (see _run_containers.ts); and the span directory:
    * two typed-array headers plus 12 bytes per table slot (two to eight per
    * container). Typed-array headers are 208 bytes (measured on Deno 2.9 /
-   * V8 15: view, buffer and backing-store record).
+   * V8 15: view, buffer and backing-store record); the containers' three
+   * per-container arrays, and the directory's two, share one buffer, so
+   * their headers are counted a little high.
    *
    * Bound: when every chunk is dense and every span a chunk map (the worst
    * case of scattered 4 KiB churn), the estimate is at most the bitmap's bytes
@@ -518,8 +520,9 @@ export class RangeTreeStore implements StateStore {
    * runs set in order or at random; measured over many stores, since one
    * store's measurement also picks up tens of KB of compiled code); with run
    * containers (the report's `boot` states at 64 GiB, 1 TiB and 16 TiB, 40
-   * stores each, one process per size) within 3% (125 against 128 KB, 240
-   * against 243 KB, 538 against 541 KB, after containers grew fourfold).
+   * stores each, one process per size) within 3% (115 against 117 KiB, 279
+   * against 279 KiB, 493 against 495 KiB, in round 15, after the containers'
+   * heap doubled).
    *
    * @returns the estimate in bytes
    */
