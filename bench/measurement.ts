@@ -111,9 +111,9 @@ type ExposedGc = (options: { type: "minor" | "major" }) => void;
  * twenty timed repetitions could fall inside one, and then its best
  * repetition was slow too (in twelve report runs the `boot` row missed in
  * nine, at 2.04x-2.97x; in five its best repetition took 184-242 ns, about
- * twice its usual time, with no fault note: every repetition faulted alike). With a minor
- * collection before each build: 0 faults after the first twenty
- * repetitions and 88-108 ns throughout (a scratch loop of 400 builds, two
+ * twice its usual time, with no fault note: every repetition faulted
+ * alike). With a minor collection before each build: 0 faults after the
+ * first twenty repetitions and 88-108 ns throughout (a scratch loop of 400 builds, two
  * processes each at this revision and the one before). A host builds its
  * store once; the stretches are the benchmark's repeated builds, not the
  * store.

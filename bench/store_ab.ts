@@ -145,10 +145,12 @@ function countAllocations(): void {
       }
     };
   }
-  const buffer = globalThis as unknown as { ArrayBuffer: new (bytes: number) => ArrayBuffer };
+  const buffer = globalThis as unknown as {
+    ArrayBuffer: new (bytes: number, options?: { maxByteLength?: number }) => ArrayBuffer;
+  };
   buffer.ArrayBuffer = class extends PlainArrayBuffer {
-    constructor(bytes: number) {
-      super(bytes);
+    constructor(bytes: number, options?: { maxByteLength?: number }) {
+      super(bytes, options);
       allocated += this.byteLength;
       buffers++;
     }

@@ -108,9 +108,10 @@ export class RunContainers {
    * span may want a container again soon (it went back to runs, not on to a
    * chunk map): when it was the last container, a heap of at most
    * {@link KEEP_PAIRS} pairs and per-container arrays for at most
-   * {@link KEEP_CONTAINERS} containers stay for the next one (1.8 KB of elements, 2.6 KB with the headers `byteSize` counts).
-   * 128 pairs, not 64, since the heap doubles: a first container that grows
-   * once (room 8, then 32) leaves a heap of 80 pairs. A SWIOTLB pool that
+   * {@link KEEP_CONTAINERS} containers stay for the next one (1.8 KB of
+   * elements, 2.6 KB with the headers `byteSize` counts). 128 pairs, not 64,
+   * since the heap doubles: a first container that grows once (room 8, then
+   * 32) leaves a heap of 80 pairs. A SWIOTLB pool that
    * empties between bursts reopens a container at its next buffer, and
    * allocating its typed arrays afresh each time cost `swiotlb-churn`
    * (whose 200,000 conversions empty its pool 764 times) 1-11% of its time
@@ -400,7 +401,9 @@ export class RunContainers {
    * rest as now, 0.96x-0.97x at 1 TiB and 0.99x at 64 GiB
    * (`bench/store_ab.ts --base fba35fe --processes 7`, two runs each; an
    * A/A run reads 0.98x-1.00x; `--allocated` counts the buffers). The price:
-   * `boot` 1 TiB ends at 279 KiB instead of 234 KiB (0.85% of the bitmap), the end-to-end 2 MiB-aligned row's store at 45 KiB instead of 28 KiB (9% of the bitmap instead of 6%).
+   * `boot` 1 TiB ends at 279 KiB instead of 234 KiB (0.85% of the bitmap),
+   * the end-to-end 2 MiB-aligned row's store at 45 KiB instead of 28 KiB (9%
+   * of the bitmap instead of 6%).
    */
   #moveTo(id: number, room: number): void {
     if (this.#tooMuchGarbage()) this.#compact();
