@@ -16,9 +16,10 @@
  * the same every way.
  *
  * Run: `deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run
- * --v8-flags=--expose-gc bench/report.ts [--out FILE]` (`deno task
- * bench:report`; `--out` writes the JSON there instead). `MEMSTATE_BENCH_REPS=1` makes a quick pass. Several
- * runs and the spread of their ratios: bench/report_runs.ts.
+ * --v8-flags=--expose-gc bench/report.ts [--out FILE]` (the task
+ * `bench:report`; `--out` writes the JSON there instead).
+ * `MEMSTATE_BENCH_REPS=1` makes a quick pass. Several runs and the spread of
+ * their ratios: bench/report_runs.ts.
  *
  * Adding rows from another module: export a {@link RowSource} whose rows put
  * the baseline first in `results`, and add it to {@link SOURCES}. Ratios and

@@ -401,7 +401,7 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   const past = new RunContainers();
   const more = Array.from({ length: KEEP_PAIRS / 2 + 1 }, (_, k) => k);
   past.release(past.create(more, more.map((k) => k & 1)), true);
-  assert.equal(past.byteSize(), 0, "a heap past KEEP_PAIRS pairs is dropped");
+  assert.equal(past.byteSize(), 0, "a heap of twice KEEP_PAIRS pairs is dropped");
   // A first container that grew once (room 8, then 32) leaves a heap of 80 pairs: kept, so
   // that a pool emptying between bursts does not allocate its arrays again each time.
   const grown = new RunContainers();

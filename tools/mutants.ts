@@ -213,8 +213,8 @@ export const MUTANTS: readonly Mutant[] = [
       "      reopen && this.heap.length <= 2 * KEEP_PAIRS && this.count.length <= KEEP_CONTAINERS",
     replace:
       "      reopen && this.heap.length < 2 * KEEP_PAIRS && this.count.length < KEEP_CONTAINERS",
-    what: "memory: a heap of exactly KEEP_PAIRS pairs, or arrays for exactly KEEP_CONTAINERS " +
-      "containers, are dropped at the last release",
+    what: "performance: a heap of exactly KEEP_PAIRS pairs, or arrays for exactly " +
+      "KEEP_CONTAINERS containers, are dropped at the last release and allocated again",
   },
   {
     id: "store-containers-heap-by-half",

@@ -500,7 +500,7 @@ export class RangeTreeStore implements StateStore {
    * two typed-array headers plus 12 bytes per table slot (two to eight per
    * container). Typed-array headers are 208 bytes (measured on Deno 2.9 /
    * V8 15: view, buffer and backing-store record); the containers' three
-   * per-container arrays, and the directory's two, share one buffer, so
+   * per-container arrays, and the directory's two, share a buffer each, so
    * their headers are counted a little high.
    *
    * Bound: when every chunk is dense and every span a chunk map (the worst
