@@ -374,6 +374,26 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   // _run_containers.ts RunContainers.release: once no container is left, and the span went back
   // to runs (`reopen`), a small heap and the per-container arrays stay for the next container
   // (numbered from 0 again); a big heap goes, and so does every array without `reopen`.
+  // One container of `pairs` alternating pairs, released to reopen as the last one.
+  const releasedWith = (pairs: number): RunContainers => {
+    const arena = new RunContainers();
+    const offsets = Array.from({ length: pairs }, (_, k) => k);
+    arena.release(arena.create(offsets, offsets.map((k) => k & 1)), true);
+    return arena;
+  };
+  // `numbers` one-pair containers, all released to reopen but the last, then containers made and
+  // released until the rooms given up (garbage) are compacted away around that one; returns it.
+  const compactedAround = (numbers: number): [RunContainers, number] => {
+    const arena = new RunContainers();
+    const ids = Array.from({ length: numbers }, () => arena.create([0, 1], [0, 1]));
+    const last = ids.pop()!;
+    for (const id of ids) arena.release(id, true);
+    for (let k = 0; k < 50 && arena.heap.length > 2 * KEEP_PAIRS; k++) {
+      arena.release(arena.create([0, 1], [0, 1]), true);
+    }
+    assert.ok(arena.heap.length <= 2 * KEEP_PAIRS, `a small heap: ${arena.heap.length} words`);
+    return [arena, last];
+  };
   const small = new RunContainers();
   for (let round = 0; round < 3; round++) {
     const id = small.create([0, 10, 20], [1, 2, 1]);
@@ -393,15 +413,14 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   small.release(small.create([0, 10], [1, 2]));
   assert.equal(small.byteSize(), 0, "without reopen, the last release drops every array");
   // At the bounds: a heap of exactly KEEP_PAIRS pairs is kept, a bigger one is not.
-  const atBound = new RunContainers();
-  const fill = Array.from({ length: KEEP_PAIRS / 2 }, (_, k) => k);
-  atBound.release(atBound.create(fill, fill.map((k) => k & 1)), true);
+  const atBound = releasedWith(KEEP_PAIRS / 2);
   assert.equal(atBound.heap.length, 2 * KEEP_PAIRS, "a room of KEEP_PAIRS / 2 in a doubled heap");
   assert.ok(atBound.byteSize() > 0, "a heap of exactly KEEP_PAIRS pairs is kept");
-  const past = new RunContainers();
-  const more = Array.from({ length: KEEP_PAIRS / 2 + 1 }, (_, k) => k);
-  past.release(past.create(more, more.map((k) => k & 1)), true);
-  assert.equal(past.byteSize(), 0, "a heap of twice KEEP_PAIRS pairs is dropped");
+  assert.equal(
+    releasedWith(KEEP_PAIRS / 2 + 1).byteSize(),
+    0,
+    "a heap of twice KEEP_PAIRS pairs is dropped",
+  );
   // A first container that grew once (room 8, then 32) leaves a heap of 80 pairs: kept, so
   // that a pool emptying between bursts does not allocate its arrays again each time.
   const grown = new RunContainers();
@@ -414,35 +433,18 @@ Deno.test("run containers: a last release to reopen keeps at most KEEP_PAIRS pai
   assert.ok(grown.byteSize() > 0, `a heap of ${heap.length / 2} pairs is kept`);
   assert.equal(grown.create([0, 1], [0, 1]), 0);
   assert.equal(grown.heap, heap, "the next container opens in the kept heap");
-  const big = new RunContainers();
-  const offsets = Array.from({ length: 2 * KEEP_PAIRS }, (_, k) => k);
-  big.release(big.create(offsets, offsets.map((k) => k & 1)), true);
+  const big = releasedWith(2 * KEEP_PAIRS);
   assert.equal(big.byteSize(), 0, "a heap over KEEP_PAIRS pairs is dropped");
   assert.equal(big.heap.length, 0);
   // Many small containers: the heap compacts as they go, but the per-container arrays grew
   // past KEEP_PAIRS numbers (a store whose 16,384 spans each held one buffer kept 220 KB).
-  const many = new RunContainers();
-  const ids = Array.from({ length: 2 * KEEP_CONTAINERS }, () => many.create([0, 1], [0, 1]));
-  const last = ids.pop()!;
-  for (const id of ids) many.release(id, true);
-  // Rooms given up pile up as garbage until the heap is compacted around the one live container.
-  for (let k = 0; k < 50 && many.heap.length > 2 * KEEP_PAIRS; k++) {
-    many.release(many.create([0, 1], [0, 1]), true);
-  }
-  assert.ok(many.heap.length <= 2 * KEEP_PAIRS, `a small heap: ${many.heap.length} words`);
+  const [many, last] = compactedAround(2 * KEEP_CONTAINERS);
   assert.ok(many.count.length > KEEP_CONTAINERS);
   many.release(last, true);
   assert.equal(many.byteSize(), 0, "arrays for more than KEEP_CONTAINERS containers are dropped");
   // Exactly KEEP_CONTAINERS numbers, the heap compacted small the same way: kept.
-  const enough = new RunContainers();
-  const some = Array.from({ length: KEEP_CONTAINERS }, () => enough.create([0, 1], [0, 1]));
-  const lastOne = some.pop()!;
-  for (const id of some) enough.release(id, true);
-  for (let k = 0; k < 50 && enough.heap.length > 2 * KEEP_PAIRS; k++) {
-    enough.release(enough.create([0, 1], [0, 1]), true);
-  }
+  const [enough, lastOne] = compactedAround(KEEP_CONTAINERS);
   assert.equal(enough.count.length, KEEP_CONTAINERS);
-  assert.ok(enough.heap.length <= 2 * KEEP_PAIRS, `a small heap: ${enough.heap.length} words`);
   enough.release(lastOne, true);
   assert.ok(enough.byteSize() > 0, "arrays for exactly KEEP_CONTAINERS containers are kept");
 });
