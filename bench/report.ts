@@ -315,11 +315,24 @@ export function alignColumns(lines: string[][]): string[] {
   return text;
 }
 
+/**
+ * What `bench:report` runs with (deno.json), and `bench:runs` runs each
+ * report with: its permissions, which a run needs no more than, and V8's
+ * `gc` exposed for the store rows (measurement.ts `collectYoungGarbage`).
+ */
+export const REPORT_FLAGS: readonly string[] = [
+  "--allow-write",
+  "--allow-read",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-run",
+  "--v8-flags=--expose-gc",
+];
+
 /** Runs every source and returns the rated report. */
 export async function buildReport(
   sources: RowSource[] = SOURCES,
-  command = "deno run --allow-write --allow-read --allow-env --allow-ffi --allow-run " +
-    "--v8-flags=--expose-gc bench/report.ts",
+  command = `deno run ${REPORT_FLAGS.join(" ")} bench/report.ts`,
 ): Promise<Report> {
   const rows: RatedRow[] = [];
   for (const source of sources) {

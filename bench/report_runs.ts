@@ -37,6 +37,7 @@ import {
   quantile,
   type RatedMeasurement,
   type Report,
+  REPORT_FLAGS,
 } from "./report.ts";
 
 /** One candidate's targets over several runs of the report. */
@@ -260,20 +261,6 @@ export function formatSummary(summary: RunsSummary): string {
 
 /** The report script the runs run. */
 export const REPORT_SCRIPT: URL = new URL("./report.ts", import.meta.url);
-
-/**
- * What `bench:report` runs with (deno.json): its permissions, which a run
- * needs no more than, and V8's `gc` exposed for the store rows
- * (measurement.ts `collectYoungGarbage`).
- */
-export const REPORT_FLAGS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--v8-flags=--expose-gc",
-];
 
 /** What {@link runReports} tells its caller, and what it runs. */
 export interface RunReportsOptions {

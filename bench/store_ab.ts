@@ -104,6 +104,12 @@ let buffers = 0;
 /** The constructor every buffer is an instance of, before `countAllocations` replaces it. */
 const PlainArrayBuffer = ArrayBuffer;
 
+/** Counts one buffer of `bytes` into {@link allocated} and {@link buffers}. */
+function countBuffer(bytes: number): void {
+  allocated += bytes;
+  buffers++;
+}
+
 /** Every typed-array kind, so that no store allocation goes uncounted. */
 const TYPED_ARRAYS = [
   "Int8Array",
@@ -138,10 +144,7 @@ function countAllocations(): void {
       constructor(...args: unknown[]) {
         super(...args);
         // A view of an existing buffer (subarray builds one through the species) allocates nothing.
-        if (!(args[0] instanceof PlainArrayBuffer)) {
-          allocated += this.byteLength;
-          buffers++;
-        }
+        if (!(args[0] instanceof PlainArrayBuffer)) countBuffer(this.byteLength);
       }
     };
   }
@@ -151,8 +154,7 @@ function countAllocations(): void {
   buffer.ArrayBuffer = class extends PlainArrayBuffer {
     constructor(bytes: number, options?: { maxByteLength?: number }) {
       super(bytes, options);
-      allocated += this.byteLength;
-      buffers++;
+      countBuffer(this.byteLength);
     }
   };
 }

@@ -15,7 +15,7 @@ import {
   threadTimes,
 } from "../bench/measurement.ts";
 import { measureConversions, UNCOLLECTED_NOTE } from "../bench/store_rows.ts";
-import { REPORT_FLAGS } from "../bench/report_runs.ts";
+import { REPORT_FLAGS } from "../bench/report.ts";
 import { dmaScatter } from "../bench/workloads.ts";
 
 Deno.test("collectYoungGarbage: collects only where V8's gc is exposed, and says whether it did", async () => {
@@ -81,7 +81,8 @@ Deno.test("store rows: the collection before a build is outside its timed part",
 });
 
 Deno.test("bench:report and bench:runs run the report with V8's gc exposed", () => {
-  // deno.json's task and report_runs.ts REPORT_FLAGS: the same flags, --expose-gc among them.
+  // deno.json's task and report.ts REPORT_FLAGS (what report_runs.ts runs each report with): the
+  // same flags, --expose-gc among them.
   const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
   const task: string = config.tasks["bench:report"];
   const flags = task.split(" ").filter((word) => word.startsWith("--"));

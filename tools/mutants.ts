@@ -1476,7 +1476,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: "report-runs-gc-not-exposed",
-    file: "bench/report_runs.ts",
+    file: "bench/report.ts",
     search: '  "--v8-flags=--expose-gc",\n];',
     replace: "];",
     what: "bench:runs runs the report without V8's gc, so its store rows collect nothing",
