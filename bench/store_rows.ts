@@ -38,8 +38,13 @@ interface Subject<S extends StateStore> {
   name: string;
   /** Bytes the store would need for `workload`, without building it (NaN: unknown). */
   bytesFor(workload: Workload): number;
-  /** A fresh store holding the bits `workload`'s region claims, every page in its initial state. */
-  make(workload: Workload): S;
+  /**
+   * A fresh store holding the bits `workload`'s region claims, every page in
+   * its initial state. The caller applies `workload.conversions` to it and
+   * nothing else (the bitmap's reset counts on it: see {@link resetBitmap}).
+   * `untimed`: for a warm-up repetition, which may be set up more cheaply.
+   */
+  make(workload: Workload, untimed?: boolean): S;
   apply(store: S, conversions: Conversions): void;
   replay(store: S): number;
 }
@@ -93,10 +98,33 @@ function replayTree(store: RangeTreeStore): number {
 /** The bitmap {@link bitmap} hands out again (see its `make`). */
 let reusedBitmap: BitmapStore | undefined;
 
+/** The bitmap the store rows reuse, if one was built (for tests). */
+export function reusedBitmapStore(): BitmapStore | undefined {
+  return reusedBitmap;
+}
+/** The workload whose conversions {@link reusedBitmap} holds on top of its initial state. */
+let bitmapHolds: Workload | undefined;
+
+/**
+ * Brings `store` back to `initial` everywhere, when it was all
+ * `held.initial` and then took `held`'s conversions: only the pages those
+ * conversions cover can differ, so only they are written back. With `held`
+ * undefined (not known) or of another initial state or size, all of it is
+ * written. For warm-up repetitions only: see the bitmap's `make`.
+ */
+export function resetBitmap(store: BitmapStore, held: Workload | undefined, initial: number): void {
+  if (held === undefined || held.initial !== initial || held.pages !== store.length) {
+    store.set(0, store.length, initial);
+    return;
+  }
+  const { starts, ends } = held.conversions;
+  for (let i = 0; i < held.conversions.length; i++) store.set(starts[i], ends[i], initial);
+}
+
 const bitmap: Subject<BitmapStore> = {
   name: "bitmap",
   bytesFor: (w) => w.bits * Math.ceil(w.pages / 32) * 4,
-  make: (w) => {
+  make: (w, untimed = false) => {
     // One bitmap per shape, reset for every repetition: a new 32-512 MiB
     // bitmap per repetition left V8 collecting the old ones in the middle of
     // the next timed loop (either store's), which made single repetitions of
@@ -104,11 +132,19 @@ const bitmap: Subject<BitmapStore> = {
     // which also keeps first-touch page faults out of the timing.
     let store = reusedBitmap;
     if (store === undefined || store.length !== w.pages || store.bits !== w.bits) {
-      reusedBitmap = undefined;
+      reusedBitmap = bitmapHolds = undefined;
       store = new BitmapStore(w.pages, { bits: w.bits, initial: w.initial });
       reusedBitmap = store;
     }
-    store.set(0, w.pages, w.initial);
+    // A warm-up writes back only the pages converted, which makes warming
+    // the 16 TiB row as cheap as the others (warmRepsFor). A timed
+    // repetition writes every word: writing back only those pages leaves
+    // exactly the lines the conversions touch in the cache: the 16 TiB
+    // bitmap's repetitions then took 84-113 ns per conversion, against
+    // 210-450 ns after writing every word (one process against six).
+    if (untimed) resetBitmap(store, bitmapHolds, w.initial);
+    else store.set(0, w.pages, w.initial);
+    bitmapHolds = w;
     return store;
   },
   apply: applyToBitmap,
@@ -142,7 +178,7 @@ const BLIND_LIMIT = 2 * 2 ** 30;
 /**
  * A row whose stores need more than this many bytes (the 16 TiB rows) gets
  * the plain repetition count, not the fourfold one of short workloads:
- * resetting its bitmap between repetitions writes all of it.
+ * resetting its bitmap between timed repetitions writes all of it.
  */
 const BIG_STORE = 256 * 2 ** 20;
 
@@ -229,11 +265,18 @@ const WARM_CONVERSIONS = 300_000;
 
 /**
  * Untimed repetitions a row runs before its timed ones: enough for
- * {@link WARM_CONVERSIONS}, but one when its stores are big (resetting a
- * 512 MiB bitmap a hundred times would take longer than the whole report).
+ * {@link WARM_CONVERSIONS}, the 16 TiB row's included. That row had one
+ * (writing its 512 MiB bitmap back a hundred times took too long), and in 2
+ * of 24 report runs its tree took 800-2,700 ns per conversion in all five
+ * repetitions against about 300 ns: its page numbers pass 2^30, so V8 drops
+ * the store's optimized code (`--trace-deopt`: "not a Smi", "overflow" in
+ * `#edit`, `#openContainer`, `find` and more) and one repetition is not
+ * enough to compile it again. With compilation slowed on purpose
+ * (`--v8-flags=--concurrent-recompilation-delay=100`), ten processes each:
+ * with one warm-up, every repetition of the tree took 2.06x-6.61x the
+ * bitmap's in three processes; with 98, none over 1.65x in any.
  */
-function warmRepsFor(workload: Workload): number {
-  if (SUBJECTS.some((s) => s.bytesFor(workload) > BIG_STORE)) return 1;
+export function warmRepsFor(workload: Workload): number {
   return Math.ceil(WARM_CONVERSIONS / workload.conversions.length);
 }
 
@@ -274,7 +317,7 @@ export function measureConversions(
     SUBJECTS.forEach((subject, k) => {
       if (skip[k] !== undefined) return;
       collected = collect() && collected;
-      subject.apply(subject.make(workload), workload.conversions);
+      subject.apply(subject.make(workload, true), workload.conversions);
     });
   }
   for (let r = 0; r < reps; r++) {

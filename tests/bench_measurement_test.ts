@@ -14,9 +14,16 @@ import {
   pairedMedianRatio,
   threadTimes,
 } from "../bench/measurement.ts";
-import { measureConversions, UNCOLLECTED_NOTE } from "../bench/store_rows.ts";
+import {
+  measureConversions,
+  resetBitmap,
+  reusedBitmapStore,
+  UNCOLLECTED_NOTE,
+  warmRepsFor,
+} from "../bench/store_rows.ts";
 import { REPORT_FLAGS } from "../bench/report.ts";
-import { dmaScatter } from "../bench/workloads.ts";
+import { boot, dmaScatter, pagesOf } from "../bench/workloads.ts";
+import { BitmapStore } from "../src/store/bitmap_store.ts";
 
 Deno.test("collectYoungGarbage: collects only where V8's gc is exposed, and says whether it did", async () => {
   // measurement.ts collectYoungGarbage: `--v8-flags=--expose-gc` puts gc on the global object.
@@ -78,6 +85,60 @@ Deno.test("store rows: the collection before a build is outside its timed part",
   assert.deepEqual(events, [...warm, ...timed, ...timed, ...timed, ...timed]);
   assert.ok(!Object.hasOwn(performance, "now"), "the stand-in is gone");
   assert.equal(performance.now, Performance.prototype.now, "the real clock is back");
+});
+
+Deno.test("store rows: the 16 TiB boot row warms up as long as the 64 GiB and 1 TiB ones", () => {
+  // store_rows.ts warmRepsFor: every row gets its untimed repetitions' worth of conversions,
+  // however big its bitmap; with one, the 16 TiB tree was timed before V8 had compiled again the
+  // code its page numbers (past 2^30) had made it drop.
+  const reps = [2 ** 36, 2 ** 40, 2 ** 44].map((bytes) => warmRepsFor(boot(pagesOf(bytes))));
+  assert.deepEqual(reps, [98, 98, 98]);
+});
+
+Deno.test("resetBitmap: writes back the pages a workload converted, or all of them when unknown", () => {
+  // store_rows.ts resetBitmap: a bitmap that was all `initial` and took `held`'s conversions is
+  // all `initial` again; held undefined, or of another initial state, writes every page.
+  const workload = boot(2 ** 22, 5);
+  const store = new BitmapStore(workload.pages, { bits: workload.bits, initial: workload.initial });
+  const { starts, ends, toShared } = workload.conversions;
+  for (let i = 0; i < workload.conversions.length; i++) {
+    store.update(starts[i], ends[i], toShared[i] ? 1 : 0, toShared[i] ? 0 : 1);
+  }
+  assert.ok(store.runCount > 1000, `the workload left ${store.runCount} runs`);
+  resetBitmap(store, workload, workload.initial);
+  assert.deepEqual([...store.runs()], [{ start: 0, end: workload.pages, state: workload.initial }]);
+  // A page no conversion covers is left alone by a write-back, but not by a whole reset.
+  const outside = workload.pages - 1;
+  assert.ok(![...Array(workload.conversions.length).keys()].some((i) => ends[i] > outside));
+  store.set(outside, outside + 1, 1);
+  resetBitmap(store, workload, workload.initial);
+  assert.equal(store.get(outside), 1, "written back: only the converted pages");
+  resetBitmap(store, undefined, workload.initial);
+  assert.equal(store.get(outside), workload.initial, "not known: every page");
+  store.set(outside, outside + 1, 1);
+  resetBitmap(store, { ...workload, initial: 1 }, workload.initial);
+  assert.equal(store.get(outside), workload.initial, "another initial state: every page");
+});
+
+Deno.test("store rows: a warm-up build writes back the converted pages, a timed one every page", () => {
+  // store_rows.ts the bitmap's `make`: untimed builds reset cheaply (resetBitmap); a timed build
+  // writes every word, since a write-back would leave the lines its conversions touch in the
+  // cache. The collection before each build marks a page no conversion covers, and the next
+  // collection sees whether the build in between wrote it back. Builds alternate: bitmap, tree.
+  const workload = boot(2 ** 22 + 4096, 6);
+  const outside = workload.pages - 1;
+  const wiped: boolean[] = [];
+  let calls = 0;
+  measureConversions(workload, 3, 2, () => {
+    const store = reusedBitmapStore();
+    if (calls++ % 2 === 1 && store?.length === workload.pages) {
+      wiped.push(store.get(outside) === workload.initial); // after this rep's bitmap build
+    }
+    if (store?.length === workload.pages) store.set(outside, outside + 1, 1);
+    return true;
+  });
+  // The first build makes the bitmap (written whole); then one warm-up, then three timed.
+  assert.deepEqual(wiped, [true, false, true, true, true]);
 });
 
 Deno.test("bench:report and bench:runs run the report with V8's gc exposed", () => {

@@ -1482,4 +1482,37 @@ export const MUTANTS: readonly Mutant[] = [
     what: "bench:runs runs the report without V8's gc, so its store rows collect nothing",
     tests: ["tests/bench_measurement_test.ts"],
   },
+  {
+    id: "store-rows-big-warms-once",
+    file: "bench/store_rows.ts",
+    search: "  return Math.ceil(WARM_CONVERSIONS / workload.conversions.length);",
+    replace: "  if (SUBJECTS.some((s) => s.bytesFor(workload) > BIG_STORE)) return 1;\n" +
+      "  return Math.ceil(WARM_CONVERSIONS / workload.conversions.length);",
+    what: "the 16 TiB row warms up once again, and is timed before V8 compiles its code again",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
+  {
+    id: "store-rows-timed-write-back",
+    file: "bench/store_rows.ts",
+    search: "      const store = subject.make(workload);\n      const f0",
+    replace: "      const store = subject.make(workload, true);\n      const f0",
+    what: "a timed bitmap build writes back only the converted pages, leaving them in the cache",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
+  {
+    id: "store-rows-warm-whole-reset",
+    file: "bench/store_rows.ts",
+    search: "subject.apply(subject.make(workload, true), workload.conversions);",
+    replace: "subject.apply(subject.make(workload), workload.conversions);",
+    what: "warm-up builds write the whole bitmap, as slow at 16 TiB as before",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
+  {
+    id: "store-rows-write-back-skips-last",
+    file: "bench/store_rows.ts",
+    search: "for (let i = 0; i < held.conversions.length; i++) store.set(",
+    replace: "for (let i = 0; i < held.conversions.length - 1; i++) store.set(",
+    what: "a write-back misses the last conversion's pages: the warm-up starts from a dirty bitmap",
+    tests: ["tests/bench_measurement_test.ts"],
+  },
 ];
