@@ -52,6 +52,17 @@ const cases: [string, (r: Region) => unknown, RegExp][] = [
     (r) => r.change(0, 4096, 0, -1),
     /clearBits: must be made of claimed state bits/,
   ],
+  [
+    // `&` keeps the low 32 bits: 2^32 + 1 must not pass as SHARED and reach the listeners.
+    "bits past 32 that look like SHARED",
+    (r) => r.change(0x100000, 4096, 2 ** 32 + 1, 0),
+    /setBits: must be made of claimed state bits .*got 4294967297/,
+  ],
+  [
+    "bits of 2^32, which look like none",
+    (r) => r.change(0, 4096, 0, 2 ** 32),
+    /clearBits: must be made of claimed state bits .*got 4294967296/,
+  ],
 ];
 
 for (const [what, call, message] of cases) {
@@ -83,6 +94,15 @@ Deno.test("region options are checked, naming the field", () => {
     () => new Region({ name: "r", size: 8192, pageSize: 3000 }),
     /pageSize: must be a power of two/,
   );
+  // QEMU tracks shared memory per 4 KiB host page (system/ram-block-attributes.c
+  // ram_block_attributes_get_block_size); only memstate's policy takes another page size.
+  for (const vmm of ["qemu-10.1", "qemu-11.1"] as const) {
+    assert.throws(
+      () => new Region({ name: "r", size: 2 ** 22, pageSize: 2 ** 21, vmm }),
+      new RegExp(`pageSize: must be 4096 under ${vmm}, got 2097152`),
+    );
+  }
+  assert.equal(new Region({ name: "r", size: 2 ** 22, pageSize: 2 ** 21 }).pageSize, 2 ** 21);
   assert.throws(
     () => new Region({ name: "r", size: 8192, base: 100 }),
     /base: must be a non-negative multiple of 4096/,

@@ -606,6 +606,21 @@ Deno.test("settings: what QEMU cannot do is refused under its policies", () => {
     })[0],
     /kvm\.mode: "in-place" cannot run under qemu-11.1/,
   );
+  // QEMU tracks shared memory per host page (system/ram-block-attributes.c
+  // ram_block_attributes_get_block_size: qemu_real_host_page_size()), so a region's page is 4 KiB.
+  for (const vmm of ["qemu-10.1", "qemu-11.1"]) {
+    const lines = problems((c) => {
+      c.vmm = vmm;
+      if (vmm === "qemu-10.1") (c.devices as unknown[]).splice(2, 1); // no virtio-mem under 10.1
+      region(c, 1).pageSize = "2MiB";
+    });
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0], new RegExp(`regions\\[1\\]\\.pageSize: must be "4KiB" under ${vmm}`));
+    assert.match(lines[0], /ram_block_attributes_get_block_size/);
+  }
+  const big = valid();
+  region(big, 1).pageSize = "2MiB";
+  assert.equal(parseHostConfig(big, FILE).regions[1].pageSize, 2 ** 21, "memstate's own policy");
   const q11 = valid();
   q11.vmm = "qemu-11.1";
   assert.equal(parseHostConfig(q11, FILE).vmm, "qemu-11.1");

@@ -190,6 +190,11 @@ export class Region {
     if (!isPowerOfTwo(pageSize)) {
       throw new InvalidChangeError(name, "pageSize", "a power of two", pageSize);
     }
+    // QEMU tracks guest_memfd's shared state per host page, 4 KiB on x86
+    // (system/ram-block-attributes.c `ram_block_attributes_get_block_size`).
+    if (this.vmm !== "memstate" && pageSize !== 4096) {
+      throw new InvalidChangeError(name, "pageSize", `4096 under ${this.vmm}`, pageSize);
+    }
     const size = options.size;
     if (!Number.isSafeInteger(size) || size <= 0 || size % pageSize !== 0) {
       throw new InvalidChangeError(name, "size", `a positive multiple of ${pageSize}`, size);
@@ -1062,9 +1067,13 @@ function conversionTarget(setBits: number, clearBits: number): "shared" | "priva
   return undefined;
 }
 
-/** True when `bits` is a non-negative integer made only of bits in `known`. */
+/**
+ * True when `bits` is a non-negative integer made only of bits in `known`. The
+ * bound comes first: `&` keeps only the low 32 bits, so 2^32 + 1 would pass
+ * as 1 and reach the listeners before the store refused it.
+ */
 function isStateMask(bits: number, known: number): boolean {
-  return Number.isInteger(bits) && bits >= 0 && (bits & ~known) === 0;
+  return Number.isInteger(bits) && bits >= 0 && bits <= 0x7fffffff && (bits & ~known) === 0;
 }
 
 /** The names of the listeners notified, in call order, each once (a handful: no Set). */

@@ -55,10 +55,10 @@ export function kvmFds(): string[] {
   );
 }
 
-/** Mappings of guest_memfds and of this backend's memfds in /proc/self/maps. */
-export function kvmMappings(): string[] {
-  const fd = proc().open(cPath("/proc/self/maps"), 0);
-  if (fd < 0) throw new Error("cannot open /proc/self/maps");
+/** The text of a file under /proc, read through libc. */
+function readProc(path: string): string {
+  const fd = proc().open(cPath(path), 0);
+  if (fd < 0) throw new Error(`cannot open ${path}`);
   const chunks: Uint8Array[] = [];
   try {
     for (;;) {
@@ -70,8 +70,18 @@ export function kvmMappings(): string[] {
   } finally {
     proc().close(fd);
   }
-  const text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+}
+
+/** Mappings of guest_memfds and of this backend's memfds in /proc/self/maps. */
+export function kvmMappings(): string[] {
+  const text = readProc("/proc/self/maps");
   return text.split("\n").filter((line) => /kvm-gmem|memstate-shared/.test(line));
+}
+
+/** The running kernel's release, such as "6.18.44" (/proc/sys/kernel/osrelease). */
+export function kernelRelease(): string {
+  return readProc("/proc/sys/kernel/osrelease").trim();
 }
 
 /** A page-sized pattern: every byte is `seed + index` modulo 251. */

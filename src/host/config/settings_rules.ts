@@ -45,6 +45,18 @@ export function settingsProblems(
     }
   }
   config.regions.forEach((region, index) => {
+    if (qemu && region.pageSize !== 4096) {
+      // QEMU tracks guest_memfd's shared state per host page, whatever the backing
+      // (system/ram-block-attributes.c ram_block_attributes_get_block_size returns
+      // qemu_real_host_page_size(), 4 KiB on x86): its bitmap, its granularity for VFIO and the
+      // alignment of a conversion.
+      issues.push({
+        path: `regions[${index}].pageSize`,
+        message: `must be "4KiB" under ${vmm}: QEMU tracks shared memory per 4 KiB host page ` +
+          `(system/ram-block-attributes.c ram_block_attributes_get_block_size); ` +
+          `use "backingPageSize" for huge pages, or "vmm": "memstate"`,
+      });
+    }
     if (config.backend === "linux" && region.backingPageSize !== 4096) {
       issues.push({
         path: `regions[${index}].backingPageSize`,

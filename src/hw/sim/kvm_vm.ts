@@ -16,7 +16,10 @@
  *   all (`EINVAL`); a new or moved slot overlapping another in the same address
  *   space is `EEXIST`; binding a guest_memfd needs a guest_memfd of this VM
  *   (`EINVAL`; a closed one `EBADF`), a range inside the file (`EINVAL`) not
- *   bound by another slot (`EEXIST`).
+ *   bound by another slot (`EINVAL`: `kvm_gmem_bind` fails with the `-EINVAL`
+ *   it starts with when `xa_find` meets a binding; EEXIST only since commit
+ *   7ea987a90585 "KVM: guest_memfd: Return -EEXIST for overlapping
+ *   bindings", after 6.18, and this machine's 6.18 kernel answers EINVAL).
  * - guest_memfd creation: `ENOTTY` without KVM_CAP_GUEST_MEMFD, flags outside
  *   KVM_CAP_GUEST_MEMFD_FLAGS `EINVAL`, size 0 or unaligned `EINVAL`
  *   (virt/kvm/guest_memfd.c `kvm_gmem_create`). The supported flags follow the
@@ -474,7 +477,10 @@ export class SimKvm implements KvmBackend {
     return undefined;
   }
 
-  /** kvm_gmem_bind: the file must be ours and open, the range inside it and not bound yet. */
+  /**
+   * kvm_gmem_bind: the file must be ours and open, the range inside it and not
+   * bound yet (each `EINVAL` on 6.18, see the module documentation).
+   */
   #checkBinding(
     op: string,
     file: GuestMemfd | undefined,
@@ -502,7 +508,7 @@ export class SimKvm implements KvmBackend {
       if (s.guestMemfdOffset < offset + size && offset < s.guestMemfdOffset + s.memorySize) {
         throw new HwError(
           op,
-          "EEXIST",
+          "EINVAL",
           `${file.name} range ${hex(offset)}+${hex(size)} is already bound to slot ${s.slot}`,
         );
       }

@@ -3,12 +3,11 @@
  *
  * Rules, in the order vfio_dma_do_map / vfio_dma_do_unmap apply them:
  *
- * - MAP: size, iova and vaddr aligned to the smallest IOMMU page (4 KiB) and
- *   size > 0, else `EINVAL`; an iova or vaddr range wrapping past 2^64 is
- *   `EINVAL` after the alignment check on `linux-6.18`, and `EOVERFLOW`
- *   before it on the `proposed` kernel (which carries the 2025 overflow fixes,
- *   "vfio/type1: sanitize for overflow using check_*_overflow()", Linux 6.19
- *   era); any overlap with an existing mapping `EEXIST`; no DMA entry left
+ * - MAP: size 0 `EINVAL`; an iova or vaddr range wrapping past 2^64
+ *   `EOVERFLOW`; size, iova and vaddr not aligned to the smallest IOMMU page
+ *   (4 KiB) `EINVAL` (the 2025 overflow fixes, "vfio/type1: sanitize for
+ *   overflow using check_*_overflow()", merged for Linux 6.18-rc4, so on both
+ *   kernel settings); any overlap with an existing mapping `EEXIST`; no DMA entry left
  *   under `dma_entry_limit` `ENOSPC` (drivers/vfio/vfio_iommu_type1.c
  *   `vfio_dma_do_map`, `dma_avail`); outside the IOMMU aperture (`iovaBits`)
  *   `EINVAL`; pinning beyond RLIMIT_MEMLOCK `ENOMEM` (the process's
@@ -56,7 +55,10 @@ export interface SimType1Options {
    * Infinity); with a host, the host's limit and counter apply.
    */
   memlockLimit?: number;
-  /** The kernel (default `"linux-6.18"`): decides the errno of a wrapping MAP. */
+  /**
+   * The kernel (default `"linux-6.18"`), named by the container: type1's rules
+   * are the same on both settings (the overflow fixes are in 6.18).
+   */
   kernel?: KernelSetting;
   /** Fault injection. */
   faults?: FaultInjector;
@@ -83,11 +85,13 @@ interface Mapping extends DmaMapping {
 
 /**
  * The MAP argument checks since the 2025 overflow fixes ("vfio/type1:
- * sanitize for overflow using check_*_overflow()", Linux 6.19 era): size 0
+ * sanitize for overflow using check_*_overflow()", commit 6012379ede6a,
+ * listed in Linus's Linux 6.18-rc4 announcement, so in 6.18): size 0
  * `EINVAL`, then a wrapping iova or vaddr `EOVERFLOW`, both before the
- * alignment check (`EINVAL`).
+ * alignment check (`EINVAL`). Before them a wrap was `EINVAL`, after the
+ * alignment check; no kernel setting models that.
  */
-function checkMapArgumentsWithOverflowFix(
+function checkMapArguments(
   op: string,
   iova: number,
   vaddr: number,
@@ -104,41 +108,6 @@ function checkMapArgumentsWithOverflowFix(
   checkDmaMapArguments(op, iova, vaddr, size);
 }
 
-/**
- * The MAP argument checks before the 2025 overflow fixes
- * (drivers/vfio/vfio_iommu_type1.c `vfio_dma_do_map` up to Linux 6.18): size
- * and alignment first, then a wrapping iova or vaddr, all `EINVAL`.
- */
-function checkMapArgumentsBeforeOverflowFix(
-  op: string,
-  iova: number,
-  vaddr: number,
-  size: number,
-): void {
-  if (
-    size === 0 || !isAligned(iova, TYPE1_PAGE_SIZE) || !isAligned(vaddr, TYPE1_PAGE_SIZE) ||
-    !isAligned(size, TYPE1_PAGE_SIZE)
-  ) {
-    throw new HwError(
-      op,
-      "EINVAL",
-      `size ${hex(size)} must be > 0 and iova ${hex(iova)}, vaddr ${
-        hex(vaddr)
-      } and size 4 KiB aligned`,
-    );
-  }
-  if (wrapsU64(iova, size) || wrapsU64(vaddr, size)) {
-    throw new HwError(
-      op,
-      "EINVAL",
-      `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${
-        hex(size)
-      } wraps past 2^64 (EINVAL before ` +
-        `the 2025 overflow fixes)`,
-    );
-  }
-}
-
 /** A simulated VFIO type1 v2 container with `dma_entry_limit`, memlock and pinning. */
 export class SimType1Container implements Type1Container {
   /** The `dma_entry_limit` this container was created with. */
@@ -149,7 +118,6 @@ export class SimType1Container implements Type1Container {
   readonly iovaBits: number;
   /** The kernel this container models. */
   readonly kernel: KernelSetting;
-  readonly #overflowFirst: boolean;
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
   #tree = new SortedMap<Mapping>();
@@ -177,7 +145,6 @@ export class SimType1Container implements Type1Container {
     this.memlockLimit = options.host?.memlockLimit ?? memlock;
     const kernel = kernelFeatures(options.kernel);
     this.kernel = kernel.name;
-    this.#overflowFirst = kernel.name === "proposed";
     this.iovaBits = bits;
     this.#host = options.host;
     this.#faults = options.faults;
@@ -190,8 +157,7 @@ export class SimType1Container implements Type1Container {
     checkU64(op, "iova", iova);
     checkU64(op, "vaddr", vaddr);
     checkU64(op, "size", size);
-    if (this.#overflowFirst) checkMapArgumentsWithOverflowFix(op, iova, vaddr, size);
-    else checkMapArgumentsBeforeOverflowFix(op, iova, vaddr, size);
+    checkMapArguments(op, iova, vaddr, size);
     const end = iova + size; // exact: aligned values up to 2^64
     const c = this.#tree.below(end);
     if (c !== undefined && c.iova + c.size > iova) {
