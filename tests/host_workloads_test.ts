@@ -10,6 +10,7 @@ import { buildHost } from "../src/host/build.ts";
 import { runEvents } from "../src/host/event_runner.ts";
 import type { HostEvent, WorkloadContext } from "../src/host/workloads/workload.ts";
 import {
+  checkParamLimits,
   checkParams,
   estimateWorkload,
   generateWorkload,
@@ -438,6 +439,38 @@ Deno.test("checkParams: fills defaults and names the bad parameter with the know
     () => generateWorkload("dma-scatter", ctx(CONFIGS.pc, 1, { count: -1 })),
     /workload\.params\.count/,
   );
+});
+
+Deno.test("checkParamLimits: a value given explicitly is refused where a default would be fitted", () => {
+  // registry.ts checkParamLimits: the pool is shared in whole pages, the window holds at least a
+  // page of whole pages, and at least one buffer is in flight; a value outside is named, not
+  // rounded. The same values left to their defaults are fitted silently.
+  const config = CONFIGS.pc;
+  const limited = (name: WorkloadName, params: Record<string, number>) => {
+    const full = checkParams(name, params);
+    try {
+      checkParamLimits(name, ctx(config, 1, full), Object.keys(params), "--param");
+    } catch (e) {
+      assert.ok(e instanceof WorkloadParamsError, String(e));
+      return e.message;
+    }
+    return "";
+  };
+  assert.match(
+    limited("boot", { swiotlbBytes: 4097 }),
+    /^--param\.swiotlbBytes: must be a multiple of 4096: the SWIOTLB pool is shared in whole pages of region "[^"]+"; got 4097$/,
+  );
+  assert.match(
+    limited("swiotlb-churn", { windowBytes: 0 }),
+    /^--param\.windowBytes: must be at least 4096: the DMA window holds at least one page; got 0$/,
+  );
+  assert.match(limited("swiotlb-churn", { windowBytes: 6000 }), /windowBytes: must be a multiple/);
+  assert.match(
+    limited("swiotlb-churn", { inflight: 0 }),
+    /^--param\.inflight: must be at least 1: a buffer is shared before it can be freed; got 0$/,
+  );
+  assert.equal(limited("swiotlb-churn", { swiotlbBytes: 0, windowBytes: 8192, inflight: 1 }), "");
+  assert.equal(limited("boot", { swiotlbBytes: 8 * MiB }), "");
 });
 
 Deno.test("big guests: a 1 TiB region keeps events exact and aligned", () => {

@@ -1564,4 +1564,20 @@ export const MUTANTS: readonly Mutant[] = [
     what: "change takes bits of 2^32 and more, which `&` cuts to their low 32 bits",
     tests: ["tests/bus_validation_test.ts"],
   },
+  {
+    id: "workload-params-no-minimum",
+    file: "src/host/workloads/registry.ts",
+    search: "      : limit.min !== undefined && value < limit.min.value",
+    replace: "      : limit.min !== undefined && value < 0",
+    what: "an explicit inflight=0 or windowBytes=0 is taken and silently made 1 or a page",
+    tests: ["tests/host_workloads_test.ts"],
+  },
+  {
+    id: "workload-params-any-multiple",
+    file: "src/host/workloads/registry.ts",
+    search: "      : limit.multipleOf !== undefined && value % limit.multipleOf.value !== 0",
+    replace: "      : limit.multipleOf !== undefined && value % 1 !== 0",
+    what: "an explicit swiotlbBytes=4097 is taken and silently rounded up to a page",
+    tests: ["tests/host_workloads_test.ts"],
+  },
 ];

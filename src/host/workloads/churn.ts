@@ -47,7 +47,13 @@ export function poolLimit(region: RegionConfig): ParamLimit {
     param: "swiotlbBytes",
     max: region.size,
     why: `the SWIOTLB pool goes in region "${region.name}" (the largest), of ${region.size} bytes`,
+    multipleOf: pagesOf(region, "the SWIOTLB pool is shared in whole pages"),
   };
+}
+
+/** A multiple of `region`'s page size, with `why` (a default is rounded up to one instead). */
+function pagesOf(region: RegionConfig, why: string): { value: number; why: string } {
+  return { value: region.pageSize, why: `${why} of region "${region.name}"` };
 }
 
 /** The churn's parameters against the region it runs in: pool, window and buffers in flight. */
@@ -60,12 +66,15 @@ export function churnLimits(region: RegionConfig, windowBytes: number): ParamLim
       param: "windowBytes",
       max: region.size,
       why: `the DMA window goes in region "${region.name}" (the largest), of ${region.size} bytes`,
+      min: { value: region.pageSize, why: "the DMA window holds at least one page" },
+      multipleOf: pagesOf(region, "the DMA window is made of whole pages"),
     },
     {
       param: "inflight",
       max: slots,
       why: `each buffer in flight takes one ${BUFFER_MAX / KiB} KiB slot of the ${window}-byte ` +
         `window (windowBytes)`,
+      min: { value: 1, why: "a buffer is shared before it can be freed" },
     },
   ];
 }

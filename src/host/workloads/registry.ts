@@ -135,9 +135,10 @@ export function checkParams(
 
 /**
  * Checks the parameters given explicitly (`given`, a subset of
- * `ctx.params`) against the host: each of them at most what the host allows
- * (a SWIOTLB pool no larger than the region it goes in). Defaults are fitted
- * to the host silently; a value a person asked for is not.
+ * `ctx.params`) against the host: each of them within what the host allows
+ * (a SWIOTLB pool no larger than the region it goes in, of whole pages; a DMA
+ * window of at least a page). Defaults are fitted to the host silently; a
+ * value a person asked for is not.
  *
  * @throws {WorkloadParamsError} naming every parameter out of range, its
  *   limit and why
@@ -155,11 +156,16 @@ export function checkParamLimits(
   const issues: ConfigIssue[] = [];
   for (const limit of limits) {
     const value = ctx.params[limit.param];
-    if (asked.has(limit.param) && value > limit.max) {
-      issues.push({
-        path: at(limit.param),
-        message: `must be at most ${limit.max}: ${limit.why}; got ${value}`,
-      });
+    if (!asked.has(limit.param)) continue;
+    const problem = value > limit.max
+      ? `must be at most ${limit.max}: ${limit.why}`
+      : limit.min !== undefined && value < limit.min.value
+      ? `must be at least ${limit.min.value}: ${limit.min.why}`
+      : limit.multipleOf !== undefined && value % limit.multipleOf.value !== 0
+      ? `must be a multiple of ${limit.multipleOf.value}: ${limit.multipleOf.why}`
+      : undefined;
+    if (problem !== undefined) {
+      issues.push({ path: at(limit.param), message: `${problem}; got ${value}` });
     }
   }
   if (issues.length > 0) throw new WorkloadParamsError(issues);

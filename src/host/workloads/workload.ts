@@ -48,7 +48,10 @@ export class WorkloadError extends Error {
   }
 }
 
-/** The largest value a parameter may take on a host, and why. */
+/**
+ * The values a parameter may take on a host, and why. A default outside them
+ * is fitted to the host; a value given explicitly is refused.
+ */
 export interface ParamLimit {
   /** The parameter. */
   param: string;
@@ -56,6 +59,10 @@ export interface ParamLimit {
   max: number;
   /** Why, naming the part of the host that bounds it. */
   why: string;
+  /** Its smallest allowed value (default 0), and why. */
+  min?: { value: number; why: string };
+  /** What it must be a multiple of (default 1), and why. */
+  multipleOf?: { value: number; why: string };
 }
 
 /** A workload parameter. */
