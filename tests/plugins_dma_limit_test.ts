@@ -4,6 +4,7 @@ import { ConversionError, Region } from "../src/bus/mod.ts";
 import type { HwError } from "../src/hw/errors.ts";
 import { SimType1Container } from "../src/hw/sim/mod.ts";
 import { CapacityError, vfioType1 } from "../src/plugins/mod.ts";
+import type { VmmPolicy } from "../src/settings/vmm.ts";
 import { assertConsistent, MiB, PAGE, simSetup } from "./helpers/sim_setup.ts";
 
 Deno.test("type1 exhausts a small dma_entry_limit; the conversion rolls back completely", () => {
@@ -68,4 +69,43 @@ Deno.test("type1 refuses to attach when the worst case exceeds the entries left,
   // A coarser granularity fits.
   vfioType1({ name: "nic1", container, granularity: 2 * MiB }).attach(region);
   assert.equal(region.listeners.length, 1);
+});
+
+// QEMU's rule (hw/vfio/listener.c `vfio_ram_discard_notify_populate`, the same code for type1
+// and iommufd in 10.1 and on master): when a DMA map fails it calls
+// `vfio_ram_discard_notify_discard` on the section unconditionally, ONE unmap over the whole
+// section even when the first granule failed and nothing was mapped. type1 answers 0 bytes,
+// iommufd ENOENT, which backends/iommufd.c `iommufd_backend_unmap_dma` takes as success, so the
+// unmap is no failure. qemu-11.1 then adds the manager's rollback discard of the failing listener
+// (system/ram-discard-manager.c `ram_discard_manager_notify_populate`). memstate unmaps only what
+// it mapped, so a first-granule failure makes no unmap.
+Deno.test("a map failing at the first granule: QEMU still unmaps the whole section once (vfio_ram_discard_notify_populate); memstate makes no unmap", () => {
+  const unmaps: Record<VmmPolicy, number> = { "qemu-10.1": 1, "qemu-11.1": 2, "memstate": 0 };
+  for (const vmm of ["qemu-10.1", "qemu-11.1", "memstate"] as VmmPolicy[]) {
+    // type1 with a full container: ENOSPC at the first map of every later to-shared conversion.
+    const t1 = simSetup({ vmm, dmaEntryLimit: 256 });
+    t1.region.convert(0, 256 * PAGE, "shared");
+    const nic = t1.plugins.find((p) => p.name === "nic0")!;
+    for (let i = 1; i <= 2; i++) {
+      const before = nic.stats();
+      assert.throws(() => t1.region.convert(i * MiB, 4 * PAGE, "shared"), (e) => {
+        assert.ok(e instanceof ConversionError);
+        assert.equal((e.cause as HwError).errno, "ENOSPC");
+        return true;
+      });
+      const after = nic.stats();
+      assert.equal(after.calls.map - before.calls.map, 1, `${vmm}: one map tried`);
+      assert.equal((after.calls.unmap ?? 0) - (before.calls.unmap ?? 0), unmaps[vmm], vmm);
+      assert.equal(after.failures - before.failures, 1, `${vmm}: only the map failed`);
+    }
+    assert.equal(t1.container.mappingCount, 256, vmm);
+    // iommufd without cut_mapping (linux-6.18): the same listener code, the unmap finds nothing.
+    const io = simSetup({ vmm, type1: false, iommufd: "granule" });
+    const gpu = io.plugins.find((p) => p.name === "gpu0")!;
+    io.faults.failNth("ioas.map", 1, "ENOMEM");
+    assert.throws(() => io.region.convert(0, 4 * PAGE, "shared"), ConversionError);
+    assert.equal(gpu.stats().calls.unmap ?? 0, unmaps[vmm], `${vmm}: iommufd`);
+    assert.equal(gpu.stats().failures, 1, `${vmm}: ENOENT from the unmap is success`);
+    assert.equal(io.ioas.areaCount, 0, vmm);
+  }
 });

@@ -14,6 +14,8 @@ import {
   type Section,
   SourceError,
 } from "../src/bus/mod.ts";
+import { buildHost } from "../src/host/build.ts";
+import { parseHostConfig } from "../src/host/config/load.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE as PRIVATE } from "../src/hw/backend.ts";
 import { SimHost, SimIoas, SimKvm, SimType1Container } from "../src/hw/sim/mod.ts";
 import {
@@ -495,5 +497,46 @@ Deno.test("kvm plugin: a listener under memstate, kvm_convert_memory's hook unde
     region.convert(0, 2 * MiB, "private");
     assert.equal(shared.allocatedBytes(0, PAGE), PAGE, `${vmm}: hugetlb stays allocated`);
     assert.deepEqual(kvm.verify(region), [], vmm);
+  }
+});
+
+// QEMU's rule: a virtio-mem unplug discards with system/physmem.c `ram_block_discard_range`
+// (hw/virtio/virtio-mem.c `virtio_mem_set_block_state`), which punches any file-backed block with
+// fallocate(PUNCH_HOLE) whatever its page size ("fallocate works on hugepages and shmem"; only
+// the madvise is skipped for hugepages), in 10.1 and on master alike. The hugetlb skip is only in
+// accel/kvm/kvm-all.c `kvm_convert_memory`'s to-private branch. Checked through the host's wiring
+// (src/host/build.ts passes KVM's discardShared as virtio-mem's discardBacking).
+Deno.test("virtio-mem unplug punches a hugetlb shared memfd (ram_block_discard_range); only kvm_convert_memory's to-private discard skips hugetlb", () => {
+  for (const vmm of ["qemu-11.1", "memstate"] as VmmPolicy[]) {
+    using host = buildHost(parseHostConfig({
+      name: "hugetlb",
+      vmm,
+      regions: [{ name: "ram", size: "64MiB", backingPageSize: "2MiB" }],
+      devices: [{
+        type: "virtio-mem",
+        name: "vmem0",
+        region: "ram",
+        blockSize: "2MiB",
+        requestedSize: "16MiB",
+      }],
+      workload: { name: "boot" },
+    }, "hugetlb.json"));
+    const [region] = host.regions;
+    const vmem = host.virtioMem.get("vmem0")!;
+    const shared = host.kvm.binding(region)!.backing.shared!;
+    region.convert(0, 8 * MiB, "shared");
+    assert.equal(vmem.plug(region.base, 2), "ACK", vmm);
+    shared.write(0, new Uint8Array(PAGE).fill(1));
+    shared.write(2 * MiB, new Uint8Array(PAGE).fill(2));
+    const punches = host.kvm.stats().calls.punchHole ?? 0;
+    const bytes = host.kvm.punchedBytes;
+    assert.equal(vmem.unplug(region.base, 1), "ACK", vmm);
+    assert.equal(shared.allocatedBytes(0, 2 * MiB), 0, `${vmm}: the unplugged block is punched`);
+    assert.equal(host.kvm.stats().calls.punchHole, punches + 1, vmm);
+    assert.equal(host.kvm.punchedBytes, bytes + 2 * MiB, vmm);
+    // A to-private conversion of the plugged block leaves the hugetlb side allocated.
+    region.convert(2 * MiB, 2 * MiB, "private");
+    assert.equal(shared.allocatedBytes(2 * MiB, PAGE), PAGE, `${vmm}: not punched on to-private`);
+    assert.deepEqual(host.kvm.verify(region), [], vmm);
   }
 });

@@ -772,9 +772,25 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "granules-undo",
     file: "src/plugins/_granules.ts",
-    search: "if (done > offset) unmapRange(offset, size);",
-    replace: "if (done > offset + granule) unmapRange(offset, size);",
-    what: "a map failing at the second granule leaves the first one mapped",
+    search: "if (always || done > offset) unmapRange(offset, size);",
+    replace: "if (always || done > offset + granule) unmapRange(offset, size);",
+    what: "memstate: a map failing at the second granule leaves the first one mapped",
+  },
+  {
+    id: "granules-qemu-no-unmap",
+    file: "src/plugins/_granules.ts",
+    search: "if (always || done > offset) unmapRange(offset, size);",
+    replace: "if (done > offset) unmapRange(offset, size);",
+    what: "QEMU policies: a map failing at the first granule makes no unmap of the section",
+    tests: ["tests/plugins_dma_limit_test.ts"],
+  },
+  {
+    id: "kvm-discard-skips-hugetlb",
+    file: "src/plugins/kvm_attributes.ts",
+    search: "    if (shared === undefined) return;",
+    replace: "    if (shared === undefined || entry.binding.backingPageSize !== 4096) return;",
+    what: "a virtio-mem unplug leaves a hugetlb shared memfd allocated (QEMU punches it)",
+    tests: ["tests/vmm_policy_test.ts"],
   },
 
   // ---- trace reader ------------------------------------------------------------------------

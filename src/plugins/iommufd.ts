@@ -38,7 +38,7 @@
 import type { IommufdIoas } from "../hw/backend.ts";
 import { HwError } from "../hw/errors.ts";
 import { needsProposed } from "../settings/kernel.ts";
-import { mapGranules } from "./_granules.ts";
+import { alwaysUnmaps, mapGranules } from "./_granules.ts";
 import { checkPluginName, type Plugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
@@ -103,7 +103,7 @@ export function iommufd(options: IommufdOptions): Plugin {
         }, (off, size) => {
           const bytes = c.call("unmap", () => unmapTolerant(ioas, s.region.base + off, size));
           c.mapped(-bytes / g, -bytes);
-        });
+        }, alwaysUnmaps(s.region));
         return;
       }
       c.call("map", () => ioas.map(iova, vaddr, s.size));

@@ -8,7 +8,8 @@
  * memfd, so each page is backed on exactly one side (QEMU's kvm_convert_memory
  * order, with the undo QEMU lacks). A shared side on hugetlb is not punched on
  * to-private: it is preallocated (accel/kvm/kvm-all.c `kvm_convert_memory`
- * skips the discard when the RAM block's page size is not the host's).
+ * skips the discard when the RAM block's page size is not the host's); a
+ * virtio-mem unplug ({@link KvmAttributesPlugin.discardShared}) still punches it.
  * **In-place** (guest_memfd with mmap, the proposed kernel only): one
  * conversion call on the guest_memfd, which refuses with `EAGAIN` while an
  * IOMMU pin holds a page — why DMA must unmap first, and why this listener
@@ -78,7 +79,7 @@ export interface KvmAttributesOptions {
    * The shared memfd's page size (separate mode): 4 KiB shmem folios
    * (default), 2 MiB or 1 GiB hugetlb. It decides how large the IOMMU's
    * entries mapping the region can be, and hugetlb is not punched on
-   * to-private.
+   * to-private (it is on a virtio-mem unplug).
    */
   backingPageSize?: number | ((region: Region) => number);
 }
@@ -108,7 +109,10 @@ export interface KvmAttributesPlugin extends Plugin {
   /**
    * Discards the shared backing of `[offset, offset + size)` of `region`
    * (QEMU's `ram_block_discard_range`, as virtio-mem's unplug does). A no-op
-   * on in-place backing and hugetlb.
+   * on in-place backing. Hugetlb is punched too: system/physmem.c
+   * `ram_block_discard_range` fallocates any file-backed block ("fallocate works
+   * on hugepages and shmem"); only `kvm_convert_memory`'s to-private discard
+   * skips hugetlb.
    */
   discardShared(region: Region, offset: number, size: number): void;
 }
@@ -262,7 +266,8 @@ class KvmAttributes implements KvmAttributesPlugin {
       throw new RangeError(`kvmAttributes ${this.name}: not attached to region ${region.name}`);
     }
     const shared = entry.binding.backing.shared;
-    if (shared === undefined || entry.binding.backingPageSize !== 4096) return;
+    // Hugetlb too (system/physmem.c ram_block_discard_range: PUNCH_HOLE whatever the page size).
+    if (shared === undefined) return;
     const off = offset - entry.binding.range.offset;
     this.#counters.call("punchHole", () => shared.punchHole(off, size));
     this.punchedBytes += size;

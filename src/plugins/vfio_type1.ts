@@ -6,7 +6,10 @@
  * granularity chunk), and why a 4 KiB granule spends one of the container's
  * `dma_entry_limit` entries (default 65,535) per shared page. A discard is
  * ONE `VFIO_IOMMU_UNMAP_DMA` over the whole section, which removes every
- * mapping inside it (`vfio_ram_discard_notify_discard`).
+ * mapping inside it (`vfio_ram_discard_notify_discard`). A failed map is
+ * undone with that same one unmap of the section; under the QEMU policies even
+ * when the first granule failed and nothing was mapped, as
+ * `vfio_ram_discard_notify_populate` does (see _granules.ts).
  *
  * At attach it checks the container's whole budget (every section it follows,
  * see type1_budget.ts) and, as the region's policy says, refuses with a
@@ -33,7 +36,7 @@ import type { Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import type { Type1Container } from "../hw/backend.ts";
 import { vmmRules } from "../settings/vmm.ts";
-import { mapGranules } from "./_granules.ts";
+import { alwaysUnmaps, mapGranules } from "./_granules.ts";
 import { CapacityError, checkPluginName, type Plugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import type { PluginContext } from "./define.ts";
@@ -101,10 +104,12 @@ export function vfioType1(options: VfioType1Options): Plugin {
     granularity: ({ g }) => g,
     populate(s: Section, { g }, { counters }) {
       const base = s.region.base, host = s.region.hostAddress;
-      mapGranules(s.offset, s.size, g, (off) => {
+      const map = (off: number) => {
         counters.call("map", () => container.map(base + off, host + off, g));
         counters.mapped(1, g);
-      }, (off, size) => unmapRange(counters, base, off, size, g));
+      };
+      const undo = (off: number, size: number) => unmapRange(counters, base, off, size, g);
+      mapGranules(s.offset, s.size, g, map, undo, alwaysUnmaps(s.region));
     },
     discard(s: Section, { g }, { counters }) {
       unmapRange(counters, s.region.base, s.offset, s.size, g);

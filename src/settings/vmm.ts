@@ -101,6 +101,15 @@ export interface VmmRules {
    */
   readonly refusableDiscard: boolean;
   /**
+   * A DMA map that fails in the middle of a populate is undone by ONE unmap of
+   * the whole section, even when its first granule failed and nothing was
+   * mapped (hw/vfio/listener.c `vfio_ram_discard_notify_populate` calls
+   * `vfio_ram_discard_notify_discard` on any map error; type1 answers 0
+   * bytes, iommufd ENOENT, which backends/iommufd.c `iommufd_backend_unmap_dma`
+   * takes as success). `memstate` unmaps only when something was mapped.
+   */
+  readonly failedMapAlwaysUnmaps: boolean;
+  /**
    * VFIO type1's start-up budget adds `kvm_get_max_memslots()` minus the
    * number of sections as headroom (hw/vfio/listener.c
    * `vfio_ram_discard_register_listener`); `memstate` sums the sections only.
@@ -133,6 +142,7 @@ const QEMU_10_1: VmmRules = Object.freeze({
   wholeSectionUnregister: false,
   multipleSources: false,
   refusableDiscard: false,
+  failedMapAlwaysUnmaps: true,
   memslotHeadroom: true,
   budgetExceeded: "warn",
   priorities: false,
@@ -159,6 +169,7 @@ const MEMSTATE: VmmRules = Object.freeze({
   wholeSectionUnregister: false,
   multipleSources: true,
   refusableDiscard: true,
+  failedMapAlwaysUnmaps: false,
   memslotHeadroom: false,
   budgetExceeded: "refuse",
   priorities: true,
