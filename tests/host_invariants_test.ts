@@ -1,11 +1,12 @@
 // The invariant checker given what it exists to catch: a store that breaks its
 // contract (runs that are not maximal, a runCount that lies) and plugins whose
-// hardware disagrees with the store. A checker that never fails proves nothing.
+// hardware disagrees with the store, or whose verify throws. A checker that never fails proves
+// nothing.
 import assert from "node:assert/strict";
 import { Region } from "../src/bus/mod.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
 import { SimType1Container } from "../src/hw/sim/mod.ts";
-import { vfioType1 } from "../src/plugins/mod.ts";
+import { type Plugin, vfioType1 } from "../src/plugins/mod.ts";
 import { BitmapStore } from "../src/store/mod.ts";
 import type { Run, StateStore } from "../src/store/mod.ts";
 
@@ -100,4 +101,40 @@ Deno.test("invariants: what a plugin's verify finds is reported, one check per p
     checked: 2,
     violations: ["nic0: [0x1000, 0x2000) is populated but not mapped"],
   });
+});
+
+Deno.test("invariants: a verify that throws, or returns a promise or no list, is a violation naming the plugin and the region", async () => {
+  const region = new Region({ name: "ram", size: 2 ** 24 });
+  const container = new SimType1Container();
+  const nic = vfioType1({ name: "nic0", container });
+  nic.attach(region);
+  region.convert(0, 2 * 4096, "shared");
+  container.unmap(4096, 4096); // behind the plugin's back: nic0 still finds it
+  const mine = (name: string, verify: () => unknown): Plugin => ({
+    name,
+    kind: "mine",
+    attach() {},
+    detach() {},
+    stats: () => nic.stats(),
+    verify: verify as () => string[],
+  });
+  const report = checkInvariants([region], [
+    mine("throws", () => {
+      throw new Error("verify boom\nsecond line");
+    }),
+    mine("late", () => Promise.reject(new Error("later"))),
+    mine("odd", () => 7),
+    nic,
+  ]);
+  assert.deepEqual(report, {
+    checked: 5,
+    violations: [
+      "plugin throws: verify on region ram threw: verify boom",
+      "plugin late: verify on region ram returned a Promise; verify must be synchronous " +
+      "(memstate does not await it)",
+      "plugin odd: verify on region ram returned number, not a list of lines",
+      "nic0: [0x1000, 0x2000) is populated but not mapped",
+    ],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the rejection was handled
 });

@@ -103,6 +103,81 @@ Deno.test("definePlugin: per-region state, one attachment per region, a refusal 
   );
 });
 
+Deno.test("definePlugin: every hook must be synchronous; an async one is refused when the plugin is defined", () => {
+  const hooks = ["populate", "discard", "setup", "teardown", "verify", "stats", "granularity"];
+  for (const hook of hooks) {
+    for (
+      const [how, fn] of [
+        ["an async function", async () => {}],
+        ["an async generator function", async function* () {}],
+        ["a generator function", function* () {}],
+      ] as const
+    ) {
+      const spec = { name: "late", kind: "x", populate() {}, discard() {}, [hook]: fn };
+      assert.throws(
+        () => definePlugin(spec as unknown as Parameters<typeof definePlugin>[0]),
+        (e) =>
+          e instanceof TypeError &&
+          e.message.startsWith(`definePlugin late: ${hook} must be synchronous; it is ${how} `),
+        `${hook}: ${how}`,
+      );
+    }
+  }
+});
+
+Deno.test("definePlugin: a hook that returns a promise refuses its call, counted as a failure; the rejection is handled", async () => {
+  const rejected = () => Promise.reject(new Error("too late"));
+  const region = new Region({ name: "ram", size: 2 ** 24 });
+  const before = new Region({ name: "before", size: 2 ** 24 });
+  before.convert(0, 0x2000, "shared");
+  const populate = definePlugin({
+    name: "p",
+    kind: "x",
+    populate: rejected as () => void,
+    discard() {},
+  });
+  populate.attach(region);
+  for (const size of [0x1000, 0x3000]) { // the one-page path and the general one
+    assert.throws(() => region.convert(0, size, "shared"), (e) => {
+      assert.ok(e instanceof ConversionError);
+      assert.match(e.message, /p refused populate .*: populate returned a Promise; populate must/);
+      return true;
+    });
+  }
+  assert.equal(region.isPopulated({ offset: 0, size: 0x1000 }), false, "rolled back");
+  assert.deepEqual(populate.stats().calls, { populate: 2 });
+  assert.equal(populate.stats().failures, 2);
+  assert.equal(populate.stats().mappings, 0);
+  assert.throws(() => populate.attach(before), ConversionError, "a replay is refused too");
+  const discard = definePlugin({ name: "d", kind: "x", populate() {}, discard: rejected });
+  populate.detach(region);
+  discard.attach(region);
+  region.convert(0, 0x1000, "shared");
+  assert.throws(() => region.convert(0, 0x1000, "private"), /discard returned a Promise/);
+  assert.equal(discard.stats().mappedBytes, 0x1000, "still mapped: the discard was refused");
+  const others = definePlugin({
+    name: "o",
+    kind: "x",
+    populate() {},
+    discard() {},
+    stats: rejected as unknown as () => Record<string, never>,
+    verify: rejected as unknown as () => string[],
+  });
+  others.attach(region);
+  assert.throws(() => others.stats(), /^TypeError: stats returned a Promise; stats must be/);
+  assert.throws(() => others.verify(region), /^TypeError: verify returned a Promise; verify must/);
+  const setup = definePlugin({
+    name: "s",
+    kind: "x",
+    setup: rejected,
+    populate() {},
+    discard() {},
+  });
+  assert.throws(() => setup.attach(region), /setup returned a Promise; setup must be synchronous/);
+  assert.deepEqual(setup.attached(), []);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // no rejection is left unhandled
+});
+
 Deno.test("plugin modules: a configuration names a module relative to itself, with options and regions", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memstate_plugin_" });
   await Deno.mkdir(`${dir}/plugins`);
@@ -153,6 +228,15 @@ export default () => definePlugin({ name: "r", kind: "r", setup() { throw new Er
   populate() {}, discard() {} });`,
     "clash.ts": `import { definePlugin } from "${mod}";
 export default () => definePlugin({ name: "kvm", kind: "r", populate() {}, discard() {} });`,
+    "async.ts": `import { definePlugin } from "${mod}";
+export default () => definePlugin({ name: "a", kind: "r",
+  async populate() { await 0; throw new Error("x"); }, discard() {} });`,
+    "asyncmethod.ts": `export default () => ({ name: "m", kind: "r", attach() {}, detach() {},
+  async stats() { return {}; }, async verify() { return []; } });`,
+    "asynclistener.ts": `export default () => ({ name: "l", kind: "r", detach() {}, stats() {},
+  attach(region) { region.register({ name: "l", async populate() {}, discard() {} }); } });`,
+    "attachpromise.ts": `export default () => ({ name: "t", kind: "r", detach() {}, stats() {},
+  attach: () => Promise.reject(new Error("later")) });`,
   };
   for (const [name, text] of Object.entries(modules)) {
     await Deno.writeTextFile(`${dir}/${name}`, text);
@@ -165,6 +249,19 @@ export default () => definePlugin({ name: "kvm", kind: "r", populate() {}, disca
     [`${dir}/syntax.ts`, /cannot load the module: /],
     [`${dir}/refuses.ts`, /plugin r refused to attach to region ram: no room/],
     [`${dir}/clash.ts`, /plugin name "kvm" is taken/],
+    [
+      `${dir}/async.ts`,
+      /async\.ts: the factory threw: definePlugin a: populate must be synchronous; it is an async/,
+    ],
+    [
+      `${dir}/asyncmethod.ts`,
+      /plugin m: stats is an async function, verify is an async function; a plugin's methods must/,
+    ],
+    [
+      `${dir}/asynclistener.ts`,
+      /plugin l refused to attach to region ram: listener l: populate must be synchronous; it is/,
+    ],
+    [`${dir}/attachpromise.ts`, /plugin t refused to attach .*: attach returned a Promise; attach/],
   ];
   const config = `${dir}/host.json`;
   await Deno.writeTextFile(
@@ -197,6 +294,91 @@ export default () => definePlugin({ name: "kvm", kind: "r", populate() {}, disca
   assert.equal(bad.code, 2);
   assert.match(bad.err, /plugins\[0\]\.module: is required/);
   assert.match(bad.err, /plugins\[1\]\.region\[1\]: unknown region "rom" \(regions: ram\)/);
+});
+
+Deno.test("cli: a plugin's async hook is one line and exit 2; a throwing verify or stats a violation and exit 1 with the report; never a stack trace", async () => {
+  // As a user runs it (`deno task memstate`), in a process of its own: an unhandled rejection
+  // or an internal error would show there, and nowhere in-process.
+  const dir = await Deno.makeTempDir({ prefix: "memstate_plugin_" });
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const modules: Record<string, string> = {
+    "asyncpop.ts": `import { definePlugin } from "${mod}";
+export default () => definePlugin({ name: "asyncpop", kind: "mine",
+  async populate() { await 0; throw new Error("x"); }, discard() {} });`,
+    "rawpromise.ts": `export default () => ({ name: "raw", kind: "raw", detach() {},
+  stats: () => ({ name: "raw", kind: "raw", calls: {}, mappings: 0, peakMappings: 0,
+    mappedBytes: 0, failures: 0 }),
+  attach(region) {
+    region.register({ name: "raw", priority: 20, discard() {},
+      populate: () => Promise.reject(new Error("raw x")) });
+  } });`,
+    "badverify.ts": `import { definePlugin } from "${mod}";
+export default () => definePlugin({ name: "badverify", kind: "mine", populate() {}, discard() {},
+  verify() { throw new Error("verify boom"); } });`,
+    "badstats.ts": `import { definePlugin } from "${mod}";
+export default () => definePlugin({ name: "badstats", kind: "mine", populate() {}, discard() {},
+  stats() { throw new Error("stats boom"); } });`,
+  };
+  for (const [name, text] of Object.entries(modules)) {
+    await Deno.writeTextFile(`${dir}/${name}`, text);
+  }
+  const memstate = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-ffi",
+        "--allow-env",
+        "--allow-sys=systemMemoryInfo",
+        "cli.ts",
+        ...args,
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decode = (b: Uint8Array) => new TextDecoder().decode(b).trimEnd();
+    return { code: out.code, out: decode(out.stdout), err: decode(out.stderr) };
+  };
+  const config = "examples/tdx-trace.json";
+  const [asyncpop, raw, verify, stats, compare] = await Promise.all([
+    memstate("run", config, "--plugin", `${dir}/asyncpop.ts`),
+    memstate("run", config, "--plugin", `${dir}/rawpromise.ts`),
+    memstate("run", config, "--plugin", `${dir}/badverify.ts`),
+    memstate("run", config, "--plugin", `${dir}/badstats.ts`),
+    memstate("compare", config, "--plugin", `${dir}/badverify.ts`),
+  ]);
+  // README: exit status 2, one line naming the input and the rule, before any work.
+  assert.equal(asyncpop.code, 2, asyncpop.err);
+  assert.equal(asyncpop.err.split("\n").length, 1, asyncpop.err);
+  assert.match(
+    asyncpop.err,
+    /^memstate run: --plugin .*asyncpop\.ts: the factory threw: definePlugin asyncpop: populate must be synchronous; it is an async function/,
+  );
+  assert.equal(asyncpop.out, "");
+  // README: exit status 1, the report says which problem. Nothing on standard error.
+  for (const r of [raw, verify, stats, compare]) {
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.err, "");
+  }
+  assert.match(
+    raw.out,
+    /line \d+: region ram-below-4g: raw refused populate .*: populate returned a Promise; populate must be synchronous .*; the change was rolled back/,
+  );
+  assert.match(raw.out, /conversions: 293 requested, 0 applied, 94 no-op, 1 ignored, 198 failed/);
+  assert.match(verify.out, /invariants: \d+ checked, 2 violations/);
+  assert.match(
+    verify.out,
+    /violation: plugin badverify: verify on region ram-below-4g threw: verify boom\n/,
+  );
+  assert.match(
+    stats.out,
+    /violation: plugin badstats: stats threw: stats boom; its statistics are left out/,
+  );
+  assert.match(stats.out, /^kvm +kvm-attributes/m, "the other plugins are reported");
+  assert.doesNotMatch(stats.out, /^badstats/m);
+  assert.match(compare.out, /^iommufd .* 2$/m, "compare counts the violations");
 });
 
 Deno.test("examples/custom_listener.ts runs on its own and as a plugin module, by path and from a configuration", async () => {
@@ -256,4 +438,36 @@ Deno.test("runSession: plugins given as paths follow every region", async () => 
   const { report } = await runSession(config, { plugins: ["examples/custom_listener.ts"] });
   const firewall = report.plugins.find((p) => p.kind === "dma-firewall")!;
   assert.equal(firewall.mappedBytes, report.regions[0].sharedBytes + report.regions[1].sharedBytes);
+});
+
+Deno.test("runSession: a plugin whose stats cannot be read is left out of the report's plugins and named among its violations", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memstate_plugin_" });
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const modules: Record<string, string> = {
+    "throws.ts": `import { definePlugin } from "${mod}";
+export default () => definePlugin({ name: "throws", kind: "x", populate() {}, discard() {},
+  stats() { throw new Error("stats boom\\nmore"); } });`,
+    "late.ts": `export default () => ({ name: "late", kind: "x", attach() {}, detach() {},
+  stats: () => Promise.reject(new Error("later")) });`,
+    "none.ts": `export default () => ({ name: "none", kind: "x", attach() {}, detach() {},
+  stats: () => 7 });`,
+  };
+  for (const [name, text] of Object.entries(modules)) {
+    await Deno.writeTextFile(`${dir}/${name}`, text);
+  }
+  const config = parseHostConfig({
+    name: "x",
+    regions: [{ name: "a", size: "8MiB" }],
+    workload: { name: "dma-scatter", params: { count: 10 } },
+  }, "x.json");
+  const { report } = await runSession(config, {
+    plugins: Object.keys(modules).map((m) => `${dir}/${m}`),
+  });
+  assert.deepEqual(report.plugins.map((p) => p.name), ["kvm"]);
+  assert.deepEqual(report.invariants.violations, [
+    "plugin throws: stats threw: stats boom; its statistics are left out of the report",
+    "plugin late: stats returned a Promise; stats must be synchronous (memstate does not await it)",
+    "plugin none: stats returned number, not an object of statistics",
+  ]);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the rejection was handled
 });

@@ -6,8 +6,9 @@
  * order, rollback, views, QEMU's state change engine, registration), the
  * simulated kernels (limit checks, errno order), the plugins (virtio-mem's rule
  * order, the type1 budget, iommufd's cut path, KVM's coalescing and restore),
- * the trace reader, the invariant checker and the summary of the benchmark
- * report's runs.
+ * the trace reader, the invariant checker, hooks that must be synchronous
+ * (an async hook refused, a returned promise a refusal) and the summary of the
+ * benchmark report's runs.
  *
  * A mutant that the suite cannot kill because no caller can tell the
  * difference is marked `equivalent`, with the reason.
@@ -869,9 +870,109 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "invariants-plugins",
     file: "src/host/invariants.ts",
-    search: "      report.violations.push(...plugin.verify(region));",
-    replace: "      plugin.verify(region);",
+    search: "      report.violations.push(...verifyLines(plugin, region));",
+    replace: "      verifyLines(plugin, region);",
     what: "the invariant checker drops what the plugins' verify found",
+  },
+  {
+    id: "invariants-verify-throw-escapes",
+    file: "src/host/invariants.ts",
+    search: "  } catch (e) {\n    return [`${where} threw: ${thrownLine(e)}`];",
+    replace: "  } catch (e) {\n    throw e;",
+    what: "a plugin's verify that throws escapes the checker: exit 70 after the run, no report",
+    tests: ["tests/host_invariants_test.ts", "tests/plugins_define_test.ts"],
+  },
+  {
+    id: "report-stats-throw-escapes",
+    file: "src/host/report/report.ts",
+    search:
+      "    return `${where} threw: ${thrownLine(e)}; its statistics are left out of the report`;",
+    replace: "    throw e;",
+    what: "a plugin's stats that throws escapes the report: exit 70 after the run, no report",
+    tests: ["tests/plugins_define_test.ts"],
+  },
+
+  // ---- hooks are synchronous: an async hook refused, a returned promise a refusal ----------
+  {
+    id: "sync-define-async-populate",
+    file: "src/plugins/define.ts",
+    search: "for (const hook of SYNC_HOOKS) {",
+    replace: "for (const hook of SYNC_HOOKS.slice(2)) {",
+    what: "definePlugin takes an async populate or discard, which the bus never awaits",
+    tests: ["tests/plugins_define_test.ts"],
+  },
+  {
+    id: "sync-define-promise-accepted",
+    file: "src/plugins/define.ts",
+    search: "counters.call(op, () => refusePromise(spec[op](s, entry.state, ctx), op));",
+    replace: "counters.call(op, () => spec[op](s, entry.state, ctx));",
+    what: "a defined plugin's populate that returns a promise is counted and taken as accepted",
+    tests: ["tests/plugins_define_test.ts"],
+  },
+  {
+    id: "sync-transaction-promise-accepted",
+    file: "src/bus/_transaction.ts",
+    search: 'if (kind === "populate") refusePromise(listener.populate(section), kind);',
+    replace: 'if (kind === "populate") listener.populate(section);',
+    what: "a populate that returns a promise is accepted on the general path (several runs)",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-one-page-promise-accepted",
+    file: "src/bus/region.ts",
+    search: 'refusePromise(reg.listener.populate(section), "populate");',
+    replace: "reg.listener.populate(section);",
+    what: "a populate that returns a promise is accepted on the one-page path",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-replay-promise-accepted",
+    file: "src/bus/_registration.ts",
+    search: 'refusePromise(call.registration.listener.populate(toSection(call)), "populate");',
+    replace: "call.registration.listener.populate(toSection(call));",
+    what: "a replayed populate that returns a promise is accepted: the listener registers",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-qemu-promise-accepted",
+    file: "src/bus/_qemu_state_change.ts",
+    search:
+      'if (call.kind === "populate") refusePromise(reg.listener.populate(section), "populate");',
+    replace: 'if (call.kind === "populate") reg.listener.populate(section);',
+    what: "under a QEMU policy a populate that returns a promise is accepted",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-register-async-accepted",
+    file: "src/bus/region.ts",
+    search: "if (how) throw new TypeError(`listener ${name}: ${fn} must be synchronous",
+    replace: 'if (how === "none") throw new TypeError(`listener ${name}: ${fn} must be synchronous',
+    what: "region.register takes a listener whose populate or discard is async",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-rejection-unhandled",
+    file: "src/util/_sync.ts",
+    search: "    value.then(undefined, () => {});",
+    replace: "    void value;",
+    what: "a refused promise's rejection is left unhandled: it ends the process with a stack",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-module-async-method",
+    file: "src/host/plugin_modules.ts",
+    search: "const how = notSynchronous(p[k]);",
+    replace: 'const how = k === "attach" ? notSynchronous(p[k]) : undefined;',
+    what: "a plugin module's plugin with an async stats or verify is taken",
+    tests: ["tests/plugins_define_test.ts"],
+  },
+  {
+    id: "sync-host-attach-promise",
+    file: "src/host/build.ts",
+    search: 'refusePromise(plugin.attach(byName.get(name)!), "attach");',
+    replace: "plugin.attach(byName.get(name)!);",
+    what: "a plugin module's attach that returns a rejected promise is taken as attached",
+    tests: ["tests/plugins_define_test.ts"],
   },
 
   // ---- real Linux backend ------------------------------------------------------------------

@@ -30,6 +30,7 @@ import { readRuns } from "../store/_read_runs.ts";
 import type { Notification, Section } from "./listener.ts";
 import type { PlannedCall, Registration } from "./_plan.ts";
 import { isPopulatedState } from "./view.ts";
+import { refusePromise } from "../util/_sync.ts";
 
 /**
  * What QEMU undoes when a listener refuses a populate.
@@ -128,8 +129,8 @@ function round(
     for (const call of flips(spec, reg, runs)) {
       const section = spec.toSection(call);
       try {
-        if (call.kind === "populate") reg.listener.populate(section);
-        else reg.listener.discard(section);
+        if (call.kind === "populate") refusePromise(reg.listener.populate(section), "populate");
+        else refusePromise(reg.listener.discard(section), "discard");
       } catch (cause) {
         if (call.kind === "discard") {
           outcome.ignored.push({ call, cause });
@@ -182,7 +183,7 @@ function undo(
     const inverse: PlannedCall = { ...call, kind: "discard" };
     const section = spec.toSection(inverse);
     try {
-      call.registration.listener.discard(section);
+      refusePromise(call.registration.listener.discard(section), "discard");
       outcome.notifications.push(notification(inverse, section));
     } catch (cause) {
       outcome.ignored.push({ call: inverse, cause });

@@ -10,6 +10,7 @@ import type { StateStore } from "../store/state_store.ts";
 import type { Section } from "./listener.ts";
 import type { PlannedCall, Registration } from "./_plan.ts";
 import { rollBack } from "./_transaction.ts";
+import { refusePromise } from "../util/_sync.ts";
 import { viewRuns } from "./view_runs.ts";
 
 /** A refused replay: the call refused, what the listener threw, the populates accepted. */
@@ -38,7 +39,7 @@ export function replayRegistration(
   for (let i = 0; i < calls.length; i++) {
     const call = calls[i];
     try {
-      call.registration.listener.populate(toSection(call));
+      refusePromise(call.registration.listener.populate(toSection(call)), "populate");
     } catch (cause) {
       if (mode !== "rollback") return { call, cause, notified: i };
       const done = calls.slice(0, i);

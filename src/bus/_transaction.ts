@@ -8,6 +8,7 @@
 
 import type { Notification, Section } from "./listener.ts";
 import type { PlannedCall } from "./_plan.ts";
+import { refusePromise } from "../util/_sync.ts";
 
 /** How a transaction ended when a participant refused. */
 export interface Refusal {
@@ -78,6 +79,6 @@ export function rollBack(
 
 function invoke(call: PlannedCall, kind: "populate" | "discard", section: Section): void {
   const listener = call.registration.listener;
-  if (kind === "populate") listener.populate(section);
-  else listener.discard(section);
+  if (kind === "populate") refusePromise(listener.populate(section), kind);
+  else refusePromise(listener.discard(section), kind);
 }

@@ -58,6 +58,11 @@ export interface Range {
  * order, the store is left untouched, and the caller gets a `ConversionError`.
  * An inverse call must not fail; if it does the region is marked failed.
  *
+ * **Synchronous.** The bus never awaits a call: `populate` and `discard` must
+ * have done their work when they return. An `async` one is refused at
+ * registration (a `TypeError`), and a call that returns a promise anyway
+ * refuses the change as a throw would (its rejection is handled).
+ *
  * **Registration.** `region.register(listener, range)` replays `populate` for
  * every populated part of the range; `region.unregister(listener)` discards
  * them (one discard of the whole range when `acceptsDoubleDiscard` is true).

@@ -59,6 +59,7 @@ import {
 import type { SnapshotJson } from "./snapshot_format.ts";
 import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
+import { notSynchronous, refusePromise } from "../util/_sync.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -354,7 +355,8 @@ export class Region {
         const reg = registrations[i];
         if (page < reg.startPage || page >= reg.endPage) continue;
         if (isPopulatedState(was, reg.view) && !isPopulatedState(now, reg.view)) {
-          reg.listener.discard({ region: this, offset, size: bytes, uniform: true });
+          const section = { region: this, offset, size: bytes, uniform: true };
+          refusePromise(reg.listener.discard(section), "discard");
           notified = withName(notified, made++, reg.listener.name);
         }
       }
@@ -362,7 +364,8 @@ export class Region {
         const reg = registrations[i];
         if (page < reg.startPage || page >= reg.endPage) continue;
         if (!isPopulatedState(was, reg.view) && isPopulatedState(now, reg.view)) {
-          reg.listener.populate({ region: this, offset, size: bytes, uniform: true });
+          const section = { region: this, offset, size: bytes, uniform: true };
+          refusePromise(reg.listener.populate(section), "populate");
           notified = withName(notified, made++, reg.listener.name);
         }
       }
@@ -916,6 +919,8 @@ export class Region {
       if (typeof listener[fn] !== "function") {
         throw new TypeError(`listener ${name}: ${fn} must be a function`);
       }
+      const how = notSynchronous(listener[fn]);
+      if (how) throw new TypeError(`listener ${name}: ${fn} must be synchronous; it is ${how}`);
     }
     if (this.#registrations.some((r) => r.listener === listener)) {
       throw new RangeError(`listener ${name}: already registered on region ${this.name}`);

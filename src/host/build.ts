@@ -28,6 +28,7 @@ import { virtioMem, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
 import { capacityChecks } from "./config/capacity.ts";
 import type { DeviceConfig, HostConfig, StoreKind } from "./config/schema.ts";
 import { type LoadedPlugin, PluginModuleError } from "./plugin_modules.ts";
+import { refusePromise } from "../util/_sync.ts";
 
 /** A DMA device of the host: its plugin and the regions it follows. */
 export interface HostDevice {
@@ -266,7 +267,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
       taken.add(plugin.name);
       for (const name of names) {
         try {
-          plugin.attach(byName.get(name)!);
+          refusePromise(plugin.attach(byName.get(name)!), "attach");
         } catch (e) {
           throw new PluginModuleError(
             source,

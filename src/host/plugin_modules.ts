@@ -25,9 +25,15 @@
  *   reported with the others (its `stats()`) and its `verify`, if it has one,
  *   is one of the invariants checked after the run;
  * - a module that cannot be loaded, a default export that is not a function,
- *   a factory that throws or returns something that is not a plugin, and a
- *   plugin that refuses to attach, are refused before the first event, in one
- *   line naming the module and what is wrong.
+ *   a factory that throws or returns something that is not a plugin, a plugin
+ *   whose methods are `async`, and a plugin that refuses to attach, are
+ *   refused before the first event, in one line naming the module and what
+ *   is wrong;
+ * - every method and hook is called synchronously and never awaited: a
+ *   listener call that returns a promise refuses the change, as a throw does;
+ * - a `verify` or `stats` that throws after the run is reported as an
+ *   invariant violation naming the plugin (exit status 1), with the rest of
+ *   the report.
  *
  * `examples/custom_listener.ts` is such a module, and also runs on its own.
  *
@@ -40,6 +46,7 @@ import type { Plugin } from "../plugins/plugin.ts";
 import type { KernelSetting } from "../settings/kernel.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import type { HostConfig, PluginModuleConfig } from "./config/schema.ts";
+import { notSynchronous } from "../util/_sync.ts";
 
 /** What a plugin module's factory is told about the host. */
 export interface PluginModuleContext {
@@ -139,6 +146,16 @@ export async function loadPluginModules(
     ];
     if (missing.length > 0) {
       fail(`the factory must return a Plugin; it has no ${missing.join(", ")}`);
+    }
+    const async = ["attach", "detach", "stats", "verify"].flatMap((k) => {
+      const how = notSynchronous(p[k]);
+      return how ? [`${k} is ${how}`] : [];
+    });
+    if (async.length > 0) {
+      fail(
+        `plugin ${p.name}: ${async.join(", ")}; a plugin's methods must be synchronous ` +
+          `(memstate does not await them)`,
+      );
     }
     out.push({ plugin: p as unknown as Plugin, regions: entry.regions, source });
   }

@@ -19,6 +19,10 @@
  *   `ctx.counters`);
  * - **verify**: your `verify` per region, if you have one.
  *
+ * Hooks are synchronous: `definePlugin` refuses an `async` one (a
+ * `TypeError` naming the plugin and the hook), and a hook that returns a
+ * promise anyway refuses that call, as a throw would.
+ *
  * @example A plugin that logs what a device may reach, and refuses one page
  * ```ts
  * import assert from "node:assert/strict";
@@ -55,6 +59,7 @@ import type { Listener, Range, Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import { DMA_VIEW, type View } from "../bus/view.ts";
 import { SortedMap } from "../util/sorted_map.ts";
+import { notSynchronous, refusePromise } from "../util/_sync.ts";
 import {
   checkPluginName,
   type Plugin,
@@ -75,7 +80,13 @@ export interface PluginContext {
   readonly counters: PluginCounters;
 }
 
-/** What a plugin is: its identity, its listener's settings and its logic. `S`: per-region state. */
+/**
+ * What a plugin is: its identity, its listener's settings and its logic. `S`: per-region state.
+ *
+ * Every hook is called synchronously and nothing it returns is awaited: an
+ * `async` hook is refused by {@link definePlugin}, and a promise a hook
+ * returns is a refusal of that call (a thrown `TypeError`).
+ */
 export interface PluginSpec<S = undefined> {
   /** A unique name, e.g. `"firewall0"`. */
   name: string;
@@ -133,6 +144,17 @@ export function definePlugin<S = undefined>(spec: PluginSpec<S>): DefinedPlugin<
   return new Defined(spec);
 }
 
+/** The hooks of a spec that may be functions; memstate calls each synchronously. */
+const SYNC_HOOKS = [
+  "populate",
+  "discard",
+  "setup",
+  "teardown",
+  "verify",
+  "stats",
+  "granularity",
+] as const;
+
 interface Attachment<S> {
   listener: Listener;
   range: Range;
@@ -166,6 +188,17 @@ class Defined<S> implements DefinedPlugin<S> {
         throw new TypeError(`definePlugin ${this.name}: ${hook} must be a function`);
       }
     }
+    // Every hook is called synchronously: an async one would not have done its work on return.
+    for (const hook of SYNC_HOOKS) {
+      const how = notSynchronous(spec[hook]);
+      if (how) {
+        throw new TypeError(
+          `definePlugin ${this.name}: ${hook} must be synchronous; it is ${how} (memstate ` +
+            `neither awaits nor iterates what it returns: do the work, or throw to refuse, ` +
+            `before returning)`,
+        );
+      }
+    }
     this.kind = spec.kind;
     this.#spec = spec;
     this.#standard = spec.standardStats ?? true;
@@ -178,6 +211,7 @@ class Defined<S> implements DefinedPlugin<S> {
     }
     const r = resolveRange(region, range, `${this.kind} ${this.name}`);
     const state = this.#spec.setup ? this.#spec.setup(region, r, this.#ctx) : (undefined as S);
+    refusePromise(state, "setup");
     const entry: Attachment<S> = {
       listener: undefined as unknown as Listener,
       range: r,
@@ -190,7 +224,7 @@ class Defined<S> implements DefinedPlugin<S> {
     } catch (e) {
       // QEMU 11.1 keeps a listener whose replay failed (ReplayError): so do we.
       if ((e as { registered?: boolean })?.registered === true) this.#attached.set(region, entry);
-      else this.#spec.teardown?.(region, state, this.#ctx);
+      else this.#teardown(region, state);
       throw e;
     }
     this.#attached.set(region, entry);
@@ -205,8 +239,12 @@ class Defined<S> implements DefinedPlugin<S> {
     try {
       region.unregister(entry.listener);
     } finally {
-      this.#spec.teardown?.(region, entry.state, this.#ctx);
+      this.#teardown(region, entry.state);
     }
+  }
+
+  #teardown(region: Region, state: S): void {
+    refusePromise(this.#spec.teardown?.(region, state, this.#ctx), "teardown");
   }
 
   stats(): PluginStats {
@@ -216,13 +254,17 @@ class Defined<S> implements DefinedPlugin<S> {
       stats.peakMappings = this.#extents.peak;
       stats.mappedBytes = this.#extents.bytes;
     }
-    return { ...stats, ...this.#spec.stats?.(this.#ctx) };
+    const own = this.#spec.stats?.(this.#ctx);
+    refusePromise(own, "stats");
+    return { ...stats, ...own };
   }
 
   verify(region: Region): string[] {
     const entry = this.#attached.get(region);
     if (!entry || !this.#spec.verify) return [];
-    return this.#spec.verify(region, entry.state, entry.range, this.#ctx);
+    const lines = this.#spec.verify(region, entry.state, entry.range, this.#ctx);
+    refusePromise(lines, "verify");
+    return lines;
   }
 
   state(region: Region): S | undefined {
@@ -241,9 +283,10 @@ class Defined<S> implements DefinedPlugin<S> {
       ? spec.granularity(region, entry.state)
       : spec.granularity;
     const extents = entry.extents;
+    // A hook that returns a promise refuses the call (counted as a failure), as the bus would.
     const call = (op: "populate" | "discard", s: Section) => {
-      if (!extents) return spec[op](s, entry.state, ctx);
-      counters.call(op, () => spec[op](s, entry.state, ctx));
+      if (!extents) return refusePromise(spec[op](s, entry.state, ctx), op);
+      counters.call(op, () => refusePromise(spec[op](s, entry.state, ctx), op));
       if (op === "populate") extents.add(s.offset, s.offset + s.size);
       else extents.remove(s.offset, s.offset + s.size);
     };

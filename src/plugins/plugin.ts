@@ -34,7 +34,11 @@ export interface PluginStats {
   warnings?: string[];
 }
 
-/** A component that follows regions' state. Custom plugins implement this too. */
+/**
+ * A component that follows regions' state. Custom plugins implement this too:
+ * every method is called synchronously and never awaited, so none may be
+ * `async` (a plugin module with one is refused).
+ */
 export interface Plugin {
   /** A unique name, e.g. `"nic0"`. */
   readonly name: string;

@@ -8,11 +8,12 @@
 import { PLUGGED, SHARED } from "../../bus/state_bits.ts";
 import type { Region } from "../../bus/region.ts";
 import type { Host } from "../build.ts";
-import type { InvariantReport } from "../invariants.ts";
+import { type InvariantReport, thrownLine } from "../invariants.ts";
 import type { ConversionCounts, RunResult } from "../event_runner.ts";
 import type { TraceProblem } from "../trace/read.ts";
 import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
-import type { PluginStats } from "../../plugins/plugin.ts";
+import type { Plugin, PluginStats } from "../../plugins/plugin.ts";
+import { ignoreRejection, isThenable } from "../../util/_sync.ts";
 import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import type { TraceStats } from "../trace/stats.ts";
 import type { LatencyReport } from "./latency.ts";
@@ -82,7 +83,10 @@ export interface Report {
   conversionsPerSecond: number;
   /** Per region. */
   regions: RegionReport[];
-  /** Per plugin (virtio-mem devices included). */
+  /**
+   * Per plugin (virtio-mem devices included). A plugin whose `stats` threw is
+   * left out, and its failure is one of the `invariants` violations.
+   */
   plugins: PluginReport[];
   /**
    * Problems with line numbers (record numbers for a binary trace), in trace
@@ -129,6 +133,12 @@ export function buildReport(
 ): Report {
   const vm = host.vm as { realParts?: Record<string, boolean>; notices?: string[] };
   const seconds = run.elapsedMs / 1000;
+  const unreadable: string[] = [];
+  const plugins = host.plugins.flatMap((p) => {
+    const stats = readStats(p);
+    if (typeof stats === "string") unreadable.push(stats);
+    return typeof stats === "string" ? [] : [pluginReport(stats)];
+  });
   return {
     name: host.config.name,
     source: host.config.source,
@@ -146,14 +156,14 @@ export function buildReport(
     elapsedMs: round(run.elapsedMs),
     conversionsPerSecond: seconds > 0 ? Math.round(run.conversions.requested / seconds) : 0,
     regions: host.regions.map((region) => regionReport(region, host)),
-    plugins: [
-      ...host.plugins.map((p) => pluginReport(p.stats())),
-      ...[...host.virtioMem.values()].map((d) => pluginReport(d.stats())),
-    ],
+    plugins: [...plugins, ...[...host.virtioMem.values()].map((d) => pluginReport(d.stats()))],
     errors: [...parseErrors, ...run.errors],
     ...(run.errorsOmitted ? { errorsOmitted: run.errorsOmitted } : {}),
     warnings: [...host.warnings],
-    invariants,
+    invariants: unreadable.length === 0 ? invariants : {
+      checked: invariants.checked,
+      violations: [...invariants.violations, ...unreadable],
+    },
     ...(run.stoppedAt ? { stoppedAt: run.stoppedAt } : {}),
     ...(run.interrupted ? { interrupted: true } : {}),
     ...(extra.trace ? { trace: { ...extra.trace } } : {}),
@@ -203,6 +213,33 @@ export function qemuBitmapBytes(
     }
   }
   return bytes;
+}
+
+/**
+ * `plugin.stats()`, or the violation that replaces them when they cannot be
+ * read (they threw, or came as a promise or no object): the plugin is then
+ * left out of the report's plugins, and the run counts as having a problem
+ * (exit status 1), its report kept. A plugin of the user's own is the user's
+ * code: its failure is named, not reported as a memstate bug.
+ */
+function readStats(plugin: Plugin): PluginStats | string {
+  const where = `plugin ${plugin.name}: stats`;
+  let stats: unknown;
+  try {
+    stats = plugin.stats();
+  } catch (e) {
+    return `${where} threw: ${thrownLine(e)}; its statistics are left out of the report`;
+  }
+  if (isThenable(stats)) {
+    ignoreRejection(stats);
+    return `${where} returned a Promise; stats must be synchronous (memstate does not await it)`;
+  }
+  if (typeof stats !== "object" || stats === null || Array.isArray(stats)) {
+    return `${where} returned ${
+      stats === null ? "null" : Array.isArray(stats) ? "a list" : typeof stats
+    }, not an object of statistics`;
+  }
+  return stats as PluginStats;
 }
 
 function pluginReport(s: PluginStats): PluginReport {

@@ -1,0 +1,61 @@
+/**
+ * Hooks must be synchronous. memstate calls every listener and plugin hook
+ * (`populate`, `discard`, `setup`, `stats`, `verify`, ...) and uses what it
+ * did as soon as it returns: it never awaits. An async hook has not done its
+ * work when it returns, and what it throws would surface later as an
+ * unhandled rejection that kills the process. These helpers refuse such a
+ * hook where it is given (an async function) and where it is called (a
+ * returned promise).
+ *
+ * @module
+ */
+
+/**
+ * How `fn` fails to be a plain synchronous function, in words ("an async
+ * function"), or undefined when it is one (or is not a function at all).
+ */
+export function notSynchronous(fn: unknown): string | undefined {
+  if (typeof fn !== "function") return undefined;
+  switch (Object.prototype.toString.call(fn)) {
+    case "[object AsyncFunction]":
+      return "an async function";
+    case "[object AsyncGeneratorFunction]":
+      return "an async generator function";
+    case "[object GeneratorFunction]":
+      return "a generator function";
+    default:
+      return undefined;
+  }
+}
+
+/** True when `value` is a promise or any other thenable. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * Handles the rejection of `value`, a promise a hook returned and nobody will
+ * await, so that it cannot end the process as an unhandled rejection.
+ */
+export function ignoreRejection(value: PromiseLike<unknown>): void {
+  try {
+    value.then(undefined, () => {});
+  } catch {
+    // A thenable whose then throws has nothing left to reject.
+  }
+}
+
+/**
+ * Throws a TypeError when `returned`, what hook `hook` returned, is a promise
+ * (after handling its rejection, so it cannot end the process): memstate
+ * never awaits a hook, so its work was not done when it returned. Anything
+ * else a hook returns is left alone. Every call of a listener goes through here.
+ */
+export function refusePromise(returned: unknown, hook: string): void {
+  if (returned === undefined || !isThenable(returned)) return;
+  ignoreRejection(returned);
+  throw new TypeError(
+    `${hook} returned a Promise; ${hook} must be synchronous (memstate does not await it)`,
+  );
+}
