@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { cli } from "./helpers/cli.ts";
 import { decodeSnapshots } from "../src/bus/snapshot_format.ts";
-import { buildHost } from "../src/host/build.ts";
+import { buildHost, type Host } from "../src/host/build.ts";
+import { PLUGGED } from "../src/bus/state_bits.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
 import { runEvents } from "../src/host/event_runner.ts";
 import { loadHostState, saveHostState } from "../src/host/state_file.ts";
@@ -202,5 +203,293 @@ Deno.test("host state: loading plugs through the virtio-mem device and changes n
   assert.equal(vmemB.pluggedSize, vmemA.pluggedSize);
   for (const p of b.plugins) {
     for (const r of b.regions) assert.deepEqual(p.verify?.(r) ?? [], [], p.name);
+  }
+});
+
+// ---- loads the configured host would refuse ----------------------------------------------------
+// The rule: a saved state the host cannot take throws a one-line SnapshotError (the CLI: exit 2,
+// no output file) and leaves the host exactly as it was, whichever check or refusal stops it.
+
+/** A configuration as a file holds it. */
+type Config = Record<string, unknown>;
+
+/** CONFIG with vmem0's fields replaced (or, with null, without vmem0). */
+function withVmem(fields: Record<string, unknown> | null): Config {
+  const devices: unknown[] = CONFIG.devices.filter((d) => d.type !== "virtio-mem");
+  if (fields !== null) devices.unshift({ ...CONFIG.devices[0], ...fields });
+  return { ...CONFIG, devices };
+}
+
+/** The saved state of `config`'s host after vmem0 plugs `blocks` blocks at each GPA of `plugs`. */
+function savedAfterPlugs(config: Config, plugs: [gpa: number, blocks: number][]): Uint8Array {
+  using host = buildHost(parseHostConfig(config, "saved.json"));
+  const vmem = host.virtioMem.get("vmem0")!;
+  for (const [gpa, blocks] of plugs) assert.equal(vmem.plug(gpa, blocks), "ACK");
+  return saveHostState(host);
+}
+
+/** Everything of `host` a load could change: its saved state, device and plugin counters. */
+function hostState(host: ReturnType<typeof buildHost>) {
+  return {
+    saved: saveHostState(host),
+    virtioMem: [...host.virtioMem.values()].map((d) => ({ plugged: d.pluggedSize, ...d.stats() })),
+    plugins: host.plugins.map((p) => p.stats()),
+    regions: host.regions.map((r) => ({ ...r.stats })),
+  };
+}
+
+/**
+ * Asserts that loading `saved` into a new host of `config` throws `message` and changes nothing:
+ * not even a counter, or (`undone`, a refusal met while loading) nothing but counters.
+ */
+function assertRefused(
+  config: Config,
+  saved: Uint8Array,
+  message: RegExp,
+  prepare = (_: Host) => {},
+  undone = false,
+) {
+  using host = buildHost(parseHostConfig(config, "target.json"));
+  prepare(host);
+  const before = hostState(host);
+  assert.throws(() => loadHostState(host, saved), (e: unknown) => {
+    assert.ok(e instanceof SnapshotError, String(e));
+    assert.equal(e.code, "region");
+    assert.match(e.message, message);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+  const after = hostState(host);
+  if (undone) {
+    // Changes made and undone count their calls; the state itself is as before.
+    assert.deepEqual(after.saved, before.saved);
+    assert.deepEqual(after.virtioMem.map((d) => d.plugged), before.virtioMem.map((d) => d.plugged));
+    assert.deepEqual(after.plugins.map((p) => p.mappings), before.plugins.map((p) => p.mappings));
+    for (const p of host.plugins) {
+      for (const r of host.regions) assert.deepEqual(p.verify?.(r) ?? [], [], p.name);
+    }
+  } else assert.deepEqual(after, before, `${message}: the refused load changed the host`);
+}
+
+Deno.test("host state: PLUGGED changes virtio-mem would refuse are refused before anything changes", () => {
+  const G = 2 ** 32; // hotplug-ram's base, vmem0's first block
+  const eightMiB = savedAfterPlugs(CONFIG, [[G, 4]]);
+  // A plug beyond the requested size: the device answers NACK.
+  assertRefused(
+    withVmem({ requestedSize: "2MiB" }),
+    eightMiB,
+    /^saved state: region hotplug-ram: 8 MiB is plugged in virtio-mem vmem0, more than its requestedSize 2 MiB$/,
+  );
+  // Blocks of another size: ERROR, for a range that starts inside a block or ends there.
+  const fourMiB = withVmem({ blockSize: "4MiB" });
+  assertRefused(
+    fourMiB,
+    savedAfterPlugs(CONFIG, [[G + 2 * MiB, 2]]),
+    /\[0x100200000, 0x100600000\) is plugged in partial blocks of virtio-mem vmem0 \(blockSize 4 MiB/,
+  );
+  assertRefused(
+    fourMiB,
+    savedAfterPlugs(CONFIG, [[G, 1]]),
+    /\[0x100000000, 0x100200000\) is plugged in partial blocks of virtio-mem vmem0/,
+  );
+  // A block past the usable range (requestedSize + 256 MiB): ERROR.
+  assertRefused(
+    withVmem({ requestedSize: "4MiB" }),
+    savedAfterPlugs(CONFIG, [[G + 512 * MiB, 1]]),
+    /\[0x120000000, 0x120200000\) is plugged past the end 0x110400000 of the memory virtio-mem vmem0/,
+  );
+  // A device busy with a migration: BUSY.
+  assertRefused(CONFIG, eightMiB, /is plugged but virtio-mem vmem0 is busy/, (host) => {
+    host.virtioMem.get("vmem0")!.busy = true;
+  });
+});
+
+Deno.test("host state: memory outside every virtio-mem device is never unplugged by a load", () => {
+  const saved = savedAfterPlugs(CONFIG, [[2 ** 32, 4]]);
+  // vmem0 moved to the second half of the region: the first half was unplugged by the old one.
+  assertRefused(
+    withVmem({ offset: "1GiB", size: "1GiB", requestedSize: "512MiB" }),
+    saved,
+    /^saved state: region hotplug-ram: \[0x100800000, 0x140000000\) is unplugged outside every virtio-mem device of the region \(vmem0 \[0x140000000, 0x180000000\)\)$/,
+  );
+  // No virtio-mem device at all.
+  assertRefused(
+    withVmem(null),
+    saved,
+    /\[0x100800000, 0x180000000\) is unplugged but the region has no virtio-mem device$/,
+  );
+  // The other way round is fine: what no device holds back stays plugged, the device plugs.
+  using host = buildHost(parseHostConfig(withVmem(null), "no-vmem.json"));
+  using moved = buildHost(parseHostConfig(withVmem({ offset: "1GiB", size: "1GiB" }), "m.json"));
+  loadHostState(moved, saveHostState(host));
+  assert.equal(moved.virtioMem.get("vmem0")!.pluggedSize, GiB);
+  assert.equal(moved.regions[1].stateAt(0) & PLUGGED, PLUGGED);
+});
+
+/** A 64 MiB host with a type1 NIC whose dmaEntryLimit is `limit` (under `vmm`). */
+function dmaConfig(limit: number, vmm = "memstate") {
+  return {
+    name: "dma",
+    vmm,
+    regions: [{ name: "ram", size: "64MiB", base: 0 }],
+    devices: [{ type: "type1", name: "nic0", dmaEntryLimit: limit }],
+    continueOnCapacityError: true,
+    workload: { name: "boot" },
+  };
+}
+
+Deno.test("host state: a change the host refuses while loading is undone with every change before it", () => {
+  // 200 shared pages: the 101st map is past a dmaEntryLimit of 100.
+  for (const vmm of ["memstate", "qemu-10.1", "qemu-11.1"]) {
+    using a = buildHost(parseHostConfig(dmaConfig(1000, vmm), "a.json"));
+    for (let i = 0; i < 200; i++) a.regions[0].convert(i * 8192, 4096, "shared");
+    const saved = saveHostState(a);
+    using b = buildHost(parseHostConfig(dmaConfig(100, vmm), "b.json"));
+    const before = saveHostState(b);
+    assert.throws(
+      () => loadHostState(b, saved),
+      (e: unknown) =>
+        e instanceof SnapshotError && e.code === "region" &&
+        /^saved state: the host refused to load it \(region ram: nic0 refused populate .*ENOSPC.*\); nothing was loaded$/
+          .test(e.message),
+      vmm,
+    );
+    // The store, KVM's attributes and the IOMMU are as before, under every policy.
+    assert.deepEqual(saveHostState(b), before, vmm);
+    for (const p of b.plugins) {
+      assert.deepEqual(p.verify?.(b.regions[0]) ?? [], [], `${vmm} ${p.name}`);
+    }
+    assert.equal(b.plugins.find((p) => p.name === "nic0")!.stats().mappings, 0, vmm);
+  }
+  // A plug a DMA listener refuses (the device answers BUSY), after plugs and conversions made.
+  const G = 2 ** 32;
+  using a = buildHost(parseHostConfig(CONFIG, "a.json"));
+  const vmemA = a.virtioMem.get("vmem0")!;
+  assert.equal(vmemA.plug(G, 4), "ACK");
+  assert.equal(vmemA.plug(G + 64 * MiB, 4), "ACK");
+  for (let i = 0; i < 200; i++) a.regions[1].convert(64 * MiB + i * 8192, 4096, "shared");
+  const saved = saveHostState(a);
+  const limited = {
+    ...CONFIG,
+    continueOnCapacityError: true,
+    devices: CONFIG.devices.map((d) => d.type === "type1" ? { ...d, dmaEntryLimit: 100 } : d),
+  };
+  assertRefused(
+    limited,
+    saved,
+    /^saved state: the host refused to load it \(region hotplug-ram: virtio-mem vmem0 answered BUSY to PLUG of \[0x104000000, 0x104800000\)\); nothing was loaded$/,
+    undefined,
+    true,
+  );
+});
+
+Deno.test("host state: a load clears in every region before it sets in any", () => {
+  // nic0 holds 300 mappings: region b starts with 256 (shared), the saved state has them in a.
+  const two = (limit: number) => ({
+    name: "two",
+    regions: [
+      { name: "a", size: "1MiB", base: 0 },
+      { name: "b", size: "1MiB", base: "1MiB", initial: "shared" },
+    ],
+    devices: [{ type: "type1", name: "nic0", dmaEntryLimit: limit }],
+    continueOnCapacityError: true,
+    workload: { name: "boot" },
+  });
+  using a = buildHost(parseHostConfig(two(1000), "a.json"));
+  a.regions[1].convert(0, MiB, "private");
+  a.regions[0].convert(0, MiB, "shared");
+  using b = buildHost(parseHostConfig(two(300), "b.json"));
+  loadHostState(b, saveHostState(a));
+  assert.deepEqual(saveHostState(b), saveHostState(a));
+  assert.equal(b.plugins.find((p) => p.name === "nic0")!.stats().mappings, 256);
+});
+
+Deno.test("cli: a saved state the configured host refuses exits 2 in one line and writes nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const write = (name: string, config: unknown) =>
+      Deno.writeTextFile(`${dir}/${name}`, JSON.stringify(config));
+    await write("resume.json", CONFIG);
+    await write("small.json", withVmem({ requestedSize: "2MiB" }));
+    await write("moved.json", withVmem({ offset: "1GiB", size: "1GiB", requestedSize: "512MiB" }));
+    await write("dma-big.json", dmaConfig(1000));
+    await write("dma-small.json", dmaConfig(100));
+    const plug = `{"op":"plug","gpa":"0x100000000","size":"0x800000"}\n`;
+    await Deno.writeTextFile(`${dir}/plug.jsonl`, plug);
+    const share = Array.from(
+      { length: 200 },
+      (_, i) =>
+        JSON.stringify({
+          op: "convert",
+          gpa: `0x${(i * 8192).toString(16)}`,
+          size: 4096,
+          to: "shared",
+        }),
+    );
+    await Deno.writeTextFile(`${dir}/share.jsonl`, share.join("\n") + "\n");
+    for (const [config, trace, state] of [["resume", "plug", "vm"], ["dma-big", "share", "dma"]]) {
+      const r = await cli(
+        "run",
+        `${dir}/${config}.json`,
+        "--trace",
+        `${dir}/${trace}.jsonl`,
+        "--save-state",
+        `${dir}/${state}.state`,
+      );
+      assert.equal(r.code, 0, r.err);
+    }
+    const cases: [string, string, RegExp][] = [
+      [
+        "small",
+        "vm",
+        /region hotplug-ram: 8 MiB is plugged in virtio-mem vmem0, more than its requestedSize 2 MiB$/,
+      ],
+      [
+        "moved",
+        "vm",
+        /region hotplug-ram: \[0x100800000, 0x140000000\) is unplugged outside every virtio-mem device/,
+      ],
+      [
+        "dma-small",
+        "dma",
+        /the host refused to load it \(region ram: nic0 refused populate .*ENOSPC.*\); nothing was loaded$/,
+      ],
+    ];
+    for (const [config, state, message] of cases) {
+      const outputs = [
+        "--save-state",
+        `${dir}/out.state`,
+        "--svg",
+        `${dir}/out.svg`,
+        "--html",
+        `${dir}/out.html`,
+      ];
+      const r = await cli(
+        "run",
+        `${dir}/${config}.json`,
+        "--trace",
+        `${dir}/plug.jsonl`,
+        "--load-state",
+        `${dir}/${state}.state`,
+        ...outputs,
+      );
+      assert.equal(r.code, 2, `${config}: ${r.err}`);
+      assert.match(
+        r.err,
+        new RegExp(`^memstate run: --load-state ".*/${state}\\.state": saved state: `),
+      );
+      assert.match(r.err, message);
+      assert.doesNotMatch(r.err, /\n/);
+      assert.equal(r.out, "");
+      for (const out of ["out.state", "out.svg", "out.html"]) {
+        await assert.rejects(
+          () => Deno.stat(`${dir}/${out}`),
+          Deno.errors.NotFound,
+          `${config}: ${out}`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -35,6 +35,7 @@ export interface Mutant {
 }
 
 const RTS = "src/store/range_tree_store.ts";
+const SF = "src/host/state_file.ts";
 
 /** Every planted bug, in the order they run. */
 export const MUTANTS: readonly Mutant[] = [
@@ -973,6 +974,80 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "plugin.attach(byName.get(name)!);",
     what: "a plugin module's attach that returns a rejected promise is taken as attached",
     tests: ["tests/plugins_define_test.ts"],
+  },
+
+  // ---- saved host state (--load-state) -----------------------------------------------------
+  {
+    id: "state-load-nack-unchecked",
+    file: SF,
+    search: "    if (after > d.requestedSize) {",
+    replace: "    if (after > d.regionSize) {",
+    what: "a load plugs more than virtio-mem's requestedSize: the device answers NACK half way",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-block-start-unchecked",
+    file: SF,
+    search: "if (gpa % d.blockSize !== 0 || size % d.blockSize !== 0) {",
+    replace: "if (size % d.blockSize !== 0) {",
+    what: "a load plugs whole blocks' worth from inside a block: the device answers ERROR half way",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-usable-unchecked",
+    file: SF,
+    search: "if (gpa + size > d.addr + d.usableRegionSize) {",
+    replace: "if (gpa + size > d.addr + d.regionSize) {",
+    what: "a load plugs past virtio-mem's usable range: the device answers ERROR half way",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-busy-unchecked",
+    file: SF,
+    search: "        if (d.busy) {",
+    replace: "        if (d.busy && !set) {",
+    what: "a load plugs through a busy virtio-mem device: it answers BUSY half way",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-unplug-outside-devices",
+    file: SF,
+    search: "          if (!set) throw refuse(p, set, outside(devices));",
+    replace: "",
+    what: "a load unplugs memory outside every virtio-mem device, a state no device makes",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-device-answer-uncaught",
+    file: SF,
+    search: "          e instanceof DeviceRefusal)",
+    replace: "          e instanceof SyntaxError)",
+    what: "a device refusing a load's plug is an internal error, the load left half made",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-no-undo",
+    file: SF,
+    search: "for (const made of done.reverse()) {",
+    replace: "for (const made of done.slice(0, 0)) {",
+    what: "a change refused while loading leaves the changes before it made",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-qemu-refused-step-kept",
+    file: SF,
+    search: 'if (e instanceof ConversionError && e.rolledBack !== "all") done.push(step);',
+    replace: "",
+    what: "under a QEMU policy a refused load keeps what the refused change left in the store",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-region-by-region",
+    file: SF,
+    search: "  for (const set of [false, true]) {\n    for (const p of plans) {",
+    replace: "  for (const p of plans) {\n    for (const set of [false, true]) {",
+    what: "a load sets in one region before it clears in the next: a DMA limit refuses a fit",
+    tests: ["tests/cli_state_test.ts"],
   },
 
   // ---- real Linux backend ------------------------------------------------------------------

@@ -4,24 +4,36 @@
  * written back to back (each carries its own length and checksum; see
  * `src/bus/snapshot_format.ts`).
  *
- * Loading happens after the host is built and before any event runs: every
- * snapshot is decoded and checked against its region first (names, shapes,
- * bits), so a bad file changes nothing; then each region is brought to its
- * saved state through the bus, so KVM attributes, DMA mappings and backing
- * follow as for any change. The `PLUGGED` bit inside a virtio-mem device goes
- * through the device's own PLUG / UNPLUG requests, so its plugged size is
- * right afterwards. What a region snapshot does not hold (DMA devices'
- * attachment, plugin counters, virtio-mem's requested size) comes from the
- * configuration, as on any start.
+ * Loading happens after the host is built and before any event runs, and a
+ * file the host cannot take changes nothing:
+ *
+ * 1. every snapshot is decoded and checked against its region (names, shapes, bits);
+ * 2. the `PLUGGED` changes are checked against what the configured virtio-mem
+ *    devices would answer (QEMU's PLUG / UNPLUG rules): inside a device they
+ *    must be whole blocks inside its usable range, leave at most its requested
+ *    size plugged and find it not busy; outside every device nothing may be
+ *    unplugged, since no device could have unplugged it;
+ * 3. the changes are made through the bus, every region's clears before any
+ *    region's sets, so KVM attributes, DMA mappings and backing follow as for
+ *    any change, and `PLUGGED` inside a device goes through the device's own
+ *    PLUG / UNPLUG requests, so its plugged size is right afterwards. A change
+ *    the host refuses all the same (a listener at a DMA limit, a plugin) undoes
+ *    the changes made before it, last first.
+ *
+ * What a region snapshot does not hold (DMA devices' attachment, plugin
+ * counters, virtio-mem's requested size) comes from the configuration, as on
+ * any start.
  *
  * @module
  */
 
+import { ConversionError, InvalidChangeError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { prepareApply } from "../bus/snapshot.ts";
-import { decodeSnapshots, SnapshotError } from "../bus/snapshot_format.ts";
+import { decodeSnapshots, type Snapshot, SnapshotError } from "../bus/snapshot_format.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
-import type { VirtioMemDevice } from "../plugins/virtio_mem.ts";
+import { VIRTIO_MEM_USABLE_EXTENT, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
+import { hex } from "../util/_hex.ts";
 import type { Host } from "./build.ts";
 
 /**
@@ -62,9 +74,13 @@ export interface LoadedState {
 
 /**
  * Brings every region of `host` to the state saved in `bytes`; see the module
- * documentation. A file that does not match the host throws a
- * {@link SnapshotError} (code `region` for missing or extra regions, or the
- * region snapshot's own code) before anything changes.
+ * documentation. Whatever the host cannot take throws a {@link SnapshotError}
+ * and leaves the host as it was: code `region` for missing or extra regions,
+ * for `PLUGGED` changes the virtio-mem devices would refuse or that no device
+ * could make, and for a change the host refused while loading (undone, with
+ * the changes before it); otherwise the region snapshot's own code. A refusal
+ * met while loading leaves claimed the bits the snapshot claims and a region
+ * did not (every page as before), and its calls counted.
  */
 export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
   const snapshots = decodeSnapshots(bytes);
@@ -83,45 +99,260 @@ export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
         (extra.length ? `; not in the configuration: ${extra.join(", ")}` : ""),
     );
   }
-  const devices = [...host.virtioMem.values()];
-  const apply = host.regions.map((region) =>
-    prepareApply(region, byName.get(region.name)!, { change: routed(region, devices) })
-  );
-  return {
-    regions: apply.map((run, i) => ({ name: host.regions[i].name, ...run() })),
-  };
+  const all = [...host.virtioMem.values()];
+  const plans = host.regions.map((region) => {
+    const snapshot = byName.get(region.name)!;
+    const devices = all.filter((d) => d.addr >= region.base && d.addr < region.base + region.size);
+    const changes: Change[] = [];
+    // Checks shapes and bits now; the changes are only listed, when `run` is called.
+    const run = prepareApply(region, snapshot, {
+      change: (start, end, setBits, clearBits) =>
+        changes.push({ start, end, bit: setBits | clearBits, set: setBits !== 0 }),
+    });
+    return { region, snapshot, devices, changes, run };
+  });
+  for (const p of plans) checkPlugged(p.region, p.snapshot, p.devices);
+  // Claims the saved bits a region lacks and lists the changes; none is made yet.
+  const counts = plans.map((p) => p.run());
+  // Every region's clears before any region's sets: unmaps before maps, unplugs before plugs.
+  const steps: Step[] = [];
+  for (const set of [false, true]) {
+    for (const p of plans) {
+      for (const c of p.changes) if (c.set === set) steps.push(...split(p.region, p.devices, c));
+    }
+  }
+  makeAll(steps);
+  return { regions: plans.map((p, i) => ({ name: p.region.name, ...counts[i] })) };
 }
 
-/** A change function that sends `PLUGGED` inside a virtio-mem device to the device. */
-function routed(region: Region, all: VirtioMemDevice[]) {
+/** One change of a load: set or clear `bit` over pages `[start, end)` of a region. */
+interface Change {
+  start: number;
+  end: number;
+  bit: number;
+  set: boolean;
+}
+
+/** A change, or its part inside one virtio-mem device (whole blocks, made by the device). */
+interface Step extends Change {
+  region: Region;
+  device?: VirtioMemDevice;
+}
+
+/** A part of pages `[start, end)` of `region`: inside `device`, or outside every device. */
+interface Part {
+  start: number;
+  end: number;
+  device?: VirtioMemDevice;
+}
+
+/** Pages `[start, end)` of `region` cut where `devices` begin and end, in order. */
+function* parts(
+  region: Region,
+  devices: readonly VirtioMemDevice[],
+  start: number,
+  end: number,
+): Generator<Part> {
   const page = region.pageSize;
-  const devices = all.filter((d) => d.addr >= region.base && d.addr < region.base + region.size);
-  return (start: number, end: number, setBits: number, clearBits: number): void => {
-    if ((setBits | clearBits) !== PLUGGED || devices.length === 0) {
-      region.change(start * page, (end - start) * page, setBits, clearBits);
-      return;
+  let at = start;
+  while (at < end) {
+    const gpa = region.base + at * page;
+    const device = devices.find((d) => gpa >= d.addr && gpa < d.addr + d.regionSize);
+    const bounds = device
+      ? [(device.addr + device.regionSize - region.base) / page]
+      : devices.map((d) => (d.addr - region.base) / page).filter((p) => p > at);
+    const next = Math.min(end, ...bounds);
+    yield { start: at, end: next, device };
+    at = next;
+  }
+}
+
+/** A change as steps: `PLUGGED` is cut where the region's virtio-mem devices begin and end. */
+function split(region: Region, devices: readonly VirtioMemDevice[], c: Change): Step[] {
+  if (c.bit !== PLUGGED || devices.length === 0) return [{ ...c, region }];
+  return [...parts(region, devices, c.start, c.end)].map((p) => ({ ...c, ...p, region }));
+}
+
+/**
+ * Throws a {@link SnapshotError} for a `PLUGGED` change of `region` towards
+ * `snapshot` that a virtio-mem device of `devices` would refuse (in the order
+ * the load makes them: unplugs, then plugs), or that no device could make: an
+ * unplug outside every device.
+ */
+function checkPlugged(region: Region, snapshot: Snapshot, devices: VirtioMemDevice[]): void {
+  const page = region.pageSize;
+  const refuse = (p: Part, set: boolean, rule: string) =>
+    new SnapshotError(
+      "region",
+      `region ${region.name}: [${hex(region.base + p.start * page)}, ` +
+        `${hex(region.base + p.end * page)}) is ${set ? "plugged" : "unplugged"} ${rule}`,
+    );
+  const changes = [...pluggedChanges(region, snapshot)];
+  // Per device: bytes plugged as the load goes; a device that plugs NACKs past requestedSize.
+  const plugged = new Map(devices.map((d) => [d, d.pluggedSize]));
+  const plugs = new Set<VirtioMemDevice>();
+  for (const set of [false, true]) {
+    for (const c of changes) {
+      if (c.set !== set) continue;
+      for (const p of parts(region, devices, c.start, c.end)) {
+        const d = p.device;
+        if (d === undefined) {
+          if (!set) throw refuse(p, set, outside(devices));
+          continue; // plugging memory no device holds back: nothing refuses it
+        }
+        const device = `virtio-mem ${d.name}`;
+        if (d.busy) {
+          throw refuse(
+            p,
+            set,
+            `but ${device} is busy (a migration is running) and cannot ${set ? "" : "un"}plug it`,
+          );
+        }
+        const gpa = region.base + p.start * page, size = (p.end - p.start) * page;
+        if (gpa % d.blockSize !== 0 || size % d.blockSize !== 0) {
+          throw refuse(
+            p,
+            set,
+            `in partial blocks of ${device} (blockSize ${bytes(d.blockSize)} from ` +
+              `${hex(d.addr)})`,
+          );
+        }
+        if (gpa + size > d.addr + d.usableRegionSize) {
+          throw refuse(
+            p,
+            set,
+            `past the end ${hex(d.addr + d.usableRegionSize)} of the memory ${device} lets ` +
+              `the guest use (its requestedSize ${bytes(d.requestedSize)} + ` +
+              `${bytes(VIRTIO_MEM_USABLE_EXTENT)}, at most its size)`,
+          );
+        }
+        plugged.set(d, plugged.get(d)! + (set ? size : -size));
+        if (set) plugs.add(d);
+      }
     }
-    let at = start * page;
-    const stop = end * page;
-    while (at < stop) {
-      const gpa = region.base + at;
-      const device = devices.find((d) => gpa >= d.addr && gpa < d.addr + d.regionSize);
-      const next = device
-        ? Math.min(stop, device.addr + device.regionSize - region.base)
-        : Math.min(stop, ...devices.map((d) => d.addr - region.base).filter((o) => o > at));
-      if (!device) {
-        region.change(at, next - at, setBits, clearBits);
-      } else {
-        const blocks = (next - at) / device.blockSize;
-        const answer = setBits ? device.plug(gpa, blocks) : device.unplug(gpa, blocks);
-        if (answer !== "ACK") {
+  }
+  for (const d of plugs) {
+    const after = plugged.get(d)!;
+    if (after > d.requestedSize) {
+      throw new SnapshotError(
+        "region",
+        `region ${region.name}: ${bytes(after)} is plugged in virtio-mem ${d.name}, more ` +
+          `than its requestedSize ${bytes(d.requestedSize)}`,
+      );
+    }
+  }
+}
+
+/** Where an unplug outside every device of a region is: the region's devices, or none. */
+function outside(devices: readonly VirtioMemDevice[]): string {
+  if (devices.length === 0) return "but the region has no virtio-mem device";
+  const each = devices.map((d) => `${d.name} [${hex(d.addr)}, ${hex(d.addr + d.regionSize)})`);
+  return `outside every virtio-mem device of the region (${each.join(", ")})`;
+}
+
+/**
+ * The page ranges where the `PLUGGED` bit of `region` differs from
+ * `snapshot`'s, maximal, with the direction of the change. A bit nobody
+ * claimed (in the region or in the snapshot) is set everywhere.
+ */
+function* pluggedChanges(region: Region, snapshot: Snapshot): Generator<Change> {
+  const saved = snapshot.bits.some((b) => b.name === "plugged");
+  const held = region.bits.get("plugged") !== undefined;
+  let open: Change | undefined;
+  for (const target of snapshot.runs()) {
+    const want = !saved || (target.state & PLUGGED) !== 0;
+    const now = held
+      ? region.store.runs(target.start, target.end)
+      : [{ start: target.start, end: target.end, state: PLUGGED }];
+    for (const current of now) {
+      const differs = want !== ((current.state & PLUGGED) !== 0);
+      if (open && (!differs || open.set !== want || open.end !== current.start)) {
+        yield open;
+        open = undefined;
+      }
+      if (!differs) continue;
+      if (open) open.end = current.end;
+      else open = { start: current.start, end: current.end, bit: PLUGGED, set: want };
+    }
+  }
+  if (open) yield open;
+}
+
+/** A virtio-mem device's answer other than ACK to a step of a load. */
+class DeviceRefusal extends Error {}
+
+/**
+ * Makes `steps` in order. When the host refuses one (a listener, a device's
+ * answer), undoes the steps made before it, last first, and throws a
+ * {@link SnapshotError} naming the refusal.
+ */
+function makeAll(steps: readonly Step[]): void {
+  const done: Step[] = [];
+  for (const step of steps) {
+    try {
+      make(step, step.set);
+    } catch (e) {
+      if (
+        !(e instanceof ConversionError || e instanceof InvalidChangeError ||
+          e instanceof DeviceRefusal)
+      ) {
+        throw e;
+      }
+      const refusal = firstLine(e);
+      // Under a QEMU policy a refused change may leave the store changed (rolledBack says so).
+      if (e instanceof ConversionError && e.rolledBack !== "all") done.push(step);
+      for (const made of done.reverse()) {
+        try {
+          make(made, !made.set);
+        } catch (undo) {
           throw new Error(
-            `loading state: virtio-mem ${device.name} answered ${answer} to ` +
-              `${setBits ? "PLUG" : "UNPLUG"} of 0x${gpa.toString(16)} + ${blocks} blocks`,
+            `loading state: undoing the load after "${refusal}" failed: ${firstLine(undo)}`,
+            { cause: undo },
           );
         }
       }
-      at = next;
+      throw new SnapshotError(
+        "region",
+        `the host refused to load it (${refusal}); nothing was loaded`,
+        { cause: e },
+      );
     }
-  };
+    done.push(step);
+  }
+}
+
+/** Makes `step` with `set` (false undoes a set): through its device, or the region's bus. */
+function make(step: Step, set: boolean): void {
+  const { region, device, start, end, bit } = step;
+  const page = region.pageSize;
+  if (device === undefined) {
+    region.change(start * page, (end - start) * page, set ? bit : 0, set ? 0 : bit);
+    return;
+  }
+  const gpa = region.base + start * page;
+  const blocks = ((end - start) * page) / device.blockSize;
+  const answer = set ? device.plug(gpa, blocks) : device.unplug(gpa, blocks);
+  if (answer !== "ACK") {
+    const request = `${set ? "PLUG" : "UNPLUG"} of [${hex(gpa)}, ${
+      hex(gpa + (end - start) * page)
+    })`;
+    throw new DeviceRefusal(
+      `region ${region.name}: virtio-mem ${device.name} answered ${answer} to ${request}`,
+    );
+  }
+}
+
+/** `n` bytes exactly, in the largest binary unit that divides it ("1026 MiB", "4 KiB", "512 B"). */
+function bytes(n: number): string {
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  for (let k = units.length; k > 0; k--) {
+    const unit = 1024 ** k;
+    if (n >= unit && n % unit === 0) return `${n / unit} ${units[k - 1]}`;
+  }
+  return `${n} B`;
+}
+
+/** The first line of an error's message. */
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }
