@@ -68,6 +68,33 @@ Deno.test("cli: a configuration error names the file, the field path and the rul
   );
 });
 
+Deno.test("cli: a virtio-mem block below QEMU's 1 MiB minimum is a configuration error, exit 2, one line (hw/virtio/virtio-mem.c virtio_mem_set_block_size)", async () => {
+  // Rule: QEMU's block-size property refuses values below VIRTIO_MEM_MIN_BLOCK_SIZE (1 MiB).
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/small-block.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      name: "small-block",
+      regions: [{ name: "ram", size: "1GiB" }],
+      devices: [{
+        type: "virtio-mem",
+        name: "vmem0",
+        region: "ram",
+        blockSize: "4KiB",
+        requestedSize: "64MiB",
+      }],
+      workload: { name: "balloon", params: { cycles: 1 } },
+    }),
+  );
+  const r = await cli("run", file);
+  assert.equal(r.code, 2);
+  assert.equal(r.err.split("\n").length, 1, r.err);
+  const rule = "devices[0].blockSize: must be at least 1MiB (QEMU's VIRTIO_MEM_MIN_BLOCK_SIZE, " +
+    "hw/virtio/virtio-mem.c virtio_mem_set_block_size), got 4096";
+  assert.ok(r.err.endsWith(`small-block.json: ${rule}`), r.err);
+});
+
 Deno.test("cli: a type1 device that may run out of DMA entries is refused at start, unless accepted", async () => {
   const dir = await Deno.makeTempDir();
   const file = `${dir}/small-limit.json`;

@@ -250,6 +250,40 @@ Deno.test("virtio-mem: blockSize, requestedSize, offset, size and overlaps", () 
   );
 });
 
+Deno.test("virtio-mem: blockSize is at least 1 MiB and at least the region's backingPageSize, under every vmm policy (hw/virtio/virtio-mem.c virtio_mem_set_block_size, virtio_mem_device_realize)", () => {
+  // Rule: virtio_mem_set_block_size refuses a block-size below VIRTIO_MEM_MIN_BLOCK_SIZE
+  // (1 MiB), and virtio_mem_device_realize one below qemu_ram_pagesize(rb), the page size of
+  // the backing (hugetlb's 2 MiB or 1 GiB). Both are the device's own checks, so they hold
+  // whatever the VMM policy.
+  for (const vmm of ["qemu-11.1", "memstate"]) {
+    assert.deepEqual(
+      problems((c) => {
+        c.vmm = vmm;
+        device(c, 2).blockSize = "4KiB";
+        device(c, 2).requestedSize = "4MiB";
+      }),
+      [
+        `${FILE}: devices[2].blockSize: must be at least 1MiB (QEMU's VIRTIO_MEM_MIN_BLOCK_SIZE, ` +
+        `hw/virtio/virtio-mem.c virtio_mem_set_block_size), got 4096`,
+      ],
+      vmm,
+    );
+  }
+  assert.deepEqual(problems((c) => device(c, 2).blockSize = "512KiB"), [
+    `${FILE}: devices[2].blockSize: must be at least 1MiB (QEMU's VIRTIO_MEM_MIN_BLOCK_SIZE, ` +
+    `hw/virtio/virtio-mem.c virtio_mem_set_block_size), got 524288`,
+  ]);
+  assert.deepEqual(problems((c) => region(c, 1).backingPageSize = "1GiB"), [
+    `${FILE}: devices[2].blockSize: must be at least backingPageSize 0x40000000 of region ` +
+    `"ram-above-4g" (hw/virtio/virtio-mem.c virtio_mem_device_realize), got 2097152`,
+  ]);
+  // 1 MiB on 4 KiB pages, and 2 MiB on 2 MiB hugetlb pages, are what QEMU accepts.
+  parseHostConfig({ ...valid(), devices: [{ ...device(valid(), 2), blockSize: "1MiB" }] }, FILE);
+  const huge = valid();
+  region(huge, 1).backingPageSize = "2MiB";
+  parseHostConfig(huge, FILE);
+});
+
 Deno.test("unknown fields are rejected by name, with the allowed ones", () => {
   assert.deepEqual(problems((c) => c.regoins = []), [
     `${FILE}: regoins: unknown field (allowed: name, description, backend, store, regions, ` +

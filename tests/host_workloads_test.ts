@@ -62,7 +62,8 @@ const CONFIGS: Record<string, HostConfig> = {
     ],
     workload: { name: "boot" },
   }, "huge.json"),
-  // Tiny first region (smaller than the pool, the firmware chunk and a churn slot), 4 KiB blocks.
+  // Tiny first region (smaller than the pool, the firmware chunk and a churn slot), and
+  // virtio-mem's smallest block, 1 MiB (QEMU's VIRTIO_MEM_MIN_BLOCK_SIZE).
   tiny: parseHostConfig({
     name: "tiny",
     regions: [
@@ -73,9 +74,9 @@ const CONFIGS: Record<string, HostConfig> = {
       { type: "type1", name: "t", region: ["t0", "t1"], dmaEntryLimit: 100_000 },
       {
         type: "virtio-mem",
-        name: "v4k",
+        name: "v1m",
         region: "t1",
-        blockSize: "4KiB",
+        blockSize: "1MiB",
         requestedSize: "8MiB",
         offset: "64MiB",
         size: "32MiB",

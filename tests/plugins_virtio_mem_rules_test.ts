@@ -2,8 +2,8 @@
 // `virtio_mem_state_change_request`): an invalid range is ERROR, then a plug
 // past the requested size is NACK, then a range not entirely in the opposite
 // state is ERROR, and only then is a busy device BUSY
-// (`virtio_mem_set_block_state`). And the edges of the usable region, and
-// where memstate's unplug gives up the backing.
+// (`virtio_mem_set_block_state`). And the edges of the usable region, where
+// memstate's unplug gives up the backing, and what its failed UNPLUG_ALL puts back.
 import assert from "node:assert/strict";
 import { type Listener, PLUGGED, Region } from "../src/bus/mod.ts";
 import { VIRTIO_MEM_USABLE_EXTENT, virtioMem } from "../src/plugins/mod.ts";
@@ -80,4 +80,35 @@ Deno.test("virtio-mem rules: under memstate a refused unplug keeps the backing; 
   assert.equal(vmem.unplug(base, 1), "ACK");
   assert.deepEqual(discarded, [[0, BLOCK]]);
   assert.deepEqual(order, ["discard 0", "backing"]);
+});
+
+Deno.test("virtio-mem rules: under memstate an UNPLUG_ALL whose backing cannot be discarded is BUSY and puts back exactly the blocks that were plugged", () => {
+  // memstate's rule (full rollback, README "Two settings"): the listeners hear of the unplug
+  // first; when the backing then cannot be discarded (QEMU's ram_block_discard_range failing
+  // in hw/virtio/virtio-mem.c virtio_mem_unplug_all) the device answers BUSY and every block
+  // is as it was: the plugged ones plugged again, the others still unplugged.
+  let fail = true;
+  const { region, vmem, base } = device(8 * BLOCK, () => {
+    if (fail) throw new Error("madvise failed");
+  });
+  const told: string[] = [];
+  region.register({
+    name: "dma",
+    view: { mask: PLUGGED, value: PLUGGED },
+    populate: (s) => told.push(`populate ${s.offset / BLOCK}+${s.size / BLOCK}`),
+    discard: (s) => told.push(`discard ${s.offset / BLOCK}+${s.size / BLOCK}`),
+  });
+  assert.equal(vmem.plug(base, 1), "ACK");
+  assert.equal(vmem.plug(base + 4 * BLOCK, 2), "ACK");
+  told.length = 0;
+  assert.equal(vmem.unplugAll(), "BUSY");
+  assert.equal(vmem.pluggedSize, 3 * BLOCK);
+  assert.deepEqual(vmem.state(base, 1), { response: "ACK", state: "plugged" });
+  assert.deepEqual(vmem.state(base + BLOCK, 3), { response: "ACK", state: "unplugged" });
+  assert.deepEqual(vmem.state(base + 4 * BLOCK, 2), { response: "ACK", state: "plugged" });
+  assert.deepEqual(vmem.state(base + 6 * BLOCK, 1), { response: "ACK", state: "unplugged" });
+  assert.deepEqual(told, ["discard 0+1", "discard 4+2", "populate 0+1", "populate 4+2"]);
+  fail = false;
+  assert.equal(vmem.unplugAll(), "ACK");
+  assert.equal(vmem.pluggedSize, 0);
 });

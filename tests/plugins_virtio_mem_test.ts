@@ -1,7 +1,12 @@
 // virtio-mem's responses, and DMA seeing only plugged-and-shared memory.
 import assert from "node:assert/strict";
 import { DMA_VIEW, PLUGGED, Region, SHARED, SourceError } from "../src/bus/mod.ts";
-import { VIRTIO_MEM_USABLE_EXTENT, virtioMem } from "../src/plugins/mod.ts";
+import {
+  VIRTIO_MEM_MIN_BLOCK_SIZE,
+  VIRTIO_MEM_USABLE_EXTENT,
+  virtioMem,
+} from "../src/plugins/mod.ts";
+import type { VmmPolicy } from "../src/settings/vmm.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 import { assertConsistent, MiB, PAGE, simSetup } from "./helpers/sim_setup.ts";
 
@@ -18,6 +23,39 @@ Deno.test("virtio-mem: a new device has everything unplugged and owns the PLUGGE
   assert.equal(region.stateAt(0) & PLUGGED, 0);
   assert.deepEqual(vmem.state(base, 4), { response: "ACK", state: "unplugged" });
   assert.throws(() => virtioMem({ region, blockSize: BLOCK, requestedSize: 0 }), SourceError);
+});
+
+Deno.test("virtio-mem: a block below 1 MiB or below the backing's page size is refused, under every policy (hw/virtio/virtio-mem.c virtio_mem_set_block_size, virtio_mem_device_realize)", () => {
+  // Rule: virtio_mem_set_block_size refuses values below VIRTIO_MEM_MIN_BLOCK_SIZE (1 MiB);
+  // virtio_mem_device_realize refuses block_size < qemu_ram_pagesize(rb) (hugetlb backing).
+  // They are the device's property checks, not a propagation policy: every vmm policy has them.
+  assert.equal(VIRTIO_MEM_MIN_BLOCK_SIZE, MiB);
+  for (const vmm of ["qemu-10.1", "qemu-11.1", "memstate"] as VmmPolicy[]) {
+    const region = new Region({ name: "vmem", size: 64 * MiB, vmm });
+    if (vmm === "qemu-10.1") region.removeSource("guest_memfd"); // one source per region
+    for (const blockSize of [PAGE, 512 * 1024]) {
+      assert.throws(
+        () => virtioMem({ region, blockSize, requestedSize: 0 }),
+        (e) =>
+          e instanceof RangeError &&
+          /blockSize must be at least 1 MiB .*virtio_mem_set_block_size\), got/.test(e.message),
+        `${vmm} ${blockSize}`,
+      );
+    }
+    assert.throws(
+      () => virtioMem({ region, blockSize: 2 * MiB, backingPageSize: 2 ** 30, requestedSize: 0 }),
+      (e) =>
+        e instanceof RangeError &&
+        /at least the backing page size 0x40000000 .*virtio_mem_device_realize\), got 2097152/
+          .test(e.message),
+      vmm,
+    );
+    assert.deepEqual(
+      region.sources().map((s) => s.name),
+      vmm === "qemu-10.1" ? [] : ["guest_memfd"],
+    );
+    virtioMem({ region, blockSize: MiB, requestedSize: 8 * MiB }); // the smallest QEMU accepts
+  }
 });
 
 Deno.test("virtio-mem: PLUG within the requested size is ACK and plugs through the bus", () => {

@@ -28,7 +28,7 @@ import {
 } from "../src/plugins/mod.ts";
 import type { VmmPolicy } from "../src/settings/vmm.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
-import { MiB, PAGE, simSetup } from "./helpers/sim_setup.ts";
+import { assertConsistent, MiB, PAGE, simSetup } from "./helpers/sim_setup.ts";
 
 const QEMU: VmmPolicy[] = ["qemu-10.1", "qemu-11.1"];
 
@@ -159,6 +159,28 @@ Deno.test("qemu-11.1: a refused populate rolls back the listeners notified, the 
   ]);
   assert.equal(s.vm.getMemoryAttributes(s.region.base + MiB), 0);
   assert.equal(s.region.stateAt(MiB) & 1, 1);
+});
+
+Deno.test("qemu-11.1: after a refused populate the failing listener gets a discard of every run of the change, told or not (ram_discard_manager_notify_populate replays the range to it)", () => {
+  // Rule (system/ram-discard-manager.c ram_discard_manager_notify_populate, multi-source
+  // series): the rollback replays the range to each listener up to and including the failing
+  // one, so the failing one gets a discard of each of its runs, also those after the refusal.
+  const region = new Region({ name: "ram", size: 64 * MiB, vmm: "qemu-11.1" });
+  const vmem = virtioMem({ region, blockSize: 2 * MiB, requestedSize: 32 * MiB });
+  vmem.plug(region.base, 1);
+  vmem.plug(region.base + 8 * MiB, 1); // the DMA view flips in two runs on to-shared
+  const log: string[] = [];
+  region.register(recorder("failing", log, () => true));
+  region.register(recorder("late", log));
+  assert.throws(() => region.convert(0, 16 * MiB, "shared"), ConversionError);
+  assert.deepEqual(log, [
+    "late populate 0+512",
+    "late populate 2048+512",
+    "late discard 0+512",
+    "late discard 2048+512",
+    "failing discard 0+512",
+    "failing discard 2048+512", // never told of it: the rollback replays the whole range
+  ]);
 });
 
 Deno.test("memstate: a refused populate rolls everything back, KVM included, and the guest runs on", () => {
@@ -353,6 +375,90 @@ Deno.test("sources: qemu-10.1 allows one per memory region, so virtio-mem cannot
   });
 });
 
+/** qemu-11.1 host of 64 MiB, all shared, virtio-mem blocks 0 and 4 plugged, two listeners. */
+function delSourceSetup(refuseOld = false) {
+  const s = simSetup({
+    vmm: "qemu-11.1",
+    size: 64 * MiB,
+    type1: false,
+    virtioMem: { blockSize: 2 * MiB, requestedSize: 32 * MiB },
+  });
+  s.region.convert(0, 64 * MiB, "shared");
+  assert.equal(s.vmem!.plug(s.region.base, 1), "ACK");
+  assert.equal(s.vmem!.plug(s.region.base + 8 * MiB, 1), "ACK");
+  const log: string[] = [];
+  let refuse = false;
+  s.region.register(recorder("old", log, () => refuse));
+  s.region.register(recorder("new", log));
+  log.length = 0;
+  refuse = refuseOld;
+  return { ...s, log };
+}
+
+Deno.test("sources: removing one under qemu-11.1 sends each listener ONE populate per run it held back, newest listener first, and no KVM call (system/ram-discard-manager.c ram_discard_manager_del_source)", () => {
+  // Rule: ram_discard_manager_del_source walks the removed source's discarded runs
+  // (replay_source_by_state) and, inside each, the runs every other source populates
+  // (replay_by_populated_state): one notify_populate per run, not per page or block.
+  const s = delSourceSetup();
+  const before = calls(s.plugins);
+  s.region.removeSource(s.vmem!.name);
+  assert.deepEqual(s.log, [
+    "new populate 512+1536", // [2 MiB, 8 MiB)
+    "new populate 2560+13824", // [10 MiB, 64 MiB)
+    "old populate 512+1536",
+    "old populate 2560+13824",
+  ]);
+  assert.deepEqual(delta(calls(s.plugins), before), {}, "the KVM attributes are not touched");
+  assert.deepEqual(s.region.sources().map((x) => x.name), ["guest_memfd"]);
+  assert.equal(s.region.isPopulated({ offset: 0, size: 64 * MiB }, DMA_VIEW), true);
+});
+
+Deno.test("sources: a refused removal under qemu-11.1 discards what the listeners up to and including the failing one get, and the source stays (ram_discard_manager_del_source)", () => {
+  // Rule: on an error del_source replays the same runs as discards to every listener from
+  // the head of the list up to and including the failing one, then returns the error
+  // without removing the source; no bitmap was written.
+  const s = delSourceSetup(true);
+  assert.throws(() => s.region.removeSource(s.vmem!.name), (e) => {
+    assert.ok(e instanceof ConversionError);
+    assert.equal(e.listener, "old");
+    assert.equal(e.rolledBack, "all");
+    assert.equal(e.vmStopped, false);
+    return true;
+  });
+  assert.deepEqual(s.log, [
+    "new populate 512+1536",
+    "new populate 2560+13824",
+    "new discard 512+1536",
+    "new discard 2560+13824",
+    "old discard 512+1536",
+    "old discard 2560+13824",
+  ]);
+  assert.deepEqual(s.region.sources().map((x) => x.name), ["guest_memfd", s.vmem!.name]);
+  assert.equal(s.region.stateAt(2 * MiB) & PLUGGED, 0, "the plugged state is untouched");
+  assert.deepEqual(s.vmem!.state(s.region.base, 5), { response: "ACK", state: "mixed" });
+});
+
+Deno.test("sources: qemu-10.1 removes its one source only from a region no listener follows (EBUSY; system/memory.c memory_region_set_ram_discard_manager on an unmapped region)", () => {
+  // Rule: 10.1 has one RamDiscardManager per memory region, unset only while the region is
+  // not mapped, so no RamDiscardListener follows it and nobody is notified.
+  const region = new Region({ name: "ram", size: 4 * MiB, vmm: "qemu-10.1" });
+  const log: string[] = [];
+  const dev = recorder("dev", log);
+  region.register(dev);
+  assert.throws(
+    () => region.removeSource("guest_memfd"),
+    (e) =>
+      e instanceof SourceError && e.code === "EBUSY" &&
+      /memory_region_set_ram_discard_manager/.test(e.message),
+  );
+  assert.deepEqual(region.sources().map((x) => x.name), ["guest_memfd"]);
+  region.unregister(dev);
+  log.length = 0;
+  region.removeSource("guest_memfd");
+  assert.deepEqual(region.sources(), []);
+  assert.deepEqual(log, [], "nobody to notify");
+});
+
 // --- virtio-mem ---------------------------------------------------------------------------------
 
 function vmemSetup(vmm: VmmPolicy) {
@@ -426,6 +532,60 @@ Deno.test("virtio-mem under memstate: listeners hear of an unplug first and may 
   s.refuse(false);
   assert.equal(s.vmem.unplug(base, 1), "ACK");
   assert.equal(s.shared.allocatedBytes(0, 2 * MiB), 0);
+});
+
+Deno.test("virtio-mem UNPLUG_ALL under qemu-11.1: ONE discard of each listener's whole section, so one type1 unmap, not one per page (hw/virtio/virtio-mem.c virtio_mem_notify_unplug_all, system/ram-discard-manager.c ram_discard_manager_notify_discard_all); memstate one per plugged run", () => {
+  // Rule: virtio_mem_unplug_all discards the backing, then virtio_mem_notify_unplug_all calls
+  // ram_discard_manager_notify_discard_all, which calls notify_discard(rdl, rdl->section)
+  // once per listener, whatever is populated; only ram_block_attributes_state_change (guest_memfd)
+  // handles a mixture page by page.
+  for (const vmm of ["qemu-11.1", "memstate"] as VmmPolicy[]) {
+    const s = simSetup({
+      vmm,
+      size: 64 * MiB,
+      virtioMem: { blockSize: 2 * MiB, requestedSize: 32 * MiB },
+    });
+    s.region.convert(0, 64 * MiB, "shared");
+    assert.equal(s.vmem!.plug(s.region.base, 1), "ACK");
+    assert.equal(s.vmem!.plug(s.region.base + 8 * MiB, 1), "ACK");
+    assert.equal(s.container.mappingCount, 1024);
+    const log: string[] = [];
+    s.region.register(recorder("dev", log));
+    log.length = 0;
+    const before = calls(s.plugins);
+    assert.equal(s.vmem!.unplugAll(), "ACK");
+    const qemu = vmm === "qemu-11.1";
+    assert.deepEqual(
+      log,
+      qemu ? ["dev discard 0+16384"] : ["dev discard 0+512", "dev discard 2048+512"],
+      vmm,
+    );
+    assert.deepEqual(delta(calls(s.plugins), before), { "nic0.unmap": qemu ? 1 : 2 }, vmm);
+    assert.equal(s.container.mappingCount, 0, vmm);
+    assertConsistent(s, vmm);
+  }
+});
+
+Deno.test("virtio-mem UNPLUG_ALL under qemu-10.1: a listener that accepts double discards (VFIO) gets one whole-section discard, the others one per plugged run (hw/virtio/virtio-mem.c virtio_mem_notify_unplug_all)", () => {
+  // Rule (10.1, before the multi-source series): rdl->double_discard_supported gets
+  // notify_discard(rdl, rdl->section); any other listener one notify_discard per plugged
+  // section (virtio_mem_for_each_plugged_section).
+  const region = new Region({ name: "ram", size: 64 * MiB, vmm: "qemu-10.1" });
+  region.removeSource("guest_memfd"); // 10.1: virtio-mem must be the region's only manager
+  const vmem = virtioMem({ region, blockSize: 2 * MiB, requestedSize: 32 * MiB });
+  const log: string[] = [];
+  region.register(recorder("double", log));
+  region.register({ ...recorder("single", log), acceptsDoubleDiscard: false });
+  assert.equal(vmem.plug(region.base, 1), "ACK");
+  assert.equal(vmem.plug(region.base + 8 * MiB, 1), "ACK");
+  log.length = 0;
+  assert.equal(vmem.unplugAll(), "ACK");
+  assert.deepEqual(log, [
+    "single discard 0+512",
+    "single discard 2048+512",
+    "double discard 0+16384",
+  ]);
+  assert.equal(vmem.pluggedSize, 0);
 });
 
 // --- iommufd and type1 plugins per kernel and policy --------------------------------------------

@@ -415,9 +415,19 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "bus-qemu-undo-failing",
     file: "src/bus/_qemu_state_change.ts",
-    search: `spec.rollback === "notified-and-failing" ? [...notified, failed] : notified;`,
+    search: `spec.rollback === "notified-and-failing" ? [...notified, ...failing] : notified;`,
     replace: `spec.rollback === "notified-and-failing" ? notified : notified;`,
     what: "QEMU 11.1 engine: the failing listener is not sent its discard after a refusal",
+  },
+  {
+    id: "bus-qemu-undo-failing-rest",
+    file: "src/bus/_qemu_state_change.ts",
+    search: "undo(spec, notified, calls.slice(i), outcome);",
+    replace: "undo(spec, notified, [call], outcome);",
+    what:
+      "QEMU 11.1 engine: after a refusal the failing listener is not sent a discard of its runs " +
+      "after the refused one (ram_discard_manager_notify_populate replays the whole range)",
+    tests: ["tests/vmm_policy_test.ts"],
   },
   {
     id: "bus-qemu-commit-first",
@@ -454,6 +464,15 @@ export const MUTANTS: readonly Mutant[] = [
     search: "    if (offset + size > this.size) {\n      this.#reject(",
     replace: "    if (offset + size >= this.size) {\n      this.#reject(",
     what: "off-by-one bound: a change that ends at the region's end is rejected",
+  },
+  {
+    id: "bus-qemu-per-page-every-source",
+    file: "src/bus/region.ts",
+    search: "perPageMixtures: guestMemfd && this.#rules.perPageMixtures,",
+    replace: "perPageMixtures: this.#rules.perPageMixtures,",
+    what: "QEMU policies split every mixed change page by page, virtio-mem's unplug-all and a " +
+      "source's removal too, not only guest_memfd's (ram_block_attributes_state_change)",
+    tests: ["tests/vmm_policy_test.ts"],
   },
   {
     id: "bus-region-unregister-whole",
@@ -707,6 +726,31 @@ export const MUTANTS: readonly Mutant[] = [
     search: "gpa + size <= this.addr + this.usableRegionSize;",
     replace: "gpa + size < this.addr + this.usableRegionSize;",
     what: "off-by-one bound: a request ending at the usable region's end is ERROR",
+  },
+  {
+    id: "virtio-mem-min-block-plugin",
+    file: "src/plugins/virtio_mem.ts",
+    search: "if (b < VIRTIO_MEM_MIN_BLOCK_SIZE) {",
+    replace: "if (b < region.pageSize) {",
+    what: "the plugin accepts blocks below QEMU's 1 MiB minimum (virtio_mem_set_block_size)",
+    tests: ["tests/plugins_virtio_mem_test.ts"],
+  },
+  {
+    id: "virtio-mem-min-block-config",
+    file: "src/host/config/validate_devices.ts",
+    search: "if (blockSize < VIRTIO_MEM_MIN_BLOCK_SIZE) {",
+    replace: "if (blockSize < 4096) {",
+    what: "config validation accepts virtio-mem blocks below QEMU's 1 MiB minimum",
+    tests: ["tests/host_config_test.ts", "tests/cli_test.ts"],
+  },
+  {
+    id: "virtio-mem-unplug-all-replug-all",
+    file: "src/plugins/virtio_mem.ts",
+    search: "for (const [from, to] of plugged) this.#region.change(from, to - from, PLUGGED, 0);",
+    replace: "this.#region.change(offset, size, PLUGGED, 0);",
+    what: "memstate: an UNPLUG_ALL whose backing cannot be discarded plugs the whole device, " +
+      "not just the blocks that were plugged",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
   },
   {
     id: "virtio-mem-discard-first",

@@ -8,7 +8,12 @@
  *   (system/ram-block-attributes.c `ram_block_attributes_state_change`):
  *   already in the target state, nothing; entirely in the opposite state, one
  *   notification round over the whole range; a mixture, one round per page
- *   that changes ("Unexpected mixture: process individual blocks").
+ *   that changes ("Unexpected mixture: process individual blocks"). Only
+ *   guest_memfd's state change splits a mixture ({@link QemuChangeSpec.perPageMixtures});
+ *   any other change is one round.
+ * - A source that drops all its memory at once (virtio-mem's UNPLUG_ALL)
+ *   sends listeners one discard of their whole section instead of the runs
+ *   that flip ({@link QemuChangeSpec.discardAll}).
  * - guest_memfd's bitmap is written before the listeners hear of a round
  *   (`bitmap_set` / `clear_bit` precede the notify calls) and stays written
  *   when a populate is refused; virtio-mem writes its bitmap only after every
@@ -39,9 +44,11 @@ import { refusePromise } from "../util/_sync.ts";
  *   `ram_block_attributes_notify_populate` breaks out of its loop).
  * - `"notified"`: the listeners notified before the failing one get a discard
  *   (QEMU 10.1 virtio-mem, hw/virtio/virtio-mem.c `virtio_mem_notify_plug`).
- * - `"notified-and-failing"`: those and the failing one (QEMU 11.1,
- *   system/ram-discard-manager.c `ram_discard_manager_notify_populate`:
- *   "including the failing listener which may have been partially notified").
+ * - `"notified-and-failing"`: those and the failing one, over every run it
+ *   gets in the round, told or not (QEMU 11.1, system/ram-discard-manager.c
+ *   `ram_discard_manager_notify_populate`: "including the failing listener
+ *   which may have been partially notified", by replaying the whole range to
+ *   it; `ram_discard_manager_del_source` replays the source's runs the same way).
  */
 export type QemuRollback = "none" | "notified" | "notified-and-failing";
 
@@ -61,8 +68,22 @@ export interface QemuChangeSpec {
   setBits: number;
   /** Bits the change clears. */
   clearBits: number;
-  /** Split a mixed range into one round per changing page. */
+  /**
+   * Split a mixed range into one round per changing page: only for a change
+   * of guest_memfd's SHARED bit (system/ram-block-attributes.c
+   * `ram_block_attributes_state_change`).
+   */
   perPageMixtures: boolean;
+  /**
+   * Set for a source dropping all its memory at once (the change only clears
+   * bits): a listener whose view needs those bits set gets one discard of its
+   * section inside the range, populated or not: every such listener with
+   * `"whole-section"` (QEMU 11.1, system/ram-discard-manager.c
+   * `ram_discard_manager_notify_discard_all`), one that accepts double
+   * discards with `"double-discard"` (QEMU 10.1, hw/virtio/virtio-mem.c
+   * `virtio_mem_notify_unplug_all`). The others get the runs that flip.
+   */
+  discardAll?: "whole-section" | "double-discard";
   /** Write the store before notifying (guest_memfd) or after success (virtio-mem). */
   commitFirst: boolean;
   /** What a refused populate undoes. */
@@ -126,7 +147,9 @@ function round(
   }
   const notified: PlannedCall[] = [];
   for (const reg of spec.registrations) {
-    for (const call of flips(spec, reg, runs)) {
+    const calls = wholeSection(spec, reg, start, end) ?? flips(spec, reg, runs);
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i];
       const section = spec.toSection(call);
       try {
         if (call.kind === "populate") refusePromise(reg.listener.populate(section), "populate");
@@ -136,7 +159,7 @@ function round(
           outcome.ignored.push({ call, cause });
           continue;
         }
-        undo(spec, notified, call, outcome);
+        undo(spec, notified, calls.slice(i), outcome);
         outcome.refusal = { call, cause };
         return;
       }
@@ -169,15 +192,43 @@ function flips(spec: QemuChangeSpec, reg: Registration, runs: readonly Run[]): P
   return calls;
 }
 
-/** Sends the discards QEMU sends after a refused populate; see {@link QemuRollback}. */
+/**
+ * The one discard `reg` gets in a discard-all round ({@link QemuChangeSpec.discardAll}): its
+ * section inside `[start, end)`, marked mixed (it may cover pages that were
+ * not populated); none when its section misses the range; undefined when the
+ * listener gets the runs that flip instead.
+ */
+function wholeSection(
+  spec: QemuChangeSpec,
+  reg: Registration,
+  start: number,
+  end: number,
+): PlannedCall[] | undefined {
+  if (spec.discardAll === undefined) return undefined;
+  if (spec.discardAll === "double-discard" && reg.listener.acceptsDoubleDiscard !== true) {
+    return undefined; // virtio_mem_for_each_plugged_section: one discard per plugged run
+  }
+  // Only a view that needs the dropped bits set loses pages when they clear.
+  if ((reg.view.mask & reg.view.value & spec.clearBits) === 0) return undefined;
+  const from = Math.max(start, reg.startPage);
+  const to = Math.min(end, reg.endPage);
+  if (from >= to) return [];
+  return [{ registration: reg, kind: "discard", startPage: from, endPage: to, mixed: true }];
+}
+
+/**
+ * Sends the discards QEMU sends after a refused populate; see {@link QemuRollback}.
+ * `failing` is the refused call and the calls the failing listener was still to get
+ * in the round.
+ */
 function undo(
   spec: QemuChangeSpec,
   notified: readonly PlannedCall[],
-  failed: PlannedCall,
+  failing: readonly PlannedCall[],
   outcome: QemuChangeOutcome,
 ): void {
   if (spec.rollback === "none") return;
-  const calls = spec.rollback === "notified-and-failing" ? [...notified, failed] : notified;
+  const calls = spec.rollback === "notified-and-failing" ? [...notified, ...failing] : notified;
   for (const call of calls) {
     if (call.kind !== "populate") continue;
     const inverse: PlannedCall = { ...call, kind: "discard" };

@@ -281,7 +281,8 @@ export class Region {
     // The observers present when the change began hear of it, on every path.
     const observers = this.#observers;
     if (this.#rules.order === "newest-first") {
-      return this.#changeQemu(offset, size, startPage, endPage, setBits, clearBits, observers);
+      const args = [offset, size, startPage, endPage, setBits, clearBits] as const;
+      return this.#changeQemu(...args, observers, "change");
     }
     if (
       endPage - startPage === 1 && this.#pageGranular && this.#hook === undefined &&
@@ -396,6 +397,36 @@ export class Region {
     if (to === "private") return this.change(offset, size, 0, SHARED);
     this.stats.rejected++;
     throw new InvalidChangeError(this.name, "to", `"shared" or "private"`, to);
+  }
+
+  /**
+   * Clears a state source's `clearBits` over `[offset, offset + size)` the way
+   * a source that drops all its memory at once does: virtio-mem's UNPLUG_ALL.
+   * Under QEMU 11.1 every listener whose view needs those bits gets ONE
+   * discard of its section inside the range, populated or not
+   * (hw/virtio/virtio-mem.c `virtio_mem_notify_unplug_all` calls
+   * system/ram-discard-manager.c `ram_discard_manager_notify_discard_all`);
+   * under QEMU 10.1 a listener that accepts double discards does, the others
+   * get one discard per run that was populated (`virtio_mem_notify_unplug_all`
+   * before the multi-source series). Under memstate it is
+   * {@link Region.change}. guest_memfd's `SHARED` bit has no such operation
+   * and is refused. Nothing changes when nothing in the range has the bits.
+   */
+  discardAll(offset: number, size: number, clearBits: number): ChangeResult {
+    this.#checkUsable();
+    this.#checkChange(offset, size, 0, clearBits);
+    if ((clearBits & SHARED) !== 0) {
+      this.#reject(
+        "clearBits",
+        "a source's bits other than guest_memfd's SHARED (it has no discard-all)",
+        clearBits,
+      );
+    }
+    if (this.#rules.order !== "newest-first") return this.change(offset, size, 0, clearBits);
+    const startPage = offset / this.pageSize;
+    const endPage = startPage + size / this.pageSize;
+    const args = [offset, size, startPage, endPage, 0, clearBits] as const;
+    return this.#changeQemu(...args, this.#observers, "discard-all");
   }
 
   /**
@@ -557,16 +588,34 @@ export class Region {
 
   /**
    * Removes a state source; an unknown one is `ENOENT`. Its bits become
-   * populated everywhere, and listeners get `populate` for every range that
-   * becomes populated once the source no longer holds it back (QEMU 11.1,
-   * system/ram-discard-manager.c `ram_discard_manager_del_source`). If a
-   * listener refuses, the source stays and the error is thrown.
+   * populated everywhere, and listeners get `populate` for every run that
+   * becomes populated once the source no longer holds it back, one call per
+   * run (QEMU 11.1, system/ram-discard-manager.c `ram_discard_manager_del_source`:
+   * newest listener first, no KVM call). If a listener refuses, the listeners
+   * told are rolled back (under QEMU 11.1 the failing one too), the state is
+   * untouched, the source stays and a {@link ConversionError} is thrown.
+   * QEMU 10.1 has one source per region and removes it only from a region no
+   * listener follows (system/memory.c `memory_region_set_ram_discard_manager`
+   * on an unmapped region): with listeners registered it is `EBUSY` there.
    */
   removeSource(name: string): void {
     const source = this.#sources.get(name);
     if (!source) throw new SourceError("ENOENT", `region ${this.name}: no source "${name}"`);
     const held = source.bits & this.bits.mask;
-    if (held !== 0) this.change(0, this.size, held, 0);
+    const removal = this.#rules.sourceRemoval;
+    if (removal === "unmapped-only" && this.#registrations.length > 0) {
+      throw new SourceError(
+        "EBUSY",
+        `region ${this.name}: ${this.vmm} removes source "${name}" only from a region no ` +
+          `listener follows (system/memory.c memory_region_set_ram_discard_manager on an ` +
+          `unmapped region); unregister ${this.#registrations.length} listener(s) first`,
+      );
+    }
+    if (held !== 0 && removal === "change") this.change(0, this.size, held, 0);
+    else if (held !== 0) {
+      this.#checkUsable();
+      this.#changeQemu(0, this.size, 0, this.pages, held, 0, this.#observers, "del-source");
+    }
     this.#sources.delete(name);
   }
 
@@ -764,7 +813,16 @@ export class Region {
     }
   }
 
-  /** A QEMU-policy change: hook, QEMU's state change, hook; a failure stops the VM. */
+  /**
+   * A QEMU-policy change: hook, QEMU's state change, hook; a failure stops the
+   * VM. `op` says which of QEMU's paths it is: `"change"`, a source's state
+   * change (guest_memfd's `ram_block_attributes_state_change` with
+   * kvm_convert_memory's hook around it, or virtio-mem's
+   * `virtio_mem_set_block_state`); `"discard-all"`, virtio-mem's unplug-all
+   * ({@link Region.discardAll}); `"del-source"`, system/ram-discard-manager.c
+   * `ram_discard_manager_del_source` (no hook, no bitmap written until every
+   * listener accepted).
+   */
   #changeQemu(
     offset: number,
     size: number,
@@ -773,9 +831,10 @@ export class Region {
     setBits: number,
     clearBits: number,
     observers: readonly Observer[],
+    op: "change" | "discard-all" | "del-source",
   ): ChangeResult {
-    const to = conversionTarget(setBits, clearBits);
-    const sharedChange = ((setBits | clearBits) & SHARED) !== 0;
+    const sharedChange = op === "change" && ((setBits | clearBits) & SHARED) !== 0;
+    const to = sharedChange ? conversionTarget(setBits, clearBits) : undefined;
     if (sharedChange && to === undefined) {
       this.#reject("setBits", "one source's bits per change under a QEMU policy", setBits);
     }
@@ -789,6 +848,7 @@ export class Region {
       : guestMemfd
       ? "none"
       : "notified";
+    const discardAll = this.#rules.discardAll;
     const outcome = qemuStateChange({
       store: this.store,
       registrations: this.#registrations,
@@ -797,7 +857,10 @@ export class Region {
       endPage,
       setBits,
       clearBits,
-      perPageMixtures: this.#rules.perPageMixtures,
+      // Only guest_memfd's state change handles a mixture page by page
+      // (system/ram-block-attributes.c ram_block_attributes_state_change).
+      perPageMixtures: guestMemfd && this.#rules.perPageMixtures,
+      discardAll: op === "discard-all" && discardAll !== "per-run" ? discardAll : undefined,
       commitFirst: guestMemfd,
       rollback,
       toSection: this.#toSection,
@@ -809,6 +872,8 @@ export class Region {
     if (outcome.refusal) {
       const rolledBack: RolledBack = outcome.committed || rollback === "none"
         ? "none"
+        : op === "del-source" // the source stays, its bitmap untouched: all is undone
+        ? "all"
         : "listeners";
       this.#refused(outcome.refusal, offset, size, {
         rolledBack: guestMemfd && rollback !== "none" ? "listeners" : rolledBack,

@@ -169,6 +169,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         virtioMem({
           region,
           blockSize: d.blockSize,
+          backingPageSize: backingPageSize.get(d.region) ?? 4096,
           requestedSize: d.requestedSize,
           offset: d.offset,
           size: d.size,

@@ -20,6 +20,13 @@
  * discard comes first and the listeners cannot refuse (`notify_discard`
  * returns void); under memstate the listeners are told first and may refuse,
  * which rolls the unplug back (`BUSY`) before any memory is given up.
+ * UNPLUG_ALL tells the listeners as QEMU's `virtio_mem_notify_unplug_all`
+ * does ({@link Region.discardAll}): under QEMU 11.1 one discard of each
+ * listener's whole section, not one per plugged block or page.
+ *
+ * The block size is at least 1 MiB and at least the backing's page size
+ * (`virtio_mem_set_block_size`, `virtio_mem_device_realize`), under every
+ * policy: it is the device's rule, not the VMM's propagation policy.
  *
  * Because plugging goes through the bus, DMA listeners see only memory that is
  * plugged *and* shared (QEMU 11's multi-source rule).
@@ -47,6 +54,7 @@ import { PLUGGED } from "../bus/state_bits.ts";
 import { viewRuns } from "../bus/view_runs.ts";
 import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
+import { hex } from "../util/_hex.ts";
 
 /** A virtio-mem response type. */
 export type VirtioMemResponse = "ACK" | "NACK" | "BUSY" | "ERROR";
@@ -62,12 +70,29 @@ export interface VirtioMemStateAnswer {
 /** QEMU's VIRTIO_MEM_USABLE_EXTENT on x86: how far past the requested size the guest may plug. */
 export const VIRTIO_MEM_USABLE_EXTENT = 2 * 128 * 2 ** 20;
 
+/**
+ * QEMU's VIRTIO_MEM_MIN_BLOCK_SIZE, 1 MiB: the smallest block size the device
+ * accepts ("to keep the tracking bitmap small"; hw/virtio/virtio-mem.c
+ * `virtio_mem_set_block_size` refuses anything below it).
+ */
+export const VIRTIO_MEM_MIN_BLOCK_SIZE = 2 ** 20;
+
 /** Options for {@link virtioMem}. */
 export interface VirtioMemOptions {
   /** The region the device's memory lives in. */
   region: Region;
-  /** Block size in bytes: a power of two, a multiple of the region's page size. */
+  /**
+   * Block size in bytes: a power of two, at least {@link VIRTIO_MEM_MIN_BLOCK_SIZE}
+   * (1 MiB) and at least `backingPageSize`, as QEMU requires.
+   */
   blockSize: number;
+  /**
+   * Page size of the memory backing the device (QEMU's `qemu_ram_pagesize`:
+   * 2 MiB or 1 GiB for hugetlb); the block size may not be smaller
+   * (hw/virtio/virtio-mem.c `virtio_mem_device_realize`). Default: the
+   * region's page size.
+   */
+  backingPageSize?: number;
   /** The size the host asks the guest to plug. */
   requestedSize: number;
   /** Byte offset of the device's memory in the region (default 0). */
@@ -153,6 +178,24 @@ class VirtioMem implements VirtioMemDevice {
         `${who}: blockSize must be a power of two multiple of ${region.pageSize}, got ${b}`,
       );
     }
+    // QEMU's block-size property setter and realize refuse these, under every
+    // policy: it is the device's own rule.
+    if (b < VIRTIO_MEM_MIN_BLOCK_SIZE) {
+      throw new RangeError(
+        `${who}: blockSize must be at least 1 MiB (${hex(VIRTIO_MEM_MIN_BLOCK_SIZE)}, ` +
+          `VIRTIO_MEM_MIN_BLOCK_SIZE: hw/virtio/virtio-mem.c virtio_mem_set_block_size), got ${b}`,
+      );
+    }
+    const backing = o.backingPageSize ?? region.pageSize;
+    if (!isPowerOfTwo(backing)) {
+      throw new RangeError(`${who}: backingPageSize must be a power of two, got ${backing}`);
+    }
+    if (b < backing) {
+      throw new RangeError(
+        `${who}: blockSize must be at least the backing page size ${hex(backing)} ` +
+          `(hw/virtio/virtio-mem.c virtio_mem_device_realize), got ${b}`,
+      );
+    }
     if (!Number.isSafeInteger(offset) || offset < 0 || offset % b !== 0) {
       throw new RangeError(
         `${who}: offset must be a non-negative multiple of blockSize ${b}, got ${offset}`,
@@ -187,7 +230,7 @@ class VirtioMem implements VirtioMemDevice {
   unplugAll(): VirtioMemResponse {
     if (this.pluggedSize > 0) {
       if (this.busy) return this.#count("unplugAll", "BUSY");
-      if (!this.#apply(this.#offset, this.regionSize, false)) {
+      if (!this.#apply(this.#offset, this.regionSize, false, true)) {
         return this.#count("unplugAll", "BUSY");
       }
       this.pluggedSize = 0;
@@ -242,13 +285,18 @@ class VirtioMem implements VirtioMemDevice {
   /**
    * Changes PLUGGED through the bus and discards the backing of what is
    * unplugged (`virtio_mem_set_block_state`); false when that fails: a
-   * listener refused a plug, or the backing could not be discarded.
+   * listener refused a plug, or the backing could not be discarded. `all`:
+   * UNPLUG_ALL over the whole device (`virtio_mem_unplug_all`), which
+   * notifies as {@link Region.discardAll} does.
    */
-  #apply(offset: number, size: number, plug: boolean): boolean {
+  #apply(offset: number, size: number, plug: boolean, all = false): boolean {
     const qemu = this.#region.vmm !== "memstate";
     if (!plug && qemu && !this.#discard(offset, size)) return false;
+    // What is plugged now, to put back under memstate if the backing cannot be discarded.
+    const plugged = !plug && !qemu ? this.#pluggedRuns(offset, size) : [];
     try {
-      this.#region.change(offset, size, plug ? PLUGGED : 0, plug ? 0 : PLUGGED);
+      if (all) this.#region.discardAll(offset, size, PLUGGED);
+      else this.#region.change(offset, size, plug ? PLUGGED : 0, plug ? 0 : PLUGGED);
     } catch (e) {
       if (!(e instanceof ConversionError)) throw e;
       // A refused plug may have populated memory: discard it again (virtio_mem_notify_plug).
@@ -256,11 +304,22 @@ class VirtioMem implements VirtioMemDevice {
       return false;
     }
     if (!plug && !qemu && !this.#discard(offset, size)) {
-      // The memory stays plugged: undo the listeners' discards.
-      this.#region.change(offset, size, PLUGGED, 0);
+      // The memory stays plugged: undo the listeners' discards, exactly where it was plugged.
+      for (const [from, to] of plugged) this.#region.change(from, to - from, PLUGGED, 0);
       return false;
     }
     return true;
+  }
+
+  /** The plugged byte ranges of `[offset, offset + size)` of the region, in order. */
+  #pluggedRuns(offset: number, size: number): [number, number][] {
+    const page = this.#region.pageSize;
+    const out: [number, number][] = [];
+    const view = { mask: PLUGGED, value: PLUGGED };
+    for (const run of viewRuns(this.#region.store, offset / page, (offset + size) / page, view)) {
+      if (run.populated) out.push([run.start * page, run.end * page]);
+    }
+    return out;
   }
 
   /** The `discardBacking` hook; false when it threw. */

@@ -54,12 +54,44 @@ export interface VmmRules {
    */
   readonly failureStopsVm: boolean;
   /**
-   * A range whose pages are partly in the target state is notified one page
-   * at a time (system/ram-block-attributes.c `ram_block_attributes_state_change`,
-   * "Unexpected mixture: process individual blocks"); `memstate` notifies each
-   * maximal run once.
+   * A change of guest_memfd's SHARED bit whose pages are partly in the target
+   * state is notified one page at a time (system/ram-block-attributes.c
+   * `ram_block_attributes_state_change`, "Unexpected mixture: process
+   * individual blocks"); `memstate` notifies each maximal run once. Only that
+   * function does this: virtio-mem answers ERROR to a range not entirely in
+   * the opposite state (hw/virtio/virtio-mem.c `virtio_mem_state_change_request`),
+   * and its unplug-all and a source's removal have their own rules
+   * ({@link VmmRules.discardAll}, {@link VmmRules.sourceRemoval}).
    */
   readonly perPageMixtures: boolean;
+  /**
+   * What a source that drops all its memory at once (virtio-mem's UNPLUG_ALL)
+   * tells each listener whose view depends on the source's bits.
+   * `"whole-section"`: one discard of the listener's whole section, populated
+   * or not (QEMU 11.1: hw/virtio/virtio-mem.c `virtio_mem_notify_unplug_all`
+   * calls system/ram-discard-manager.c `ram_discard_manager_notify_discard_all`).
+   * `"double-discard"`: that for a listener that accepts double discards
+   * (VFIO does), one discard per plugged run for the others (QEMU 10.1
+   * `virtio_mem_notify_unplug_all`: `double_discard_supported`, else
+   * `virtio_mem_for_each_plugged_section`). `"per-run"`: one discard per run
+   * that flips, as any change (`memstate`).
+   */
+  readonly discardAll: "whole-section" | "double-discard" | "per-run";
+  /**
+   * Removing a state source while listeners are registered. `"notify"`: the
+   * listeners get populate for every run the source held back, one call per
+   * run, newest listener first; a refusal discards what the listeners up to
+   * and including the failing one were told and the source stays (QEMU 11.1,
+   * system/ram-discard-manager.c `ram_discard_manager_del_source`); no KVM
+   * call is made. `"change"`: a change setting the source's bits everywhere,
+   * one call per run, with full rollback (`memstate`). `"unmapped-only"`:
+   * refused while any listener is registered: QEMU 10.1 has one
+   * RamDiscardManager per memory region and unsets it only on a region that
+   * is not mapped, so no listener follows it (system/memory.c
+   * `memory_region_set_ram_discard_manager`, declared "must not be called
+   * for a mapped MemoryRegion").
+   */
+  readonly sourceRemoval: "notify" | "unmapped-only" | "change";
   /**
    * KVM_SET_MEMORY_ATTRIBUTES and the discard of the old side cover the whole
    * requested range, before and after the listeners, even when every page is
@@ -137,6 +169,8 @@ const QEMU_10_1: VmmRules = Object.freeze({
   rollback: "none",
   failureStopsVm: true,
   perPageMixtures: true,
+  discardAll: "double-discard",
+  sourceRemoval: "unmapped-only",
   wholeRangeKvmCalls: true,
   failedReplay: "exit",
   wholeSectionUnregister: false,
@@ -155,6 +189,8 @@ const QEMU_11_1: VmmRules = Object.freeze({
   failedReplay: "stay-registered",
   wholeSectionUnregister: true,
   multipleSources: true,
+  discardAll: "whole-section",
+  sourceRemoval: "notify",
   budgetExceeded: "refuse",
 });
 
@@ -164,6 +200,8 @@ const MEMSTATE: VmmRules = Object.freeze({
   rollback: "all",
   failureStopsVm: false,
   perPageMixtures: false,
+  discardAll: "per-run",
+  sourceRemoval: "change",
   wholeRangeKvmCalls: false,
   failedReplay: "rollback",
   wholeSectionUnregister: false,

@@ -10,6 +10,7 @@
 import type { ConfigIssue } from "./errors.ts";
 import { type FieldPath, isPlainObject, type ParsedFields, parseFields } from "./_fields.ts";
 import { type Add, hex, isPowerOfTwo, label, type RegionEntry } from "./_rule_kit.ts";
+import { VIRTIO_MEM_MIN_BLOCK_SIZE } from "../../plugins/virtio_mem.ts";
 import {
   type DeviceConfig,
   deviceFieldsByType,
@@ -224,7 +225,9 @@ function checkVirtioMem(
     // The region's page size is broken (and reported there); still judge what we can.
     if (!isPowerOfTwo(blockSize)) {
       add([...path, "blockSize"], `must be a power of two, got ${blockSize}`);
-    } else checkRequested(requestedSize, blockSize, undefined, path, add);
+    } else if (checkBlockSize(blockSize, region, path, add)) {
+      checkRequested(requestedSize, blockSize, undefined, path, add);
+    }
     return undefined;
   }
   if (!isPowerOfTwo(blockSize) || blockSize % pageSize !== 0) {
@@ -235,6 +238,7 @@ function checkVirtioMem(
     );
     return undefined;
   }
+  if (!checkBlockSize(blockSize, region, path, add)) return undefined;
   let ok = true;
   if (offset !== undefined && offset % blockSize !== 0) {
     add([...path, "offset"], `must be a multiple of blockSize ${blockSize}, got ${offset}`);
@@ -276,6 +280,40 @@ function checkVirtioMem(
   }
   checkRequested(requestedSize, blockSize, size, path, add);
   return { start: offset, end: offset + size };
+}
+
+/**
+ * QEMU's own limits on a virtio-mem block, under every vmm policy (the
+ * device's property checks, not a propagation rule): at least 1 MiB
+ * (hw/virtio/virtio-mem.c `virtio_mem_set_block_size`: VIRTIO_MEM_MIN_BLOCK_SIZE)
+ * and at least the page size of the memory backing it, hugetlb's 2 MiB or
+ * 1 GiB (`virtio_mem_device_realize`: `block_size < qemu_ram_pagesize(rb)`).
+ * Reports and returns false when `blockSize` breaks one.
+ */
+function checkBlockSize(
+  blockSize: number,
+  region: RegionEntry,
+  path: FieldPath,
+  add: Add,
+): boolean {
+  if (blockSize < VIRTIO_MEM_MIN_BLOCK_SIZE) {
+    add(
+      [...path, "blockSize"],
+      `must be at least 1MiB (QEMU's VIRTIO_MEM_MIN_BLOCK_SIZE, hw/virtio/virtio-mem.c ` +
+        `virtio_mem_set_block_size), got ${blockSize}`,
+    );
+    return false;
+  }
+  const backing = region.fields.backingPageSize;
+  if (backing !== undefined && isPowerOfTwo(backing) && blockSize < backing) {
+    add(
+      [...path, "blockSize"],
+      `must be at least backingPageSize ${hex(backing)} of region ${label(region.fields.name)} ` +
+        `(hw/virtio/virtio-mem.c virtio_mem_device_realize), got ${blockSize}`,
+    );
+    return false;
+  }
+  return true;
 }
 
 function checkRequested(
