@@ -34,7 +34,14 @@ import { SnapshotError } from "./src/bus/snapshot_format.ts";
 import { CapacityError } from "./src/plugins/plugin.ts";
 import type { CliIo } from "./src/cli/io.ts";
 import { COMPARE_HELP, HELP, RUN_HELP } from "./src/cli/help.ts";
-import { compareAxes, OPTIONS, runOnly, sessionOptions, type Values } from "./src/cli/options.ts";
+import {
+  compareAxes,
+  OPTIONS,
+  repeatedOption,
+  runOnly,
+  sessionOptions,
+  type Values,
+} from "./src/cli/options.ts";
 import { compareCommand, run } from "./src/cli/commands.ts";
 import {
   checkDistinctFiles,
@@ -45,7 +52,7 @@ import {
 } from "./src/cli/preflight.ts";
 import { loadProgress, SHOW_CURSOR } from "./src/cli/progress.ts";
 import { VERSION } from "./src/version.ts";
-import { excerpt } from "./src/util/text.ts";
+import { displayPath, escapeControls, excerpt, quoted } from "./src/util/text.ts";
 
 export type { CliIo };
 export type { ProgressTerminal } from "./src/cli/io.ts";
@@ -58,7 +65,18 @@ export type { ProgressTerminal } from "./src/cli/io.ts";
  */
 export async function main(args: string[], io: CliIo = defaultIo()): Promise<number> {
   const [command, ...rest] = args;
-  if (command === "--version" || command === "-V" || command === "version") {
+  const version = command === "--version" || command === "-V" || command === "version";
+  if (
+    (version || command === "--help" || command === "-h" || command === "help") && rest.length > 0
+  ) {
+    // `--version --frobnicate` is a mistake to say, not an option to ignore.
+    io.err(
+      `memstate: ${excerpt(command)} takes nothing after it, got ${excerpt(rest[0])} ` +
+        `(memstate --help lists the commands)`,
+    );
+    return 2;
+  }
+  if (version) {
     io.out(`memstate ${VERSION}`);
     return 0;
   }
@@ -82,7 +100,13 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   const seeHelp = `(memstate ${command} --help lists the options)`;
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: OPTIONS });
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: OPTIONS,
+      tokens: true,
+    });
   } catch (e) {
     io.err(`memstate ${command}: ${parseArgsProblem(e as Error)} ${seeHelp}`);
     return 2;
@@ -92,6 +116,11 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   if (values.help) {
     io.out(help);
     return 0;
+  }
+  const repeated = repeatedOption(parsed.tokens);
+  if (repeated !== undefined) {
+    io.err(`memstate ${command}: ${repeated} ${seeHelp}`);
+    return 2;
   }
   if (positionals.length > 1 || (positionals.length === 0 && values.trace === undefined)) {
     io.err(
@@ -120,6 +149,12 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     for (const [option, path] of written) await checkOutputFile(option, path);
     if (positionals[0] === "") {
       throw new UsageError("CONFIG: the path is empty; give a host configuration file");
+    }
+    if (positionals[0] === "-") {
+      throw new UsageError(
+        'CONFIG: "-" names no file here; a configuration is read from a file (standard input ' +
+          "is for --trace -)",
+      );
     }
     const loadState = values["load-state"] === undefined
       ? undefined
@@ -153,9 +188,13 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     if (message === undefined) throw e;
     // A saved state that does not decode: say which option and file it came from.
     if (e instanceof SnapshotError && values["load-state"] !== undefined) {
-      message = `--load-state ${JSON.stringify(values["load-state"])}: ${message}`;
+      message = `--load-state ${quoted(values["load-state"])}: ${message}`;
     }
-    io.err(message.split("\n").map((line) => `memstate ${command}: ${line}`).join("\n"));
+    // One line per problem; whatever user input a message quotes, no control character goes
+    // out raw (a path's newline or escape sequence).
+    io.err(
+      message.split("\n").map((line) => `memstate ${command}: ${escapeControls(line)}`).join("\n"),
+    );
     return 2;
   } finally {
     interrupt.dispose();
@@ -182,7 +221,7 @@ function parseArgsProblem(e: Error): string {
   if (flag) return `${flag[1]}: takes no value`;
   const missing = /^Option '(--[\w-]+)[^']*' argument missing/.exec(e.message);
   if (missing) return `${missing[1]}: needs a value`;
-  return e.message.split("\n")[0];
+  return escapeControls(e.message.split("\n")[0]);
 }
 
 /** The message of an error the user caused (bad input), or undefined for a bug. */
@@ -210,7 +249,7 @@ function traceOnlyConfig(trace: string): HostConfig {
     .replace(/[^A-Za-z0-9_.-]/g, "_") || "trace";
   return parseHostConfig(
     { name, regions: "from-trace", workload: { trace } },
-    `${trace === "-" ? "standard input" : trace} (no CONFIG: regions from the trace)`,
+    `${trace === "-" ? "standard input" : displayPath(trace)} (no CONFIG: regions from the trace)`,
   );
 }
 
@@ -257,7 +296,9 @@ if (import.meta.main) {
     console.error(
       debug && e instanceof Error
         ? e.stack
-        : `memstate: internal error: ${e instanceof Error ? e.message : String(e)} ` +
+        : `memstate: internal error: ${
+          escapeControls(e instanceof Error ? e.message : String(e))
+        } ` +
           `(set MEMSTATE_DEBUG=1 for the stack; please report it)`,
     );
     Deno.exit(70);

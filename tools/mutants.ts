@@ -1147,6 +1147,59 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/cli_front_door_test.ts"],
   },
 
+  // ---- command line: input taken at its word ------------------------------------------------
+  {
+    id: "cli-config-duplicate-key-kept",
+    file: "src/host/config/load.ts",
+    search: "const duplicates = duplicateKeys(text);",
+    replace: 'const duplicates = duplicateKeys("");',
+    what: "a configuration key given twice runs with its last value, without a word",
+    tests: ["tests/cli_input_rules_test.ts"],
+  },
+  {
+    id: "jsonl-duplicate-key-one-colon-spare",
+    file: "src/host/trace/jsonl.ts",
+    search: "  if (colons > keys.length) {",
+    replace: "  if (colons > keys.length + 1) {",
+    what: "a trace line whose only extra colon is a repeated key's skips the duplicate check",
+    tests: ["tests/cli_input_rules_test.ts"],
+  },
+  {
+    id: "cli-repeated-flag-accepted",
+    file: "src/cli/options.ts",
+    search: "    if (options[token.name]?.multiple) continue;",
+    replace:
+      '    if (options[token.name]?.multiple || options[token.name]?.type === "boolean") continue;',
+    what: "a flag given twice (--json --json) is let through",
+    tests: ["tests/cli_input_rules_test.ts"],
+  },
+  {
+    id: "cli-repeated-param-last-wins",
+    file: "src/cli/options.ts",
+    search: "    if (Object.hasOwn(params, key)) {",
+    replace: "    if (key === undefined) {",
+    what: "--param KEY given twice keeps the last value",
+    tests: ["tests/cli_input_rules_test.ts"],
+  },
+  {
+    id: "cli-follow-banner-before-checks",
+    file: "src/cli/commands.ts",
+    search:
+      "    result = await runSession(config, { ...options, onProgress: progress?.update, onStart });",
+    replace:
+      "    onStart?.();\n    result = await runSession(config, { ...options, onProgress: progress?.update });",
+    what: "--follow says it follows before the trace is open and the host built",
+    tests: ["tests/cli_input_rules_test.ts"],
+  },
+  {
+    id: "compare-nothing-starts-exit-0",
+    file: "src/host/compare.ts",
+    search: "    if (first !== undefined) throw first;",
+    replace: "    void first;",
+    what: "compare on a host no variant can start prints a table of refusals and exits 0",
+    tests: ["tests/cli_input_rules_test.ts"],
+  },
+
   // ---- trace read on a worker --------------------------------------------------------------
   {
     id: "trace-worker-others-last",

@@ -14,6 +14,7 @@ import { renderTextReport } from "../host/report/text.ts";
 import { runSession, type SessionOptions } from "../host/session.ts";
 import { saveHostState } from "../host/state_file.ts";
 import { formatSize } from "../util/bytes.ts";
+import { displayPath } from "../util/text.ts";
 import { type OutputFile, writeOutputs } from "./output_files.ts";
 
 /**
@@ -55,12 +56,17 @@ export async function run(
   const progress = options.trace
     ? progressBar(io, "trace", 8 << 20)
     : progressBar(io, "events", 50_000);
-  if (options.follow) {
-    io.err(`memstate run: following ${options.trace}; Ctrl-C stops and prints the report`);
-  }
+  // Said once the trace is open and the host built: a refused run says only why.
+  const onStart = options.follow
+    ? () =>
+      io.err(
+        `memstate run: following ${displayPath(options.trace!)}; Ctrl-C stops and prints the ` +
+          `report`,
+      )
+    : undefined;
   let result;
   try {
-    result = await runSession(config, { ...options, onProgress: progress?.update });
+    result = await runSession(config, { ...options, onProgress: progress?.update, onStart });
   } finally {
     progress?.stop();
   }
@@ -91,7 +97,7 @@ export async function run(
     io.err(`memstate run: ${problem}`);
     return 2;
   }
-  if (!json) { for (const f of files) io.out(`${f.said} ${f.path}`); }
+  if (!json) { for (const f of files) io.out(`${f.said} ${displayPath(f.path)}`); }
   // Ctrl-C is how a followed log ends; anywhere else it cuts the run short.
   if (report.interrupted && !options.follow) return INTERRUPTED;
   return exitStatus(report);

@@ -46,8 +46,10 @@ options:
   --follow              keep reading a growing trace (a running QEMU's log) until Ctrl-C, then
                         print the report
   --workload NAME       run a named workload: ${WORKLOAD_NAMES.join(", ")}
-  --param KEY=VALUE     a workload parameter (repeatable; sizes like 64MiB where it is bytes)
-  --seed N              workload seed, 0 to 4294967295 (default: the configuration's, else 1)
+  --param KEY=VALUE     a workload parameter (repeatable, each KEY once; sizes like 64MiB where
+                        it is bytes); a trace takes none
+  --seed N              workload seed, 0 to 4294967295 (default: the configuration's, else 1);
+                        a trace takes none
   --store KIND          range-tree (default) or bitmap, for every region
   --vmm POLICY          ${VMM_POLICIES.join(", ")} (default: the configuration's, else memstate)
   --kernel KERNEL       ${
@@ -64,6 +66,7 @@ options:
   --save-state FILE     save every region's state to FILE after the run (resume with --load-state)
   --continue-on-capacity-error
                         start even if a type1 device may run out of DMA entries
+Every option but --param and --plugin is given at most once.
 
 ${EXIT_STATUS}`;
 
@@ -76,7 +79,8 @@ Runs the same input on host variants and answers one question each, against its 
   --kernel A,B          kernel: the same host on two kernels (${KERNEL_SETTINGS.join(", ")})
 A single --vmm or --kernel value sets it for every variant instead. Timings are the min and
 median of --reps runs (default 3). type1 runs at its configured limit; a variant that would not
-start says so and what it would need.
+start says so and what it would need. When no variant starts, the input is refused as run
+refuses it (exit 2).
 
 options: --trace FILE (not - : compare reads it several times), --workload, --param, --seed,
 --strict, --json, --plugin, --continue-on-capacity-error (as for run), --vmm, --kernel, --reps N

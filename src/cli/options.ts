@@ -36,6 +36,27 @@ export const OPTIONS = {
   plugin: { type: "string", multiple: true },
 } as const;
 
+/**
+ * Why the command line gives an option more than once, if it does: parseArgs keeps the last
+ * value of an option that is not `multiple` (`--svg a.svg --svg b.svg` would write only
+ * b.svg), so a repeated one is refused, flags too. `tokens` are parseArgs' (`tokens: true`).
+ */
+export function repeatedOption(
+  tokens: readonly { kind: string; name?: string }[],
+): string | undefined {
+  const options: Readonly<Record<string, { type: string; multiple?: boolean }>> = OPTIONS;
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || token.name === undefined) continue;
+    if (options[token.name]?.multiple) continue;
+    if (seen.has(token.name)) {
+      return `--${token.name}: given twice; only --param and --plugin may repeat`;
+    }
+    seen.add(token.name);
+  }
+  return undefined;
+}
+
 /** The parsed option values. */
 export type Values = {
   trace?: string;
@@ -91,9 +112,21 @@ export function sessionOptions(v: Values): SessionOptions {
   for (const p of v.param ?? []) {
     const m = /^([A-Za-z][\w-]*)=(.+)$/s.exec(p);
     if (!m) throw new UsageError(`--param: must be KEY=VALUE, got ${excerpt(p)}`);
+    const [, key, value] = m;
+    // The last of two would win silently.
+    if (Object.hasOwn(params, key)) {
+      throw new UsageError(`--param ${key}: given twice; give each parameter once`);
+    }
     // Numbers stay numbers; anything else (a size like 64MiB) is the workload's to read.
-    const n = m[2].trim() === "" ? NaN : Number(m[2]);
-    params[m[1]] = Number.isFinite(n) ? n : m[2];
+    const n = value.trim() === "" ? NaN : Number(value);
+    // A whole number past 2^53 would be read as a neighbour (9007199254740993 as ...992).
+    if (/^\s*\d+\s*$/.test(value) && !Number.isSafeInteger(n)) {
+      throw new UsageError(
+        `--param ${key}: must be at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1), got ` +
+          excerpt(value.trim()),
+      );
+    }
+    params[key] = Number.isFinite(n) ? n : value;
   }
   const vmm = v.vmm !== undefined && !v.vmm.includes(",")
     ? oneOf("--vmm", v.vmm, VMM_POLICIES)

@@ -13,6 +13,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { writeFailure } from "../host/report/output_path.ts";
+import { displayPath } from "../util/text.ts";
 
 /** One output: the option that named it, its path and how to make its content. */
 export interface OutputFile {
@@ -54,7 +55,7 @@ export async function writeOutputs(files: readonly OutputFile[]): Promise<string
       await write(temporary, data, target.mode);
     } catch (e) {
       await Promise.all(staged.map((s) => Deno.remove(s.temporary).catch(() => {})));
-      return `${file.option}: cannot write ${file.path}: ${writeFailure(e)}`;
+      return `${file.option}: cannot write ${displayPath(file.path)}: ${writeFailure(e)}`;
     }
   }
   for (const s of staged) await Deno.rename(s.temporary, s.target);

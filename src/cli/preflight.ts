@@ -10,6 +10,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { outputPathProblem } from "../host/report/output_path.ts";
+import { quoted } from "../util/text.ts";
 
 /** A mistake on the command line: one line naming the option, the value and the rule. */
 export class UsageError extends Error {
@@ -48,12 +49,12 @@ export async function readInputFile(option: string, path: string): Promise<Uint8
   try {
     const info = await Deno.stat(path);
     if (info.isDirectory) {
-      throw new UsageError(`${option} ${JSON.stringify(path)}: is a directory; give a file`);
+      throw new UsageError(`${option} ${quoted(path)}: is a directory; give a file`);
     }
     return await Deno.readFile(path);
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(`${option} ${JSON.stringify(path)}: ${why(e, "read")}`);
+    throw new UsageError(`${option} ${quoted(path)}: ${why(e, "read")}`);
   }
 }
 
@@ -86,7 +87,7 @@ export function checkDistinctFiles(
     if (other) {
       const role = other.input ? "it would overwrite an input" : "both would write it";
       throw new UsageError(
-        `${option} ${JSON.stringify(path)}: ${other.option} names the same file; ${role}`,
+        `${option} ${quoted(path)}: ${other.option} names the same file; ${role}`,
       );
     }
     seen.push({ option, path, input: false, id });

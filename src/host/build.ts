@@ -29,6 +29,7 @@ import { capacityChecks } from "./config/capacity.ts";
 import type { DeviceConfig, HostConfig, StoreKind } from "./config/schema.ts";
 import { type LoadedPlugin, PluginModuleError } from "./plugin_modules.ts";
 import { refusePromise } from "../util/_sync.ts";
+import { displayPath } from "../util/text.ts";
 
 /** A DMA device of the host: its plugin and the regions it follows. */
 export interface HostDevice {
@@ -127,7 +128,9 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     const worst = capacity.refusals.reduce((a, b) => (b.needed > a.needed ? b : a));
     // One line per refusal, each naming the file.
     throw new CapacityError(
-      capacity.refusals.map((p) => `${cfg.source}: the host cannot start: ${p.message}`)
+      capacity.refusals.map((p) =>
+        `${displayPath(cfg.source)}: the host cannot start: ${p.message}`
+      )
         .join("\n"),
       worst.needed,
       worst.limit,

@@ -80,11 +80,34 @@ export interface CompareOptions {
   onVariant?: (axis: CompareAxis, label: string) => SessionOptions["onProgress"];
 }
 
-/** Runs the comparisons for `config`; `base` are the run options every variant shares. */
+/**
+ * Runs the comparisons for `config`; `base` are the run options every variant shares.
+ *
+ * @throws the first variant's refusal (a {@link ConfigError}, {@link CapacityError} or
+ *   {@link HostLimitError}, as `run` would raise it) when no variant of any question starts:
+ *   then the input is at fault, not a variant, and there is nothing to compare
+ */
 export async function compare(
   config: HostConfig,
   base: SessionOptions,
   options: CompareOptions = {},
+): Promise<CompareQuestion[]> {
+  const questions = await askAll(config, base, options);
+  const variants = questions.flatMap((q) => q.variants);
+  if (variants.every((v) => v.report === undefined)) {
+    const first = variants.map((v) => REFUSALS.get(v)).find((e) => e !== undefined);
+    if (first !== undefined) throw first;
+  }
+  return questions;
+}
+
+/** Why each refused variant would not start, as its run raised it. */
+const REFUSALS = new WeakMap<CompareVariant, Error>();
+
+async function askAll(
+  config: HostConfig,
+  base: SessionOptions,
+  options: CompareOptions,
 ): Promise<CompareQuestion[]> {
   const reps = options.reps ?? 3;
   const hasDma = config.devices.some((d) => d.type !== "virtio-mem");
@@ -138,19 +161,11 @@ async function runVariant(
     try {
       ({ report } = await runSession(config, { ...options, onProgress }));
     } catch (e) {
-      if (e instanceof CapacityError) {
-        return {
-          label,
-          refused: `would not start: needs dma_entry_limit >= ${e.needed} (limit ${e.available})`,
-        };
-      }
-      if (e instanceof ConfigError) {
-        return { label, refused: `would not start: ${e.issues.map((i) => i.message).join("; ")}` };
-      }
-      if (e instanceof HostLimitError) {
-        return { label, refused: `would not start here: ${e.problems.join("; ")}` };
-      }
-      throw e;
+      const refused = refusal(e);
+      if (refused === undefined) throw e;
+      const variant = { label, refused };
+      REFUSALS.set(variant, e as Error);
+      return variant;
     }
     times.push(report.elapsedMs);
     if (report.interrupted) break;
@@ -177,6 +192,18 @@ async function runVariant(
     tableBytes: dma.reduce((n, p) => n + (p.tableBytes ?? 0), 0),
     storeBytes: r.regions.reduce((n, g) => n + g.storeBytes, 0),
   };
+}
+
+/** Why a variant would not start, from what its run raised; undefined for anything else. */
+function refusal(e: unknown): string | undefined {
+  if (e instanceof CapacityError) {
+    return `would not start: needs dma_entry_limit >= ${e.needed} (limit ${e.available})`;
+  }
+  if (e instanceof ConfigError) {
+    return `would not start: ${e.issues.map((i) => i.message).join("; ")}`;
+  }
+  if (e instanceof HostLimitError) return `would not start here: ${e.problems.join("; ")}`;
+  return undefined;
 }
 
 function question(axis: CompareAxis, title: string, variants: CompareVariant[]): CompareQuestion {

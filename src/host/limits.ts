@@ -18,6 +18,7 @@
 import { HOST_ADDRESS_LIMIT } from "../hw/sim/host_memory.ts";
 import { missingPermissions } from "../hw/linux/permissions.ts";
 import { formatSize } from "../util/bytes.ts";
+import { displayPath } from "../util/text.ts";
 import type { HostConfig, StoreKind } from "./config/schema.ts";
 
 /** Where the simulated host's first mapping goes (hw/sim/host_memory.ts: 1 TiB). */
@@ -58,7 +59,9 @@ export function hostLimitProblems(config: HostConfig, options: HostLimitOptions 
     const missing = missingPermissions();
     if (missing.length > 0) {
       problems.push(
-        `${config.source}: backend "linux" needs ${missing.join(" ")} (not granted); run with ` +
+        `${displayPath(config.source)}: backend "linux" needs ${
+          missing.join(" ")
+        } (not granted); run with ` +
           `them, or use "backend": "sim"`,
       );
     }
@@ -72,7 +75,9 @@ export function hostLimitProblems(config: HostConfig, options: HostLimitOptions 
       used += Math.ceil(r.size / align) * align;
       if (used > room) {
         problems.push(
-          `${config.source}: regions[${i}] ${JSON.stringify(r.name)}: the regions up to this one ` +
+          `${displayPath(config.source)}: regions[${i}] ${
+            JSON.stringify(r.name)
+          }: the regions up to this one ` +
             `need ${formatSize(used)} of host address space, more than the ${formatSize(room)} ` +
             `a host process can map (x86-64 user space is 2^47 bytes); make the regions smaller`,
         );
@@ -94,7 +99,9 @@ export function hostLimitProblems(config: HostConfig, options: HostLimitOptions 
     const available = options.availableMemory ?? availableMemory();
     if (available !== undefined && bitmap > available) {
       problems.push(
-        `${config.source}: the bitmap store needs ${formatSize(bitmap)} (one bit per page per ` +
+        `${displayPath(config.source)}: the bitmap store needs ${
+          formatSize(bitmap)
+        } (one bit per page per ` +
           `state bit), more than the ${formatSize(available)} of memory available; use ` +
           `"store": "range-tree" (or --store range-tree)`,
       );

@@ -47,6 +47,7 @@ import type { KernelSetting } from "../settings/kernel.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import type { HostConfig, PluginModuleConfig } from "./config/schema.ts";
 import { notSynchronous } from "../util/_sync.ts";
+import { displayPath, escapeControls, quoted } from "../util/text.ts";
 
 /** What a plugin module's factory is told about the host. */
 export interface PluginModuleContext {
@@ -101,7 +102,7 @@ export async function loadPluginModules(
 ): Promise<LoadedPlugin[]> {
   const out: LoadedPlugin[] = [];
   for (const [i, entry] of entries.entries()) {
-    const source = sources?.[i] ?? `plugins[${i}] (${entry.module})`;
+    const source = sources?.[i] ?? `plugins[${i}] (${displayPath(entry.module)})`;
     const fail = (why: string): never => {
       throw new PluginModuleError(entry.module, `${source}: ${why}`);
     };
@@ -124,7 +125,7 @@ export async function loadPluginModules(
     const regions = entry.regions.map((name) => {
       const r = config.regions.find((r) => r.name === name);
       return r ? { name, base: r.base, size: r.size, pageSize: r.pageSize } : fail(
-        `unknown region ${JSON.stringify(name)}`,
+        `unknown region ${quoted(name)}`,
       );
     });
     let plugin: unknown;
@@ -165,5 +166,6 @@ export async function loadPluginModules(
 function firstLine(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
   const line = text.split("\n").find((l) => l.trim() !== "") ?? text;
-  return line.length > 200 ? line.slice(0, 200) + "..." : line;
+  const shown = escapeControls(line); // an import error quotes the module's path
+  return shown.length > 200 ? shown.slice(0, 200) + "..." : shown;
 }

@@ -36,6 +36,7 @@ import { openTraceStream, runnerBatches, type TraceStream } from "./trace/stream
 import { type ColumnsOrItems, unpack } from "./trace/_read_on_worker.ts";
 import { checkParamLimits, checkParams, workloadByName } from "./workloads/registry.ts";
 import { type HostEvent, WorkloadError } from "./workloads/workload.ts";
+import { displayPath } from "../util/text.ts";
 
 /** What to run and how; every field overrides the configuration. */
 export interface SessionOptions {
@@ -72,6 +73,11 @@ export interface SessionOptions {
   loadState?: Uint8Array;
   /** Follow a growing trace file until `signal` aborts (`tail -f`). */
   follow?: boolean;
+  /**
+   * Called once everything that can be refused was checked (the input is open, the host built
+   * and any saved state loaded), just before the first event: where `--follow` says it waits.
+   */
+  onStart?: () => void;
   /**
    * Stops the run (Ctrl-C): the report covers what was applied, with
    * `interrupted` set. A followed trace is read up to the moment of the abort.
@@ -113,11 +119,21 @@ export async function runSession(
   if (tracePath === undefined) {
     if (config.regionsFrom === "trace") {
       throw new WorkloadError(
-        `${config.source}: "regions": "from-trace" takes the regions from a trace: give ` +
+        `${
+          displayPath(config.source)
+        }: "regions": "from-trace" takes the regions from a trace: give ` +
           `--trace FILE or "workload": {"trace": FILE}`,
       );
     }
     if (options.follow) throw new WorkloadError("--follow follows a trace: give --trace FILE");
+  } else {
+    // A trace is replayed as it is: parameters and a seed would be ignored without a word.
+    if (Object.keys(options.params ?? {}).length > 0) {
+      throw new WorkloadError("--param: the input is a trace, which takes no parameters");
+    }
+    if (options.seed !== undefined) {
+      throw new WorkloadError("--seed: the input is a trace, which draws no random numbers");
+    }
   }
   const limits = { store: options.store, availableMemory: options.availableMemory };
   // Permissions and machine limits first: nothing is read before they hold.
@@ -155,8 +171,8 @@ export async function runSession(
         })),
       ],
       [
-        ...config.plugins.map((p, i) => `plugins[${i}] (${p.module})`),
-        ...extra.map((m) => `--plugin ${m}`),
+        ...config.plugins.map((p, i) => `plugins[${i}] (${displayPath(p.module)})`),
+        ...extra.map((m) => `--plugin ${displayPath(m)}`),
       ],
     );
     const host = build(config, { ...options, plugins });
@@ -165,11 +181,12 @@ export async function runSession(
       let run: RunResult;
       let input: string;
       const recorder = new RunRecorder(host);
+      const stop = trace !== undefined && options.strict && trace.seekable && !options.follow
+        ? await firstBadLine(tracePath!)
+        : undefined;
+      options.onStart?.();
       if (trace !== undefined) {
         input = tracePath!;
-        const stop = options.strict && trace.seekable && !options.follow
-          ? await firstBadLine(tracePath!)
-          : undefined;
         if (stop) {
           // Under --strict a malformed trace file changes nothing at all.
           run = runEvents(host, []);
@@ -225,7 +242,9 @@ function build(config: HostConfig, options: BuildOptions): Host {
     return buildHost(config, options);
   } catch (e) {
     if (e instanceof HwError) {
-      throw new HostLimitError([`${config.source}: the host cannot be set up here: ${e.message}`]);
+      throw new HostLimitError([
+        `${displayPath(config.source)}: the host cannot be set up here: ${e.message}`,
+      ]);
     }
     throw e;
   }
@@ -268,7 +287,7 @@ async function scanMemoryMap(
         `memslot of address space 0`;
     throw new TraceInputError(
       trace.name,
-      `${trace.name}: no regions to take from the trace: ${seen} before its first ` +
+      `${displayPath(trace.name)}: no regions to take from the trace: ${seen} before its first ` +
         `conversion (run QEMU with -trace kvm_set_user_memory, or give a CONFIG with "regions")`,
     );
   }
@@ -318,7 +337,7 @@ function noEvents(trace: TraceStream, run?: Pick<RunResult, "errors">): TraceInp
   const first = run?.errors[0];
   return new TraceInputError(
     trace.name,
-    `${trace.name}: no events to replay: ` +
+    `${displayPath(trace.name)}: no events to replay: ` +
       (s.lines === 0
         ? `the trace is empty`
         : `${s.lines} ${unit} read (${parts.join(", ")}), none a kvm_convert_memory event ` +
@@ -352,7 +371,7 @@ function workloadInput(config: HostConfig, options: SessionOptions): WorkloadInp
   const name = options.workload ?? configured?.name;
   if (!name) {
     throw new WorkloadError(
-      `${config.source}: no workload to run: give --workload NAME or --trace FILE`,
+      `${displayPath(config.source)}: no workload to run: give --workload NAME or --trace FILE`,
     );
   }
   const workload = workloadByName(name);
@@ -360,7 +379,7 @@ function workloadInput(config: HostConfig, options: SessionOptions): WorkloadInp
   const cli = options.params ?? {};
   const given = { ...base, ...cli };
   const field = (p: string) =>
-    Object.hasOwn(cli, p) ? `--param ${p}` : `${config.source}: workload.params.${p}`;
+    Object.hasOwn(cli, p) ? `--param ${p}` : `${displayPath(config.source)}: workload.params.${p}`;
   const params = checkParams(name, given, field);
   const seed = options.seed ?? configured?.seed ?? 1;
   const ctx = () => ({

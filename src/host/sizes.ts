@@ -81,6 +81,10 @@ export function sizeOrProblem(value: unknown): { bytes: number } | string {
   const text = value.trim();
   if (text.startsWith("-")) return `must not be negative, got ${JSON.stringify(value)}`;
   const hex = HEX.exec(text);
+  // Not a decimal with the unit "x...": "0x" starts a hexadecimal number or nothing.
+  if (!hex && /^0x/i.test(text)) {
+    return `must have hexadecimal digits after "0x" and no unit, got ${JSON.stringify(value)}`;
+  }
   const exact = hex ? BigInt("0x" + hex[1]) : decimalWithUnit(text);
   if (typeof exact === "string") return `${exact}, got ${JSON.stringify(value)}`;
   if (exact > BigInt(Number.MAX_SAFE_INTEGER)) {

@@ -20,13 +20,63 @@ export const EXCERPT_LENGTH = 80;
  * ```
  */
 export function excerpt(text: string, max: number = EXCERPT_LENGTH): string {
-  if (text.length <= max) return JSON.stringify(text);
-  return `${JSON.stringify(text.slice(0, max) + "...")} (${text.length} characters)`;
+  if (text.length <= max) return quoted(text);
+  return `${quoted(text.slice(0, max) + "...")} (${text.length} characters)`;
+}
+
+/**
+ * Characters a terminal acts on or hides rather than shows: C0 and C1 controls, DEL, the
+ * Unicode line and paragraph separators and the bidirectional overrides.
+ */
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** {@link UNPRINTABLE} for a test (no `g`, so no state between calls). */
+const HAS_UNPRINTABLE = new RegExp(UNPRINTABLE.source);
+
+/**
+ * `text` with every character a terminal would act on (see {@link UNPRINTABLE}) written as
+ * `\uXXXX`, so a message that quotes user input stays one harmless line.
+ *
+ * @example
+ * ```ts
+ * import { escapeControls } from "./text.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(escapeControls("a\x1b[2Jb\n"), "a\\u001b[2Jb\\u000a");
+ * ```
+ */
+export function escapeControls(text: string): string {
+  return text.replace(UNPRINTABLE, unicodeEscape);
+}
+
+/** `text` as a JSON string literal that also escapes C1 controls and bidi overrides. */
+export function quoted(text: string): string {
+  return JSON.stringify(text).replace(UNPRINTABLE, unicodeEscape);
+}
+
+/**
+ * A file path as messages print it: as it is when every character shows as itself, else
+ * quoted like a JSON string (a newline, an escape sequence, leading or trailing blanks), so
+ * a message stays one line and the path can be told apart from the words around it.
+ *
+ * @example
+ * ```ts
+ * import { displayPath } from "./text.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(displayPath("out/map.svg"), "out/map.svg");
+ * assert.equal(displayPath("no\nsuch.json"), '"no\\nsuch.json"');
+ * ```
+ */
+export function displayPath(path: string): string {
+  return path === "" || HAS_UNPRINTABLE.test(path) || path.trim() !== path ? quoted(path) : path;
+}
+
+function unicodeEscape(ch: string): string {
+  return `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`;
 }
 
 /** A JSON value as an excerpt: its JSON text cut like {@link excerpt} cuts strings. */
 export function excerptJson(value: unknown, max: number = EXCERPT_LENGTH): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const text = escapeControls(JSON.stringify(value) ?? String(value));
   return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
 }
 
@@ -51,6 +101,6 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
   if (typeof value === "number" && !Number.isFinite(value)) return `${value} (out of range)`;
-  const text = JSON.stringify(value) ?? String(value);
+  const text = escapeControls(JSON.stringify(value) ?? String(value));
   return text.length > 60 ? text.slice(0, 57) + "..." : text;
 }

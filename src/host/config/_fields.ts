@@ -63,7 +63,7 @@ export function parseFields<F extends FieldSchemas>(
       if (result.data !== undefined) parsed[key] = result.data;
       continue;
     }
-    for (const issue of result.error.issues) {
+    for (const issue of tightest(result.error.issues)) {
       issues.push({
         path: formatPath([...path, key, ...issue.path.map(pathPart)]),
         message: issueMessage(issue),
@@ -71,6 +71,26 @@ export function parseFields<F extends FieldSchemas>(
     }
   }
   return parsed as ParsedFields<F>;
+}
+
+/**
+ * `issues` with one upper bound per field: `z.number().int().max(M)` reports both the safe
+ * integer bound and M for 1e30, and only the tighter is the rule.
+ */
+function tightest(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const bound = (issue: z.core.$ZodIssue) =>
+    issue.code === "too_big" && (issue.origin === "number" || issue.origin === "int")
+      ? Number(issue.maximum)
+      : undefined;
+  const key = (issue: z.core.$ZodIssue) => issue.path.map(String).join("\u0000");
+  return issues.filter((issue) => {
+    const max = bound(issue);
+    return max === undefined ||
+      !issues.some((other) => {
+        const m = bound(other);
+        return other !== issue && key(other) === key(issue) && m !== undefined && m < max;
+      });
+  });
 }
 
 /** True for `{...}` (not arrays, not null). */

@@ -123,3 +123,53 @@ export function jsonErrorOffset(text: string): number | undefined {
     throw at;
   }
 }
+
+/** A key given twice in one JSON object. */
+export interface DuplicateKey {
+  /** Where the key is: the path of its object, then the key. */
+  path: (string | number)[];
+  /** The offset of the repeated key's opening quote. */
+  offset: number;
+  /** The offset of the same key earlier in the same object. */
+  first: number;
+}
+
+/**
+ * Every key of valid JSON `text` that its object already has (JSON.parse keeps the last
+ * silently), in text order. Keys are compared as decoded (`"a"` and `"\u0061"` are one key).
+ * Iterative, so nesting as deep as JSON.parse reads costs no stack.
+ */
+export function duplicateKeys(text: string): DuplicateKey[] {
+  type Frame =
+    | { object: true; seen: Map<string, number>; key?: string; expectKey: boolean }
+    | { object: false; index: number };
+  const out: DuplicateKey[] = [];
+  const stack: Frame[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === "\\") i++;
+      const top = stack.at(-1);
+      if (top?.object && top.expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        const first = top.seen.get(key);
+        top.key = key;
+        top.expectKey = false;
+        if (first === undefined) top.seen.set(key, start);
+        else {
+          const path = stack.map((f) => (f.object ? f.key! : f.index));
+          out.push({ path, offset: start, first });
+        }
+      }
+    } else if (ch === "{") stack.push({ object: true, seen: new Map(), expectKey: true });
+    else if (ch === "[") stack.push({ object: false, index: 0 });
+    else if (ch === "}" || ch === "]") stack.pop();
+    else if (ch === ",") {
+      const top = stack.at(-1)!;
+      if (top.object) top.expectKey = true;
+      else top.index++;
+    }
+  }
+  return out;
+}

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { displayPath, escapeControls } from "../../util/text.ts";
+
 /** One problem found in a host configuration. */
 export interface ConfigIssue {
   /** Field path such as `regions[1].size`; empty for the file as a whole. */
@@ -33,19 +35,27 @@ export class ConfigError extends Error {
   }
 }
 
-/** `file: path: message`, or `file: message` for a whole-file issue. */
+/**
+ * `file: path: message`, or `file: message` for a whole-file issue. The file is quoted when
+ * it holds a character that would not show as itself (a newline, an escape): see
+ * {@link displayPath}.
+ */
 export function formatIssue(file: string, issue: ConfigIssue): string {
+  const shown = displayPath(file);
   return issue.path === ""
-    ? `${file}: ${issue.message}`
-    : `${file}: ${issue.path}: ${issue.message}`;
+    ? `${shown}: ${issue.message}`
+    : `${shown}: ${issue.path}: ${issue.message}`;
 }
 
-/** A field path as written in messages: `["regions", 1, "size"]` -> `regions[1].size`. */
+/**
+ * A field path as written in messages: `["regions", 1, "size"]` -> `regions[1].size`; a key's
+ * control characters are written as `\uXXXX`.
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
   let text = "";
   for (const part of path) {
     if (typeof part === "number") text += `[${part}]`;
-    else text += text === "" ? String(part) : `.${String(part)}`;
+    else text += (text === "" ? "" : ".") + escapeControls(String(part));
   }
   return text;
 }

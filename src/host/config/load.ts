@@ -20,11 +20,12 @@
  * @module
  */
 
-import { ConfigError, type ConfigIssue } from "./errors.ts";
+import { ConfigError, type ConfigIssue, formatPath } from "./errors.ts";
 import type { HostConfig } from "./schema.ts";
 import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import { checkHostConfig } from "./validate.ts";
-import { jsonErrorOffset, positionOf } from "./_json_position.ts";
+import { type DuplicateKey, duplicateKeys, jsonErrorOffset, positionOf } from "./_json_position.ts";
+import { displayPath, escapeControls, quoted } from "../../util/text.ts";
 
 /**
  * Validates and normalizes a host configuration that is already parsed JSON.
@@ -57,10 +58,7 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : `cannot read the file: ${error instanceof Error ? error.message : String(error)}`;
-    throw new ConfigError(path, [{ path: "", message: reason }]);
+    throw new ConfigError(path, [{ path: "", message: readProblem(error) }]);
   }
   // A byte-order mark (editors on Windows write one) is not part of the JSON.
   if (text.startsWith("\uFEFF")) text = text.slice(1);
@@ -70,6 +68,14 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
   } catch (error) {
     throw new ConfigError(path, [{ path: "", message: jsonProblem(text, error) }]);
   }
+  // JSON.parse keeps the last of a key given twice: the file would run as other than it reads.
+  const duplicates = duplicateKeys(text);
+  if (duplicates.length > 0) {
+    throw new ConfigError(
+      path,
+      duplicates.map((d) => ({ path: formatPath(d.path), message: duplicateMessage(text, d) })),
+    );
+  }
   const config = parseHostConfig(json, path);
   if (config.workload.kind === "trace") {
     const trace = config.workload.trace;
@@ -78,20 +84,33 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
       if (!info.isFile) {
         throw new ConfigError(path, [{
           path: "workload.trace",
-          message: `must be a file, got ${JSON.stringify(trace)}`,
+          message: `must be a file, got ${quoted(trace)}`,
         }]);
       }
     } catch (error) {
       if (error instanceof ConfigError) throw error;
-      const reason = error instanceof Deno.errors.NotFound ? "file not found" : String(error);
       throw new ConfigError(path, [{
         path: "workload.trace",
-        message: `${reason}: ${JSON.stringify(trace)} (relative paths are relative to the ` +
+        message: `${readProblem(error)}: ${quoted(trace)} (relative paths are relative to the ` +
           `configuration file)`,
       }]);
     }
   }
   return config;
+}
+
+/** Why the configuration file could not be read, in a few words (not Deno's raw text). */
+function readProblem(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "file not found";
+  if (error instanceof Deno.errors.IsADirectory) {
+    return "is a directory; give a host configuration file";
+  }
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied (cannot read it)";
+  const text = error instanceof Error ? error.message : String(error);
+  // Deno's messages end with the errno and the syscall and path: keep what comes before.
+  return `cannot read the file: ${
+    escapeControls(text.split("\n")[0].replace(/\s*\(os error \d+\).*$/s, ""))
+  }`;
 }
 
 /**
@@ -101,13 +120,25 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
  */
 function jsonProblem(text: string, error: unknown): string {
   const raw = error instanceof Error ? error.message : String(error);
-  const reason = raw
-    .replace(/\s*in JSON at position \d+.*$/s, "")
-    .replace(/, ".*" is not valid JSON$/s, "");
+  // V8 quotes the text (`"..." is not valid JSON`, cut as `"..."... ` when long): the position
+  // says where instead. What is left may still hold the offending character itself.
+  const reason = escapeControls(
+    raw
+      .replace(/\s*in JSON at position \d+.*$/s, "")
+      .replace(/, ".*"(?:\.\.\.)? is not valid JSON$/s, ""),
+  );
   const offset = jsonErrorOffset(text);
   if (offset === undefined) return `invalid JSON: ${reason}`;
   const { line, column } = positionOf(text, offset);
   return `invalid JSON at line ${line}, column ${column}: ${reason}`;
+}
+
+/** "duplicate key at line L (also at line F)", with columns when both are on one line. */
+function duplicateMessage(text: string, d: DuplicateKey): string {
+  const at = positionOf(text, d.offset), first = positionOf(text, d.first);
+  return at.line === first.line
+    ? `duplicate key at line ${at.line}, column ${at.column} (also at column ${first.column})`
+    : `duplicate key at line ${at.line} (also at line ${first.line})`;
 }
 
 /**
@@ -138,7 +169,7 @@ export function withTraceRegions(
       const r = map.regions[Number(m[1])];
       return {
         path: `regions[${m[1]}]${m[2]}`,
-        message: `${issue.message} (memslot ${r.slot} from ${trace} line ${r.line})`,
+        message: `${issue.message} (memslot ${r.slot} from ${displayPath(trace)} line ${r.line})`,
       };
     });
     throw new ConfigError(e.file, issues);

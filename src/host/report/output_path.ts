@@ -5,21 +5,25 @@
  * @module
  */
 
+import { displayPath } from "../../util/text.ts";
+
 /**
  * Returns one line saying why `path` cannot be written as a file, or
  * `undefined` when it can: it must not be a directory, and it must be
  * writable (an existing file is opened for writing without truncating it; a
  * new one is created and removed again, in a directory that exists).
  *
- * @param path the file to check
+ * @param path the file to check (quoted in the message when it holds a newline or another
+ *   control character)
  * @param flag the option that named it, for the message (e.g. `"--html"`)
  */
 export async function outputPathProblem(path: string, flag: string): Promise<string | undefined> {
   if (path === "") return `${flag}: needs a file name`;
-  const cannot = (why: string) => `${flag}: cannot write ${path}: ${why}`;
+  const shown = displayPath(path);
+  const cannot = (why: string) => `${flag}: cannot write ${shown}: ${why}`;
   try {
     if ((await Deno.stat(path)).isDirectory) {
-      return `${flag}: ${path} is a directory; give a file name`;
+      return `${flag}: ${shown} is a directory; give a file name`;
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) return cannot(writeFailure(e));

@@ -18,7 +18,9 @@
  * @module
  */
 
-import { excerpt, EXCERPT_LENGTH, excerptJson } from "../../util/text.ts";
+import { escapeControls, excerpt, EXCERPT_LENGTH, excerptJson } from "../../util/text.ts";
+import { duplicateKeys } from "../config/_json_position.ts";
+import { formatPath } from "../config/errors.ts";
 import { checkRange, type TraceEvent, traceInteger, TraceLineError } from "./event.ts";
 
 const FIELDS: Readonly<Record<TraceEvent["op"], readonly string[]>> = {
@@ -34,7 +36,7 @@ const FIELDS: Readonly<Record<TraceEvent["op"], readonly string[]>> = {
  * @param text the line, without its newline
  * @param line its 1-based line number
  * @returns the event
- * @throws {TraceLineError} for malformed JSON, a non-object, an unknown `op`,
+ * @throws {TraceLineError} for malformed JSON, a key given twice, a non-object, an unknown `op`,
  *   an unknown or missing field, a bad number, an unknown `to`, or size 0
  */
 export function parseJsonlLine(text: string, line: number): TraceEvent {
@@ -42,16 +44,39 @@ export function parseJsonlLine(text: string, line: number): TraceEvent {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    // V8's message quotes the input; keep only the reason and our own excerpt.
-    const reason = (error instanceof Error ? error.message : String(error))
-      .replace(/,? ".*" is not valid JSON$/s, "")
-      .replace(/\s*in JSON at position \d+.*$/s, "");
+    // V8's message quotes the input (`"..."... is not valid JSON` when it cuts a long line);
+    // keep only the reason, with no raw control character in it.
+    const reason = escapeControls(
+      (error instanceof Error ? error.message : String(error))
+        .replace(/,? ".*"(?:\.\.\.)? is not valid JSON$/s, "")
+        .replace(/\s*in JSON at position \d+.*$/s, ""),
+    );
     throw new TraceLineError(line, `malformed JSON: ${reason.slice(0, EXCERPT_LENGTH)}`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TraceLineError(line, `must be a JSON object, got ${excerptJson(value)}`);
   }
   const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  // JSON.parse keeps the last of a key given twice. Each key in the text has a ":" after it,
+  // so a line with no more colons than keys has none twice; only other lines are scanned.
+  let colons = 0;
+  for (
+    let at = text.indexOf(":");
+    at >= 0 && colons <= keys.length;
+    at = text.indexOf(":", at + 1)
+  ) {
+    colons++;
+  }
+  if (colons > keys.length) {
+    const twice = duplicateKeys(text)[0];
+    if (twice !== undefined) {
+      throw new TraceLineError(
+        line,
+        `${formatPath(twice.path)}: duplicate key (JSON would keep only the last); give it once`,
+      );
+    }
+  }
   const op = record.op;
   if (typeof op !== "string" || !Object.hasOwn(FIELDS, op)) {
     throw new TraceLineError(
@@ -60,7 +85,7 @@ export function parseJsonlLine(text: string, line: number): TraceEvent {
     );
   }
   const allowed = FIELDS[op as TraceEvent["op"]];
-  for (const key of Object.keys(record)) {
+  for (const key of keys) {
     if (!allowed.includes(key)) {
       throw new TraceLineError(
         line,

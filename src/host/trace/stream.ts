@@ -24,6 +24,7 @@ import { LOG_HEAD, quickConvertAt } from "./qemu.ts";
 import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
+import { displayPath } from "../../util/text.ts";
 import {
   type ColumnsOrItems,
   readOnWorker,
@@ -119,7 +120,9 @@ export async function openTraceStream(
     file.close();
     throw new TraceInputError(
       path,
-      `${path}: is gzip-compressed; --follow reads a growing plain-text or simpletrace log`,
+      `${
+        displayPath(path)
+      }: is gzip-compressed; --follow reads a growing plain-text or simpletrace log`,
     );
   }
   if (
@@ -154,15 +157,18 @@ async function openFile(path: string): Promise<Deno.FsFile> {
   try {
     info = await Deno.stat(path);
   } catch (e) {
-    throw new TraceInputError(path, `${path}: ${reason(e)}`);
+    throw new TraceInputError(path, `${displayPath(path)}: ${reason(e)}`);
   }
   if (info.isDirectory) {
-    throw new TraceInputError(path, `${path}: is a directory; --trace takes a trace file`);
+    throw new TraceInputError(
+      path,
+      `${displayPath(path)}: is a directory; --trace takes a trace file`,
+    );
   }
   try {
     return await Deno.open(path, { read: true });
   } catch (e) {
-    throw new TraceInputError(path, `${path}: ${reason(e)}`);
+    throw new TraceInputError(path, `${displayPath(path)}: ${reason(e)}`);
   }
 }
 
@@ -361,7 +367,9 @@ async function* gunzip(
   try {
     for await (const chunk of stream) yield chunk;
   } catch (e) {
-    throw new GzipError(`${name}: the gzip data is corrupt: ${e instanceof Error ? e.message : e}`);
+    throw new GzipError(
+      `${displayPath(name)}: the gzip data is corrupt: ${e instanceof Error ? e.message : e}`,
+    );
   }
 }
 
