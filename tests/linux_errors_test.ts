@@ -10,6 +10,7 @@ import {
   GUEST_MEMFD_FLAG_MMAP,
   KVM_MEM_GUEST_MEMFD,
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
+  type MemoryFile,
 } from "../src/hw/backend.ts";
 import { openLinuxKvm } from "../src/hw/linux/mod.ts";
 import { announceSkip, kernelRelease, probe } from "./helpers/linux.ts";
@@ -20,6 +21,19 @@ announceSkip("linux_errors_test");
 const PAGE = 4096;
 const FLAGS = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 const ignore = !probe.available || !probe.capabilities!.guestMemfd;
+
+/** Memslot 3 at 1 MiB: four pages of `gmem` from its start, the shared side in `shared`. */
+function slotOver(gmem: MemoryFile, shared: MemoryFile) {
+  return {
+    slot: 3,
+    flags: KVM_MEM_GUEST_MEMFD,
+    guestPhysAddr: 0x10_0000,
+    memorySize: 4 * PAGE,
+    userspaceAddr: shared.hostAddress,
+    guestMemfd: gmem,
+    guestMemfdOffset: 0,
+  };
+}
 
 /** Asserts `fn` throws a HwError with `code` from `op`. */
 function throwsHw(fn: () => unknown, code: Errno, op: string, message?: RegExp): void {
@@ -80,15 +94,7 @@ Deno.test({
 
     using gmem = kvm.createGuestMemfd(4 * PAGE, FLAGS);
     using shared = kvm.createSharedMemory(4 * PAGE);
-    const slot = {
-      slot: 3,
-      flags: KVM_MEM_GUEST_MEMFD,
-      guestPhysAddr: 0x10_0000,
-      memorySize: 4 * PAGE,
-      userspaceAddr: shared.hostAddress,
-      guestMemfd: gmem,
-      guestMemfdOffset: 0,
-    };
+    const slot = slotOver(gmem, shared);
     const op = "kvm.setUserMemoryRegion2";
     throwsHw(() => kvm.setUserMemoryRegion2({ ...slot, guestPhysAddr: 1 }), "EINVAL", op);
     throwsHw(() => kvm.setUserMemoryRegion2({ ...slot, guestMemfdOffset: PAGE }), "EINVAL", op);
@@ -131,15 +137,7 @@ Deno.test({
     using kvm = openLinuxKvm();
     using gmem = kvm.createGuestMemfd(8 * PAGE, FLAGS);
     using shared = kvm.createSharedMemory(8 * PAGE);
-    const slot = {
-      slot: 3,
-      flags: KVM_MEM_GUEST_MEMFD,
-      guestPhysAddr: 0x10_0000,
-      memorySize: 4 * PAGE,
-      userspaceAddr: shared.hostAddress,
-      guestMemfd: gmem,
-      guestMemfdOffset: 0,
-    };
+    const slot = slotOver(gmem, shared);
     kvm.setUserMemoryRegion2(slot);
     const overlapping = {
       ...slot,
