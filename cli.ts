@@ -91,7 +91,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   }
   if (command !== "run" && command !== "compare") {
     io.err(
-      `memstate: unknown command ${JSON.stringify(command.slice(0, 80))}: ` +
+      `memstate: unknown command ${quoted(command.slice(0, 80))}: ` +
         "the commands are run and compare (memstate --help lists them)",
     );
     return 2;

@@ -198,8 +198,53 @@ Deno.test("listener: an inverse call that returns a promise fails the rollback, 
   first.late.discard = true; // its inverse call, a discard, returns a promise
   assert.throws(
     () => region.convert(0, PAGE, "shared"),
-    (e) => e instanceof RegionFailedError || causedBy(e, /discard returned a Promise/),
+    (e) => e instanceof RegionFailedError && causedBy(e, /discard returned a Promise/),
   );
   assert.throws(() => region.convert(PAGE, PAGE, "shared"), RegionFailedError);
+  await settle();
+});
+
+Deno.test("conversion hook: an async before or after is refused where given; a returned promise fails the conversion", async () => {
+  // region.ts setConversionHook and #hookStep: the hook makes kvm_convert_memory's KVM calls
+  // around the change, and memstate never awaits it.
+  const region = new Region({ name: "ram", size: MiB });
+  const step = async () => {
+    await 0;
+  };
+  for (const which of ["before", "after"] as const) {
+    const hook = { name: "kvm", before() {}, after() {}, [which]: step };
+    assert.throws(
+      () => region.setConversionHook(hook),
+      new RegExp(`hook kvm: ${which} must be synchronous; it is an async function`),
+    );
+  }
+  assert.equal(region.conversionHook, undefined, "nothing installed");
+  let late = false;
+  region.setConversionHook({
+    name: "kvm",
+    before: () => (late ? Promise.reject(new Error("later")) : undefined) as unknown as void,
+    after() {},
+  });
+  late = true;
+  assert.throws(
+    () => region.convert(0, PAGE, "shared"),
+    (e) => e instanceof ConversionError && causedBy(e, /before returned a Promise/),
+  );
+  assert.equal(region.store.get(0), 0, "the conversion did not happen");
+  await settle();
+});
+
+Deno.test("observer: an async observer is refused where given; one that returns a promise is counted as failing", async () => {
+  // region.ts observe and #emit: observers hear of applied changes and cannot refuse them; a
+  // failing one is counted in stats.observerErrors, a returned promise included.
+  const region = new Region({ name: "ram", size: MiB });
+  assert.throws(
+    () => region.observe(async () => {}),
+    /observer: must be synchronous; it is an async function/,
+  );
+  region.observe(() => Promise.reject(new Error("later")) as unknown as void);
+  region.convert(0, PAGE, "shared");
+  assert.equal(region.store.get(0), 1, "the change stands");
+  assert.equal(region.stats.observerErrors, 1);
   await settle();
 });

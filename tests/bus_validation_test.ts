@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { RangeTreeStore, type StateStore } from "../src/store/mod.ts";
 import {
+  DMA_VIEW,
   InvalidChangeError,
   KVM_VIEW,
   PLUGGED,
@@ -174,4 +175,33 @@ Deno.test("sources: adding one that exists is EBUSY, removing one that does not 
     () => region.removeSource("virtio-mem"),
     (e) => e instanceof SourceError && e.code === "ENOENT",
   );
+});
+
+Deno.test("discardAll: guest_memfd's SHARED bit has no discard-all; it is refused before any listener", () => {
+  // region.ts discardAll: virtio-mem's UNPLUG_ALL (hw/virtio/virtio-mem.c virtio_mem_unplug_all)
+  // drops a source's bits at once; guest_memfd has no such operation.
+  for (const vmm of ["memstate", "qemu-11.1"] as const) {
+    const region = new Region({ name: "ram", size: 4 * MiB, vmm });
+    region.bits.claim("plugged", { granularity: 512 });
+    const log: Call[] = [];
+    region.register(new RecordingListener("dma", 10, DMA_VIEW, region.pages, log));
+    region.convert(0, MiB, "shared");
+    log.length = 0;
+    const before = [...region.store.runs()];
+    assert.throws(
+      () => region.discardAll(0, 4 * MiB, SHARED),
+      (e) =>
+        e instanceof InvalidChangeError &&
+        /clearBits: must be a source's bits other/.test(e.message),
+    );
+    assert.deepEqual(log, [], vmm);
+    assert.deepEqual([...region.store.runs()], before, vmm);
+    assert.equal(region.stats.rejected, 1, vmm);
+    // Bits nobody has: nothing changes and nobody is told.
+    region.change(0, 4 * MiB, 0, PLUGGED);
+    log.length = 0;
+    const result = region.discardAll(0, 4 * MiB, PLUGGED);
+    assert.equal(result.noop, true, vmm);
+    assert.deepEqual(log, [], vmm);
+  }
 });

@@ -24,6 +24,8 @@ Deno.test("cli: --help for the tool and for each command", async () => {
 Deno.test("cli: usage errors exit 2 and say what was wrong", async () => {
   const cases: [string[], RegExp][] = [
     [["frobnicate"], /unknown command "frobnicate"/],
+    // A C1 control (8-bit CSI) in the command is escaped, not echoed to the terminal.
+    [["x\u009b2Jy"], /unknown command "x\\u009b2Jy"/],
     [["run"], /expected one CONFIG file, got 0/],
     [["run", "examples/tdx-16g.json", "--bogus"], /bogus/],
     [

@@ -466,7 +466,8 @@ export default () => definePlugin({ name: "throws", kind: "x", populate() {}, di
   assert.deepEqual(report.plugins.map((p) => p.name), ["kvm"]);
   assert.deepEqual(report.invariants.violations, [
     "plugin throws: stats threw: stats boom; its statistics are left out of the report",
-    "plugin late: stats returned a Promise; stats must be synchronous (memstate does not await it)",
+    "plugin late: stats returned a Promise; stats must be synchronous (memstate does not await it); " +
+    "its statistics are left out of the report",
     "plugin none: stats returned number, not an object of statistics",
   ]);
   await new Promise((resolve) => setTimeout(resolve, 20)); // the rejection was handled

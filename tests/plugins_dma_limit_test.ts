@@ -79,6 +79,22 @@ Deno.test("type1 refuses to attach when the worst case exceeds the entries left,
 // unmap is no failure. qemu-11.1 then adds the manager's rollback discard of the failing listener
 // (system/ram-discard-manager.c `ram_discard_manager_notify_populate`). memstate unmaps only what
 // it mapped, so a first-granule failure makes no unmap.
+Deno.test("QEMU: an unmap that fails while a failed populate is undone is ignored; the populate fails with the map's error (vfio_ram_discard_notify_discard)", () => {
+  // hw/vfio/listener.c vfio_ram_discard_notify_populate: on a map error it discards the section
+  // and returns the map's error; vfio_ram_discard_notify_discard only reports a failed unmap.
+  for (const vmm of ["qemu-10.1", "qemu-11.1"] as VmmPolicy[]) {
+    const t1 = simSetup({ vmm, dmaEntryLimit: 256 });
+    t1.region.convert(0, 256 * PAGE, "shared");
+    t1.faults.failNth("type1.unmap", 1, "EIO");
+    assert.throws(() => t1.region.convert(MiB, 4 * PAGE, "shared"), (e) => {
+      assert.ok(e instanceof ConversionError);
+      assert.equal((e.cause as HwError).errno, "ENOSPC", `${vmm}: the map's error`);
+      return true;
+    });
+    assert.equal(t1.container.mappingCount, 256, vmm);
+  }
+});
+
 Deno.test("a map failing at the first granule: QEMU still unmaps the whole section once (vfio_ram_discard_notify_populate); memstate makes no unmap", () => {
   const unmaps: Record<VmmPolicy, number> = { "qemu-10.1": 1, "qemu-11.1": 2, "memstate": 0 };
   for (const vmm of ["qemu-10.1", "qemu-11.1", "memstate"] as VmmPolicy[]) {
@@ -86,7 +102,15 @@ Deno.test("a map failing at the first granule: QEMU still unmaps the whole secti
     const t1 = simSetup({ vmm, dmaEntryLimit: 256 });
     t1.region.convert(0, 256 * PAGE, "shared");
     const nic = t1.plugins.find((p) => p.name === "nic0")!;
+    const unmapped: [number, number][] = [];
+    const unmap = t1.container.unmap.bind(t1.container);
+    t1.container.unmap = (
+      iova,
+      size,
+      opts,
+    ) => (unmapped.push([iova, size]), unmap(iova, size, opts));
     for (let i = 1; i <= 2; i++) {
+      unmapped.length = 0;
       const before = nic.stats();
       assert.throws(() => t1.region.convert(i * MiB, 4 * PAGE, "shared"), (e) => {
         assert.ok(e instanceof ConversionError);
@@ -97,6 +121,9 @@ Deno.test("a map failing at the first granule: QEMU still unmaps the whole secti
       assert.equal(after.calls.map - before.calls.map, 1, `${vmm}: one map tried`);
       assert.equal((after.calls.unmap ?? 0) - (before.calls.unmap ?? 0), unmaps[vmm], vmm);
       assert.equal(after.failures - before.failures, 1, `${vmm}: only the map failed`);
+      // Each unmap is of the whole section being populated, nothing else.
+      const section: [number, number] = [t1.region.base + i * MiB, 4 * PAGE];
+      assert.deepEqual(unmapped, Array(unmaps[vmm]).fill(section), vmm);
     }
     assert.equal(t1.container.mappingCount, 256, vmm);
     // iommufd without cut_mapping (linux-6.18): the same listener code, the unmap finds nothing.

@@ -818,17 +818,33 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "granules-undo",
     file: "src/plugins/_granules.ts",
-    search: "if (always || done > offset) unmapRange(offset, size);",
-    replace: "if (always || done > offset + granule) unmapRange(offset, size);",
+    search: "    } else if (done > offset) unmapRange(offset, size);",
+    replace: "    } else if (done > offset + granule) unmapRange(offset, size);",
     what: "memstate: a map failing at the second granule leaves the first one mapped",
   },
   {
     id: "granules-qemu-no-unmap",
     file: "src/plugins/_granules.ts",
-    search: "if (always || done > offset) unmapRange(offset, size);",
-    replace: "if (done > offset) unmapRange(offset, size);",
+    search: "    if (vmmRules(region.vmm).failedMapAlwaysUnmaps) {",
+    replace: "    if (vmmRules(region.vmm).failedMapAlwaysUnmaps && done > offset) {",
     what: "QEMU policies: a map failing at the first granule makes no unmap of the section",
     tests: ["tests/plugins_dma_limit_test.ts"],
+  },
+  {
+    id: "granules-qemu-undo-error-replaces",
+    file: "src/plugins/_granules.ts",
+    search: "      } catch {\n        // Reported and ignored by QEMU",
+    replace: "      } catch (u) {\n        throw u; // Reported and ignored by QEMU",
+    what: "QEMU policies: an unmap failing in a failed populate's undo replaces the map's error",
+    tests: ["tests/plugins_dma_limit_test.ts"],
+  },
+  {
+    id: "discard-all-takes-shared",
+    file: "src/bus/region.ts",
+    search: "    if ((clearBits & SHARED) !== 0) {",
+    replace: "    if ((clearBits & SHARED) !== 0 && false) {",
+    what: "discardAll clears guest_memfd's SHARED bit, an operation guest_memfd does not have",
+    tests: ["tests/bus_validation_test.ts"],
   },
   {
     id: "kvm-discard-skips-hugetlb",
@@ -922,17 +938,18 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "invariants-verify-throw-escapes",
     file: "src/host/invariants.ts",
-    search: "  } catch (e) {\n    return [`${where} threw: ${thrownLine(e)}`];",
-    replace: "  } catch (e) {\n    throw e;",
+    search: '  const called = callSync(() => plugin.verify!(region), "verify");',
+    replace: "  const called: { value: unknown } | { problem: string } = {\n" +
+      "    value: plugin.verify!(region),\n  };",
     what: "a plugin's verify that throws escapes the checker: exit 70 after the run, no report",
     tests: ["tests/host_invariants_test.ts", "tests/plugins_define_test.ts"],
   },
   {
     id: "report-stats-throw-escapes",
     file: "src/host/report/report.ts",
-    search:
-      "    return `${where} threw: ${thrownLine(e)}; its statistics are left out of the report`;",
-    replace: "    throw e;",
+    search: '  const called = callSync(() => plugin.stats(), "stats");',
+    replace:
+      "  const called: { value: unknown } | { problem: string } = { value: plugin.stats() };",
     what: "a plugin's stats that throws escapes the report: exit 70 after the run, no report",
     tests: ["tests/plugins_define_test.ts"],
   },

@@ -281,8 +281,16 @@ export class Region {
     // The observers present when the change began hear of it, on every path.
     const observers = this.#observers;
     if (this.#rules.order === "newest-first") {
-      const args = [offset, size, startPage, endPage, setBits, clearBits] as const;
-      return this.#changeQemu(...args, observers, "change");
+      return this.#changeQemu(
+        offset,
+        size,
+        startPage,
+        endPage,
+        setBits,
+        clearBits,
+        observers,
+        "change",
+      );
     }
     if (
       endPage - startPage === 1 && this.#pageGranular && this.#hook === undefined &&
@@ -425,8 +433,17 @@ export class Region {
     if (this.#rules.order !== "newest-first") return this.change(offset, size, 0, clearBits);
     const startPage = offset / this.pageSize;
     const endPage = startPage + size / this.pageSize;
-    const args = [offset, size, startPage, endPage, 0, clearBits] as const;
-    return this.#changeQemu(...args, this.#observers, "discard-all");
+    const observers = this.#observers;
+    return this.#changeQemu(
+      offset,
+      size,
+      startPage,
+      endPage,
+      0,
+      clearBits,
+      observers,
+      "discard-all",
+    );
   }
 
   /**
@@ -437,6 +454,12 @@ export class Region {
     if (hook !== undefined) {
       if (typeof hook?.before !== "function" || typeof hook?.after !== "function") {
         throw new TypeError(`hook: must have before and after functions`);
+      }
+      for (const step of ["before", "after"] as const) {
+        const how = notSynchronous(hook[step]);
+        if (how) {
+          throw new TypeError(`hook ${hook.name}: ${step} must be synchronous; it is ${how}`);
+        }
       }
       if (this.#hook !== undefined) {
         throw new RangeError(
@@ -542,6 +565,8 @@ export class Region {
     if (typeof observer !== "function") {
       throw new TypeError(`observer: must be a function, got ${typeof observer}`);
     }
+    const how = notSynchronous(observer);
+    if (how) throw new TypeError(`observer: must be synchronous; it is ${how}`);
     this.#observers = [...this.#observers, observer];
     return () => {
       this.#observers = this.#observers.filter((o) => o !== observer);
@@ -909,7 +934,7 @@ export class Region {
     to: "shared" | "private",
   ): void {
     try {
-      hook[step]({ region: this, offset, size }, to);
+      refusePromise(hook[step]({ region: this, offset, size }, to), step);
     } catch (cause) {
       const qemu = this.#rules.failureStopsVm;
       const error = new ConversionError({
@@ -1092,7 +1117,7 @@ export class Region {
     const event: ChangeEvent = { region: this, ...change };
     for (const observer of observers) {
       try {
-        observer(event);
+        refusePromise(observer(event), "observer");
       } catch {
         this.stats.observerErrors++;
       }

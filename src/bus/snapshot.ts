@@ -229,6 +229,15 @@ export function restoreRegion(
     );
   }
   checkShape(snapshot, options, "restore");
+  if (options.vmm !== undefined && options.vmm !== "memstate" && snapshot.pageSize !== 4096) {
+    // A QEMU policy takes only 4 KiB pages (Region's constructor says why): a shape error here.
+    throw new SnapshotError(
+      "shape",
+      `restore: region ${snapshot.name} was saved with ${snapshot.pageSize}-byte pages, and ` +
+        `${options.vmm} tracks 4 KiB pages (system/ram-block-attributes.c ` +
+        `ram_block_attributes_get_block_size)`,
+    );
+  }
   const given = typeof options.store === "object" ? options.store : undefined;
   if (given) checkGivenStore(given, snapshot);
   const region = make({

@@ -10,7 +10,7 @@
 
 import type { Region } from "../bus/region.ts";
 import type { Plugin } from "../plugins/plugin.ts";
-import { ignoreRejection, isThenable } from "../util/_sync.ts";
+import { callSync } from "../util/_sync.ts";
 
 /** The outcome of an invariant check. */
 export interface InvariantReport {
@@ -61,25 +61,11 @@ export function checkInvariants(
  */
 function verifyLines(plugin: Plugin, region: Region): string[] {
   const where = `plugin ${plugin.name}: verify on region ${region.name}`;
-  let lines: unknown;
-  try {
-    lines = plugin.verify!(region);
-  } catch (e) {
-    return [`${where} threw: ${thrownLine(e)}`];
-  }
-  if (isThenable(lines)) {
-    ignoreRejection(lines);
-    return [`${where} returned a Promise; verify must be synchronous (memstate does not await it)`];
-  }
+  const called = callSync(() => plugin.verify!(region), "verify");
+  if ("problem" in called) return [`${where} ${called.problem}`];
+  const lines = called.value;
   if (!Array.isArray(lines)) {
     return [`${where} returned ${lines === null ? "null" : typeof lines}, not a list of lines`];
   }
   return lines.map(String);
-}
-
-/** What a plugin's hook threw, in one line: its message's first line, at most 200 characters. */
-export function thrownLine(e: unknown): string {
-  const text = e instanceof Error ? e.message || e.name : String(e);
-  const line = text.split("\n").find((l) => l.trim() !== "") ?? text;
-  return line.length > 200 ? line.slice(0, 200) + "..." : line;
 }

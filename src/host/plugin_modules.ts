@@ -47,7 +47,7 @@ import type { KernelSetting } from "../settings/kernel.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import type { HostConfig, PluginModuleConfig } from "./config/schema.ts";
 import { notSynchronous } from "../util/_sync.ts";
-import { displayPath, escapeControls, quoted } from "../util/text.ts";
+import { displayPath, errorLine, quoted } from "../util/text.ts";
 
 /** What a plugin module's factory is told about the host. */
 export interface PluginModuleContext {
@@ -113,7 +113,7 @@ export async function loadPluginModules(
         : pathToFileURL(resolve(entry.module)).href;
       module = await import(url);
     } catch (e) {
-      fail(`cannot load the module: ${firstLine(e)}`);
+      fail(`cannot load the module: ${errorLine(e)}`);
     }
     const factory = module!.default;
     if (typeof factory !== "function") {
@@ -137,7 +137,7 @@ export async function loadPluginModules(
         kernel: config.kernel,
       });
     } catch (e) {
-      fail(`the factory threw: ${firstLine(e)}`);
+      fail(`the factory threw: ${errorLine(e)}`);
     }
     const p = (plugin ?? {}) as Record<string, unknown>;
     const missing = [
@@ -161,11 +161,4 @@ export async function loadPluginModules(
     out.push({ plugin: p as unknown as Plugin, regions: entry.regions, source });
   }
   return out;
-}
-
-function firstLine(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  const line = text.split("\n").find((l) => l.trim() !== "") ?? text;
-  const shown = escapeControls(line); // an import error quotes the module's path
-  return shown.length > 200 ? shown.slice(0, 200) + "..." : shown;
 }

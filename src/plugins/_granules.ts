@@ -6,8 +6,10 @@
  * as QEMU undoes it: ONE unmap over the section being populated (it calls
  * `vfio_ram_discard_notify_discard` on that section), which removes every
  * granule mapped so far. QEMU makes that unmap even when the first granule
- * failed and nothing was mapped (`always`, the QEMU policies'
- * `failedMapAlwaysUnmaps`); memstate skips it then.
+ * failed and nothing was mapped (the QEMU policies' `failedMapAlwaysUnmaps`),
+ * and an unmap that fails there is reported and ignored: the populate fails
+ * with the map's error. memstate skips the unmap when nothing was mapped, and
+ * a failed undo is its populate's error (the bus then fails the region).
  *
  * @module
  */
@@ -16,31 +18,32 @@ import type { Region } from "../bus/region.ts";
 import { vmmRules } from "../settings/vmm.ts";
 
 /**
- * The `always` of {@link mapGranules} for `region`: whether its policy unmaps
- * a failed populate's section even when nothing was mapped (QEMU's do).
- */
-export function alwaysUnmaps(region: Region): boolean {
-  return vmmRules(region.vmm).failedMapAlwaysUnmaps;
-}
-
-/**
- * Maps `[offset, offset + size)` in `granule` steps; on failure unmaps the
- * whole section with one `unmapRange` call and rethrows. With `always` false
- * the unmap is skipped when the first granule failed (nothing to undo).
+ * Maps `[offset, offset + size)` of `region` in `granule` steps; on failure
+ * unmaps the whole section with one `unmapRange` call and rethrows the map's
+ * error, as `region`'s policy says (see the module documentation). The policy
+ * is read only when a map fails: populates that succeed pay nothing for it.
  */
 export function mapGranules(
+  region: Region,
   offset: number,
   size: number,
   granule: number,
   map: (offset: number) => void,
   unmapRange: (offset: number, size: number) => void,
-  always: boolean,
 ): void {
   let done = offset;
   try {
     for (; done < offset + size; done += granule) map(done);
   } catch (e) {
-    if (always || done > offset) unmapRange(offset, size);
+    if (vmmRules(region.vmm).failedMapAlwaysUnmaps) {
+      // hw/vfio/listener.c vfio_ram_discard_notify_populate: the discard of the section comes
+      // whatever was mapped, and vfio_ram_discard_notify_discard only reports a failed unmap.
+      try {
+        unmapRange(offset, size);
+      } catch {
+        // Reported and ignored by QEMU; the populate fails with the map's error below.
+      }
+    } else if (done > offset) unmapRange(offset, size);
     throw e;
   }
 }

@@ -38,7 +38,7 @@
 import type { IommufdIoas } from "../hw/backend.ts";
 import { HwError } from "../hw/errors.ts";
 import { needsProposed } from "../settings/kernel.ts";
-import { alwaysUnmaps, mapGranules } from "./_granules.ts";
+import { mapGranules } from "./_granules.ts";
 import { checkPluginName, type Plugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
@@ -97,13 +97,13 @@ export function iommufd(options: IommufdOptions): Plugin {
       const iova = s.region.base + s.offset, vaddr = s.region.hostAddress + s.offset;
       if ("g" in state) {
         const g = state.g;
-        mapGranules(s.offset, s.size, g, (off) => {
+        mapGranules(s.region, s.offset, s.size, g, (off) => {
           c.call("map", () => ioas.map(s.region.base + off, s.region.hostAddress + off, g));
           c.mapped(1, g);
         }, (off, size) => {
           const bytes = c.call("unmap", () => unmapTolerant(ioas, s.region.base + off, size));
           c.mapped(-bytes / g, -bytes);
-        }, alwaysUnmaps(s.region));
+        });
         return;
       }
       c.call("map", () => ioas.map(iova, vaddr, s.size));

@@ -36,7 +36,7 @@ import type { Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import type { Type1Container } from "../hw/backend.ts";
 import { vmmRules } from "../settings/vmm.ts";
-import { alwaysUnmaps, mapGranules } from "./_granules.ts";
+import { mapGranules } from "./_granules.ts";
 import { CapacityError, checkPluginName, type Plugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import type { PluginContext } from "./define.ts";
@@ -109,7 +109,7 @@ export function vfioType1(options: VfioType1Options): Plugin {
         counters.mapped(1, g);
       };
       const undo = (off: number, size: number) => unmapRange(counters, base, off, size, g);
-      mapGranules(s.offset, s.size, g, map, undo, alwaysUnmaps(s.region));
+      mapGranules(s.region, s.offset, s.size, g, map, undo);
     },
     discard(s: Section, { g }, { counters }) {
       unmapRange(counters, s.region.base, s.offset, s.size, g);

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { errorLine } from "./text.ts";
+
 /**
  * How `fn` fails to be a plain synchronous function, in words ("an async
  * function"), or undefined when it is one (or is not a function at all).
@@ -58,4 +60,27 @@ export function refusePromise(returned: unknown, hook: string): void {
   throw new TypeError(
     `${hook} returned a Promise; ${hook} must be synchronous (memstate does not await it)`,
   );
+}
+
+/**
+ * Calls `call`, a hook named `hook` whose result memstate reads at once, and
+ * returns what it returned, or the problem in words: "threw: ..." (the
+ * error's first line) or "returned a Promise; ..." (its rejection handled).
+ */
+export function callSync(call: () => unknown, hook: string): { value: unknown } | {
+  problem: string;
+} {
+  let value: unknown;
+  try {
+    value = call();
+  } catch (e) {
+    return { problem: `threw: ${errorLine(e)}` };
+  }
+  if (isThenable(value)) {
+    ignoreRejection(value);
+    return {
+      problem: `returned a Promise; ${hook} must be synchronous (memstate does not await it)`,
+    };
+  }
+  return { value };
 }

@@ -104,3 +104,15 @@ export function describeValue(value: unknown): string {
   const text = escapeControls(JSON.stringify(value) ?? String(value));
   return text.length > 60 ? text.slice(0, 57) + "..." : text;
 }
+
+/**
+ * What `e` says, in one line: the first non-empty line of its message (or
+ * of its string), control characters escaped, at most 200 characters. For an
+ * error thrown by a user's code (a plugin hook, an imported module) that a
+ * message quotes.
+ */
+export function errorLine(e: unknown): string {
+  const text = e instanceof Error ? e.message || e.name : String(e);
+  const line = escapeControls(text.split("\n").find((l) => l.trim() !== "") ?? text);
+  return line.length > 200 ? line.slice(0, 200) + "..." : line;
+}

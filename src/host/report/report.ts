@@ -8,12 +8,12 @@
 import { PLUGGED, SHARED } from "../../bus/state_bits.ts";
 import type { Region } from "../../bus/region.ts";
 import type { Host } from "../build.ts";
-import { type InvariantReport, thrownLine } from "../invariants.ts";
+import type { InvariantReport } from "../invariants.ts";
 import type { ConversionCounts, RunResult } from "../event_runner.ts";
 import type { TraceProblem } from "../trace/read.ts";
 import type { VirtioMemResponse } from "../../plugins/virtio_mem.ts";
 import type { Plugin, PluginStats } from "../../plugins/plugin.ts";
-import { ignoreRejection, isThenable } from "../../util/_sync.ts";
+import { callSync } from "../../util/_sync.ts";
 import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import type { TraceStats } from "../trace/stats.ts";
 import type { LatencyReport } from "./latency.ts";
@@ -224,16 +224,11 @@ export function qemuBitmapBytes(
  */
 function readStats(plugin: Plugin): PluginStats | string {
   const where = `plugin ${plugin.name}: stats`;
-  let stats: unknown;
-  try {
-    stats = plugin.stats();
-  } catch (e) {
-    return `${where} threw: ${thrownLine(e)}; its statistics are left out of the report`;
+  const called = callSync(() => plugin.stats(), "stats");
+  if ("problem" in called) {
+    return `${where} ${called.problem}; its statistics are left out of the report`;
   }
-  if (isThenable(stats)) {
-    ignoreRejection(stats);
-    return `${where} returned a Promise; stats must be synchronous (memstate does not await it)`;
-  }
+  const stats = called.value;
   if (typeof stats !== "object" || stats === null || Array.isArray(stats)) {
     return `${where} returned ${
       stats === null ? "null" : Array.isArray(stats) ? "a list" : typeof stats
