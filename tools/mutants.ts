@@ -847,6 +847,22 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/bus_validation_test.ts"],
   },
   {
+    id: "sync-hook-promise-accepted",
+    file: "src/bus/region.ts",
+    search: "      refusePromise(hook[step]({ region: this, offset, size }, to), step);",
+    replace: "      hook[step]({ region: this, offset, size }, to);",
+    what: "a conversion hook that returns a promise is taken as done, its rejection unhandled",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "sync-observer-async-accepted",
+    file: "src/bus/region.ts",
+    search: "    if (how) throw new TypeError(`observer: must be synchronous; it is ${how}`);",
+    replace: "",
+    what: "an async observer is taken where it is given",
+    tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
     id: "kvm-discard-skips-hugetlb",
     file: "src/plugins/kvm_attributes.ts",
     search: "    if (shared === undefined) return;",
