@@ -11,6 +11,7 @@ import { runEvents } from "../src/host/event_runner.ts";
 import { loadHostState, saveHostState } from "../src/host/state_file.ts";
 import { readTrace } from "../src/host/trace/read.ts";
 import { SnapshotError } from "../src/bus/snapshot_format.ts";
+import type { SimType1Container } from "../src/hw/sim/mod.ts";
 import { Prng, seedFromEnv } from "../src/util/prng.ts";
 
 const MiB = 2 ** 20, GiB = 2 ** 30;
@@ -302,6 +303,66 @@ Deno.test("host state: PLUGGED changes virtio-mem would refuse are refused befor
   assertRefused(CONFIG, eightMiB, /is plugged but virtio-mem vmem0 is busy/, (host) => {
     host.virtioMem.get("vmem0")!.busy = true;
   });
+});
+
+Deno.test("host state: the device checks a load's plugs in the load's order, counting what the load unplugged and plugged before (hw/virtio/virtio-mem.c virtio_mem_state_change_request)", () => {
+  // Rule: a PLUG past the requested size is NACK, counted from the plugged size at that
+  // request. The load unplugs first, so the blocks it unplugs make room, and every plug it
+  // makes counts against the next: two 4 MiB parts are 8 MiB.
+  const G = 2 ** 32;
+  const twoParts = savedAfterPlugs(CONFIG, [[G, 2], [G + 64 * MiB, 2]]);
+  assertRefused(
+    withVmem({ requestedSize: "6MiB" }),
+    twoParts,
+    /^saved state: region hotplug-ram: 8 MiB is plugged in virtio-mem vmem0, more than its requestedSize 6 MiB$/,
+  );
+  // 8 MiB plugged elsewhere, requestedSize 8 MiB: the load unplugs those, then plugs its own.
+  using host = buildHost(parseHostConfig(withVmem({ requestedSize: "8MiB" }), "full.json"));
+  const vmem = host.virtioMem.get("vmem0")!;
+  assert.equal(vmem.plug(G + 128 * MiB, 4), "ACK");
+  loadHostState(host, twoParts);
+  assert.equal(vmem.pluggedSize, 8 * MiB);
+  assert.deepEqual(vmem.state(G, 2), { response: "ACK", state: "plugged" });
+  assert.deepEqual(vmem.state(G + 128 * MiB, 4), { response: "ACK", state: "unplugged" });
+});
+
+Deno.test("host state: a load whose unplug cannot discard the backing and whose putting back a DMA map refuses ends as saved, the device naming the backing it kept", () => {
+  // virtio-mem under memstate (docs/semantics.md "virtio-mem"): the listeners hear of an UNPLUG
+  // first; when the backing then cannot be discarded the blocks are put back, and a block a
+  // listener refuses to take back stays unplugged, answered as such (ACK). The load goes on from
+  // what the device holds: here the state it was asked for.
+  const G = 2 ** 32;
+  using a = buildHost(parseHostConfig(CONFIG, "a.json"));
+  a.regions[1].convert(0, 8 * MiB, "shared"); // shared, not plugged
+  const saved = saveHostState(a);
+  using b = buildHost(parseHostConfig(CONFIG, "b.json"));
+  const vmem = b.virtioMem.get("vmem0")!;
+  assert.equal(vmem.plug(G, 4), "ACK");
+  b.regions[1].convert(0, 8 * MiB, "shared"); // nic0 and gpu0 map it
+  const nic = b.devices.get("nic0")!.hardware as SimType1Container;
+  const map = nic.map.bind(nic);
+  let refuseMap = false;
+  nic.map = (iova, vaddr, size) => {
+    if (refuseMap) {
+      refuseMap = false;
+      throw new Error("ENOMEM: cannot pin (test)");
+    }
+    map(iova, vaddr, size);
+  };
+  b.kvm.discardShared = () => {
+    refuseMap = true; // the next map is putting the blocks back
+    throw new Error("fallocate: EIO (test)");
+  };
+  loadHostState(b, saved);
+  assert.deepEqual(saveHostState(b), saved);
+  assert.equal(vmem.pluggedSize, 0);
+  assert.match(
+    vmem.stats().warnings?.join("\n") ?? "",
+    /^\[0x100000000, 0x100800000\) stays unplugged .*ENOMEM/,
+  );
+  for (const p of b.plugins) {
+    for (const r of b.regions) assert.deepEqual(p.verify?.(r) ?? [], [], p.name);
+  }
 });
 
 Deno.test("host state: memory outside every virtio-mem device is never unplugged by a load", () => {

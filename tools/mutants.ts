@@ -704,27 +704,31 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "virtio-mem-nack-before-error",
     file: "src/plugins/virtio_mem.ts",
-    search: `    if (plug && this.pluggedSize + size > this.requestedSize) return "NACK";
-    if (!this.#isAll(gpa, nbBlocks, !plug)) return "ERROR";`,
-    replace: `    if (!this.#isAll(gpa, nbBlocks, !plug)) return "ERROR";
-    if (plug && this.pluggedSize + size > this.requestedSize) return "NACK";`,
+    search: `    if (plug && (pluggedSize ?? this.pluggedSize) + size > this.requestedSize) {
+      return CHECKED["requested-size"];
+    }
+    if (!this.#isAll(gpa, nbBlocks, !plug)) return CHECKED.state;`,
+    replace: `    if (!this.#isAll(gpa, nbBlocks, !plug)) return CHECKED.state;
+    if (plug && (pluggedSize ?? this.pluggedSize) + size > this.requestedSize) {
+      return CHECKED["requested-size"];
+    }`,
     what: "rule order: plugging plugged blocks past the requested size is ERROR, not NACK",
   },
   {
     id: "virtio-mem-busy-first",
     file: "src/plugins/virtio_mem.ts",
-    search: `    if (!this.#validRange(gpa, nbBlocks)) return "ERROR";
-    const size = nbBlocks * this.blockSize;`,
-    replace: `    if (this.busy) return "BUSY";
-    if (!this.#validRange(gpa, nbBlocks)) return "ERROR";
-    const size = nbBlocks * this.blockSize;`,
+    search: `    const invalid = this.#rangeRule(gpa, nbBlocks);
+    if (invalid !== undefined) return CHECKED[invalid];`,
+    replace: `    if (this.busy) return CHECKED.busy;
+    const invalid = this.#rangeRule(gpa, nbBlocks);
+    if (invalid !== undefined) return CHECKED[invalid];`,
     what: "rule order: an invalid request during migration is BUSY, not ERROR",
   },
   {
     id: "virtio-mem-usable-end",
     file: "src/plugins/virtio_mem.ts",
-    search: "gpa + size <= this.addr + this.usableRegionSize;",
-    replace: "gpa + size < this.addr + this.usableRegionSize;",
+    search: 'gpa + size > this.addr + this.usableRegionSize) return "outside";',
+    replace: 'gpa + size >= this.addr + this.usableRegionSize) return "outside";',
     what: "off-by-one bound: a request ending at the usable region's end is ERROR",
   },
   {
@@ -746,8 +750,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "virtio-mem-unplug-all-replug-all",
     file: "src/plugins/virtio_mem.ts",
-    search: "for (const [from, to] of plugged) this.#region.change(from, to - from, PLUGGED, 0);",
-    replace: "this.#region.change(offset, size, PLUGGED, 0);",
+    search: "return this.#putBack(plugged ?? [[offset, offset + size]]);",
+    replace: "return this.#putBack([[offset, offset + size]]);",
     what: "memstate: an UNPLUG_ALL whose backing cannot be discarded plugs the whole device, " +
       "not just the blocks that were plugged",
     tests: ["tests/plugins_virtio_mem_rules_test.ts"],
@@ -755,9 +759,51 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "virtio-mem-discard-first",
     file: "src/plugins/virtio_mem.ts",
-    search: "if (!plug && qemu && !this.#discard(offset, size)) return false;",
-    replace: "if (!plug && !this.#discard(offset, size)) return false;",
+    search: 'if (!plug && qemu && !this.#discard(offset, size)) return "BUSY";',
+    replace: 'if (!plug && !this.#discard(offset, size)) return "BUSY";',
     what: "memstate's unplug gives up the backing before the listeners may refuse",
+  },
+  {
+    id: "virtio-mem-put-back-refusal-escapes",
+    file: "src/plugins/virtio_mem.ts",
+    search: "if (!(e instanceof ConversionError)) failure = e;",
+    replace: "failure = e;",
+    what: "memstate: a listener refusing to take back blocks whose backing was kept escapes " +
+      "UNPLUG / UNPLUG_ALL as an error, the later runs not put back, pluggedSize as before",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
+    id: "virtio-mem-put-back-region-failure-swallowed",
+    file: "src/plugins/virtio_mem.ts",
+    search: "    if (failure !== undefined) throw failure;\n",
+    replace: "",
+    what: "memstate: a put-back that fails the region answers as if the region could go on",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
+    id: "virtio-mem-put-back-size-kept",
+    file: "src/plugins/virtio_mem.ts",
+    search: "    this.pluggedSize -= lost;\n",
+    replace: "",
+    what: "memstate: blocks a listener refused to take back stay in pluggedSize, though unplugged",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
+    id: "virtio-mem-put-back-always-busy",
+    file: "src/plugins/virtio_mem.ts",
+    search: 'return lost === total ? "ACK" : "BUSY";',
+    replace: 'return "BUSY";',
+    what: "memstate: an UNPLUG none of whose blocks could be put back answers BUSY, though " +
+      "it is unplugged",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
+    id: "virtio-mem-check-own-size",
+    file: "src/plugins/virtio_mem.ts",
+    search: "if (plug && (pluggedSize ?? this.pluggedSize) + size > this.requestedSize) {",
+    replace: "if (plug && this.pluggedSize + size > this.requestedSize) {",
+    what: "check ignores the plugged size a planner passes: a load NACKs what its unplugs freed",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts", "tests/cli_state_test.ts"],
   },
   {
     id: "type1-budget-align-down",
@@ -1037,6 +1083,23 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/bus_sync_listener_test.ts"],
   },
   {
+    id: "sync-virtio-mem-async-discard",
+    file: "src/plugins/virtio_mem.ts",
+    search: "const how = notSynchronous(discard);",
+    replace: "const how = notSynchronous(undefined);",
+    what: "virtioMem takes an async discardBacking, which it never awaits",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
+    id: "sync-virtio-mem-discard-promise",
+    file: "src/plugins/virtio_mem.ts",
+    search: '() => refusePromise(discard(offset, size), "discardBacking"),',
+    replace: "() => discard(offset, size),",
+    what: "a discardBacking that returns a rejected promise counts as discarded, its rejection " +
+      "unhandled",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
     id: "sync-module-async-method",
     file: "src/host/plugin_modules.ts",
     search: "const how = notSynchronous(p[k]);",
@@ -1057,32 +1120,42 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "state-load-nack-unchecked",
     file: SF,
-    search: "    if (after > d.requestedSize) {",
-    replace: "    if (after > d.regionSize) {",
-    what: "a load plugs more than virtio-mem's requestedSize: the device answers NACK half way",
+    search: "plugged.set(d, before + (set ? size : -size));",
+    replace: "",
+    what: "a load checks each plug against the size plugged before the load: two parts that " +
+      "fit alone plug more than virtio-mem's requestedSize, the device answers NACK half way",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-unplugs-not-counted",
+    file: SF,
+    search: "d.check(gpa, size / d.blockSize, set, before);",
+    replace: "d.check(gpa, size / d.blockSize, set, d.pluggedSize);",
+    what: "a load's plugs are checked against the device's plugged size before the load: what " +
+      "its unplugs free does not count, and a load that fits is refused",
     tests: ["tests/cli_state_test.ts"],
   },
   {
     id: "state-load-block-start-unchecked",
     file: SF,
-    search: "if (gpa % d.blockSize !== 0 || size % d.blockSize !== 0) {",
-    replace: "if (size % d.blockSize !== 0) {",
-    what: "a load plugs whole blocks' worth from inside a block: the device answers ERROR half way",
+    search: "if (checked.rule !== undefined) throw",
+    replace: 'if (checked.rule !== undefined && checked.rule !== "unaligned") throw',
+    what: "a load plugs partial blocks: the device answers ERROR half way",
     tests: ["tests/cli_state_test.ts"],
   },
   {
     id: "state-load-usable-unchecked",
     file: SF,
-    search: "if (gpa + size > d.addr + d.usableRegionSize) {",
-    replace: "if (gpa + size > d.addr + d.regionSize) {",
+    search: "if (checked.rule !== undefined) throw",
+    replace: 'if (checked.rule !== undefined && checked.rule !== "outside") throw',
     what: "a load plugs past virtio-mem's usable range: the device answers ERROR half way",
     tests: ["tests/cli_state_test.ts"],
   },
   {
     id: "state-load-busy-unchecked",
     file: SF,
-    search: "        if (d.busy) {",
-    replace: "        if (d.busy && !set) {",
+    search: "if (checked.rule !== undefined) throw",
+    replace: 'if (checked.rule !== undefined && checked.rule !== "busy") throw',
     what: "a load plugs through a busy virtio-mem device: it answers BUSY half way",
     tests: ["tests/cli_state_test.ts"],
   },
@@ -1113,9 +1186,36 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "state-load-qemu-refused-step-kept",
     file: SF,
-    search: 'if (e instanceof ConversionError && e.rolledBack !== "all") done.push(step);',
+    search: "      done.push(...madeParts(step));\n",
     replace: "",
     what: "under a QEMU policy a refused load keeps what the refused change left in the store",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-device-put-back-undone",
+    file: "src/plugins/virtio_mem.ts",
+    search: "if (!(e instanceof ConversionError)) failure = e;",
+    replace: "if (!(e instanceof ConversionError)) failure = e;\n          else throw e;",
+    what: "a load's unplug whose backing and putting back fail is reported as 'nothing was " +
+      "loaded', the region left partly unplugged",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-plan-unclaimed-clear",
+    file: "src/bus/snapshot.ts",
+    search: "const state = current.state | unclaimed;",
+    replace: "const state = current.state;",
+    what: "an apply's plan reads PLUGGED nobody claimed as clear, though every page counts " +
+      "as plugged: a load unplugs where no virtio-mem device is",
+    tests: ["tests/cli_state_test.ts"],
+  },
+  {
+    id: "state-load-plan-claims-left-out",
+    file: "src/bus/snapshot.ts",
+    search: "const all = region.bits.mask | claimed;",
+    replace: "const all = region.bits.mask;",
+    what: "an apply's plan leaves out the bits the snapshot claims: a load checks no PLUGGED " +
+      "change of a region without virtio-mem",
     tests: ["tests/cli_state_test.ts"],
   },
   {

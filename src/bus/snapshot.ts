@@ -334,11 +334,28 @@ function forEachBitRange(
 }
 
 /** One change {@link applySnapshot} makes: set or clear `bit` over pages `[start, end)`. */
-interface Action {
+export interface ApplyAction {
+  /** First page. */
   start: number;
+  /** One past the last page. */
   end: number;
+  /** The state bit (a mask of one bit). */
   bit: number;
+  /** True to set the bit, false to clear it. */
   set: boolean;
+}
+
+/** A snapshot's apply, checked and not begun; see {@link planApply}. */
+export interface PlannedApply {
+  /**
+   * The changes {@link PlannedApply.run} makes, in its order: per bit and
+   * maximal range, clears first. Planned from the region's state when first
+   * read, the bits the snapshot would claim counted as claimed, and made as
+   * read: read it when nothing will change the region before `run`.
+   */
+  actions(): readonly ApplyAction[];
+  /** Claims the snapshot's bits the region lacks, then makes {@link PlannedApply.actions}. */
+  run(): ApplyResult;
 }
 
 /**
@@ -351,6 +368,20 @@ export function prepareApply(
   input: SnapshotInput,
   options: ApplyOptions = {},
 ): () => ApplyResult {
+  const planned = planApply(region, input, options);
+  return () => planned.run();
+}
+
+/**
+ * {@link prepareApply}, with the changes it will make readable before any is
+ * made: validates `input` against `region` (bad input throws a
+ * {@link SnapshotError}) and changes nothing until `run` is called.
+ */
+export function planApply(
+  region: Region,
+  input: SnapshotInput,
+  options: ApplyOptions = {},
+): PlannedApply {
   const snapshot = readSnapshot(input);
   checkShape(snapshot, region, `region ${region.name}`);
   if (region.failure) throw region.failure;
@@ -409,15 +440,22 @@ export function prepareApply(
         clearBits,
       );
     });
-  return () => {
-    for (const b of claims) region.bits.claim(b.name, { granularity: b.granularity });
-    const actions = planActions(region, snapshot, implied);
-    let pages = 0;
-    for (const a of actions) {
-      change(a.start, a.end, a.set ? a.bit : 0, a.set ? 0 : a.bit);
-      pages += a.end - a.start;
-    }
-    return { changes: actions.length, pages };
+  const claimed = claims.reduce((mask, b) => mask | 1 << b.index, 0);
+  let planned: ApplyAction[] | undefined;
+  const actions = () => planned ??= planActions(region, snapshot, implied, claimed);
+  return {
+    actions,
+    run: () => {
+      for (const b of claims) region.bits.claim(b.name, { granularity: b.granularity });
+      const list = actions();
+      planned = undefined; // a second run plans again, from the state the first left
+      let pages = 0;
+      for (const a of list) {
+        change(a.start, a.end, a.set ? a.bit : 0, a.set ? 0 : a.bit);
+        pages += a.end - a.start;
+      }
+      return { changes: list.length, pages };
+    },
   };
 }
 
@@ -451,19 +489,34 @@ function lowestFree(used: number): number {
   return -1;
 }
 
-/** The per-bit maximal ranges where `region` differs from `snapshot`, clears first. */
-function planActions(region: Region, snapshot: Snapshot, implied: number): Action[] {
-  const masks = region.bits.entries().map(([, mask]) => mask).sort((a, b) => a - b);
-  const open: (Action | undefined)[] = masks.map(() => undefined);
-  const actions: Action[] = [];
+/**
+ * The per-bit maximal ranges where `region` differs from `snapshot`, clears
+ * first. `implied`: bits the snapshot lacks, set everywhere in it; `claimed`:
+ * bits the apply claims before it changes anything, counted as claimed (a
+ * built-in bit nobody claimed starts set, as claiming it leaves it).
+ */
+function planActions(
+  region: Region,
+  snapshot: Snapshot,
+  implied: number,
+  claimed: number,
+): ApplyAction[] {
+  // Every claimed bit (the region's, and the apply's, which it may have claimed already).
+  const all = region.bits.mask | claimed;
+  const masks: number[] = [];
+  for (let bit = 1; bit <= all; bit *= 2) if ((all & bit) !== 0) masks.push(bit);
+  const open: (ApplyAction | undefined)[] = masks.map(() => undefined);
+  const actions: ApplyAction[] = [];
   const store = region.store;
+  const unclaimed = region.impliedBits;
   for (const target of snapshot.runs()) {
     const want = target.state | implied;
     for (const current of store.runs(target.start, target.end)) {
+      const state = current.state | unclaimed;
       for (let k = 0; k < masks.length; k++) {
         const bit = masks[k];
         const o = open[k];
-        const differs = ((want ^ current.state) & bit) !== 0;
+        const differs = ((want ^ state) & bit) !== 0;
         const set = (want & bit) !== 0;
         if (o && (!differs || o.set !== set || o.end !== current.start)) {
           actions.push(o);

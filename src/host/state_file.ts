@@ -8,17 +8,20 @@
  * file the host cannot take changes nothing:
  *
  * 1. every snapshot is decoded and checked against its region (names, shapes, bits);
- * 2. the `PLUGGED` changes are checked against what the configured virtio-mem
- *    devices would answer (QEMU's PLUG / UNPLUG rules): inside a device they
- *    must be whole blocks inside its usable range, leave at most its requested
- *    size plugged and find it not busy; outside every device nothing may be
- *    unplugged, since no device could have unplugged it;
+ * 2. the `PLUGGED` changes the apply plans (`planApply`) are checked against
+ *    what the configured virtio-mem devices would answer, each asked itself
+ *    (`VirtioMemDevice.check`, QEMU's PLUG / UNPLUG rules in QEMU's order), in
+ *    the order the load makes them: inside a device they must be whole blocks
+ *    inside its usable range, leave at most its requested size plugged and
+ *    find it not busy; outside every device nothing may be unplugged, since
+ *    no device could have unplugged it;
  * 3. the changes are made through the bus, every region's clears before any
  *    region's sets, so KVM attributes, DMA mappings and backing follow as for
  *    any change, and `PLUGGED` inside a device goes through the device's own
  *    PLUG / UNPLUG requests, so its plugged size is right afterwards. A change
  *    the host refuses all the same (a listener at a DMA limit, a plugin) undoes
- *    the changes made before it, last first.
+ *    the changes made before it, last first, and what the store shows it made
+ *    itself (a QEMU policy keeps a refused change in the store).
  *
  * What a region snapshot does not hold (DMA devices' attachment, plugin
  * counters, virtio-mem's requested size) comes from the configuration, as on
@@ -29,9 +32,10 @@
 
 import { ConversionError, InvalidChangeError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
-import { prepareApply } from "../bus/snapshot.ts";
-import { decodeSnapshots, type Snapshot, SnapshotError } from "../bus/snapshot_format.ts";
+import { type ApplyAction, planApply } from "../bus/snapshot.ts";
+import { decodeSnapshots, SnapshotError } from "../bus/snapshot_format.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
+import { viewRuns } from "../bus/view_runs.ts";
 import { VIRTIO_MEM_USABLE_EXTENT, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
 import { hex } from "../util/_hex.ts";
 import type { Host } from "./build.ts";
@@ -105,15 +109,15 @@ export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
     const devices = all.filter((d) => d.addr >= region.base && d.addr < region.base + region.size);
     const changes: Change[] = [];
     // Checks shapes and bits now; the changes are only listed, when `run` is called.
-    const run = prepareApply(region, snapshot, {
+    const apply = planApply(region, snapshot, {
       change: (start, end, setBits, clearBits) =>
         changes.push({ start, end, bit: setBits | clearBits, set: setBits !== 0 }),
     });
-    return { region, snapshot, devices, changes, run };
+    return { region, devices, changes, apply };
   });
-  for (const p of plans) checkPlugged(p.region, p.snapshot, p.devices);
-  // Claims the saved bits a region lacks and lists the changes; none is made yet.
-  const counts = plans.map((p) => p.run());
+  for (const p of plans) checkPlugged(p.region, p.devices, p.apply.actions());
+  // Claims the saved bits a region lacks and lists the changes checked; none is made yet.
+  const counts = plans.map((p) => p.apply.run());
   // Every region's clears before any region's sets: unmaps before maps, unplugs before plugs.
   const steps: Step[] = [];
   for (const set of [false, true]) {
@@ -126,12 +130,7 @@ export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
 }
 
 /** One change of a load: set or clear `bit` over pages `[start, end)` of a region. */
-interface Change {
-  start: number;
-  end: number;
-  bit: number;
-  set: boolean;
-}
+type Change = ApplyAction;
 
 /** A change, or its part inside one virtio-mem device (whole blocks, made by the device). */
 interface Step extends Change {
@@ -174,12 +173,17 @@ function split(region: Region, devices: readonly VirtioMemDevice[], c: Change): 
 }
 
 /**
- * Throws a {@link SnapshotError} for a `PLUGGED` change of `region` towards
- * `snapshot` that a virtio-mem device of `devices` would refuse (in the order
- * the load makes them: unplugs, then plugs), or that no device could make: an
- * unplug outside every device.
+ * Throws a {@link SnapshotError} for a `PLUGGED` change of `region` among
+ * `actions` (the apply's plan) that a virtio-mem device of `devices` would
+ * refuse (each device checks its part: {@link VirtioMemDevice.check}, in the
+ * order the load makes them: unplugs, then plugs), or that no device could
+ * make: an unplug outside every device.
  */
-function checkPlugged(region: Region, snapshot: Snapshot, devices: VirtioMemDevice[]): void {
+function checkPlugged(
+  region: Region,
+  devices: readonly VirtioMemDevice[],
+  actions: readonly ApplyAction[],
+): void {
   const page = region.pageSize;
   const refuse = (p: Part, set: boolean, rule: string) =>
     new SnapshotError(
@@ -187,95 +191,69 @@ function checkPlugged(region: Region, snapshot: Snapshot, devices: VirtioMemDevi
       `region ${region.name}: [${hex(region.base + p.start * page)}, ` +
         `${hex(region.base + p.end * page)}) is ${set ? "plugged" : "unplugged"} ${rule}`,
     );
-  const changes = [...pluggedChanges(region, snapshot)];
-  // Per device: bytes plugged as the load goes; a device that plugs NACKs past requestedSize.
+  // What a device's check refusing part `p` says: its rule in words.
+  const refusal = (p: Part, set: boolean, d: VirtioMemDevice, checked: Checked, after: number) => {
+    const device = `virtio-mem ${d.name}`;
+    switch (checked.rule) {
+      case "unaligned":
+        return refuse(
+          p,
+          set,
+          `in partial blocks of ${device} (blockSize ${bytes(d.blockSize)} from ${hex(d.addr)})`,
+        );
+      case "outside":
+        return refuse(
+          p,
+          set,
+          `past the end ${hex(d.addr + d.usableRegionSize)} of the memory ${device} lets ` +
+            `the guest use (its requestedSize ${bytes(d.requestedSize)} + ` +
+            `${bytes(VIRTIO_MEM_USABLE_EXTENT)}, at most its size)`,
+        );
+      case "requested-size":
+        return new SnapshotError(
+          "region",
+          `region ${region.name}: ${bytes(after)} is plugged in ${device}, more than its ` +
+            `requestedSize ${bytes(d.requestedSize)}`,
+        );
+      case "busy":
+        return refuse(
+          p,
+          set,
+          `but ${device} is busy (a migration is running) and cannot ${set ? "" : "un"}plug it`,
+        );
+      default: // "empty", "state": a change the plan never holds
+        return refuse(p, set, `but ${device} would answer ${checked.response} (${checked.rule})`);
+    }
+  };
+  // Per device: bytes plugged as the load goes, for the device's requested-size check.
   const plugged = new Map(devices.map((d) => [d, d.pluggedSize]));
-  const plugs = new Set<VirtioMemDevice>();
   for (const set of [false, true]) {
-    for (const c of changes) {
-      if (c.set !== set) continue;
+    for (const c of actions) {
+      if (c.bit !== PLUGGED || c.set !== set) continue;
       for (const p of parts(region, devices, c.start, c.end)) {
         const d = p.device;
         if (d === undefined) {
           if (!set) throw refuse(p, set, outside(devices));
           continue; // plugging memory no device holds back: nothing refuses it
         }
-        const device = `virtio-mem ${d.name}`;
-        if (d.busy) {
-          throw refuse(
-            p,
-            set,
-            `but ${device} is busy (a migration is running) and cannot ${set ? "" : "un"}plug it`,
-          );
-        }
         const gpa = region.base + p.start * page, size = (p.end - p.start) * page;
-        if (gpa % d.blockSize !== 0 || size % d.blockSize !== 0) {
-          throw refuse(
-            p,
-            set,
-            `in partial blocks of ${device} (blockSize ${bytes(d.blockSize)} from ` +
-              `${hex(d.addr)})`,
-          );
-        }
-        if (gpa + size > d.addr + d.usableRegionSize) {
-          throw refuse(
-            p,
-            set,
-            `past the end ${hex(d.addr + d.usableRegionSize)} of the memory ${device} lets ` +
-              `the guest use (its requestedSize ${bytes(d.requestedSize)} + ` +
-              `${bytes(VIRTIO_MEM_USABLE_EXTENT)}, at most its size)`,
-          );
-        }
-        plugged.set(d, plugged.get(d)! + (set ? size : -size));
-        if (set) plugs.add(d);
+        const before = plugged.get(d)!;
+        const checked = d.check(gpa, size / d.blockSize, set, before);
+        if (checked.rule !== undefined) throw refusal(p, set, d, checked, before + size);
+        plugged.set(d, before + (set ? size : -size));
       }
     }
   }
-  for (const d of plugs) {
-    const after = plugged.get(d)!;
-    if (after > d.requestedSize) {
-      throw new SnapshotError(
-        "region",
-        `region ${region.name}: ${bytes(after)} is plugged in virtio-mem ${d.name}, more ` +
-          `than its requestedSize ${bytes(d.requestedSize)}`,
-      );
-    }
-  }
 }
+
+/** A virtio-mem device's answer to {@link VirtioMemDevice.check}. */
+type Checked = ReturnType<VirtioMemDevice["check"]>;
 
 /** Where an unplug outside every device of a region is: the region's devices, or none. */
 function outside(devices: readonly VirtioMemDevice[]): string {
   if (devices.length === 0) return "but the region has no virtio-mem device";
   const each = devices.map((d) => `${d.name} [${hex(d.addr)}, ${hex(d.addr + d.regionSize)})`);
   return `outside every virtio-mem device of the region (${each.join(", ")})`;
-}
-
-/**
- * The page ranges where the `PLUGGED` bit of `region` differs from
- * `snapshot`'s, maximal, with the direction of the change. A bit nobody
- * claimed (in the region or in the snapshot) is set everywhere.
- */
-function* pluggedChanges(region: Region, snapshot: Snapshot): Generator<Change> {
-  const saved = snapshot.bits.some((b) => b.name === "plugged");
-  const held = region.bits.get("plugged") !== undefined;
-  let open: Change | undefined;
-  for (const target of snapshot.runs()) {
-    const want = !saved || (target.state & PLUGGED) !== 0;
-    const now = held
-      ? region.store.runs(target.start, target.end)
-      : [{ start: target.start, end: target.end, state: PLUGGED }];
-    for (const current of now) {
-      const differs = want !== ((current.state & PLUGGED) !== 0);
-      if (open && (!differs || open.set !== want || open.end !== current.start)) {
-        yield open;
-        open = undefined;
-      }
-      if (!differs) continue;
-      if (open) open.end = current.end;
-      else open = { start: current.start, end: current.end, bit: PLUGGED, set: want };
-    }
-  }
-  if (open) yield open;
 }
 
 /** A virtio-mem device's answer other than ACK to a step of a load. */
@@ -299,8 +277,9 @@ function makeAll(steps: readonly Step[]): void {
         throw e;
       }
       const refusal = firstLine(e);
-      // Under a QEMU policy a refused change may leave the store changed (rolledBack says so).
-      if (e instanceof ConversionError && e.rolledBack !== "all") done.push(step);
+      // A refused change may leave part of it made (a QEMU policy keeps it in the store:
+      // rolledBack says so). Whatever refused, undo what the store shows made.
+      done.push(...madeParts(step));
       for (const made of done.reverse()) {
         try {
           make(made, !made.set);
@@ -319,6 +298,17 @@ function makeAll(steps: readonly Step[]): void {
     }
     done.push(step);
   }
+}
+
+/** The parts of `step` in the state it makes (all of it when made), as steps, in order. */
+function madeParts(step: Step): Step[] {
+  const { region, start, end, bit, set } = step;
+  const view = { mask: bit, value: bit };
+  const out: Step[] = [];
+  for (const run of viewRuns(region.store, start, end, view, region.impliedBits)) {
+    if (run.populated === set) out.push({ ...step, start: run.start, end: run.end });
+  }
+  return out;
 }
 
 /** Makes `step` with `set` (false undoes a set): through its device, or the region's bus. */

@@ -15,11 +15,20 @@
  *   (`virtio_mem_notify_plug`);
  * - otherwise `ACK`.
  *
+ * `check` gives the answer of those checks without making the request, and
+ * `plug` / `unplug` ask it first, so a caller planning requests (a saved
+ * state's load) and the device cannot disagree.
+ *
  * An unplug discards the backing (`ram_block_discard_range`, through the
  * `discardBacking` option) and tells the listeners. Under a QEMU policy the
  * discard comes first and the listeners cannot refuse (`notify_discard`
  * returns void); under memstate the listeners are told first and may refuse,
- * which rolls the unplug back (`BUSY`) before any memory is given up.
+ * which rolls the unplug back (`BUSY`) before any memory is given up. When
+ * the backing then cannot be discarded, memstate plugs the blocks back
+ * (`BUSY`); a block a listener refuses to take back (its populate fails, an
+ * inverse that must not) stays unplugged with its backing kept: `pluggedSize`
+ * counts it out, `stats().warnings` says so, and the request is `ACK` when no
+ * block could be put back, `BUSY` otherwise: the answer is what the device holds.
  * UNPLUG_ALL tells the listeners as QEMU's `virtio_mem_notify_unplug_all`
  * does ({@link Region.discardAll}): under QEMU 11.1 one discard of each
  * listener's whole section, not one per plugged block or page.
@@ -51,10 +60,12 @@
 import { ConversionError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
-import { viewRuns } from "../bus/view_runs.ts";
+import type { View } from "../bus/view.ts";
+import { type ViewRun, viewRuns } from "../bus/view_runs.ts";
 import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
+import { notSynchronous, refusePromise } from "../util/_sync.ts";
 
 /** A virtio-mem response type. */
 export type VirtioMemResponse = "ACK" | "NACK" | "BUSY" | "ERROR";
@@ -76,6 +87,26 @@ export const VIRTIO_MEM_USABLE_EXTENT = 2 * 128 * 2 ** 20;
  * `virtio_mem_set_block_size` refuses anything below it).
  */
 export const VIRTIO_MEM_MIN_BLOCK_SIZE = 2 ** 20;
+
+/** The view in which a virtio-mem block is populated: plugged (QEMU's plugged bitmap). */
+const PLUGGED_VIEW: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
+
+/** What {@link VirtioMemDevice.check} returns (spelled out there, where the docs show it). */
+type VirtioMemCheck = ReturnType<VirtioMemDevice["check"]>;
+
+/** The check that refuses a request: one of QEMU's, see {@link VirtioMemDevice.check}. */
+type VirtioMemRule = NonNullable<VirtioMemCheck["rule"]>;
+
+/** The answers {@link VirtioMemDevice.check} gives, one frozen object per outcome. */
+const CHECKED: Readonly<Record<VirtioMemRule | "ack", VirtioMemCheck>> = Object.freeze({
+  unaligned: Object.freeze({ response: "ERROR", rule: "unaligned" }),
+  empty: Object.freeze({ response: "ERROR", rule: "empty" }),
+  outside: Object.freeze({ response: "ERROR", rule: "outside" }),
+  "requested-size": Object.freeze({ response: "NACK", rule: "requested-size" }),
+  state: Object.freeze({ response: "ERROR", rule: "state" }),
+  busy: Object.freeze({ response: "BUSY", rule: "busy" }),
+  ack: Object.freeze({ response: "ACK" }),
+});
 
 /** Options for {@link virtioMem}. */
 export interface VirtioMemOptions {
@@ -104,7 +135,10 @@ export interface VirtioMemOptions {
   /**
    * Discards the backing of `[offset, offset + size)` of the region (QEMU's
    * `ram_block_discard_range`); called on unplug, and after a refused plug.
-   * A throw makes the request `BUSY`. Default: nothing to discard.
+   * A throw makes the request `BUSY`. It must be synchronous (memstate does not
+   * await it): an async function is refused here (a `TypeError`), and a call
+   * that returns a promise anyway fails as a throw does. Default: nothing to
+   * discard.
    */
   discardBacking?: (offset: number, size: number) => void;
 }
@@ -137,6 +171,26 @@ export interface VirtioMemDevice {
   unplugAll(): VirtioMemResponse;
   /** STATE of `nbBlocks` blocks at `gpa`. */
   state(gpa: number, nbBlocks: number): VirtioMemStateAnswer;
+  /**
+   * What PLUG (`plug` true) or UNPLUG of `nbBlocks` blocks at `gpa` would be
+   * answered now, without making it or counting it: the checks
+   * {@link VirtioMemDevice.plug} and {@link VirtioMemDevice.unplug} make first,
+   * in QEMU's order (hw/virtio/virtio-mem.c `virtio_mem_state_change_request`):
+   * an invalid range (`rule` `"unaligned"`, `"empty"` or `"outside"` the usable
+   * region) is `ERROR`, a plug past the requested size (`"requested-size"`)
+   * `NACK`, blocks not all in the opposite state (`"state"`) `ERROR`, a busy
+   * device (`"busy"`) `BUSY`. `ACK` means the request passes them all; a
+   * listener may still refuse it (`BUSY`). `pluggedSize` is the plugged size
+   * to check a plug against (default: the device's own): a caller planning
+   * several requests passes what the earlier ones leave plugged. The blocks'
+   * state is read now.
+   */
+  check(gpa: number, nbBlocks: number, plug: boolean, pluggedSize?: number): {
+    /** The answer the request would get. */
+    readonly response: VirtioMemResponse;
+    /** The check that gives an answer other than `ACK`. */
+    readonly rule?: "unaligned" | "empty" | "outside" | "requested-size" | "state" | "busy";
+  };
   /** The host changes the requested size (a multiple of the block size, at most the region). */
   setRequestedSize(bytes: number): void;
   /** Statistics (calls by request and response, plugged bytes as `mappedBytes`). */
@@ -165,6 +219,8 @@ class VirtioMem implements VirtioMemDevice {
   #offset: number;
   #counters = new PluginCounters();
   #discardBacking?: (offset: number, size: number) => void;
+  /** Blocks left unplugged because a listener refused to take them back, one line each. */
+  #warnings: string[] = [];
 
   constructor(o: VirtioMemOptions) {
     this.name = checkPluginName(o.name ?? "virtio-mem", "virtioMem");
@@ -206,9 +262,19 @@ class VirtioMem implements VirtioMemDevice {
         `${who}: size must be a positive multiple of blockSize ${b} inside region ${region.name}, got ${size}`,
       );
     }
+    const discard = o.discardBacking;
+    if (discard !== undefined && typeof discard !== "function") {
+      throw new TypeError(`${who}: discardBacking must be a function, got ${typeof discard}`);
+    }
+    const how = notSynchronous(discard);
+    if (how) {
+      throw new TypeError(
+        `${who}: discardBacking must be synchronous; it is ${how} (memstate does not await it)`,
+      );
+    }
     this.#region = region;
     this.#offset = offset;
-    this.#discardBacking = o.discardBacking;
+    this.#discardBacking = discard;
     this.addr = region.base + offset;
     this.regionSize = size;
     this.blockSize = b;
@@ -230,17 +296,15 @@ class VirtioMem implements VirtioMemDevice {
   unplugAll(): VirtioMemResponse {
     if (this.pluggedSize > 0) {
       if (this.busy) return this.#count("unplugAll", "BUSY");
-      if (!this.#apply(this.#offset, this.regionSize, false, true)) {
-        return this.#count("unplugAll", "BUSY");
-      }
-      this.pluggedSize = 0;
+      const response = this.#apply(this.#offset, this.regionSize, false, true);
+      if (response !== "ACK") return this.#count("unplugAll", response);
     }
     this.#resizeUsable(true);
     return this.#count("unplugAll", "ACK");
   }
 
   state(gpa: number, nbBlocks: number): VirtioMemStateAnswer {
-    if (!this.#validRange(gpa, nbBlocks)) {
+    if (this.#rangeRule(gpa, nbBlocks) !== undefined) {
       this.#count("state", "ERROR");
       return { response: "ERROR" };
     }
@@ -264,36 +328,51 @@ class VirtioMem implements VirtioMemDevice {
     this.#resizeUsable(false);
   }
 
+  check(gpa: number, nbBlocks: number, plug: boolean, pluggedSize?: number): VirtioMemCheck {
+    if (pluggedSize !== undefined && (!Number.isSafeInteger(pluggedSize) || pluggedSize < 0)) {
+      throw new RangeError(
+        `virtioMem ${this.name}: check: pluggedSize must be a non-negative integer, ` +
+          `got ${pluggedSize}`,
+      );
+    }
+    const invalid = this.#rangeRule(gpa, nbBlocks);
+    if (invalid !== undefined) return CHECKED[invalid];
+    const size = nbBlocks * this.blockSize;
+    if (plug && (pluggedSize ?? this.pluggedSize) + size > this.requestedSize) {
+      return CHECKED["requested-size"];
+    }
+    if (!this.#isAll(gpa, nbBlocks, !plug)) return CHECKED.state;
+    if (this.busy) return CHECKED.busy; // virtio_mem_set_block_state: virtio_mem_is_busy()
+    return CHECKED.ack;
+  }
+
   stats(): PluginStats {
     const s = this.#counters.snapshot(this.name, this.kind);
     s.mappedBytes = this.pluggedSize;
+    if (this.#warnings.length > 0) s.warnings = [...this.#warnings];
     return s;
   }
 
-  /** hw/virtio/virtio-mem.c `virtio_mem_state_change_request`, its checks in its order. */
+  /** hw/virtio/virtio-mem.c `virtio_mem_state_change_request`: {@link check}, then the change. */
   #stateChange(gpa: number, nbBlocks: number, plug: boolean): VirtioMemResponse {
-    if (!this.#validRange(gpa, nbBlocks)) return "ERROR";
-    const size = nbBlocks * this.blockSize;
-    if (plug && this.pluggedSize + size > this.requestedSize) return "NACK";
-    if (!this.#isAll(gpa, nbBlocks, !plug)) return "ERROR";
-    if (this.busy) return "BUSY"; // virtio_mem_set_block_state: virtio_mem_is_busy()
-    if (!this.#apply(gpa - this.#region.base, size, plug)) return "BUSY";
-    this.pluggedSize += plug ? size : -size;
-    return "ACK";
+    const checked = this.check(gpa, nbBlocks, plug);
+    if (checked.response !== "ACK") return checked.response;
+    return this.#apply(gpa - this.#region.base, nbBlocks * this.blockSize, plug);
   }
 
   /**
    * Changes PLUGGED through the bus and discards the backing of what is
-   * unplugged (`virtio_mem_set_block_state`); false when that fails: a
-   * listener refused a plug, or the backing could not be discarded. `all`:
+   * unplugged (`virtio_mem_set_block_state`), keeping `pluggedSize` to what
+   * the store holds; `BUSY` when that fails: a listener refused, or the
+   * backing could not be discarded (see {@link VirtioMem.#putBack}). `all`:
    * UNPLUG_ALL over the whole device (`virtio_mem_unplug_all`), which
    * notifies as {@link Region.discardAll} does.
    */
-  #apply(offset: number, size: number, plug: boolean, all = false): boolean {
+  #apply(offset: number, size: number, plug: boolean, all = false): VirtioMemResponse {
     const qemu = this.#region.vmm !== "memstate";
-    if (!plug && qemu && !this.#discard(offset, size)) return false;
-    // What is plugged now, to put back under memstate if the backing cannot be discarded.
-    const plugged = !plug && !qemu ? this.#pluggedRuns(offset, size) : [];
+    if (!plug && qemu && !this.#discard(offset, size)) return "BUSY";
+    // UNPLUG_ALL's plugged runs, to put back under memstate if the backing cannot be discarded.
+    const plugged = !plug && !qemu && all ? this.#pluggedRuns(offset, size) : undefined;
     try {
       if (all) this.#region.discardAll(offset, size, PLUGGED);
       else this.#region.change(offset, size, plug ? PLUGGED : 0, plug ? 0 : PLUGGED);
@@ -301,53 +380,101 @@ class VirtioMem implements VirtioMemDevice {
       if (!(e instanceof ConversionError)) throw e;
       // A refused plug may have populated memory: discard it again (virtio_mem_notify_plug).
       if (plug && qemu) this.#discard(offset, size);
-      return false;
+      return "BUSY";
     }
     if (!plug && !qemu && !this.#discard(offset, size)) {
-      // The memory stays plugged: undo the listeners' discards, exactly where it was plugged.
-      for (const [from, to] of plugged) this.#region.change(from, to - from, PLUGGED, 0);
-      return false;
+      // The memory stays plugged: put back what was (an UNPLUG's range was plugged whole).
+      return this.#putBack(plugged ?? [[offset, offset + size]]);
     }
-    return true;
+    this.pluggedSize = all ? 0 : this.pluggedSize + (plug ? size : -size);
+    return "ACK";
+  }
+
+  /**
+   * memstate, an unplug whose backing could not be discarded: plugs `runs`
+   * (byte ranges, what was plugged) back, each through the bus. A run a
+   * listener refuses to take back (its populate fails: an inverse that must
+   * not) stays unplugged, its backing kept: it leaves `pluggedSize`, a warning
+   * says so, and the answer is the state the device is left in: `BUSY` when
+   * some run is plugged again, `ACK` when none could be. Another error (the
+   * region failed) is thrown once `pluggedSize` counts out every run not put back.
+   */
+  #putBack(runs: readonly (readonly [number, number])[]): VirtioMemResponse {
+    const total = runs.reduce((n, [from, to]) => n + to - from, 0);
+    let lost = 0;
+    let failure: unknown;
+    for (const [from, to] of runs) {
+      if (failure === undefined) {
+        try {
+          this.#region.change(from, to - from, PLUGGED, 0);
+          continue;
+        } catch (e) {
+          if (!(e instanceof ConversionError)) failure = e;
+          const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+          this.#warnings.push(
+            `[${hex(this.#region.base + from)}, ${hex(this.#region.base + to)}) stays unplugged ` +
+              `with its backing kept: the backing could not be discarded and plugging it back ` +
+              `failed: ${why}`,
+          );
+        }
+      }
+      lost += to - from;
+    }
+    this.pluggedSize -= lost;
+    if (failure !== undefined) throw failure;
+    return lost === total ? "ACK" : "BUSY";
   }
 
   /** The plugged byte ranges of `[offset, offset + size)` of the region, in order. */
   #pluggedRuns(offset: number, size: number): [number, number][] {
     const page = this.#region.pageSize;
     const out: [number, number][] = [];
-    const view = { mask: PLUGGED, value: PLUGGED };
-    for (const run of viewRuns(this.#region.store, offset / page, (offset + size) / page, view)) {
+    for (const run of this.#runs(offset, size)) {
       if (run.populated) out.push([run.start * page, run.end * page]);
     }
     return out;
   }
 
-  /** The `discardBacking` hook; false when it threw. */
+  /** The `discardBacking` hook; false when it threw or returned a promise (rejection handled). */
   #discard(offset: number, size: number): boolean {
-    if (!this.#discardBacking) return true;
+    const discard = this.#discardBacking;
+    if (!discard) return true;
     try {
-      this.#counters.call("discardBacking", () => this.#discardBacking!(offset, size));
+      this.#counters.call(
+        "discardBacking",
+        () => refusePromise(discard(offset, size), "discardBacking"),
+      );
       return true;
     } catch {
       return false;
     }
   }
 
-  #validRange(gpa: number, nbBlocks: number): boolean {
-    if (!Number.isSafeInteger(gpa) || !Number.isInteger(nbBlocks) || nbBlocks <= 0) return false;
+  /**
+   * hw/virtio/virtio-mem.c `virtio_mem_valid_range`, its checks in its order:
+   * the rule an invalid range breaks, or undefined.
+   */
+  #rangeRule(gpa: number, nbBlocks: number): VirtioMemRule | undefined {
+    if (!Number.isSafeInteger(gpa) || gpa % this.blockSize !== 0) return "unaligned";
+    if (!Number.isInteger(nbBlocks)) return "unaligned"; // a part of a block
+    if (nbBlocks <= 0) return "empty";
     const size = nbBlocks * this.blockSize;
-    return gpa % this.blockSize === 0 && gpa >= this.addr &&
-      gpa + size <= this.addr + this.usableRegionSize;
+    if (gpa < this.addr || gpa + size > this.addr + this.usableRegionSize) return "outside";
+    return undefined;
   }
 
+  /** True when every block of the `nbBlocks` at `gpa` is plugged (`plugged`) or unplugged. */
   #isAll(gpa: number, nbBlocks: number, plugged: boolean): boolean {
-    const page = this.#region.pageSize;
-    const start = (gpa - this.#region.base) / page;
-    const end = start + (nbBlocks * this.blockSize) / page;
-    for (const run of viewRuns(this.#region.store, start, end, { mask: PLUGGED, value: PLUGGED })) {
+    for (const run of this.#runs(gpa - this.#region.base, nbBlocks * this.blockSize)) {
       if (run.populated !== plugged) return false;
     }
     return true;
+  }
+
+  /** The runs of region bytes `[offset, offset + size)`, populated where plugged. */
+  #runs(offset: number, size: number): Generator<ViewRun> {
+    const page = this.#region.pageSize;
+    return viewRuns(this.#region.store, offset / page, (offset + size) / page, PLUGGED_VIEW);
   }
 
   #resizeUsable(canShrink: boolean): void {
