@@ -39,6 +39,7 @@ import { viewRuns } from "../bus/view_runs.ts";
 import { VIRTIO_MEM_USABLE_EXTENT, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
 import { hex } from "../util/_hex.ts";
 import type { Host } from "./build.ts";
+import { errorLine } from "../util/text.ts";
 
 /**
  * The saved state of every region of `host`, back to back in configuration order.
@@ -276,7 +277,7 @@ function makeAll(steps: readonly Step[]): void {
       ) {
         throw e;
       }
-      const refusal = firstLine(e);
+      const refusal = errorLine(e);
       // A refused change may leave part of it made (a QEMU policy keeps it in the store:
       // rolledBack says so). Whatever refused, undo what the store shows made.
       done.push(...madeParts(step));
@@ -285,7 +286,7 @@ function makeAll(steps: readonly Step[]): void {
           make(made, !made.set);
         } catch (undo) {
           throw new Error(
-            `loading state: undoing the load after "${refusal}" failed: ${firstLine(undo)}`,
+            `loading state: undoing the load after "${refusal}" failed: ${errorLine(undo)}`,
             { cause: undo },
           );
         }
@@ -340,9 +341,4 @@ function bytes(n: number): string {
     if (n >= unit && n % unit === 0) return `${n / unit} ${units[k - 1]}`;
   }
   return `${n} B`;
-}
-
-/** The first line of an error's message. */
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }

@@ -66,6 +66,7 @@ import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
 import { notSynchronous, refusePromise } from "../util/_sync.ts";
+import { errorLine } from "../util/text.ts";
 
 /** A virtio-mem response type. */
 export type VirtioMemResponse = "ACK" | "NACK" | "BUSY" | "ERROR";
@@ -410,7 +411,7 @@ class VirtioMem implements VirtioMemDevice {
           continue;
         } catch (e) {
           if (!(e instanceof ConversionError)) failure = e;
-          const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+          const why = errorLine(e);
           this.#warnings.push(
             `[${hex(this.#region.base + from)}, ${hex(this.#region.base + to)}) stays unplugged ` +
               `with its backing kept: the backing could not be discarded and plugging it back ` +
