@@ -147,7 +147,8 @@ Deno.test({
       userspaceAddr: shared.hostAddress + 4 * PAGE,
       guestMemfdOffset: 2 * PAGE,
     };
-    // EEXIST came with 7ea987a90585, in linux-next from June 2026: kernels before 7.2 answer EINVAL.
+    // EEXIST came with 7ea987a90585, in linux-next from June 2026: kernels before 7.2 answer
+    // EINVAL.
     const release = kernelRelease();
     const [major, minor] = release.split(".").map(Number);
     const before72 = major < 7 || (major === 7 && minor < 2);

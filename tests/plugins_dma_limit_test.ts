@@ -1,6 +1,6 @@
 // type1 at 4 KiB granularity runs out of DMA entries; iommufd with cut does not.
 import assert from "node:assert/strict";
-import { ConversionError, Region } from "../src/bus/mod.ts";
+import { ConversionError, ListenerUndoError, Region, RegionFailedError } from "../src/bus/mod.ts";
 import type { HwError } from "../src/hw/errors.ts";
 import { SimType1Container } from "../src/hw/sim/mod.ts";
 import { CapacityError, vfioType1 } from "../src/plugins/mod.ts";
@@ -71,6 +71,52 @@ Deno.test("type1 refuses to attach when the worst case exceeds the entries left,
   assert.equal(region.listeners.length, 1);
 });
 
+Deno.test("memstate: a populate whose own undo fails leaves the DMA plugin out of step, so the region fails (ListenerUndoError)", () => {
+  // _granules.ts mapGranules: the second granule's map fails and so does the unmap of the first;
+  // a refusal would promise that nic0 holds nothing of the change, which is not so.
+  const t1 = simSetup({});
+  t1.faults.failNth("type1.map", 2, "ENOMEM");
+  t1.faults.failNth("type1.unmap", 1, "EIO");
+  assert.throws(() => t1.region.convert(0, 4 * PAGE, "shared"), (e) => {
+    assert.ok(e instanceof RegionFailedError, String(e));
+    assert.match(e.message, /nic0 could not undo its own part$/);
+    assert.ok(e.cause instanceof ListenerUndoError);
+    return true;
+  });
+  assert.ok(t1.region.failure instanceof RegionFailedError);
+  // The same from a listener of one's own, on the one-page path.
+  const region = new Region({ name: "ram", size: MiB });
+  region.register({
+    name: "mine",
+    populate() {
+      throw new ListenerUndoError("mine", new Error("no room"), new Error("stuck"));
+    },
+    discard() {},
+  });
+  assert.throws(() => region.convert(0, PAGE, "shared"), /mine could not undo its own part$/);
+  assert.throws(() => region.convert(PAGE, PAGE, "shared"), RegionFailedError);
+});
+
+Deno.test("QEMU: an unmap that fails while a failed populate is undone is ignored; the populate fails with the map's error (vfio_ram_discard_notify_discard)", () => {
+  // hw/vfio/listener.c vfio_ram_discard_notify_populate: on a map error it discards the section
+  // and returns the map's error; vfio_ram_discard_notify_discard only reports a failed unmap.
+  // One entry is left, so the first granule maps and the second hits ENOSPC.
+  const left: Record<string, number> = { "qemu-10.1": 257, "qemu-11.1": 256 };
+  for (const vmm of ["qemu-10.1", "qemu-11.1"] as VmmPolicy[]) {
+    const t1 = simSetup({ vmm, dmaEntryLimit: 257 });
+    t1.region.convert(0, 256 * PAGE, "shared");
+    t1.faults.failNth("type1.unmap", 1, "EIO");
+    assert.throws(() => t1.region.convert(MiB, 4 * PAGE, "shared"), (e) => {
+      assert.ok(e instanceof ConversionError);
+      assert.equal((e.cause as HwError).errno, "ENOSPC", `${vmm}: the map's error`);
+      return true;
+    });
+    // 10.1 leaves the granule it could not unmap, as QEMU does; 11.1's manager then discards the
+    // failing listener's section too (ram_discard_manager_notify_populate), which removes it.
+    assert.equal(t1.container.mappingCount, left[vmm], vmm);
+  }
+});
+
 // QEMU's rule (hw/vfio/listener.c `vfio_ram_discard_notify_populate`, the same code for type1
 // and iommufd in 10.1 and on master): when a DMA map fails it calls
 // `vfio_ram_discard_notify_discard` on the section unconditionally, ONE unmap over the whole
@@ -79,22 +125,6 @@ Deno.test("type1 refuses to attach when the worst case exceeds the entries left,
 // unmap is no failure. qemu-11.1 then adds the manager's rollback discard of the failing listener
 // (system/ram-discard-manager.c `ram_discard_manager_notify_populate`). memstate unmaps only what
 // it mapped, so a first-granule failure makes no unmap.
-Deno.test("QEMU: an unmap that fails while a failed populate is undone is ignored; the populate fails with the map's error (vfio_ram_discard_notify_discard)", () => {
-  // hw/vfio/listener.c vfio_ram_discard_notify_populate: on a map error it discards the section
-  // and returns the map's error; vfio_ram_discard_notify_discard only reports a failed unmap.
-  for (const vmm of ["qemu-10.1", "qemu-11.1"] as VmmPolicy[]) {
-    const t1 = simSetup({ vmm, dmaEntryLimit: 256 });
-    t1.region.convert(0, 256 * PAGE, "shared");
-    t1.faults.failNth("type1.unmap", 1, "EIO");
-    assert.throws(() => t1.region.convert(MiB, 4 * PAGE, "shared"), (e) => {
-      assert.ok(e instanceof ConversionError);
-      assert.equal((e.cause as HwError).errno, "ENOSPC", `${vmm}: the map's error`);
-      return true;
-    });
-    assert.equal(t1.container.mappingCount, 256, vmm);
-  }
-});
-
 Deno.test("a map failing at the first granule: QEMU still unmaps the whole section once (vfio_ram_discard_notify_populate); memstate makes no unmap", () => {
   const unmaps: Record<VmmPolicy, number> = { "qemu-10.1": 1, "qemu-11.1": 2, "memstate": 0 };
   for (const vmm of ["qemu-10.1", "qemu-11.1", "memstate"] as VmmPolicy[]) {

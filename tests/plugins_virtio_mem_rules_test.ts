@@ -123,6 +123,8 @@ Deno.test("virtio-mem rules: check answers as PLUG and UNPLUG do, in QEMU's orde
   assert.equal(vmem.plug(base, 2), "ACK");
   const cases: [gpa: number, blocks: number, plug: boolean, response: string, rule?: string][] = [
     [base + 4096, 1, true, "ERROR", "unaligned"],
+    [base + 4096, 3, true, "ERROR", "unaligned"], // past the requested size too: the range first
+    [base - BLOCK, 3, true, "ERROR", "outside"], // the same, outside the region
     [base, 0.5, false, "ERROR", "unaligned"],
     [base, 0, true, "ERROR", "empty"],
     [base - BLOCK, 1, true, "ERROR", "outside"],
@@ -302,6 +304,11 @@ Deno.test("virtio-mem rules: under memstate a put-back whose own rollback fails 
   assert.equal(vmem.plug(base + 4 * BLOCK, 2), "ACK");
   assert.throws(() => vmem.unplugAll(), (e) => e === region.failure && e !== undefined);
   assert.equal(vmem.pluggedSize, 0);
+  // Both runs are named: the first one refused, the second not tried once the region failed.
+  const warnings = vmem.stats().warnings ?? [];
+  assert.equal(warnings.length, 2, warnings.join("\n"));
+  assert.match(warnings[0], /stays unplugged .*cannot map|stays unplugged .*cannot undo/);
+  assert.match(warnings[1], /stays unplugged .*the region failed first$/);
   assert.equal(
     region.isPopulated({ offset: 0, size: 8 * BLOCK }, { mask: PLUGGED, value: 0 }),
     true,

@@ -239,7 +239,7 @@ Deno.test("bad input: a region of another size, page size or base is `shape`", (
   // A QEMU policy tracks 4 KiB pages only (ram_block_attributes_get_block_size): a region saved
   // with bigger pages is a shape error there, and restores under memstate's own policy.
   const big = new Region({ name: "big", size: 2 ** 22, pageSize: 2 ** 16 }).snapshot();
-  expectCode(() => Region.restore(big, { vmm: "qemu-11.1" }), "shape", /4 KiB pages/);
+  expectCode(() => Region.restore(big, { vmm: "qemu-11.1" }), "shape", /pageSize: must be 4096/);
   assert.equal(Region.restore(big).pageSize, 2 ** 16);
   // Applying to a live region of another shape changes nothing.
   for (

@@ -864,8 +864,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "granules-undo",
     file: "src/plugins/_granules.ts",
-    search: "    } else if (done > offset) unmapRange(offset, size);",
-    replace: "    } else if (done > offset + granule) unmapRange(offset, size);",
+    search: "    } else if (done > offset) {",
+    replace: "    } else if (done > offset + granule) {",
     what: "memstate: a map failing at the second granule leaves the first one mapped",
   },
   {
@@ -907,6 +907,35 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "",
     what: "an async observer is taken where it is given",
     tests: ["tests/bus_sync_listener_test.ts"],
+  },
+  {
+    id: "virtio-mem-size-before-range",
+    file: "src/plugins/virtio_mem.ts",
+    search: "    const invalid = this.#rangeRule(gpa, nbBlocks);\n" +
+      "    if (invalid !== undefined) return CHECKED[invalid];\n",
+    replace: "    const invalid = this.#rangeRule(gpa, nbBlocks);\n" +
+      "    if (plug && (pluggedSize ?? this.pluggedSize) + nbBlocks * this.blockSize > " +
+      'this.requestedSize) return CHECKED["requested-size"];\n' +
+      "    if (invalid !== undefined) return CHECKED[invalid];\n",
+    what: "a plug past the requested size is NACK before its range is checked (QEMU: ERROR first)",
+    tests: ["tests/plugins_virtio_mem_rules_test.ts"],
+  },
+  {
+    id: "granules-memstate-undo-failure-clean",
+    file: "src/plugins/_granules.ts",
+    search: "        throw new ListenerUndoError(listener, e, undo);",
+    replace: "        throw e;",
+    what:
+      "memstate: a populate whose undo failed is taken as a clean refusal, the plugin out of step",
+    tests: ["tests/plugins_dma_limit_test.ts"],
+  },
+  {
+    id: "bus-self-undo-ignored",
+    file: "src/bus/_transaction.ts",
+    search: "  return cause instanceof ListenerUndoError ? { call, cause } : undefined;",
+    replace: "  return undefined;",
+    what: "a listener that could not undo its own part does not fail the region",
+    tests: ["tests/plugins_dma_limit_test.ts"],
   },
   {
     id: "kvm-discard-skips-hugetlb",

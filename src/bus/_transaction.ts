@@ -9,6 +9,7 @@
 import type { Notification, Section } from "./listener.ts";
 import type { PlannedCall } from "./_plan.ts";
 import { refusePromise } from "../util/_sync.ts";
+import { ListenerUndoError } from "./errors.ts";
 
 /** How a transaction ended when a participant refused. */
 export interface Refusal {
@@ -34,7 +35,7 @@ export function runTransaction(
     try {
       invoke(call, call.kind, toSection(call));
     } catch (cause) {
-      const rollbackFailure = rollBack(calls.slice(0, i), toSection);
+      const rollbackFailure = rollBack(calls.slice(0, i), toSection) ?? undoneItself(call, cause);
       return rollbackFailure ? { call, cause, rollbackFailure } : { call, cause };
     }
   }
@@ -75,6 +76,17 @@ export function rollBack(
     }
   }
   return failure;
+}
+
+/**
+ * The refusing call itself as a rollback failure when its listener says it
+ * could not undo its own part ({@link ListenerUndoError}), else undefined.
+ */
+export function undoneItself(
+  call: PlannedCall,
+  cause: unknown,
+): { call: PlannedCall; cause: unknown } | undefined {
+  return cause instanceof ListenerUndoError ? { call, cause } : undefined;
 }
 
 function invoke(call: PlannedCall, kind: "populate" | "discard", section: Section): void {

@@ -7,6 +7,7 @@
  */
 
 import { hex } from "../util/_hex.ts";
+import { errorLine } from "../util/text.ts";
 
 /**
  * A request that breaks a rule (misaligned, out of bounds, empty, unknown
@@ -115,6 +116,30 @@ export class RegionFailedError extends Error {
     super(`region ${region} has failed and refuses changes: ${message}`, { cause });
     this.name = "RegionFailedError";
     this.region = region;
+  }
+}
+
+/**
+ * What a listener throws when it refuses a call and could not undo its own
+ * part of it (a DMA plugin mapped some granules, then the map failed, then so
+ * did the unmap of those granules). The listener is out of step with the
+ * store, so the change fails the region ({@link RegionFailedError}) instead of
+ * being refused cleanly: a refusal promises that the listener holds nothing
+ * of the change.
+ */
+export class ListenerUndoError extends Error {
+  /** Why the listener refused the call (its own undo's failure is the `cause`). */
+  readonly refusal: unknown;
+
+  /** Creates the error for `listener`, which refused with `refusal` and failed to undo (`undo`). */
+  constructor(listener: string, refusal: unknown, undo: unknown) {
+    super(
+      `${listener} refused (${errorLine(refusal)}) and could not undo its own part: ` +
+        errorLine(undo),
+      { cause: undo },
+    );
+    this.name = "ListenerUndoError";
+    this.refusal = refusal;
   }
 }
 

@@ -27,6 +27,7 @@ export {
 export {
   ConversionError,
   InvalidChangeError,
+  ListenerUndoError,
   RegionFailedError,
   type RolledBack,
   SourceError,

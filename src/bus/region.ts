@@ -42,7 +42,13 @@ import { planCalls, type PlannedCall, type Registration } from "./_plan.ts";
 import { type QemuRollback, qemuStateChange } from "./_qemu_state_change.ts";
 import { replayRegistration, unregisterCalls } from "./_registration.ts";
 import { PLUGGED, SHARED, StateBits } from "./state_bits.ts";
-import { notificationsOf, type Refusal, rollBack, runTransaction } from "./_transaction.ts";
+import {
+  notificationsOf,
+  type Refusal,
+  rollBack,
+  runTransaction,
+  undoneItself,
+} from "./_transaction.ts";
 import { checkView, DMA_VIEW, isPopulatedState, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
 // Saved state and rounds (issue 15): the code lives in snapshot.ts / dirty_tracker.ts.
@@ -60,6 +66,7 @@ import type { SnapshotJson } from "./snapshot_format.ts";
 import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
 import { notSynchronous, refusePromise } from "../util/_sync.ts";
+import { errorLine } from "../util/text.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -381,8 +388,9 @@ export class Region {
     } catch (cause) {
       const runs = [{ start: page, end: page + 1, state: stored }];
       const calls = planCalls(runs, setBits, clearBits, registrations, implied);
-      const rollbackFailure = rollBack(calls.slice(0, made), this.#toSection);
       const call = calls[made];
+      const rollbackFailure = rollBack(calls.slice(0, made), this.#toSection) ??
+        undoneItself(call, cause);
       this.#refused(
         rollbackFailure ? { call, cause, rollbackFailure } : { call, cause },
         offset,
@@ -448,7 +456,9 @@ export class Region {
 
   /**
    * Installs (or with `undefined` removes) the {@link ConversionHook} that
-   * makes kvm_convert_memory's KVM calls around every conversion.
+   * makes kvm_convert_memory's KVM calls around every conversion. Its steps
+   * must be synchronous: an async one is a `TypeError` here, and a step that
+   * returns a promise fails its conversion.
    */
   setConversionHook(hook: ConversionHook | undefined): void {
     if (hook !== undefined) {
@@ -528,7 +538,7 @@ export class Region {
     if (failure) {
       throw new Error(
         `region ${this.name}: ${listener.name} failed to discard while unregistering ` +
-          `(it is detached): ${String((failure.cause as Error)?.message ?? failure.cause)}`,
+          `(it is detached): ${errorLine(failure.cause)}`,
         { cause: failure.cause },
       );
     }
@@ -545,7 +555,8 @@ export class Region {
 
   /**
    * Calls `fn` for each maximal populated part of `range` under `view`, in
-   * order; stops at the first exception and returns it (undefined if none).
+   * order; stops at the first exception and returns it (undefined if none). A
+   * promise `fn` returns counts as an exception: the replay never awaits.
    */
   replayPopulated(range: Range, view: View, fn: (section: Section) => void): unknown {
     return this.#replay(range, view, true, fn);
@@ -559,7 +570,9 @@ export class Region {
   /**
    * Adds an observer of applied changes; returns a function that removes it.
    * A change tells the observers present when it began: one added or removed
-   * by a listener during a change takes effect from the next.
+   * by a listener during a change takes effect from the next. An observer
+   * must be synchronous (an async one is a `TypeError`); one that throws or
+   * returns a promise is counted in `stats.observerErrors`.
    */
   observe(observer: Observer): () => void {
     if (typeof observer !== "function") {
@@ -912,9 +925,7 @@ export class Region {
       result.ignoredErrors = outcome.ignored.map(({ call, cause }) =>
         `${call.registration.listener.name} discard [${hex(call.startPage * this.pageSize)}, +${
           hex((call.endPage - call.startPage) * this.pageSize)
-        }): ${
-          cause instanceof Error ? cause.message : String(cause)
-        } (ignored: notify_discard cannot fail)`
+        }): ${errorLine(cause)} (ignored: notify_discard cannot fail)`
       );
     }
     if (hook) this.#hookStep(hook, "after", offset, size, to!);
@@ -971,9 +982,12 @@ export class Region {
     this.stats.refused++;
     if (outcome.rollbackFailure) {
       const who = outcome.rollbackFailure.call.registration.listener.name;
+      const what = outcome.rollbackFailure.call === outcome.call
+        ? "could not undo its own part"
+        : "refused the inverse call";
       this.#failure = new RegionFailedError(
         this.name,
-        `rolling back after "${error.message}" failed: ${who} refused the inverse call`,
+        `rolling back after "${error.message}" failed: ${who} ${what}`,
         outcome.rollbackFailure.cause,
       );
       throw this.#failure;
@@ -1094,7 +1108,7 @@ export class Region {
       const from = Math.max(run.start * this.pageSize, range.offset);
       const to = Math.min(run.end * this.pageSize, range.offset + range.size);
       try {
-        fn({ region: this, offset: from, size: to - from });
+        refusePromise(fn({ region: this, offset: from, size: to - from }), "fn");
       } catch (error) {
         return error;
       }

@@ -42,6 +42,7 @@ import {
   type SnapshotJson,
   snapshotToJson,
 } from "./snapshot_format.ts";
+import { InvalidChangeError } from "./errors.ts";
 import { PLUGGED } from "./state_bits.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import { hex } from "../util/_hex.ts";
@@ -212,6 +213,22 @@ function checkShape(
 }
 
 /**
+ * `make(options)`, where a page size the region's policy does not take (a
+ * QEMU policy tracks 4 KiB pages: Region's constructor) is a `shape` error
+ * of the snapshot, not a bad argument of the caller's.
+ */
+function makeRegion(make: (options: RegionOptions) => Region, options: RegionOptions): Region {
+  try {
+    return make(options);
+  } catch (e) {
+    if (e instanceof InvalidChangeError && e.argument === "pageSize") {
+      throw new SnapshotError("shape", `restore: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+/**
  * Rebuilds a region from saved state; see the module documentation. `make`
  * constructs the region (`Region.restore` passes its constructor).
  */
@@ -229,18 +246,9 @@ export function restoreRegion(
     );
   }
   checkShape(snapshot, options, "restore");
-  if (options.vmm !== undefined && options.vmm !== "memstate" && snapshot.pageSize !== 4096) {
-    // A QEMU policy takes only 4 KiB pages (Region's constructor says why): a shape error here.
-    throw new SnapshotError(
-      "shape",
-      `restore: region ${snapshot.name} was saved with ${snapshot.pageSize}-byte pages, and ` +
-        `${options.vmm} tracks 4 KiB pages (system/ram-block-attributes.c ` +
-        `ram_block_attributes_get_block_size)`,
-    );
-  }
   const given = typeof options.store === "object" ? options.store : undefined;
   if (given) checkGivenStore(given, snapshot);
-  const region = make({
+  const region = makeRegion(make, {
     name: options.name ?? snapshot.name,
     size: snapshot.size,
     pageSize: snapshot.pageSize,
@@ -360,8 +368,9 @@ export interface PlannedApply {
 
 /**
  * Validates `input` against `region` and returns the function that applies
- * it; nothing changes until that is called. Used by {@link applySnapshot} and
- * by callers that check several regions before changing any.
+ * it; nothing changes until that is called. Used by {@link applySnapshot}; a
+ * caller that reads the planned actions first (the host state loader) uses
+ * {@link planApply}.
  */
 export function prepareApply(
   region: Region,

@@ -29,7 +29,7 @@ import { capacityChecks } from "./config/capacity.ts";
 import type { DeviceConfig, HostConfig, StoreKind } from "./config/schema.ts";
 import { type LoadedPlugin, PluginModuleError } from "./plugin_modules.ts";
 import { refusePromise } from "../util/_sync.ts";
-import { displayPath } from "../util/text.ts";
+import { displayPath, errorLine } from "../util/text.ts";
 
 /** A DMA device of the host: its plugin and the regions it follows. */
 export interface HostDevice {
@@ -275,9 +275,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         } catch (e) {
           throw new PluginModuleError(
             source,
-            `${source}: plugin ${plugin.name} refused to attach to region ${name}: ${
-              e instanceof Error ? e.message.split("\n")[0] : String(e)
-            }`,
+            `${source}: plugin ${plugin.name} refused to attach to region ${name}: ${errorLine(e)}`,
           );
         }
       }
@@ -311,7 +309,7 @@ function attachAtStart(cfg: HostConfig, host: Host, name: string): void {
     throw new ConfigError(cfg.source, [{
       path: `devices[${index}]`,
       message: `${name} cannot map what the regions start with (${
-        (root as Error).message.split("\n")[0]
+        errorLine(root)
       }); raise ${limit} or start the regions private`,
     }]);
   }

@@ -36,7 +36,11 @@ import { type ApplyAction, planApply } from "../bus/snapshot.ts";
 import { decodeSnapshots, SnapshotError } from "../bus/snapshot_format.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
 import { viewRuns } from "../bus/view_runs.ts";
-import { VIRTIO_MEM_USABLE_EXTENT, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
+import {
+  VIRTIO_MEM_USABLE_EXTENT,
+  type VirtioMemCheck,
+  type VirtioMemDevice,
+} from "../plugins/virtio_mem.ts";
 import { hex } from "../util/_hex.ts";
 import type { Host } from "./build.ts";
 import { errorLine } from "../util/text.ts";
@@ -193,7 +197,13 @@ function checkPlugged(
         `${hex(region.base + p.end * page)}) is ${set ? "plugged" : "unplugged"} ${rule}`,
     );
   // What a device's check refusing part `p` says: its rule in words.
-  const refusal = (p: Part, set: boolean, d: VirtioMemDevice, checked: Checked, after: number) => {
+  const refusal = (
+    p: Part,
+    set: boolean,
+    d: VirtioMemDevice,
+    checked: VirtioMemCheck,
+    after: number,
+  ) => {
     const device = `virtio-mem ${d.name}`;
     switch (checked.rule) {
       case "unaligned":
@@ -246,9 +256,6 @@ function checkPlugged(
     }
   }
 }
-
-/** A virtio-mem device's answer to {@link VirtioMemDevice.check}. */
-type Checked = ReturnType<VirtioMemDevice["check"]>;
 
 /** Where an unplug outside every device of a region is: the region's devices, or none. */
 function outside(devices: readonly VirtioMemDevice[]): string {

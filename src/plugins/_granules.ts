@@ -9,21 +9,26 @@
  * failed and nothing was mapped (the QEMU policies' `failedMapAlwaysUnmaps`),
  * and an unmap that fails there is reported and ignored: the populate fails
  * with the map's error. memstate skips the unmap when nothing was mapped, and
- * a failed undo is its populate's error (the bus then fails the region).
+ * an unmap that fails there leaves granules mapped that the store says are
+ * not: the populate throws a {@link ListenerUndoError}, and the bus fails the
+ * region rather than take the refusal as a clean one.
  *
  * @module
  */
 
+import { ListenerUndoError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { vmmRules } from "../settings/vmm.ts";
 
 /**
  * Maps `[offset, offset + size)` of `region` in `granule` steps; on failure
  * unmaps the whole section with one `unmapRange` call and rethrows the map's
- * error, as `region`'s policy says (see the module documentation). The policy
- * is read only when a map fails: populates that succeed pay nothing for it.
+ * error, as `region`'s policy says (see the module documentation); `listener`
+ * names the plugin in a {@link ListenerUndoError}. The policy is read only
+ * when a map fails: populates that succeed pay nothing for it.
  */
 export function mapGranules(
+  listener: string,
   region: Region,
   offset: number,
   size: number,
@@ -43,7 +48,13 @@ export function mapGranules(
       } catch {
         // Reported and ignored by QEMU; the populate fails with the map's error below.
       }
-    } else if (done > offset) unmapRange(offset, size);
+    } else if (done > offset) {
+      try {
+        unmapRange(offset, size);
+      } catch (undo) {
+        throw new ListenerUndoError(listener, e, undo);
+      }
+    }
     throw e;
   }
 }

@@ -97,7 +97,7 @@ export function iommufd(options: IommufdOptions): Plugin {
       const iova = s.region.base + s.offset, vaddr = s.region.hostAddress + s.offset;
       if ("g" in state) {
         const g = state.g;
-        mapGranules(s.region, s.offset, s.size, g, (off) => {
+        mapGranules(name, s.region, s.offset, s.size, g, (off) => {
           c.call("map", () => ioas.map(s.region.base + off, s.region.hostAddress + off, g));
           c.mapped(1, g);
         }, (off, size) => {

@@ -24,6 +24,7 @@ export {
   VIRTIO_MEM_MIN_BLOCK_SIZE,
   VIRTIO_MEM_USABLE_EXTENT,
   virtioMem,
+  type VirtioMemCheck,
   type VirtioMemDevice,
   type VirtioMemOptions,
   type VirtioMemResponse,

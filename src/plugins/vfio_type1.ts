@@ -109,7 +109,7 @@ export function vfioType1(options: VfioType1Options): Plugin {
         counters.mapped(1, g);
       };
       const undo = (off: number, size: number) => unmapRange(counters, base, off, size, g);
-      mapGranules(s.region, s.offset, s.size, g, map, undo);
+      mapGranules(name, s.region, s.offset, s.size, g, map, undo);
     },
     discard(s: Section, { g }, { counters }) {
       unmapRange(counters, s.region.base, s.offset, s.size, g);

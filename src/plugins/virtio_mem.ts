@@ -93,7 +93,7 @@ export const VIRTIO_MEM_MIN_BLOCK_SIZE = 2 ** 20;
 const PLUGGED_VIEW: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
 
 /** What {@link VirtioMemDevice.check} returns (spelled out there, where the docs show it). */
-type VirtioMemCheck = ReturnType<VirtioMemDevice["check"]>;
+export type VirtioMemCheck = ReturnType<VirtioMemDevice["check"]>;
 
 /** The check that refuses a request: one of QEMU's, see {@link VirtioMemDevice.check}. */
 type VirtioMemRule = NonNullable<VirtioMemCheck["rule"]>;
@@ -365,7 +365,8 @@ class VirtioMem implements VirtioMemDevice {
    * Changes PLUGGED through the bus and discards the backing of what is
    * unplugged (`virtio_mem_set_block_state`), keeping `pluggedSize` to what
    * the store holds; `BUSY` when that fails: a listener refused, or the
-   * backing could not be discarded (see {@link VirtioMem.#putBack}). `all`:
+   * backing could not be discarded and some of what was unplugged could be
+   * plugged back (`ACK` when none could: see {@link VirtioMem.#putBack}). `all`:
    * UNPLUG_ALL over the whole device (`virtio_mem_unplug_all`), which
    * notifies as {@link Region.discardAll} does.
    */
@@ -405,20 +406,21 @@ class VirtioMem implements VirtioMemDevice {
     let lost = 0;
     let failure: unknown;
     for (const [from, to] of runs) {
+      let why = "the region failed first";
       if (failure === undefined) {
         try {
           this.#region.change(from, to - from, PLUGGED, 0);
           continue;
         } catch (e) {
           if (!(e instanceof ConversionError)) failure = e;
-          const why = errorLine(e);
-          this.#warnings.push(
-            `[${hex(this.#region.base + from)}, ${hex(this.#region.base + to)}) stays unplugged ` +
-              `with its backing kept: the backing could not be discarded and plugging it back ` +
-              `failed: ${why}`,
-          );
+          why = errorLine(e);
         }
       }
+      this.#warnings.push(
+        `[${hex(this.#region.base + from)}, ${hex(this.#region.base + to)}) stays unplugged ` +
+          `with its backing kept: the backing could not be discarded and plugging it back ` +
+          `failed: ${why}`,
+      );
       lost += to - from;
     }
     this.pluggedSize -= lost;

@@ -31,7 +31,7 @@ export function notSynchronous(fn: unknown): string | undefined {
 }
 
 /** True when `value` is a promise or any other thenable. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
+function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null &&
     typeof (value as { then?: unknown }).then === "function";
 }
@@ -40,7 +40,7 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
  * Handles the rejection of `value`, a promise a hook returned and nobody will
  * await, so that it cannot end the process as an unhandled rejection.
  */
-export function ignoreRejection(value: PromiseLike<unknown>): void {
+function ignoreRejection(value: PromiseLike<unknown>): void {
   try {
     value.then(undefined, () => {});
   } catch {
@@ -55,11 +55,19 @@ export function ignoreRejection(value: PromiseLike<unknown>): void {
  * else a hook returns is left alone. Every call of a listener goes through here.
  */
 export function refusePromise(returned: unknown, hook: string): void {
-  if (returned === undefined || !isThenable(returned)) return;
-  ignoreRejection(returned);
-  throw new TypeError(
-    `${hook} returned a Promise; ${hook} must be synchronous (memstate does not await it)`,
-  );
+  if (returned === undefined) return;
+  const problem = promiseProblem(returned, hook);
+  if (problem !== undefined) throw new TypeError(`${hook} ${problem}`);
+}
+
+/**
+ * When `value`, what hook `hook` returned, is a promise: handles its
+ * rejection and says so in words; otherwise undefined.
+ */
+function promiseProblem(value: unknown, hook: string): string | undefined {
+  if (!isThenable(value)) return undefined;
+  ignoreRejection(value);
+  return `returned a Promise; ${hook} must be synchronous (memstate does not await it)`;
 }
 
 /**
@@ -76,11 +84,6 @@ export function callSync(call: () => unknown, hook: string): { value: unknown } 
   } catch (e) {
     return { problem: `threw: ${errorLine(e)}` };
   }
-  if (isThenable(value)) {
-    ignoreRejection(value);
-    return {
-      problem: `returned a Promise; ${hook} must be synchronous (memstate does not await it)`,
-    };
-  }
-  return { value };
+  const problem = promiseProblem(value, hook);
+  return problem === undefined ? { value } : { problem };
 }

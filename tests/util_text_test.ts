@@ -1,0 +1,16 @@
+// errorLine: how a message quotes an error thrown by a user's code (a plugin hook, a module).
+import assert from "node:assert/strict";
+import { errorLine } from "../src/util/text.ts";
+
+Deno.test("errorLine: the first non-empty line of the message, controls escaped, at most 200 characters", () => {
+  assert.equal(errorLine(new Error("\n  \nfirst\nsecond")), "first");
+  // A terminal acts on ESC and C1 controls: they are shown, not sent.
+  assert.equal(errorLine(new Error("a\x1b[2Jb\nsecond")), "a\\u001b[2Jb");
+  assert.equal(errorLine(new Error("x\u009b2Jy")), "x\\u009b2Jy");
+  // An error without a message is named by its class; a thrown non-error by its string.
+  assert.equal(errorLine(new TypeError("")), "TypeError");
+  assert.equal(errorLine("plain"), "plain");
+  assert.equal(errorLine(42), "42");
+  const long = errorLine(new Error("z".repeat(500)));
+  assert.equal(long, "z".repeat(200) + "...");
+});
