@@ -79,11 +79,30 @@ Deno.test("memstate: a populate whose own undo fails leaves the DMA plugin out o
   t1.faults.failNth("type1.unmap", 1, "EIO");
   assert.throws(() => t1.region.convert(0, 4 * PAGE, "shared"), (e) => {
     assert.ok(e instanceof RegionFailedError, String(e));
-    assert.match(e.message, /nic0 could not undo its own part$/);
+    assert.match(
+      e.message,
+      /: nic0 refused populate of \[0x0, \+0x4000\) \(type1\.map: ENOMEM.*\) and could not undo its own part: type1\.unmap: EIO/,
+    );
     assert.ok(e.cause instanceof ListenerUndoError);
+    assert.equal((e.cause.refusal as HwError).errno, "ENOMEM");
     return true;
   });
   assert.ok(t1.region.failure instanceof RegionFailedError);
+  // Out of step, and said so: nic0 holds the granule the store does not have shared.
+  assert.equal(t1.container.mappingCount, 1);
+  assert.equal(t1.region.store.get(0), 0);
+  // The same when the plugin attaches late and its replay's populate is the one refused.
+  const t2 = simSetup({ type1: false });
+  t2.region.convert(0, 4 * PAGE, "shared");
+  const late = new SimType1Container({ faults: t2.faults });
+  t2.faults.failNth("type1.map", 2, "ENOMEM");
+  t2.faults.failNth("type1.unmap", 1, "EIO");
+  assert.throws(
+    () => vfioType1({ name: "late", container: late }).attach(t2.region),
+    (e) =>
+      e instanceof RegionFailedError && /late refused populate .* could not undo/.test(e.message),
+  );
+  assert.equal(late.mappingCount, 1);
   // The same from a listener of one's own, on the one-page path.
   const region = new Region({ name: "ram", size: MiB });
   region.register({
@@ -93,7 +112,10 @@ Deno.test("memstate: a populate whose own undo fails leaves the DMA plugin out o
     },
     discard() {},
   });
-  assert.throws(() => region.convert(0, PAGE, "shared"), /mine could not undo its own part$/);
+  assert.throws(
+    () => region.convert(0, PAGE, "shared"),
+    /mine refused populate of \[0x0, \+0x1000\) \(no room\) and could not undo its own part: stuck/,
+  );
   assert.throws(() => region.convert(PAGE, PAGE, "shared"), RegionFailedError);
 });
 

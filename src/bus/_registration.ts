@@ -9,7 +9,7 @@
 import type { StateStore } from "../store/state_store.ts";
 import type { Section } from "./listener.ts";
 import type { PlannedCall, Registration } from "./_plan.ts";
-import { rollBack } from "./_transaction.ts";
+import { rollBack, undoneItself } from "./_transaction.ts";
 import { refusePromise } from "../util/_sync.ts";
 import { viewRuns } from "./view_runs.ts";
 
@@ -21,6 +21,11 @@ export interface FailedReplay {
   cause: unknown;
   /** Notifications sent, rollbacks included. */
   notified: number;
+  /**
+   * Set when the replay's rollback failed, or the refusing listener could not
+   * undo its own part: the listener may hold what the store does not.
+   */
+  rollbackFailure?: { call: PlannedCall; cause: unknown };
 }
 
 /**
@@ -43,8 +48,8 @@ export function replayRegistration(
     } catch (cause) {
       if (mode !== "rollback") return { call, cause, notified: i };
       const done = calls.slice(0, i);
-      const failure = rollBack(done, toSection);
-      if (failure) throw failure.cause;
+      const rollbackFailure = rollBack(done, toSection) ?? undoneItself(call, cause);
+      if (rollbackFailure) return { call, cause, notified: 2 * i, rollbackFailure };
       return { call, cause, notified: 2 * i };
     }
   }

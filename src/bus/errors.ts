@@ -123,9 +123,10 @@ export class RegionFailedError extends Error {
  * What a listener throws when it refuses a call and could not undo its own
  * part of it (a DMA plugin mapped some granules, then the map failed, then so
  * did the unmap of those granules). The listener is out of step with the
- * store, so the change fails the region ({@link RegionFailedError}) instead of
- * being refused cleanly: a refusal promises that the listener holds nothing
- * of the change.
+ * store, so under memstate's policy the change fails the region
+ * ({@link RegionFailedError}) instead of being refused cleanly: a refusal
+ * promises that the listener holds nothing of the change. The QEMU policies
+ * take it as the refusal it wraps (QEMU has no such signal).
  */
 export class ListenerUndoError extends Error {
   /** Why the listener refused the call (its own undo's failure is the `cause`). */

@@ -56,7 +56,9 @@ export interface Range {
  * Every participant already notified in the same change then receives the
  * inverse call (populate for a discard, discard for a populate) in reverse
  * order, the store is left untouched, and the caller gets a `ConversionError`.
- * An inverse call must not fail; if it does the region is marked failed.
+ * An inverse call must not fail; if it does the region is marked failed. A
+ * listener whose own undo failed throws a `ListenerUndoError` instead: under
+ * memstate's policy that too marks the region failed.
  *
  * **Synchronous.** The bus never awaits a call: `populate` and `discard` must
  * have done their work when they return. An `async` one is refused at

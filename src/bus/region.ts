@@ -24,6 +24,7 @@ import { readRuns } from "../store/_read_runs.ts";
 import {
   ConversionError,
   InvalidChangeError,
+  ListenerUndoError,
   RegionFailedError,
   type RolledBack,
   SourceError,
@@ -502,7 +503,12 @@ export class Region {
     const failed = replayRegistration(this.#rules.failedReplay, calls, this.#toSection);
     this.stats.notifications += failed?.notified ?? calls.length;
     if (failed && this.#rules.failedReplay === "rollback") {
-      this.#refused({ call: failed.call, cause: failed.cause }, range.offset, range.size);
+      const { call, cause, rollbackFailure } = failed;
+      this.#refused(
+        rollbackFailure ? { call, cause, rollbackFailure } : { call, cause },
+        range.offset,
+        range.size,
+      );
     }
     this.#insert(reg);
     if (failed) {
@@ -981,15 +987,17 @@ export class Region {
     }, outcome.cause);
     this.stats.refused++;
     if (outcome.rollbackFailure) {
-      const who = outcome.rollbackFailure.call.registration.listener.name;
-      const what = outcome.rollbackFailure.call === outcome.call
-        ? "could not undo its own part"
-        : "refused the inverse call";
-      this.#failure = new RegionFailedError(
-        this.name,
-        `rolling back after "${error.message}" failed: ${who} ${what}`,
-        outcome.rollbackFailure.cause,
-      );
+      // The verdict first: a message quoted in one line (errorLine) keeps it.
+      const failed = outcome.rollbackFailure;
+      const refused = `${outcome.call.registration.listener.name} refused ${outcome.call.kind} ` +
+        `of [${hex(section.offset)}, +${hex(section.size)})`;
+      const cause = failed.cause;
+      const message = cause instanceof ListenerUndoError && failed.call === outcome.call
+        ? `${refused} (${errorLine(cause.refusal)}) and could not undo its own part: ` +
+          errorLine(cause.cause)
+        : `${failed.call.registration.listener.name} refused the inverse call after ${refused}: ` +
+          errorLine(cause);
+      this.#failure = new RegionFailedError(this.name, message, cause);
       throw this.#failure;
     }
     throw error;

@@ -112,7 +112,7 @@ export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
   const plans = host.regions.map((region) => {
     const snapshot = byName.get(region.name)!;
     const devices = all.filter((d) => d.addr >= region.base && d.addr < region.base + region.size);
-    const changes: Change[] = [];
+    const changes: ApplyAction[] = [];
     // Checks shapes and bits now; the changes are only listed, when `run` is called.
     const apply = planApply(region, snapshot, {
       change: (start, end, setBits, clearBits) =>
@@ -134,11 +134,8 @@ export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
   return { regions: plans.map((p, i) => ({ name: p.region.name, ...counts[i] })) };
 }
 
-/** One change of a load: set or clear `bit` over pages `[start, end)` of a region. */
-type Change = ApplyAction;
-
 /** A change, or its part inside one virtio-mem device (whole blocks, made by the device). */
-interface Step extends Change {
+interface Step extends ApplyAction {
   region: Region;
   device?: VirtioMemDevice;
 }
@@ -172,7 +169,7 @@ function* parts(
 }
 
 /** A change as steps: `PLUGGED` is cut where the region's virtio-mem devices begin and end. */
-function split(region: Region, devices: readonly VirtioMemDevice[], c: Change): Step[] {
+function split(region: Region, devices: readonly VirtioMemDevice[], c: ApplyAction): Step[] {
   if (c.bit !== PLUGGED || devices.length === 0) return [{ ...c, region }];
   return [...parts(region, devices, c.start, c.end)].map((p) => ({ ...c, ...p, region }));
 }
