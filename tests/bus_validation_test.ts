@@ -205,3 +205,27 @@ Deno.test("discardAll: guest_memfd's SHARED bit has no discard-all; it is refuse
     assert.deepEqual(log, [], vmm);
   }
 });
+
+Deno.test("library arguments that are not objects are named, not met with a JavaScript error", () => {
+  // region.ts: the constructor's options, register's range and isPopulated's view are checked
+  // before they are read, so a caller's mistake reads as one.
+  assert.throws(
+    () => new Region(null as unknown as { name: string; size: number }),
+    /options: a region needs \{ name, size, \.\.\. \}, got null/,
+  );
+  const region = new Region({ name: "ram", size: MiB });
+  const listener = new RecordingListener("l", 0, KVM_VIEW, region.pages, []);
+  assert.throws(
+    () => region.register(listener, null as unknown as { offset: number; size: number }),
+    (e) =>
+      e instanceof InvalidChangeError && /range: must be a non-empty byte range/.test(e.message),
+  );
+  assert.deepEqual(region.listeners, [], "nothing registered");
+  for (const view of ["dma", { mask: 0, value: 1 }, null]) {
+    assert.throws(
+      () => region.isPopulated({ offset: 0, size: 4096 }, view as unknown as typeof DMA_VIEW),
+      /view: /,
+      JSON.stringify(view),
+    );
+  }
+});

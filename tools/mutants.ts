@@ -946,6 +946,15 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/plugins_dma_limit_test.ts"],
   },
   {
+    id: "region-is-populated-view-unchecked",
+    file: "src/bus/region.ts",
+    search:
+      '  isPopulated(range: Range, view: View = DMA_VIEW): boolean {\n    checkView(view, "view");\n',
+    replace: "  isPopulated(range: Range, view: View = DMA_VIEW): boolean {\n",
+    what: "isPopulated takes a malformed view and answers false instead of naming it",
+    tests: ["tests/bus_validation_test.ts"],
+  },
+  {
     id: "kvm-discard-skips-hugetlb",
     file: "src/plugins/kvm_attributes.ts",
     search: "    if (shared === undefined) return;",

@@ -189,6 +189,9 @@ export class Region {
 
   /** Creates a region; see {@link RegionOptions}. */
   constructor(options: RegionOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`options: a region needs { name, size, ... }, got ${options}`);
+    }
     const name = options.name;
     if (typeof name !== "string" || name === "") {
       throw new TypeError(`name: a region needs a non-empty name, got ${JSON.stringify(name)}`);
@@ -552,6 +555,7 @@ export class Region {
 
   /** True only if every byte of `range` is populated under `view` (no alignment needed). */
   isPopulated(range: Range, view: View = DMA_VIEW): boolean {
+    checkView(view, "view");
     const [start, end] = this.#pagesCovering(range);
     for (const run of viewRuns(this.store, start, end, view, this.#implied)) {
       if (!run.populated) return false;
@@ -799,7 +803,8 @@ export class Region {
       this.#reject("offset", "a non-negative integer", offset);
     }
     if (!Number.isSafeInteger(size) || size <= 0) this.#reject("size", "a positive integer", size);
-    // pageSize is a power of two (the constructor checks): no `%` of a double (isMultipleOfPowerOfTwo).
+    // pageSize is a power of two (the constructor checks): no `%` of a double
+    // (isMultipleOfPowerOfTwo).
     if (!isMultipleOfPowerOfTwo(offset, this.pageSize)) {
       this.#reject("offset", `aligned to ${this.pageSize}`, offset);
     }
@@ -1052,7 +1057,7 @@ export class Region {
         granularity,
       );
     }
-    const { offset, size } = range;
+    const { offset, size } = range ?? {};
     const bad = !Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 ||
       size <= 0 || offset + size > this.size;
     if (bad) {
