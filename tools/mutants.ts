@@ -903,7 +903,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "sync-observer-async-accepted",
     file: "src/bus/region.ts",
-    search: "    if (how) throw new TypeError(`observer: must be synchronous; it is ${how}`);",
+    search: '    refuseAsync(observer, "observer:");\n',
     replace: "",
     what: "an async observer is taken where it is given",
     tests: ["tests/bus_sync_listener_test.ts"],
@@ -1098,25 +1098,25 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "sync-replay-promise-accepted",
     file: "src/bus/_registration.ts",
-    search: 'refusePromise(call.registration.listener.populate(toSection(call)), "populate");',
-    replace: "call.registration.listener.populate(toSection(call));",
+    search: '      invoke(call, "populate", toSection(call));',
+    replace: "      call.registration.listener.populate(toSection(call));",
     what: "a replayed populate that returns a promise is accepted: the listener registers",
     tests: ["tests/bus_sync_listener_test.ts"],
   },
   {
     id: "sync-qemu-promise-accepted",
     file: "src/bus/_qemu_state_change.ts",
-    search:
-      'if (call.kind === "populate") refusePromise(reg.listener.populate(section), "populate");',
-    replace: 'if (call.kind === "populate") reg.listener.populate(section);',
+    search: "        invoke(call, call.kind, section);",
+    replace: '        if (call.kind === "populate") reg.listener.populate(section);\n' +
+      "        else reg.listener.discard(section);",
     what: "under a QEMU policy a populate that returns a promise is accepted",
     tests: ["tests/bus_sync_listener_test.ts"],
   },
   {
     id: "sync-register-async-accepted",
     file: "src/bus/region.ts",
-    search: "if (how) throw new TypeError(`listener ${name}: ${fn} must be synchronous",
-    replace: 'if (how === "none") throw new TypeError(`listener ${name}: ${fn} must be synchronous',
+    search: "      refuseAsync(listener[fn], `listener ${name}: ${fn}`);\n",
+    replace: "",
     what: "region.register takes a listener whose populate or discard is async",
     tests: ["tests/bus_sync_listener_test.ts"],
   },
@@ -1131,8 +1131,9 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "sync-virtio-mem-async-discard",
     file: "src/plugins/virtio_mem.ts",
-    search: "const how = notSynchronous(discard);",
-    replace: "const how = notSynchronous(undefined);",
+    search:
+      '    refuseAsync(discard, `${who}: discardBacking`, " (memstate does not await it)");\n',
+    replace: "",
     what: "virtioMem takes an async discardBacking, which it never awaits",
     tests: ["tests/plugins_virtio_mem_rules_test.ts"],
   },

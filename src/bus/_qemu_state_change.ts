@@ -35,7 +35,7 @@ import { readRuns } from "../store/_read_runs.ts";
 import type { Notification, Section } from "./listener.ts";
 import type { PlannedCall, Registration } from "./_plan.ts";
 import { isPopulatedState } from "./view.ts";
-import { refusePromise } from "../util/_sync.ts";
+import { invoke } from "./_transaction.ts";
 
 /**
  * What QEMU undoes when a listener refuses a populate.
@@ -152,8 +152,7 @@ function round(
       const call = calls[i];
       const section = spec.toSection(call);
       try {
-        if (call.kind === "populate") refusePromise(reg.listener.populate(section), "populate");
-        else refusePromise(reg.listener.discard(section), "discard");
+        invoke(call, call.kind, section);
       } catch (cause) {
         if (call.kind === "discard") {
           outcome.ignored.push({ call, cause });
@@ -234,7 +233,7 @@ function undo(
     const inverse: PlannedCall = { ...call, kind: "discard" };
     const section = spec.toSection(inverse);
     try {
-      refusePromise(call.registration.listener.discard(section), "discard");
+      invoke(call, "discard", section);
       outcome.notifications.push(notification(inverse, section));
     } catch (cause) {
       outcome.ignored.push({ call: inverse, cause });

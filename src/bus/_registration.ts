@@ -9,8 +9,7 @@
 import type { StateStore } from "../store/state_store.ts";
 import type { Section } from "./listener.ts";
 import type { PlannedCall, Registration } from "./_plan.ts";
-import { rollBack, undoneItself } from "./_transaction.ts";
-import { refusePromise } from "../util/_sync.ts";
+import { invoke, rollBack, undoneItself } from "./_transaction.ts";
 import { viewRuns } from "./view_runs.ts";
 
 /** A refused replay: the call refused, what the listener threw, the populates accepted. */
@@ -44,7 +43,7 @@ export function replayRegistration(
   for (let i = 0; i < calls.length; i++) {
     const call = calls[i];
     try {
-      refusePromise(call.registration.listener.populate(toSection(call)), "populate");
+      invoke(call, "populate", toSection(call));
     } catch (cause) {
       if (mode !== "rollback") return { call, cause, notified: i };
       const done = calls.slice(0, i);

@@ -89,7 +89,11 @@ export function undoneItself(
   return cause instanceof ListenerUndoError ? { call, cause } : undefined;
 }
 
-function invoke(call: PlannedCall, kind: "populate" | "discard", section: Section): void {
+/**
+ * Makes `call`'s listener's `kind` call over `section`: every path of the bus
+ * calls a listener through here, so a promise it returns is refused alike.
+ */
+export function invoke(call: PlannedCall, kind: "populate" | "discard", section: Section): void {
   const listener = call.registration.listener;
   if (kind === "populate") refusePromise(listener.populate(section), kind);
   else refusePromise(listener.discard(section), kind);

@@ -66,7 +66,7 @@ import {
 import type { SnapshotJson } from "./snapshot_format.ts";
 import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
-import { notSynchronous, refusePromise } from "../util/_sync.ts";
+import { refuseAsync, refusePromise } from "../util/_sync.ts";
 import { errorLine } from "../util/text.ts";
 
 /** Which store a region keeps its state in. */
@@ -470,10 +470,7 @@ export class Region {
         throw new TypeError(`hook: must have before and after functions`);
       }
       for (const step of ["before", "after"] as const) {
-        const how = notSynchronous(hook[step]);
-        if (how) {
-          throw new TypeError(`hook ${hook.name}: ${step} must be synchronous; it is ${how}`);
-        }
+        refuseAsync(hook[step], `hook ${hook.name}: ${step}`);
       }
       if (this.#hook !== undefined) {
         throw new RangeError(
@@ -588,8 +585,7 @@ export class Region {
     if (typeof observer !== "function") {
       throw new TypeError(`observer: must be a function, got ${typeof observer}`);
     }
-    const how = notSynchronous(observer);
-    if (how) throw new TypeError(`observer: must be synchronous; it is ${how}`);
+    refuseAsync(observer, "observer:");
     this.#observers = [...this.#observers, observer];
     return () => {
       this.#observers = this.#observers.filter((o) => o !== observer);
@@ -1036,8 +1032,7 @@ export class Region {
       if (typeof listener[fn] !== "function") {
         throw new TypeError(`listener ${name}: ${fn} must be a function`);
       }
-      const how = notSynchronous(listener[fn]);
-      if (how) throw new TypeError(`listener ${name}: ${fn} must be synchronous; it is ${how}`);
+      refuseAsync(listener[fn], `listener ${name}: ${fn}`);
     }
     if (this.#registrations.some((r) => r.listener === listener)) {
       throw new RangeError(`listener ${name}: already registered on region ${this.name}`);

@@ -112,16 +112,12 @@ export function loadHostState(host: Host, bytes: Uint8Array): LoadedState {
   const plans = host.regions.map((region) => {
     const snapshot = byName.get(region.name)!;
     const devices = all.filter((d) => d.addr >= region.base && d.addr < region.base + region.size);
-    const changes: ApplyAction[] = [];
-    // Checks shapes and bits now; the changes are only listed, when `run` is called.
-    const apply = planApply(region, snapshot, {
-      change: (start, end, setBits, clearBits) =>
-        changes.push({ start, end, bit: setBits | clearBits, set: setBits !== 0 }),
-    });
-    return { region, devices, changes, apply };
+    // Checks shapes and bits now; `run` makes no change (the steps below make them).
+    const apply = planApply(region, snapshot, { change: () => {} });
+    return { region, devices, changes: apply.actions(), apply };
   });
-  for (const p of plans) checkPlugged(p.region, p.devices, p.apply.actions());
-  // Claims the saved bits a region lacks and lists the changes checked; none is made yet.
+  for (const p of plans) checkPlugged(p.region, p.devices, p.changes);
+  // Claims the saved bits a region lacks and counts the changes checked; none is made yet.
   const counts = plans.map((p) => p.apply.run());
   // Every region's clears before any region's sets: unmaps before maps, unplugs before plugs.
   const steps: Step[] = [];

@@ -59,7 +59,7 @@ import type { Listener, Range, Section } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
 import { DMA_VIEW, type View } from "../bus/view.ts";
 import { SortedMap } from "../util/sorted_map.ts";
-import { notSynchronous, refusePromise } from "../util/_sync.ts";
+import { refuseAsync, refusePromise } from "../util/_sync.ts";
 import {
   checkPluginName,
   type Plugin,
@@ -190,14 +190,12 @@ class Defined<S> implements DefinedPlugin<S> {
     }
     // Every hook is called synchronously: an async one would not have done its work on return.
     for (const hook of SYNC_HOOKS) {
-      const how = notSynchronous(spec[hook]);
-      if (how) {
-        throw new TypeError(
-          `definePlugin ${this.name}: ${hook} must be synchronous; it is ${how} (memstate ` +
-            `neither awaits nor iterates what it returns: do the work, or throw to refuse, ` +
-            `before returning)`,
-        );
-      }
+      refuseAsync(
+        spec[hook],
+        `definePlugin ${this.name}: ${hook}`,
+        " (memstate neither awaits nor iterates what it returns: do the work, or throw to " +
+          "refuse, before returning)",
+      );
     }
     this.kind = spec.kind;
     this.#spec = spec;

@@ -65,7 +65,7 @@ import { type ViewRun, viewRuns } from "../bus/view_runs.ts";
 import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
-import { notSynchronous, refusePromise } from "../util/_sync.ts";
+import { refuseAsync, refusePromise } from "../util/_sync.ts";
 import { errorLine } from "../util/text.ts";
 
 /** A virtio-mem response type. */
@@ -267,12 +267,7 @@ class VirtioMem implements VirtioMemDevice {
     if (discard !== undefined && typeof discard !== "function") {
       throw new TypeError(`${who}: discardBacking must be a function, got ${typeof discard}`);
     }
-    const how = notSynchronous(discard);
-    if (how) {
-      throw new TypeError(
-        `${who}: discardBacking must be synchronous; it is ${how} (memstate does not await it)`,
-      );
-    }
+    refuseAsync(discard, `${who}: discardBacking`, " (memstate does not await it)");
     this.#region = region;
     this.#offset = offset;
     this.#discardBacking = discard;

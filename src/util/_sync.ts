@@ -30,6 +30,16 @@ export function notSynchronous(fn: unknown): string | undefined {
   }
 }
 
+/**
+ * Throws a TypeError, `"<subject> must be synchronous; it is <how><note>"`,
+ * when `fn` is not a plain synchronous function ({@link notSynchronous}): the
+ * check every place that takes a hook makes where the hook is given.
+ */
+export function refuseAsync(fn: unknown, subject: string, note = ""): void {
+  const how = notSynchronous(fn);
+  if (how) throw new TypeError(`${subject} must be synchronous; it is ${how}${note}`);
+}
+
 /** True when `value` is a promise or any other thenable. */
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null &&
