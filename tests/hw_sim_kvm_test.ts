@@ -438,7 +438,7 @@ Deno.test("kvm SET_USER_MEMORY_REGION2: a guest physical range that wraps is EIN
 });
 
 Deno.test("kvm SET_USER_MEMORY_REGION2: overlapping another slot in the same address space is EEXIST", () => {
-  const { kvm, base, shared } = slotSetup();
+  const { kvm, base } = slotSetup();
   kvm.setUserMemoryRegion2(base());
   refusesSlot(
     kvm,
@@ -446,15 +446,25 @@ Deno.test("kvm SET_USER_MEMORY_REGION2: overlapping another slot in the same add
     "EEXIST",
     /overlaps slot 0/,
   );
-  // The SMM address space (1 << 16) is separate: the same range is fine there.
-  kvm.setUserMemoryRegion2({
-    slot: (1 << 16) | 1,
-    flags: 0,
-    guestPhysAddr: 0,
-    memorySize: 16 * MiB,
-    userspaceAddr: shared.hostAddress,
-  });
-  assert.equal(kvm.memslots().length, 2);
+  // On a VM without private memory the SMM address space (1 << 16) is separate: the same
+  // range is fine there.
+  const plain = new SimKvm({ privateMemory: false });
+  const memory = plain.createSharedMemory(16 * MiB);
+  const spec = { flags: 0, guestPhysAddr: 0, memorySize: 16 * MiB };
+  plain.setUserMemoryRegion2({ ...spec, slot: 0, userspaceAddr: memory.hostAddress });
+  plain.setUserMemoryRegion2({ ...spec, slot: (1 << 16) | 1, userspaceAddr: memory.hostAddress });
+  assert.equal(plain.memslots().length, 2);
+  assert.equal(kvm.memslots().length, 1);
+});
+
+Deno.test("kvm SET_USER_MEMORY_REGION2: a VM with private memory has no SMM address space (kvm_arch_nr_memslot_as_ids: 1 with private memory, 2 without)", () => {
+  const { kvm, base } = slotSetup();
+  const smm = base({ slot: 1 << 16, flags: 0, guestMemfd: undefined });
+  refusesSlot(kvm, smm, "EINVAL", /address space 1 .*no SMM space/);
+  const plain = new SimKvm({ privateMemory: false });
+  const memory = plain.createSharedMemory(16 * MiB);
+  plain.setUserMemoryRegion2({ ...smm, userspaceAddr: memory.hostAddress });
+  assert.equal(plain.memslots()[0].slot, 1 << 16);
 });
 
 Deno.test("kvm SET_USER_MEMORY_REGION2: deleting (size 0) a slot that does not exist is EINVAL", () => {

@@ -21,6 +21,8 @@ announceSkip("linux_errors_test");
 
 const PAGE = 4096;
 const FLAGS = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+/** KVM_CAP_MULTI_ADDRESS_SPACE (include/uapi/linux/kvm.h). */
+const KVM_CAP_MULTI_ADDRESS_SPACE = 118;
 const ignore = !probe.available || !probe.capabilities!.guestMemfd;
 
 /** Memslot 3 at 1 MiB: four pages of `gmem` from its start, the shared side in `shared`. */
@@ -163,6 +165,36 @@ Deno.test({
     }
     // Past the bound range it binds.
     kvm.setUserMemoryRegion2({ ...overlapping, guestMemfdOffset: 4 * PAGE });
+  },
+});
+
+Deno.test({
+  name: "memslot address space 1 (SMM) exists exactly where KVM_CAP_MULTI_ADDRESS_SPACE says 2",
+  ignore: !probe.available,
+  fn() {
+    // virt/kvm/kvm_main.c kvm_set_memory_region: an address space at or past
+    // kvm_arch_nr_memslot_as_ids is EINVAL, and kvm_vm_ioctl_check_extension_generic answers
+    // KVM_CAP_MULTI_ADDRESS_SPACE with that number (0 where the kernel has one: built without
+    // CONFIG_KVM_SMM). The simulator models a kernel with SMM: two on a VM without private
+    // memory, one with it (tests/hw_sim_kvm_test.ts).
+    using kvm = openLinuxKvm();
+    using shared = kvm.createSharedMemory(4 * PAGE);
+    const spaces = kvm.checkExtension(KVM_CAP_MULTI_ADDRESS_SPACE);
+    const smm = {
+      slot: 1 << 16,
+      flags: 0,
+      guestPhysAddr: 0x10_0000,
+      memorySize: 4 * PAGE,
+      userspaceAddr: shared.hostAddress,
+    };
+    if (spaces >= 2) kvm.setUserMemoryRegion2(smm);
+    else throwsHw(() => kvm.setUserMemoryRegion2(smm), "EINVAL", "kvm.setUserMemoryRegion2");
+    console.log(
+      `  KVM_CAP_MULTI_ADDRESS_SPACE ${spaces}: address space 1 ${
+        spaces >= 2 ? "taken" : "refused (EINVAL)"
+      }`,
+    );
+    kvm.setUserMemoryRegion2({ ...smm, slot: 0 }); // address space 0 always exists
   },
 });
 

@@ -688,9 +688,17 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "kvm-memslot-id-limit",
     file: "src/hw/sim/kvm_vm.ts",
-    search: "if (asId >= ADDRESS_SPACES || id >= KVM_USER_MEM_SLOTS) {",
-    replace: "if (asId >= ADDRESS_SPACES || id > KVM_USER_MEM_SLOTS) {",
+    search: "if (asId >= addressSpaces(this.privateMemory) || id >= KVM_USER_MEM_SLOTS) {",
+    replace: "if (asId >= addressSpaces(this.privateMemory) || id > KVM_USER_MEM_SLOTS) {",
     what: "limit check: memslot id KVM_USER_MEM_SLOTS is accepted",
+  },
+  {
+    id: "kvm-private-vm-smm-space",
+    file: "src/hw/sim/kvm_vm.ts",
+    search: "return privateMemory ? 1 : 2;",
+    replace: "return 2;",
+    what: "a VM with private memory takes memslots in the SMM address space",
+    tests: ["tests/hw_sim_kvm_test.ts"],
   },
   {
     id: "kvm-memslot-pages-limit",

@@ -9,8 +9,8 @@
  *   GUEST_MEMFD excludes both others (`EINVAL`); size, guest physical address
  *   and userspace address page aligned, the userspace range below the user
  *   address limit, the guest_memfd offset aligned and not wrapping, slot id and
- *   address space in range, no guest physical wrap, at most 2^31 - 1 pages
- *   (`EINVAL`); size 0 deletes and needs an existing slot (`EINVAL`); an
+ *   address space in range (only address space 0 on a VM with private memory:
+ *   no SMM), no guest physical wrap, at most 2^31 - 1 pages (`EINVAL`); size 0 deletes and needs an existing slot (`EINVAL`); an
  *   existing slot can only move or change flags, never change size, userspace
  *   address, READONLY or GUEST_MEMFD, and guest_memfd slots cannot change at
  *   all (`EINVAL`); a new or moved slot overlapping another in the same address
@@ -72,8 +72,15 @@ export const KVM_MEM_READONLY = 1 << 1;
  * KVM_CAP_NR_MEMSLOTS reports and QEMU's `kvm_get_max_memslots()` returns.
  */
 export const KVM_USER_MEM_SLOTS = 32764;
-/** Address spaces on x86-64 (normal and SMM). */
-const ADDRESS_SPACES = 2;
+/**
+ * Memslot address spaces on x86-64: normal and SMM, but only the first on a
+ * VM with private memory, where SMM is not supported (arch/x86/include/asm/kvm_host.h
+ * `kvm_arch_nr_memslot_as_ids`: `kvm_arch_has_private_mem(kvm) ? 1 : 2`, checked by
+ * virt/kvm/kvm_main.c `kvm_set_memory_region`).
+ */
+function addressSpaces(privateMemory: boolean): number {
+  return privateMemory ? 1 : 2;
+}
 /** KVM_MEM_MAX_NR_PAGES: the most pages one memslot may have. */
 const MAX_SLOT_PAGES = 2 ** 31 - 1;
 
@@ -93,7 +100,11 @@ export interface SimKvmOptions {
   kernel?: KernelSetting;
   /**
    * Whether the VM has private memory (a confidential VM type: default
-   * true). The real machines here create VM type 0, which has none.
+   * true). The real machines here create VM type 0, which has none. A VM with
+   * private memory has one memslot address space (no SMM); it is modelled as
+   * KVM_X86_SW_PROTECTED_VM, whose state is not protected, so READONLY slots
+   * without a guest_memfd stay allowed (SEV-ES, SEV-SNP and TDX refuse them:
+   * arch/x86/include/asm/kvm_host.h `kvm_arch_has_readonly_mem`).
    */
   privateMemory?: boolean;
 }
@@ -334,8 +345,11 @@ export class SimKvm implements KvmBackend {
     }
     const asId = Math.floor(slot / 65536);
     const id = slot % 65536;
-    if (asId >= ADDRESS_SPACES || id >= KVM_USER_MEM_SLOTS) {
-      einval(`slot ${hex(slot)}: address space ${asId} or id ${id} out of range`);
+    if (asId >= addressSpaces(this.privateMemory) || id >= KVM_USER_MEM_SLOTS) {
+      einval(
+        `slot ${hex(slot)}: address space ${asId} or id ${id} out of range` +
+          (asId === 1 && this.privateMemory ? " (a VM with private memory has no SMM space)" : ""),
+      );
     }
     if (addWrapsU64(gpa, size)) einval(`guestPhysAddr ${hex(gpa)}+${hex(size)} wraps`);
     if (size / this.pageSize > MAX_SLOT_PAGES) {
