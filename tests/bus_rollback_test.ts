@@ -1,6 +1,14 @@
 // Transactional changes: a refusal anywhere leaves listeners and store as before.
 import assert from "node:assert/strict";
-import { ConversionError, DMA_VIEW, KVM_VIEW, Region, RegionFailedError } from "../src/bus/mod.ts";
+import {
+  ConversionError,
+  DMA_VIEW,
+  KVM_VIEW,
+  Region,
+  RegionFailedError,
+  type Section,
+  SHARED,
+} from "../src/bus/mod.ts";
 import { type Call, RecordingListener } from "./helpers/recording_listener.ts";
 
 const MiB = 2 ** 20;
@@ -94,4 +102,55 @@ Deno.test("a failing rollback marks the region failed; it refuses every further 
     () => region.register({ name: "late", populate() {}, discard() {} }),
     RegionFailedError,
   );
+});
+
+Deno.test("memstate: a listener that accepts double discards gets one discard over the span of a change's discarded runs, and a refusal after it populates exactly those runs again", () => {
+  const region = new Region({ name: "ram", size: 8 * MiB });
+  const log: string[] = [];
+  let refuse = false;
+  const listener = (name: string, priority: number, acceptsDoubleDiscard: boolean) => ({
+    name,
+    priority,
+    view: DMA_VIEW,
+    acceptsDoubleDiscard,
+    populate(s: Section) {
+      log.push(`${name} populate ${s.offset / PAGE}+${s.size / PAGE}`);
+    },
+    discard(s: Section) {
+      if (refuse && name === "last") throw new Error("last refuses");
+      log.push(`${name} discard ${s.offset / PAGE}+${s.size / PAGE}${s.uniform ? "" : " mixed"}`);
+    },
+  });
+  // Discards go by descending priority: "double", then "single", then "last".
+  region.register(listener("double", 30, true));
+  region.register(listener("single", 20, false));
+  region.register(listener("last", 10, true));
+  region.convert(0, 4 * PAGE, "shared");
+  region.convert(5 * PAGE, 4 * PAGE, "shared"); // shared [0,4) and [5,9); page 4 private
+  log.length = 0;
+  refuse = true;
+  assert.throws(() => region.convert(0, 9 * PAGE, "private"), ConversionError);
+  assert.deepEqual(log, [
+    "double discard 0+9 mixed",
+    "single discard 0+4",
+    "single discard 5+4",
+    // The undo, newest first: only the runs that had been populated.
+    "single populate 5+4",
+    "single populate 0+4",
+    "double populate 5+4",
+    "double populate 0+4",
+  ]);
+  assert.deepEqual(
+    [...region.store.runs()].map((r) => [r.start, r.end, r.state & SHARED]),
+    [[0, 4, SHARED], [4, 5, 0], [5, 9, SHARED], [9, region.pages, 0]],
+  );
+  refuse = false;
+  log.length = 0;
+  region.convert(0, 9 * PAGE, "private");
+  assert.deepEqual(log, [
+    "double discard 0+9 mixed",
+    "single discard 0+4",
+    "single discard 5+4",
+    "last discard 0+9 mixed",
+  ]);
 });

@@ -378,6 +378,23 @@ export const MUTANTS: readonly Mutant[] = [
     what: "two flips with a gap between them are told as one call over the gap",
   },
   {
+    id: "bus-plan-double-discard-per-run",
+    file: "src/bus/_plan.ts",
+    search: "(populated ? reg.coalesce : reg.coalesceDiscards)",
+    replace: "reg.coalesce",
+    what: "memstate discards once per run to a listener that accepts double discards",
+    tests: ["tests/bus_rollback_test.ts", "tests/vmm_policy_test.ts"],
+  },
+  {
+    id: "bus-plan-double-discard-populates",
+    file: "src/bus/_plan.ts",
+    search: "(populated ? reg.coalesce : reg.coalesceDiscards)",
+    replace: "reg.coalesceDiscards",
+    what: "a listener that accepts double discards gets populates over spans with gaps too",
+    tests: ["tests/bus_rollback_test.ts", "tests/vmm_policy_test.ts", "tests/bus_property_test.ts"],
+  },
+
+  {
     id: "bus-rollback-order",
     file: "src/bus/_transaction.ts",
     search: "for (let i = done.length - 1; i >= 0; i--) {",

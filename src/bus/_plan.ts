@@ -26,6 +26,14 @@ export interface Registration {
   granularity: number;
   /** One call per change over the span of its flips (see `Listener.coalesce`). */
   coalesce: boolean;
+  /**
+   * One discard per change over the span of its discarded runs: `coalesce`, or a listener
+   * that accepts double discards (`Listener.acceptsDoubleDiscard`), for which a discard over
+   * pages it never saw populated is harmless. A change makes a listener discard or populate,
+   * never both (a view is a mask and a value, and the change forces the same bits on every
+   * page), so no page inside such a span stays populated.
+   */
+  coalesceDiscards: boolean;
   /** First page of the registered section. */
   startPage: number;
   /** One past the last page of the registered section. */
@@ -113,7 +121,7 @@ function addFlips(
     if (last !== undefined && last.endPage === start) {
       last.endPage = end;
       if (last.parts) last.parts[last.parts.length - 1] = end;
-    } else if (last !== undefined && reg.coalesce) {
+    } else if (last !== undefined && (populated ? reg.coalesce : reg.coalesceDiscards)) {
       // Only a call that covers more than one flip needs its parts remembered.
       if (!last.parts) last.parts = [last.startPage, last.endPage];
       last.parts.push(start, end);

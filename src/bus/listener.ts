@@ -23,8 +23,9 @@ export interface Section {
   readonly size: number;
   /**
    * False when the section spans pages already in the target state: only a
-   * coalescing listener (`Listener.coalesce`) gets such a call, when one
-   * change flips several separate runs. Otherwise every page of the section
+   * coalescing listener (`Listener.coalesce`), or a discard to one that
+   * accepts double discards, gets such a call, when one change flips several
+   * separate runs. Otherwise every page of the section
    * flips, so the inverse of the call is the state before it.
    */
   readonly uniform?: boolean;
@@ -68,6 +69,8 @@ export interface Range {
  * **Registration.** `region.register(listener, range)` replays `populate` for
  * every populated part of the range; `region.unregister(listener)` discards
  * them (one discard of the whole range when `acceptsDoubleDiscard` is true).
+ * Under memstate's policy such a listener also gets one discard per change
+ * (see `acceptsDoubleDiscard`).
  *
  * @example A listener that records what it is told
  * ```ts
@@ -98,7 +101,14 @@ export interface Listener {
   readonly view?: View;
   /** Bytes every notification is aligned to. Default: the region's page size. */
   readonly granularity?: number;
-  /** True when the listener tolerates a discard over parts it never saw populated. */
+  /**
+   * True when the listener tolerates a discard over parts it never saw
+   * populated (an unmap of nothing succeeds). Under memstate's policy one
+   * change then discards once, over the span from its first to its last
+   * discarded run (`Section.uniform` false when that span has gaps), where
+   * QEMU 11.1 discards a virtio-mem device's whole section at UNPLUG_ALL; a
+   * rollback populates exactly the runs that were discarded. Default false.
+   */
   readonly acceptsDoubleDiscard?: boolean;
   /**
    * True when the listener's calls are harmless over pages already in the

@@ -429,7 +429,8 @@ export class Region {
    * under QEMU 10.1 a listener that accepts double discards does, the others
    * get one discard per run that was populated (`virtio_mem_notify_unplug_all`
    * before the multi-source series). Under memstate it is
-   * {@link Region.change}. guest_memfd's `SHARED` bit has no such operation
+   * {@link Region.change}: one discard per run that flips, one over all of
+   * them to a listener that accepts double discards. guest_memfd's `SHARED` bit has no such operation
    * and is refused. Nothing changes when nothing in the range has the bits.
    */
   discardAll(offset: number, size: number, clearBits: number): ChangeResult {
@@ -1077,6 +1078,7 @@ export class Region {
       view,
       granularity,
       coalesce: listener.coalesce === true,
+      coalesceDiscards: listener.coalesce === true || listener.acceptsDoubleDiscard === true,
       startPage: offset / this.pageSize,
       endPage: (offset + size) / this.pageSize,
     };

@@ -57,7 +57,8 @@ export interface VmmRules {
    * A change of guest_memfd's SHARED bit whose pages are partly in the target
    * state is notified one page at a time (system/ram-block-attributes.c
    * `ram_block_attributes_state_change`, "Unexpected mixture: process
-   * individual blocks"); `memstate` notifies each maximal run once. Only that
+   * individual blocks"); `memstate` notifies each maximal run once (a listener
+   * that accepts double discards gets one discard over all of them). Only that
    * function does this: virtio-mem answers ERROR to a range not entirely in
    * the opposite state (hw/virtio/virtio-mem.c `virtio_mem_state_change_request`),
    * and its unplug-all and a source's removal have their own rules
@@ -74,7 +75,8 @@ export interface VmmRules {
    * (VFIO does), one discard per plugged run for the others (QEMU 10.1
    * `virtio_mem_notify_unplug_all`: `double_discard_supported`, else
    * `virtio_mem_for_each_plugged_section`). `"per-run"`: one discard per run
-   * that flips, as any change (`memstate`).
+   * that flips, as any change, or one over the span of those runs to a
+   * listener that accepts double discards (`memstate`).
    */
   readonly discardAll: "whole-section" | "double-discard" | "per-run";
   /**
