@@ -71,8 +71,7 @@ function subject(general: boolean) {
   region.bits.claim("plugged");
   const log: Step[] = [];
   const views: View[] = [KVM_VIEW, DMA_VIEW, { mask: PLUGGED, value: PLUGGED }, KVM_VIEW];
-  // Two listeners share a name: ChangeResult.notified names each once.
-  const names = ["kvm", "dma", "plug", "kvm"];
+  const names = ["kvm", "dma", "plug", "audit"];
   const listeners = [0, 10, -5, 10].map((priority, i) =>
     new Logged(names[i], priority, views[i], log)
   );

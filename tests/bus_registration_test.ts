@@ -132,6 +132,18 @@ Deno.test("registration checks the listener and its range, naming what is wrong"
   );
   region.register(ok);
   assert.throws(() => region.register(ok), /already registered/);
+  // Results and errors name listeners: a second listener of one name is refused, unheard.
+  const notified: string[] = [];
+  const twin = { ...ok, populate: () => void notified.push("twin") };
+  assert.throws(
+    () => region.register(twin),
+    /listener x: another listener of that name is registered on region ram/,
+  );
+  region.convert(0, 4096, "shared");
+  assert.deepEqual(notified, []);
+  region.register({ ...twin, name: "y" }); // replays page 0, shared while it was refused
+  region.convert(4096, 4096, "shared");
+  assert.deepEqual(notified, ["twin", "twin"]);
 });
 
 Deno.test("a change that would tell a coarse listener an unaligned range is refused before anyone hears", () => {

@@ -131,9 +131,12 @@ Deno.test("regions: names are unique and well-formed; at least one region", () =
   ]);
 });
 
-Deno.test("devices: names are unique", () => {
+Deno.test("devices: names are unique, and none is the KVM attributes plugin's", () => {
   assert.deepEqual(problems((c) => device(c, 1).name = "nic0"), [
     `${FILE}: devices[1].name: duplicate device name "nic0" (also devices[0].name)`,
+  ]);
+  assert.deepEqual(problems((c) => device(c, 1).name = "kvm"), [
+    `${FILE}: devices[1].name: "kvm" is the name of the KVM attributes plugin every host has`,
   ]);
 });
 

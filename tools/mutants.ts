@@ -378,6 +378,22 @@ export const MUTANTS: readonly Mutant[] = [
     what: "two flips with a gap between them are told as one call over the gap",
   },
   {
+    id: "bus-register-same-name",
+    file: "src/bus/region.ts",
+    search: "if (this.#registrations.some((r) => r.listener.name === name)) {",
+    replace: "if (this.#registrations.some((r) => r.listener.name === name + ' ')) {",
+    what: "a second listener of one name is registered; results and errors cannot tell them apart",
+    tests: ["tests/bus_registration_test.ts"],
+  },
+  {
+    id: "config-device-named-kvm",
+    file: "src/host/config/validate_devices.ts",
+    search: "if (name === KVM_PLUGIN_NAME) {",
+    replace: "if (name === KVM_PLUGIN_NAME + ' ') {",
+    what: "a device named like the KVM attributes plugin is taken, and meets an internal error",
+    tests: ["tests/host_config_test.ts"],
+  },
+  {
     id: "bus-plan-double-discard-per-run",
     file: "src/bus/_plan.ts",
     search: "(populated ? reg.coalesce : reg.coalesceDiscards)",

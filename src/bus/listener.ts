@@ -93,7 +93,7 @@ export interface Range {
  * ```
  */
 export interface Listener {
-  /** A name used in errors and reports. */
+  /** A name used in errors and reports: one listener of a name per region. */
   readonly name: string;
   /** Ordering: lower populates first and discards last. Default 0 (KVM is 0, VFIO 10). */
   readonly priority?: number;

@@ -489,7 +489,8 @@ export class Region {
    * (a {@link ConversionError}); QEMU 11.1 keeps the listener registered with
    * what was replayed and reports it (the error has `registered: true` in
    * its `cause` chain, see {@link ReplayError}); QEMU 10.1 exits (the region
-   * fails).
+   * fails). A listener already registered, or another of the same name, is
+   * a `RangeError`.
    */
   register(listener: Listener, range: Range = { offset: 0, size: this.size }): void {
     this.#checkUsable();
@@ -1037,6 +1038,13 @@ export class Region {
     }
     if (this.#registrations.some((r) => r.listener === listener)) {
       throw new RangeError(`listener ${name}: already registered on region ${this.name}`);
+    }
+    // Results, errors and reports name listeners (ChangeResult.notified lists each once): two
+    // of one name would be told apart nowhere.
+    if (this.#registrations.some((r) => r.listener.name === name)) {
+      throw new RangeError(
+        `listener ${name}: another listener of that name is registered on region ${this.name}`,
+      );
     }
     const priority = listener.priority ?? 0;
     if (!Number.isFinite(priority)) {

@@ -63,6 +63,9 @@ import {
 import { mergeSpans, populatedSpans, type Span, subtractSpans } from "./_spans.ts";
 import { hex } from "../util/_hex.ts";
 
+/** The KVM attributes plugin's name unless its options give another. */
+export const KVM_PLUGIN_NAME = "kvm";
+
 /** Options for {@link kvmAttributes}. */
 export interface KvmAttributesOptions {
   /** The VM to drive (`SimKvm` or the real Linux backend). */
@@ -145,7 +148,7 @@ class KvmAttributes implements KvmAttributesPlugin {
   #bindings = new Map<Region, { binding: KvmBinding; listener?: Listener }>();
 
   constructor(options: KvmAttributesOptions) {
-    this.name = checkPluginName(options.name ?? "kvm", "kvmAttributes");
+    this.name = checkPluginName(options.name ?? KVM_PLUGIN_NAME, "kvmAttributes");
     this.mode = options.mode ?? "separate";
     if (this.mode !== "separate" && this.mode !== "in-place") {
       throw new TypeError(

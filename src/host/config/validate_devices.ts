@@ -11,6 +11,7 @@ import type { ConfigIssue } from "./errors.ts";
 import { type FieldPath, isPlainObject, type ParsedFields, parseFields } from "./_fields.ts";
 import { type Add, hex, isPowerOfTwo, label, type RegionEntry } from "./_rule_kit.ts";
 import { VIRTIO_MEM_MIN_BLOCK_SIZE } from "../../plugins/virtio_mem.ts";
+import { KVM_PLUGIN_NAME } from "../../plugins/kvm_attributes.ts";
 import {
   type DeviceConfig,
   deviceFieldsByType,
@@ -105,7 +106,14 @@ export function checkDevices(
     const name = device.fields.name;
     if (name === undefined) continue;
     const first = firstByName.get(name);
-    if (first !== undefined) {
+    if (name === KVM_PLUGIN_NAME) {
+      // Every host attaches the KVM attributes plugin under this name; reports and listener
+      // results name plugins, so a device of the same name would be told apart nowhere.
+      add(
+        ["devices", device.index, "name"],
+        `${JSON.stringify(name)} is the name of the KVM attributes plugin every host has`,
+      );
+    } else if (first !== undefined) {
       add(
         ["devices", device.index, "name"],
         `duplicate device name ${JSON.stringify(name)} (also devices[${first}].name)`,
