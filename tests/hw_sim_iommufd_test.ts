@@ -93,6 +93,71 @@ Deno.test("iommufd MAP: needing more table pages than the limit is ENOMEM and ch
   s.ioas.map(2 * GiB + 8 * MiB, s.base, 2 * MiB); // same 1 GiB table: no new page
 });
 
+// --- MAP: the order of the rules (Linux 6.18, drivers/iommu/iommufd/) ------------------------
+// A call that breaks two rules gets the errno of the rule the kernel checks first; each
+// test breaks a pair whose order shows in the errno.
+
+Deno.test("ioas.map: a misaligned vaddr over an existing area is EEXIST (io_pagetable.c iopt_insert_area checks vaddr alignment after iopt_check_iova's overlap check)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(GiB, s.base + 1, 4096), "EEXIST", /overlaps the area/);
+});
+
+Deno.test("ioas.map: a wrapping iova with a misaligned vaddr is EOVERFLOW (io_pagetable.c iopt_check_iova checks the wrap before iopt_insert_area checks vaddr alignment)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(2 ** 64 - 4096, s.base + 1, 8192), "EOVERFLOW", /iova .* wraps/);
+});
+
+Deno.test("ioas.map: a wrapping vaddr with a misaligned iova is EOVERFLOW (pages.c iopt_alloc_user_pages checks the wrap before io_pagetable.c iopt_check_iova checks the iova)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(8 * GiB + 1, 2 ** 64 - 4096, 8192), "EOVERFLOW", /vaddr .* 2\^64/);
+});
+
+Deno.test("ioas.map: a wrapping vaddr with a misaligned size is EOVERFLOW (pages.c iopt_alloc_user_pages checks the wrap before io_pagetable.c iopt_alloc_area_pages checks the size)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(8 * GiB, 2 ** 64 - 4096, 10240), "EOVERFLOW", /vaddr/);
+});
+
+Deno.test("ioas.map: a misaligned vaddr whose range wraps is EOVERFLOW (pages.c iopt_alloc_user_pages checks the wrap before io_pagetable.c iopt_insert_area checks alignment)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(8 * GiB, 2 ** 64 - 2048, 4096), "EOVERFLOW", /vaddr/);
+});
+
+Deno.test("ioas.map: a vaddr range ending exactly at 2^64 is EOVERFLOW (pages.c iopt_alloc_user_pages adds vaddr + size, not size - 1)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(8 * GiB, 2 ** 64 - 4096, 4096), "EOVERFLOW", /reaches 2\^64/);
+  refuses(s, () => s.ioas.map(8 * GiB, U64_MAX, 4096), "EOVERFLOW");
+});
+
+Deno.test("ioas.map: a size above SIZE_MAX - PAGE_SIZE with a wrapping iova is EINVAL (pages.c iopt_alloc_pages checks the size before io_pagetable.c iopt_check_iova checks the wrap)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(8192, 0, 2 ** 64 - 4096), "EINVAL", /SIZE_MAX - PAGE_SIZE/);
+});
+
+Deno.test("ioas.map: a size above SIZE_MAX - PAGE_SIZE with a wrapping vaddr is EOVERFLOW (pages.c iopt_alloc_user_pages checks the wrap before iopt_alloc_pages checks the size, since 6.13)", () => {
+  const s = setup();
+  refuses(s, () => s.ioas.map(0, 8192, 2 ** 64 - 4096), "EOVERFLOW", /vaddr/);
+});
+
+Deno.test("ioas.map: host memory that cannot be pinned, past RLIMIT_MEMLOCK, is EFAULT (pages.c iopt_area_fill_domains pins before pfn_reader_update_pinned charges locked memory)", () => {
+  const host = new SimHost({ memlockLimit: 8 * MiB });
+  const base = host.reserve(64 * MiB);
+  const ioas = new SimIoas({ host });
+  refusesWith(
+    () => ({ areas: ioas.areas(), pinned: host.pinnedBytes(), locked: host.lockedBytes("user") }),
+    () => ioas.map(0, base + 64 * MiB, 16 * MiB), // past the reservation: not mapped
+    "EFAULT",
+    /not mapped in the host/,
+  );
+  assert.throws(() => ioas.map(0, base, 16 * MiB), errno("ENOMEM", /RLIMIT_MEMLOCK/));
+  assert.equal(host.pinnedBytes(), 0);
+});
+
+Deno.test("ioas.map: host memory that cannot be pinned, past tablePageLimit, is EFAULT (pages.c iopt_area_fill_domains pins a pfn batch before batch_to_domain maps it)", () => {
+  const s = setup({ tablePageLimit: 4 });
+  refuses(s, () => s.ioas.map(8 * GiB + 4096, s.base + 16 * GiB, 4096), "EFAULT");
+  refuses(s, () => s.ioas.map(8 * GiB + 4096, s.base, 4096), "ENOMEM", /page-table pages/);
+});
+
 // --- UNMAP -----------------------------------------------------------------------------------
 
 Deno.test("iommufd UNMAP: cutting through an area is ENOENT and changes nothing when it is the first", () => {

@@ -719,6 +719,73 @@ export const MUTANTS: readonly Mutant[] = [
     what: "errno order: an iommufd unmap of size 0 is EOVERFLOW, not EINVAL",
   },
   {
+    id: "iommufd-map-old-order",
+    file: "src/hw/sim/iommufd.ts",
+    search: "    // 2. pages.c iopt_alloc_user_pages: vaddr + size must not overflow;",
+    replace: '    if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");\n' +
+      "    if (!isAligned(iova, 4096) || !isAligned(vaddr, 4096) || !isAligned(size, 4096)) {\n" +
+      '      throw new HwError(op, "EINVAL", "iova, vaddr and size must be 4 KiB aligned");\n' +
+      "    }\n" +
+      "    if (wrapsU64(iova, size) || wrapsU64(vaddr, size)) {\n" +
+      '      throw new HwError(op, "EOVERFLOW", "iova or vaddr + size wraps past 2^64");\n' +
+      "    }\n" +
+      "    // 2. pages.c iopt_alloc_user_pages: vaddr + size must not overflow;",
+    what: "errno order: iommufd MAP checks size 0 and all alignment before the wraps and overlap " +
+      "(the simulator's order before it followed 6.18)",
+  },
+  {
+    id: "iommufd-map-vaddr-align-before-overlap",
+    file: "src/hw/sim/iommufd.ts",
+    search: '    checkMapAlignment(op, "size", size);\n',
+    replace:
+      '    checkMapAlignment(op, "vaddr", vaddr);\n    checkMapAlignment(op, "size", size);\n',
+    what: "errno order: iommufd MAP checks vaddr alignment with size's, before the iova rules",
+  },
+  {
+    id: "iommufd-map-size-cap-before-vaddr-wrap",
+    file: "src/hw/sim/iommufd.ts",
+    search: "    if (addWrapsU64(vaddr, size)) {",
+    replace: "    if (size >= 2 ** 64 - IO_PAGE_4K) {\n" +
+      '      throw new HwError(op, "EINVAL", ' +
+      "`size ${hex(size)} is above SIZE_MAX - PAGE_SIZE`);\n" +
+      "    }\n" +
+      "    if (addWrapsU64(vaddr, size)) {",
+    what: "errno order: iommufd MAP checks the size cap before the vaddr wrap, as before 6.13",
+  },
+  {
+    id: "iommufd-map-vaddr-end-at-2-64",
+    file: "src/hw/sim/iommufd.ts",
+    search: "    if (addWrapsU64(vaddr, size)) {",
+    replace: "    if (wrapsU64(vaddr, size)) {",
+    what: "an iommufd MAP whose vaddr range ends exactly at 2^64 is not EOVERFLOW",
+  },
+  {
+    id: "iommufd-map-no-size-cap",
+    file: "src/hw/sim/iommufd.ts",
+    search: "    if (size >= 2 ** 64 - IO_PAGE_4K) {",
+    replace: "    if (false && size >= 2 ** 64 - IO_PAGE_4K) {",
+    what: "an iommufd MAP of a size above SIZE_MAX - PAGE_SIZE is not EINVAL",
+  },
+  {
+    id: "iommufd-map-memlock-before-pin",
+    file: "src/hw/sim/iommufd.ts",
+    search: "    this.#host?.pin(vaddr, size, op);\n    let footprint",
+    replace: "    this.#host?.lock(this.#counter, size, op);\n" +
+      "    this.#host?.unlock(this.#counter, size);\n" +
+      "    this.#host?.pin(vaddr, size, op);\n    let footprint",
+    what: "errno order: an iommufd MAP past RLIMIT_MEMLOCK is ENOMEM before its pin fails",
+  },
+  {
+    id: "iommufd-map-table-before-pin",
+    file: "src/hw/sim/iommufd.ts",
+    search: "    this.#host?.pin(vaddr, size, op);\n    let footprint",
+    replace: "    this.#checkTablePages(op, [], [\n" +
+      "      this.#table.footprint({ iova, size, vaddr }, this.#pageSizeAt(vaddr)),\n" +
+      "    ]);\n" +
+      "    this.#host?.pin(vaddr, size, op);\n    let footprint",
+    what: "errno order: an iommufd MAP past tablePageLimit is ENOMEM before its pin fails",
+  },
+  {
     id: "kvm-memslot-id-limit",
     file: "src/hw/sim/kvm_vm.ts",
     search: "if (asId >= addressSpaces(this.privateMemory) || id >= KVM_USER_MEM_SLOTS) {",

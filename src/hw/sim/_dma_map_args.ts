@@ -3,6 +3,11 @@
  * alignment of iova, vaddr and size (`EINVAL`), and no wrap past 2^64
  * (`EOVERFLOW`). One copy, so the two simulators cannot drift apart.
  *
+ * type1 applies them together ({@link checkDmaMapArguments}, after its own wrap
+ * check). iommufd applies them one at a time, each where Linux 6.18's
+ * iommufd checks it ({@link checkMapAlignment}; the order is in the module doc
+ * of iommufd.ts).
+ *
  * @module
  */
 
@@ -30,5 +35,16 @@ export function checkDmaMapArguments(op: string, iova: number, vaddr: number, si
       "EOVERFLOW",
       `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`,
     );
+  }
+}
+
+/** `EINVAL` unless the MAP argument `name` (`value`) is a multiple of the 4 KiB IOMMU page. */
+export function checkMapAlignment(
+  op: string,
+  name: "iova" | "vaddr" | "size",
+  value: number,
+): void {
+  if (!isAligned(value, IOMMU_PAGE)) {
+    throw new HwError(op, "EINVAL", `${name} ${hex(value)} must be 4 KiB aligned`);
   }
 }

@@ -4,12 +4,35 @@
  *
  * Rules (iommufd as of late 2025, plus the proposed cut_mapping):
  *
- * - MAP: iova or size of U64_MAX `EOVERFLOW`; iova, vaddr and size 4 KiB
- *   aligned and size > 0, else `EINVAL`; iova or vaddr range wrapping past 2^64
- *   `EOVERFLOW`; touching a reserved range or lying outside the page table's
- *   reach (2^48 with 4 levels, 2^57 with 5) `EINVAL`; overlapping an area
- *   `EEXIST`; needing more table pages than `tablePageLimit` `ENOMEM`; host
- *   memory that cannot be pinned `EFAULT`. All-or-nothing.
+ * - MAP at a fixed iova (IOMMU_IOAS_MAP with IOMMU_IOAS_MAP_FIXED_IOVA), on an IOAS
+ *   whose domain's smallest IO page is 4 KiB (`iova_alignment` 4 KiB), checks a call in
+ *   the order Linux 6.18 does, so a call that breaks two rules gets the kernel's errno:
+ *   1. iova or size of U64_MAX `EOVERFLOW` (ioas.c `iommufd_ioas_map`);
+ *   2. vaddr + size reaching 2^64 `EOVERFLOW` (pages.c `iopt_alloc_user_pages`, via
+ *      `iopt_map_user_pages`);
+ *   3. size 0 or above SIZE_MAX - PAGE_SIZE `EINVAL` (pages.c `iopt_alloc_pages`);
+ *   4. size not 4 KiB aligned `EINVAL` (io_pagetable.c `iopt_alloc_area_pages`, reached
+ *      through `iopt_map_common` and `iopt_map_pages`);
+ *   5. io_pagetable.c `iopt_check_iova`, called by `iopt_alloc_area_pages` for a fixed
+ *      iova only: iova not 4 KiB aligned `EINVAL`; iova range wrapping past 2^64
+ *      `EOVERFLOW`; touching a reserved range or lying beyond the page table's reach
+ *      (2^48 with 4 levels, 2^57 with 5; the kernel reserves what lies outside a domain's
+ *      aperture, `iopt_table_add_domain`) `EINVAL`; overlapping an area `EEXIST`;
+ *   6. vaddr not 4 KiB aligned `EINVAL` (io_pagetable.c `iopt_insert_area`, the area's
+ *      page offset), so only after the overlap check;
+ *   7. pages.c `iopt_area_fill_domains`: host memory that cannot be pinned `EFAULT`
+ *      (`pfn_reader_next`), then needing more table pages than `tablePageLimit` `ENOMEM`
+ *      (`batch_to_domain`), then RLIMIT_MEMLOCK `ENOMEM` (`pfn_reader_update_pinned`,
+ *      once every page is pinned and mapped).
+ *   All-or-nothing. Without FIXED_IOVA the kernel picks the iova (`iopt_alloc_iova`
+ *   instead of `iopt_check_iova`); that path is not modelled. Read from the stored
+ *   torvalds/linux sources of the 6.13-6.18 shape: before 6.13 (`iopt_alloc_user_pages`
+ *   came with MAP_FILE) `iopt_alloc_pages` checked size 0 before the vaddr wrap. Step 7
+ *   runs per pfn batch on the kernel (pin a batch, map it, then the next); the
+ *   simulator pins the whole range before counting table pages, which is the kernel's
+ *   order for a map it pins in one batch (`batch_init`, at most `TEMP_MEMORY_LIMIT`
+ *   64 KiB of batch): in a larger map a table page can run out in an earlier batch
+ *   than the page that cannot be pinned, and the kernel then answers `ENOMEM`.
  * - UNMAP: (iova 0, size >= U64_MAX) unmaps everything and succeeds even when
  *   empty. Otherwise iova or size of U64_MAX `EOVERFLOW`, size 0 `EINVAL`,
  *   wrapping `EOVERFLOW`; then areas inside the range are removed in
@@ -37,7 +60,7 @@
  */
 
 import { HwError } from "../errors.ts";
-import { checkDmaMapArguments } from "./_dma_map_args.ts";
+import { checkMapAlignment } from "./_dma_map_args.ts";
 import type { DmaMapping, IommufdIoas } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
@@ -48,7 +71,7 @@ import {
   IO_PAGE_4K,
   IoPageTable,
 } from "./io_page_table.ts";
-import { checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "../u64.ts";
+import { addWrapsU64, checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "../u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 
@@ -170,18 +193,43 @@ export class SimIoas implements IommufdIoas {
     this.#peakTablePages = this.#table.tablePages;
   }
 
-  /** IOMMU_IOAS_MAP at a fixed iova; all-or-nothing. */
+  /** IOMMU_IOAS_MAP at a fixed iova; all-or-nothing; rules in the module doc's order. */
   map(iova: number, vaddr: number, size: number): void {
     const op = "ioas.map";
     this.#faults?.check(op);
     checkU64(op, "iova", iova);
     checkU64(op, "vaddr", vaddr);
     checkU64(op, "size", size);
+    // 1. ioas.c iommufd_ioas_map: iova and length below U64_MAX.
     if (iova >= U64_MAX || size >= U64_MAX) {
       throw new HwError(op, "EOVERFLOW", "iova and size must be below U64_MAX");
     }
-    checkDmaMapArguments(op, iova, vaddr, size);
+    // 2. pages.c iopt_alloc_user_pages: vaddr + size must not overflow; the kernel adds
+    // size itself, not size - 1, so a range ending exactly at 2^64 is refused too.
+    if (addWrapsU64(vaddr, size)) {
+      throw new HwError(
+        op,
+        "EOVERFLOW",
+        `vaddr ${hex(vaddr)} + size ${hex(size)} reaches 2^64`,
+      );
+    }
+    // 3. pages.c iopt_alloc_pages: size 0, or above SIZE_MAX - PAGE_SIZE, that is 2^64 - 4096
+    // and up (a bound a double holds exactly).
+    if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");
+    if (size >= 2 ** 64 - IO_PAGE_4K) {
+      throw new HwError(op, "EINVAL", `size ${hex(size)} is above SIZE_MAX - PAGE_SIZE`);
+    }
+    // 4. io_pagetable.c iopt_alloc_area_pages: size a multiple of iova_alignment.
+    checkMapAlignment(op, "size", size);
+    // 5. io_pagetable.c iopt_check_iova (fixed iova only): iova aligned, no wrap, no
+    // reserved IOVA, then no existing area.
+    checkMapAlignment(op, "iova", iova);
+    if (wrapsU64(iova, size)) {
+      throw new HwError(op, "EOVERFLOW", `iova ${hex(iova)} + size ${hex(size)} wraps past 2^64`);
+    }
     const end = iova + size;
+    // Beyond the table's reach: reserved IOVA too, as io_pagetable.c iopt_table_add_domain
+    // reserves everything outside the domain's aperture.
     const limit = Math.min(2 ** this.iovaBits, this.#table.addressLimit);
     if (end > limit) {
       throw new HwError(
@@ -199,6 +247,7 @@ export class SimIoas implements IommufdIoas {
         );
       }
     }
+    // iopt_check_iova's last check: no area in the range.
     const c = this.#tree.below(end);
     if (c !== undefined && c.iova + c.size > iova) {
       throw new HwError(
@@ -207,13 +256,18 @@ export class SimIoas implements IommufdIoas {
         `${hex(iova)}+${hex(size)} overlaps the area ${hex(c.iova)}+${hex(c.size)}`,
       );
     }
-    const footprint = this.#table.footprint({ iova, size, vaddr }, this.#pageSizeAt(vaddr));
-    this.#checkTablePages(op, [], [footprint]);
-    this.#host?.lock(this.#counter, size, op);
+    // 6. io_pagetable.c iopt_insert_area: the vaddr's page offset aligned, after the overlap.
+    checkMapAlignment(op, "vaddr", vaddr);
+    // 7. pages.c iopt_area_fill_domains: pin (EFAULT), map into the domain (table pages),
+    // then charge the pinned pages to the locked-memory counter.
+    this.#host?.pin(vaddr, size, op);
+    let footprint: AreaFootprint;
     try {
-      this.#host?.pin(vaddr, size, op);
+      footprint = this.#table.footprint({ iova, size, vaddr }, this.#pageSizeAt(vaddr));
+      this.#checkTablePages(op, [], [footprint]);
+      this.#host?.lock(this.#counter, size, op);
     } catch (e) {
-      this.#host?.unlock(this.#counter, size);
+      this.#host?.unpin(vaddr, size);
       throw e;
     }
     this.#insert({ iova, size, vaddr, footprint });
