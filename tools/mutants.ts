@@ -386,6 +386,14 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/bus_registration_test.ts"],
   },
   {
+    id: "container-notice-region-order",
+    file: "src/host/container_notices.ts",
+    search: "[...d.regions].sort().join",
+    replace: "[...d.regions].join",
+    what: "devices listing the same regions in another order are not noted as one QEMU container",
+    tests: ["tests/host_container_notices_test.ts"],
+  },
+  {
     id: "config-device-named-kvm",
     file: "src/host/config/validate_devices.ts",
     search: "if (name === KVM_PLUGIN_NAME) {",

@@ -28,6 +28,7 @@ import { virtioMem, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
 import { capacityChecks } from "./config/capacity.ts";
 import type { DeviceConfig, HostConfig, StoreKind } from "./config/schema.ts";
 import { type LoadedPlugin, PluginModuleError } from "./plugin_modules.ts";
+import { separateContainerNotices } from "./container_notices.ts";
 import { refusePromise } from "../util/_sync.ts";
 import { displayPath, errorLine } from "../util/text.ts";
 
@@ -69,6 +70,8 @@ export interface Host extends Disposable {
   kernel: KernelSetting;
   /** Capacity problems: QEMU 10.1's warnings, and refusals accepted by `continueOnCapacityError`. */
   warnings: string[];
+  /** What the configuration models differently from QEMU (see container_notices.ts). */
+  notices: string[];
   /** Attaches a DMA device to its regions (replaying what is populated). */
   attach(name: string): void;
   /** Detaches a DMA device (discarding its mappings). */
@@ -220,6 +223,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
       virtioMem: virtio,
       plugins,
       warnings: [...capacity.warnings, ...capacity.refusals].map((p) => p.message),
+      notices: separateContainerNotices(cfg.devices),
       attach(name) {
         const dev = deviceNamed(devices, name);
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);

@@ -59,7 +59,10 @@ export interface Report {
   backend: string;
   /** Which parts ran on real hardware (linux backend); absent for the simulator. */
   realParts?: Record<string, boolean>;
-  /** Backend notices (e.g. what the real kernel could not do). */
+  /**
+   * Backend notices (e.g. what the real kernel could not do), then the
+   * configuration's (devices QEMU would put in one container).
+   */
   notices: string[];
   /** The store kind. */
   store: string;
@@ -144,7 +147,7 @@ export function buildReport(
     source: host.config.source,
     backend: host.vm.kind,
     ...(vm.realParts ? { realParts: { ...vm.realParts } } : {}),
-    notices: [...(vm.notices ?? [])],
+    notices: [...(vm.notices ?? []), ...host.notices],
     store: host.store,
     vmm: host.vmm,
     kernel: host.kernel,
