@@ -315,6 +315,51 @@ Deno.test("registration: qemu-10.1 exits when a replay is refused (ram_block_att
   assert.throws(() => region.convert(0, PAGE, "private"), RegionFailedError);
 });
 
+Deno.test("registration: qemu-10.1 on a region virtio-mem manages reports a refused replay and keeps the listener with what was replayed; guest_memfd's exits (hw/virtio/virtio-mem.c virtio_mem_rdm_register_listener: error_report only)", () => {
+  // Rule: 10.1 has one manager per region; virtio-mem's register_listener only reports a failed
+  // replay, guest_memfd's (ram_block_attributes_rdm_register_listener) calls exit(1).
+  const region = new Region({ name: "ram", size: 64 * MiB, vmm: "qemu-10.1" });
+  region.removeSource("guest_memfd"); // 10.1: virtio-mem must be the region's only manager
+  const vmem = virtioMem({ region, blockSize: 2 * MiB, requestedSize: 32 * MiB });
+  assert.equal(vmem.plug(region.base, 1), "ACK");
+  assert.equal(vmem.plug(region.base + 8 * MiB, 1), "ACK");
+  const log: string[] = [];
+  let n = 0;
+  const listener = recorder("dev", log, () => ++n === 2); // refuses the second run
+  assert.throws(() => region.register(listener), (e) => {
+    assert.ok(e instanceof ReplayError && !(e instanceof RegionFailedError));
+    assert.equal(e.registered, true);
+    return true;
+  });
+  assert.deepEqual(log, ["dev populate 0+512"], "what was replayed stays");
+  assert.deepEqual(region.listeners, [listener]);
+  assert.equal(vmem.plug(region.base + 16 * MiB, 1), "ACK", "the region still works");
+});
+
+Deno.test("unregister: qemu-10.1 on a region virtio-mem manages sends nothing while no block is plugged; guest_memfd's sends its whole-section discard (virtio_mem_rdm_unregister_listener: if (vmem->size))", () => {
+  // Rule: hw/virtio/virtio-mem.c virtio_mem_rdm_unregister_listener notifies only when
+  // vmem->size != 0; system/ram-block-attributes.c ram_block_attributes_rdm_unregister_listener
+  // sends a double-discard listener one whole-section discard, populated or not.
+  const region = new Region({ name: "ram", size: 64 * MiB, vmm: "qemu-10.1" });
+  region.removeSource("guest_memfd");
+  const vmem = virtioMem({ region, blockSize: 2 * MiB, requestedSize: 32 * MiB });
+  const log: string[] = [];
+  const listener = recorder("dev", log);
+  region.register(listener);
+  region.unregister(listener);
+  assert.deepEqual(log, [], "nothing plugged: no discard");
+  region.register(listener);
+  assert.equal(vmem.plug(region.base + 8 * MiB, 1), "ACK");
+  log.length = 0;
+  region.unregister(listener);
+  assert.deepEqual(log, ["dev discard 0+16384"], "something plugged: the whole section");
+  const gmem = new Region({ name: "gmem", size: 4 * MiB, vmm: "qemu-10.1" });
+  gmem.register(listener); // all private: nothing populated
+  log.length = 0;
+  gmem.unregister(listener);
+  assert.deepEqual(log, ["dev discard 0+1024"], "guest_memfd: whole section, always");
+});
+
 Deno.test("unregister: qemu-11.1 sends one discard of the whole section (ram_discard_manager_unregister_listener); memstate one per populated run", () => {
   for (const vmm of ["qemu-11.1", "memstate"] as VmmPolicy[]) {
     const region = new Region({ name: "ram", size: 4 * MiB, vmm });

@@ -2165,4 +2165,20 @@ export const MUTANTS: readonly Mutant[] = [
     what: "an explicit swiotlbBytes=4097 is taken and silently rounded up to a page",
     tests: ["tests/host_workloads_test.ts"],
   },
+  {
+    id: "region-10-1-vmem-replay-exits",
+    file: "src/bus/region.ts",
+    search: 'const mode = this.#virtioMemManaged() ? "stay-registered" : this.#rules.failedReplay;',
+    replace: "const mode = this.#rules.failedReplay;",
+    what: "a refused replay on a qemu-10.1 region virtio-mem manages makes QEMU exit",
+    tests: ["tests/vmm_policy_test.ts"],
+  },
+  {
+    id: "region-10-1-vmem-unregister-empty",
+    file: "src/bus/region.ts",
+    search: "const done = this.#virtioMemManaged() && !this.#anyPlugged()",
+    replace: "const done = false",
+    what: "unregistering from an empty qemu-10.1 virtio-mem region still sends a whole discard",
+    tests: ["tests/vmm_policy_test.ts"],
+  },
 ];

@@ -133,6 +133,9 @@ export const GUEST_MEMFD_SOURCE = "guest_memfd";
 
 let nextHostAddress = 0x7f00_0000_0000;
 
+/** The view in which a page is populated when plugged. */
+const PLUGGED_ONLY: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
+
 /** One RAM block whose per-page state is kept in a store and followed by listeners. */
 export class Region {
   /** Name, for errors and reports. */
@@ -489,8 +492,9 @@ export class Region {
    * (a {@link ConversionError}); QEMU 11.1 keeps the listener registered with
    * what was replayed and reports it (the error has `registered: true` in
    * its `cause` chain, see {@link ReplayError}); QEMU 10.1 exits (the region
-   * fails). A listener already registered, or another of the same name, is
-   * a `RangeError`.
+   * fails), except on a region virtio-mem manages, which keeps the listener as
+   * QEMU 11.1 does ({@link VmmRules.perManager}). A listener already
+   * registered, or another of the same name, is a `RangeError`.
    */
   register(listener: Listener, range: Range = { offset: 0, size: this.size }): void {
     this.#checkUsable();
@@ -502,9 +506,12 @@ export class Region {
       }
     }
     this.#checkAlignment(calls, range.offset, range.size);
-    const failed = replayRegistration(this.#rules.failedReplay, calls, this.#toSection);
+    // QEMU 10.1: virtio-mem's manager only reports a refused replay
+    // (hw/virtio/virtio-mem.c virtio_mem_rdm_register_listener).
+    const mode = this.#virtioMemManaged() ? "stay-registered" : this.#rules.failedReplay;
+    const failed = replayRegistration(mode, calls, this.#toSection);
     this.stats.notifications += failed?.notified ?? calls.length;
-    if (failed && this.#rules.failedReplay === "rollback") {
+    if (failed && mode === "rollback") {
       const { call, cause, rollbackFailure } = failed;
       this.#refused(
         rollbackFailure ? { call, cause, rollbackFailure } : { call, cause },
@@ -515,7 +522,7 @@ export class Region {
     this.#insert(reg);
     if (failed) {
       const error = new ReplayError(this.name, listener.name, failed.call, this, failed.cause);
-      if (this.#rules.failedReplay === "exit") {
+      if (mode === "exit") {
         this.#failure = new RegionFailedError(this.name, `QEMU exits: ${error.message}`, error);
         throw this.#failure;
       }
@@ -526,7 +533,8 @@ export class Region {
   /**
    * Unregisters `listener`, first discarding what is populated for it (one
    * discard of its whole range when it accepts double discards, or always
-   * under QEMU 11.1). If a discard throws, the listener is detached anyway
+   * under QEMU 11.1; nothing under QEMU 10.1 on a region virtio-mem manages
+   * while no block is plugged). If a discard throws, the listener is detached anyway
    * and the error is rethrown.
    */
   unregister(listener: Listener): void {
@@ -539,7 +547,11 @@ export class Region {
     const reg = this.#registrations[index];
     this.#setRegistrations(this.#registrations.toSpliced(index, 1));
     const whole = this.#rules.wholeSectionUnregister || listener.acceptsDoubleDiscard === true;
-    const done = unregisterCalls(reg, whole, this.store, this.#implied);
+    // QEMU 10.1 virtio-mem sends nothing while nothing is plugged
+    // (hw/virtio/virtio-mem.c virtio_mem_rdm_unregister_listener: if (vmem->size)).
+    const done = this.#virtioMemManaged() && !this.#anyPlugged()
+      ? []
+      : unregisterCalls(reg, whole, this.store, this.#implied);
     // Discarding what was populated is exactly a rollback of those populates.
     const failure = rollBack(done, this.#toSection);
     this.stats.notifications += done.length;
@@ -550,6 +562,25 @@ export class Region {
         { cause: failure.cause },
       );
     }
+  }
+
+  /**
+   * QEMU 10.1 ({@link VmmRules.perManager}): true when virtio-mem (the source of
+   * `PLUGGED`) is the region's one manager, whose register and unregister rules
+   * differ from guest_memfd's.
+   */
+  #virtioMemManaged(): boolean {
+    if (!this.#rules.perManager) return false;
+    for (const s of this.#sources.values()) if (s.bits === PLUGGED) return true;
+    return false;
+  }
+
+  /** True when some page of the region is plugged (QEMU's `vmem->size` is not 0). */
+  #anyPlugged(): boolean {
+    for (const run of viewRuns(this.store, 0, this.pages, PLUGGED_ONLY, this.#implied)) {
+      if (run.populated) return true;
+    }
+    return false;
   }
 
   /** True only if every byte of `range` is populated under `view` (no alignment needed). */

@@ -108,7 +108,8 @@ export interface VmmRules {
    * what was replayed before the failure (QEMU 11.1,
    * system/ram-discard-manager.c `ram_discard_manager_register_listener`).
    * `"exit"`: QEMU exits (QEMU 10.1, system/ram-block-attributes.c
-   * `ram_block_attributes_rdm_register_listener` calls `exit(1)`).
+   * `ram_block_attributes_rdm_register_listener` calls `exit(1)`): guest_memfd's
+   * manager; a region virtio-mem manages differs ({@link VmmRules.perManager}).
    */
   readonly failedReplay: "rollback" | "stay-registered" | "exit";
   /**
@@ -120,6 +121,17 @@ export interface VmmRules {
    * and `memstate`).
    */
   readonly wholeSectionUnregister: boolean;
+  /**
+   * Registering and unregistering are the region's one manager's own functions
+   * (QEMU 10.1: one RamDiscardManager per memory region). On a region virtio-mem
+   * manages, a refused replay is reported and the listener stays registered with
+   * what was replayed (hw/virtio/virtio-mem.c `virtio_mem_rdm_register_listener`:
+   * `error_report` only), and unregistering sends nothing while no block is
+   * plugged (`virtio_mem_rdm_unregister_listener`: `if (vmem->size)`; memstate
+   * reads that as "no page of the region is plugged"). guest_memfd's manager
+   * follows {@link VmmRules.failedReplay} and {@link VmmRules.wholeSectionUnregister}.
+   */
+  readonly perManager: boolean;
   /**
    * A region may have several state sources (virtio-mem beside guest_memfd).
    * QEMU 10.1 allows one RamDiscardManager per memory region
@@ -176,6 +188,7 @@ const QEMU_10_1: VmmRules = Object.freeze({
   wholeRangeKvmCalls: true,
   failedReplay: "exit",
   wholeSectionUnregister: false,
+  perManager: true,
   multipleSources: false,
   refusableDiscard: false,
   failedMapAlwaysUnmaps: true,
@@ -190,6 +203,7 @@ const QEMU_11_1: VmmRules = Object.freeze({
   rollback: "listeners",
   failedReplay: "stay-registered",
   wholeSectionUnregister: true,
+  perManager: false,
   multipleSources: true,
   discardAll: "whole-section",
   sourceRemoval: "notify",
@@ -207,6 +221,7 @@ const MEMSTATE: VmmRules = Object.freeze({
   wholeRangeKvmCalls: false,
   failedReplay: "rollback",
   wholeSectionUnregister: false,
+  perManager: false,
   multipleSources: true,
   refusableDiscard: true,
   failedMapAlwaysUnmaps: false,
