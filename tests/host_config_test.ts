@@ -253,6 +253,16 @@ Deno.test("virtio-mem: blockSize, requestedSize, offset, size and overlaps", () 
   );
 });
 
+Deno.test("virtio-mem: the device's guest-physical address (region base + offset) must be a multiple of blockSize (hw/virtio/virtio-mem.c virtio_mem_device_realize: 'addr' has to be multiples of 'block-size')", () => {
+  // Rule: virtio_mem_device_realize refuses !QEMU_IS_ALIGNED(vmem->addr, vmem->block_size);
+  // an offset aligned in its region is not enough when the region's base is not.
+  assert.deepEqual(problems((c) => region(c, 1).base = "0x100100000"), [
+    `${FILE}: devices[2].offset: puts the device at guest-physical 0x280100000 (region ` +
+    `"ram-above-4g" base + offset), which must be a multiple of blockSize 2097152 ` +
+    `(hw/virtio/virtio-mem.c virtio_mem_device_realize)`,
+  ]);
+});
+
 Deno.test("virtio-mem: blockSize is at least 1 MiB and at least the region's backingPageSize, under every vmm policy (hw/virtio/virtio-mem.c virtio_mem_set_block_size, virtio_mem_device_realize)", () => {
   // Rule: virtio_mem_set_block_size refuses a block-size below VIRTIO_MEM_MIN_BLOCK_SIZE
   // (1 MiB), and virtio_mem_device_realize one below qemu_ram_pagesize(rb), the page size of

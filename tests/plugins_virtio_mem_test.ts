@@ -25,6 +25,20 @@ Deno.test("virtio-mem: a new device has everything unplugged and owns the PLUGGE
   assert.throws(() => virtioMem({ region, blockSize: BLOCK, requestedSize: 0 }), SourceError);
 });
 
+Deno.test("virtio-mem: a device whose guest-physical address (region base + offset) is not a multiple of the block size is refused (hw/virtio/virtio-mem.c virtio_mem_device_realize: 'addr' multiples of 'block-size')", () => {
+  // Rule: virtio_mem_device_realize refuses !QEMU_IS_ALIGNED(vmem->addr, vmem->block_size).
+  const region = new Region({ name: "vmem", size: 64 * MiB, base: 2 ** 34 + MiB });
+  assert.throws(
+    () => virtioMem({ region, blockSize: BLOCK, requestedSize: 0 }),
+    (e) =>
+      e instanceof RangeError &&
+      /the guest-physical address 0x400100000 \(region base \+ offset\) must be a multiple of blockSize 2097152 \(hw\/virtio\/virtio-mem.c virtio_mem_device_realize\)/
+        .test(e.message),
+  );
+  const aligned = new Region({ name: "vmem", size: 64 * MiB, base: 2 ** 34 + BLOCK });
+  virtioMem({ region: aligned, blockSize: BLOCK, requestedSize: 0 });
+});
+
 Deno.test("virtio-mem: a block below 1 MiB or below the backing's page size is refused, under every policy (hw/virtio/virtio-mem.c virtio_mem_set_block_size, virtio_mem_device_realize)", () => {
   // Rule: virtio_mem_set_block_size refuses values below VIRTIO_MEM_MIN_BLOCK_SIZE (1 MiB);
   // virtio_mem_device_realize refuses block_size < qemu_ram_pagesize(rb) (hugetlb backing).

@@ -2181,4 +2181,20 @@ export const MUTANTS: readonly Mutant[] = [
     what: "unregistering from an empty qemu-10.1 virtio-mem region still sends a whole discard",
     tests: ["tests/vmm_policy_test.ts"],
   },
+  {
+    id: "vmem-unaligned-gpa",
+    file: "src/plugins/virtio_mem.ts",
+    search: "    if ((region.base + offset) % b !== 0) {",
+    replace: "    if (offset % b !== 0) {",
+    what: "a virtio-mem device at a guest-physical address off the block size is accepted",
+    tests: ["tests/plugins_virtio_mem_test.ts"],
+  },
+  {
+    id: "config-vmem-unaligned-gpa",
+    file: "src/host/config/validate_devices.ts",
+    search: "(region.fields.base! + offset) % blockSize !== 0",
+    replace: "offset % blockSize !== 0",
+    what: "a configured virtio-mem device whose region base + offset is off the block size passes",
+    tests: ["tests/host_config_test.ts"],
+  },
 ];

@@ -258,6 +258,14 @@ class VirtioMem implements VirtioMemDevice {
         `${who}: offset must be a non-negative multiple of blockSize ${b}, got ${offset}`,
       );
     }
+    // QEMU refuses a device at a guest-physical address that is not block aligned
+    // (hw/virtio/virtio-mem.c virtio_mem_device_realize: 'addr' multiples of 'block-size').
+    if ((region.base + offset) % b !== 0) {
+      throw new RangeError(
+        `${who}: the guest-physical address ${hex(region.base + offset)} (region base + offset) ` +
+          `must be a multiple of blockSize ${b} (hw/virtio/virtio-mem.c virtio_mem_device_realize)`,
+      );
+    }
     if (!Number.isSafeInteger(size) || size <= 0 || size % b !== 0 || offset + size > region.size) {
       throw new RangeError(
         `${who}: size must be a positive multiple of blockSize ${b} inside region ${region.name}, got ${size}`,

@@ -251,6 +251,18 @@ function checkVirtioMem(
   if (offset !== undefined && offset % blockSize !== 0) {
     add([...path, "offset"], `must be a multiple of blockSize ${blockSize}, got ${offset}`);
     ok = false;
+  } else if (
+    offset !== undefined && region.rangeOk && (region.fields.base! + offset) % blockSize !== 0
+  ) {
+    // QEMU refuses an unaligned guest-physical address (hw/virtio/virtio-mem.c
+    // virtio_mem_device_realize: "'addr' property has to be multiples of 'block-size'").
+    add(
+      [...path, "offset"],
+      `puts the device at guest-physical ${hex(region.fields.base! + offset)} (region ` +
+        `${regionName} base + offset), which must be a multiple of blockSize ${blockSize} ` +
+        `(hw/virtio/virtio-mem.c virtio_mem_device_realize)`,
+    );
+    ok = false;
   }
   let size = f.size;
   if (size !== undefined && (size === 0 || size % blockSize !== 0)) {
