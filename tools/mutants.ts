@@ -2197,4 +2197,28 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a configured virtio-mem device whose region base + offset is off the block size passes",
     tests: ["tests/host_config_test.ts"],
   },
+  {
+    id: "vmem-nb-blocks-any",
+    file: "src/plugins/virtio_mem.ts",
+    search: '    if (nbBlocks > VIRTIO_MEM_MAX_NB_BLOCKS) return "nb-blocks"; // le16 nb_blocks\n',
+    replace: "",
+    what: "a virtio-mem call of more than 65535 blocks, which le16 nb_blocks cannot name, is made",
+    tests: ["tests/virtio_mem_nb_blocks_test.ts"],
+  },
+  {
+    id: "runner-vmem-one-request",
+    file: "src/host/event_runner.ts",
+    search: "const chunk = VIRTIO_MEM_MAX_NB_BLOCKS * device.blockSize;",
+    replace: "const chunk = event.size;",
+    what: "a trace plug of more than 65535 blocks is one request (answered ERROR)",
+    tests: ["tests/virtio_mem_nb_blocks_test.ts"],
+  },
+  {
+    id: "state-load-vmem-one-request",
+    file: "src/host/state_file.ts",
+    search: "        at + VIRTIO_MEM_MAX_NB_BLOCKS * device.blockSize / page,\n",
+    replace: "",
+    what: "a state load plugs more than 65535 blocks in one request (refused)",
+    tests: ["tests/virtio_mem_nb_blocks_test.ts"],
+  },
 ];

@@ -11,7 +11,11 @@ import { conversionWeight } from "./report/latency.ts";
 import { ConversionError, InvalidChangeError, RegionFailedError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { KVM_MEMORY_ATTRIBUTE_PRIVATE } from "../hw/backend.ts";
-import type { VirtioMemDevice, VirtioMemResponse } from "../plugins/virtio_mem.ts";
+import {
+  VIRTIO_MEM_MAX_NB_BLOCKS,
+  type VirtioMemDevice,
+  type VirtioMemResponse,
+} from "../plugins/virtio_mem.ts";
 import type { Host, HostDevice } from "./build.ts";
 import type { TraceProblem } from "./trace/read.ts";
 import type { TraceItem } from "./trace/event.ts";
@@ -378,7 +382,16 @@ function apply(host: Host, event: HostEvent, result: RunResult, problem: Problem
             `block size 0x${device.blockSize.toString(16)}`,
         );
       }
-      result.requests[device[event.op](event.gpa, event.size / device.blockSize)]++;
+      // A guest names at most VIRTIO_MEM_MAX_NB_BLOCKS per request (le16 nb_blocks:
+      // hw/virtio/virtio-mem.c virtio_mem_plug_request), so a bigger event is several
+      // requests, in address order, each counted; the first answer other than ACK ends it.
+      const chunk = VIRTIO_MEM_MAX_NB_BLOCKS * device.blockSize;
+      for (let at = 0; at < event.size; at += chunk) {
+        const n = Math.min(chunk, event.size - at) / device.blockSize;
+        const answer = device[event.op](event.gpa + at, n);
+        result.requests[answer]++;
+        if (answer !== "ACK") break;
+      }
       return true;
     }
     case "convert":

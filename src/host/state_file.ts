@@ -37,6 +37,7 @@ import { decodeSnapshots, SnapshotError } from "../bus/snapshot_format.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
 import { viewRuns } from "../bus/view_runs.ts";
 import {
+  VIRTIO_MEM_MAX_NB_BLOCKS,
   VIRTIO_MEM_USABLE_EXTENT,
   type VirtioMemCheck,
   type VirtioMemDevice,
@@ -143,7 +144,11 @@ interface Part {
   device?: VirtioMemDevice;
 }
 
-/** Pages `[start, end)` of `region` cut where `devices` begin and end, in order. */
+/**
+ * Pages `[start, end)` of `region` cut where `devices` begin and end, in order;
+ * a part inside a device is at most {@link VIRTIO_MEM_MAX_NB_BLOCKS} blocks, one
+ * request's worth (le16 nb_blocks: hw/virtio/virtio-mem.c `virtio_mem_plug_request`).
+ */
 function* parts(
   region: Region,
   devices: readonly VirtioMemDevice[],
@@ -156,7 +161,10 @@ function* parts(
     const gpa = region.base + at * page;
     const device = devices.find((d) => gpa >= d.addr && gpa < d.addr + d.regionSize);
     const bounds = device
-      ? [(device.addr + device.regionSize - region.base) / page]
+      ? [
+        (device.addr + device.regionSize - region.base) / page,
+        at + VIRTIO_MEM_MAX_NB_BLOCKS * device.blockSize / page,
+      ]
       : devices.map((d) => (d.addr - region.base) / page).filter((p) => p > at);
     const next = Math.min(end, ...bounds);
     yield { start: at, end: next, device };

@@ -21,6 +21,7 @@ export {
 } from "./type1_budget.ts";
 export { iommufd, type IommufdOptions } from "./iommufd.ts";
 export {
+  VIRTIO_MEM_MAX_NB_BLOCKS,
   VIRTIO_MEM_MIN_BLOCK_SIZE,
   VIRTIO_MEM_USABLE_EXTENT,
   virtioMem,

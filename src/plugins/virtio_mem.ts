@@ -4,6 +4,7 @@
  * QEMU's hw/virtio/virtio-mem.c does:
  *
  * - a range that is not block aligned, empty, or outside the usable region: `ERROR`;
+ * - more than 65,535 blocks, which the 16-bit `nb_blocks` cannot name: `ERROR`;
  * - a plug beyond the requested size: `NACK`;
  * - a range not entirely in the opposite state (plugging plugged blocks): `ERROR`
  *   (`virtio_mem_state_change_request`, in that order);
@@ -89,6 +90,15 @@ export const VIRTIO_MEM_USABLE_EXTENT = 2 * 128 * 2 ** 20;
  */
 export const VIRTIO_MEM_MIN_BLOCK_SIZE = 2 ** 20;
 
+/**
+ * The most blocks one request names: `nb_blocks` is a 16-bit field (the virtio
+ * spec's `struct virtio_mem_req_plug`, `_unplug`, `_state`; hw/virtio/virtio-mem.c
+ * `virtio_mem_plug_request` reads it with `le16_to_cpu`). A guest plugs more in
+ * several requests; a call here with more is `ERROR` (rule `"nb-blocks"`): no
+ * such request exists on the queue.
+ */
+export const VIRTIO_MEM_MAX_NB_BLOCKS = 0xffff;
+
 /** The view in which a virtio-mem block is populated: plugged (QEMU's plugged bitmap). */
 const PLUGGED_VIEW: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
 
@@ -102,6 +112,7 @@ type VirtioMemRule = NonNullable<VirtioMemCheck["rule"]>;
 const CHECKED: Readonly<Record<VirtioMemRule | "ack", VirtioMemCheck>> = Object.freeze({
   unaligned: Object.freeze({ response: "ERROR", rule: "unaligned" }),
   empty: Object.freeze({ response: "ERROR", rule: "empty" }),
+  "nb-blocks": Object.freeze({ response: "ERROR", rule: "nb-blocks" }),
   outside: Object.freeze({ response: "ERROR", rule: "outside" }),
   "requested-size": Object.freeze({ response: "NACK", rule: "requested-size" }),
   state: Object.freeze({ response: "ERROR", rule: "state" }),
@@ -178,7 +189,7 @@ export interface VirtioMemDevice {
    * {@link VirtioMemDevice.plug} and {@link VirtioMemDevice.unplug} make first,
    * in QEMU's order (hw/virtio/virtio-mem.c `virtio_mem_state_change_request`):
    * an invalid range (`rule` `"unaligned"`, `"empty"` or `"outside"` the usable
-   * region) is `ERROR`, a plug past the requested size (`"requested-size"`)
+   * region) or more than {@link VIRTIO_MEM_MAX_NB_BLOCKS} blocks (`"nb-blocks"`) is `ERROR`, a plug past the requested size (`"requested-size"`)
    * `NACK`, blocks not all in the opposite state (`"state"`) `ERROR`, a busy
    * device (`"busy"`) `BUSY`. `ACK` means the request passes them all; a
    * listener may still refuse it (`BUSY`). `pluggedSize` is the plugged size
@@ -190,7 +201,14 @@ export interface VirtioMemDevice {
     /** The answer the request would get. */
     readonly response: VirtioMemResponse;
     /** The check that gives an answer other than `ACK`. */
-    readonly rule?: "unaligned" | "empty" | "outside" | "requested-size" | "state" | "busy";
+    readonly rule?:
+      | "unaligned"
+      | "empty"
+      | "nb-blocks"
+      | "outside"
+      | "requested-size"
+      | "state"
+      | "busy";
   };
   /** The host changes the requested size (a multiple of the block size, at most the region). */
   setRequestedSize(bytes: number): void;
@@ -464,6 +482,7 @@ class VirtioMem implements VirtioMemDevice {
     if (!Number.isSafeInteger(gpa) || gpa % this.blockSize !== 0) return "unaligned";
     if (!Number.isInteger(nbBlocks)) return "unaligned"; // a part of a block
     if (nbBlocks <= 0) return "empty";
+    if (nbBlocks > VIRTIO_MEM_MAX_NB_BLOCKS) return "nb-blocks"; // le16 nb_blocks
     const size = nbBlocks * this.blockSize;
     if (gpa < this.addr || gpa + size > this.addr + this.usableRegionSize) return "outside";
     return undefined;
