@@ -12,9 +12,18 @@ import { assertConsistent, simSetup } from "./helpers/sim_setup.ts";
 const MiB = 2 ** 20;
 const BLOCK = 2 * MiB;
 
+// The devices below that take a discardBacking are created migrating in (`incoming`): the
+// creation's discard (virtio_mem_device_realize) is stated in plugins_virtio_mem_test.ts, and
+// these hooks count or fail the discards of the requests.
 function device(requestedSize: number, discardBacking?: (offset: number, size: number) => void) {
   const region = new Region({ name: "vmem", size: 1024 * MiB, base: 2 ** 34 });
-  const vmem = virtioMem({ region, blockSize: BLOCK, requestedSize, discardBacking });
+  const vmem = virtioMem({
+    region,
+    blockSize: BLOCK,
+    requestedSize,
+    discardBacking,
+    incoming: true,
+  });
   return { region, vmem, base: region.base };
 }
 
@@ -178,6 +187,7 @@ Deno.test("virtio-mem rules: under memstate an UNPLUG_ALL whose backing cannot b
     discardBacking: () => {
       throw new Error("madvise failed");
     },
+    incoming: true,
   });
   const base = s.region.base;
   s.region.convert(0, 64 * MiB, "shared");
@@ -213,6 +223,7 @@ Deno.test("virtio-mem rules: under memstate an UNPLUG whose backing cannot be di
       discards++;
       throw new Error("madvise failed");
     },
+    incoming: true,
   });
   const base = s.region.base;
   s.region.convert(0, 64 * MiB, "shared");
@@ -258,6 +269,7 @@ Deno.test("virtio-mem rules: discardBacking must be synchronous: an async one is
       blockSize: BLOCK,
       requestedSize: 8 * BLOCK,
       discardBacking: late,
+      incoming: true,
     });
     assert.equal(vmem.plug(0, 2), "ACK", vmm);
     assert.equal(vmem.unplug(0, 1), "BUSY", vmm);

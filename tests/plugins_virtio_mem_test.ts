@@ -39,6 +39,44 @@ Deno.test("virtio-mem: a device whose guest-physical address (region base + offs
   virtioMem({ region: aligned, blockSize: BLOCK, requestedSize: 0 });
 });
 
+Deno.test("virtio-mem: creating a device discards its whole backing once, unless migrating in, under every policy; a failed discard fails the creation (hw/virtio/virtio-mem.c virtio_mem_device_realize: ram_block_discard_range(rb, 0, used_length))", () => {
+  // Rule: realize discards the whole RAM block unless runstate is RUN_STATE_INMIGRATE, and an
+  // error there fails the realize ("Unexpected error discarding RAM"). memstate does it too: a
+  // device whose blocks all start unplugged must not keep memory a previous user populated.
+  for (const vmm of ["qemu-10.1", "qemu-11.1", "memstate"] as VmmPolicy[]) {
+    const make = (incoming: boolean, fail = false) => {
+      const region = new Region({ name: "vmem", size: 64 * MiB, vmm });
+      if (vmm === "qemu-10.1") region.removeSource("guest_memfd");
+      const discards: string[] = [];
+      const discardBacking = (offset: number, size: number) => {
+        if (fail) throw new Error("EIO");
+        discards.push(`${offset / MiB}+${size / MiB}`);
+      };
+      const create = () =>
+        virtioMem({
+          region,
+          blockSize: BLOCK,
+          requestedSize: 0,
+          offset: 8 * MiB,
+          size: 32 * MiB,
+          discardBacking,
+          incoming,
+        });
+      return { region, discards, create };
+    };
+    const fresh = make(false);
+    const vmem = fresh.create();
+    assert.deepEqual(fresh.discards, ["8+32"], vmm);
+    assert.equal(vmem.stats().calls.discardBacking, 1, vmm);
+    const incoming = make(true);
+    incoming.create();
+    assert.deepEqual(incoming.discards, [], `${vmm}: migrating in`);
+    const failing = make(false, true);
+    assert.throws(failing.create, /discarding the device's backing at creation failed/, vmm);
+    assert.equal(failing.region.sources().some((s) => s.bits === PLUGGED), false, vmm);
+  }
+});
+
 Deno.test("virtio-mem: a block below 1 MiB or below the backing's page size is refused, under every policy (hw/virtio/virtio-mem.c virtio_mem_set_block_size, virtio_mem_device_realize)", () => {
   // Rule: virtio_mem_set_block_size refuses values below VIRTIO_MEM_MIN_BLOCK_SIZE (1 MiB);
   // virtio_mem_device_realize refuses block_size < qemu_ram_pagesize(rb) (hugetlb backing).

@@ -713,6 +713,33 @@ Deno.test("kvm plugin: a listener under memstate, kvm_convert_memory's hook unde
 // the madvise is skipped for hugepages), in 10.1 and on master alike. The hugetlb skip is only in
 // accel/kvm/kvm-all.c `kvm_convert_memory`'s to-private branch. Checked through the host's wiring
 // (src/host/build.ts passes KVM's discardShared as virtio-mem's discardBacking).
+Deno.test("host: a virtio-mem device's creation punches its whole backing once, counted by the KVM plugin, under every policy (hw/virtio/virtio-mem.c virtio_mem_device_realize: ram_block_discard_range(rb, 0, used_length))", () => {
+  // Rule: realize discards the device's whole RAM block (not migrating in); the host wires
+  // virtio-mem's discardBacking to the KVM plugin's punch of the shared memfd.
+  for (const vmm of ["qemu-11.1", "memstate"] as VmmPolicy[]) {
+    const build = (devices: unknown[]) =>
+      buildHost(parseHostConfig({
+        name: "realize",
+        vmm,
+        regions: [{ name: "ram", size: "64MiB" }],
+        devices,
+        workload: { name: "boot" },
+      }, "realize.json"));
+    using without = build([]);
+    using host = build([{
+      type: "virtio-mem",
+      name: "vmem0",
+      region: "ram",
+      blockSize: "2MiB",
+      requestedSize: "16MiB",
+      offset: "16MiB",
+    }]);
+    const punches = without.kvm.stats().calls.punchHole ?? 0;
+    assert.equal(host.kvm.stats().calls.punchHole, punches + 1, vmm);
+    assert.equal(host.kvm.punchedBytes, without.kvm.punchedBytes + 48 * MiB, vmm);
+  }
+});
+
 Deno.test("virtio-mem unplug punches a hugetlb shared memfd (ram_block_discard_range); only kvm_convert_memory's to-private discard skips hugetlb", () => {
   for (const vmm of ["qemu-11.1", "memstate"] as VmmPolicy[]) {
     using host = buildHost(parseHostConfig({

@@ -2221,4 +2221,12 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a state load plugs more than 65535 blocks in one request (refused)",
     tests: ["tests/virtio_mem_nb_blocks_test.ts"],
   },
+  {
+    id: "vmem-no-realize-discard",
+    file: "src/plugins/virtio_mem.ts",
+    search: "    if (o.incoming !== true && !this.#discard(offset, size)) {",
+    replace: "    if (false) {",
+    what: "a new virtio-mem device keeps whatever its backing held (no realize discard)",
+    tests: ["tests/plugins_virtio_mem_test.ts", "tests/vmm_policy_test.ts"],
+  },
 ];

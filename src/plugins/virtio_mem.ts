@@ -146,13 +146,22 @@ export interface VirtioMemOptions {
   name?: string;
   /**
    * Discards the backing of `[offset, offset + size)` of the region (QEMU's
-   * `ram_block_discard_range`); called on unplug, and after a refused plug.
+   * `ram_block_discard_range`); called once over the whole device at creation
+   * (unless `incoming`; a throw there fails the creation), on unplug, and after
+   * a refused plug.
    * A throw makes the request `BUSY`. It must be synchronous (memstate does not
    * await it): an async function is refused here (a `TypeError`), and a call
    * that returns a promise anyway fails as a throw does. Default: nothing to
    * discard.
    */
   discardBacking?: (offset: number, size: number) => void;
+  /**
+   * The device is created for an incoming migration (QEMU's `RUN_STATE_INMIGRATE`):
+   * its backing is not discarded at creation. Default false: the backing of the
+   * whole device is discarded once (hw/virtio/virtio-mem.c `virtio_mem_device_realize`:
+   * `ram_block_discard_range(rb, 0, used_length)`).
+   */
+  incoming?: boolean;
 }
 
 /** A virtio-mem device bound to a region; see the module documentation. */
@@ -218,7 +227,8 @@ export interface VirtioMemDevice {
 
 /**
  * Creates a virtio-mem device over `[offset, offset + size)` of `region`,
- * declares it as the region's `PLUGGED` source and unplugs its memory.
+ * discards its backing (`discardBacking`, once, unless `incoming`), declares it
+ * as the region's `PLUGGED` source and unplugs its memory.
  */
 export function virtioMem(options: VirtioMemOptions): VirtioMemDevice {
   return new VirtioMem(options);
@@ -302,6 +312,15 @@ class VirtioMem implements VirtioMemDevice {
     this.blockSize = b;
     this.requestedSize = 0;
     this.setRequestedSize(o.requestedSize);
+    // Every policy starts from a clean slate, as QEMU's realize does unless migrating in
+    // (hw/virtio/virtio-mem.c virtio_mem_device_realize: ram_block_discard_range of the
+    // whole block; a failure fails the realize): the backing may be reused.
+    if (o.incoming !== true && !this.#discard(offset, size)) {
+      throw new Error(
+        `${who}: discarding the device's backing at creation failed ` +
+          `(hw/virtio/virtio-mem.c virtio_mem_device_realize: "Unexpected error discarding RAM")`,
+      );
+    }
     region.addSource({ name: this.name, bits: PLUGGED, granularity: b });
     // A new device has nothing plugged.
     region.change(offset, size, 0, PLUGGED);
