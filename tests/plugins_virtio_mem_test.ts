@@ -77,6 +77,36 @@ Deno.test("virtio-mem: creating a device discards its whole backing once, unless
   }
 });
 
+Deno.test("virtio-mem: a refused plug discards the range's backing again, under every policy (hw/virtio/virtio-mem.c virtio_mem_set_block_state: ram_block_discard_range after a failed notify)", () => {
+  // Rule: virtio_mem_set_block_state discards the range when virtio_mem_notify_plug fails
+  // ("Could be preallocation or a notifier populated memory") and answers BUSY; memstate too.
+  for (const vmm of ["qemu-10.1", "qemu-11.1", "memstate"] as VmmPolicy[]) {
+    const region = new Region({ name: "vmem", size: 64 * MiB, vmm });
+    if (vmm === "qemu-10.1") region.removeSource("guest_memfd");
+    else region.convert(0, region.size, "shared");
+    const discards: string[] = [];
+    const vmem = virtioMem({
+      region,
+      blockSize: BLOCK,
+      requestedSize: 32 * MiB,
+      discardBacking: (offset, size) => discards.push(`${offset / MiB}+${size / MiB}`),
+    });
+    region.register({
+      name: "dma",
+      priority: 10,
+      view: DMA_VIEW,
+      populate() {
+        throw new Error("map refused");
+      },
+      discard() {},
+    });
+    discards.length = 0; // the creation's discard
+    assert.equal(vmem.plug(region.base + 4 * MiB, 2), "BUSY", vmm);
+    assert.deepEqual(discards, ["4+4"], vmm);
+    assert.equal(vmem.pluggedSize, 0, vmm);
+  }
+});
+
 Deno.test("virtio-mem: a block below 1 MiB or below the backing's page size is refused, under every policy (hw/virtio/virtio-mem.c virtio_mem_set_block_size, virtio_mem_device_realize)", () => {
   // Rule: virtio_mem_set_block_size refuses values below VIRTIO_MEM_MIN_BLOCK_SIZE (1 MiB);
   // virtio_mem_device_realize refuses block_size < qemu_ram_pagesize(rb) (hugetlb backing).

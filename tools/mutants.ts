@@ -2229,4 +2229,12 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a new virtio-mem device keeps whatever its backing held (no realize discard)",
     tests: ["tests/plugins_virtio_mem_test.ts", "tests/vmm_policy_test.ts"],
   },
+  {
+    id: "vmem-refused-plug-keeps-backing",
+    file: "src/plugins/virtio_mem.ts",
+    search: "      if (plug) this.#discard(offset, size);",
+    replace: "      if (plug && qemu) this.#discard(offset, size);",
+    what: "under memstate a refused plug keeps what it may have populated (no discard)",
+    tests: ["tests/plugins_virtio_mem_test.ts"],
+  },
 ];

@@ -420,8 +420,9 @@ class VirtioMem implements VirtioMemDevice {
       else this.#region.change(offset, size, plug ? PLUGGED : 0, plug ? 0 : PLUGGED);
     } catch (e) {
       if (!(e instanceof ConversionError)) throw e;
-      // A refused plug may have populated memory: discard it again (virtio_mem_notify_plug).
-      if (plug && qemu) this.#discard(offset, size);
+      // A refused plug may have populated memory: discard it again, under every policy
+      // (hw/virtio/virtio-mem.c virtio_mem_set_block_state: ram_block_discard_range on error).
+      if (plug) this.#discard(offset, size);
       return "BUSY";
     }
     if (!plug && !qemu && !this.#discard(offset, size)) {
