@@ -125,6 +125,19 @@ Deno.test("type1 MAP: host memory that cannot be pinned is EFAULT and changes no
   refuses(s, () => s.type1.map(16 * MiB, s.base + GiB - 4096, 8192), "EFAULT");
 });
 
+Deno.test("type1 MAP: a page that cannot be pinned and RLIMIT_MEMLOCK fail in page order: EFAULT when every page before the bad one fits under the limit, else ENOMEM (drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote)", () => {
+  // Rule (Linux 6.18): vfio_pin_pages_remote pins a batch (vaddr_get_pfns, EFAULT at the first
+  // page that cannot be pinned), then charges its pages to mm->locked_vm (ENOMEM past the
+  // limit), so the first failure in page order wins.
+  const s = setup({ memlockLimit: 6 * MiB }); // 5 MiB mapped: 1 MiB of room
+  const end = s.base + GiB; // the first page past the reservation cannot be pinned
+  // 1 MiB before the bad page: it all fits, so the pin fails first.
+  refuses(s, () => s.type1.map(16 * MiB, end - MiB, 2 * MiB), "EFAULT", /not mapped/);
+  // 1 MiB + 4 KiB before the bad page: the limit is passed first.
+  refuses(s, () => s.type1.map(16 * MiB, end - MiB - 4096, 2 * MiB), "ENOMEM", /RLIMIT/);
+  s.type1.map(16 * MiB, end - MiB, MiB); // no bad page, and it fits
+});
+
 Deno.test("type1 MAP: outside the IOMMU aperture (iovaBits) is EINVAL and changes nothing", () => {
   const s = setup({ iovaBits: 39 });
   refuses(s, () => s.type1.map(2 ** 39 - 4096, s.base, 8192), "EINVAL", /aperture/);

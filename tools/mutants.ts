@@ -2237,4 +2237,13 @@ export const MUTANTS: readonly Mutant[] = [
     what: "under memstate a refused plug keeps what it may have populated (no discard)",
     tests: ["tests/plugins_virtio_mem_test.ts"],
   },
+  {
+    id: "type1-memlock-before-pin",
+    file: "src/hw/sim/type1.ts",
+    search:
+      '      if (bad !== undefined && bad - vaddr > room) host.lock("mm", size, op); // ENOMEM',
+    replace: '      if (size > room) host.lock("mm", size, op); // ENOMEM',
+    what: "type1 MAP charges RLIMIT_MEMLOCK before pinning: ENOMEM where the kernel says EFAULT",
+    tests: ["tests/hw_sim_type1_test.ts"],
+  },
 ];

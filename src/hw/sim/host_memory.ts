@@ -276,27 +276,42 @@ export class SimHost {
 
   /** EFAULT where get_user_pages would fail: a hole in the address space or a forbidden page. */
   #checkPinnable(vaddr: number, size: number, op: string): void {
+    const fault = this.#firstFault(vaddr, size);
+    if (fault !== undefined) throw new HwError(op, "EFAULT", fault.why);
+  }
+
+  /**
+   * The host address of the first page of `[vaddr, vaddr + size)` that cannot be
+   * pinned (not reserved, or its owner forbids it), or undefined when all can.
+   */
+  unpinnableAt(vaddr: number, size: number): number | undefined {
+    this.#pages("pin", vaddr, size);
+    return this.#firstFault(vaddr, size)?.at;
+  }
+
+  /** The first page {@link SimHost.pin} would fault on, and why; undefined when none. */
+  #firstFault(vaddr: number, size: number): { at: number; why: string } | undefined {
     const end = vaddr + size;
     let at = vaddr;
     // Walk the reservations covering [vaddr, end) in order; a gap is a fault.
     for (let i = this.#lastReservationAtOrBelow(at); at < end; i++) {
       const r = this.#reservations[i];
       if (r === undefined || r.base > at || r.base + r.size <= at) {
-        throw new HwError(op, "EFAULT", `host address ${hex(at)} is not mapped in the host`);
+        return { at, why: `host address ${hex(at)} is not mapped in the host` };
       }
       const stop = Math.min(end, r.base + r.size);
       const bad = r.owner?.unpinnableOffset(at - r.base, stop - at);
       if (bad !== undefined) {
-        throw new HwError(
-          op,
-          "EFAULT",
-          `host address ${hex(r.base + bad)} (${r.owner!.name} offset ${
+        return {
+          at: r.base + bad,
+          why: `host address ${hex(r.base + bad)} (${r.owner!.name} offset ${
             hex(bad)
           }) cannot be pinned: the page is private`,
-        );
+        };
       }
       at = stop;
     }
+    return undefined;
   }
 
   /** Index of the last reservation whose base is at or below `address` (-1 if none). */

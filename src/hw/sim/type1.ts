@@ -10,10 +10,12 @@
  *   kernel settings); any overlap with an existing mapping `EEXIST`; no DMA entry left
  *   under `dma_entry_limit` `ENOSPC` (drivers/vfio/vfio_iommu_type1.c
  *   `vfio_dma_do_map`, `dma_avail`); outside the IOMMU aperture (`iovaBits`)
- *   `EINVAL`; pinning beyond RLIMIT_MEMLOCK `ENOMEM` (the process's
- *   `mm->locked_vm`, shared by every container: `vfio_lock_acct`); pinning
- *   host memory that cannot be pinned `EFAULT` (see {@link SimHost.pin}). A
- *   map is all-or-nothing.
+ *   `EINVAL`; pinning host memory that cannot be pinned `EFAULT` (see
+ *   {@link SimHost.pin}) or beyond RLIMIT_MEMLOCK `ENOMEM` (the process's
+ *   `mm->locked_vm`, shared by every container: `vfio_lock_acct`), whichever
+ *   comes first in page order (`vfio_pin_pages_remote` pins a batch, then
+ *   accounts its pages): `EFAULT` when every page before the unpinnable one
+ *   fits under the limit. A map is all-or-nothing.
  * - The IO page table behind the container is modelled as for iommufd
  *   ({@link IoPageTable}): its memory follows physical contiguity.
  * - UNMAP: iova unaligned `EINVAL`; with `all`, iova and size must be 0
@@ -181,8 +183,22 @@ export class SimType1Container implements Type1Container {
         `${hex(iova)}+${hex(size)} is outside the ${this.iovaBits}-bit IOMMU aperture`,
       );
     }
-    if (this.#host) {
-      this.#host.lock("mm", size, op);
+    const host = this.#host;
+    if (host) {
+      // Linux 6.18 drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote pins a batch
+      // (vaddr_get_pfns: EFAULT at a page that cannot be pinned), then accounts its pages
+      // against RLIMIT_MEMLOCK (ENOMEM): the first failure in page order wins, so ENOMEM
+      // only when the pages before the unpinnable one do not all fit under the limit.
+      const bad = host.unpinnableAt(vaddr, size);
+      const room = host.memlockLimit - host.lockedBytes("mm");
+      if (bad !== undefined && bad - vaddr > room) host.lock("mm", size, op); // ENOMEM
+      host.pin(vaddr, size, op);
+      try {
+        host.lock("mm", size, op);
+      } catch (e) {
+        host.unpin(vaddr, size);
+        throw e;
+      }
     } else if (this.#locked + size > this.memlockLimit) {
       throw new HwError(
         op,
@@ -191,12 +207,6 @@ export class SimType1Container implements Type1Container {
           hex(size)
         } more bytes exceeds RLIMIT_MEMLOCK ${this.memlockLimit} (locked ${this.#locked})`,
       );
-    }
-    try {
-      this.#host?.pin(vaddr, size, op);
-    } catch (e) {
-      this.#host?.unlock("mm", size);
-      throw e;
     }
     const footprint = this.#table.footprint(
       { iova, size, vaddr },
