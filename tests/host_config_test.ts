@@ -700,3 +700,21 @@ Deno.test("settings: hugetlb backing is a size of 4 KiB, 2 MiB or 1 GiB that div
     /kernel: is "proposed", but the linux backend runs on this machine's kernel/,
   );
 });
+
+Deno.test("memlockLimit with the linux backend is a one-line configuration error: its DMA containers are simulated and pin nothing, so no RLIMIT_MEMLOCK would hold (src/host/build.ts)", () => {
+  // Rule: the build gives the DMA simulators a SimHost (pins and mm->locked_vm, Linux 6.18
+  // drivers/vfio/vfio_iommu_type1.c vfio_lock_acct) only on the sim backend; a limit that
+  // nothing enforces would make capacity checks and reports claim what the run did not do.
+  assert.deepEqual(
+    problems((c) => {
+      c.backend = "linux";
+      c.memlockLimit = "1GiB";
+    }),
+    [
+      `${FILE}: memlockLimit: applies to the sim backend only: with the linux backend the DMA ` +
+      `containers are simulated and pin no memory of this process, so RLIMIT_MEMLOCK would not ` +
+      `be enforced; remove it or use "backend": "sim"`,
+    ],
+  );
+  parseHostConfig({ ...valid(), memlockLimit: "1GiB" }, FILE);
+});

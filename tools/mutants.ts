@@ -2246,4 +2246,12 @@ export const MUTANTS: readonly Mutant[] = [
     what: "type1 MAP charges RLIMIT_MEMLOCK before pinning: ENOMEM where the kernel says EFAULT",
     tests: ["tests/hw_sim_type1_test.ts"],
   },
+  {
+    id: "config-linux-memlock-ignored",
+    file: "src/host/config/settings_rules.ts",
+    search: '  if (config.backend === "linux" && config.memlockLimit !== Infinity) {',
+    replace: "  if (false) {",
+    what: "a memlockLimit no container enforces (linux backend) is accepted silently",
+    tests: ["tests/host_config_test.ts"],
+  },
 ];

@@ -29,6 +29,16 @@ export function settingsProblems(
         `(mainline, "linux-6.18"); the proposed series is modelled by the "sim" backend only`,
     });
   }
+  if (config.backend === "linux" && config.memlockLimit !== Infinity) {
+    // The DMA containers are simulated beside the real kernel and pin nothing of this
+    // process (src/host/build.ts gives them no SimHost), so no limit would hold.
+    issues.push({
+      path: "memlockLimit",
+      message: `applies to the sim backend only: with the linux backend the DMA containers are ` +
+        `simulated and pin no memory of this process, so RLIMIT_MEMLOCK would not be enforced; ` +
+        `remove it or use "backend": "sim"`,
+    });
+  }
   if (config.kvm.mode === "in-place") {
     if (!features.inPlaceConversion) {
       issues.push({
