@@ -191,9 +191,17 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     const devices = new Map<string, HostDevice>();
     for (const d of cfg.devices) {
       if (d.type === "virtio-mem") continue;
+      // Without a simulated host, entry sizes and unmap runs follow the configured
+      // backing page size (the smallest of the device's regions).
+      const backing = Math.min(...d.regions.map((n) => backingPageSize.get(n) ?? 4096));
       const hardware = d.type === "type1"
-        ? new SimType1Container({ dmaEntryLimit: d.dmaEntryLimit, host: pins, kernel })
-        : new SimIoas({ host: pins, kernel });
+        ? new SimType1Container({
+          dmaEntryLimit: d.dmaEntryLimit,
+          host: pins,
+          kernel,
+          backingPageSize: backing,
+        })
+        : new SimIoas({ host: pins, kernel, backingPageSize: backing });
       const plugin = hardware instanceof SimType1Container
         ? vfioType1({
           name: d.name,

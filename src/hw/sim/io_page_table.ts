@@ -24,8 +24,33 @@
  * carries a count of its exclusive table pages plus at most two shared region
  * keys per level, and shared keys are reference counted.
  *
+ * Table pages are not given back as soon as no area needs them. A table page is
+ * freed only when (a) one kernel-level unmap call covers its whole span, or (b) a
+ * larger entry is mapped over it; otherwise it stays allocated ("retained") until
+ * the table is dropped. Sources: Linux 6.18 Intel VT-d, drivers/iommu/intel/iommu.c
+ * `domain_unmap` -> `dma_pte_clear_level` ("If range covers entire pagetable, free
+ * it") and `switch_to_super_page` (tables under a new superpage are freed); the
+ * generic IOMMU page table merged for 6.19 (the `proposed` kernel setting),
+ * drivers/iommu/generic_pt/iommu_pt.h `__unmap_range` ("If the unmapping range
+ * fully covers the table then we can free it as well") and `do_map` ("Table levels
+ * were freed and replaced with large items"). One rule serves both kernel settings.
+ * AMD IOMMU v1 on 6.18 (drivers/iommu/amd/io_pgtable.c `iommu_v1_unmap_pages`) never
+ * frees a table on unmap, only when a larger page replaces it (`iommu_v1_map_pages`
+ * -> `free_clear_pte`) or with the domain (`v1_free_pgtable`); that differs from this
+ * model only for unmap calls of 2 MiB or more. Who calls unmap with what size is the
+ * caller's ({@link UnmapCalls}): VFIO type1 one physically contiguous run per call,
+ * iommufd batches of runs; with 4 KiB runs (a 4 KiB memfd) no unmap frees anything.
+ * drivers/iommu/iommu.c `__iommu_unmap` splits one call by page size only at
+ * boundaries aligned to a table span, so a span inside the call stays in one piece.
+ *
+ * Retained tables are kept per level as merged intervals of region indices,
+ * disjoint from the regions live areas need: a map that needs a retained region
+ * reuses it (no new page), a larger entry mapped over one frees it.
+ *
  * @module
  */
+
+import { SortedMap } from "../../util/sorted_map.ts";
 
 /** 4 KiB: the smallest IO page. */
 export const IO_PAGE_4K = 4096;
@@ -62,6 +87,107 @@ export interface AreaFootprint extends EntryCounts {
   exclusiveTables: number;
   /** Keys (level and region) of table pages the area may share with neighbours. */
   sharedTables: number[];
+  /** The area's first IO address. */
+  iova: number;
+  /** The area's end (exclusive). */
+  end: number;
+  /** The area's host address. */
+  vaddr: number;
+  /** The largest entry size the area uses. */
+  largest: number;
+  /** The physical page size behind the area. */
+  backingPageSize: number;
+}
+
+/**
+ * How the kernel cuts the unmap of one area into unmap calls: a call of `first`
+ * bytes, then calls of `period` bytes (the last one may be shorter). `first` is at
+ * most `period`; one call for the whole area is `{ first: size, period: Infinity }`.
+ */
+export interface UnmapCalls {
+  /** Bytes of the first call. */
+  first: number;
+  /** Bytes of every later call but the last. */
+  period: number;
+}
+
+/**
+ * The unmap calls of an area unmapped in physically contiguous runs, `runsPerCall`
+ * runs a call. A run is at most one backing page: the model assumes no two backing
+ * pages are physically adjacent (the worst case), so a 4 KiB memfd gives 4 KiB runs.
+ * VFIO type1 unmaps one run per call (drivers/vfio/vfio_iommu_type1.c
+ * `vfio_unmap_unpin`: the "largest contiguous physical memory chunk", then
+ * `unmap_unpin_fast` / `unmap_unpin_slow`); iommufd a batch of runs per call.
+ */
+export function contiguousRunCalls(fp: AreaFootprint, runsPerCall: number): UnmapCalls {
+  const b = fp.backingPageSize;
+  const size = fp.end - fp.iova;
+  const first = Math.min(size, b - (fp.vaddr % b) + (runsPerCall - 1) * b);
+  return { first, period: runsPerCall * b };
+}
+
+/** A set of region indices kept as merged, inclusive intervals. */
+class RegionSet {
+  #map = new SortedMap<{ start: number; last: number }>();
+  /** Indices in the set. */
+  count = 0;
+
+  /** Adds `[start, last]` (none of it in the set yet). */
+  add(start: number, last: number): void {
+    this.count += last - start + 1;
+    const before = this.#map.atOrBelow(start - 1);
+    if (before !== undefined && before.last === start - 1) {
+      this.#map.delete(before.start);
+      start = before.start;
+    }
+    const after = this.#map.get(last + 1);
+    if (after !== undefined) {
+      this.#map.delete(after.start);
+      last = after.last;
+    }
+    this.#map.set(start, { start, last });
+  }
+
+  /** How many indices of `[lo, hi]` are in the set. */
+  countIn(lo: number, hi: number): number {
+    if (this.count === 0) return 0;
+    if (lo === hi) {
+      const iv = this.#map.atOrBelow(lo); // the usual small area: one region a level
+      return iv !== undefined && iv.last >= lo ? 1 : 0;
+    }
+    let n = 0;
+    const head = this.#map.below(lo);
+    if (head !== undefined && head.last >= lo) n += Math.min(head.last, hi) - lo + 1;
+    for (const iv of this.#map.valuesInRange(lo, hi + 1)) n += Math.min(iv.last, hi) - iv.start + 1;
+    return n;
+  }
+
+  /** Removes the indices of `[lo, hi]` from the set. */
+  remove(lo: number, hi: number): void {
+    if (this.count === 0) return;
+    if (lo === hi) {
+      const iv = this.#map.atOrBelow(lo);
+      if (iv === undefined || iv.last < lo) return;
+      this.count--;
+      const last = iv.last;
+      if (iv.start === lo) this.#map.delete(lo);
+      else iv.last = lo - 1;
+      if (last > lo) this.#map.set(lo + 1, { start: lo + 1, last });
+      return;
+    }
+    const head = this.#map.below(lo);
+    if (head !== undefined && head.last >= lo) {
+      this.count -= Math.min(head.last, hi) - lo + 1;
+      const tail = head.last;
+      head.last = lo - 1;
+      if (tail > hi) this.#map.set(hi + 1, { start: hi + 1, last: tail });
+    }
+    for (const iv of this.#map.valuesInRange(lo, hi + 1)) {
+      this.count -= Math.min(iv.last, hi) - iv.start + 1;
+      this.#map.delete(iv.start);
+      if (iv.last > hi) this.#map.set(hi + 1, { start: hi + 1, last: iv.last });
+    }
+  }
 }
 
 /** Region sizes covered by one table page, by level from the leaves up (below the root). */
@@ -76,11 +202,14 @@ export class IoPageTable {
   #counts: EntryCounts = { entries4k: 0, entries2m: 0, entries1g: 0 };
   #exclusive = 0;
   #shared = new Map<number, number>();
+  /** Per level, table pages no live area needs that are still allocated. */
+  #retained: RegionSet[];
 
   /** An empty table: just the root page. */
   constructor(levels: 4 | 5 = 4) {
     this.levels = levels;
     this.#regions = levels === 4 ? TABLE_REGIONS_4_LEVEL : TABLE_REGIONS_5_LEVEL;
+    this.#retained = this.#regions.map(() => new RegionSet());
   }
 
   /** The highest address (exclusive) this table can map. */
@@ -88,9 +217,18 @@ export class IoPageTable {
     return this.levels === 4 ? 2 ** 48 : 2 ** 57;
   }
 
-  /** Table pages in use, the root included. */
+  /** Table pages allocated, the root included: those live areas need and retained ones. */
   get tablePages(): number {
-    return 1 + this.#exclusive + this.#shared.size;
+    let retained = 0;
+    for (const r of this.#retained) retained += r.count;
+    return 1 + this.#exclusive + this.#shared.size + retained;
+  }
+
+  /** Table pages allocated that no live area needs (see the module doc). */
+  get retainedTablePages(): number {
+    let retained = 0;
+    for (const r of this.#retained) retained += r.count;
+    return retained;
   }
 
   /** Entries in use by size (a copy). */
@@ -112,6 +250,11 @@ export class IoPageTable {
       entries1g: 0,
       exclusiveTables: 0,
       sharedTables: [],
+      iova: a,
+      end: e,
+      vaddr,
+      largest,
+      backingPageSize,
     };
     addEntries(fp, a, e, largest);
     // A plain loop: this runs on every simulated map and cut.
@@ -134,10 +277,15 @@ export class IoPageTable {
     return fp;
   }
 
-  /** Table pages there would be after removing and adding these footprints (nothing changes). */
+  /**
+   * Table pages allocated after splitting `removed` into `added` (a cut) or, with
+   * `removed` empty, after mapping `added` (nothing changes). A retained page an added
+   * area touches is reused or freed, so it is not counted again.
+   */
   tablePagesAfter(removed: AreaFootprint[], added: AreaFootprint[]): number {
     if (removed.length === 0 && added.length === 1) return this.#tablePagesAfterAdding(added[0]);
     let pages = this.tablePages;
+    for (const fp of added) pages -= this.#retainedTouched(fp);
     const delta = new Map<number, number>();
     for (const fp of removed) {
       pages -= fp.exclusiveTables;
@@ -160,21 +308,89 @@ export class IoPageTable {
    * and no delta map is needed.
    */
   #tablePagesAfterAdding(fp: AreaFootprint): number {
-    let pages = this.tablePages + fp.exclusiveTables;
+    let pages = this.tablePages + fp.exclusiveTables - this.#retainedTouched(fp);
     for (const k of fp.sharedTables) {
       if (!this.#shared.has(k)) pages++;
     }
     return pages;
   }
 
-  /** Accounts a mapped area. */
+  /**
+   * Accounts a mapped area. Retained table pages in the regions it touches are
+   * reused when it needs them and freed when its larger entries cover them
+   * (intel/iommu.c `switch_to_super_page`, generic_pt/iommu_pt.h `do_map`).
+   */
   add(fp: AreaFootprint): void {
     this.#apply(fp, 1);
+    for (let level = 0; level < this.#regions.length; level++) {
+      const region = this.#regions[level];
+      this.#retained[level].remove(Math.floor(fp.iova / region), Math.floor((fp.end - 1) / region));
+    }
   }
 
-  /** Releases a mapped area. */
-  remove(fp: AreaFootprint): void {
+  /**
+   * Drops a live area that a cut replaces by its parts (which the caller then
+   * {@link add}s): nothing is freed or retained, the parts need every table it needed.
+   */
+  releaseForSplit(old: AreaFootprint): void {
+    this.#apply(old, -1);
+  }
+
+  /**
+   * Releases a mapped area unmapped by `calls` (default: one call). A table page the
+   * area needed that no live area needs any more is freed when one call covers its
+   * whole span (intel/iommu.c `dma_pte_clear_level`, generic_pt/iommu_pt.h
+   * `__unmap_range`), and retained otherwise.
+   */
+  remove(fp: AreaFootprint, calls?: UnmapCalls): void {
     this.#apply(fp, -1);
+    const a = fp.iova;
+    const e = fp.end;
+    const first = calls?.first ?? e - a;
+    const period = calls?.period ?? Infinity;
+    for (let level = 0; level < this.#regions.length; level++) {
+      const region = this.#regions[level];
+      const set = this.#retained[level];
+      const lo = Math.floor(a / region);
+      const hi = Math.floor((e - 1) / region);
+      const whole = fp.largest < region;
+      // The end regions: shared keys, retained when no area needs them any more.
+      const ends = lo === hi ? [lo] : [lo, hi];
+      for (const r of ends) {
+        const partial = r * region < a || (r + 1) * region > e;
+        if (!whole && !partial) continue; // under a large entry: no table there
+        if (this.#shared.has(tableKey(r, level))) continue; // a neighbour needs it
+        if (!partial && !hasCallBoundary(r * region, region, a, first, period)) continue;
+        set.add(r, r);
+      }
+      if (!whole || hi - lo < 2) continue;
+      // The regions strictly inside: this area's own.
+      if (period < region || (period === region && (a + first) % region !== 0)) {
+        // Every span holds a boundary between calls: a call is shorter than the span,
+        // or as long and not aligned to it.
+        set.add(lo + 1, hi - 1);
+        continue;
+      }
+      if (period % region === 0 && (a + first) % region === 0) continue; // all aligned
+      // At most one boundary per span: retain the spans a boundary cuts.
+      for (let b = a + first; b < e; b += period) {
+        const r = Math.floor(b / region);
+        if (b % region !== 0 && r > lo && r < hi) set.add(r, r);
+      }
+    }
+  }
+
+  /** Retained table pages in the regions an area touches. */
+  #retainedTouched(fp: AreaFootprint): number {
+    let n = 0;
+    for (let level = 0; level < this.#regions.length; level++) {
+      const region = this.#regions[level];
+      n += this.#retained[level].countIn(
+        Math.floor(fp.iova / region),
+        Math.floor((fp.end - 1) / region),
+      );
+    }
+    return n;
   }
 
   #apply(fp: AreaFootprint, sign: 1 | -1): void {
@@ -188,6 +404,15 @@ export class IoPageTable {
       else this.#shared.delete(k);
     }
   }
+}
+
+/** Checks the `backingPageSize` option: 4 KiB, 2 MiB or 1 GiB (default 4 KiB). */
+export function checkBackingPageSize(size: number | undefined): number {
+  const v = size ?? IO_PAGE_4K;
+  if (v !== IO_PAGE_4K && v !== 2 ** 21 && v !== 2 ** 30) {
+    throw new RangeError(`backingPageSize: must be 4096, 2 MiB or 1 GiB, got ${v}`);
+  }
+  return v;
 }
 
 /**
@@ -235,6 +460,23 @@ function addSmallEntries(counts: EntryCounts, start: number, end: number, larges
     }
   }
   counts.entries4k += (end - start) / IO_PAGE_4K;
+}
+
+/**
+ * Whether a boundary between two unmap calls lies strictly inside the span
+ * `[start, start + span)`: calls of an area at `a` end at `a + first`, then every
+ * `period` bytes.
+ */
+function hasCallBoundary(
+  start: number,
+  span: number,
+  a: number,
+  first: number,
+  period: number,
+): boolean {
+  const b0 = a + first;
+  const next = start < b0 ? b0 : b0 + (Math.floor((start - b0) / period) + 1) * period;
+  return next > start && next < start + span;
 }
 
 /** The reference-count key of the table page covering region `index` at `level`. */

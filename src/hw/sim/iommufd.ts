@@ -66,8 +66,9 @@ import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
 import {
   type AreaFootprint,
+  checkBackingPageSize,
+  contiguousRunCalls,
   type EntryCounts,
-  IO_PAGE_1G,
   IO_PAGE_4K,
   IoPageTable,
 } from "./io_page_table.ts";
@@ -76,6 +77,14 @@ import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 
 export { U64_MAX } from "../u64.ts";
+
+/**
+ * Physically contiguous runs one iommufd unmap call covers at most: the pfn batch
+ * that drivers/iommu/iommufd/pages.c `iopt_area_unpin_domain` reads from the domain
+ * before each `iopt_area_unmap_domain_range` holds `TEMP_MEMORY_LIMIT` (64 KiB) of
+ * runs at 12 bytes a run (`__batch_init`: an unsigned long pfn and a u32 count).
+ */
+export const IOMMUFD_UNMAP_BATCH_RUNS = Math.floor(65536 / 12);
 
 /** A reserved IOVA range (MSI window, holes of the IOMMU aperture). */
 export interface ReservedRange {
@@ -103,6 +112,11 @@ export interface SimIoasOptions {
   iovaBits?: number;
   /** The kernel (default `"linux-6.18"`): cut_mapping needs `"proposed"`. */
   kernel?: KernelSetting;
+  /**
+   * The physical page size behind every vaddr when there is no `host` (default 4 KiB,
+   * a memfd's folios): entries are no larger, and unmap calls follow its runs.
+   */
+  backingPageSize?: number;
 }
 
 /** Counters for plugin statistics. */
@@ -142,6 +156,7 @@ export class SimIoas implements IommufdIoas {
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
   readonly #reserved: ReservedRange[];
+  readonly #backingPageSize: number;
   readonly #table: IoPageTable;
   #tree = new SortedMap<Area>();
   #peakAreas = 0;
@@ -189,6 +204,7 @@ export class SimIoas implements IommufdIoas {
     this.splittable = options.splittable ?? true;
     this.#host = options.host;
     this.#faults = options.faults;
+    this.#backingPageSize = checkBackingPageSize(options.backingPageSize);
     this.#table = new IoPageTable(bits <= 48 ? 4 : 5);
     this.#peakTablePages = this.#table.tablePages;
   }
@@ -362,7 +378,7 @@ export class SimIoas implements IommufdIoas {
       );
     }
     this.#checkTablePages(op, [area.footprint], [left, right]);
-    this.#table.remove(area.footprint);
+    this.#table.releaseForSplit(area.footprint);
     this.#tree.delete(area.iova);
     this.#insert({ iova: area.iova, size: iova - area.iova, vaddr: area.vaddr, footprint: left });
     this.#insert({ iova, size: rightSize, vaddr: rightVaddr, footprint: right });
@@ -385,17 +401,25 @@ export class SimIoas implements IommufdIoas {
     return this.#peakAreas;
   }
 
-  /** Bytes of IO page-table memory in use (4 KiB per table page, the root included). */
+  /**
+   * Bytes of IO page-table memory allocated (4 KiB per table page, the root and
+   * retained pages included: see {@link IoPageTable}).
+   */
   get tableBytes(): number {
     return this.#table.tablePages * IO_PAGE_4K;
   }
 
-  /** Table pages in use, the root included. */
+  /** Table pages allocated, the root and retained pages included. */
   get tablePages(): number {
     return this.#table.tablePages;
   }
 
-  /** The most table pages in use at once. */
+  /** Table pages allocated that no live area needs (freed only with the IOAS). */
+  get retainedTablePages(): number {
+    return this.#table.retainedTablePages;
+  }
+
+  /** The most table pages allocated at once. */
   get peakTablePages(): number {
     return this.#peakTablePages;
   }
@@ -432,11 +456,12 @@ export class SimIoas implements IommufdIoas {
 
   /**
    * The physical page size behind `vaddr`: the host's backing page size, or,
-   * for an IOAS without a host, no limit (its vaddrs stand for physical
-   * addresses, so alignment alone decides the entry size).
+   * without a host, the `backingPageSize` option (drivers/iommu/iommu.c
+   * `iommu_pgsize` sizes entries by `iova | paddr`, and a 4 KiB memfd is not
+   * physically contiguous).
    */
   #pageSizeAt(vaddr: number): number {
-    return this.#host?.pageSizeAt(vaddr) ?? IO_PAGE_1G;
+    return this.#host?.pageSizeAt(vaddr) ?? this.#backingPageSize;
   }
 
   #checkTablePages(op: string, removed: AreaFootprint[], added: AreaFootprint[]): void {
@@ -465,7 +490,9 @@ export class SimIoas implements IommufdIoas {
     let bytes = 0;
     for (const a of areas) {
       this.#tree.delete(a.iova);
-      this.#table.remove(a.footprint);
+      // pages.c iopt_area_unfill_domains -> iopt_area_unpin_domain: one unmap call per
+      // batch of physically contiguous runs of the area, never across areas.
+      this.#table.remove(a.footprint, contiguousRunCalls(a.footprint, IOMMUFD_UNMAP_BATCH_RUNS));
       this.#host?.unpin(a.vaddr, a.size);
       this.#host?.unlock(this.#counter, a.size);
       bytes += a.size;

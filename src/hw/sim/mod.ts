@@ -67,6 +67,7 @@ export { type ReservedRange, SimIoas, type SimIoasOptions, type SimIoasStats } f
 export {
   type AreaFootprint,
   type AreaShape,
+  contiguousRunCalls,
   countEntries,
   ENTRIES_PER_TABLE,
   type EntryCounts,
@@ -75,5 +76,6 @@ export {
   IO_PAGE_4K,
   IoPageTable,
   largestEntry,
+  type UnmapCalls,
 } from "./io_page_table.ts";
 export { U64_MAX } from "../u64.ts";

@@ -39,7 +39,13 @@ import type { SimHost } from "./host_memory.ts";
 import { checkU64, hex, isAligned, wrapsU64 } from "../u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
-import { type AreaFootprint, IO_PAGE_1G, IO_PAGE_4K, IoPageTable } from "./io_page_table.ts";
+import {
+  type AreaFootprint,
+  checkBackingPageSize,
+  contiguousRunCalls,
+  IO_PAGE_4K,
+  IoPageTable,
+} from "./io_page_table.ts";
 
 /** The smallest IOMMU page: every address and size must be a multiple of it. */
 export const TYPE1_PAGE_SIZE = 4096;
@@ -66,6 +72,11 @@ export interface SimType1Options {
   faults?: FaultInjector;
   /** IOMMU address width: mappings must end at or below 2^iovaBits (default 64: no limit). */
   iovaBits?: number;
+  /**
+   * The physical page size behind every vaddr when there is no `host` (default 4 KiB,
+   * a memfd's folios): entries are no larger, and unmap calls follow its runs.
+   */
+  backingPageSize?: number;
 }
 
 /** Counters for plugin statistics. */
@@ -122,6 +133,7 @@ export class SimType1Container implements Type1Container {
   readonly kernel: KernelSetting;
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
+  readonly #backingPageSize: number;
   #tree = new SortedMap<Mapping>();
   #table = new IoPageTable(4);
   #peak = 0;
@@ -150,6 +162,7 @@ export class SimType1Container implements Type1Container {
     this.iovaBits = bits;
     this.#host = options.host;
     this.#faults = options.faults;
+    this.#backingPageSize = checkBackingPageSize(options.backingPageSize);
   }
 
   /** VFIO_IOMMU_MAP_DMA: maps `[iova, iova + size)` to host `vaddr`; all-or-nothing. */
@@ -210,8 +223,9 @@ export class SimType1Container implements Type1Container {
     }
     const footprint = this.#table.footprint(
       { iova, size, vaddr },
-      // Without a host, vaddrs stand for physical addresses: alignment alone decides.
-      this.#host?.pageSizeAt(vaddr) ?? IO_PAGE_1G,
+      // Without a host, the backingPageSize option (drivers/iommu/iommu.c iommu_pgsize
+      // sizes entries by iova | paddr: a 4 KiB memfd is not physically contiguous).
+      this.#host?.pageSizeAt(vaddr) ?? this.#backingPageSize,
     );
     this.#table.add(footprint);
     this.#tree.set(iova, { iova, size, vaddr, footprint });
@@ -280,12 +294,20 @@ export class SimType1Container implements Type1Container {
     return this.#tree.values().map(({ iova, size, vaddr }) => ({ iova, size, vaddr }));
   }
 
-  /** Bytes of IO page-table memory in use (4 KiB per table page, the root included). */
+  /**
+   * Bytes of IO page-table memory allocated (4 KiB per table page, the root and
+   * retained pages included: see {@link IoPageTable}).
+   */
   get tableBytes(): number {
     return this.#table.tablePages * IO_PAGE_4K;
   }
 
-  /** The most IO page-table pages in use at once. */
+  /** Table pages allocated that no live mapping needs (freed only with the container). */
+  get retainedTablePages(): number {
+    return this.#table.retainedTablePages;
+  }
+
+  /** The most IO page-table pages allocated at once. */
   get peakTablePages(): number {
     return this.#peakTablePages;
   }
@@ -332,7 +354,8 @@ export class SimType1Container implements Type1Container {
     let bytes = 0;
     for (const d of doomed) {
       this.#tree.delete(d.iova);
-      this.#table.remove(d.footprint);
+      // vfio_iommu_type1.c vfio_unmap_unpin: one unmap call per physically contiguous run.
+      this.#table.remove(d.footprint, contiguousRunCalls(d.footprint, 1));
       this.#host?.unpin(d.vaddr, d.size);
       this.#host?.unlock("mm", d.size);
       this.#locked -= d.size;
