@@ -88,6 +88,14 @@ Deno.test({
 });
 if (!kvm.available) console.log(`skipping the real-backend example: ${kvm.reason}`);
 
+Deno.test("a device that detached reports no IO page tables but the root: each entry is its own container, whose domain goes with its device (vfio_iommu_type1_detach_group, iommufd_cdev_detach)", async () => {
+  const { report } = await runSession(await loadHostConfig("examples/hotplug.json"));
+  const late = report.plugins.find((p) => p.name === "late0")!;
+  assert.equal(late.mappings, 0);
+  assert.equal(late.tableBytes, 4096);
+  assert.ok(late.peakTableBytes! > 4096, `peak ${late.peakTableBytes}`);
+});
+
 Deno.test("type1 and iommufd on the same 1 TiB workload: iommufd needs far fewer mappings", async () => {
   const run = async (file: string) =>
     (await runSession(await loadHostConfig(file), { params: { steps: 2000 } })).report;

@@ -34,6 +34,25 @@ Deno.test("IO page table: 4 KiB unmap calls free no table page (1 GiB as 4 KiB a
   assert.equal(ioas.peakTablePages, 515);
 });
 
+Deno.test("IO page table: the domain goes with the last device (vfio_iommu_type1_detach_group: iommu_domain_free; QEMU iommufd_cdev_detach): retained pages are freed, the peak stays", () => {
+  const ioas = new SimIoas();
+  const type1 = new SimType1Container({ dmaEntryLimit: 2 ** 32 - 1 });
+  for (let p = 0; p < 4 * MiB; p += 4096) {
+    ioas.map(GiB + p, GiB + p, 4096);
+    type1.map(GiB + p, GiB + p, 4096);
+  }
+  for (let p = 0; p < 4 * MiB; p += 4096) {
+    ioas.unmap(GiB + p, 4096);
+    type1.unmap(GiB + p, 4096);
+  }
+  for (const hw of [ioas, type1]) {
+    assert.equal(hw.tableBytes, 5 * 4096, "two leaf tables, one per level above, the root");
+    hw.freeDomain();
+    assert.equal(hw.tableBytes, 4096);
+    assert.equal(hw.peakTablePages, 5);
+  }
+});
+
 Deno.test("IO page table: one iommufd unmap covering a 2 MiB-aligned 2 MiB area of 4 KiB entries frees its leaf table; type1's 4 KiB runs do not", () => {
   const ioas = new SimIoas({ kernel: "proposed" });
   ioas.map(0, 0, 8 * MiB); // 4 KiB entries: root, 512 GiB table, 1 GiB table, 4 leaves

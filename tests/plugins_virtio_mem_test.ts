@@ -72,7 +72,15 @@ Deno.test("virtio-mem: creating a device discards its whole backing once, unless
     incoming.create();
     assert.deepEqual(incoming.discards, [], `${vmm}: migrating in`);
     const failing = make(false, true);
-    assert.throws(failing.create, /discarding the device's backing at creation failed/, vmm);
+    assert.throws(failing.create, (e) => {
+      assert.match(String(e), /discarding the device's backing at creation failed .*: EIO$/);
+      assert.equal(
+        ((e as Error).cause as Error).message,
+        "EIO",
+        "the discard's error is the cause",
+      );
+      return true;
+    }, vmm);
     assert.equal(failing.region.sources().some((s) => s.bits === PLUGGED), false, vmm);
   }
 });

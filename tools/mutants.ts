@@ -386,11 +386,37 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/bus_registration_test.ts"],
   },
   {
-    id: "container-notice-region-order",
+    id: "host-detach-keeps-domain",
+    file: "src/host/build.ts",
+    search: "        dev.hardware.freeDomain();\n",
+    replace: "",
+    what: "a detached device keeps reporting the IO page tables its freed domain had",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "io-table-domain-keeps-retained",
+    file: "src/hw/sim/io_page_table.ts",
+    search:
+      "  dropRetained(): void {\n    this.#retained = this.#regions.map(() => new RegionSet());",
+    replace: "  dropRetained(): void {",
+    what: "freeing a domain leaves its retained table pages counted",
+    tests: ["tests/hw_io_page_table_test.ts"],
+  },
+  {
+    id: "runner-vmem-empty-no-request",
+    file: "src/host/event_runner.ts",
+    search: "      } while (at < event.size);",
+    replace:
+      "      } while (at < event.size);\n      if (event.size === 0) result.requests.ERROR--;",
+    what: "an empty virtio-mem event is not counted as the ERROR request it is",
+    tests: ["tests/virtio_mem_nb_blocks_test.ts"],
+  },
+  {
+    id: "container-notice-touching-stretches",
     file: "src/host/container_notices.ts",
-    search: "[...d.regions].sort().join",
-    replace: "[...d.regions].join",
-    what: "devices listing the same regions in another order are not noted as one QEMU container",
+    search: "return from(a) < until(b) && from(b) < until(a);",
+    replace: "return from(a) <= until(b) && from(b) <= until(a);",
+    what: "a device that leaves at the event another arrives is noted as sharing its container",
     tests: ["tests/host_container_notices_test.ts"],
   },
   {

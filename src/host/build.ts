@@ -262,6 +262,8 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const dev = deviceNamed(devices, name);
         if (!dev.attached) throw new RangeError(`device ${name} is not attached`);
         for (const r of dev.regions) dev.plugin.detach(r);
+        // A device entry is its own container: its domain and page tables go with it.
+        dev.hardware.freeDomain();
         dev.attached = false;
       },
       close: () => vm.close(),

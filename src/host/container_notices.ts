@@ -8,7 +8,7 @@
  * each), an iommufd device the first container of the space on the same
  * iommufd object (hw/vfio/iommufd.c `iommufd_cdev_attach`). Without a vIOMMU
  * every device sits in the system address space, as a confidential guest's
- * do, so two entries of one kind that follow the same regions would be one
+ * do, so two entries of one kind attached at the same time would be one
  * container there, whose mappings and pins count once. The report says so
  * where it applies: the counts are per entry, as if each device had an
  * address space of its own.
@@ -16,32 +16,39 @@
  * @module
  */
 
-import type { DeviceConfig } from "./config/schema.ts";
+import type { DeviceConfig, DeviceTiming } from "./config/schema.ts";
 
-/** One notice per group of same-kind DMA devices following the same regions. */
+/**
+ * One notice per kind of DMA device (type1, iommufd) whose entries are
+ * attached at the same time: QEMU would put them in one container whatever
+ * regions each follows here, since a device's listener follows every RAM
+ * section of its address space (following only some is memstate's own).
+ */
 export function separateContainerNotices(devices: readonly DeviceConfig[]): string[] {
-  const groups = new Map<string, { kind: "type1" | "iommufd"; names: string[] }>();
-  for (const d of devices) {
-    if (d.type === "virtio-mem") continue;
-    const key = `${d.type}\n${[...d.regions].sort().join("\n")}`;
-    const group = groups.get(key);
-    if (group) group.names.push(d.name);
-    else groups.set(key, { kind: d.type, names: [d.name] });
-  }
   const notices: string[] = [];
-  for (const { kind, names } of groups.values()) {
-    if (names.length < 2) continue;
+  for (const kind of ["type1", "iommufd"] as const) {
+    const of = devices.filter((d): d is DeviceConfig & { type: typeof kind } => d.type === kind);
+    const together = of.filter((a) => of.some((b) => b !== a && overlap(a, b)));
+    if (together.length < 2) continue;
     const what = kind === "type1"
       ? "one VFIO container (hw/vfio/container.c vfio_container_connect)"
       : "one IOAS when they use one iommufd object (hw/vfio/iommufd.c iommufd_cdev_attach)";
     notices.push(
-      `${kind} devices ${listNames(names)} follow the same regions: QEMU puts the devices of ` +
-        `one address space in ${what}, where their mappings and pinned memory count once; ` +
-        `here each is ${kind === "type1" ? "a container" : "an IOAS"} of its own, as with an ` +
-        `address space each (one device entry models them sharing)`,
+      `${kind} devices ${listNames(together.map((d) => d.name))} are attached at the same ` +
+        `time: QEMU puts the devices of one address space in ${what}, where their mappings ` +
+        `and pinned memory count once; here each is ` +
+        `${kind === "type1" ? "a container" : "an IOAS"} of its own, as with an address space ` +
+        `each (one device entry following all their regions models them sharing)`,
     );
   }
   return notices;
+}
+
+/** Whether two devices' attached stretches (`attachAt` to `detachAt`, events) meet. */
+function overlap(a: DeviceTiming, b: DeviceTiming): boolean {
+  const from = (d: DeviceTiming) => d.attachAt ?? 0;
+  const until = (d: DeviceTiming) => d.detachAt ?? Infinity;
+  return from(a) < until(b) && from(b) < until(a);
 }
 
 /** `a and b`, `a, b and c`. */

@@ -385,13 +385,16 @@ function apply(host: Host, event: HostEvent, result: RunResult, problem: Problem
       // A guest names at most VIRTIO_MEM_MAX_NB_BLOCKS per request (le16 nb_blocks:
       // hw/virtio/virtio-mem.c virtio_mem_plug_request), so a bigger event is several
       // requests, in address order, each counted; the first answer other than ACK ends it.
+      // An empty event is still one request, which the device answers ERROR.
       const chunk = VIRTIO_MEM_MAX_NB_BLOCKS * device.blockSize;
-      for (let at = 0; at < event.size; at += chunk) {
+      let at = 0;
+      do {
         const n = Math.min(chunk, event.size - at) / device.blockSize;
         const answer = device[event.op](event.gpa + at, n);
         result.requests[answer]++;
         if (answer !== "ACK") break;
-      }
+        at += chunk;
+      } while (at < event.size);
       return true;
     }
     case "convert":

@@ -233,7 +233,7 @@ function checkPlugged(
           set,
           `but ${device} is busy (a migration is running) and cannot ${set ? "" : "un"}plug it`,
         );
-      default: // "empty", "state": a change the plan never holds
+      default: // "empty", "state", "nb-blocks": a change the plan never holds
         return refuse(p, set, `but ${device} would answer ${checked.response} (${checked.rule})`);
     }
   };

@@ -105,7 +105,13 @@ export interface PluginSpec<S = undefined> {
    * granularity); a function is asked per region, after `setup`.
    */
   granularity?: number | ((region: Region, state: S) => number | undefined);
-  /** True when the plugin tolerates a discard over parts it never saw populated. */
+  /**
+   * True when the plugin tolerates a discard over parts it never saw
+   * populated. Under memstate's policy a change then discards once, over the
+   * span of its discarded runs (`Section.uniform` false when it has gaps),
+   * and a rollback populates exactly the runs discarded (see
+   * `Listener.acceptsDoubleDiscard`).
+   */
   acceptsDoubleDiscard?: boolean;
   /**
    * Count `populate` / `discard` calls and follow the populated extents as

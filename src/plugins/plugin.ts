@@ -26,9 +26,12 @@ export interface PluginStats {
   failures: number;
   /** The hardware's limit on live mappings (VFIO type1's `dma_entry_limit`), where it has one. */
   mappingLimit?: number;
-  /** Bytes of IO page-table memory the mappings use now, where known. */
+  /**
+   * Bytes of IO page-table memory allocated now, where known: what the live
+   * mappings need and the pages unmaps did not free (see src/hw/sim/io_page_table.ts).
+   */
   tableBytes?: number;
-  /** The most IO page-table memory in use at once, where known. */
+  /** The most IO page-table memory allocated at once, where known. */
   peakTableBytes?: number;
   /** Problems the policy only warns about (QEMU 10.1's type1 budget), one line each. */
   warnings?: string[];

@@ -12,8 +12,8 @@
  *   `BUSY` (`virtio_mem_set_block_state` and `virtio_mem_unplug_all` ask
  *   `virtio_mem_is_busy`: migration running or incoming postcopy);
  * - a listener refusing a plug (a DMA map failing): `BUSY`, the listeners
- *   rolled back as the region's policy says and the backing discarded again
- *   (`virtio_mem_notify_plug`);
+ *   rolled back as the region's policy says and the backing discarded again,
+ *   under every policy (`virtio_mem_set_block_state`);
  * - otherwise `ACK`.
  *
  * `check` gives the answer of those checks without making the request, and
@@ -35,8 +35,11 @@
  * listener's whole section, not one per plugged block or page.
  *
  * The block size is at least 1 MiB and at least the backing's page size
- * (`virtio_mem_set_block_size`, `virtio_mem_device_realize`), under every
- * policy: it is the device's rule, not the VMM's propagation policy.
+ * (`virtio_mem_set_block_size`, `virtio_mem_device_realize`), and the device's
+ * guest-physical address is a multiple of it (`virtio_mem_device_realize`),
+ * under every policy: they are the device's rules, not the VMM's propagation
+ * policy. Creating a device discards its whole backing once, unless it is
+ * migrating in (`incoming`; `virtio_mem_device_realize`).
  *
  * Because plugging goes through the bus, DMA listeners see only memory that is
  * plugged *and* shared (QEMU 11's multi-source rule).
@@ -316,9 +319,12 @@ class VirtioMem implements VirtioMemDevice {
     // (hw/virtio/virtio-mem.c virtio_mem_device_realize: ram_block_discard_range of the
     // whole block; a failure fails the realize): the backing may be reused.
     if (o.incoming !== true && !this.#discard(offset, size)) {
+      const cause = this.#discardError;
       throw new Error(
         `${who}: discarding the device's backing at creation failed ` +
-          `(hw/virtio/virtio-mem.c virtio_mem_device_realize: "Unexpected error discarding RAM")`,
+          `(hw/virtio/virtio-mem.c virtio_mem_device_realize: "Unexpected error discarding ` +
+          `RAM"): ${errorLine(cause)}`,
+        { cause },
       );
     }
     region.addSource({ name: this.name, bits: PLUGGED, granularity: b });
@@ -480,6 +486,9 @@ class VirtioMem implements VirtioMemDevice {
   }
 
   /** The `discardBacking` hook; false when it threw or returned a promise (rejection handled). */
+  /** What the last failed {@link VirtioMem.#discard} threw, for the creation's error. */
+  #discardError: unknown;
+
   #discard(offset: number, size: number): boolean {
     const discard = this.#discardBacking;
     if (!discard) return true;
@@ -489,7 +498,8 @@ class VirtioMem implements VirtioMemDevice {
         () => refusePromise(discard(offset, size), "discardBacking"),
       );
       return true;
-    } catch {
+    } catch (e) {
+      this.#discardError = e;
       return false;
     }
   }

@@ -224,6 +224,14 @@ export class IoPageTable {
     return 1 + this.#exclusive + this.#shared.size + retained;
   }
 
+  /**
+   * Frees the retained table pages: the domain goes with the last device
+   * using it, and its tables with it (the simulators' `freeDomain`).
+   */
+  dropRetained(): void {
+    this.#retained = this.#regions.map(() => new RegionSet());
+  }
+
   /** Table pages allocated that no live area needs (see the module doc). */
   get retainedTablePages(): number {
     let retained = 0;

@@ -33,6 +33,10 @@
  *   order for a map it pins in one batch (`batch_init`, at most `TEMP_MEMORY_LIMIT`
  *   64 KiB of batch): in a larger map a table page can run out in an earlier batch
  *   than the page that cannot be pinned, and the kernel then answers `ENOMEM`.
+ *   With `compat: "type1"` the kernel's VFIO_IOMMU_MAP_DMA (vfio_compat.c
+ *   `iommufd_vfio_map_dma`) has no step 1: an iova or size of U64_MAX gets `EINVAL` there
+ *   (unaligned, or above SIZE_MAX - PAGE_SIZE); the simulator, whose numbers cannot hold
+ *   2^64 - 1 apart from 2^64, answers `EOVERFLOW` on both paths.
  * - UNMAP: (iova 0, size >= U64_MAX) unmaps everything and succeeds even when
  *   empty. Otherwise iova or size of U64_MAX `EOVERFLOW`, size 0 `EINVAL`,
  *   wrapping `EOVERFLOW`; then areas inside the range are removed in
@@ -417,6 +421,18 @@ export class SimIoas implements IommufdIoas {
   /** Table pages allocated that no live area needs (freed only with the IOAS). */
   get retainedTablePages(): number {
     return this.#table.retainedTablePages;
+  }
+
+  /**
+   * The IOMMU domain goes with the IOAS's last device: its retained IO
+   * page-table pages are freed (QEMU hw/vfio/iommufd.c `iommufd_cdev_detach`:
+   * `iommufd_cdev_detach_container` frees the hardware page table the device
+   * leaves empty and `iommufd_cdev_container_destroy` the IOAS left without a
+   * device; the kernel frees the domain with the hwpt object). Call it when
+   * the device detaches; the peak stays.
+   */
+  freeDomain(): void {
+    this.#table.dropRetained();
   }
 
   /** The most table pages allocated at once. */

@@ -307,6 +307,16 @@ export class SimType1Container implements Type1Container {
     return this.#table.retainedTablePages;
   }
 
+  /**
+   * The IOMMU domain goes with the container's last device: its retained IO
+   * page-table pages are freed (drivers/vfio/vfio_iommu_type1.c
+   * `vfio_iommu_type1_detach_group`: `iommu_domain_free` once a domain has no
+   * group). Call it when the device detaches; the peak stays.
+   */
+  freeDomain(): void {
+    this.#table.dropRetained();
+  }
+
   /** The most IO page-table pages allocated at once. */
   get peakTablePages(): number {
     return this.#peakTablePages;
