@@ -104,3 +104,18 @@ Deno.test("observers get one post-commit event per applied change and cannot vet
   assert.equal(region.stats.observerErrors, 3);
   assert.equal(region.stateAt(0), SHARED | PLUGGED);
 });
+
+Deno.test("a change that calls a listener once per flipping run names it once in notified", () => {
+  const { region, log } = setup();
+  region.convert(0, MiB, "shared");
+  region.convert(2 * MiB, MiB, "shared"); // shared [0, 1) and [2, 3) MiB; [1, 2) private
+  log.length = 0;
+  const result = region.convert(0, 4 * MiB, "shared"); // two runs flip: [1, 2) and [3, 4)
+  assert.deepEqual(log.map((c) => `${c.name}.${c.kind}`), [
+    "kvm.populate",
+    "kvm.populate",
+    "dma.populate",
+    "dma.populate",
+  ]);
+  assert.deepEqual(result.notified, ["kvm", "dma"]);
+});

@@ -600,7 +600,8 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/bus/region.ts",
     search: "  if (!names.includes(name)) names.push(name);",
     replace: "  names.push(name);",
-    what: "a one-page change names a listener twice when two listeners share its name",
+    what: "a change names a listener once per call when it calls it once per flipping run",
+    tests: ["tests/bus_ordering_test.ts"],
   },
   {
     id: "bus-page-refusal-replans-live",
