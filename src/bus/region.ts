@@ -433,8 +433,9 @@ export class Region {
    * get one discard per run that was populated (`virtio_mem_notify_unplug_all`
    * before the multi-source series). Under memstate it is
    * {@link Region.change}: one discard per run that flips, one over all of
-   * them to a listener that accepts double discards. guest_memfd's `SHARED` bit has no such operation
-   * and is refused. Nothing changes when nothing in the range has the bits.
+   * them to a listener that accepts double discards. guest_memfd's `SHARED`
+   * bit has no such operation and is refused. Nothing changes when nothing in
+   * the range has the bits.
    */
   discardAll(offset: number, size: number, clearBits: number): ChangeResult {
     this.#checkUsable();

@@ -201,9 +201,10 @@ export interface VirtioMemDevice {
    * {@link VirtioMemDevice.plug} and {@link VirtioMemDevice.unplug} make first,
    * in QEMU's order (hw/virtio/virtio-mem.c `virtio_mem_state_change_request`):
    * an invalid range (`rule` `"unaligned"`, `"empty"` or `"outside"` the usable
-   * region) or more than {@link VIRTIO_MEM_MAX_NB_BLOCKS} blocks (`"nb-blocks"`) is `ERROR`, a plug past the requested size (`"requested-size"`)
-   * `NACK`, blocks not all in the opposite state (`"state"`) `ERROR`, a busy
-   * device (`"busy"`) `BUSY`. `ACK` means the request passes them all; a
+   * region) or more than {@link VIRTIO_MEM_MAX_NB_BLOCKS} blocks (`"nb-blocks"`)
+   * is `ERROR`, a plug past the requested size (`"requested-size"`) `NACK`,
+   * blocks not all in the opposite state (`"state"`) `ERROR`, a busy device
+   * (`"busy"`) `BUSY`. `ACK` means the request passes them all; a
    * listener may still refuse it (`BUSY`). `pluggedSize` is the plugged size
    * to check a plug against (default: the device's own): a caller planning
    * several requests passes what the earlier ones leave plugged. The blocks'

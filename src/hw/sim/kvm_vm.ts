@@ -10,16 +10,17 @@
  *   and userspace address page aligned, the userspace range below the user
  *   address limit, the guest_memfd offset aligned and not wrapping, slot id and
  *   address space in range (only address space 0 on a VM with private memory:
- *   no SMM), no guest physical wrap, at most 2^31 - 1 pages (`EINVAL`); size 0 deletes and needs an existing slot (`EINVAL`); an
- *   existing slot can only move or change flags, never change size, userspace
- *   address, READONLY or GUEST_MEMFD, and guest_memfd slots cannot change at
- *   all (`EINVAL`); a new or moved slot overlapping another in the same address
- *   space is `EEXIST`; binding a guest_memfd needs a guest_memfd of this VM
- *   (`EINVAL`; a closed one `EBADF`), a range inside the file (`EINVAL`) not
- *   bound by another slot (`EINVAL`: `kvm_gmem_bind` fails with the `-EINVAL`
- *   it starts with when `xa_find` meets a binding; EEXIST only since commit
- *   7ea987a90585 "KVM: guest_memfd: Return -EEXIST for overlapping
- *   bindings", after 6.18, and this machine's 6.18 kernel answers EINVAL).
+ *   no SMM), no guest physical wrap, at most 2^31 - 1 pages (`EINVAL`); size 0
+ *   deletes and needs an existing slot (`EINVAL`); an existing slot can only
+ *   move or change flags, never change size, userspace address, READONLY or
+ *   GUEST_MEMFD, and guest_memfd slots cannot change at all (`EINVAL`); a new
+ *   or moved slot overlapping another in the same address space is `EEXIST`;
+ *   binding a guest_memfd needs a guest_memfd of this VM (`EINVAL`; a closed
+ *   one `EBADF`), a range inside the file (`EINVAL`) not bound by another slot
+ *   (`EINVAL`: `kvm_gmem_bind` fails with the `-EINVAL` it starts with when
+ *   `xa_find` meets a binding; EEXIST only since commit 7ea987a90585 "KVM:
+ *   guest_memfd: Return -EEXIST for overlapping bindings", after 6.18, and this
+ *   machine's 6.18 kernel answers EINVAL).
  * - guest_memfd creation: `ENOTTY` without KVM_CAP_GUEST_MEMFD, flags outside
  *   KVM_CAP_GUEST_MEMFD_FLAGS `EINVAL`, size 0 or unaligned `EINVAL`
  *   (virt/kvm/guest_memfd.c `kvm_gmem_create`). The supported flags follow the
