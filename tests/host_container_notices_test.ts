@@ -57,6 +57,18 @@ Deno.test("no notice for one device per kind, for different kinds, or for device
   );
 });
 
+Deno.test("devices linked by overlapping stretches form one group; groups that never meet get a notice each", () => {
+  const notices = separateContainerNotices([
+    { ...type1("a"), detachAt: 10 },
+    { ...type1("b"), attachAt: 5, detachAt: 20 },
+    { ...type1("c"), attachAt: 50 },
+    { ...type1("d"), attachAt: 60 },
+  ]);
+  assert.equal(notices.length, 2);
+  assert.match(notices[0], /^type1 devices a and b are attached/);
+  assert.match(notices[1], /^type1 devices c and d are attached/);
+});
+
 Deno.test("the report's notices carry it: examples/hotplug.json's two iommufd devices", async () => {
   const { report } = await runSession(await loadHostConfig("examples/hotplug.json"));
   const notices = report.notices.filter((n) => n.startsWith("iommufd devices"));

@@ -388,10 +388,36 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "host-detach-keeps-domain",
     file: "src/host/build.ts",
-    search: "        dev.hardware.freeDomain();\n",
-    replace: "",
+    search:
+      "        held.delete(name);\n        // A device entry is its own container: its domain",
+    replace:
+      "        held.delete(name);\n        return; // A device entry is its own container: its domain",
     what: "a detached device keeps reporting the IO page tables its freed domain had",
     tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "host-failed-attach-keeps-domain",
+    file: "src/host/build.ts",
+    search: "              dev.hardware.freeDomain();\n",
+    replace: "",
+    what: "an attach that fails and lets go leaves its container's page tables counted",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "host-detach-every-configured-region",
+    file: "src/host/build.ts",
+    search: "for (const r of held.get(name) ?? []) dev.plugin.detach(r);",
+    replace: "for (const r of dev.regions) dev.plugin.detach(r);",
+    what: "a device QEMU 11.1 kept after a failed replay cannot detach (it holds fewer regions)",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "hotplug-attach-before-detach",
+    file: "src/host/event_runner.ts",
+    search: 'for (const op of ["detach", "attach"] as const) {',
+    replace: 'for (const op of ["attach", "detach"] as const) {',
+    what: "at one event a device arrives before another leaves, so the two overlap",
+    tests: ["tests/host_run_test.ts", "tests/host_workloads_test.ts"],
   },
   {
     id: "io-table-domain-keeps-retained",
@@ -414,8 +440,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "container-notice-touching-stretches",
     file: "src/host/container_notices.ts",
-    search: "return from(a) < until(b) && from(b) < until(a);",
-    replace: "return from(a) <= until(b) && from(b) <= until(a);",
+    search: "if (from(d) >= end && group.length > 0) {",
+    replace: "if (from(d) > end && group.length > 0) {",
     what: "a device that leaves at the event another arrives is noted as sharing its container",
     tests: ["tests/host_container_notices_test.ts"],
   },

@@ -189,6 +189,8 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     // addresses the simulated host never reserved, so they track neither.
     const pins = vm instanceof SimKvm ? vm.host : undefined;
     const devices = new Map<string, HostDevice>();
+    /** The regions each attached device's plugin follows (fewer when a QEMU 11.1 replay failed). */
+    const held = new Map<string, Region[]>();
     for (const d of cfg.devices) {
       if (d.type === "virtio-mem") continue;
       // Without a simulated host, entry sizes and unmap runs follow the configured
@@ -236,14 +238,18 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const dev = deviceNamed(devices, name);
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);
         const done: Region[] = [];
+        held.set(name, done);
         for (const r of dev.regions) {
           try {
             dev.plugin.attach(r);
             done.push(r);
           } catch (e) {
-            // QEMU 11.1 keeps a listener whose replay failed: the device is attached.
-            if (stayedRegistered(e)) dev.attached = true;
-            // Otherwise it is not, on any region: let go of the ones it got before this.
+            // QEMU 11.1 keeps a listener whose replay failed: the device is attached, on the
+            // regions before this one and on this one.
+            if (stayedRegistered(e)) {
+              done.push(r);
+              dev.attached = true;
+            } // Otherwise it is not, on any region: let go of the ones it got before this.
             else {
               for (const prior of done.reverse()) {
                 try {
@@ -252,6 +258,9 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
                   // Keep the attach's own error: it says why the device is not there.
                 }
               }
+              held.delete(name);
+              // Its container goes with the failed attach, page tables and all.
+              dev.hardware.freeDomain();
             }
             throw e;
           }
@@ -261,7 +270,8 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
       detach(name) {
         const dev = deviceNamed(devices, name);
         if (!dev.attached) throw new RangeError(`device ${name} is not attached`);
-        for (const r of dev.regions) dev.plugin.detach(r);
+        for (const r of held.get(name) ?? []) dev.plugin.detach(r);
+        held.delete(name);
         // A device entry is its own container: its domain and page tables go with it.
         dev.hardware.freeDomain();
         dev.attached = false;

@@ -486,10 +486,10 @@ class VirtioMem implements VirtioMemDevice {
     return out;
   }
 
-  /** The `discardBacking` hook; false when it threw or returned a promise (rejection handled). */
-  /** What the last failed {@link VirtioMem.#discard} threw, for the creation's error. */
+  /** What the last failed `discardBacking` call threw, for the creation's error. */
   #discardError: unknown;
 
+  /** The `discardBacking` hook; false when it threw or returned a promise (rejection handled). */
   #discard(offset: number, size: number): boolean {
     const discard = this.#discardBacking;
     if (!discard) return true;
