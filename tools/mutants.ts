@@ -2166,7 +2166,7 @@ export const MUTANTS: readonly Mutant[] = [
     file: "src/hw/sim/type1.ts",
     search: '  if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");\n',
     replace: '  if (size === 0) throw new HwError(op, "EINVAL", "size must not be 0");\n' +
-      "  checkDmaMapArguments(op, iova, vaddr, size);\n",
+      "  checkDmaMapAlignment(op, iova, vaddr, size);\n",
     what: "type1 MAP checks alignment before a wrap, as before the overflow fixes",
     tests: ["tests/hw_sim_type1_test.ts"],
   },

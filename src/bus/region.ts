@@ -50,7 +50,7 @@ import {
   runTransaction,
   undoneItself,
 } from "./_transaction.ts";
-import { checkView, DMA_VIEW, isPopulatedState, type View } from "./view.ts";
+import { checkView, DMA_VIEW, isPopulatedState, PLUGGED_VIEW, type View } from "./view.ts";
 import { viewRuns } from "./view_runs.ts";
 // Saved state and rounds (issue 15): the code lives in snapshot.ts / dirty_tracker.ts.
 import { type ChangeMark, DirtyTracker, StaleMarkError } from "./dirty_tracker.ts";
@@ -132,9 +132,6 @@ export interface SourceInfo {
 export const GUEST_MEMFD_SOURCE = "guest_memfd";
 
 let nextHostAddress = 0x7f00_0000_0000;
-
-/** The view in which a page is populated when plugged. */
-const PLUGGED_ONLY: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
 
 /** One RAM block whose per-page state is kept in a store and followed by listeners. */
 export class Region {
@@ -578,7 +575,7 @@ export class Region {
 
   /** True when some page of the region is plugged (QEMU's `vmem->size` is not 0). */
   #anyPlugged(): boolean {
-    for (const run of viewRuns(this.store, 0, this.pages, PLUGGED_ONLY, this.#implied)) {
+    for (const run of viewRuns(this.store, 0, this.pages, PLUGGED_VIEW, this.#implied)) {
       if (run.populated) return true;
     }
     return false;

@@ -25,6 +25,9 @@ export const DMA_VIEW: View = Object.freeze({ mask: SHARED | PLUGGED, value: SHA
 /** The KVM view: populated (for KVM, "shared") when the SHARED bit is set. */
 export const KVM_VIEW: View = Object.freeze({ mask: SHARED, value: SHARED });
 
+/** The virtio-mem view: populated when plugged (QEMU's plugged bitmap), whatever is shared. */
+export const PLUGGED_VIEW: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
+
 /** True when `state` is populated under `view`. */
 export function isPopulatedState(state: number, view: View): boolean {
   return (state & view.mask) === view.value;

@@ -64,7 +64,7 @@
 import { ConversionError } from "../bus/errors.ts";
 import type { Region } from "../bus/region.ts";
 import { PLUGGED } from "../bus/state_bits.ts";
-import type { View } from "../bus/view.ts";
+import { PLUGGED_VIEW } from "../bus/view.ts";
 import { type ViewRun, viewRuns } from "../bus/view_runs.ts";
 import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
@@ -101,9 +101,6 @@ export const VIRTIO_MEM_MIN_BLOCK_SIZE = 2 ** 20;
  * such request exists on the queue.
  */
 export const VIRTIO_MEM_MAX_NB_BLOCKS = 0xffff;
-
-/** The view in which a virtio-mem block is populated: plugged (QEMU's plugged bitmap). */
-const PLUGGED_VIEW: View = Object.freeze({ mask: PLUGGED, value: PLUGGED });
 
 /** What {@link VirtioMemDevice.check} returns (spelled out there, where the docs show it). */
 export type VirtioMemCheck = ReturnType<VirtioMemDevice["check"]>;

@@ -219,9 +219,7 @@ export class IoPageTable {
 
   /** Table pages allocated, the root included: those live areas need and retained ones. */
   get tablePages(): number {
-    let retained = 0;
-    for (const r of this.#retained) retained += r.count;
-    return 1 + this.#exclusive + this.#shared.size + retained;
+    return 1 + this.#exclusive + this.#shared.size + this.retainedTablePages;
   }
 
   /**
@@ -362,9 +360,9 @@ export class IoPageTable {
       const lo = Math.floor(a / region);
       const hi = Math.floor((e - 1) / region);
       const whole = fp.largest < region;
-      // The end regions: shared keys, retained when no area needs them any more.
-      const ends = lo === hi ? [lo] : [lo, hi];
-      for (const r of ends) {
+      // The end regions (lo, then hi unless it is lo): shared keys, retained when no area
+      // needs them any more. A counted loop: this runs on every simulated unmap.
+      for (let r = lo; r <= hi; r = r < hi ? hi : hi + 1) {
         const partial = r * region < a || (r + 1) * region > e;
         if (!whole && !partial) continue; // under a large entry: no table there
         if (this.#shared.has(tableKey(r, level))) continue; // a neighbour needs it
@@ -417,7 +415,7 @@ export class IoPageTable {
 /** Checks the `backingPageSize` option: 4 KiB, 2 MiB or 1 GiB (default 4 KiB). */
 export function checkBackingPageSize(size: number | undefined): number {
   const v = size ?? IO_PAGE_4K;
-  if (v !== IO_PAGE_4K && v !== 2 ** 21 && v !== 2 ** 30) {
+  if (v !== IO_PAGE_4K && v !== IO_PAGE_2M && v !== IO_PAGE_1G) {
     throw new RangeError(`backingPageSize: must be 4096, 2 MiB or 1 GiB, got ${v}`);
   }
   return v;

@@ -32,7 +32,7 @@
  */
 
 import { HwError } from "../errors.ts";
-import { checkDmaMapArguments } from "./_dma_map_args.ts";
+import { checkDmaMapAlignment } from "./_dma_map_args.ts";
 import type { DmaMapping, Type1Container } from "../backend.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { SimHost } from "./host_memory.ts";
@@ -118,7 +118,7 @@ function checkMapArguments(
       `iova ${hex(iova)} or vaddr ${hex(vaddr)} + size ${hex(size)} wraps past 2^64`,
     );
   }
-  checkDmaMapArguments(op, iova, vaddr, size);
+  checkDmaMapAlignment(op, iova, vaddr, size);
 }
 
 /** A simulated VFIO type1 v2 container with `dma_entry_limit`, memlock and pinning. */
