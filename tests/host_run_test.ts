@@ -88,8 +88,11 @@ Deno.test({
 });
 if (!kvm.available) console.log(`skipping the real-backend example: ${kvm.reason}`);
 
-Deno.test("a device that detached reports no IO page tables but the root: each entry is its own container, whose domain goes with its device (vfio_iommu_type1_detach_group, iommufd_cdev_detach)", async () => {
-  const { report } = await runSession(await loadHostConfig("examples/hotplug.json"));
+Deno.test("a container whose last device detached reports no IO page tables but the root: its domain goes with its last device (vfio_iommu_type1_detach_group, iommufd_cdev_detach)", async () => {
+  const config = await loadHostConfig("examples/hotplug.json");
+  // late0 on an iommufd object of its own: its IOAS goes when it leaves at event 15000.
+  const devices = config.devices.map((d) => d.name === "late0" ? { ...d, container: "own" } : d);
+  const { report } = await runSession({ ...config, devices });
   const late = report.plugins.find((p) => p.name === "late0")!;
   assert.equal(late.mappings, 0);
   assert.equal(late.tableBytes, 4096);
@@ -127,8 +130,9 @@ Deno.test("at one event a device leaving goes before one arriving: a memlock lim
     memlockLimit: "3MiB",
     regions: [{ name: "a", size: "2MiB", initial: "shared" }],
     devices: [
-      { type: "iommufd", name: "late", attachAt: 2 }, // listed first, arrives as early leaves
-      { type: "iommufd", name: "early", detachAt: 2 },
+      // Listed first, arrives as early leaves; on iommufd objects of their own, so each pins.
+      { type: "iommufd", name: "late", attachAt: 2, container: "one" },
+      { type: "iommufd", name: "early", detachAt: 2, container: "two" },
     ],
     workload: { name: "boot" },
   }, "swap.json");

@@ -330,3 +330,12 @@ Deno.test({
 function quiet() {
   return { out: () => {}, err: () => {}, interactive: false };
 }
+
+Deno.test("README: the host configuration it shows is one the loader takes, devices as described", async () => {
+  const { parseHostConfig, planContainers } = await import("../src/host/mod.ts");
+  const start = README.indexOf("### Host configuration");
+  const block = README.slice(start).match(/```json\n([\s\S]*?)```/)![1];
+  const config = parseHostConfig(JSON.parse(block), "README.md");
+  // gpu1 names a container of its own: two IOASes, as the text says of different values.
+  assert.deepEqual(planContainers(config.devices).map((c) => c.name), ["nic0", "gpu0", "gpu1"]);
+});

@@ -1,7 +1,8 @@
 /**
  * Building a host from a configuration: regions with their stores, the KVM
  * backend (simulated or real), the KVM attributes plugin on every region,
- * type1 containers and iommufd IOASes with their plugins, and virtio-mem
+ * type1 containers and iommufd IOASes with their plugins (one per container,
+ * which devices share: src/host/config/containers.ts), and virtio-mem
  * devices. The result is disposable: the real backend's files and VM are
  * released by `using` or `close()`.
  *
@@ -28,19 +29,48 @@ import { virtioMem, type VirtioMemDevice } from "../plugins/virtio_mem.ts";
 import { capacityChecks } from "./config/capacity.ts";
 import type { DeviceConfig, HostConfig, StoreKind } from "./config/schema.ts";
 import { type LoadedPlugin, PluginModuleError } from "./plugin_modules.ts";
-import { separateContainerNotices } from "./container_notices.ts";
+import {
+  containerKey,
+  type ContainerPlan,
+  planContainers,
+  sharedContainerNotices,
+} from "./config/containers.ts";
 import { refusePromise } from "../util/_sync.ts";
 import { displayPath, errorLine } from "../util/text.ts";
 
-/** A DMA device of the host: its plugin and the regions it follows. */
-export interface HostDevice {
-  /** The device's configuration. */
-  config: DeviceConfig & { type: "type1" | "iommufd" };
+/**
+ * A type1 container or iommufd IOAS of the host and the devices that share it
+ * (src/host/config/containers.ts): its plugin follows its regions while one
+ * of its devices is attached.
+ */
+export interface HostContainer {
+  /** Its name: its first device's, which is also its plugin's. */
+  name: string;
+  /** Its kind. */
+  kind: "type1" | "iommufd";
+  /** The names of the devices that share it, in configuration order. */
+  devices: string[];
   /** The plugin that keeps its mappings. */
   plugin: Plugin;
   /** The simulated IOMMU it maps into (a type1 container or an iommufd IOAS). */
   hardware: SimType1Container | SimIoas;
   /** The regions it follows. */
+  regions: Region[];
+  /** Whether one of its devices is attached now. */
+  attached: boolean;
+}
+
+/** A DMA device of the host: the container it shares, and whether it is attached. */
+export interface HostDevice {
+  /** The device's configuration. */
+  config: DeviceConfig & { type: "type1" | "iommufd" };
+  /** The container (or IOAS) it is in, with the devices it shares it with. */
+  container: HostContainer;
+  /** The plugin that keeps its mappings: its container's. */
+  plugin: Plugin;
+  /** The simulated IOMMU it maps into: its container's. */
+  hardware: SimType1Container | SimIoas;
+  /** The regions its container follows. */
   regions: Region[];
   /** Whether it is attached now (hot-plug detaches and re-attaches). */
   attached: boolean;
@@ -60,6 +90,8 @@ export interface Host extends Disposable {
   kvm: KvmAttributesPlugin;
   /** DMA devices by name. */
   devices: Map<string, HostDevice>;
+  /** Type1 containers and iommufd IOASes by name, each with its devices. */
+  containers: Map<string, HostContainer>;
   /** virtio-mem devices by name. */
   virtioMem: Map<string, VirtioMemDevice>;
   /** Every plugin, for reports and invariant checks. */
@@ -70,11 +102,18 @@ export interface Host extends Disposable {
   kernel: KernelSetting;
   /** Capacity problems: QEMU 10.1's warnings, and refusals accepted by `continueOnCapacityError`. */
   warnings: string[];
-  /** What the configuration models differently from QEMU (see container_notices.ts). */
+  /** Which devices share a container (see src/host/config/containers.ts). */
   notices: string[];
-  /** Attaches a DMA device to its regions (replaying what is populated). */
+  /**
+   * Attaches a DMA device: the first of its container's devices to arrive
+   * attaches the container to its regions (replaying what is populated); a
+   * later one joins it and maps nothing.
+   */
   attach(name: string): void;
-  /** Detaches a DMA device (discarding its mappings). */
+  /**
+   * Detaches a DMA device: the last of its container's devices to leave
+   * detaches the container (discarding its mappings) and frees its domain.
+   */
   detach(name: string): void;
   /** Releases the backend. */
   close(): void;
@@ -189,37 +228,26 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     // addresses the simulated host never reserved, so they track neither.
     const pins = vm instanceof SimKvm ? vm.host : undefined;
     const devices = new Map<string, HostDevice>();
-    /** The regions each attached device's plugin follows (fewer when a QEMU 11.1 replay failed). */
+    const containers = new Map<string, HostContainer>();
+    /** The regions each attached container's plugin follows (fewer when a QEMU 11.1 replay failed). */
     const held = new Map<string, Region[]>();
-    for (const d of cfg.devices) {
-      if (d.type === "virtio-mem") continue;
-      // Without a simulated host, entry sizes and unmap runs follow the configured
-      // backing page size (the smallest of the device's regions).
-      const backing = Math.min(...d.regions.map((n) => backingPageSize.get(n) ?? 4096));
-      const hardware = d.type === "type1"
-        ? new SimType1Container({
-          dmaEntryLimit: d.dmaEntryLimit,
-          host: pins,
-          kernel,
-          backingPageSize: backing,
-        })
-        : new SimIoas({ host: pins, kernel, backingPageSize: backing });
-      const plugin = hardware instanceof SimType1Container
-        ? vfioType1({
-          name: d.name,
-          container: hardware,
-          granularity: d.type === "type1" ? d.granularity : undefined,
-          checkBudget: false, // checked above for the whole configuration
-        })
-        : iommufd({ name: d.name, ioas: hardware, cut: d.type === "iommufd" ? d.cut : undefined });
-      devices.set(d.name, {
-        config: d,
-        plugin,
-        hardware,
-        regions: d.regions.map((n) => byName.get(n)!),
-        attached: false,
-      });
-      plugins.push(plugin);
+    const plans = planContainers(cfg.devices);
+    for (const plan of plans) {
+      const container = buildContainer(plan, kernel, pins, backingPageSize);
+      container.regions = plan.regions.map((n) => byName.get(n)!);
+      containers.set(plan.name, container);
+      plugins.push(container.plugin);
+      for (const d of plan.devices) {
+        devices.set(d.name, {
+          config: d,
+          container,
+          plugin: container.plugin,
+          hardware: container.hardware,
+          regions: container.regions,
+          attached: false,
+        });
+        container.devices.push(d.name);
+      }
     }
     const host: Host = {
       config: cfg,
@@ -230,51 +258,65 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
       vm,
       kvm,
       devices,
+      containers,
       virtioMem: virtio,
       plugins,
       warnings: [...capacity.warnings, ...capacity.refusals].map((p) => p.message),
-      notices: separateContainerNotices(cfg.devices),
+      notices: sharedContainerNotices(plans),
       attach(name) {
         const dev = deviceNamed(devices, name);
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);
+        const c = dev.container;
+        if (c.attached) {
+          // It joins the container's domain, which already maps what it should: no map call
+          // (vfio_iommu_type1_attach_group, iommufd_cdev_autodomains_get; containers.ts).
+          dev.attached = true;
+          return;
+        }
         const done: Region[] = [];
-        held.set(name, done);
-        for (const r of dev.regions) {
+        held.set(c.name, done);
+        for (const r of c.regions) {
           try {
-            dev.plugin.attach(r);
+            c.plugin.attach(r);
             done.push(r);
           } catch (e) {
             // QEMU 11.1 keeps a listener whose replay failed: the device is attached, on the
             // regions before this one and on this one.
             if (stayedRegistered(e)) {
               done.push(r);
-              dev.attached = true;
+              c.attached = dev.attached = true;
             } // Otherwise it is not, on any region: let go of the ones it got before this.
             else {
               for (const prior of done.reverse()) {
                 try {
-                  dev.plugin.detach(prior);
+                  c.plugin.detach(prior);
                 } catch {
                   // Keep the attach's own error: it says why the device is not there.
                 }
               }
-              held.delete(name);
+              held.delete(c.name);
               // Its container goes with the failed attach, page tables and all.
-              dev.hardware.freeDomain();
+              c.hardware.freeDomain();
             }
             throw e;
           }
         }
-        dev.attached = true;
+        c.attached = dev.attached = true;
       },
       detach(name) {
         const dev = deviceNamed(devices, name);
         if (!dev.attached) throw new RangeError(`device ${name} is not attached`);
-        for (const r of held.get(name) ?? []) dev.plugin.detach(r);
-        held.delete(name);
-        // A device entry is its own container: its domain and page tables go with it.
-        dev.hardware.freeDomain();
-        dev.attached = false;
+        const c = dev.container;
+        if (c.devices.some((other) => other !== name && devices.get(other)!.attached)) {
+          // The container stays with its other devices, mappings and all.
+          dev.attached = false;
+          return;
+        }
+        for (const r of held.get(c.name) ?? []) c.plugin.detach(r);
+        held.delete(c.name);
+        // The container goes with its last device: its domain and page tables too.
+        c.hardware.freeDomain();
+        c.attached = dev.attached = false;
       },
       close: () => vm.close(),
       [Symbol.dispose]: () => vm.close(),
@@ -283,7 +325,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     for (const [name, dev] of devices) {
       if (dev.config.attachAt === undefined) attachAtStart(cfg, host, name);
     }
-    const taken = new Set([...plugins.map((p) => p.name), ...virtio.keys()]);
+    const taken = new Set([...plugins.map((p) => p.name), ...devices.keys(), ...virtio.keys()]);
     for (const { plugin, regions: names, source } of options.plugins ?? []) {
       if (taken.has(plugin.name)) {
         throw new PluginModuleError(
@@ -310,6 +352,45 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     vm.close();
     throw e;
   }
+}
+
+/**
+ * The container `plan` describes, with its simulated IOMMU and plugin, no
+ * devices and no regions yet. Without a simulated host (`pins` undefined),
+ * entry sizes and unmap runs follow the configured backing page size (the
+ * smallest of its regions).
+ */
+function buildContainer(
+  plan: ContainerPlan,
+  kernel: KernelSetting,
+  pins: SimHost | undefined,
+  backingPageSize: ReadonlyMap<string, number>,
+): HostContainer {
+  const d = plan.devices[0];
+  const backing = Math.min(...plan.regions.map((n) => backingPageSize.get(n) ?? 4096));
+  const base = { name: plan.name, devices: [], regions: [], attached: false };
+  if (d.type === "type1") {
+    const hardware = new SimType1Container({
+      dmaEntryLimit: d.dmaEntryLimit,
+      host: pins,
+      kernel,
+      backingPageSize: backing,
+    });
+    const plugin = vfioType1({
+      name: plan.name,
+      container: hardware,
+      granularity: d.granularity,
+      checkBudget: false, // checked for the whole configuration as the host is built
+    });
+    return { ...base, kind: "type1", hardware, plugin };
+  }
+  const hardware = new SimIoas({ host: pins, kernel, backingPageSize: backing });
+  return {
+    ...base,
+    kind: "iommufd",
+    hardware,
+    plugin: iommufd({ name: plan.name, ioas: hardware, cut: d.cut }),
+  };
 }
 
 /**
@@ -369,24 +450,39 @@ function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice
 }
 
 /**
- * The configuration with every DMA device of the other kind made `kind`. A
- * new iommufd device maps as the kernel allows (cut_mapping only on the
- * proposed kernel); a new type1 device gets the module's default limit:
+ * The configuration with every DMA device of the other kind made `kind`,
+ * keeping its `container` field. A device that lands in a container a device
+ * of `kind` already has takes that container's settings; otherwise a new
+ * iommufd device maps as the kernel allows (cut_mapping only on the proposed
+ * kernel) and a new type1 device gets the module's default limit:
  * comparisons never raise a limit silently.
  */
 function swapDmaKind(config: HostConfig, kind: "type1" | "iommufd"): HostConfig {
+  const settings = new Map<string, DeviceConfig>();
+  for (const d of config.devices) {
+    if (d.type !== kind || settings.has(containerKey(d))) continue;
+    settings.set(containerKey(d), d);
+  }
   const devices = config.devices.map((d): DeviceConfig => {
     if (d.type === "virtio-mem" || d.type === kind) return d;
-    const timing = {
+    const common = {
+      name: d.name,
+      regions: d.regions,
+      ...(d.container !== undefined ? { container: d.container } : {}),
       ...(d.attachAt !== undefined ? { attachAt: d.attachAt } : {}),
       ...(d.detachAt !== undefined ? { detachAt: d.detachAt } : {}),
     };
-    return kind === "iommufd" ? { type: "iommufd", name: d.name, regions: d.regions, ...timing } : {
+    const joined = settings.get(containerKey({ type: kind, container: d.container }));
+    if (kind === "iommufd") {
+      const cut = joined?.type === "iommufd" ? joined.cut : undefined;
+      return { type: "iommufd", ...common, ...(cut !== undefined ? { cut } : {}) };
+    }
+    const same = joined?.type === "type1" ? joined : undefined;
+    return {
       type: "type1",
-      name: d.name,
-      regions: d.regions,
-      dmaEntryLimit: DEFAULT_DMA_ENTRY_LIMIT,
-      ...timing,
+      ...common,
+      dmaEntryLimit: same?.dmaEntryLimit ?? DEFAULT_DMA_ENTRY_LIMIT,
+      ...(same?.granularity !== undefined ? { granularity: same.granularity } : {}),
     };
   });
   return { ...config, devices };

@@ -561,7 +561,8 @@ function hotplugByTiming(
   problem: Problem,
 ): boolean {
   // At one event, every device leaving goes before any arriving, so two devices never
-  // overlap where one's detachAt is the other's attachAt (container_notices.ts counts so).
+  // overlap where one's detachAt is the other's attachAt: a container whose one device
+  // leaves as another arrives is emptied and made again, as QEMU's would be.
   for (const op of ["detach", "attach"] as const) {
     for (const [name, dev] of timed) {
       if ((op === "detach" ? dev.config.detachAt : dev.config.attachAt) !== index) continue;

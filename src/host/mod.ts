@@ -25,7 +25,13 @@ export * from "./config/mod.ts";
 export * from "./trace/mod.ts";
 export * from "./report/mod.ts";
 export * from "./workloads/mod.ts";
-export { buildHost, type BuildOptions, type Host, type HostDevice } from "./build.ts";
+export {
+  buildHost,
+  type BuildOptions,
+  type Host,
+  type HostContainer,
+  type HostDevice,
+} from "./build.ts";
 export {
   type ConversionCounts,
   EventRunner,

@@ -6,8 +6,9 @@
  * part of a mapping, so QEMU maps every granule of a guest_memfd region as its
  * own entry, and the guest decides at run time how much memory it makes
  * shared. The budget is computed by the same function the type1 plugin's
- * attach check uses (src/plugins/type1_budget.ts), over every region the
- * device's container follows, at the region's minimum granularity (the page
+ * attach check uses (src/plugins/type1_budget.ts), once per container (its
+ * devices share its entries, see containers.ts), over every region the
+ * container follows, at the region's minimum granularity (the page
  * size: guest_memfd is a source of every region, even beside virtio-mem's
  * blocks), with QEMU's memslot headroom under a QEMU policy.
  *
@@ -22,6 +23,7 @@ import {
 } from "../../plugins/type1_budget.ts";
 import { type VmmPolicy, vmmRules } from "../../settings/vmm.ts";
 import type { HostConfig, Type1DeviceConfig } from "./schema.ts";
+import { planContainers } from "./containers.ts";
 
 /** The type1 budget of `device` in `config` under `vmm` (default: the configuration's). */
 export function type1DeviceBudget(
@@ -43,9 +45,9 @@ export function type1DeviceBudget(
   return type1Budget(sections, device.dmaEntryLimit, vmmRules(vmm));
 }
 
-/** One device whose type1 budget exceeds its limit. */
+/** One type1 container whose budget exceeds its limit. */
 export interface CapacityProblem {
-  /** The device's name. */
+  /** The container's name (its first device's). */
   device: string;
   /** One line naming the numbers and the fix. */
   message: string;
@@ -70,11 +72,16 @@ export interface CapacityFindings {
  */
 export function capacityChecks(config: HostConfig, vmm: VmmPolicy = config.vmm): CapacityFindings {
   const findings: CapacityFindings = { refusals: [], warnings: [] };
-  config.devices.forEach((device, index) => {
-    if (device.type !== "type1") return;
-    const budget = type1DeviceBudget(config, device, vmm);
-    if (!budget.exceeded) return;
-    const message = describeBudget(budget, `devices[${index}] ${JSON.stringify(device.name)}`, vmm);
+  for (const plan of planContainers(config.devices)) {
+    const device = plan.devices[0];
+    if (device.type !== "type1") continue;
+    const budget = type1DeviceBudget(config, { ...device, regions: plan.regions }, vmm);
+    if (!budget.exceeded) continue;
+    const index = config.devices.indexOf(device);
+    const others = plan.devices.slice(1).map((d) => d.name);
+    const who = `devices[${index}] ${JSON.stringify(device.name)}` +
+      (others.length > 0 ? ` (the container it shares with ${others.join(", ")})` : "");
+    const message = describeBudget(budget, who, vmm);
     const problem = { device: device.name, message, needed: budget.needed, limit: budget.limit };
     if (budget.action === "refuse") {
       findings.refusals.push({
@@ -82,6 +89,6 @@ export function capacityChecks(config: HostConfig, vmm: VmmPolicy = config.vmm):
         message: `${message} (set "continueOnCapacityError": true to run anyway)`,
       });
     } else findings.warnings.push(problem);
-  });
+  }
   return findings;
 }

@@ -1,7 +1,8 @@
 /**
  * Host configurations: the normalized shape, the loader with its messages
  * (file, field path, rule), the rules that tie a configuration to its VMM
- * policy and kernel, and the start-up capacity checks.
+ * policy and kernel, which devices share a container, and the start-up
+ * capacity checks.
  *
  * @module
  */
@@ -36,3 +37,10 @@ export {
   type1DeviceBudget,
 } from "./capacity.ts";
 export { settingsProblems } from "./settings_rules.ts";
+export {
+  containerKey,
+  type ContainerPlan,
+  type DmaDeviceConfig,
+  planContainers,
+  sharedContainerNotices,
+} from "./containers.ts";

@@ -76,7 +76,7 @@ export interface DeviceTiming {
   detachAt?: number;
 }
 
-/** A VFIO type1 container with one assigned device, normalized. */
+/** A VFIO type1 device, normalized: its container may hold other devices. */
 export interface Type1DeviceConfig extends DeviceTiming {
   /** Device kind. */
   type: "type1";
@@ -87,13 +87,20 @@ export interface Type1DeviceConfig extends DeviceTiming {
   /** The container's `dma_entry_limit` (mappings it may hold). */
   dmaEntryLimit: number;
   /**
+   * Which container the device shares with the other devices of its kind
+   * that give the same value (see src/host/config/containers.ts); absent: the one
+   * every device of the kind without a `container` shares, as QEMU puts the
+   * VFIO devices of one address space in one container.
+   */
+  container?: string;
+  /**
    * Mapping granularity in bytes when set; absent: each region's page size,
    * or the block size of the virtio-mem device covering the memory.
    */
   granularity?: number;
 }
 
-/** An iommufd IOAS with one assigned device, normalized. */
+/** An iommufd device, normalized: its IOAS may hold other devices. */
 export interface IommufdDeviceConfig extends DeviceTiming {
   /** Device kind. */
   type: "iommufd";
@@ -107,6 +114,14 @@ export interface IommufdDeviceConfig extends DeviceTiming {
    * only on the proposed kernel).
    */
   cut?: boolean;
+  /**
+   * Which IOAS the device shares with the other devices of its kind
+   * that give the same value (see src/host/config/containers.ts); absent: the one
+   * every device of the kind without a `container` shares, as QEMU puts the
+   * VFIO devices of one address space in one container (for
+   * iommufd: one IOAS per iommufd object).
+   */
+  container?: string;
 }
 
 /** A virtio-mem device managing part of one region, normalized. */
@@ -309,6 +324,7 @@ export const type1Fields = {
   region: regionRefs.optional(),
   dmaEntryLimit: z.number().int().min(1).max(0xffff_ffff).default(65535),
   granularity: sizeField.optional(),
+  container: nameField.optional(),
   attachAt: stepField.optional(),
   detachAt: stepField.optional(),
 } as const;
@@ -318,6 +334,7 @@ export const iommufdFields = {
   type: z.literal("iommufd"),
   name: nameField,
   cut: z.boolean().optional(),
+  container: nameField.optional(),
   region: regionRefs.optional(),
   attachAt: stepField.optional(),
   detachAt: stepField.optional(),

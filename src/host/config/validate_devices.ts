@@ -1,7 +1,8 @@
 /**
  * The rules for `devices`: each entry's type picks its fields; names are
  * unique; DMA devices name existing regions; type1 granularity fits the pages;
- * virtio-mem ranges are block-aligned, inside their region and disjoint. Also
+ * devices sharing a container agree on its settings; virtio-mem ranges are
+ * block-aligned, inside their region and disjoint. Also
  * the normalization of a device entry once everything holds.
  *
  * @module
@@ -12,6 +13,7 @@ import { type FieldPath, isPlainObject, type ParsedFields, parseFields } from ".
 import { type Add, hex, isPowerOfTwo, label, type RegionEntry } from "./_rule_kit.ts";
 import { VIRTIO_MEM_MIN_BLOCK_SIZE } from "../../plugins/virtio_mem.ts";
 import { KVM_PLUGIN_NAME } from "../../plugins/kvm_attributes.ts";
+import { containerKey } from "./containers.ts";
 import {
   type DeviceConfig,
   deviceFieldsByType,
@@ -121,6 +123,8 @@ export function checkDevices(
     } else firstByName.set(name, device.index);
   }
 
+  /** The first DMA device of each container, with what the others must match. */
+  const containers = new Map<string, SharedSettings>();
   const virtioRanges: {
     index: number;
     name?: string;
@@ -165,6 +169,24 @@ export function checkDevices(
     if (detachAt !== undefined && detachAt <= (attachAt ?? 0)) {
       add([...path, "detachAt"], `must be after attachAt (${attachAt ?? 0}), got ${detachAt}`);
     }
+    const settings: SharedSettings = {
+      index: device.index,
+      name: f.name,
+      regions: f.region === undefined
+        ? [...byName.keys()]
+        : typeof f.region === "string"
+        ? [f.region]
+        : Array.isArray(f.region)
+        ? f.region
+        : undefined,
+      fields: device.type === "type1"
+        ? { dmaEntryLimit: device.fields.dmaEntryLimit, granularity: device.fields.granularity }
+        : { cut: device.fields.cut },
+    };
+    const key = containerKey({ type: device.type, container: f.container });
+    const first = containers.get(key);
+    if (first === undefined) containers.set(key, settings);
+    else checkSharedSettings(first, settings, add);
   }
 
   for (let j = 0; j < virtioRanges.length; j++) {
@@ -179,6 +201,55 @@ export function checkDevices(
       }
     }
   }
+}
+
+/** What devices sharing a container must agree on, as one of them gives it. */
+interface SharedSettings {
+  index: number;
+  name?: string;
+  /** The regions it follows (`undefined`: unreadable, reported elsewhere). */
+  regions?: readonly string[];
+  /** The container's own settings, by field name (`undefined`: absent). */
+  fields: Record<string, number | boolean | undefined>;
+}
+
+/**
+ * A container is one set of mappings with one `dma_entry_limit`, one
+ * granularity and one way of mapping (`cut`), following the regions its
+ * listener follows: a device that shares it with an earlier one (`first`)
+ * must give the same, or name another `container`.
+ */
+function checkSharedSettings(first: SharedSettings, later: SharedSettings, add: Add): void {
+  const path = ["devices", later.index];
+  const whose = `devices[${first.index}] ${label(first.name)}`;
+  const apart = `give one of them its own "container"`;
+  if (
+    first.regions !== undefined && later.regions !== undefined &&
+    [...first.regions].sort().join("\0") !== [...later.regions].sort().join("\0")
+  ) {
+    add(
+      [...path, "region"],
+      `follows ${names(later.regions)} where ${whose}, whose container it shares, follows ` +
+        `${names(first.regions)}: one container follows one set of regions; ${apart}`,
+    );
+  }
+  for (const [field, value] of Object.entries(later.fields)) {
+    const theirs = first.fields[field];
+    if (value === theirs) continue;
+    add(
+      [...path, field],
+      `is ${value ?? "absent"} where ${whose}, whose container it shares, has ${
+        theirs ?? "none"
+      }: the setting is the container's; ${apart}`,
+    );
+  }
+}
+
+/** `region "a"`, `regions "a", "b"`. */
+function names(regions: readonly string[]): string {
+  return `${regions.length === 1 ? "region" : "regions"} ${
+    regions.map((r) => JSON.stringify(r)).join(", ")
+  }`;
 }
 
 function checkGranularity(
@@ -378,6 +449,7 @@ export function normalizeDevice(device: DeviceEntry, regions: RegionEntry[]): De
         regions: covered(f.region),
         dmaEntryLimit: f.dmaEntryLimit!,
         ...(f.granularity !== undefined ? { granularity: f.granularity } : {}),
+        ...(f.container !== undefined ? { container: f.container } : {}),
         ...timing(f),
       };
       return out;
@@ -389,6 +461,7 @@ export function normalizeDevice(device: DeviceEntry, regions: RegionEntry[]): De
         name: f.name!,
         regions: covered(f.region),
         ...(f.cut !== undefined ? { cut: f.cut } : {}),
+        ...(f.container !== undefined ? { container: f.container } : {}),
         ...timing(f),
       };
       return out;

@@ -123,7 +123,8 @@ export function renderHostHtml(
     // A region whose PLUGGED bit is not implied has a virtio-mem device deciding it.
     virtioMem: (r.impliedBits & PLUGGED) === 0,
   }));
-  const devices: HtmlDevice[] = [...host.devices.values()].map((d) => {
+  // One row per container: the devices that share one share its mappings.
+  const devices: HtmlDevice[] = [...host.containers.values()].map((d) => {
     const hw = d.hardware as unknown as {
       mappings?: () => HtmlMapping[];
       areas?: () => HtmlMapping[];

@@ -120,7 +120,8 @@ export class RunRecorder implements RunProbe {
         );
       }
     }
-    for (const [name, device] of host.devices) {
+    // One row per container: the devices that share one share its mappings.
+    for (const [name, device] of host.containers) {
       const plugin = device.plugin;
       const hardware = device.hardware as unknown as Record<string, unknown>;
       const stats = () => plugin.stats() as unknown as Record<string, unknown>;

@@ -1,0 +1,232 @@
+// DMA devices of one kind share one container (type1) or IOAS (iommufd), as QEMU puts the devices
+// of one address space in one (hw/vfio/container.c vfio_container_connect, hw/vfio/iommufd.c
+// iommufd_cdev_attach): mappings, pins and dma_entry_limit count once.
+import assert from "node:assert/strict";
+import {
+  buildHost,
+  capacityChecks,
+  ConfigError,
+  type HostConfig,
+  parseHostConfig,
+  planContainers,
+  runEvents,
+  runSession,
+} from "../src/host/mod.ts";
+import type { SimIoas } from "../src/hw/sim/iommufd.ts";
+import type { SimType1Container } from "../src/hw/sim/type1.ts";
+import type { IommufdDeviceConfig, Type1DeviceConfig } from "../src/host/config/schema.ts";
+
+const type1 = (name: string, more: Partial<Type1DeviceConfig> = {}): Type1DeviceConfig => ({
+  type: "type1",
+  name,
+  regions: ["ram"],
+  dmaEntryLimit: 65535,
+  ...more,
+});
+const iommufd = (name: string, more: Partial<IommufdDeviceConfig> = {}): IommufdDeviceConfig => ({
+  type: "iommufd",
+  name,
+  regions: ["ram"],
+  ...more,
+});
+
+/** A host of one 4 MiB region that starts shared (1,024 pages), with these devices. */
+function host(devices: unknown[], more: Record<string, unknown> = {}): HostConfig {
+  return parseHostConfig({
+    name: "x",
+    regions: [{ name: "ram", size: "4MiB", initial: "shared" }],
+    devices,
+    workload: { name: "boot" },
+    ...more,
+  }, "x.json");
+}
+
+/** Problems the loader reports for these devices (one line each). */
+function problems(devices: unknown[]): string[] {
+  try {
+    host(devices, {
+      regions: [{ name: "ram", size: "4MiB" }, { name: "hi", size: "4MiB", base: "0x10000000" }],
+    });
+    return [];
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return e.message.split("\n");
+  }
+}
+
+Deno.test("devices of one kind share one container unless their container fields differ; a container is named after its first device and follows every region one of them follows", () => {
+  const plans = planContainers([
+    type1("nic0", { regions: ["low"] }),
+    iommufd("gpu0"),
+    type1("nic1", { regions: ["high", "low"] }),
+    iommufd("gpu1", { container: "iommufd1" }),
+    iommufd("gpu2"),
+  ]);
+  assert.deepEqual(
+    plans.map((p) => [p.name, p.kind, p.devices.map((d) => d.name), p.regions]),
+    [
+      ["nic0", "type1", ["nic0", "nic1"], ["low", "high"]],
+      ["gpu0", "iommufd", ["gpu0", "gpu2"], ["ram"]],
+      ["gpu1", "iommufd", ["gpu1"], ["ram"]],
+    ],
+  );
+});
+
+Deno.test("a type1 device and an iommufd device never share, even with one container name", () => {
+  const plans = planContainers([type1("a", { container: "c" }), iommufd("b", { container: "c" })]);
+  assert.deepEqual(plans.map((p) => p.name), ["a", "b"]);
+});
+
+for (const kind of ["type1", "iommufd"] as const) {
+  Deno.test(`${kind}: two devices attached from the start map the shared memory once, in one container with one plugin`, () => {
+    const limit = kind === "type1" ? { dmaEntryLimit: 4096 } : {};
+    using shared = buildHost(host([
+      { type: kind, name: "a", ...limit },
+      { type: kind, name: "b", ...limit },
+    ]));
+    using apart = buildHost(host([
+      { type: kind, name: "a", ...limit },
+      { type: kind, name: "b", container: "other", ...limit },
+    ]));
+    const dma = (h: typeof shared) => h.plugins.filter((p) => p.kind !== "kvm-attributes");
+    assert.deepEqual(dma(shared).map((p) => p.name), ["a"]);
+    assert.deepEqual(dma(apart).map((p) => p.name), ["a", "b"]);
+    assert.equal(shared.devices.get("b")!.container, shared.containers.get("a"));
+    const calls = (h: typeof shared) =>
+      [...h.containers.values()].reduce((n, c) => n + c.hardware.stats.mapCalls, 0);
+    assert.equal(calls(shared), 1024, "one map per shared 4 KiB page");
+    assert.equal(calls(apart), 2048, "each container maps them all");
+    assert.equal(shared.devices.get("a")!.attached && shared.devices.get("b")!.attached, true);
+  });
+
+  Deno.test(`${kind}: a device joining an attached container maps nothing; one leaving while another stays unmaps nothing; the last to leave unmaps everything and frees the domain`, () => {
+    using h = buildHost(host([
+      { type: kind, name: "a" },
+      { type: kind, name: "b", attachAt: 1, detachAt: 3 },
+    ]));
+    const c = h.containers.get("a")!;
+    const stats = () => ({ ...c.hardware.stats });
+    const before = stats();
+    h.attach("b");
+    assert.deepEqual(stats(), before, "joining: no MAP, no UNMAP");
+    h.detach("a");
+    assert.deepEqual(stats(), before, "a leaves, b stays: nothing unmapped");
+    assert.equal(c.attached, true);
+    assert.equal(c.plugin.stats().mappings, 1024, "one per 4 KiB page (no cut_mapping on 6.18)");
+    h.detach("b");
+    assert.equal(c.attached, false);
+    assert.equal(c.hardware.stats.mappedBytes - c.hardware.stats.unmappedBytes, 0);
+    assert.equal(c.hardware.tableBytes, 4096, "only the root table stays counted");
+    h.attach("a");
+    assert.equal(c.hardware.stats.mapCalls, before.mapCalls * 2, "made again, it replays");
+  });
+}
+
+Deno.test("iommufd devices in one IOAS pin once: a memlock limit for one device's pins holds two (apart, the second is refused)", () => {
+  const devices = [{ type: "iommufd", name: "a" }, { type: "iommufd", name: "b" }];
+  using h = buildHost(host(devices, { memlockLimit: "5MiB" }));
+  assert.equal((h.containers.get("a")!.hardware as SimIoas).stats.mappedBytes, 4 << 20);
+  assert.throws(
+    () =>
+      buildHost(
+        host([devices[0], { ...devices[1], container: "iommufd1" }], { memlockLimit: "5MiB" }),
+      ),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      /devices\[1\]: b cannot map what the regions start with/.test(e.message),
+  );
+});
+
+Deno.test("a type1 container's dma_entry_limit counts its devices' mappings once: 1,024 pages fit 1,024 entries with two devices", () => {
+  const devices = [
+    { type: "type1", name: "a", dmaEntryLimit: 1024 },
+    { type: "type1", name: "b", dmaEntryLimit: 1024, attachAt: 1 },
+  ];
+  using h = buildHost(host(devices, { continueOnCapacityError: true }));
+  const run = runEvents(h, [{ op: "convert", gpa: 0, size: 4096, to: "private", line: 1 }]);
+  assert.deepEqual(run.errors, []);
+  assert.equal((h.containers.get("a")!.hardware as SimType1Container).mappingCount, 1023);
+});
+
+Deno.test("devices sharing a container must agree on its regions and settings; the error names both and the way out", () => {
+  assert.deepEqual(
+    problems([{ type: "type1", name: "a" }, { type: "type1", name: "b", region: "ram" }]),
+    [
+      'x.json: devices[1].region: follows region "ram" where devices[0] "a", whose container it ' +
+      'shares, follows regions "ram", "hi": one container follows one set of regions; give one of ' +
+      'them its own "container"',
+    ],
+  );
+  assert.deepEqual(
+    problems([
+      { type: "type1", name: "a", dmaEntryLimit: 4096 },
+      { type: "type1", name: "b", granularity: "8KiB" },
+    ]),
+    [
+      'x.json: devices[1].dmaEntryLimit: is 65535 where devices[0] "a", whose container it shares, ' +
+      'has 4096: the setting is the container\'s; give one of them its own "container"',
+      'x.json: devices[1].granularity: is 8192 where devices[0] "a", whose container it shares, has ' +
+      'none: the setting is the container\'s; give one of them its own "container"',
+    ],
+  );
+  assert.deepEqual(
+    problems([{ type: "iommufd", name: "a", cut: false }, { type: "iommufd", name: "b" }]),
+    [
+      'x.json: devices[1].cut: is absent where devices[0] "a", whose container it shares, has ' +
+      'false: the setting is the container\'s; give one of them its own "container"',
+    ],
+  );
+  assert.deepEqual(
+    problems([
+      { type: "type1", name: "a", dmaEntryLimit: 4096, region: "hi" },
+      { type: "type1", name: "b", container: "behind-viommu" },
+      { type: "iommufd", name: "c", cut: false },
+    ]),
+    [],
+  );
+});
+
+Deno.test("the start-up type1 budget is the container's: every region its devices follow, once", () => {
+  const config = host([{ type: "type1", name: "a", dmaEntryLimit: 1536 }], {
+    regions: [{ name: "ram", size: "4MiB" }, { name: "hi", size: "4MiB", base: "0x10000000" }],
+  });
+  // Devices a library user builds by hand may follow different regions: the container follows both.
+  const split = {
+    ...config,
+    devices: [
+      type1("a", { regions: ["ram"], dmaEntryLimit: 1536 }),
+      type1("b", { regions: ["hi"], dmaEntryLimit: 1536 }),
+    ],
+  };
+  const { refusals } = capacityChecks(split);
+  assert.equal(refusals.length, 1);
+  assert.equal(refusals[0].needed, 2048);
+  assert.match(refusals[0].message, /devices\[0\] "a" \(the container it shares with b\)/);
+});
+
+Deno.test("comparing with every device made type1: a device that lands in an existing type1 container takes its limit", () => {
+  const config = host([
+    { type: "type1", name: "nic0", dmaEntryLimit: 4096, granularity: "8KiB" },
+    { type: "iommufd", name: "gpu0" },
+  ]);
+  using h = buildHost(config, { dmaKind: "type1" });
+  assert.deepEqual([...h.containers.keys()], ["nic0"]);
+  assert.deepEqual(h.containers.get("nic0")!.devices, ["nic0", "gpu0"]);
+  const gpu = h.config.devices.find((d) => d.name === "gpu0") as Type1DeviceConfig;
+  assert.deepEqual([gpu.dmaEntryLimit, gpu.granularity], [4096, 8192]);
+});
+
+Deno.test("the report has one row per container and a notice naming the devices that share one", async () => {
+  const { report } = await runSession(host([
+    { type: "iommufd", name: "a" },
+    { type: "iommufd", name: "b" },
+    { type: "iommufd", name: "c" },
+    { type: "type1", name: "d" },
+  ]));
+  assert.deepEqual(report.plugins.map((p) => p.name), ["kvm", "a", "d"]);
+  assert.deepEqual(report.notices, [
+    "iommufd devices a, b and c share one IOAS, reported as a: QEMU puts the devices of one " +
+    "address space on one iommufd object in one (hw/vfio/iommufd.c iommufd_cdev_attach), so " +
+    "their mappings and pinned memory count once",
+  ]);
+});
