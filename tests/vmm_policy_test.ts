@@ -721,7 +721,10 @@ Deno.test("host: a virtio-mem device's creation punches its whole backing once, 
       buildHost(parseHostConfig({
         name: "realize",
         vmm,
-        regions: [{ name: "ram", size: "64MiB" }],
+        regions: [
+          { name: "ram", size: "16MiB" },
+          { name: "vmem", size: "48MiB", base: "0x10000000" }, // the device's memory backend
+        ],
         devices,
         workload: { name: "boot" },
       }, "realize.json"));
@@ -729,10 +732,9 @@ Deno.test("host: a virtio-mem device's creation punches its whole backing once, 
     using host = build([{
       type: "virtio-mem",
       name: "vmem0",
-      region: "ram",
+      region: "vmem",
       blockSize: "2MiB",
       requestedSize: "16MiB",
-      offset: "16MiB",
     }]);
     const punches = without.kvm.stats().calls.punchHole ?? 0;
     assert.equal(host.kvm.stats().calls.punchHole, punches + 1, vmm);

@@ -513,6 +513,22 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/host_containers_test.ts"],
   },
   {
+    id: "settings-qemu-dma-region-subset",
+    file: "src/host/config/settings_rules.ts",
+    search: "qemu && device.regions.length < config.regions.length) {",
+    replace: "qemu && device.regions.length < config.regions.length - 1) {",
+    what: "under a QEMU policy a DMA device may leave a region out (QEMU's listener follows all)",
+    tests: ["tests/host_config_test.ts"],
+  },
+  {
+    id: "settings-qemu-virtio-mem-part",
+    file: "src/host/config/settings_rules.ts",
+    search: "(device.offset !== 0 || device.size !== region.size)) {",
+    replace: "device.offset !== 0) {",
+    what: "under a QEMU policy a virtio-mem device may cover part of its region (from offset 0)",
+    tests: ["tests/host_config_test.ts"],
+  },
+  {
     id: "config-device-named-kvm",
     file: "src/host/config/validate_devices.ts",
     search: "if (name === KVM_PLUGIN_NAME) {",

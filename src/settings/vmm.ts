@@ -128,7 +128,9 @@ export interface VmmRules {
    * what was replayed (hw/virtio/virtio-mem.c `virtio_mem_rdm_register_listener`:
    * `error_report` only), and unregistering sends nothing while no block is
    * plugged (`virtio_mem_rdm_unregister_listener`: `if (vmem->size)`; memstate
-   * reads that as "no page of the region is plugged"). guest_memfd's manager
+   * reads that as "no page of the region is plugged", the same for a host
+   * configuration, whose virtio-mem devices cover their regions under QEMU
+   * policies; src/host/config/settings_rules.ts). guest_memfd's manager
    * follows {@link VmmRules.failedReplay} and {@link VmmRules.wholeSectionUnregister}.
    */
   readonly perManager: boolean;

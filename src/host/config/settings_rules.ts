@@ -91,6 +91,34 @@ export function settingsProblems(
           `vfio_ram_discard_register_listener); "granularity" is a memstate option`,
       });
     }
+    if (device.type !== "virtio-mem" && qemu && device.regions.length < config.regions.length) {
+      // A VFIO container's memory listener is registered on the whole address space
+      // (hw/vfio/container.c vfio_container_connect: memory_listener_register on
+      // bcontainer->space->as), so QEMU maps every RAM section for every device.
+      const missed = config.regions.filter((r) => !device.regions.includes(r.name));
+      issues.push({
+        path: `devices[${index}].region`,
+        message: `leaves out ${
+          missed.map((r) => JSON.stringify(r.name)).join(", ")
+        }, which cannot be done under ${vmm}: QEMU's VFIO memory listener follows every RAM ` +
+          `section of the address space (hw/vfio/container.c vfio_container_connect); ` +
+          `"region" on a DMA device is a memstate option`,
+      });
+    }
+    if (device.type === "virtio-mem" && qemu) {
+      const region = config.regions.find((r) => r.name === device.region);
+      if (region !== undefined && (device.offset !== 0 || device.size !== region.size)) {
+        // QEMU's device plugs and unplugs its whole memory backend: the RAM block its memdev
+        // gives (hw/virtio/virtio-mem.c virtio_mem_device_realize), a region of its own here.
+        issues.push({
+          path: `devices[${index}].${device.offset !== 0 ? "offset" : "size"}`,
+          message: `makes the device cover part of region ${JSON.stringify(device.region)}, ` +
+            `which cannot be done under ${vmm}: QEMU's virtio-mem device manages its whole ` +
+            `memory backend (hw/virtio/virtio-mem.c virtio_mem_device_realize); give the device ` +
+            `a region of its own, or use "vmm": "memstate"`,
+        });
+      }
+    }
     if (device.type === "virtio-mem" && vmm === "qemu-10.1") {
       issues.push({
         path: `devices[${index}].type`,
