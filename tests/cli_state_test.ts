@@ -339,7 +339,7 @@ Deno.test("host state: a load whose unplug cannot discard the backing and whose 
   const vmem = b.virtioMem.get("vmem0")!;
   assert.equal(vmem.plug(G, 4), "ACK");
   b.regions[1].convert(0, 8 * MiB, "shared"); // nic0 and gpu0 map it
-  const nic = b.devices.get("nic0")!.hardware as SimType1Container;
+  const nic = b.devices.get("nic0")!.container.hardware as SimType1Container;
   const map = nic.map.bind(nic);
   let refuseMap = false;
   nic.map = (iova, vaddr, size) => {

@@ -309,7 +309,7 @@ Deno.test("unknown fields are rejected by name, with the allowed ones", () => {
   ]);
   assert.deepEqual(problems((c) => device(c, 1).dmaEntryLimit = 5), [
     `${FILE}: devices[1].dmaEntryLimit: unknown field (allowed: type, name, cut, ` +
-    `container, region, attachAt, detachAt)`,
+    `iommufd, region, attachAt, detachAt)`,
   ]);
   assert.deepEqual(problems((c) => c.kvm = { mode: "separate", fast: true }), [
     `${FILE}: kvm.fast: unknown field (allowed: mode)`,

@@ -41,12 +41,15 @@ function host(devices: unknown[], more: Record<string, unknown> = {}): HostConfi
   }, "x.json");
 }
 
+const TWO = [
+  { name: "ram", size: "4MiB", initial: "shared" },
+  { name: "hi", size: "4MiB", base: "0x10000000", initial: "shared" },
+];
+
 /** Problems the loader reports for these devices (one line each). */
-function problems(devices: unknown[]): string[] {
+function problems(devices: unknown[], more: Record<string, unknown> = {}): string[] {
   try {
-    host(devices, {
-      regions: [{ name: "ram", size: "4MiB" }, { name: "hi", size: "4MiB", base: "0x10000000" }],
-    });
+    host(devices, { regions: TWO, ...more });
     return [];
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
@@ -54,12 +57,12 @@ function problems(devices: unknown[]): string[] {
   }
 }
 
-Deno.test("devices of one kind share one container unless their container fields differ; a container is named after its first device and follows every region one of them follows", () => {
+Deno.test("type1 devices share one container unless their container fields differ, iommufd devices one IOAS per iommufd object; a container is named after its first device and may follow every region one of them follows", () => {
   const plans = planContainers([
     type1("nic0", { regions: ["low"] }),
     iommufd("gpu0"),
     type1("nic1", { regions: ["high", "low"] }),
-    iommufd("gpu1", { container: "iommufd1" }),
+    iommufd("gpu1", { iommufd: "iommufd1" }),
     iommufd("gpu2"),
   ]);
   assert.deepEqual(
@@ -72,8 +75,8 @@ Deno.test("devices of one kind share one container unless their container fields
   );
 });
 
-Deno.test("a type1 device and an iommufd device never share, even with one container name", () => {
-  const plans = planContainers([type1("a", { container: "c" }), iommufd("b", { container: "c" })]);
+Deno.test("a type1 device and an iommufd device never share, even with one name for both", () => {
+  const plans = planContainers([type1("a", { container: "c" }), iommufd("b", { iommufd: "c" })]);
   assert.deepEqual(plans.map((p) => p.name), ["a", "b"]);
 });
 
@@ -86,7 +89,7 @@ for (const kind of ["type1", "iommufd"] as const) {
     ]));
     using apart = buildHost(host([
       { type: kind, name: "a", ...limit },
-      { type: kind, name: "b", container: "other", ...limit },
+      { type: kind, name: "b", [kind === "type1" ? "container" : "iommufd"]: "other", ...limit },
     ]));
     const dma = (h: typeof shared) => h.plugins.filter((p) => p.kind !== "kvm-attributes");
     assert.deepEqual(dma(shared).map((p) => p.name), ["a"]);
@@ -129,7 +132,7 @@ Deno.test("iommufd devices in one IOAS pin once: a memlock limit for one device'
   assert.throws(
     () =>
       buildHost(
-        host([devices[0], { ...devices[1], container: "iommufd1" }], { memlockLimit: "5MiB" }),
+        host([devices[0], { ...devices[1], iommufd: "iommufd1" }], { memlockLimit: "5MiB" }),
       ),
     (e: Error) =>
       e instanceof ConfigError &&
@@ -148,49 +151,111 @@ Deno.test("a type1 container's dma_entry_limit counts its devices' mappings once
   assert.equal((h.containers.get("a")!.hardware as SimType1Container).mappingCount, 1023);
 });
 
-Deno.test("devices sharing a container must agree on its regions and settings; the error names both and the way out", () => {
-  assert.deepEqual(
-    problems([{ type: "type1", name: "a" }, { type: "type1", name: "b", region: "ram" }]),
-    [
-      'x.json: devices[1].region: follows region "ram" where devices[0] "a", whose container it ' +
-      'shares, follows regions "ram", "hi": one container follows one set of regions; give one of ' +
-      'them its own "container"',
-    ],
-  );
+Deno.test("type1 devices sharing a container agree on its dma_entry_limit and granularity (one per container: vfio_iommu_type1_open); a field that did not parse is reported once", () => {
+  const tail = `: the setting is the container's; give one of them the same, or a "container" of ` +
+    `its own (a memstate option)`;
   assert.deepEqual(
     problems([
       { type: "type1", name: "a", dmaEntryLimit: 4096 },
       { type: "type1", name: "b", granularity: "8KiB" },
     ]),
     [
-      'x.json: devices[1].dmaEntryLimit: is 65535 where devices[0] "a", whose container it shares, ' +
-      'has 4096: the setting is the container\'s; give one of them its own "container"',
-      'x.json: devices[1].granularity: is 8192 where devices[0] "a", whose container it shares, has ' +
-      'none: the setting is the container\'s; give one of them its own "container"',
+      `x.json: devices[1].dmaEntryLimit: is 65535 where devices[0] "a", whose container it ` +
+      `shares, has 4096${tail}`,
+      `x.json: devices[1].granularity: is 8192 where devices[0] "a", whose container it shares, ` +
+      `has none${tail}`,
     ],
   );
-  assert.deepEqual(
-    problems([{ type: "iommufd", name: "a", cut: false }, { type: "iommufd", name: "b" }]),
-    [
-      'x.json: devices[1].cut: is absent where devices[0] "a", whose container it shares, has ' +
-      'false: the setting is the container\'s; give one of them its own "container"',
-    ],
-  );
+  // Accepted: the default limit written out, a granularity in two spellings, regions in another
+  // order, different regions (memstate's own option: the container follows both).
   assert.deepEqual(
     problems([
-      { type: "type1", name: "a", dmaEntryLimit: 4096, region: "hi" },
-      { type: "type1", name: "b", container: "behind-viommu" },
-      { type: "iommufd", name: "c", cut: false },
+      { type: "type1", name: "a", granularity: "8KiB", region: ["ram", "hi"] },
+      { type: "type1", name: "b", dmaEntryLimit: 65535, granularity: 8192, region: ["hi", "ram"] },
+      { type: "type1", name: "c", granularity: 8192, region: "hi" },
+      { type: "type1", name: "d", container: "apart", dmaEntryLimit: 7 },
     ]),
     [],
   );
+  // A field that failed to parse is reported where it is, and compared with nothing.
+  assert.deepEqual(
+    problems([{ type: "type1", name: "a", dmaEntryLimit: "x" }, { type: "type1", name: "b" }])
+      .length,
+    1,
+  );
+  assert.deepEqual(
+    problems([{ type: "type1", name: "a" }, { type: "type1", name: "b", granularity: -1 }]).length,
+    1,
+  );
+});
+
+Deno.test("iommufd devices on one object agree on cut as it takes effect: absent is the kernel's default (cut_mapping only on proposed)", () => {
+  const a = { type: "iommufd", name: "a" };
+  assert.deepEqual(problems([{ ...a, cut: false }, { type: "iommufd", name: "b" }]), []);
+  assert.deepEqual(
+    problems([{ ...a, cut: true }, { type: "iommufd", name: "b" }], { kernel: "proposed" }),
+    [],
+  );
+  assert.deepEqual(
+    problems([{ ...a, cut: false }, { type: "iommufd", name: "b" }], { kernel: "proposed" }),
+    [
+      'x.json: devices[1].cut: is true where devices[0] "a", whose IOAS it shares, has false (on ' +
+      'proposed, absent is true): one IOAS maps one way; give them the same "cut", or different ' +
+      '"iommufd" objects',
+    ],
+  );
+  assert.deepEqual(
+    problems([{ ...a, cut: false }, { type: "iommufd", name: "b", iommufd: "two" }], {
+      kernel: "proposed",
+    }),
+    [],
+  );
+  // A cut the kernel lacks is refused once, not compared again.
+  assert.equal(problems([a, { type: "iommufd", name: "b", cut: true }]).length, 1);
+});
+
+Deno.test("QEMU has no way to keep type1 devices of one address space apart: container is refused under its policies", () => {
+  for (const vmm of ["qemu-10.1", "qemu-11.1"]) {
+    assert.deepEqual(problems([{ type: "type1", name: "a", container: "c" }], { vmm }), [
+      `x.json: devices[0].container: cannot be set under ${vmm}: QEMU puts every type1 device of ` +
+      `the address space in one container (hw/vfio/container.c vfio_container_connect); ` +
+      `"container" is a memstate option`,
+    ]);
+  }
+  assert.deepEqual(
+    problems([{ type: "iommufd", name: "a", iommufd: "o" }], { vmm: "qemu-11.1" }),
+    [],
+  );
+});
+
+Deno.test("memstate's own policy: a container follows a region while one of its attached devices follows it; a region joins with the first such device and leaves with the last", () => {
+  using h = buildHost(host([
+    { type: "iommufd", name: "a", region: "ram" },
+    { type: "iommufd", name: "b", region: "hi", attachAt: 1 },
+    { type: "iommufd", name: "c", attachAt: 1 },
+  ], { regions: TWO }));
+  const c = h.containers.get("a")!;
+  const mapped = () => c.hardware.stats.mappedBytes - c.hardware.stats.unmappedBytes;
+  assert.equal(mapped(), 4 << 20, "a: ram only");
+  h.attach("b");
+  assert.equal(mapped(), 8 << 20, "b brings hi");
+  const calls = c.hardware.stats.mapCalls;
+  h.attach("c");
+  assert.equal(c.hardware.stats.mapCalls, calls, "c follows both: both are there already");
+  h.detach("a");
+  h.detach("c");
+  assert.equal(mapped(), 4 << 20, "ram goes with c, the last device following it");
+  assert.equal(c.attached, true);
+  h.detach("b");
+  assert.equal(mapped(), 0);
+  assert.equal(c.attached, false);
 });
 
 Deno.test("the start-up type1 budget is the container's: every region its devices follow, once", () => {
   const config = host([{ type: "type1", name: "a", dmaEntryLimit: 1536 }], {
     regions: [{ name: "ram", size: "4MiB" }, { name: "hi", size: "4MiB", base: "0x10000000" }],
   });
-  // Devices a library user builds by hand may follow different regions: the container follows both.
+  // Devices that follow different regions (memstate's option): the container may follow both.
   const split = {
     ...config,
     devices: [
@@ -216,6 +281,27 @@ Deno.test("comparing with every device made type1: a device that lands in an exi
   assert.deepEqual([gpu.dmaEntryLimit, gpu.granularity], [4096, 8192]);
 });
 
+Deno.test("comparing: a granularity that does not fit a swapped device's regions gives it a container of its own, not a host that cannot run", () => {
+  const config = host([
+    { type: "type1", name: "nic0", region: "ram", granularity: "4MiB" },
+    { type: "iommufd", name: "gpu0", region: "odd" },
+  ], { regions: [TWO[0], { name: "odd", size: "6MiB", base: "0x10000000" }] });
+  using h = buildHost(config, { dmaKind: "type1" });
+  assert.deepEqual([...h.containers.keys()], ["nic0", "gpu0"]);
+  const gpu = h.config.devices.find((d) => d.name === "gpu0") as Type1DeviceConfig;
+  assert.deepEqual([gpu.dmaEntryLimit, gpu.granularity], [65535, undefined]);
+});
+
+Deno.test("comparing the other way: a type1 device made iommufd keeps the separation its container gave, on an iommufd object of that name", () => {
+  const config = host([
+    { type: "type1", name: "a" },
+    { type: "type1", name: "b", container: "two" },
+    { type: "iommufd", name: "c", iommufd: "two" },
+  ]);
+  using h = buildHost(config, { dmaKind: "iommufd" });
+  assert.deepEqual([...h.containers.values()].map((c) => c.devices), [["a"], ["b", "c"]]);
+});
+
 Deno.test("the report has one row per container and a notice naming the devices that share one", async () => {
   const { report } = await runSession(host([
     { type: "iommufd", name: "a" },
@@ -223,7 +309,11 @@ Deno.test("the report has one row per container and a notice naming the devices 
     { type: "iommufd", name: "c" },
     { type: "type1", name: "d" },
   ]));
-  assert.deepEqual(report.plugins.map((p) => p.name), ["kvm", "a", "d"]);
+  assert.deepEqual(report.plugins.map((p) => [p.name, p.devices]), [
+    ["kvm", undefined],
+    ["a", ["a", "b", "c"]],
+    ["d", ["d"]],
+  ]);
   assert.deepEqual(report.notices, [
     "iommufd devices a, b and c share one IOAS, reported as a: QEMU puts the devices of one " +
     "address space on one iommufd object in one (hw/vfio/iommufd.c iommufd_cdev_attach), so " +

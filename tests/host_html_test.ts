@@ -166,7 +166,7 @@ Deno.test("html: over budget, runs and mappings go as bins that keep the totals"
     runs: r.store.runs(),
     implied: r.impliedBits,
   }));
-  const hw = result.host.devices.get("nic0")!.hardware as unknown as {
+  const hw = result.host.devices.get("nic0")!.container.hardware as unknown as {
     mappings(): { iova: number; size: number }[];
   };
   const html = renderHtmlReport(

@@ -91,7 +91,7 @@ if (!kvm.available) console.log(`skipping the real-backend example: ${kvm.reason
 Deno.test("a container whose last device detached reports no IO page tables but the root: its domain goes with its last device (vfio_iommu_type1_detach_group, iommufd_cdev_detach)", async () => {
   const config = await loadHostConfig("examples/hotplug.json");
   // late0 on an iommufd object of its own: its IOAS goes when it leaves at event 15000.
-  const devices = config.devices.map((d) => d.name === "late0" ? { ...d, container: "own" } : d);
+  const devices = config.devices.map((d) => d.name === "late0" ? { ...d, iommufd: "own" } : d);
   const { report } = await runSession({ ...config, devices });
   const late = report.plugins.find((p) => p.name === "late0")!;
   assert.equal(late.mappings, 0);
@@ -119,7 +119,7 @@ Deno.test("a failed attach lets its container go (memstate), and a device QEMU 1
       assert.throws(() => host.attach("d"), /ENOMEM/, note); // region b needs 4 MiB pinned
       if (dev.attached) host.detach("d"); // QEMU 11.1 kept it, on region b only
       assert.equal(dev.attached, false, note);
-      assert.equal(dev.hardware.tableBytes, 4096, note);
+      assert.equal(dev.container.hardware.tableBytes, 4096, note);
     }
   }
 });
@@ -131,8 +131,8 @@ Deno.test("at one event a device leaving goes before one arriving: a memlock lim
     regions: [{ name: "a", size: "2MiB", initial: "shared" }],
     devices: [
       // Listed first, arrives as early leaves; on iommufd objects of their own, so each pins.
-      { type: "iommufd", name: "late", attachAt: 2, container: "one" },
-      { type: "iommufd", name: "early", detachAt: 2, container: "two" },
+      { type: "iommufd", name: "late", attachAt: 2, iommufd: "one" },
+      { type: "iommufd", name: "early", detachAt: 2, iommufd: "two" },
     ],
     workload: { name: "boot" },
   }, "swap.json");
@@ -275,7 +275,7 @@ Deno.test("the invariant checker finds a planted violation in each component", (
   (host.vm as SimKvm).setMemoryAttributes(0x200000, 0x1000, KVM_MEMORY_ATTRIBUTE_PRIVATE);
 
   // 2. type1: a stray DMA mapping of private memory.
-  const container = host.devices.get("nic0")!.hardware as SimType1Container;
+  const container = host.devices.get("nic0")!.container.hardware as SimType1Container;
   container.map(0x300000, low.hostAddress + 0x300000, 0x1000);
   assert.deepEqual(violations(), [
     "nic0: [0x300000, 0x301000) is mapped but not populated (not plugged-and-shared)",
@@ -283,7 +283,7 @@ Deno.test("the invariant checker finds a planted violation in each component", (
   container.unmap(0x300000, 0x1000);
 
   // 3. iommufd: a shared page left unmapped.
-  const ioas = host.devices.get("gpu0")!.hardware as SimIoas;
+  const ioas = host.devices.get("gpu0")!.container.hardware as SimIoas;
   ioas.cutMapping(0x1000);
   ioas.cutMapping(0x2000);
   ioas.unmap(0x1000, 0x1000);

@@ -40,8 +40,8 @@ import { displayPath, errorLine } from "../util/text.ts";
 
 /**
  * A type1 container or iommufd IOAS of the host and the devices that share it
- * (src/host/config/containers.ts): its plugin follows its regions while one
- * of its devices is attached.
+ * (src/host/config/containers.ts): its plugin follows a region while one of
+ * its attached devices follows it.
  */
 export interface HostContainer {
   /** Its name: its first device's, which is also its plugin's. */
@@ -54,23 +54,22 @@ export interface HostContainer {
   plugin: Plugin;
   /** The simulated IOMMU it maps into (a type1 container or an iommufd IOAS). */
   hardware: SimType1Container | SimIoas;
-  /** The regions it follows. */
+  /** The regions it may follow: every region one of its devices follows. */
   regions: Region[];
   /** Whether one of its devices is attached now. */
   attached: boolean;
 }
 
-/** A DMA device of the host: the container it shares, and whether it is attached. */
+/**
+ * A DMA device of the host: the container it is in and whether it is
+ * attached. Its mappings are its container's (count them there, once).
+ */
 export interface HostDevice {
   /** The device's configuration. */
   config: DeviceConfig & { type: "type1" | "iommufd" };
   /** The container (or IOAS) it is in, with the devices it shares it with. */
   container: HostContainer;
-  /** The plugin that keeps its mappings: its container's. */
-  plugin: Plugin;
-  /** The simulated IOMMU it maps into: its container's. */
-  hardware: SimType1Container | SimIoas;
-  /** The regions its container follows. */
+  /** The regions it follows. */
   regions: Region[];
   /** Whether it is attached now (hot-plug detaches and re-attaches). */
   attached: boolean;
@@ -105,14 +104,16 @@ export interface Host extends Disposable {
   /** Which devices share a container (see src/host/config/containers.ts). */
   notices: string[];
   /**
-   * Attaches a DMA device: the first of its container's devices to arrive
-   * attaches the container to its regions (replaying what is populated); a
-   * later one joins it and maps nothing.
+   * Attaches a DMA device: its container's plugin attaches to each region
+   * the device follows that the container does not follow yet (replaying
+   * what is populated); where it already does, the device joins and maps
+   * nothing.
    */
   attach(name: string): void;
   /**
-   * Detaches a DMA device: the last of its container's devices to leave
-   * detaches the container (discarding its mappings) and frees its domain.
+   * Detaches a DMA device: its container's plugin detaches from each region
+   * no other attached device follows (discarding its mappings); the last
+   * device to leave also frees the container's domain.
    */
   detach(name: string): void;
   /** Releases the backend. */
@@ -229,24 +230,28 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     const pins = vm instanceof SimKvm ? vm.host : undefined;
     const devices = new Map<string, HostDevice>();
     const containers = new Map<string, HostContainer>();
-    /** The regions each attached container's plugin follows (fewer when a QEMU 11.1 replay failed). */
+    /** The regions each container's plugin follows now, in the order it attached to them. */
     const held = new Map<string, Region[]>();
     const plans = planContainers(cfg.devices);
     for (const plan of plans) {
-      const container = buildContainer(plan, kernel, pins, backingPageSize);
-      container.regions = plan.regions.map((n) => byName.get(n)!);
+      const regionsOf = (names: readonly string[]) => names.map((n) => byName.get(n)!);
+      const container = buildContainer(
+        plan,
+        regionsOf(plan.regions),
+        kernel,
+        pins,
+        backingPageSize,
+      );
       containers.set(plan.name, container);
+      held.set(plan.name, []);
       plugins.push(container.plugin);
       for (const d of plan.devices) {
         devices.set(d.name, {
           config: d,
           container,
-          plugin: container.plugin,
-          hardware: container.hardware,
-          regions: container.regions,
+          regions: regionsOf(d.regions),
           attached: false,
         });
-        container.devices.push(d.name);
       }
     }
     const host: Host = {
@@ -267,36 +272,35 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const dev = deviceNamed(devices, name);
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);
         const c = dev.container;
-        if (c.attached) {
-          // It joins the container's domain, which already maps what it should: no map call
-          // (vfio_iommu_type1_attach_group, iommufd_cdev_autodomains_get; containers.ts).
-          dev.attached = true;
-          return;
-        }
+        const following = held.get(c.name)!;
+        const wasEmpty = following.length === 0;
         const done: Region[] = [];
-        held.set(c.name, done);
-        for (const r of c.regions) {
+        for (const r of dev.regions) {
+          // Where the container follows the region, its domain maps it already and the device
+          // joins without a map call (vfio_iommu_type1_attach_group, iommufd_cdev_autodomains_get).
+          if (following.includes(r)) continue;
           try {
             c.plugin.attach(r);
             done.push(r);
+            following.push(r);
           } catch (e) {
             // QEMU 11.1 keeps a listener whose replay failed: the device is attached, on the
             // regions before this one and on this one.
             if (stayedRegistered(e)) {
-              done.push(r);
+              following.push(r);
               c.attached = dev.attached = true;
-            } // Otherwise it is not, on any region: let go of the ones it got before this.
+            } // Otherwise it is not: the container lets go of what it took for this device.
             else {
               for (const prior of done.reverse()) {
+                following.splice(following.indexOf(prior), 1);
                 try {
                   c.plugin.detach(prior);
                 } catch {
                   // Keep the attach's own error: it says why the device is not there.
                 }
               }
-              held.delete(c.name);
-              // Its container goes with the failed attach, page tables and all.
-              c.hardware.freeDomain();
+              // A container made for this device goes with the failed attach, page tables and all.
+              if (wasEmpty) c.hardware.freeDomain();
             }
             throw e;
           }
@@ -307,16 +311,19 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const dev = deviceNamed(devices, name);
         if (!dev.attached) throw new RangeError(`device ${name} is not attached`);
         const c = dev.container;
-        if (c.devices.some((other) => other !== name && devices.get(other)!.attached)) {
-          // The container stays with its other devices, mappings and all.
-          dev.attached = false;
-          return;
+        const others = c.devices.filter((o) => o !== name && devices.get(o)!.attached);
+        const kept = new Set(others.flatMap((o) => devices.get(o)!.regions));
+        const following = held.get(c.name)!;
+        for (const r of [...following]) {
+          if (kept.has(r)) continue; // another device still follows it: nothing is unmapped
+          c.plugin.detach(r);
+          following.splice(following.indexOf(r), 1);
         }
-        for (const r of held.get(c.name) ?? []) c.plugin.detach(r);
-        held.delete(c.name);
+        dev.attached = false;
+        if (others.length > 0) return;
         // The container goes with its last device: its domain and page tables too.
         c.hardware.freeDomain();
-        c.attached = dev.attached = false;
+        c.attached = false;
       },
       close: () => vm.close(),
       [Symbol.dispose]: () => vm.close(),
@@ -355,20 +362,22 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
 }
 
 /**
- * The container `plan` describes, with its simulated IOMMU and plugin, no
- * devices and no regions yet. Without a simulated host (`pins` undefined),
+ * The container `plan` describes on `regions`, with its simulated IOMMU and
+ * plugin, before any device is attached. Without a simulated host (`pins` undefined),
  * entry sizes and unmap runs follow the configured backing page size (the
  * smallest of its regions).
  */
 function buildContainer(
   plan: ContainerPlan,
+  regions: Region[],
   kernel: KernelSetting,
   pins: SimHost | undefined,
   backingPageSize: ReadonlyMap<string, number>,
 ): HostContainer {
   const d = plan.devices[0];
   const backing = Math.min(...plan.regions.map((n) => backingPageSize.get(n) ?? 4096));
-  const base = { name: plan.name, devices: [], regions: [], attached: false };
+  const devices = plan.devices.map((d) => d.name);
+  const base = { name: plan.name, devices, regions, attached: false };
   if (d.type === "type1") {
     const hardware = new SimType1Container({
       dmaEntryLimit: d.dmaEntryLimit,
@@ -450,39 +459,57 @@ function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice
 }
 
 /**
- * The configuration with every DMA device of the other kind made `kind`,
- * keeping its `container` field. A device that lands in a container a device
- * of `kind` already has takes that container's settings; otherwise a new
- * iommufd device maps as the kernel allows (cut_mapping only on the proposed
- * kernel) and a new type1 device gets the module's default limit:
- * comparisons never raise a limit silently.
+ * The configuration with every DMA device of the other kind made `kind`. A
+ * device made type1 joins the type1 devices' one container, as QEMU's would
+ * (its `iommufd` object means nothing to type1), and takes that container's
+ * limit and granularity, unless the granularity does not fit its regions:
+ * then, under memstate's policy (the only one with a granularity), it gets a
+ * container of its own. A device made iommufd uses the iommufd object its
+ * type1 `container` names (kept apart, as the user kept it) and that IOAS's
+ * `cut`. Where no device of `kind` sets them, a new iommufd device maps as the
+ * kernel allows (cut_mapping only on the proposed kernel) and a new type1
+ * device gets the module's default limit: comparisons never raise a limit
+ * silently.
  */
 function swapDmaKind(config: HostConfig, kind: "type1" | "iommufd"): HostConfig {
-  const settings = new Map<string, DeviceConfig>();
+  const first = new Map<string, DeviceConfig & { type: typeof kind }>();
   for (const d of config.devices) {
-    if (d.type !== kind || settings.has(containerKey(d))) continue;
-    settings.set(containerKey(d), d);
+    if (d.type !== kind || first.has(containerKey(d))) continue;
+    first.set(containerKey(d), d as DeviceConfig & { type: typeof kind });
   }
   const devices = config.devices.map((d): DeviceConfig => {
     if (d.type === "virtio-mem" || d.type === kind) return d;
     const common = {
       name: d.name,
       regions: d.regions,
-      ...(d.container !== undefined ? { container: d.container } : {}),
       ...(d.attachAt !== undefined ? { attachAt: d.attachAt } : {}),
       ...(d.detachAt !== undefined ? { detachAt: d.detachAt } : {}),
     };
-    const joined = settings.get(containerKey({ type: kind, container: d.container }));
-    if (kind === "iommufd") {
+    if (d.type === "type1") {
+      const object = d.container;
+      const joined = first.get(containerKey({ type: "iommufd", iommufd: object }));
       const cut = joined?.type === "iommufd" ? joined.cut : undefined;
-      return { type: "iommufd", ...common, ...(cut !== undefined ? { cut } : {}) };
+      return {
+        type: "iommufd",
+        ...common,
+        ...(object !== undefined ? { iommufd: object } : {}),
+        ...(cut !== undefined ? { cut } : {}),
+      };
     }
+    const joined = first.get(containerKey({ type: "type1" }));
     const same = joined?.type === "type1" ? joined : undefined;
+    const granularity = same?.granularity;
+    const fits = granularity === undefined || d.regions.every((n) => {
+      const r = config.regions.find((r) => r.name === n)!;
+      return granularity % r.pageSize === 0 && r.size % granularity === 0;
+    });
     return {
       type: "type1",
       ...common,
-      dmaEntryLimit: same?.dmaEntryLimit ?? DEFAULT_DMA_ENTRY_LIMIT,
-      ...(same?.granularity !== undefined ? { granularity: same.granularity } : {}),
+      // A name no configuration can give (device names have no "/"): a container of its own.
+      ...(fits ? {} : { container: `swapped/${d.name}` }),
+      dmaEntryLimit: (fits ? same?.dmaEntryLimit : undefined) ?? DEFAULT_DMA_ENTRY_LIMIT,
+      ...(fits && granularity !== undefined ? { granularity } : {}),
     };
   });
   return { ...config, devices };

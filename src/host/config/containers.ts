@@ -7,10 +7,19 @@
  * each), an iommufd device the first container of the space on the same
  * iommufd object (hw/vfio/iommufd.c `iommufd_cdev_attach`). Without a vIOMMU
  * every device sits in the system address space, as a confidential guest's
- * do. So the devices of one kind share one container (type1) or IOAS
- * (iommufd) unless their `container` fields differ (devices behind a
- * vIOMMU, or iommufd devices on separate iommufd objects): one plugin and one
- * simulated container, whose mappings, pins and `dma_entry_limit` count once.
+ * do. So the type1 devices of a host share one container, and its iommufd
+ * devices one IOAS per iommufd object (their `iommufd` field, QEMU's
+ * `iommufd=` property): one plugin and one simulated container, whose
+ * mappings, pins and `dma_entry_limit` count once. A type1 device's
+ * `container` field keeps it apart, a memstate option QEMU has no way to
+ * express (refused under QEMU policies, settings_rules.ts). A type1 device and
+ * an iommufd device never share.
+ *
+ * A container follows every region one of its attached devices follows:
+ * under QEMU policies every device follows every region, so that is all of
+ * them; under memstate's, a device's `region` list is its own option, and a
+ * region joins the container when the first device that follows it arrives
+ * and leaves it when the last one goes.
  *
  * In the kernel, a device joining a container maps nothing: a type1 group
  * attaches to the container's domain when it fits (drivers/vfio/vfio_iommu_type1.c
@@ -38,16 +47,16 @@ export interface ContainerPlan {
   kind: DmaDeviceConfig["type"];
   /** Its devices in configuration order; the first one's settings are the container's. */
   devices: DmaDeviceConfig[];
-  /** The regions it follows: every region one of its devices follows, in the order first named. */
+  /** The regions it may follow: every region one of its devices follows, in the order first named. */
   regions: string[];
 }
 
 /**
- * The containers of `devices`: the DMA devices grouped by kind and
- * `container` field, in the order of each group's first device. Devices of a
- * group agree on their settings in a validated configuration (see
- * validate_devices.ts); where they do not, the first device's win and the
- * regions are every region any of them follows.
+ * The containers of `devices`: the DMA devices grouped by
+ * {@link containerKey}, in the order of each group's first device. Devices of
+ * a group agree on the container's settings in a validated configuration
+ * (validate_devices.ts, settings_rules.ts); where they do not, the first
+ * device's win.
  */
 export function planContainers(devices: readonly DeviceConfig[]): ContainerPlan[] {
   const plans = new Map<string, ContainerPlan>();
@@ -66,12 +75,15 @@ export function planContainers(devices: readonly DeviceConfig[]): ContainerPlan[
 }
 
 /**
- * What tells containers apart: the kind, then the `container` field (absent:
- * the kind's one shared container). JSON keeps the two parts apart, so no
- * field value can forge another's key.
+ * What tells containers apart: the kind, then a type1 device's `container`
+ * or an iommufd device's `iommufd` (absent: the kind's one shared
+ * container). JSON keeps the parts apart, so no field value can forge
+ * another's key.
  */
-export function containerKey(d: Pick<DmaDeviceConfig, "type" | "container">): string {
-  return JSON.stringify([d.type, d.container ?? null]);
+export function containerKey(
+  d: { type: "type1"; container?: string } | { type: "iommufd"; iommufd?: string },
+): string {
+  return JSON.stringify([d.type, (d.type === "type1" ? d.container : d.iommufd) ?? null]);
 }
 
 /**

@@ -87,10 +87,11 @@ export interface Type1DeviceConfig extends DeviceTiming {
   /** The container's `dma_entry_limit` (mappings it may hold). */
   dmaEntryLimit: number;
   /**
-   * Which container the device shares with the other devices of its kind
-   * that give the same value (see src/host/config/containers.ts); absent: the one
-   * every device of the kind without a `container` shares, as QEMU puts the
-   * VFIO devices of one address space in one container.
+   * A memstate option: type1 devices that give the same value share a
+   * container, apart from the others; absent: the one container every type1
+   * device without it shares, as QEMU puts the VFIO devices of one address
+   * space in one (see src/host/config/containers.ts; refused under QEMU
+   * policies).
    */
   container?: string;
   /**
@@ -115,13 +116,11 @@ export interface IommufdDeviceConfig extends DeviceTiming {
    */
   cut?: boolean;
   /**
-   * Which IOAS the device shares with the other devices of its kind
-   * that give the same value (see src/host/config/containers.ts); absent: the one
-   * every device of the kind without a `container` shares, as QEMU puts the
-   * VFIO devices of one address space in one container (for
-   * iommufd: one IOAS per iommufd object).
+   * The iommufd object the device uses (QEMU's `-device vfio-pci,iommufd=ID`):
+   * devices on one object share an IOAS (see src/host/config/containers.ts);
+   * absent: the one object every iommufd device without it uses.
    */
-  container?: string;
+  iommufd?: string;
 }
 
 /** A virtio-mem device managing part of one region, normalized. */
@@ -334,7 +333,7 @@ export const iommufdFields = {
   type: z.literal("iommufd"),
   name: nameField,
   cut: z.boolean().optional(),
-  container: nameField.optional(),
+  iommufd: nameField.optional(),
   region: regionRefs.optional(),
   attachAt: stepField.optional(),
   detachAt: stepField.optional(),

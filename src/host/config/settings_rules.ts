@@ -12,6 +12,7 @@ import { kernelFeatures, type KernelSetting, needsProposed } from "../../setting
 import type { VmmPolicy } from "../../settings/vmm.ts";
 import type { ConfigIssue } from "./errors.ts";
 import type { HostConfig } from "./schema.ts";
+import { type DmaDeviceConfig, planContainers } from "./containers.ts";
 
 /** Every way `config` does not fit `vmm` and `kernel`, as issues with field paths. */
 export function settingsProblems(
@@ -91,6 +92,14 @@ export function settingsProblems(
           `vfio_ram_discard_register_listener); "granularity" is a memstate option`,
       });
     }
+    if (device.type === "type1" && device.container !== undefined && qemu) {
+      issues.push({
+        path: `devices[${index}].container`,
+        message: `cannot be set under ${vmm}: QEMU puts every type1 device of the address space ` +
+          `in one container (hw/vfio/container.c vfio_container_connect); "container" is a ` +
+          `memstate option`,
+      });
+    }
     if (device.type !== "virtio-mem" && qemu && device.regions.length < config.regions.length) {
       // A VFIO container's memory listener is registered on the whole address space
       // (hw/vfio/container.c vfio_container_connect: memory_listener_register on
@@ -128,5 +137,25 @@ export function settingsProblems(
       });
     }
   });
+  for (const plan of planContainers(config.devices)) {
+    if (plan.kind !== "iommufd") continue;
+    // One IOAS maps one way: with cut_mapping or granule by granule. Compared as it takes
+    // effect, so an absent `cut` is the kernel's default.
+    const cut = (d: DmaDeviceConfig) =>
+      (d.type === "iommufd" ? d.cut : undefined) ?? features.cutMapping;
+    const [first, ...rest] = plan.devices;
+    // A cut the kernel does not have is refused above, device by device.
+    if (cut(first) && !features.cutMapping) continue;
+    for (const d of rest) {
+      if (cut(d) === cut(first) || (cut(d) && !features.cutMapping)) continue;
+      issues.push({
+        path: `devices[${config.devices.indexOf(d)}].cut`,
+        message: `is ${cut(d)} where devices[${config.devices.indexOf(first)}] ` +
+          `${JSON.stringify(first.name)}, whose IOAS it shares, has ${cut(first)} (on ${kernel}, ` +
+          `absent is ${features.cutMapping}): one IOAS maps one way; give them the same "cut", ` +
+          `or different "iommufd" objects`,
+      });
+    }
+  }
   return issues;
 }

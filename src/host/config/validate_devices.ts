@@ -1,7 +1,8 @@
 /**
  * The rules for `devices`: each entry's type picks its fields; names are
  * unique; DMA devices name existing regions; type1 granularity fits the pages;
- * devices sharing a container agree on its settings; virtio-mem ranges are
+ * type1 devices sharing a container agree on its limit and granularity;
+ * virtio-mem ranges are
  * block-aligned, inside their region and disjoint. Also
  * the normalization of a device entry once everything holds.
  *
@@ -28,9 +29,9 @@ type VirtioMemFields = ParsedFields<(typeof deviceFieldsByType)["virtio-mem"]>;
 
 /** A device entry whose type was recognized, with the fields that parsed. */
 export type DeviceEntry =
-  | { index: number; type: "type1"; fields: Type1Fields }
-  | { index: number; type: "iommufd"; fields: IommufdFields }
-  | { index: number; type: "virtio-mem"; fields: VirtioMemFields };
+  | { index: number; type: "type1"; fields: Type1Fields; given: ReadonlySet<string> }
+  | { index: number; type: "iommufd"; fields: IommufdFields; given: ReadonlySet<string> }
+  | { index: number; type: "virtio-mem"; fields: VirtioMemFields; given: ReadonlySet<string> };
 
 /** Parses `devices[index]` by its `type`; `undefined` when the type is missing or unknown. */
 export function parseDevice(
@@ -55,24 +56,29 @@ export function parseDevice(
     add([...path, "type"], `must be one of ${allowed}, got ${JSON.stringify(type)}`);
     return undefined;
   }
+  // The fields the entry gives, parsed or not: a field that failed is not compared again.
+  const given = new Set(Object.keys(raw));
   switch (type as keyof typeof deviceFieldsByType) {
     case "type1":
       return {
         index,
         type: "type1",
         fields: parseFields(deviceFieldsByType.type1, raw, path, issues)!,
+        given,
       };
     case "iommufd":
       return {
         index,
         type: "iommufd",
         fields: parseFields(deviceFieldsByType.iommufd, raw, path, issues)!,
+        given,
       };
     case "virtio-mem":
       return {
         index,
         type: "virtio-mem",
         fields: parseFields(deviceFieldsByType["virtio-mem"], raw, path, issues)!,
+        given,
       };
   }
 }
@@ -123,7 +129,7 @@ export function checkDevices(
     } else firstByName.set(name, device.index);
   }
 
-  /** The first DMA device of each container, with what the others must match. */
+  /** The first type1 device of each container, with what the others must match. */
   const containers = new Map<string, SharedSettings>();
   const virtioRanges: {
     index: number;
@@ -169,21 +175,18 @@ export function checkDevices(
     if (detachAt !== undefined && detachAt <= (attachAt ?? 0)) {
       add([...path, "detachAt"], `must be after attachAt (${attachAt ?? 0}), got ${detachAt}`);
     }
+    if (device.type !== "type1") continue; // cut: settings_rules.ts, where the kernel is known
+    const { dmaEntryLimit, granularity } = device.fields;
+    const parsed = { dmaEntryLimit, granularity };
     const settings: SharedSettings = {
       index: device.index,
       name: f.name,
-      regions: f.region === undefined
-        ? [...byName.keys()]
-        : typeof f.region === "string"
-        ? [f.region]
-        : Array.isArray(f.region)
-        ? f.region
-        : undefined,
-      fields: device.type === "type1"
-        ? { dmaEntryLimit: device.fields.dmaEntryLimit, granularity: device.fields.granularity }
-        : { cut: device.fields.cut },
+      // A field given but not parsed is reported already: it is compared with nothing.
+      fields: Object.fromEntries(
+        Object.entries(parsed).filter(([k, v]) => v !== undefined || !device.given.has(k)),
+      ),
     };
-    const key = containerKey({ type: device.type, container: f.container });
+    const key = containerKey({ type: "type1", container: device.fields.container });
     const first = containers.get(key);
     if (first === undefined) containers.set(key, settings);
     else checkSharedSettings(first, settings, add);
@@ -203,53 +206,33 @@ export function checkDevices(
   }
 }
 
-/** What devices sharing a container must agree on, as one of them gives it. */
+/** What type1 devices sharing a container must agree on, as one of them gives it. */
 interface SharedSettings {
   index: number;
   name?: string;
-  /** The regions it follows (`undefined`: unreadable, reported elsewhere). */
-  regions?: readonly string[];
-  /** The container's own settings, by field name (`undefined`: absent). */
-  fields: Record<string, number | boolean | undefined>;
+  /** The container's own settings that parsed, by field name (`undefined`: absent). */
+  fields: Record<string, number | undefined>;
 }
 
 /**
- * A container is one set of mappings with one `dma_entry_limit`, one
- * granularity and one way of mapping (`cut`), following the regions its
- * listener follows: a device that shares it with an earlier one (`first`)
- * must give the same, or name another `container`.
+ * A type1 container has one `dma_entry_limit` (the kernel reads the module
+ * parameter once per container: drivers/vfio/vfio_iommu_type1.c
+ * `vfio_iommu_type1_open`, `dma_avail`) and one mapping granularity (its
+ * listener's): a device that shares it with an earlier one (`first`) gives
+ * the same, or a `container` of its own.
  */
 function checkSharedSettings(first: SharedSettings, later: SharedSettings, add: Add): void {
-  const path = ["devices", later.index];
-  const whose = `devices[${first.index}] ${label(first.name)}`;
-  const apart = `give one of them its own "container"`;
-  if (
-    first.regions !== undefined && later.regions !== undefined &&
-    [...first.regions].sort().join("\0") !== [...later.regions].sort().join("\0")
-  ) {
-    add(
-      [...path, "region"],
-      `follows ${names(later.regions)} where ${whose}, whose container it shares, follows ` +
-        `${names(first.regions)}: one container follows one set of regions; ${apart}`,
-    );
-  }
   for (const [field, value] of Object.entries(later.fields)) {
+    if (!Object.hasOwn(first.fields, field)) continue; // the first one's did not parse
     const theirs = first.fields[field];
     if (value === theirs) continue;
     add(
-      [...path, field],
-      `is ${value ?? "absent"} where ${whose}, whose container it shares, has ${
-        theirs ?? "none"
-      }: the setting is the container's; ${apart}`,
+      ["devices", later.index, field],
+      `is ${value ?? "absent"} where devices[${first.index}] ${label(first.name)}, whose ` +
+        `container it shares, has ${theirs ?? "none"}: the setting is the container's; give ` +
+        `one of them the same, or a "container" of its own (a memstate option)`,
     );
   }
-}
-
-/** `region "a"`, `regions "a", "b"`. */
-function names(regions: readonly string[]): string {
-  return `${regions.length === 1 ? "region" : "regions"} ${
-    regions.map((r) => JSON.stringify(r)).join(", ")
-  }`;
 }
 
 function checkGranularity(
@@ -461,7 +444,7 @@ export function normalizeDevice(device: DeviceEntry, regions: RegionEntry[]): De
         name: f.name!,
         regions: covered(f.region),
         ...(f.cut !== undefined ? { cut: f.cut } : {}),
-        ...(f.container !== undefined ? { container: f.container } : {}),
+        ...(f.iommufd !== undefined ? { iommufd: f.iommufd } : {}),
         ...timing(f),
       };
       return out;

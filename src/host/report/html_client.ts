@@ -941,15 +941,15 @@ export function reportClient(): void {
     chart(
       "chart-mappings",
       log
-        ? "Live IOMMU mappings per device (log scale, dashed: limit)"
-        : "Live IOMMU mappings per device (dashed: limit)",
+        ? "Live IOMMU mappings per container (log scale, dashed: limit)"
+        : "Live IOMMU mappings per container (dashed: limit)",
       mapSeries,
       "mappings",
       log,
     );
     chart(
       "chart-tables",
-      "IO page-table pages per device",
+      "IO page-table pages per container",
       t.devices.flatMap((d, i) =>
         d.tablePages ? [{ label: d.name, values: d.tablePages, color: color(i) }] : []
       ),

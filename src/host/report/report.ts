@@ -47,7 +47,10 @@ export interface RegionReport {
 }
 
 /** One plugin's line in the report: its stats at the end of the run. */
-export type PluginReport = PluginStats;
+export type PluginReport = PluginStats & {
+  /** For a DMA container's plugin: the devices that share the container, in configuration order. */
+  devices?: string[];
+};
 
 /** The whole report (`memstate run --json`). */
 export interface Report {
@@ -140,7 +143,10 @@ export function buildReport(
   const plugins = host.plugins.flatMap((p) => {
     const stats = readStats(p);
     if (typeof stats === "string") unreadable.push(stats);
-    return typeof stats === "string" ? [] : [pluginReport(stats)];
+    if (typeof stats === "string") return [];
+    const container = host.containers.get(p.name);
+    const devices = container?.plugin === p ? { devices: [...container.devices] } : {};
+    return [{ ...pluginReport(stats), ...devices }];
   });
   return {
     name: host.config.name,
