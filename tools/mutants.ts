@@ -396,7 +396,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "host-failed-attach-keeps-domain",
     file: "src/host/build.ts",
-    search: "              if (wasEmpty) c.hardware.freeDomain();\n",
+    search: "            if (wasEmpty) c.hardware.freeDomain();\n",
     replace: "",
     what: "an attach that fails and lets go leaves its container's page tables counted",
     tests: ["tests/host_run_test.ts"],
@@ -534,6 +534,22 @@ export const MUTANTS: readonly Mutant[] = [
     replace: "",
     what: "a limit that failed to parse is also reported as differing from the next device's",
     tests: ["tests/host_containers_test.ts"],
+  },
+  {
+    id: "attach-regions-in-listed-order",
+    file: "src/host/build.ts",
+    search: "for (const r of [...dev.regions].sort((x, y) => x.base - y.base)) {",
+    replace: "for (const r of [...dev.regions]) {",
+    what: "a device meets its regions in the order it lists them, not in address order as QEMU",
+    tests: ["tests/host_run_test.ts"],
+  },
+  {
+    id: "attach-stops-at-kept-listener",
+    file: "src/host/build.ts",
+    search: "              kept ??= e;\n              continue;\n",
+    replace: "              kept ??= e;\n              break;\n",
+    what: "under QEMU 11.1 a replay refused on one region stops the listener at it",
+    tests: ["tests/host_run_test.ts"],
   },
   {
     id: "container-swap-default-limit",
@@ -2046,7 +2062,7 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "build-attach-half-kept",
     file: "src/host/build.ts",
-    search: "                  c.plugin.detach(prior);",
+    search: "                c.plugin.detach(prior);",
     replace: "                  void prior;",
     what: "a device refused by its second region stays registered on its first",
   },

@@ -275,7 +275,10 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const following = held.get(c.name)!;
         const wasEmpty = following.length === 0;
         const done: Region[] = [];
-        for (const r of dev.regions) {
+        let kept: unknown = undefined;
+        // In address order, as QEMU's listener meets them (system/memory.c
+        // listener_add_address_space walks the flat view's ranges).
+        for (const r of [...dev.regions].sort((x, y) => x.base - y.base)) {
           // Where the container follows the region, its domain maps it already and the device
           // joins without a map call (vfio_iommu_type1_attach_group, iommufd_cdev_autodomains_get).
           if (following.includes(r)) continue;
@@ -284,28 +287,35 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
             done.push(r);
             following.push(r);
           } catch (e) {
-            // QEMU 11.1 keeps a listener whose replay failed: the device is attached, on the
-            // regions before this one and on this one.
+            // QEMU 11.1 keeps a listener whose replay failed, and the container's memory
+            // listener goes on to the other sections (hw/vfio/listener.c
+            // vfio_ram_discard_register_listener ignores the manager's answer): the device is
+            // attached, and the first failure is reported once every region was tried.
             if (stayedRegistered(e)) {
               following.push(r);
-              c.attached = dev.attached = true;
-            } // Otherwise it is not: the container lets go of what it took for this device.
-            else {
-              for (const prior of done.reverse()) {
-                following.splice(following.indexOf(prior), 1);
-                try {
-                  c.plugin.detach(prior);
-                } catch {
-                  // Keep the attach's own error: it says why the device is not there.
-                }
-              }
-              // A container made for this device goes with the failed attach, page tables and all.
-              if (wasEmpty) c.hardware.freeDomain();
+              kept ??= e;
+              continue;
             }
+            if (kept !== undefined) {
+              c.attached = dev.attached = true; // a listener stayed: the device is there
+              throw e;
+            }
+            // Otherwise it is not: the container lets go of what it took for this device.
+            for (const prior of done.reverse()) {
+              following.splice(following.indexOf(prior), 1);
+              try {
+                c.plugin.detach(prior);
+              } catch {
+                // Keep the attach's own error: it says why the device is not there.
+              }
+            }
+            // A container made for this device goes with the failed attach, page tables and all.
+            if (wasEmpty) c.hardware.freeDomain();
             throw e;
           }
         }
         c.attached = dev.attached = true;
+        if (kept !== undefined) throw kept;
       },
       detach(name) {
         const dev = deviceNamed(devices, name);
