@@ -97,6 +97,28 @@ Deno.test("cli: a virtio-mem block below QEMU's 1 MiB minimum is a configuration
   assert.ok(r.err.endsWith(`small-block.json: ${rule}`), r.err);
 });
 
+Deno.test("cli: an unknown iommu is a configuration error, exit 2, one line listing the allowed ones", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/iommu.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      name: "iommu",
+      iommu: "amd-v2",
+      regions: [{ name: "ram", size: "64MiB" }],
+      workload: { name: "boot" },
+    }),
+  );
+  const r = await cli("run", file);
+  assert.equal(r.code, 2);
+  assert.equal(r.err.split("\n").length, 1, r.err);
+  assert.ok(
+    r.err.endsWith(`iommu.json: iommu: must be one of "intel-vt-d", "amd-v1", got "amd-v2"`),
+    r.err,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("cli: a type1 device that may run out of DMA entries is refused at start, unless accepted", async () => {
   const dir = await Deno.makeTempDir();
   const file = `${dir}/small-limit.json`;
@@ -324,7 +346,7 @@ Deno.test("cli: every example's report names its vmm and kernel; --vmm and --ker
     "proposed",
   );
   assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /^vmm qemu-11\.1, kernel proposed$/m);
+  assert.match(r.out, /^vmm qemu-11\.1, kernel proposed, iommu intel-vt-d$/m);
   // tdx-16g's limit is exactly its pages: QEMU's memslot headroom pushes it over.
   const headroom = await cli(
     "run",

@@ -297,11 +297,18 @@ Deno.test("virtio-mem: blockSize is at least 1 MiB and at least the region's bac
   parseHostConfig(huge, FILE);
 });
 
+Deno.test("iommu: an unknown IOMMU is one line naming the field and the allowed ones", () => {
+  assert.deepEqual(problems((c) => c.iommu = "arm-smmu-v3"), [
+    `${FILE}: iommu: must be one of "intel-vt-d", "amd-v1", got "arm-smmu-v3"`,
+  ]);
+  assert.equal(parseHostConfig({ ...valid(), iommu: "amd-v1" }, FILE).iommu, "amd-v1");
+});
+
 Deno.test("unknown fields are rejected by name, with the allowed ones", () => {
   assert.deepEqual(problems((c) => c.regoins = []), [
     `${FILE}: regoins: unknown field (allowed: name, description, backend, store, regions, ` +
-    `devices, plugins, kvm, workload, continueOnCapacityError, vmm, kernel, memlockLimit, ` +
-    `conversionExit)`,
+    `devices, plugins, kvm, workload, continueOnCapacityError, vmm, kernel, iommu, ` +
+    `memlockLimit, conversionExit)`,
   ]);
   assert.deepEqual(problems((c) => region(c, 0).sise = 1), [
     `${FILE}: regions[0].sise: unknown field (allowed: name, size, pageSize, base, backing, ` +
@@ -428,6 +435,7 @@ Deno.test("normalization: bytes, defaults, resolved references and trace path", 
   assert.equal(config.regions[1].base, 4 * GiB);
   assert.equal(config.vmm, "memstate");
   assert.equal(config.kernel, "linux-6.18");
+  assert.equal(config.iommu, "intel-vt-d");
   assert.equal(config.memlockLimit, Infinity);
   assert.equal(config.conversionExit, "memory-fault");
   assert.deepEqual(config.devices, [

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { buildHost } from "../src/host/build.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
-import type { Report } from "../src/host/report/report.ts";
+import { buildReport, type Report } from "../src/host/report/report.ts";
+import { renderTextReport } from "../src/host/report/text.ts";
 import { runEvents } from "../src/host/event_runner.ts";
 import { type RunProbe, RunRecorder } from "../src/host/report/recorder.ts";
 import { runSession } from "../src/host/session.ts";
@@ -446,4 +447,39 @@ Deno.test("a probe without nextEvent is told after every event, whatever afterEv
   for (const event of events) event.to = "private";
   runEvents(host, events, { probe });
   assert.deepEqual(told, [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]);
+});
+
+Deno.test("the host's iommu decides the report's IO page tables: a 2 MiB granule of 4 KiB entries unmapped in one iommufd call frees its leaf table on intel-vt-d, not on amd-v1 (Linux 6.18 amd/io_pgtable.c iommu_v1_unmap_pages), whose 3-level table has no 512 GiB table", () => {
+  const MiB = 2 ** 20;
+  const reports = (["intel-vt-d", "amd-v1"] as const).map((iommu) => {
+    const config = parseHostConfig({
+      name: "iommu",
+      iommu,
+      // memstate's 2 MiB pages: the IOAS maps one 2 MiB area of 512 4 KiB entries per granule.
+      regions: [{ name: "ram", size: "64MiB", pageSize: "2MiB" }],
+      devices: [{ type: "iommufd", name: "nic0" }, { type: "type1", name: "gpu0" }],
+      workload: { name: "boot" },
+    }, "iommu.json");
+    using host = buildHost(config);
+    const run = runEvents(host, [
+      { op: "convert", gpa: 0, size: 4 * MiB, to: "shared", line: 1 },
+      { op: "convert", gpa: 0, size: 4 * MiB, to: "private", line: 2 },
+    ]);
+    const report = buildReport(host, run, checkInvariants(host.regions, host.plugins), "events");
+    assert.deepEqual(report.invariants.violations, []);
+    return report;
+  });
+  const [vtd, amd] = reports.map((r) => r.plugins.find((p) => p.name === "nic0")!);
+  // type1 unmaps one 4 KiB run per call: nothing is freed, and AMD v1 has no 512 GiB table.
+  const [vtd1, amd1] = reports.map((r) => r.plugins.find((p) => p.name === "gpu0")!);
+  assert.deepEqual([vtd1.tableBytes, vtd1.peakTableBytes], [5 * 4096, 5 * 4096]);
+  assert.deepEqual([amd1.tableBytes, amd1.peakTableBytes], [4 * 4096, 4 * 4096]);
+  // VT-d: root, 512 GiB and 1 GiB tables, two leaves; the leaves go with the unmap.
+  assert.equal(vtd.peakTableBytes, 5 * 4096);
+  assert.equal(vtd.tableBytes, 3 * 4096);
+  // AMD v1: a 3-level root (no 512 GiB table) and nothing freed on unmap.
+  assert.equal(amd.peakTableBytes, 4 * 4096);
+  assert.equal(amd.tableBytes, 4 * 4096);
+  assert.equal(reports[1].iommu, "amd-v1");
+  assert.match(renderTextReport(reports[1]), /^vmm memstate, kernel linux-6\.18, iommu amd-v1$/m);
 });

@@ -18,6 +18,7 @@ import { SimKvm } from "../hw/sim/kvm_vm.ts";
 import { DEFAULT_DMA_ENTRY_LIMIT, SimType1Container } from "../hw/sim/type1.ts";
 import { SimHost } from "../hw/sim/host_memory.ts";
 import type { KernelSetting } from "../settings/kernel.ts";
+import type { IommuSetting } from "../settings/iommu.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import { ConfigError } from "./config/errors.ts";
 import { settingsProblems } from "./config/settings_rules.ts";
@@ -239,6 +240,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         plan,
         regionsOf(plan.regions),
         kernel,
+        cfg.iommu,
         pins,
         backingPageSize,
       );
@@ -372,8 +374,9 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
 }
 
 /**
- * The container `plan` describes on `regions`, with its simulated IOMMU and
- * plugin, before any device is attached. Without a simulated host (`pins` undefined),
+ * The container `plan` describes on `regions`, with its simulated IOMMU (of
+ * the host's `iommu`, whose page-table rules it follows) and plugin, before
+ * any device is attached. Without a simulated host (`pins` undefined),
  * entry sizes and unmap runs follow the configured backing page size (the
  * smallest of its regions).
  */
@@ -381,6 +384,7 @@ function buildContainer(
   plan: ContainerPlan,
   regions: Region[],
   kernel: KernelSetting,
+  iommu: IommuSetting,
   pins: SimHost | undefined,
   backingPageSize: ReadonlyMap<string, number>,
 ): HostContainer {
@@ -393,6 +397,7 @@ function buildContainer(
       dmaEntryLimit: d.dmaEntryLimit,
       host: pins,
       kernel,
+      iommu,
       backingPageSize: backing,
     });
     const plugin = vfioType1({
@@ -403,7 +408,7 @@ function buildContainer(
     });
     return { ...base, kind: "type1", hardware, plugin };
   }
-  const hardware = new SimIoas({ host: pins, kernel, backingPageSize: backing });
+  const hardware = new SimIoas({ host: pins, kernel, iommu, backingPageSize: backing });
   return {
     ...base,
     kind: "iommufd",

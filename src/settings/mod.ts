@@ -1,7 +1,8 @@
 /**
- * The two settings every run is made under: the VMM's policy (QEMU 10.1,
- * QEMU 11.1 or memstate's own) and the kernel's features (mainline Linux 6.18
- * or the proposed series). Rules cite their sources.
+ * The settings every run is made under: the VMM's policy (QEMU 10.1, QEMU
+ * 11.1 or memstate's own), the kernel's features (mainline Linux 6.18 or the
+ * proposed series) and the host's IOMMU (Intel VT-d or AMD v1), whose page
+ * table the DMA containers map into. Rules cite their sources.
  *
  * @module
  */
@@ -23,3 +24,11 @@ export {
   KVM_MAX_MEMSLOTS,
   needsProposed,
 } from "./kernel.ts";
+export {
+  checkIommu,
+  DEFAULT_IOMMU,
+  IOMMU_SETTINGS,
+  type IommuSetting,
+  type IoPageTableRules,
+  ioPageTableRules,
+} from "./iommu.ts";

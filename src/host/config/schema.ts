@@ -18,6 +18,7 @@ import { sizeOrProblem } from "../sizes.ts";
 import { MAX_SEED } from "../../util/prng.ts";
 import { describeValue } from "../../util/text.ts";
 import { KERNEL_SETTINGS, type KernelSetting } from "../../settings/kernel.ts";
+import { IOMMU_SETTINGS, type IommuSetting } from "../../settings/iommu.ts";
 import { VMM_POLICIES, type VmmPolicy } from "../../settings/vmm.ts";
 
 /** Which hardware the run drives: the in-memory kernel models or real /dev/kvm. */
@@ -224,6 +225,11 @@ export interface HostConfig {
   vmm: VmmPolicy;
   /** The kernel whose features the simulated host has. */
   kernel: KernelSetting;
+  /**
+   * The host's IOMMU, whose page table the DMA containers map into: it decides
+   * when IO page-table pages are freed (src/settings/iommu.ts).
+   */
+  iommu: IommuSetting;
   /** RLIMIT_MEMLOCK of the VMM process in bytes (Infinity: unlimited, as with CAP_IPC_LOCK). */
   memlockLimit: number;
   /**
@@ -294,6 +300,7 @@ export const topLevelFields = {
   continueOnCapacityError: z.boolean().default(false),
   vmm: z.enum(VMM_POLICIES as [VmmPolicy, ...VmmPolicy[]]).default("memstate"),
   kernel: z.enum(KERNEL_SETTINGS as [KernelSetting, ...KernelSetting[]]).default("linux-6.18"),
+  iommu: z.enum(IOMMU_SETTINGS as [IommuSetting, ...IommuSetting[]]).default("intel-vt-d"),
   memlockLimit: sizeField.optional(),
   conversionExit: z.enum(["memory-fault", "tdx-mapgpa"]).default("memory-fault"),
 } as const;

@@ -107,6 +107,7 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
     continueOnCapacityError: top.continueOnCapacityError!,
     vmm: top.vmm!,
     kernel: top.kernel!,
+    iommu: top.iommu!,
     memlockLimit: top.memlockLimit ?? Infinity,
     conversionExit: top.conversionExit!,
   };
@@ -326,6 +327,7 @@ function checkFromTrace(
     continueOnCapacityError: top.continueOnCapacityError!,
     vmm: top.vmm!,
     kernel: top.kernel!,
+    iommu: top.iommu!,
     memlockLimit: top.memlockLimit ?? Infinity,
     conversionExit: top.conversionExit!,
   };

@@ -410,7 +410,7 @@ const num = (n: number) => n.toLocaleString("en-US");
 function header(report: Report): string {
   const extra = report as unknown as Record<string, unknown>;
   const settings: string[] = [];
-  for (const key of ["vmm", "kernel"]) {
+  for (const key of ["vmm", "kernel", "iommu"]) {
     const v = extra[key];
     if (v === undefined) continue;
     settings.push(`${key} ${typeof v === "string" ? v : describe(v)}`);

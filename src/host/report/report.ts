@@ -73,6 +73,8 @@ export interface Report {
   vmm: string;
   /** The kernel the run modelled. */
   kernel: string;
+  /** The IOMMU whose page table the run's DMA containers mapped into. */
+  iommu: string;
   /** The input: workload name or trace file. */
   input: string;
   /** Conversion outcomes. */
@@ -157,6 +159,7 @@ export function buildReport(
     store: host.store,
     vmm: host.vmm,
     kernel: host.kernel,
+    iommu: host.config.iommu,
     input,
     conversions: { ...run.conversions },
     requests: { ...run.requests },

@@ -13,7 +13,7 @@ export function renderTextReport(report: Report): string {
   const out: string[] = [];
   const c = report.conversions;
   out.push(`memstate: ${report.name} (${report.source})`);
-  out.push(`vmm ${report.vmm}, kernel ${report.kernel}`);
+  out.push(`vmm ${report.vmm}, kernel ${report.kernel}, iommu ${report.iommu}`);
   out.push(
     `backend ${report.backend}, store ${report.store}, input ${report.input}, ` +
       `${report.events} events in ${report.elapsedMs.toFixed(1)} ms ` +

@@ -34,14 +34,26 @@
  * drivers/iommu/generic_pt/iommu_pt.h `__unmap_range` ("If the unmapping range
  * fully covers the table then we can free it as well") and `do_map` ("Table levels
  * were freed and replaced with large items"). One rule serves both kernel settings.
- * AMD IOMMU v1 on 6.18 (drivers/iommu/amd/io_pgtable.c `iommu_v1_unmap_pages`) never
- * frees a table on unmap, only when a larger page replaces it (`iommu_v1_map_pages`
- * -> `free_clear_pte`) or with the domain (`v1_free_pgtable`); that differs from this
- * model only for unmap calls of 2 MiB or more. Who calls unmap with what size is the
- * caller's ({@link UnmapCalls}): VFIO type1 one physically contiguous run per call,
- * iommufd batches of runs; with 4 KiB runs (a 4 KiB memfd) no unmap frees anything.
- * drivers/iommu/iommu.c `__iommu_unmap` splits one call by page size only at
- * boundaries aligned to a table span, so a span inside the call stays in one piece.
+ * Who calls unmap with what size is the caller's ({@link UnmapCalls}): VFIO type1
+ * one physically contiguous run per call, iommufd batches of runs; with 4 KiB runs
+ * (a 4 KiB memfd) no unmap frees anything. drivers/iommu/iommu.c `__iommu_unmap`
+ * splits one call by page size only at boundaries aligned to a table span, so a span
+ * inside the call stays in one piece.
+ *
+ * The host's IOMMU (the `iommu` option, src/settings/iommu.ts) changes two rules.
+ * AMD IOMMU v1 on 6.18 has no (a): drivers/iommu/amd/io_pgtable.c
+ * `iommu_v1_unmap_pages` only clears PTEs, and a table goes only when a larger page
+ * replaces it (`iommu_v1_map_pages` -> `free_clear_pte`) or with the domain
+ * (`v1_free_pgtable`). And its table starts at 3 levels (`v1_alloc_pgtable`:
+ * `PAGE_MODE_3_LEVEL`, a root spanning 512 GiB) and gains a root whenever a map
+ * reaches past the current one (`alloc_pte` -> `increase_address_space`), the old
+ * root staying below it as the first table of its level, up to the table's
+ * `levels`. Under `proposed` AMD v1 is the generic page table's format
+ * (generic_pt/fmt/amdv1.h): (a) holds, and the top grows the same way (iommu_pt.h
+ * `increase_top`, `PT_FEAT_DYNAMIC_TOP` with `starting_level = 2`). The counts keep
+ * the full-depth layout; a table with fewer levels subtracts the first region's
+ * table at the root's level and above (that one is the root) and adds the old roots
+ * no area needs.
  *
  * Retained tables are kept per level as merged intervals of region indices,
  * disjoint from the regions live areas need: a map that needs a retained region
@@ -51,6 +63,12 @@
  */
 
 import { SortedMap } from "../../util/sorted_map.ts";
+import type { KernelSetting } from "../../settings/kernel.ts";
+import {
+  type IommuSetting,
+  type IoPageTableRules,
+  ioPageTableRules,
+} from "../../settings/iommu.ts";
 
 /** 4 KiB: the smallest IO page. */
 export const IO_PAGE_4K = 4096;
@@ -194,22 +212,36 @@ class RegionSet {
 const TABLE_REGIONS_4_LEVEL = [IO_PAGE_2M, IO_PAGE_1G, 2 ** 39];
 const TABLE_REGIONS_5_LEVEL = [IO_PAGE_2M, IO_PAGE_1G, 2 ** 39, 2 ** 48];
 
+/** Options of {@link IoPageTable}. */
+export interface IoPageTableOptions {
+  /** Whose page table (default `"intel-vt-d"`): see {@link IoPageTableRules}. */
+  iommu?: IommuSetting;
+  /** The kernel (default `"linux-6.18"`). */
+  kernel?: KernelSetting;
+}
+
 /** Running totals of entries and table pages for a set of non-overlapping areas. */
 export class IoPageTable {
-  /** Paging levels (4 or 5). */
+  /** Paging levels of the full table (4 or 5): the reach of the IOMMU's aperture. */
   readonly levels: 4 | 5;
+  /** The rules of this IOMMU and kernel. */
+  readonly rules: IoPageTableRules;
   #regions: number[];
   #counts: EntryCounts = { entries4k: 0, entries2m: 0, entries1g: 0 };
   #exclusive = 0;
   #shared = new Map<number, number>();
   /** Per level, table pages no live area needs that are still allocated. */
   #retained: RegionSet[];
+  /** Levels the table has now (AMD v1 grows from 3 to {@link levels}). */
+  #active: number;
 
   /** An empty table: just the root page. */
-  constructor(levels: 4 | 5 = 4) {
+  constructor(levels: 4 | 5 = 4, options: IoPageTableOptions = {}) {
     this.levels = levels;
+    this.rules = ioPageTableRules(options.iommu, options.kernel);
     this.#regions = levels === 4 ? TABLE_REGIONS_4_LEVEL : TABLE_REGIONS_5_LEVEL;
     this.#retained = this.#regions.map(() => new RegionSet());
+    this.#active = this.#startingLevels;
   }
 
   /** The highest address (exclusive) this table can map. */
@@ -217,24 +249,39 @@ export class IoPageTable {
     return this.levels === 4 ? 2 ** 48 : 2 ** 57;
   }
 
+  /**
+   * Paging levels the table has now: {@link levels} on VT-d; on AMD v1, 3 until a map
+   * reaches past 512 GiB, then one more each time a map reaches past the root's span.
+   */
+  get activeLevels(): number {
+    return this.#active;
+  }
+
   /** Table pages allocated, the root included: those live areas need and retained ones. */
   get tablePages(): number {
-    return 1 + this.#exclusive + this.#shared.size + this.retainedTablePages;
+    return this.#fullDepthPages() + this.#topAdjust([]);
   }
 
   /**
    * Frees the retained table pages: the domain goes with the last device
-   * using it, and its tables with it (the simulators' `freeDomain`).
+   * using it, and its tables with it (the simulators' `freeDomain`). A table
+   * left empty starts again at its starting levels, as the next domain does;
+   * one still holding areas keeps the tables they need, and its old roots, as
+   * a domain grown to reach them would.
    */
   dropRetained(): void {
     this.#retained = this.#regions.map(() => new RegionSet());
+    if (this.#exclusive === 0 && this.#shared.size === 0) this.#active = this.#startingLevels;
+    else this.#pinOldRoots(this.#startingLevels, this.#active);
   }
 
   /** Table pages allocated that no live area needs (see the module doc). */
   get retainedTablePages(): number {
-    let retained = 0;
-    for (const r of this.#retained) retained += r.count;
-    return retained;
+    let roots = 0; // a root is no retained page, though its region is in a set
+    for (let level = this.#active - 1; level < this.#regions.length; level++) {
+      if (this.#retained[level].countIn(0, 0) > 0) roots++;
+    }
+    return this.#retainedCount() - roots;
   }
 
   /** Entries in use by size (a copy). */
@@ -290,7 +337,7 @@ export class IoPageTable {
    */
   tablePagesAfter(removed: AreaFootprint[], added: AreaFootprint[]): number {
     if (removed.length === 0 && added.length === 1) return this.#tablePagesAfterAdding(added[0]);
-    let pages = this.tablePages;
+    let pages = this.#fullDepthPages() + this.#topAdjust(added);
     for (const fp of added) pages -= this.#retainedTouched(fp);
     const delta = new Map<number, number>();
     for (const fp of removed) {
@@ -314,7 +361,8 @@ export class IoPageTable {
    * and no delta map is needed.
    */
   #tablePagesAfterAdding(fp: AreaFootprint): number {
-    let pages = this.tablePages + fp.exclusiveTables - this.#retainedTouched(fp);
+    let pages = this.#fullDepthPages() + this.#topAdjust([fp]) + fp.exclusiveTables -
+      this.#retainedTouched(fp);
     for (const k of fp.sharedTables) {
       if (!this.#shared.has(k)) pages++;
     }
@@ -332,6 +380,11 @@ export class IoPageTable {
       const region = this.#regions[level];
       this.#retained[level].remove(Math.floor(fp.iova / region), Math.floor((fp.end - 1) / region));
     }
+    // amd/io_pgtable.c alloc_pte -> increase_address_space (generic_pt iommu_pt.h
+    // check_map_range -> increase_top): roots are added until the root spans the area.
+    const active = this.#levelsFor(fp.end);
+    this.#pinOldRoots(this.#active, active);
+    this.#active = active;
   }
 
   /**
@@ -354,6 +407,7 @@ export class IoPageTable {
     const e = fp.end;
     const first = calls?.first ?? e - a;
     const period = calls?.period ?? Infinity;
+    const frees = this.rules.unmapFreesTables;
     for (let level = 0; level < this.#regions.length; level++) {
       const region = this.#regions[level];
       const set = this.#retained[level];
@@ -366,14 +420,15 @@ export class IoPageTable {
         const partial = r * region < a || (r + 1) * region > e;
         if (!whole && !partial) continue; // under a large entry: no table there
         if (this.#shared.has(tableKey(r, level))) continue; // a neighbour needs it
-        if (!partial && !hasCallBoundary(r * region, region, a, first, period)) continue;
+        // Freed when one call covers its span, where unmap frees tables at all.
+        if (!partial && frees && !hasCallBoundary(r * region, region, a, first, period)) continue;
         set.add(r, r);
       }
       if (!whole || hi - lo < 2) continue;
       // The regions strictly inside: this area's own.
-      if (period < region || (period === region && (a + first) % region !== 0)) {
-        // Every span holds a boundary between calls: a call is shorter than the span,
-        // or as long and not aligned to it.
+      if (!frees || period < region || (period === region && (a + first) % region !== 0)) {
+        // No unmap frees a table (AMD v1 on 6.18), or every span holds a boundary between
+        // calls: a call is shorter than the span, or as long and not aligned to it.
         set.add(lo + 1, hi - 1);
         continue;
       }
@@ -384,6 +439,76 @@ export class IoPageTable {
         if (b % region !== 0 && r > lo && r < hi) set.add(r, r);
       }
     }
+  }
+
+  /** Table pages of the full-depth layout: the root, those live areas need, retained ones. */
+  #fullDepthPages(): number {
+    return 1 + this.#exclusive + this.#shared.size + this.#retainedCount();
+  }
+
+  /** Region indices in the retained sets, the root's own region included. */
+  #retainedCount(): number {
+    let n = 0;
+    for (const r of this.#retained) n += r.count;
+    return n;
+  }
+
+  /**
+   * What a table of fewer levels than {@link levels} (AMD v1) has in pages beyond the
+   * full-depth count once `added` is mapped (0 on VT-d). At the root's level and above
+   * the full-depth layout has only the first region's table, which is the root (counted
+   * apart): one page less each. A root the table grows past stays below the new one as
+   * that region's table: one page more where no area needs it.
+   */
+  #topAdjust(added: AreaFootprint[]): number {
+    let end = 0;
+    for (const fp of added) if (fp.end > end) end = fp.end;
+    const active = this.#levelsFor(end);
+    let adjust = 0;
+    for (let level = this.#active - 1; level < this.#regions.length; level++) {
+      const present = this.#firstTablePresent(level, added);
+      if (level < active - 1) {
+        if (!present) adjust++; // an old root below a new one
+      } else if (present) adjust--; // the root's own region, or above it
+    }
+    return adjust;
+  }
+
+  /**
+   * Whether the full-depth layout holds the first region's table at `level` (512 GiB
+   * regions and up, where every area needs the table of each region it touches) with
+   * `added` mapped.
+   */
+  #firstTablePresent(level: number, added: AreaFootprint[]): boolean {
+    if (this.#shared.has(tableKey(0, level)) || this.#retained[level].countIn(0, 0) > 0) {
+      return true;
+    }
+    for (const fp of added) if (fp.iova < this.#regions[level]) return true;
+    return false;
+  }
+
+  /** Levels the table needs to reach `end`: at least those it has, at most {@link levels}. */
+  #levelsFor(end: number): number {
+    let active = this.#active;
+    while (active < this.levels && end > 2 ** (12 + 9 * active)) active++;
+    return active;
+  }
+
+  /**
+   * The roots of tables of `from` up to `to` levels stay as the first region's table of
+   * their level (amd/io_pgtable.c `increase_address_space`: the new root's entry 0
+   * points at the old; generic_pt `increase_top`: "The new table links to the lower
+   * table always at index 0"): retained where no area needs them.
+   */
+  #pinOldRoots(from: number, to: number): void {
+    for (let level = from - 1; level < to - 1; level++) {
+      if (!this.#firstTablePresent(level, [])) this.#retained[level].add(0, 0);
+    }
+  }
+
+  /** Levels a new table starts with. */
+  get #startingLevels(): number {
+    return this.rules.startingLevels ?? this.levels;
   }
 
   /** Retained table pages in the regions an area touches. */

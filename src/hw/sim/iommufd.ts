@@ -57,8 +57,8 @@
  *   split (`splittable: false`) and an entry crosses iova. Unchanged on failure.
  *
  * Areas live in a {@link SortedMap} keyed by iova; each area's page-table footprint is
- * computed in closed form ({@link IoPageTable}), so a 1 TiB guest with
- * thousands of areas is cheap.
+ * computed in closed form ({@link IoPageTable}, whose rules follow the host's IOMMU,
+ * the `iommu` option), so a 1 TiB guest with thousands of areas is cheap.
  *
  * @module
  */
@@ -79,6 +79,7 @@ import {
 import { addWrapsU64, checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "../u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
+import type { IommuSetting } from "../../settings/iommu.ts";
 
 export { U64_MAX } from "../u64.ts";
 
@@ -121,6 +122,11 @@ export interface SimIoasOptions {
    * a memfd's folios): entries are no larger, and unmap calls follow its runs.
    */
   backingPageSize?: number;
+  /**
+   * The host's IOMMU (default `"intel-vt-d"`): whose page table the domain uses, which
+   * decides when its table pages are freed ({@link IoPageTable}).
+   */
+  iommu?: IommuSetting;
 }
 
 /** Counters for plugin statistics. */
@@ -155,6 +161,8 @@ export class SimIoas implements IommufdIoas {
   readonly iovaBits: number;
   /** The kernel this IOAS models. */
   readonly kernel: KernelSetting;
+  /** The IOMMU whose page table the IOAS's domain uses. */
+  readonly iommu: IommuSetting;
   /** Whether {@link SimIoas.cutMapping} exists (the proposed kernel). */
   readonly cutMappingSupported: boolean;
   readonly #host?: SimHost;
@@ -209,7 +217,11 @@ export class SimIoas implements IommufdIoas {
     this.#host = options.host;
     this.#faults = options.faults;
     this.#backingPageSize = checkBackingPageSize(options.backingPageSize);
-    this.#table = new IoPageTable(bits <= 48 ? 4 : 5);
+    this.#table = new IoPageTable(bits <= 48 ? 4 : 5, {
+      iommu: options.iommu,
+      kernel: this.kernel,
+    });
+    this.iommu = this.#table.rules.iommu;
     this.#peakTablePages = this.#table.tablePages;
   }
 

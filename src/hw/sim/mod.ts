@@ -75,6 +75,7 @@ export {
   IO_PAGE_2M,
   IO_PAGE_4K,
   IoPageTable,
+  type IoPageTableOptions,
   largestEntry,
   type UnmapCalls,
 } from "./io_page_table.ts";

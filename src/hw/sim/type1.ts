@@ -17,7 +17,8 @@
  *   accounts its pages): `EFAULT` when every page before the unpinnable one
  *   fits under the limit. A map is all-or-nothing.
  * - The IO page table behind the container is modelled as for iommufd
- *   ({@link IoPageTable}): its memory follows physical contiguity.
+ *   ({@link IoPageTable}): its memory follows physical contiguity, and when its
+ *   table pages are freed follows the host's IOMMU (`iommu`: Intel VT-d or AMD v1).
  * - UNMAP: iova unaligned `EINVAL`; with `all`, iova and size must be 0
  *   (`EINVAL`) and everything goes; otherwise size 0 or unaligned `EINVAL`, a
  *   wrapping range `EOVERFLOW`, a range that bisects a mapping (holds its start
@@ -39,6 +40,7 @@ import type { SimHost } from "./host_memory.ts";
 import { checkU64, hex, isAligned, wrapsU64 } from "../u64.ts";
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
+import type { IommuSetting } from "../../settings/iommu.ts";
 import {
   type AreaFootprint,
   checkBackingPageSize,
@@ -77,6 +79,11 @@ export interface SimType1Options {
    * a memfd's folios): entries are no larger, and unmap calls follow its runs.
    */
   backingPageSize?: number;
+  /**
+   * The host's IOMMU (default `"intel-vt-d"`): whose page table the domain uses, which
+   * decides when its table pages are freed ({@link IoPageTable}).
+   */
+  iommu?: IommuSetting;
 }
 
 /** Counters for plugin statistics. */
@@ -131,11 +138,13 @@ export class SimType1Container implements Type1Container {
   readonly iovaBits: number;
   /** The kernel this container models. */
   readonly kernel: KernelSetting;
+  /** The IOMMU whose page table the container's domain uses. */
+  readonly iommu: IommuSetting;
   readonly #host?: SimHost;
   readonly #faults?: FaultInjector;
   readonly #backingPageSize: number;
   #tree = new SortedMap<Mapping>();
-  #table = new IoPageTable(4);
+  readonly #table: IoPageTable;
   #peak = 0;
   #peakTablePages = 1;
   #locked = 0;
@@ -163,6 +172,8 @@ export class SimType1Container implements Type1Container {
     this.#host = options.host;
     this.#faults = options.faults;
     this.#backingPageSize = checkBackingPageSize(options.backingPageSize);
+    this.#table = new IoPageTable(4, { iommu: options.iommu, kernel: this.kernel });
+    this.iommu = this.#table.rules.iommu;
   }
 
   /** VFIO_IOMMU_MAP_DMA: maps `[iova, iova + size)` to host `vaddr`; all-or-nothing. */
