@@ -83,3 +83,49 @@ export function checkIommu(iommu: IommuSetting | undefined): IommuSetting {
   }
   return name;
 }
+
+/** An IOVA range an IOMMU reserves: no DMA mapping may touch it. */
+export interface ReservedIova {
+  /** First address. */
+  start: number;
+  /** First address after it. */
+  end: number;
+  /** What it is, for messages. */
+  what: string;
+  /** Where the kernel reserves it (file and function). */
+  source: string;
+}
+
+/**
+ * The IOVA ranges `iommu` reserves for every device, which VFIO type1 leaves
+ * out of a container's usable IOVA (drivers/vfio/vfio_iommu_type1.c
+ * `vfio_iommu_resv_exclude`, so a MAP there is EINVAL from
+ * `vfio_iommu_iova_dma_valid`) and iommufd reserves in the IOAS
+ * (drivers/iommu/iommufd/io_pagetable.c `iopt_table_enforce_dev_resv_regions`).
+ * Both vendors reserve the x86 interrupt window 0xfee00000-0xfeefffff
+ * (drivers/iommu/intel/iommu.c `intel_iommu_get_resv_regions`:
+ * IOAPIC_RANGE_START..END; drivers/iommu/amd/iommu.c
+ * `amd_iommu_get_resv_regions`: MSI_RANGE_START..END); AMD also the
+ * HyperTransport range 0xfd00000000-0xffffffffff (HT_RANGE_START..END), which
+ * is why QEMU puts the RAM above 4 GiB of an AMD guest at 1 TiB when it would
+ * reach it (hw/i386/pc.c `pc_memory_init`: "The HyperTransport range close to
+ * the 1T boundary is unique to AMD hosts with IOMMUs enabled").
+ */
+export function reservedIova(iommu: IommuSetting | undefined): ReservedIova[] {
+  const name = checkIommu(iommu);
+  const msi = {
+    start: 0xfee0_0000,
+    end: 0xfef0_0000,
+    what: "the interrupt (MSI) window",
+    source: name === "amd-v1"
+      ? "drivers/iommu/amd/iommu.c amd_iommu_get_resv_regions"
+      : "drivers/iommu/intel/iommu.c intel_iommu_get_resv_regions",
+  };
+  if (name !== "amd-v1") return [msi];
+  return [msi, {
+    start: 0xfd_0000_0000,
+    end: 0x100_0000_0000,
+    what: "the HyperTransport range",
+    source: "drivers/iommu/amd/iommu.c amd_iommu_get_resv_regions",
+  }];
+}

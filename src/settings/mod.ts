@@ -31,4 +31,6 @@ export {
   type IommuSetting,
   type IoPageTableRules,
   ioPageTableRules,
+  type ReservedIova,
+  reservedIova,
 } from "./iommu.ts";

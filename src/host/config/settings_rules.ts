@@ -9,6 +9,8 @@
  */
 
 import { kernelFeatures, type KernelSetting, needsProposed } from "../../settings/kernel.ts";
+import { reservedIova } from "../../settings/iommu.ts";
+import { hex } from "../../util/_hex.ts";
 import type { VmmPolicy } from "../../settings/vmm.ts";
 import type { ConfigIssue } from "./errors.ts";
 import type { HostConfig } from "./schema.ts";
@@ -137,6 +139,7 @@ export function settingsProblems(
       });
     }
   });
+  issues.push(...reservedIovaProblems(config));
   for (const plan of planContainers(config.devices)) {
     if (plan.kind !== "iommufd") continue;
     // One IOAS maps one way: with cut_mapping or granule by granule. Compared as it takes
@@ -157,5 +160,39 @@ export function settingsProblems(
       });
     }
   }
+  return issues;
+}
+
+/**
+ * A region a DMA device follows must stay clear of the IOVA the host's IOMMU
+ * reserves (src/settings/iommu.ts `reservedIova`): its maps there would fail
+ * (type1 EINVAL, iommufd EINVAL), and no QEMU machine puts RAM there (the
+ * interrupt window is below 4 GiB's top; on AMD QEMU moves RAM above 4 GiB to
+ * 1 TiB rather than reach the HyperTransport range: hw/i386/pc.c
+ * `pc_memory_init`). Under every policy: it is the kernel's rule.
+ */
+function reservedIovaProblems(config: HostConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const reserved = reservedIova(config.iommu);
+  config.regions.forEach((region, index) => {
+    const device = config.devices.find((d) =>
+      d.type !== "virtio-mem" && d.regions.includes(region.name)
+    );
+    if (device === undefined) return;
+    const end = region.base + region.size;
+    for (const r of reserved) {
+      if (region.base >= r.end || end <= r.start) continue;
+      issues.push({
+        path: `regions[${index}]`,
+        message: `[${hex(region.base)}, ${hex(end)}) overlaps ${r.what} [${hex(r.start)}, ` +
+          `${hex(r.end)}), which the ${config.iommu} IOMMU reserves (${r.source}), so DMA ` +
+          `device ${JSON.stringify(device.name)} could not map it; QEMU puts no RAM there` +
+          (r.start >= 2 ** 32
+            ? ` (on AMD it moves RAM above 4 GiB to 1 TiB: hw/i386/pc.c ` +
+              `pc_memory_init)`
+            : ""),
+      });
+    }
+  });
   return issues;
 }
