@@ -1,6 +1,7 @@
 // Host configurations end to end: every example runs, reports are well formed,
 // traces replay with the right counts, bad lines never change state.
 import assert from "node:assert/strict";
+import { RegionFailedError } from "../src/bus/errors.ts";
 import { buildHost } from "../src/host/build.ts";
 import { parseHostConfig } from "../src/host/config/load.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
@@ -124,6 +125,24 @@ Deno.test("a failed attach lets its container go (memstate), and a device QEMU 1
       assert.equal(dev.container.hardware.tableBytes, 4096, note);
     }
   }
+});
+
+Deno.test("QEMU 10.1: the first refused replay fails its region and QEMU exits: no later region is attached (ram_block_attributes_rdm_register_listener)", () => {
+  const config = parseHostConfig({
+    name: "x",
+    vmm: "qemu-10.1",
+    memlockLimit: "2MiB",
+    regions: [
+      { name: "ram", size: "4MiB", initial: "shared" },
+      { name: "hi", size: "4MiB", initial: "shared", base: "0x10000000" },
+    ],
+    devices: [{ type: "iommufd", name: "d", attachAt: 1 }],
+    workload: { name: "boot" },
+  }, "x.json");
+  using host = buildHost(config);
+  assert.throws(() => host.attach("d"), (e) => e instanceof RegionFailedError);
+  assert.deepEqual(host.regions.map((r) => r.failure !== undefined), [true, false]);
+  assert.deepEqual(host.regions[1].listeners.map((l) => l.name), [], "hi was never reached");
 });
 
 Deno.test("QEMU 11.1: a replay refused on one region does not stop the container's listener at it; the later regions are still followed and the first failure is reported after them (vfio_ram_discard_register_listener ignores the manager's answer)", () => {

@@ -10,6 +10,7 @@
  */
 
 import { Region } from "../bus/region.ts";
+import { RegionFailedError } from "../bus/errors.ts";
 import { HwError } from "../hw/errors.ts";
 import type { KvmBackend } from "../hw/backend.ts";
 import { openLinuxKvm } from "../hw/linux/linux_kvm.ts";
@@ -275,7 +276,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         if (dev.attached) throw new RangeError(`device ${name} is already attached`);
         const c = dev.container;
         const following = held.get(c.name)!;
-        const wasEmpty = following.length === 0;
+        const alone = !c.devices.some((o) => o !== name && devices.get(o)!.attached);
         const done: Region[] = [];
         let kept: unknown = undefined;
         // In address order, as QEMU's listener meets them (system/memory.c
@@ -289,6 +290,12 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
             done.push(r);
             following.push(r);
           } catch (e) {
+            // QEMU 10.1 exits at the first refused replay (the region failed): nothing after it.
+            if (e instanceof RegionFailedError) {
+              following.push(r);
+              c.attached = dev.attached = true;
+              throw e;
+            }
             // QEMU 11.1 keeps a listener whose replay failed, and the container's memory
             // listener goes on to the other sections (hw/vfio/listener.c
             // vfio_ram_discard_register_listener ignores the manager's answer): the device is
@@ -312,7 +319,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
               }
             }
             // A container made for this device goes with the failed attach, page tables and all.
-            if (wasEmpty) c.hardware.freeDomain();
+            if (alone) c.hardware.freeDomain();
             throw e;
           }
         }
@@ -328,8 +335,11 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const following = held.get(c.name)!;
         for (const r of [...following]) {
           if (kept.has(r)) continue; // another device still follows it: nothing is unmapped
-          c.plugin.detach(r);
-          following.splice(following.indexOf(r), 1);
+          try {
+            c.plugin.detach(r);
+          } finally {
+            following.splice(following.indexOf(r), 1); // the listener is gone even if it threw
+          }
         }
         dev.attached = false;
         if (others.length > 0) return;
@@ -521,8 +531,8 @@ function swapDmaKind(config: HostConfig, kind: "type1" | "iommufd"): HostConfig 
     return {
       type: "type1",
       ...common,
-      // A name no configuration can give (device names have no "/"): a container of its own.
-      ...(fits ? {} : { container: `swapped/${d.name}` }),
+      // A name no configuration can give (names have no "/"): one container per IOAS it left.
+      ...(fits ? {} : { container: `swapped/${d.iommufd ?? ""}` }),
       dmaEntryLimit: (fits ? same?.dmaEntryLimit : undefined) ?? DEFAULT_DMA_ENTRY_LIMIT,
       ...(fits && granularity !== undefined ? { granularity } : {}),
     };

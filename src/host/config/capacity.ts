@@ -48,7 +48,7 @@ export function type1DeviceBudget(
 /** One type1 container whose budget exceeds its limit. */
 export interface CapacityProblem {
   /** The container's name (its first device's). */
-  device: string;
+  container: string;
   /** One line naming the numbers and the fix. */
   message: string;
   /** Entries the device's container may need. */
@@ -82,7 +82,7 @@ export function capacityChecks(config: HostConfig, vmm: VmmPolicy = config.vmm):
     const who = `devices[${index}] ${JSON.stringify(device.name)}` +
       (others.length > 0 ? ` (the container it shares with ${others.join(", ")})` : "");
     const message = describeBudget(budget, who, vmm);
-    const problem = { device: device.name, message, needed: budget.needed, limit: budget.limit };
+    const problem = { container: device.name, message, needed: budget.needed, limit: budget.limit };
     if (budget.action === "refuse") {
       findings.refusals.push({
         ...problem,

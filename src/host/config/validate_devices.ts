@@ -2,8 +2,7 @@
  * The rules for `devices`: each entry's type picks its fields; names are
  * unique; DMA devices name existing regions; type1 granularity fits the pages;
  * type1 devices sharing a container agree on its limit and granularity;
- * virtio-mem ranges are
- * block-aligned, inside their region and disjoint. Also
+ * virtio-mem ranges are block-aligned, inside their region and disjoint. Also
  * the normalization of a device entry once everything holds.
  *
  * @module
