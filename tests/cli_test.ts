@@ -16,8 +16,13 @@ Deno.test("cli: --help for the tool and for each command", async () => {
   assert.match(compareHelp, /store: bitmap against range tree; DMA backend: type1 against iommufd/);
   assert.match(compareHelp, /--vmm A,B/);
   assert.match(compareHelp, /--kernel A,B/);
+  assert.match(
+    compareHelp,
+    /--iommu A,B +IOMMU: the same host on two IOMMUs \(intel-vt-d, amd-v1\)/,
+  );
   assert.match(run.out, /--vmm POLICY +qemu-10.1, qemu-11.1, memstate/);
   assert.match(run.out, /--kernel KERNEL +linux-6.18, proposed/);
+  assert.match(run.out, /--iommu IOMMU +intel-vt-d, amd-v1/);
   assert.equal((await cli()).code, 2);
 });
 
@@ -197,6 +202,8 @@ interface CompareJson {
       storeBytes?: number;
       vmm?: string;
       kernel?: string;
+      iommu?: string;
+      tableBytes?: number;
       store?: string;
       conversions?: { failed: number; requested: number };
     }[];
@@ -300,6 +307,41 @@ Deno.test("cli: compare refuses options it does not use; run refuses compare's",
       "--kernel",
       "linux-6.18,proposed",
     ], /compare one of them at a time/],
+    [[
+      "compare",
+      "examples/tdx-trace.json",
+      "--kernel",
+      "linux-6.18,proposed",
+      "--iommu",
+      "intel-vt-d,amd-v1",
+    ], /^memstate compare: --kernel A,B and --iommu A,B: compare one of them at a time$/],
+    [
+      [
+        "compare",
+        "examples/tdx-trace.json",
+        "--vmm",
+        "qemu-11.1,memstate",
+        "--iommu",
+        "amd-v1,intel-vt-d",
+      ],
+      /--vmm A,B and --iommu A,B: compare one of them at a time/,
+    ],
+    [
+      ["compare", "examples/tdx-trace.json", "--iommu", "amd-v1,amd-v1"],
+      /--iommu: compare takes two different values A,B, got "amd-v1,amd-v1"/,
+    ],
+    [
+      ["compare", "examples/tdx-trace.json", "--iommu", "intel-vt-d,amd-v2"],
+      /--iommu: must be one of intel-vt-d, amd-v1, got "amd-v2"/,
+    ],
+    [
+      ["run", "examples/tdx-trace.json", "--iommu", "intel-vt-d,amd-v1"],
+      /--iommu: run takes one value; compare takes A,B, got "intel-vt-d,amd-v1"/,
+    ],
+    [
+      ["run", "examples/tdx-trace.json", "--iommu", "amd-v2"],
+      /^memstate run: --iommu: must be one of intel-vt-d, amd-v1, got "amd-v2"$/,
+    ],
     [
       ["run", "examples/tdx-trace.json", "--vmm", "qemu-11.1,memstate"],
       /--vmm: run takes one value/,
@@ -379,9 +421,77 @@ Deno.test("cli: every example's report names its vmm and kernel; --vmm and --ker
     assert.equal(refused.code, 2);
     assert.match(
       refused.err,
-      /\(vmm memstate, kernel linux-6.18\): devices\[0\]\.cut: true \(iommufd cut_mapping\) needs the proposed kernel/,
+      /\(vmm memstate, kernel linux-6.18, iommu intel-vt-d\): devices\[0\]\.cut: true \(iommufd cut_mapping\) needs the proposed kernel/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("cli: --iommu overrides the configuration's IOMMU, compare --iommu A,B sets the IO page tables side by side, and the override's reserved IOVA is checked", async () => {
+  const text = await cli("run", "examples/tdx-trace.json", "--iommu", "amd-v1");
+  assert.equal(text.code, 0, text.err);
+  assert.match(text.out, /^vmm memstate, kernel linux-6\.18, iommu amd-v1$/m);
+  const json = await cli("run", "examples/tdx-trace.json", "--json", "--iommu", "amd-v1");
+  assert.equal(json.code, 0, json.err);
+  assert.equal(JSON.parse(json.out).iommu, "amd-v1");
+  // A single value on compare sets it for every variant.
+  const single = await cli(
+    "compare",
+    "examples/tdx-trace.json",
+    "--json",
+    "--reps",
+    "1",
+    "--iommu",
+    "amd-v1",
+  );
+  assert.equal(single.code, 0, single.err);
+  for (const q of (JSON.parse(single.out) as CompareJson).questions) {
+    for (const v of q.variants) if (!v.refused) assert.equal(v.iommu, "amd-v1", v.label);
+  }
+  const compared = await cli(
+    "compare",
+    "examples/tdx-trace.json",
+    "--json",
+    "--reps",
+    "1",
+    "--iommu",
+    "intel-vt-d,amd-v1",
+  );
+  assert.equal(compared.code, 0, compared.err);
+  const { questions } = JSON.parse(compared.out) as CompareJson;
+  assert.deepEqual(questions.map((q) => q.axis), ["iommu"]);
+  const [q] = questions;
+  assert.deepEqual(q.variants.map((v) => [v.label, v.iommu]), [
+    ["intel-vt-d", "intel-vt-d"],
+    ["amd-v1", "amd-v1"],
+  ]);
+  // The same mappings; AMD v1's table starts at 3 levels, one page fewer than VT-d's 4.
+  const [vtd, amd] = q.variants;
+  assert.equal(vtd.peakMappings, amd.peakMappings);
+  assert.equal(vtd.tableBytes! - amd.tableBytes!, 4096);
+  assert.match(
+    q.verdict,
+    /^amd-v1: IO page tables \d+ bytes at the end \(peak \d+\) against intel-vt-d's \d+ \(peak \d+\)/,
+  );
+  const table = await cli(
+    "compare",
+    "examples/tdx-trace.json",
+    "--reps",
+    "1",
+    "--iommu",
+    "intel-vt-d,amd-v1",
+  );
+  assert.equal(table.code, 0, table.err);
+  assert.match(table.out, /^IOMMU: intel-vt-d against amd-v1$/m);
+  assert.match(table.out, /^intel-vt-d .* 192 KiB +[\d,]+ +0 +0$/m);
+  assert.match(table.out, /^amd-v1 .* 188 KiB +[\d,]+ +0 +0$/m);
+  // 1 TiB above 4 GiB reaches AMD's HyperTransport range: fine on the file's VT-d, refused on
+  // AMD v1 with the one-line configuration error, before any work.
+  const refused = await cli("run", "examples/type1-1t.json", "--iommu", "amd-v1");
+  assert.equal(refused.code, 2);
+  assert.match(
+    refused.err,
+    /^memstate run: examples\/type1-1t\.json \(vmm memstate, kernel linux-6\.18, iommu amd-v1\): regions\[0\]: \[0x100000000, 0x10100000000\) overlaps the HyperTransport range \[0xfd00000000, 0x10000000000\), which the amd-v1 IOMMU reserves .* device "gpu0" could not map it; [^\n]*$/,
+  );
 });

@@ -141,6 +141,7 @@ export async function compareCommand(
               ? {
                 vmm: report.vmm,
                 kernel: report.kernel,
+                iommu: report.iommu,
                 store: report.store,
                 conversions: report.conversions,
                 violations: report.invariants.violations.length,

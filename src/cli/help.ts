@@ -5,6 +5,7 @@
  */
 
 import { WORKLOAD_NAMES } from "../host/config/schema.ts";
+import { IOMMU_SETTINGS } from "../settings/iommu.ts";
 import { KERNEL_SETTINGS } from "../settings/kernel.ts";
 import { VMM_POLICIES } from "../settings/vmm.ts";
 
@@ -55,6 +56,10 @@ options:
   --kernel KERNEL       ${
   KERNEL_SETTINGS.join(", ")
 } (default: the configuration's, else linux-6.18)
+  --iommu IOMMU         ${
+  IOMMU_SETTINGS.join(", ")
+} (default: the configuration's, else intel-vt-d):
+                        what IO page tables cost, which IOVA is reserved
   --plugin FILE         load a plugin module (repeatable); it follows every region
   --json                print the report as one JSON object
   --svg FILE            write the regions' state map as SVG
@@ -77,12 +82,16 @@ Runs the same input on host variants and answers one question each, against its 
   (default)             store: bitmap against range tree; DMA backend: type1 against iommufd
   --vmm A,B             policy: the same host under two VMM policies (${VMM_POLICIES.join(", ")})
   --kernel A,B          kernel: the same host on two kernels (${KERNEL_SETTINGS.join(", ")})
-A single --vmm or --kernel value sets it for every variant instead. Timings are the min and
-median of --reps runs (default 3). type1 runs at its configured limit; a variant that would not
-start says so and what it would need. When no variant starts, the input is refused as run
-refuses it (exit 2).
+  --iommu A,B           IOMMU: the same host on two IOMMUs (${
+  IOMMU_SETTINGS.join(", ")
+}): IO page tables
+One of --vmm, --kernel, --iommu may be given as A,B; a single value sets it for every variant
+instead. Timings are the min and median of --reps runs (default 3). type1 runs at its configured
+limit; a variant that would not start says so and what it would need. When no variant starts,
+the input is refused as run refuses it (exit 2).
 
 options: --trace FILE (not - : compare reads it several times), --workload, --param, --seed,
---strict, --json, --plugin, --continue-on-capacity-error (as for run), --vmm, --kernel, --reps N
+--strict, --json, --plugin, --continue-on-capacity-error (as for run), --vmm, --kernel, --iommu,
+--reps N
 
 ${EXIT_STATUS}`;

@@ -8,6 +8,7 @@
 import { WORKLOAD_NAMES, type WorkloadName } from "../host/config/schema.ts";
 import type { CompareOptions } from "../host/compare.ts";
 import type { SessionOptions } from "../host/session.ts";
+import { IOMMU_SETTINGS } from "../settings/iommu.ts";
 import { KERNEL_SETTINGS } from "../settings/kernel.ts";
 import { VMM_POLICIES } from "../settings/vmm.ts";
 import { MAX_SEED } from "../util/prng.ts";
@@ -24,6 +25,7 @@ export const OPTIONS = {
   store: { type: "string" },
   vmm: { type: "string" },
   kernel: { type: "string" },
+  iommu: { type: "string" },
   reps: { type: "string" },
   json: { type: "boolean" },
   svg: { type: "string" },
@@ -66,6 +68,7 @@ export type Values = {
   store?: string;
   vmm?: string;
   kernel?: string;
+  iommu?: string;
   reps?: string;
   json?: boolean;
   svg?: string;
@@ -134,6 +137,9 @@ export function sessionOptions(v: Values): SessionOptions {
   const kernel = v.kernel !== undefined && !v.kernel.includes(",")
     ? oneOf("--kernel", v.kernel, KERNEL_SETTINGS)
     : undefined;
+  const iommu = v.iommu !== undefined && !v.iommu.includes(",")
+    ? oneOf("--iommu", v.iommu, IOMMU_SETTINGS)
+    : undefined;
   if (v.follow && v.trace === undefined) {
     throw new UsageError("--follow: follows a trace; give --trace FILE too");
   }
@@ -149,6 +155,7 @@ export function sessionOptions(v: Values): SessionOptions {
     ...(v.plugin ? { plugins: v.plugin } : {}),
     ...(vmm ? { vmm } : {}),
     ...(kernel ? { kernel } : {}),
+    ...(iommu ? { iommu } : {}),
   };
 }
 
@@ -176,7 +183,9 @@ function pairOf<T extends string>(option: string, value: string, allowed: readon
 /** Options `run` refuses: the ones only compare uses. */
 export function runOnly(v: Values): void {
   if (v.reps !== undefined) throw new UsageError("--reps: is an option of compare, not of run");
-  for (const [name, value] of [["--vmm", v.vmm], ["--kernel", v.kernel]] as const) {
+  for (
+    const [name, value] of [["--vmm", v.vmm], ["--kernel", v.kernel], ["--iommu", v.iommu]] as const
+  ) {
     if (value?.includes(",")) {
       throw new UsageError(
         `${name}: run takes one value; compare takes A,B, got ${excerpt(value)}`,
@@ -203,8 +212,12 @@ export function compareAxes(v: Values, options: SessionOptions): CompareOptions 
   const axes: CompareOptions = {};
   if (v.vmm?.includes(",")) axes.vmm = pairOf("--vmm", v.vmm, VMM_POLICIES);
   if (v.kernel?.includes(",")) axes.kernel = pairOf("--kernel", v.kernel, KERNEL_SETTINGS);
-  if (axes.vmm && axes.kernel) {
-    throw new UsageError("--vmm A,B and --kernel A,B: compare one of them at a time");
+  if (v.iommu?.includes(",")) axes.iommu = pairOf("--iommu", v.iommu, IOMMU_SETTINGS);
+  const pairs = (["vmm", "kernel", "iommu"] as const).filter((k) => axes[k]);
+  if (pairs.length > 1) {
+    throw new UsageError(
+      `${pairs.map((k) => `--${k} A,B`).join(" and ")}: compare one of them at a time`,
+    );
   }
   if (v.reps !== undefined) {
     const reps = /^[0-9]+$/.test(v.reps) ? Number(v.reps) : NaN;

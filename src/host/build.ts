@@ -138,6 +138,11 @@ export interface BuildOptions {
   /** The kernel (overrides the configuration's `kernel`). */
   kernel?: KernelSetting;
   /**
+   * The IOMMU (overrides the configuration's `iommu`): its page-table rules and
+   * the IOVA it reserves, which the settings rules check again.
+   */
+  iommu?: IommuSetting;
+  /**
    * Plugins of the user's own (from plugin modules), attached to their
    * regions after every built-in plugin and device.
    */
@@ -155,15 +160,17 @@ export interface BuildOptions {
 export function buildHost(config: HostConfig, options: BuildOptions = {}): Host {
   const vmm = options.vmm ?? config.vmm;
   const kernel = options.kernel ?? config.kernel;
+  const iommu = options.iommu ?? config.iommu;
   const cfg: HostConfig = {
     ...(options.dmaKind ? swapDmaKind(config, options.dmaKind) : config),
     vmm,
     kernel,
+    iommu,
   };
   const misfits = settingsProblems(cfg, vmm, kernel);
   if (misfits.length > 0) {
     throw new ConfigError(
-      `${cfg.source} (vmm ${vmm}, kernel ${kernel})`,
+      `${cfg.source} (vmm ${vmm}, kernel ${kernel}, iommu ${iommu})`,
       misfits,
     );
   }

@@ -10,7 +10,10 @@
  * - **policy** (`--vmm A,B`) and **kernel** (`--kernel A,B`): the same host
  *   under two VMM policies or two kernels, which is how a user sees what
  *   memstate's policy buys over QEMU today and what the proposed kernel would
- *   buy on top.
+ *   buy on top;
+ * - **IOMMU** (`--iommu A,B`): the same host on two IOMMUs, which differ in
+ *   what its IO page tables cost (when a table page is freed, how many levels
+ *   a table starts with).
  *
  * Timings are the minimum and median of `reps` runs; every other figure is
  * deterministic and taken from the last run.
@@ -19,6 +22,7 @@
  */
 
 import { CapacityError } from "../plugins/plugin.ts";
+import type { IommuSetting } from "../settings/iommu.ts";
 import type { KernelSetting } from "../settings/kernel.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
 import { ConfigError } from "./config/errors.ts";
@@ -28,7 +32,7 @@ import type { Report } from "./report/report.ts";
 import { runSession, type SessionOptions } from "./session.ts";
 
 /** Which question a comparison answers. */
-export type CompareAxis = "store" | "dma" | "vmm" | "kernel";
+export type CompareAxis = "store" | "dma" | "vmm" | "kernel" | "iommu";
 
 /** One side of a question: a host variant and how it did. */
 export interface CompareVariant {
@@ -52,6 +56,8 @@ export interface CompareVariant {
   mappingLimit?: number;
   /** IO page-table memory at the end, over the DMA plugins. */
   tableBytes?: number;
+  /** IO page-table memory at its peak, summed over the DMA plugins' peaks. */
+  peakTableBytes?: number;
   /** Store bytes over the regions. */
   storeBytes?: number;
 }
@@ -74,6 +80,8 @@ export interface CompareOptions {
   vmm?: [VmmPolicy, VmmPolicy];
   /** Two kernels to compare (the kernel question). */
   kernel?: [KernelSetting, KernelSetting];
+  /** Two IOMMUs to compare (the IOMMU question). */
+  iommu?: [IommuSetting, IommuSetting];
   /** Runs per variant (at least 3 for a median worth printing). */
   reps?: number;
   /** Called when a variant starts, with its question and label. */
@@ -134,6 +142,11 @@ async function askAll(
     for (const kernel of options.kernel) variants.push(await variant("kernel", kernel, { kernel }));
     questions.push(question("kernel", `kernel: ${options.kernel.join(" against ")}`, variants));
   }
+  if (options.iommu) {
+    const variants: CompareVariant[] = [];
+    for (const iommu of options.iommu) variants.push(await variant("iommu", iommu, { iommu }));
+    questions.push(question("iommu", `IOMMU: ${options.iommu.join(" against ")}`, variants));
+  }
   if (questions.length > 0) return questions;
   questions.push(question("store", "store: range tree against bitmap", [
     await variant("store", "bitmap", { store: "bitmap" }),
@@ -190,6 +203,7 @@ async function runVariant(
     peakMappings: dma.reduce((n, p) => Math.max(n, p.peakMappings), 0),
     ...(limits.length > 0 ? { mappingLimit: Math.min(...limits) } : {}),
     tableBytes: dma.reduce((n, p) => n + (p.tableBytes ?? 0), 0),
+    peakTableBytes: dma.reduce((n, p) => n + (p.peakTableBytes ?? p.tableBytes ?? 0), 0),
     storeBytes: r.regions.reduce((n, g) => n + g.storeBytes, 0),
   };
 }
@@ -241,6 +255,10 @@ function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
         `; IO page tables ${b.tableBytes} vs ${a.tableBytes} bytes; time ${
           ratio(b.minMs!, a.minMs!)
         }`;
+    case "iommu":
+      return `${b.label}: IO page tables ${b.tableBytes} bytes at the end (peak ` +
+        `${b.peakTableBytes}) against ${a.label}'s ${a.tableBytes} (peak ${a.peakTableBytes}); ` +
+        `${a.label} ${outcome(a)}, ${b.label} ${outcome(b)}`;
     case "vmm":
     case "kernel": {
       const conv = (r: Report) => Math.max(1, r.conversions.requested);

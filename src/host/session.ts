@@ -56,6 +56,8 @@ export interface SessionOptions {
   vmm?: BuildOptions["vmm"];
   /** The kernel (overrides the configuration's). */
   kernel?: BuildOptions["kernel"];
+  /** The IOMMU (overrides the configuration's). */
+  iommu?: BuildOptions["iommu"];
   /**
    * Stop at the first bad event. A trace file is read once beforehand, so a
    * malformed line changes nothing at all; standard input and a followed log

@@ -2,8 +2,9 @@
  * The rules that relate a configuration to its two settings, the VMM policy
  * and the kernel: what needs the proposed kernel, and what QEMU cannot do.
  * They run when a file is loaded (with the file's own settings) and again when
- * a host is built under other settings (`--vmm`, `--kernel`, `compare`), so a
- * setting that does not fit is refused with the field and the reason either way.
+ * a host is built under other settings (`--vmm`, `--kernel`, `--iommu`,
+ * `compare`), so a setting that does not fit is refused with the field and the
+ * reason either way. The IOMMU's rule (reserved IOVA) reads the config's `iommu`.
  *
  * @module
  */
