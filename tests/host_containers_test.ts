@@ -199,7 +199,7 @@ Deno.test("iommufd devices on one object agree on cut as it takes effect: absent
   assert.deepEqual(
     problems([{ ...a, cut: false }, { type: "iommufd", name: "b" }], { kernel: "proposed" }),
     [
-      'x.json: devices[1].cut: is true where devices[0] "a", whose IOAS it shares, has false (on ' +
+      'x.json: devices[1].cut: is absent where devices[0] "a", whose IOAS it shares, has false (on ' +
       'proposed, absent is true): one IOAS maps one way; give them the same "cut", or different ' +
       '"iommufd" objects',
     ],

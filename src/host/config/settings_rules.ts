@@ -147,6 +147,9 @@ export function settingsProblems(
     // effect, so an absent `cut` is the kernel's default.
     const cut = (d: DmaDeviceConfig) =>
       (d.type === "iommufd" ? d.cut : undefined) ?? features.cutMapping;
+    /** `true`, `false`, or `absent` where the file does not give it. */
+    const said = (d: DmaDeviceConfig) =>
+      d.type === "iommufd" && d.cut !== undefined ? `${d.cut}` : "absent";
     const [first, ...rest] = plan.devices;
     // A cut the kernel does not have is refused above, device by device.
     if (cut(first) && !features.cutMapping) continue;
@@ -154,8 +157,10 @@ export function settingsProblems(
       if (cut(d) === cut(first) || (cut(d) && !features.cutMapping)) continue;
       issues.push({
         path: `devices[${config.devices.indexOf(d)}].cut`,
-        message: `is ${cut(d)} where devices[${config.devices.indexOf(first)}] ` +
-          `${JSON.stringify(first.name)}, whose IOAS it shares, has ${cut(first)} (on ${kernel}, ` +
+        message: `is ${said(d)} where devices[${config.devices.indexOf(first)}] ` +
+          `${JSON.stringify(first.name)}, whose IOAS it shares, has ${
+            said(first)
+          } (on ${kernel}, ` +
           `absent is ${features.cutMapping}): one IOAS maps one way; give them the same "cut", ` +
           `or different "iommufd" objects`,
       });

@@ -28,9 +28,16 @@ type VirtioMemFields = ParsedFields<(typeof deviceFieldsByType)["virtio-mem"]>;
 
 /** A device entry whose type was recognized, with the fields that parsed. */
 export type DeviceEntry =
-  | { index: number; type: "type1"; fields: Type1Fields; given: ReadonlySet<string> }
-  | { index: number; type: "iommufd"; fields: IommufdFields; given: ReadonlySet<string> }
-  | { index: number; type: "virtio-mem"; fields: VirtioMemFields; given: ReadonlySet<string> };
+  & {
+    index: number;
+    /** The fields the entry gives, parsed or not. */
+    given: ReadonlySet<string>;
+  }
+  & (
+    | { type: "type1"; fields: Type1Fields }
+    | { type: "iommufd"; fields: IommufdFields }
+    | { type: "virtio-mem"; fields: VirtioMemFields }
+  );
 
 /** Parses `devices[index]` by its `type`; `undefined` when the type is missing or unknown. */
 export function parseDevice(
