@@ -472,7 +472,7 @@ Deno.test("cli: --iommu overrides the configuration's IOMMU, compare --iommu A,B
   assert.equal(vtd.tableBytes! - amd.tableBytes!, 4096);
   assert.match(
     q.verdict,
-    /^amd-v1: IO page tables \d+ bytes at the end \(peak \d+\) against intel-vt-d's \d+ \(peak \d+\)/,
+    /^amd-v1: IO page tables [\d.]+ [KMG]?i?B at the end \(containers' peaks summed: [\d.]+ [KMG]?i?B\) against intel-vt-d's [\d.]+ [KMG]?i?B \([\d.]+ [KMG]?i?B\)/,
   );
   const table = await cli(
     "compare",

@@ -11,7 +11,9 @@ import {
   planContainers,
   runEvents,
   runSession,
+  sharedContainerNotices,
 } from "../src/host/mod.ts";
+import { renderHostHtml } from "../src/host/report/mod.ts";
 import type { SimIoas } from "../src/hw/sim/iommufd.ts";
 import type { SimType1Container } from "../src/hw/sim/type1.ts";
 import type { IommufdDeviceConfig, Type1DeviceConfig } from "../src/host/config/schema.ts";
@@ -304,8 +306,19 @@ Deno.test("comparing the other way: a type1 device made iommufd keeps the separa
   assert.deepEqual([...h.containers.values()].map((c) => c.devices), [["a"], ["b", "c"]]);
 });
 
+Deno.test("a notice for devices sharing a named type1 container says it is memstate's option, not QEMU's", () => {
+  const [notice] = sharedContainerNotices(planContainers([
+    type1("a", { container: "x" }),
+    type1("b", { container: "x" }),
+  ]));
+  assert.match(
+    notice,
+    /^type1 devices a and b share the container their "container" field names \("x", memstate's option\), reported as a:/,
+  );
+});
+
 Deno.test("the report has one row per container and a notice naming the devices that share one", async () => {
-  const { report } = await runSession(host([
+  const { report, host: built } = await runSession(host([
     { type: "iommufd", name: "a" },
     { type: "iommufd", name: "b" },
     { type: "iommufd", name: "c" },
@@ -316,9 +329,36 @@ Deno.test("the report has one row per container and a notice naming the devices 
     ["a", ["a", "b", "c"]],
     ["d", ["d"]],
   ]);
+  // The HTML report's container card names the devices in it.
+  const html = renderHostHtml(built, report);
+  assert.match(html, /<h2>DMA containers against their limits<\/h2>/);
+  assert.match(html, /<th>devices<\/th><td>a, b, c<\/td>/);
   assert.deepEqual(report.notices, [
     "iommufd devices a, b and c share one IOAS, reported as a: QEMU puts the devices of one " +
     "address space on one iommufd object in one (hw/vfio/iommufd.c iommufd_cdev_attach), so " +
     "their mappings and pinned memory count once",
   ]);
 });
+
+for (const kind of ["type1", "iommufd"] as const) {
+  Deno.test(`${kind}: a detach whose unmap fails still lets the device go (QEMU only reports it: vfio_ram_discard_notify_discard), and the last device's container takes every mapping left with it (vfio_iommu_unmap_unpin_all, iopt_unmap_all)`, () => {
+    using h = buildHost(host([{ type: kind, name: "d", attachAt: 1 }], { regions: TWO }));
+    h.attach("d");
+    const c = h.containers.get("d")!;
+    const hw = c.hardware as { unmap: (...a: never[]) => number };
+    const unmap = hw.unmap.bind(hw);
+    let calls = 0;
+    hw.unmap = (...a: never[]) => {
+      if (calls++ === 0) throw new Error("injected unmap failure");
+      return unmap(...a);
+    };
+    assert.throws(() => h.detach("d"), /injected unmap failure/);
+    assert.equal(h.devices.get("d")!.attached, false);
+    assert.equal(c.attached, false);
+    const s = c.hardware.stats;
+    assert.equal(s.mappedBytes - s.unmappedBytes, 0, "nothing stays mapped");
+    assert.equal(c.hardware.tableBytes, 4096);
+    h.attach("d"); // and it can come back: every page maps again
+    assert.equal(c.hardware.stats.mappedBytes - c.hardware.stats.unmappedBytes, 8 << 20);
+  });
+}

@@ -326,7 +326,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
               }
             }
             // A container made for this device goes with the failed attach, page tables and all.
-            if (alone) c.hardware.freeDomain();
+            if (alone) c.hardware.release();
             throw e;
           }
         }
@@ -340,19 +340,27 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         const others = c.devices.filter((o) => o !== name && devices.get(o)!.attached);
         const kept = new Set(others.flatMap((o) => devices.get(o)!.regions));
         const following = held.get(c.name)!;
+        // QEMU finishes a device's removal whatever an unmap answers (hw/vfio/listener.c
+        // vfio_ram_discard_notify_discard only reports it): every region is let go, and the
+        // first failure is thrown once the device is gone.
+        let failure: { error: unknown } | undefined;
         for (const r of [...following]) {
           if (kept.has(r)) continue; // another device still follows it: nothing is unmapped
           try {
             c.plugin.detach(r);
-          } finally {
-            following.splice(following.indexOf(r), 1); // the listener is gone even if it threw
+          } catch (e) {
+            failure ??= { error: e };
           }
+          following.splice(following.indexOf(r), 1); // the listener is gone even if it threw
         }
         dev.attached = false;
-        if (others.length > 0) return;
-        // The container goes with its last device: its domain and page tables too.
-        c.hardware.freeDomain();
-        c.attached = false;
+        if (others.length === 0) {
+          // The container goes with its last device: its domain and page tables too
+          // (vfio_iommu_type1_detach_group unmaps what is left: vfio_iommu_unmap_unpin_all).
+          c.hardware.release();
+          c.attached = false;
+        }
+        if (failure) throw failure.error;
       },
       close: () => vm.close(),
       [Symbol.dispose]: () => vm.close(),

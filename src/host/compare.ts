@@ -22,6 +22,7 @@
  */
 
 import { CapacityError } from "../plugins/plugin.ts";
+import { formatSize } from "../util/bytes.ts";
 import type { IommuSetting } from "../settings/iommu.ts";
 import type { KernelSetting } from "../settings/kernel.ts";
 import type { VmmPolicy } from "../settings/vmm.ts";
@@ -256,8 +257,9 @@ function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
           ratio(b.minMs!, a.minMs!)
         }`;
     case "iommu":
-      return `${b.label}: IO page tables ${b.tableBytes} bytes at the end (peak ` +
-        `${b.peakTableBytes}) against ${a.label}'s ${a.tableBytes} (peak ${a.peakTableBytes}); ` +
+      return `${b.label}: IO page tables ${formatSize(b.tableBytes!)} at the end (containers' ` +
+        `peaks summed: ${formatSize(b.peakTableBytes!)}) against ${a.label}'s ` +
+        `${formatSize(a.tableBytes!)} (${formatSize(a.peakTableBytes!)}); ` +
         `${a.label} ${outcome(a)}, ${b.label} ${outcome(b)}`;
     case "vmm":
     case "kernel": {

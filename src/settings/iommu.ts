@@ -92,6 +92,8 @@ export interface ReservedIova {
   end: number;
   /** What it is, for messages. */
   what: string;
+  /** How a configuration keeps clear of it, for messages. */
+  fix: string;
   /** Where the kernel reserves it (file and function). */
   source: string;
 }
@@ -117,6 +119,7 @@ export function reservedIova(iommu: IommuSetting | undefined): ReservedIova[] {
     start: 0xfee0_0000,
     end: 0xfef0_0000,
     what: "the interrupt (MSI) window",
+    fix: "end the region at or below 0xfee00000, as QEMU's RAM below 4 GiB does",
     source: name === "amd-v1"
       ? "drivers/iommu/amd/iommu.c amd_iommu_get_resv_regions"
       : "drivers/iommu/intel/iommu.c intel_iommu_get_resv_regions",
@@ -126,6 +129,8 @@ export function reservedIova(iommu: IommuSetting | undefined): ReservedIova[] {
     start: 0xfd_0000_0000,
     end: 0x100_0000_0000,
     what: "the HyperTransport range",
+    fix: "end the region at 0xfd00000000 or start it at 0x10000000000 (1 TiB), as QEMU does " +
+      "on AMD (hw/i386/pc.c pc_memory_init)",
     source: "drivers/iommu/amd/iommu.c amd_iommu_get_resv_regions",
   }];
 }

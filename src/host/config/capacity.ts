@@ -25,7 +25,12 @@ import { type VmmPolicy, vmmRules } from "../../settings/vmm.ts";
 import type { HostConfig, Type1DeviceConfig } from "./schema.ts";
 import { planContainers } from "./containers.ts";
 
-/** The type1 budget of `device` in `config` under `vmm` (default: the configuration's). */
+/**
+ * The type1 budget of `device` in `config` under `vmm` (default: the
+ * configuration's), over the regions the device names. A container's budget,
+ * which the host checks at start ({@link capacityChecks}), is that of its first
+ * device over every region the container follows.
+ */
 export function type1DeviceBudget(
   config: HostConfig,
   device: Type1DeviceConfig,

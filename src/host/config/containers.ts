@@ -47,7 +47,7 @@ export interface ContainerPlan {
   kind: DmaDeviceConfig["type"];
   /** Its devices in configuration order; the first one's settings are the container's. */
   devices: DmaDeviceConfig[];
-  /** The regions it may follow: every region one of its devices follows, in the order first named. */
+  /** The regions it may follow: every region one of its devices follows, first named first. */
   regions: string[];
 }
 
@@ -93,6 +93,12 @@ export function containerKey(
 export function sharedContainerNotices(plans: readonly ContainerPlan[]): string[] {
   return plans.filter((p) => p.devices.length > 1).map((p) => {
     const names = listNames(p.devices.map((d) => d.name));
+    const named = p.devices[0].type === "type1" ? p.devices[0].container : undefined;
+    if (named !== undefined) {
+      return `type1 devices ${names} share the container their "container" field names ` +
+        `(${JSON.stringify(named)}, memstate's option), reported as ${p.name}: their mappings, ` +
+        `pinned memory and dma_entry_limit count once`;
+    }
     return p.kind === "type1"
       ? `type1 devices ${names} share one VFIO container, reported as ${p.name}: QEMU puts ` +
         `the devices of one address space in one (hw/vfio/container.c vfio_container_connect), ` +

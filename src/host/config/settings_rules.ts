@@ -192,11 +192,7 @@ function reservedIovaProblems(config: HostConfig): ConfigIssue[] {
         path: `regions[${index}]`,
         message: `[${hex(region.base)}, ${hex(end)}) overlaps ${r.what} [${hex(r.start)}, ` +
           `${hex(r.end)}), which the ${config.iommu} IOMMU reserves (${r.source}), so DMA ` +
-          `device ${JSON.stringify(device.name)} could not map it; QEMU puts no RAM there` +
-          (r.start >= 2 ** 32
-            ? ` (on AMD it moves RAM above 4 GiB to 1 TiB: hw/i386/pc.c ` +
-              `pc_memory_init)`
-            : ""),
+          `device ${JSON.stringify(device.name)} could not map it; ${r.fix}`,
       });
     }
   });

@@ -591,8 +591,10 @@ function devicesSection(report: Report, data: PageData): string {
         formatPercent(ratio)
       }) · ${num(d.mappings)} live at the end</p>`;
     }
+    const members = Array.isArray(stats.devices) ? (stats.devices as unknown[]).map(String) : [];
     const rows = [
       ["kind", esc(d.kind)],
+      ...(members.length > 1 ? [["devices", esc(members.join(", "))]] : []),
       ["live mappings", num(d.mappings)],
       ["peak mappings", num(d.peakMappings)],
       ["mapped", formatBytes(numberField(stats, "mappedBytes") ?? 0)],
@@ -620,7 +622,7 @@ function devicesSection(report: Report, data: PageData): string {
     </div>`;
   }).join("");
   return `<section class="card" id="devices">
-  <h2>DMA devices against their limits</h2>
+  <h2>DMA containers against their limits</h2>
   <div class="devices">${cards}</div>
 </section>`;
 }

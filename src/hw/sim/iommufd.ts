@@ -447,6 +447,18 @@ export class SimIoas implements IommufdIoas {
     this.#table.dropRetained();
   }
 
+  /**
+   * The IOAS goes (its last device detached and QEMU destroyed it,
+   * hw/vfio/iommufd.c `iommufd_cdev_container_destroy`): every area left is
+   * unmapped and unpinned (drivers/iommu/iommufd/ioas.c `iommufd_ioas_destroy`
+   * -> `iopt_unmap_all`; counted as one unmap call when there were any), and
+   * the domain's table pages are freed ({@link freeDomain}).
+   */
+  release(): void {
+    if (this.#tree.size > 0) this.#removeAreas([...this.#tree.values()]);
+    this.freeDomain();
+  }
+
   /** The most table pages allocated at once. */
   get peakTablePages(): number {
     return this.#peakTablePages;

@@ -328,6 +328,18 @@ export class SimType1Container implements Type1Container {
     this.#table.dropRetained();
   }
 
+  /**
+   * The container goes (its last group detached, its file closed): every
+   * mapping left is unmapped and unpinned (drivers/vfio/vfio_iommu_type1.c
+   * `vfio_iommu_type1_detach_group` and `vfio_iommu_type1_release` ->
+   * `vfio_iommu_unmap_unpin_all`; counted as one unmap call when there were
+   * any), and the domain's table pages are freed ({@link freeDomain}).
+   */
+  release(): void {
+    if (this.#tree.size > 0) this.#removeRange(0, Infinity);
+    this.freeDomain();
+  }
+
   /** The most IO page-table pages allocated at once. */
   get peakTablePages(): number {
     return this.#peakTablePages;
