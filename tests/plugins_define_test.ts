@@ -472,3 +472,25 @@ export default () => definePlugin({ name: "throws", kind: "x", populate() {}, di
   ]);
   await new Promise((resolve) => setTimeout(resolve, 20)); // the rejection was handled
 });
+
+Deno.test("definePlugin: a listener whose replay QEMU refused stays registered, and so does the plugin's attachment: 11.1 keeps it, 10.1's failed region holds it (listenerStayedRegistered)", () => {
+  for (const vmm of ["qemu-10.1", "qemu-11.1"] as const) {
+    const region = new Region({ name: "r", size: 8 * PAGE, vmm, initial: "shared" });
+    const torn: string[] = [];
+    const plugin = definePlugin({
+      name: "p",
+      kind: "test",
+      setup: () => ({}),
+      teardown: () => void torn.push(vmm),
+      populate() {
+        throw new Error("refused");
+      },
+      discard() {},
+    });
+    assert.throws(() => plugin.attach(region), /refused/, vmm);
+    assert.deepEqual(region.listeners.map((l) => l.name), ["p"], vmm);
+    assert.deepEqual(torn, [], `${vmm}: the attachment's state is kept`);
+    assert.doesNotThrow(() => plugin.detach(region), vmm); // found, and let go
+    assert.deepEqual(torn, [vmm]);
+  }
+});

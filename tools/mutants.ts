@@ -584,6 +584,15 @@ export const MUTANTS: readonly Mutant[] = [
     tests: ["tests/host_containers_test.ts"],
   },
   {
+    id: "define-registered-top-level-only",
+    file: "src/plugins/define.ts",
+    search: "      if (listenerStayedRegistered(e)) this.#attached.set(region, entry);",
+    replace:
+      "      if ((e as { registered?: boolean })?.registered === true) this.#attached.set(region, entry);",
+    what: "under QEMU 10.1 a plugin tears down an attachment its failed region still holds",
+    tests: ["tests/plugins_define_test.ts"],
+  },
+  {
     id: "attach-stops-at-kept-listener",
     file: "src/host/build.ts",
     search: "              kept ??= e;\n              continue;\n",

@@ -17,6 +17,7 @@ export {
 } from "./listener.ts";
 export {
   GUEST_MEMFD_SOURCE,
+  listenerStayedRegistered,
   Region,
   type RegionOptions,
   type RegionStats,

@@ -1216,6 +1216,21 @@ export class ReplayError extends Error {
   }
 }
 
+/**
+ * True when a failed {@link Region.register} left the listener registered:
+ * the error, or one it wraps, is a {@link ReplayError} (QEMU 11.1 keeps the
+ * listener; QEMU 10.1's exit, a `RegionFailedError`, wraps one too, with the
+ * listener left on the failed region). A plugin that keeps state per
+ * registration keeps it then, so that its `detach` still finds it.
+ */
+export function listenerStayedRegistered(e: unknown): boolean {
+  for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
+    if (e instanceof ReplayError) return true;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return false;
+}
+
 /** `"shared"` / `"private"` for a change of the SHARED bit alone, else undefined. */
 function conversionTarget(setBits: number, clearBits: number): "shared" | "private" | undefined {
   if (setBits === SHARED && clearBits === 0) return "shared";

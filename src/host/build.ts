@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Region } from "../bus/region.ts";
+import { listenerStayedRegistered, Region } from "../bus/region.ts";
 import { RegionFailedError } from "../bus/errors.ts";
 import { HwError } from "../hw/errors.ts";
 import type { KvmBackend } from "../hw/backend.ts";
@@ -307,7 +307,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
             // listener goes on to the other sections (hw/vfio/listener.c
             // vfio_ram_discard_register_listener ignores the manager's answer): the device is
             // attached, and the first failure is reported once every region was tried.
-            if (stayedRegistered(e)) {
+            if (listenerStayedRegistered(e)) {
               following.push(r);
               kept ??= e;
               continue;
@@ -479,13 +479,6 @@ function causeChain(e: unknown): unknown[] {
 /** The innermost error `e` wraps, or `e`. */
 function rootCause(e: unknown): unknown {
   return causeChain(e).at(-1);
-}
-
-/** True when `e`, or an error it wraps, says the listener stayed registered (QEMU 11.1). */
-function stayedRegistered(e: unknown): boolean {
-  return causeChain(e).some((c) =>
-    (c as { registered?: boolean } | undefined)?.registered === true
-  );
 }
 
 function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice {

@@ -56,7 +56,7 @@
  */
 
 import type { Listener, Range, Section } from "../bus/listener.ts";
-import type { Region } from "../bus/region.ts";
+import { listenerStayedRegistered, type Region } from "../bus/region.ts";
 import { DMA_VIEW, type View } from "../bus/view.ts";
 import { SortedMap } from "../util/sorted_map.ts";
 import { refuseAsync, refusePromise } from "../util/_sync.ts";
@@ -226,8 +226,8 @@ class Defined<S> implements DefinedPlugin<S> {
     try {
       region.register(entry.listener, r);
     } catch (e) {
-      // QEMU 11.1 keeps a listener whose replay failed (ReplayError): so do we.
-      if ((e as { registered?: boolean })?.registered === true) this.#attached.set(region, entry);
+      // QEMU keeps a listener whose replay failed (11.1; 10.1's failed region too): so do we.
+      if (listenerStayedRegistered(e)) this.#attached.set(region, entry);
       else this.#teardown(region, state);
       throw e;
     }
