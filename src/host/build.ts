@@ -9,8 +9,7 @@
  * @module
  */
 
-import { listenerStayedRegistered, Region } from "../bus/region.ts";
-import { RegionFailedError } from "../bus/errors.ts";
+import { Region } from "../bus/region.ts";
 import { HwError } from "../hw/errors.ts";
 import type { KvmBackend } from "../hw/backend.ts";
 import { openLinuxKvm } from "../hw/linux/linux_kvm.ts";
@@ -39,43 +38,9 @@ import {
 } from "./config/containers.ts";
 import { refusePromise } from "../util/_sync.ts";
 import { displayPath, errorLine } from "../util/text.ts";
+import { attachDevice, detachDevice, type HostContainer, type HostDevice } from "./dma_devices.ts";
 
-/**
- * A type1 container or iommufd IOAS of the host and the devices that share it
- * (src/host/config/containers.ts): its plugin follows a region while one of
- * its attached devices follows it.
- */
-export interface HostContainer {
-  /** Its name: its first device's, which is also its plugin's. */
-  name: string;
-  /** Its kind. */
-  kind: "type1" | "iommufd";
-  /** The names of the devices that share it, in configuration order. */
-  devices: string[];
-  /** The plugin that keeps its mappings. */
-  plugin: Plugin;
-  /** The simulated IOMMU it maps into (a type1 container or an iommufd IOAS). */
-  hardware: SimType1Container | SimIoas;
-  /** The regions it may follow: every region one of its devices follows. */
-  regions: Region[];
-  /** Whether one of its devices is attached now. */
-  attached: boolean;
-}
-
-/**
- * A DMA device of the host: the container it is in and whether it is
- * attached. Its mappings are its container's (count them there, once).
- */
-export interface HostDevice {
-  /** The device's configuration. */
-  config: DeviceConfig & { type: "type1" | "iommufd" };
-  /** The container (or IOAS) it is in, with the devices it shares it with. */
-  container: HostContainer;
-  /** The regions it follows. */
-  regions: Region[];
-  /** Whether it is attached now (hot-plug detaches and re-attaches). */
-  attached: boolean;
-}
+export type { HostContainer, HostDevice };
 
 /** A running host: what a configuration describes, built and wired. */
 export interface Host extends Disposable {
@@ -239,8 +204,6 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     const pins = vm instanceof SimKvm ? vm.host : undefined;
     const devices = new Map<string, HostDevice>();
     const containers = new Map<string, HostContainer>();
-    /** The regions each container's plugin follows now, in the order it attached to them. */
-    const held = new Map<string, Region[]>();
     const plans = planContainers(cfg.devices);
     for (const plan of plans) {
       const regionsOf = (names: readonly string[]) => names.map((n) => byName.get(n)!);
@@ -253,7 +216,6 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
         backingPageSize,
       );
       containers.set(plan.name, container);
-      held.set(plan.name, []);
       plugins.push(container.plugin);
       for (const d of plan.devices) {
         devices.set(d.name, {
@@ -278,90 +240,8 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
       plugins,
       warnings: [...capacity.warnings, ...capacity.refusals].map((p) => p.message),
       notices: sharedContainerNotices(plans),
-      attach(name) {
-        const dev = deviceNamed(devices, name);
-        if (dev.attached) throw new RangeError(`device ${name} is already attached`);
-        const c = dev.container;
-        const following = held.get(c.name)!;
-        const alone = !c.devices.some((o) => o !== name && devices.get(o)!.attached);
-        const done: Region[] = [];
-        let kept: unknown = undefined;
-        // In address order, as QEMU's listener meets them (system/memory.c
-        // listener_add_address_space walks the flat view's ranges).
-        for (const r of [...dev.regions].sort((x, y) => x.base - y.base)) {
-          // Where the container follows the region, its domain maps it already and the device
-          // joins without a map call (vfio_iommu_type1_attach_group, iommufd_cdev_autodomains_get).
-          if (following.includes(r)) continue;
-          try {
-            c.plugin.attach(r);
-            done.push(r);
-            following.push(r);
-          } catch (e) {
-            // QEMU 10.1 exits at the first refused replay (the region failed): nothing after it.
-            if (e instanceof RegionFailedError) {
-              following.push(r);
-              c.attached = dev.attached = true;
-              throw e;
-            }
-            // QEMU 11.1 keeps a listener whose replay failed, and the container's memory
-            // listener goes on to the other sections (hw/vfio/listener.c
-            // vfio_ram_discard_register_listener ignores the manager's answer): the device is
-            // attached, and the first failure is reported once every region was tried.
-            if (listenerStayedRegistered(e)) {
-              following.push(r);
-              kept ??= e;
-              continue;
-            }
-            if (kept !== undefined) {
-              c.attached = dev.attached = true; // a listener stayed: the device is there
-              throw e;
-            }
-            // Otherwise it is not: the container lets go of what it took for this device.
-            for (const prior of done.reverse()) {
-              following.splice(following.indexOf(prior), 1);
-              try {
-                c.plugin.detach(prior);
-              } catch {
-                // Keep the attach's own error: it says why the device is not there.
-              }
-            }
-            // A container made for this device goes with the failed attach, page tables and all.
-            if (alone) c.hardware.release();
-            throw e;
-          }
-        }
-        c.attached = dev.attached = true;
-        if (kept !== undefined) throw kept;
-      },
-      detach(name) {
-        const dev = deviceNamed(devices, name);
-        if (!dev.attached) throw new RangeError(`device ${name} is not attached`);
-        const c = dev.container;
-        const others = c.devices.filter((o) => o !== name && devices.get(o)!.attached);
-        const kept = new Set(others.flatMap((o) => devices.get(o)!.regions));
-        const following = held.get(c.name)!;
-        // QEMU finishes a device's removal whatever an unmap answers (hw/vfio/listener.c
-        // vfio_ram_discard_notify_discard only reports it): every region is let go, and the
-        // first failure is thrown once the device is gone.
-        let failure: { error: unknown } | undefined;
-        for (const r of [...following]) {
-          if (kept.has(r)) continue; // another device still follows it: nothing is unmapped
-          try {
-            c.plugin.detach(r);
-          } catch (e) {
-            failure ??= { error: e };
-          }
-          following.splice(following.indexOf(r), 1); // the listener is gone even if it threw
-        }
-        dev.attached = false;
-        if (others.length === 0) {
-          // The container goes with its last device: its domain and page tables too
-          // (vfio_iommu_type1_detach_group unmaps what is left: vfio_iommu_unmap_unpin_all).
-          c.hardware.release();
-          c.attached = false;
-        }
-        if (failure) throw failure.error;
-      },
+      attach: (name) => attachDevice(devices, name),
+      detach: (name) => detachDevice(devices, name),
       close: () => vm.close(),
       [Symbol.dispose]: () => vm.close(),
     };
@@ -416,7 +296,7 @@ function buildContainer(
   const d = plan.devices[0];
   const backing = Math.min(...plan.regions.map((n) => backingPageSize.get(n) ?? 4096));
   const devices = plan.devices.map((d) => d.name);
-  const base = { name: plan.name, devices, regions, attached: false };
+  const base = { name: plan.name, devices, regions, following: [], attached: false };
   if (d.type === "type1") {
     const hardware = new SimType1Container({
       dmaEntryLimit: d.dmaEntryLimit,
@@ -479,16 +359,6 @@ function causeChain(e: unknown): unknown[] {
 /** The innermost error `e` wraps, or `e`. */
 function rootCause(e: unknown): unknown {
   return causeChain(e).at(-1);
-}
-
-function deviceNamed(devices: Map<string, HostDevice>, name: string): HostDevice {
-  const dev = devices.get(name);
-  if (!dev) {
-    throw new RangeError(
-      `no DMA device named ${JSON.stringify(name)} (have: ${[...devices.keys()].join(", ")})`,
-    );
-  }
-  return dev;
 }
 
 /**
