@@ -358,7 +358,12 @@ for (const kind of ["type1", "iommufd"] as const) {
     const s = c.hardware.stats;
     assert.equal(s.mappedBytes - s.unmappedBytes, 0, "nothing stays mapped");
     assert.equal(c.hardware.tableBytes, 4096);
+    const live = () => (c.hardware as { mappingCount?: number; areaCount?: number });
+    const count = () => live().mappingCount ?? live().areaCount;
+    assert.deepEqual([c.plugin.stats().mappings, count()], [0, 0], "the plugin counts what went");
     h.attach("d"); // and it can come back: every page maps again
     assert.equal(c.hardware.stats.mappedBytes - c.hardware.stats.unmappedBytes, 8 << 20);
+    assert.deepEqual([c.plugin.stats().mappings, c.plugin.stats().peakMappings], [2048, 2048]);
+    assert.equal(count(), 2048);
   });
 }

@@ -494,3 +494,29 @@ Deno.test("definePlugin: a listener whose replay QEMU refused stays registered, 
     assert.deepEqual(torn, [vmm]);
   }
 });
+
+Deno.test("definePlugin under QEMU 10.1: a plugin refused by a region another listener failed before keeps nothing (the region's error is the other listener's)", () => {
+  const region = new Region({ name: "r", size: 8 * PAGE, vmm: "qemu-10.1", initial: "shared" });
+  const failing = definePlugin({
+    name: "a",
+    kind: "test",
+    populate() {
+      throw new Error("refused");
+    },
+    discard() {},
+  });
+  assert.throws(() => failing.attach(region), /refused/);
+  const torn: string[] = [];
+  const late = definePlugin({
+    name: "b",
+    kind: "test",
+    setup: () => ({}),
+    teardown: () => void torn.push("b"),
+    populate() {},
+    discard() {},
+  });
+  assert.throws(() => late.attach(region), /has failed/);
+  assert.deepEqual(region.listeners.map((l) => l.name), ["a"]);
+  assert.deepEqual(torn, ["b"], "b was never registered: its state goes");
+  assert.throws(() => late.detach(region), /b: not attached to region r/);
+});

@@ -396,8 +396,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "host-failed-attach-keeps-domain",
     file: "src/host/dma_devices.ts",
-    search: "      if (alone) c.hardware.release();\n",
-    replace: "",
+    search: "      if (alone) {\n",
+    replace: "      if (alone && false) {\n",
     what: "an attach that fails and lets go leaves its container's page tables counted",
     tests: ["tests/host_run_test.ts"],
   },
@@ -586,10 +586,27 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "define-registered-top-level-only",
     file: "src/plugins/define.ts",
-    search: "      if (listenerStayedRegistered(e)) this.#attached.set(region, entry);",
+    search:
+      "      if (listenerStayedRegistered(e, entry.listener.name)) this.#attached.set(region, entry);",
     replace:
       "      if ((e as { registered?: boolean })?.registered === true) this.#attached.set(region, entry);",
     what: "under QEMU 10.1 a plugin tears down an attachment its failed region still holds",
+    tests: ["tests/plugins_define_test.ts"],
+  },
+  {
+    id: "dma-plugin-release-unseen",
+    file: "src/plugins/_dma_plugin.ts",
+    search: "      if (c) c.mapped(-c.mappings, -c.mappedBytes);",
+    replace: "      void c;",
+    what: "a DMA plugin keeps counting the mappings its released container dropped",
+    tests: ["tests/host_containers_test.ts"],
+  },
+  {
+    id: "stayed-registered-any-listener",
+    file: "src/bus/region.ts",
+    search: "    if (e instanceof ReplayError) return e.listener === listener;",
+    replace: "    if (e instanceof ReplayError) return true;",
+    what: "a plugin refused by a region another listener failed keeps an attachment it never had",
     tests: ["tests/plugins_define_test.ts"],
   },
   {

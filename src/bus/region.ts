@@ -1217,15 +1217,18 @@ export class ReplayError extends Error {
 }
 
 /**
- * True when a failed {@link Region.register} left the listener registered:
- * the error, or one it wraps, is a {@link ReplayError} (QEMU 11.1 keeps the
- * listener; QEMU 10.1's exit, a `RegionFailedError`, wraps one too, with the
- * listener left on the failed region). A plugin that keeps state per
- * registration keeps it then, so that its `detach` still finds it.
+ * True when a failed {@link Region.register} of the listener named
+ * `listener` left it registered: the error, or one it wraps, is that
+ * listener's {@link ReplayError} (QEMU 11.1 keeps the listener; QEMU 10.1's
+ * exit, a `RegionFailedError`, wraps one too, with the listener left on the
+ * failed region). A region that had failed before refuses a registration
+ * with the error of the listener that failed it, which is not this one's. A
+ * plugin that keeps state per registration keeps it then, so that its
+ * `detach` still finds it.
  */
-export function listenerStayedRegistered(e: unknown): boolean {
+export function listenerStayedRegistered(e: unknown, listener: string): boolean {
   for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
-    if (e instanceof ReplayError) return true;
+    if (e instanceof ReplayError) return e.listener === listener;
     e = e instanceof Error ? e.cause : undefined;
   }
   return false;

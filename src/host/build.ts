@@ -79,8 +79,10 @@ export interface Host extends Disposable {
   attach(name: string): void;
   /**
    * Detaches a DMA device: its container's plugin detaches from each region
-   * no other attached device follows (discarding its mappings); the last
-   * device to leave also frees the container's domain.
+   * no other attached device follows (discarding its mappings), every one
+   * even when an unmap fails (the first failure is thrown after); the last
+   * device to leave takes the container with it, every mapping left and its
+   * domain (src/host/dma_devices.ts).
    */
   detach(name: string): void;
   /** Releases the backend. */
@@ -92,8 +94,9 @@ export interface BuildOptions {
   /** Store kind for every region (overrides the configuration). */
   store?: StoreKind;
   /**
-   * Swap every DMA device to this kind, for comparisons. A type1 device made
-   * from an iommufd one gets the module's default `dma_entry_limit` (65535).
+   * Swap every DMA device to this kind, for comparisons. A device made type1
+   * joins the host's type1 container and takes its `dma_entry_limit` (the
+   * module's default, 65535, where the host has none); see `swapDmaKind`.
    */
   dmaKind?: "type1" | "iommufd";
   /** Accept capacity problems (as `continueOnCapacityError`). */

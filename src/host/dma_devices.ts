@@ -17,7 +17,7 @@ import { RegionFailedError } from "../bus/errors.ts";
 import { listenerStayedRegistered, type Region } from "../bus/region.ts";
 import type { SimIoas } from "../hw/sim/iommufd.ts";
 import type { SimType1Container } from "../hw/sim/type1.ts";
-import type { Plugin } from "../plugins/plugin.ts";
+import type { DmaPlugin } from "../plugins/plugin.ts";
 import type { DeviceConfig } from "./config/schema.ts";
 
 /**
@@ -33,7 +33,7 @@ export interface HostContainer {
   /** The names of the devices that share it, in configuration order. */
   devices: string[];
   /** The plugin that keeps its mappings. */
-  plugin: Plugin;
+  plugin: DmaPlugin;
   /** The simulated IOMMU it maps into (a type1 container or an iommufd IOAS). */
   hardware: SimType1Container | SimIoas;
   /** The regions it may follow: every region one of its devices follows. */
@@ -90,7 +90,7 @@ export function attachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
     } catch (e) {
       // QEMU 10.1 exits at the first refused replay (the region failed): nothing after it.
       if (e instanceof RegionFailedError) {
-        following.push(r);
+        if (listenerStayedRegistered(e, c.plugin.name)) following.push(r);
         c.attached = dev.attached = true;
         throw e;
       }
@@ -98,7 +98,7 @@ export function attachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
       // listener goes on to the other sections (hw/vfio/listener.c
       // vfio_ram_discard_register_listener ignores the manager's answer): the device is
       // attached, and the first failure is reported once every region was tried.
-      if (listenerStayedRegistered(e)) {
+      if (listenerStayedRegistered(e, c.plugin.name)) {
         following.push(r);
         kept ??= e;
         continue;
@@ -117,7 +117,10 @@ export function attachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
         }
       }
       // A container made for this device goes with the failed attach, page tables and all.
-      if (alone) c.hardware.release();
+      if (alone) {
+        c.hardware.release();
+        c.plugin.containerReleased();
+      }
       throw e;
     }
   }
@@ -157,6 +160,7 @@ export function detachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
     // The container goes with its last device: its domain and page tables too
     // (vfio_iommu_type1_detach_group unmaps what is left: vfio_iommu_unmap_unpin_all).
     c.hardware.release();
+    c.plugin.containerReleased();
     c.attached = false;
   }
   if (failure) throw failure.error;

@@ -13,7 +13,7 @@ import type { Region } from "../bus/region.ts";
 import { DMA_VIEW } from "../bus/view.ts";
 import type { DmaMapping } from "../hw/backend.ts";
 import { definePlugin, type PluginContext } from "./define.ts";
-import type { Plugin, PluginStats } from "./plugin.ts";
+import type { DmaPlugin, PluginStats } from "./plugin.ts";
 import { describeDifferences, populatedSpans, type Span } from "./_spans.ts";
 
 /** How one DMA plugin maps; `S` is what it keeps per region. */
@@ -43,8 +43,10 @@ export interface DmaPluginSpec<S> {
 }
 
 /** A DMA plugin made from `spec`; see the module documentation. */
-export function dmaPlugin<S>(spec: DmaPluginSpec<S>): Plugin {
-  return definePlugin<S>({
+export function dmaPlugin<S>(spec: DmaPluginSpec<S>): DmaPlugin {
+  /** The plugin's context, the same for every region (kept for `containerReleased`). */
+  let context: PluginContext | undefined;
+  const plugin = definePlugin<S>({
     name: spec.name,
     kind: spec.kind,
     priority: spec.priority,
@@ -54,7 +56,10 @@ export function dmaPlugin<S>(spec: DmaPluginSpec<S>): Plugin {
     acceptsDoubleDiscard: true,
     standardStats: false,
     granularity: (_region, state) => spec.granularity(state),
-    setup: (region, range, ctx) => spec.setup(region, range, ctx),
+    setup: (region, range, ctx) => {
+      context = ctx;
+      return spec.setup(region, range, ctx);
+    },
     populate: (s, state, ctx) => spec.populate(s, state, ctx),
     discard: (s, state, ctx) => spec.discard(s, state, ctx),
     teardown: (region, state) => spec.teardown?.(region, state),
@@ -70,6 +75,12 @@ export function dmaPlugin<S>(spec: DmaPluginSpec<S>): Plugin {
       ...spec.hardwareStats(),
       ...(spec.warnings.length > 0 ? { warnings: [...spec.warnings] } : {}),
     }),
+  });
+  return Object.assign(plugin, {
+    containerReleased(): void {
+      const c = context?.counters;
+      if (c) c.mapped(-c.mappings, -c.mappedBytes);
+    },
   });
 }
 

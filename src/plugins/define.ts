@@ -227,7 +227,7 @@ class Defined<S> implements DefinedPlugin<S> {
       region.register(entry.listener, r);
     } catch (e) {
       // QEMU keeps a listener whose replay failed (11.1; 10.1's failed region too): so do we.
-      if (listenerStayedRegistered(e)) this.#attached.set(region, entry);
+      if (listenerStayedRegistered(e, entry.listener.name)) this.#attached.set(region, entry);
       else this.#teardown(region, state);
       throw e;
     }

@@ -39,7 +39,7 @@ import type { IommufdIoas } from "../hw/backend.ts";
 import { HwError } from "../hw/errors.ts";
 import { needsProposed } from "../settings/kernel.ts";
 import { mapGranules } from "./_granules.ts";
-import { checkPluginName, type Plugin } from "./plugin.ts";
+import { checkPluginName, type DmaPlugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
 
@@ -67,7 +67,7 @@ export interface IommufdOptions {
 }
 
 /** Creates the iommufd plugin; call `attach(region)` for each region. */
-export function iommufd(options: IommufdOptions): Plugin {
+export function iommufd(options: IommufdOptions): DmaPlugin {
   const name = checkPluginName(options.name ?? "iommufd", "iommufd");
   const who = `iommufd ${name}`;
   if (typeof options.ioas?.cutMapping !== "function") {

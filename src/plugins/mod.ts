@@ -5,7 +5,13 @@
  * @module
  */
 
-export { CapacityError, type Plugin, PluginCounters, type PluginStats } from "./plugin.ts";
+export {
+  CapacityError,
+  type DmaPlugin,
+  type Plugin,
+  PluginCounters,
+  type PluginStats,
+} from "./plugin.ts";
 export {
   kvmAttributes,
   type KvmAttributesOptions,

@@ -60,6 +60,16 @@ export interface Plugin {
   verify?(region: Region): string[];
 }
 
+/** A DMA plugin (VFIO type1, iommufd): its container can drop every mapping from under it. */
+export interface DmaPlugin extends Plugin {
+  /**
+   * The container dropped every mapping left (its last device went:
+   * `SimType1Container.release`, `SimIoas.release`, after an unmap that
+   * failed left some): the live counts restart from zero; the peak stays.
+   */
+  containerReleased(): void;
+}
+
 /** A plugin refused to attach because the hardware cannot hold what it may need. */
 export class CapacityError extends Error {
   /** How many entries the attach may need. */

@@ -37,7 +37,7 @@ import type { Region } from "../bus/region.ts";
 import type { Type1Container } from "../hw/backend.ts";
 import { vmmRules } from "../settings/vmm.ts";
 import { mapGranules } from "./_granules.ts";
-import { CapacityError, checkPluginName, type Plugin } from "./plugin.ts";
+import { CapacityError, checkPluginName, type DmaPlugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import type { PluginContext } from "./define.ts";
 import {
@@ -65,7 +65,7 @@ export interface VfioType1Options {
 }
 
 /** Creates the VFIO type1 plugin; call `attach(region)` for each region. */
-export function vfioType1(options: VfioType1Options): Plugin {
+export function vfioType1(options: VfioType1Options): DmaPlugin {
   const name = checkPluginName(options.name ?? "vfio", "vfioType1");
   const who = `vfioType1 ${name}`;
   if (typeof options.container?.map !== "function") {
