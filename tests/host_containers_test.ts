@@ -7,6 +7,7 @@ import {
   capacityChecks,
   ConfigError,
   type HostConfig,
+  loadHostConfig,
   parseHostConfig,
   planContainers,
   runEvents,
@@ -367,3 +368,14 @@ for (const kind of ["type1", "iommufd"] as const) {
     assert.equal(count(), 2048);
   });
 }
+
+Deno.test("examples/snp-amd.json: nic1 joins nic0's container while it is there, so the report has one type1 row for both; its RAM above 4 GiB sits at 1 TiB, clear of AMD's HyperTransport range", async () => {
+  const config = await loadHostConfig("examples/snp-amd.json");
+  assert.equal(config.iommu, "amd-v1");
+  assert.equal(config.regions[1].base, 2 ** 40);
+  const { report } = await runSession(config, { params: { steps: 2000 } });
+  const dma = report.plugins.filter((p) => p.kind === "vfio-type1");
+  assert.deepEqual(dma.map((p) => [p.name, p.devices]), [["nic0", ["nic0", "nic1"]]]);
+  assert.equal(report.hotplug, 0, "2,000 steps end before nic1's event 5000");
+  assert.match(report.notices.join("\n"), /type1 devices nic0 and nic1 share one VFIO container/);
+});

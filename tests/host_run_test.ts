@@ -63,6 +63,7 @@ const examples: [string, Record<string, unknown>][] = [
   ["examples/virtio-mem-cvm.json", { cycles: 3 }],
   ["examples/hotplug.json", {}],
   ["examples/tdx-trace.json", {}],
+  ["examples/snp-amd.json", { steps: 2000 }],
 ];
 
 for (const [file, params] of examples) {
