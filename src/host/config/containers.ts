@@ -10,10 +10,11 @@
  * do. So the type1 devices of a host share one container, and its iommufd
  * devices one IOAS per iommufd object (their `iommufd` field, QEMU's
  * `iommufd=` property): one plugin and one simulated container, whose
- * mappings, pins and `dma_entry_limit` count once. A type1 device's
- * `container` field keeps it apart, a memstate option QEMU has no way to
- * express (refused under QEMU policies, settings_rules.ts). A type1 device and
- * an iommufd device never share.
+ * mappings, pins and `dma_entry_limit` count once. type1 devices that give
+ * the same `container` value share a container of that name, apart from the
+ * default one: a memstate option QEMU has no way to express (refused under
+ * QEMU policies, settings_rules.ts). A type1 device and an iommufd device never
+ * share.
  *
  * A container follows every region one of its attached devices follows:
  * under QEMU policies every device follows every region, so that is all of
