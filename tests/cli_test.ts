@@ -3,6 +3,13 @@
 import assert from "node:assert/strict";
 import { cli } from "./helpers/cli.ts";
 
+/** Writes `config` as NAME.json in a new temporary directory; returns its path. */
+async function configFile(name: string, config: Record<string, unknown>): Promise<string> {
+  const file = `${await Deno.makeTempDir()}/${name}.json`;
+  await Deno.writeTextFile(file, JSON.stringify(config));
+  return file;
+}
+
 Deno.test("cli: --help for the tool and for each command", async () => {
   const top = await cli("--help");
   assert.equal(top.code, 0);
@@ -57,16 +64,11 @@ Deno.test("cli: usage errors exit 2 and say what was wrong", async () => {
 });
 
 Deno.test("cli: a configuration error names the file, the field path and the rule", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/bad.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      name: "bad",
-      regions: [{ name: "a", size: "1GiB" }, { name: "b", size: 10000, base: "0x80000000" }],
-      workload: { name: "boot" },
-    }),
-  );
+  const file = await configFile("bad", {
+    name: "bad",
+    regions: [{ name: "a", size: "1GiB" }, { name: "b", size: 10000, base: "0x80000000" }],
+    workload: { name: "boot" },
+  });
   const r = await cli("run", file);
   assert.equal(r.code, 2);
   assert.match(
@@ -77,23 +79,18 @@ Deno.test("cli: a configuration error names the file, the field path and the rul
 
 Deno.test("cli: a virtio-mem block below QEMU's 1 MiB minimum is a configuration error, exit 2, one line (hw/virtio/virtio-mem.c virtio_mem_set_block_size)", async () => {
   // Rule: QEMU's block-size property refuses values below VIRTIO_MEM_MIN_BLOCK_SIZE (1 MiB).
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/small-block.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      name: "small-block",
-      regions: [{ name: "ram", size: "1GiB" }],
-      devices: [{
-        type: "virtio-mem",
-        name: "vmem0",
-        region: "ram",
-        blockSize: "4KiB",
-        requestedSize: "64MiB",
-      }],
-      workload: { name: "balloon", params: { cycles: 1 } },
-    }),
-  );
+  const file = await configFile("small-block", {
+    name: "small-block",
+    regions: [{ name: "ram", size: "1GiB" }],
+    devices: [{
+      type: "virtio-mem",
+      name: "vmem0",
+      region: "ram",
+      blockSize: "4KiB",
+      requestedSize: "64MiB",
+    }],
+    workload: { name: "balloon", params: { cycles: 1 } },
+  });
   const r = await cli("run", file);
   assert.equal(r.code, 2);
   assert.equal(r.err.split("\n").length, 1, r.err);
@@ -103,17 +100,12 @@ Deno.test("cli: a virtio-mem block below QEMU's 1 MiB minimum is a configuration
 });
 
 Deno.test("cli: an unknown iommu is a configuration error, exit 2, one line listing the allowed ones", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/iommu.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      name: "iommu",
-      iommu: "amd-v2",
-      regions: [{ name: "ram", size: "64MiB" }],
-      workload: { name: "boot" },
-    }),
-  );
+  const file = await configFile("iommu", {
+    name: "iommu",
+    iommu: "amd-v2",
+    regions: [{ name: "ram", size: "64MiB" }],
+    workload: { name: "boot" },
+  });
   const r = await cli("run", file);
   assert.equal(r.code, 2);
   assert.equal(r.err.split("\n").length, 1, r.err);
@@ -121,21 +113,15 @@ Deno.test("cli: an unknown iommu is a configuration error, exit 2, one line list
     r.err.endsWith(`iommu.json: iommu: must be one of "intel-vt-d", "amd-v1", got "amd-v2"`),
     r.err,
   );
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("cli: a type1 device that may run out of DMA entries is refused at start, unless accepted", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/small-limit.json`;
-  await Deno.writeTextFile(
-    file,
-    JSON.stringify({
-      name: "small-limit",
-      regions: [{ name: "ram", size: "1GiB" }],
-      devices: [{ type: "type1", name: "nic0", dmaEntryLimit: 1000 }],
-      workload: { name: "dma-scatter", params: { count: 100 } },
-    }),
-  );
+  const file = await configFile("small-limit", {
+    name: "small-limit",
+    regions: [{ name: "ram", size: "1GiB" }],
+    devices: [{ type: "type1", name: "nic0", dmaEntryLimit: 1000 }],
+    workload: { name: "dma-scatter", params: { count: 100 } },
+  });
   const refused = await cli("run", file);
   assert.equal(refused.code, 2);
   assert.match(refused.err, /nic0/);
