@@ -604,8 +604,8 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: "stayed-registered-any-listener",
     file: "src/bus/region.ts",
-    search: "    if (e instanceof ReplayError) return e.listener === listener;",
-    replace: "    if (e instanceof ReplayError) return true;",
+    search: "  return replay instanceof ReplayError && replay.listener === listener;",
+    replace: "  return replay instanceof ReplayError;",
     what: "a plugin refused by a region another listener failed keeps an attachment it never had",
     tests: ["tests/plugins_define_test.ts"],
   },

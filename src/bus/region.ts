@@ -65,6 +65,7 @@ import {
 } from "./snapshot.ts";
 import type { SnapshotJson } from "./snapshot_format.ts";
 import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
+import { causeChain } from "../util/_cause_chain.ts";
 import { hex } from "../util/_hex.ts";
 import { refuseAsync, refusePromise } from "../util/_sync.ts";
 import { errorLine } from "../util/text.ts";
@@ -1227,11 +1228,8 @@ export class ReplayError extends Error {
  * `detach` still finds it.
  */
 export function listenerStayedRegistered(e: unknown, listener: string): boolean {
-  for (let depth = 0; depth < 8 && e !== undefined && e !== null; depth++) {
-    if (e instanceof ReplayError) return e.listener === listener;
-    e = e instanceof Error ? e.cause : undefined;
-  }
-  return false;
+  const replay = causeChain(e).find((c) => c instanceof ReplayError);
+  return replay instanceof ReplayError && replay.listener === listener;
 }
 
 /** `"shared"` / `"private"` for a change of the SHARED bit alone, else undefined. */

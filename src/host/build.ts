@@ -37,6 +37,7 @@ import {
   sharedContainerNotices,
 } from "./config/containers.ts";
 import { refusePromise } from "../util/_sync.ts";
+import { causeChain } from "../util/_cause_chain.ts";
 import { displayPath, errorLine } from "../util/text.ts";
 import { attachDevice, detachDevice, type HostContainer, type HostDevice } from "./dma_devices.ts";
 
@@ -208,11 +209,14 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
     const devices = new Map<string, HostDevice>();
     const containers = new Map<string, HostContainer>();
     const plans = planContainers(cfg.devices);
+    const regionsOf = (names: readonly string[]) => names.map((n) => byName.get(n)!);
     for (const plan of plans) {
-      const regionsOf = (names: readonly string[]) => names.map((n) => byName.get(n)!);
+      // Attached while one of its devices is: derived, never stored apart.
+      const attached = () => plan.devices.some((d) => devices.get(d.name)?.attached === true);
       const container = buildContainer(
         plan,
         regionsOf(plan.regions),
+        attached,
         kernel,
         cfg.iommu,
         pins,
@@ -291,6 +295,7 @@ export function buildHost(config: HostConfig, options: BuildOptions = {}): Host 
 function buildContainer(
   plan: ContainerPlan,
   regions: Region[],
+  attached: () => boolean,
   kernel: KernelSetting,
   iommu: IommuSetting,
   pins: SimHost | undefined,
@@ -299,7 +304,22 @@ function buildContainer(
   const d = plan.devices[0];
   const backing = Math.min(...plan.regions.map((n) => backingPageSize.get(n) ?? 4096));
   const devices = plan.devices.map((d) => d.name);
-  const base = { name: plan.name, devices, regions, following: [], attached: false };
+  const of = (
+    kind: HostContainer["kind"],
+    hardware: HostContainer["hardware"],
+    plugin: HostContainer["plugin"],
+  ): HostContainer => ({
+    name: plan.name,
+    kind,
+    devices,
+    plugin,
+    hardware,
+    regions,
+    following: [],
+    get attached() {
+      return attached();
+    },
+  });
   if (d.type === "type1") {
     const hardware = new SimType1Container({
       dmaEntryLimit: d.dmaEntryLimit,
@@ -314,15 +334,10 @@ function buildContainer(
       granularity: d.granularity,
       checkBudget: false, // checked for the whole configuration as the host is built
     });
-    return { ...base, kind: "type1", hardware, plugin };
+    return of("type1", hardware, plugin);
   }
   const hardware = new SimIoas({ host: pins, kernel, iommu, backingPageSize: backing });
-  return {
-    ...base,
-    kind: "iommufd",
-    hardware,
-    plugin: iommufd({ name: plan.name, ioas: hardware, cut: d.cut }),
-  };
+  return of("iommufd", hardware, iommufd({ name: plan.name, ioas: hardware, cut: d.cut }));
 }
 
 /**
@@ -350,13 +365,6 @@ function attachAtStart(cfg: HostConfig, host: Host, name: string): void {
       }); raise ${limit} or start the regions private`,
     }]);
   }
-}
-
-/** `e` and the errors it wraps, outermost first (the bus wraps what a listener threw; at most 8). */
-function causeChain(e: unknown): unknown[] {
-  const chain = [e];
-  while (chain.length < 8 && e instanceof Error && e.cause !== undefined) chain.push(e = e.cause);
-  return chain;
 }
 
 /** The innermost error `e` wraps, or `e`. */

@@ -40,8 +40,8 @@ export interface HostContainer {
   regions: Region[];
   /** The regions its plugin follows now, in the order it attached to them. */
   following: Region[];
-  /** Whether one of its devices is attached now. */
-  attached: boolean;
+  /** Whether one of its devices is attached now (derived from them). */
+  readonly attached: boolean;
 }
 
 /**
@@ -91,7 +91,7 @@ export function attachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
       // QEMU 10.1 exits at the first refused replay (the region failed): nothing after it.
       if (e instanceof RegionFailedError) {
         if (listenerStayedRegistered(e, c.plugin.name)) following.push(r);
-        c.attached = dev.attached = true;
+        dev.attached = true;
         throw e;
       }
       // QEMU 11.1 keeps a listener whose replay failed, and the container's memory
@@ -104,7 +104,7 @@ export function attachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
         continue;
       }
       if (kept !== undefined) {
-        c.attached = dev.attached = true; // a listener stayed: the device is there
+        dev.attached = true; // a listener stayed: the device is there
         throw e;
       }
       // Otherwise it is not: the container lets go of what it took for this device.
@@ -124,7 +124,7 @@ export function attachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
       throw e;
     }
   }
-  c.attached = dev.attached = true;
+  dev.attached = true;
   if (kept !== undefined) throw kept;
 }
 
@@ -161,7 +161,6 @@ export function detachDevice(devices: ReadonlyMap<string, HostDevice>, name: str
     // (vfio_iommu_type1_detach_group unmaps what is left: vfio_iommu_unmap_unpin_all).
     c.hardware.release();
     c.plugin.containerReleased();
-    c.attached = false;
   }
   if (failure) throw failure.error;
 }
