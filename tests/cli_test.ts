@@ -421,29 +421,15 @@ Deno.test("cli: --iommu overrides the configuration's IOMMU, compare --iommu A,B
   const json = await cli("run", "examples/tdx-trace.json", "--json", "--iommu", "amd-v1");
   assert.equal(json.code, 0, json.err);
   assert.equal(JSON.parse(json.out).iommu, "amd-v1");
+  const compareTrace = (iommu: string) =>
+    cli("compare", "examples/tdx-trace.json", "--json", "--reps", "1", "--iommu", iommu);
   // A single value on compare sets it for every variant.
-  const single = await cli(
-    "compare",
-    "examples/tdx-trace.json",
-    "--json",
-    "--reps",
-    "1",
-    "--iommu",
-    "amd-v1",
-  );
+  const single = await compareTrace("amd-v1");
   assert.equal(single.code, 0, single.err);
   for (const q of (JSON.parse(single.out) as CompareJson).questions) {
     for (const v of q.variants) if (!v.refused) assert.equal(v.iommu, "amd-v1", v.label);
   }
-  const compared = await cli(
-    "compare",
-    "examples/tdx-trace.json",
-    "--json",
-    "--reps",
-    "1",
-    "--iommu",
-    "intel-vt-d,amd-v1",
-  );
+  const compared = await compareTrace("intel-vt-d,amd-v1");
   assert.equal(compared.code, 0, compared.err);
   const { questions } = JSON.parse(compared.out) as CompareJson;
   assert.deepEqual(questions.map((q) => q.axis), ["iommu"]);

@@ -102,22 +102,39 @@ Deno.test("a container whose last device detached reports no IO page tables but 
   assert.ok(late.peakTableBytes! > 4096, `peak ${late.peakTableBytes}`);
 });
 
+/**
+ * A host under `vmm` with `memlockLimit`, shared `regions` (name, MiB, base) and one DMA device
+ * `d` arriving at event 1, built; `device` adds to or overrides its fields.
+ */
+function replayHost(
+  vmm: string,
+  memlockLimit: string,
+  regions: [string, number, number][],
+  device: Record<string, unknown> = {},
+) {
+  return buildHost(parseHostConfig({
+    name: "x",
+    vmm,
+    memlockLimit,
+    regions: regions.map(([name, mib, base]) => ({
+      name,
+      size: `${mib}MiB`,
+      initial: "shared",
+      base,
+    })),
+    devices: [{ type: "iommufd", name: "d", attachAt: 1, ...device }],
+    workload: { name: "boot" },
+  }, "x.json"));
+}
+
 Deno.test("a failed attach lets its container go (memstate), and a device QEMU 11.1 keeps after a failed replay detaches from the regions it holds: no page table but the root is left", () => {
   // The regions are met in address order (a, then b) whatever order the device lists them in.
   for (const [vmm, order] of [["memstate", ["b", "a"]], ["qemu-11.1", ["b", "a"]]] as const) {
     for (const type of ["iommufd", "type1"] as const) {
-      const config = parseHostConfig({
-        name: "x",
-        vmm,
-        memlockLimit: "3MiB",
-        regions: [
-          { name: "a", size: "2MiB", initial: "shared" },
-          { name: "b", size: "4MiB", initial: "shared", base: "0x10000000" },
-        ],
-        devices: [{ type, name: "d", region: [...order], attachAt: 1 }],
-        workload: { name: "boot" },
-      }, "x.json");
-      using host = buildHost(config);
+      using host = replayHost(vmm, "3MiB", [["a", 2, 0], ["b", 4, 0x1000_0000]], {
+        type,
+        region: [...order],
+      });
       const dev = host.devices.get("d")!;
       const note = `${vmm} ${type}`;
       assert.throws(() => host.attach("d"), /ENOMEM/, note); // region b needs 4 MiB pinned
@@ -129,38 +146,20 @@ Deno.test("a failed attach lets its container go (memstate), and a device QEMU 1
 });
 
 Deno.test("QEMU 10.1: the first refused replay fails its region and QEMU exits: no later region is attached (ram_block_attributes_rdm_register_listener)", () => {
-  const config = parseHostConfig({
-    name: "x",
-    vmm: "qemu-10.1",
-    memlockLimit: "2MiB",
-    regions: [
-      { name: "ram", size: "4MiB", initial: "shared" },
-      { name: "hi", size: "4MiB", initial: "shared", base: "0x10000000" },
-    ],
-    devices: [{ type: "iommufd", name: "d", attachAt: 1 }],
-    workload: { name: "boot" },
-  }, "x.json");
-  using host = buildHost(config);
+  using host = replayHost("qemu-10.1", "2MiB", [["ram", 4, 0], ["hi", 4, 0x1000_0000]]);
   assert.throws(() => host.attach("d"), (e) => e instanceof RegionFailedError);
   assert.deepEqual(host.regions.map((r) => r.failure !== undefined), [true, false]);
   assert.deepEqual(host.regions[1].listeners.map((l) => l.name), [], "hi was never reached");
 });
 
 Deno.test("QEMU 11.1: a replay refused on one region does not stop the container's listener at it; the later regions are still followed and the first failure is reported after them (vfio_ram_discard_register_listener ignores the manager's answer)", () => {
-  const config = parseHostConfig({
-    name: "x",
-    vmm: "qemu-11.1",
-    memlockLimit: "5MiB",
-    regions: [
-      { name: "a", size: "4MiB", initial: "shared" },
-      { name: "b", size: "4MiB", initial: "shared", base: "0x10000000" },
-      { name: "c", size: "1MiB", initial: "shared", base: "0x20000000" },
-    ],
-    // Listed backwards: the listener still meets them in address order, so b is the one refused.
-    devices: [{ type: "iommufd", name: "d", attachAt: 1, region: ["c", "b", "a"] }],
-    workload: { name: "boot" },
-  }, "x.json");
-  using host = buildHost(config);
+  // Listed backwards: the listener still meets them in address order, so b is the one refused.
+  using host = replayHost(
+    "qemu-11.1",
+    "5MiB",
+    [["a", 4, 0], ["b", 4, 0x1000_0000], ["c", 1, 0x2000_0000]],
+    { region: ["c", "b", "a"] },
+  );
   assert.throws(() => host.attach("d"), /region b.*ENOMEM/);
   const dev = host.devices.get("d")!;
   assert.equal(dev.attached, true);
