@@ -81,6 +81,12 @@ export interface Strip {
   attributes: boolean;
   /** False: the files punch without argument checks. */
   checks: boolean;
+  /**
+   * The store of the region converted (default the range tree). The bitmap
+   * reads and writes one word per page: what no store can beat, so the
+   * difference bounds what any store change could take off the row.
+   */
+  store?: "bitmap";
 }
 
 /** The variants `--parts` runs, each in a process of its own beside the bare punches. */
@@ -89,6 +95,7 @@ export const PARTS: Record<string, Strip> = {
   "without the attribute call": { listener: "kvm", attributes: false, checks: true },
   "without the punch's checks": { listener: "kvm", attributes: true, checks: false },
   "without either": { listener: "kvm", attributes: false, checks: false },
+  "on the bitmap store": { listener: "kvm", attributes: true, checks: true, store: "bitmap" },
   "punch listener": { listener: "punch", attributes: false, checks: false },
   "punch listener + attribute call": { listener: "punch", attributes: true, checks: false },
 };
@@ -132,7 +139,12 @@ function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking
     if (!strip.checks) { for (const file of files) file.punchHole = barePunch(file.fd, counted); }
     return { region: attached, check: checker(attached, !strip.checks, !strip.attributes) };
   }
-  const region = new Region({ name: "punched", size: REGION_BYTES, base: attached.base });
+  const region = new Region({
+    name: "punched",
+    size: REGION_BYTES,
+    base: attached.base,
+    store: strip.store,
+  });
   const [toShared, toPrivate] = files.map((file) => barePunch(file.fd, counted));
   const attributes = (s: Section, value: number) => {
     attributeCalls++;
@@ -162,9 +174,12 @@ function stripped(strip: Strip, vm: LinuxKvm, attached: Region, b: RegionBacking
   return { region, check: checker(region, true, strip.attributes) };
 }
 
-/** A region of {@link REGION_BYTES} with the KVM plugin attached on `vm`: its files and memslot. */
-function attachedRegion(vm: LinuxKvm) {
-  const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32 });
+/**
+ * A region of {@link REGION_BYTES} on `store` (default the range tree) with
+ * the KVM plugin attached on `vm`: its files and memslot.
+ */
+function attachedRegion(vm: LinuxKvm, store?: "bitmap") {
+  const region = new Region({ name: "ram", size: REGION_BYTES, base: 2 ** 32, store });
   const kvm = kvmAttributes({ vm });
   kvm.attach(region);
   return { region, kvm, backing: kvm.binding(region)!.backing };
@@ -189,7 +204,7 @@ function measure(
   const throughMemstate = () => {
     using vm = openLinuxKvm();
     timing.realAttributes = vm.realParts.attributes;
-    const { region, kvm, backing: b } = attachedRegion(vm);
+    const { region, kvm, backing: b } = attachedRegion(vm, strip.store);
     const { region: converted, check } = stripped(strip, vm, region, b);
     const t0 = performance.now();
     for (let i = 0; i < count; i++) {

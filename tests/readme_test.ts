@@ -188,6 +188,7 @@ Deno.test({
       "without the attribute call",
       "without the punch's checks",
       "without either",
+      "on the bitmap store",
       "punch listener",
       "punch listener + attribute call",
     ]);
