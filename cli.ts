@@ -188,7 +188,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     if (message === undefined) throw e;
     // A saved state that does not decode: say which option and file it came from.
     if (e instanceof SnapshotError && values["load-state"] !== undefined) {
-      message = `--load-state ${quoted(values["load-state"])}: ${message}`;
+      message = `--load-state ${displayPath(values["load-state"])}: ${message}`;
     }
     // One line per problem; whatever user input a message quotes, no control character goes
     // out raw (a path's newline or escape sequence).

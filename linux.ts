@@ -6,7 +6,7 @@
  * throwing.
  *
  * @example Probe, then open a VM when the kernel allows it
- * ```ts ignore
+ * ```ts
  * import { openLinuxKvm, probeKvm } from "@cvm/memstate/linux";
  *
  * const probe = probeKvm();

@@ -38,22 +38,38 @@ export interface FirewallOptions {
   protect?: { gpa: number | string; size: number | string }[];
 }
 
-/** The plugin module's factory: `options` from the configuration, `context` from the host. */
+/**
+ * The plugin module's factory: `options` from the configuration, `context`
+ * from the host. Options come from a user's JSON, so each is checked and a
+ * wrong one named in one line (the host prints it after the module's name).
+ */
 export default function dmaFirewall(
   options: FirewallOptions = {},
   context?: PluginModuleContext,
 ): Plugin {
-  const protect = (options.protect ?? []).map((p, i) => ({
-    gpa: parseSize(p.gpa, `protect[${i}].gpa`),
-    size: parseSize(p.size, `protect[${i}].size`),
-  }));
+  const { name = "firewall", protect: ranges = [] } = options;
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(`name: must be a non-empty string, got ${JSON.stringify(name)}`);
+  }
+  if (!Array.isArray(ranges)) {
+    throw new TypeError(`protect: must be a list of { gpa, size }, got ${JSON.stringify(ranges)}`);
+  }
+  const protect = ranges.map((p, i) => {
+    if (typeof p !== "object" || p === null || Array.isArray(p)) {
+      throw new TypeError(`protect[${i}]: must be { gpa, size }, got ${JSON.stringify(p)}`);
+    }
+    return {
+      gpa: parseSize(p.gpa, `protect[${i}].gpa`),
+      size: parseSize(p.size, `protect[${i}].size`),
+    };
+  });
   const hits = (s: Section) => {
     const start = s.region.base + s.offset, end = start + s.size;
     return protect.find((p) => p.gpa < end && start < p.gpa + p.size);
   };
   void context; // the host's regions, policy and kernel, if a plugin needs them
   return definePlugin({
-    name: options.name ?? "firewall",
+    name,
     kind: "dma-firewall",
     priority: 20, // after KVM (0) and the IOMMUs (10) on populate, before them on discard
     view: DMA_VIEW,

@@ -154,3 +154,25 @@ Deno.test("memstate: a listener that accepts double discards gets one discard ov
     "last discard 0+9 mixed",
   ]);
 });
+
+Deno.test("a refusal's message gives the guest address where the region does not start at 0", () => {
+  const refuse = (why: string) => () => {
+    throw new Error(why);
+  };
+  for (const [base, gpa] of [[0, undefined], [4 * 2 ** 30, "(gpa 0x100003000)"]] as const) {
+    const region = new Region({ name: "high", size: 8 * MiB, base });
+    region.register({ name: "audit", populate: refuse("no room"), discard() {} });
+    let e: unknown;
+    try {
+      region.convert(3 * PAGE, PAGE, "shared");
+    } catch (thrown) {
+      e = thrown;
+    }
+    assert.ok(e instanceof ConversionError);
+    assert.equal(e.base, base);
+    assert.equal(e.section.offset, 3 * PAGE, "offsets stay the region's");
+    assert.match(e.message, /^region high: audit refused populate of \[0x3000, \+0x1000\)/);
+    if (gpa === undefined) assert.doesNotMatch(e.message, /gpa/);
+    else assert.ok(e.message.includes(`[0x3000, +0x1000) ${gpa} while changing`), e.message);
+  }
+});

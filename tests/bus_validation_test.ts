@@ -108,6 +108,16 @@ Deno.test("region options are checked, naming the field", () => {
     () => new Region({ name: "r", size: 8192, base: 100 }),
     /base: must be a non-negative multiple of 4096/,
   );
+  // type1 refuses a vaddr off the IOMMU page (vfio_dma_do_map: `(size | iova | vaddr) & mask`).
+  for (const hostAddress of [NaN, -4096, 100, 2 ** 53, "bogus" as unknown as number]) {
+    assert.throws(
+      () => new Region({ name: "r", size: 8192, hostAddress }),
+      /^InvalidChangeError: .*hostAddress: must be a non-negative multiple of 4096, got /,
+      String(hostAddress),
+    );
+  }
+  assert.equal(new Region({ name: "r", size: 8192, hostAddress: 2 ** 40 }).hostAddress, 2 ** 40);
+  assert.equal(new Region({ name: "r", size: 8192, hostAddress: 0 }).hostAddress, 0);
   assert.throws(
     () => new Region({ name: "", size: 8192 }),
     /name: a region needs a non-empty name/,

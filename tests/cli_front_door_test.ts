@@ -75,6 +75,10 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
   }));
   const cases: [string[], RegExp][] = [
     [["run", config, "--trace", dir], /is a directory; --trace takes a trace file/],
+    [
+      ["run", config, "--param", "count=100000001"],
+      /^memstate run: workload "dma-scatter" would make 100,000,001 events, more than the 100,000,000 a generated workload may \(--param count = 100000001\): lower them, or replay a trace \(--trace\)$/,
+    ],
     [["run", config, "--trace", `${dir}/none.log`], /none\.log: file not found/],
     [["run", config, "--svg", dir], /--svg: .* is a directory; give a file name/],
     [
@@ -85,14 +89,18 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
       ["run", config, "--save-state", `${config}/x.state`],
       /--save-state: cannot write .*: a part of the path is not a directory/,
     ],
-    [["run", config, "--load-state", `${dir}/none.state`], /--load-state .*: file not found/],
+    [
+      ["run", config, "--load-state", `${dir}/none.state`],
+      /--load-state [^"]*none\.state: file not found/,
+    ],
+    [["run", config, "--load-state", dir], /--load-state [^"]*: is a directory; give a file$/],
     [
       ["run", config, "--svg", `${dir}/a`, "--save-state", `${dir}/a`],
-      /--save-state .*\/a": --svg names the same file; both would write it/,
+      /--save-state [^"]*\/a: --svg names the same file; both would write it/,
     ],
     [
       ["run", config, "--svg", `${dir}/b.svg`, "--html", `${dir}/./b.svg`],
-      /--html .*b\.svg": --svg names the same file; both would write it/,
+      /--html [^"]*b\.svg: --svg names the same file; both would write it/,
     ],
     [
       ["run", config, "--html", config],
@@ -107,7 +115,7 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
         "--svg",
         `${dir}/t.log`,
       ],
-      /--svg .*t\.log": --trace names the same file; it would overwrite an input/,
+      /--svg [^"]*t\.log: --trace names the same file; it would overwrite an input/,
     ],
     [
       ["run", config, "--seed", "4294967296"],
@@ -210,6 +218,21 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
       ],
       /no regions to take from the trace: it has no kvm_set_user_memory event/,
     ],
+    [
+      // A memslot logged after the first conversion is no region (the map is taken at the
+      // first event), even in the batch that holds it.
+      [
+        "run",
+        "--trace",
+        await temp(
+          "late.log",
+          "kvm_convert_memory start 0x7a000000 size 0x1000 private_to_shared\n" +
+            "1@1.0:kvm_set_user_memory AddrSpace#0 Slot#0 flags=0x4 gpa=0x0 size=0x80000000 " +
+            "ua=0x7f0000000000 guest_memfd=27 guest_memfd_offset=0x0 ret=0\n",
+        ),
+      ],
+      /no regions to take from the trace: it has no kvm_set_user_memory event before its first/,
+    ],
   ];
   for (const [args, message] of cases) {
     const r = await cli(args);
@@ -270,7 +293,7 @@ Deno.test("cli: no output overwrites an input or another output, however the pat
     [["run", config, "--html", `${dir}/hard.json`], /CONFIG names the same file/],
     [
       ["run", config, "--plugin", `file://${plugin}`, "--svg", plugin],
-      /--svg .*p\.ts": --plugin names the same file; it would overwrite an input/,
+      /--svg [^"]*p\.ts: --plugin names the same file; it would overwrite an input/,
     ],
     [
       ["run", config, "--plugin", plugin, "--html", `${other}/link/p.ts`],
@@ -284,7 +307,7 @@ Deno.test("cli: no output overwrites an input or another output, however the pat
     ],
     [
       ["run", config, "--svg", `${other}/link/n.svg`, "--html", `${dir}/n.svg`],
-      /--html .*n\.svg": --svg names the same file; both would write it/,
+      /--html [^"]*n\.svg: --svg names the same file; both would write it/,
     ],
   ];
   for (const [args, message] of cases) {
@@ -342,6 +365,32 @@ Deno.test("cli: outputs are written all or none: a failed write leaves every fil
   assert.equal(toNull.code, 0, toNull.err);
   assert.ok((await Deno.lstat(`${devices}/null`)).isSymlink, "the link was written through");
   assert.ok((await Deno.stat(`${devices}/null`)).isCharDevice);
+});
+
+Deno.test("cli: a device file Deno reads only with --allow-all is refused naming that rule", async () => {
+  // With the task's own flags (deno.json "memstate"): --allow-read does not cover /dev/stdin,
+  // so the message must not ask for it.
+  const flags = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env"];
+  const rule = "not allowed: Deno reads a device file only with --allow-all; give a regular file";
+  const cases: [string[], string][] = [
+    [
+      ["examples/tdx-16g.json", "--trace", "/dev/stdin"],
+      `/dev/stdin: ${rule} (standard input: --trace -)`,
+    ],
+    [["examples/tdx-16g.json", "--load-state", "/dev/stdin"], `--load-state /dev/stdin: ${rule}`],
+    [["/dev/stdin"], `/dev/stdin: ${rule}`],
+  ];
+  for (const [args, message] of cases) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, "cli.ts", "run", ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 2, err);
+    assert.equal(err, `memstate run: ${message}`);
+  }
 });
 
 Deno.test("cli: the linux backend without its permissions names the missing flags", async () => {

@@ -154,7 +154,7 @@ Deno.test("cli: a bad state file exits 2 naming the problem; compare refuses the
       await Deno.writeFile(`${dir}/bad`, data);
       const r = await cli("run", cfg, "--trace", `${dir}/t.jsonl`, "--load-state", `${dir}/bad`);
       assert.equal(r.code, 2, r.err);
-      assert.match(r.err, /^memstate run: --load-state ".*\/bad": saved state: /);
+      assert.match(r.err, /^memstate run: --load-state [^"]*\/bad: saved state: /);
       assert.match(r.err, message);
     }
     // A file saved from another host's regions.
@@ -537,7 +537,7 @@ Deno.test("cli: a saved state the configured host refuses exits 2 in one line an
       assert.equal(r.code, 2, `${config}: ${r.err}`);
       assert.match(
         r.err,
-        new RegExp(`^memstate run: --load-state ".*/${state}\\.state": saved state: `),
+        new RegExp(`^memstate run: --load-state [^"]*/${state}\\.state: saved state: `),
       );
       assert.match(r.err, message);
       assert.doesNotMatch(r.err, /\n/);

@@ -2,6 +2,8 @@
 // --json, --svg, compare, and config errors naming the file and field.
 import assert from "node:assert/strict";
 import { cli } from "./helpers/cli.ts";
+import { compare } from "../src/host/compare.ts";
+import { parseHostConfig } from "../src/host/config/load.ts";
 
 /** Writes `config` as NAME.json in a new temporary directory; returns its path. */
 async function configFile(name: string, config: Record<string, unknown>): Promise<string> {
@@ -209,7 +211,7 @@ Deno.test("cli: compare answers the store and DMA-backend questions against thei
   for (const v of store.variants) assert.ok(v.minMs! <= v.medianMs!);
   assert.match(
     store.verdict,
-    /^range tree: [\d.]+x the bitmap's time \(min of runs\), [\d.]+x its memory/,
+    /^range tree: [\d.]+x the bitmap's time \(min of runs\), ([\d.]+x|[\d.]+% of) its memory \([\d.]+ [KMG]?i?B vs [\d.]+ [KMG]?i?B\)$/,
   );
   // type1 at the module default limit cannot start on 16 GiB of guest_memfd memory:
   // the row says so and what it would need, instead of raising the limit silently.
@@ -466,4 +468,18 @@ Deno.test("cli: --iommu overrides the configuration's IOMMU, compare --iommu A,B
     refused.err,
     /^memstate run: examples\/type1-1t\.json \(vmm memstate, kernel linux-6\.18, iommu amd-v1\): regions\[0\]: \[0x100000000, 0x10100000000\) overlaps the HyperTransport range \[0xfd00000000, 0x10000000000\), which the amd-v1 IOMMU reserves .* device "gpu0" could not map it; [^\n]*$/,
   );
+});
+
+Deno.test("compare: a store under 1% of the bitmap's memory is given as a percentage, not 0.00x", async () => {
+  const config = parseHostConfig({
+    name: "sparse",
+    regions: [{ name: "ram", size: "64GiB" }],
+    workload: { name: "dma-scatter", params: { count: 10 } },
+  }, "sparse.json");
+  const [store] = await compare(config, {}, { reps: 1 });
+  const [bitmap, tree] = store.variants;
+  assert.ok(tree.storeBytes! / bitmap.storeBytes! < 0.01, "the case this test is about");
+  const percent = (100 * tree.storeBytes! / bitmap.storeBytes!).toPrecision(2);
+  assert.match(store.verdict, new RegExp(`, ${percent.replace(".", "\\.")}% of its memory \\(`));
+  assert.match(store.verdict, / of its memory \([\d.]+ KiB vs 2 MiB\)$/);
 });

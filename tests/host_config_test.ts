@@ -758,3 +758,52 @@ Deno.test("memlockLimit with the linux backend is a one-line configuration error
   );
   parseHostConfig({ ...valid(), memlockLimit: "1GiB" }, FILE);
 });
+
+Deno.test("a __proto__ key in workload params or plugin options is refused by name, not dropped", () => {
+  // JSON.parse keeps "__proto__" as a key; copied into a record it would set the prototype.
+  const config = JSON.parse(`{
+    "name": "p",
+    "regions": [{ "name": "ram", "size": "1GiB" }],
+    "plugins": [{ "module": "./p.ts", "options": { "__proto__": { "limit": 1 } } }],
+    "workload": { "name": "boot", "params": { "__proto__": { "buffers": 3 } } }
+  }`);
+  assert.throws(() => parseHostConfig(config, FILE), (e) => {
+    assert.ok(e instanceof ConfigError);
+    assert.deepEqual(e.issues.map((i) => i.path).sort(), [
+      "plugins[0].options.__proto__",
+      "workload.params.__proto__",
+    ]);
+    assert.match(e.message, /workload\.params\.__proto__: not allowed as a key/);
+    return true;
+  });
+  // Other free keys pass through as before.
+  const ok = parseHostConfig(
+    {
+      ...config,
+      plugins: [{ module: "./p.ts", options: { limit: 1 } }],
+      workload: { name: "boot" },
+    },
+    FILE,
+  );
+  assert.deepEqual(ok.plugins[0].options, { limit: 1 });
+  assert.ok(ok.workload.kind === "generator");
+  assert.deepEqual(ok.workload.params, {});
+});
+
+Deno.test("one mistake is one line: no follow-on complaint about the same or a dependent field", () => {
+  // A list where a string belongs is not a string; that it is also "too short" is no news.
+  assert.deepEqual(problems((c) => (c.plugins = [{ module: [] }])), [
+    `${FILE}: plugins[0].module: must be a string, got a list`,
+  ]);
+  assert.deepEqual(problems((c) => (c.workload = { trace: [] })), [
+    `${FILE}: workload.trace: must be a string, got a list`,
+  ]);
+  // An optional object given as null is a mistake like any other non-object, not "absent".
+  assert.deepEqual(problems((c) => (c.kvm = null)), [
+    `${FILE}: kvm: must be a JSON object, got null`,
+  ]);
+  // A virtio-mem size already refused is not the measure of its requestedSize.
+  assert.deepEqual(problems((c) => (device(c, 2).size = 0)), [
+    `${FILE}: devices[2].size: must be a positive multiple of blockSize 2097152, got 0`,
+  ]);
+});

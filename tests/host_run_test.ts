@@ -502,3 +502,25 @@ Deno.test("the host's iommu decides the report's IO page tables: a 2 MiB granule
   assert.equal(reports[1].iommu, "amd-v1");
   assert.match(renderTextReport(reports[1]), /^vmm memstate, kernel linux-6\.18, iommu amd-v1$/m);
 });
+
+Deno.test("a problem is placed by the input's own unit: event, line or record", async () => {
+  const config = await loadHostConfig("examples/tdx-16g.json");
+  const { report } = await runSession(config, { params: { buffers: 10 } });
+  assert.equal(report.trace, undefined, "a generated workload has no trace");
+  const problem = { line: 7, message: "refused" };
+  const withProblems = (r: Report): Report => ({ ...r, errors: [problem], stoppedAt: problem });
+  const text = renderTextReport(withProblems(report));
+  assert.match(text, /^ {2}event 7: refused$/m);
+  assert.match(text, /^stopped at event 7: refused$/m);
+  assert.doesNotMatch(text, /line 7/);
+  // The JSON-lines sample replays on the configuration its header names, cleanly.
+  const sample = await runSession(await loadHostConfig("examples/virtio-mem-cvm.json"), {
+    trace: "examples/traces/small.jsonl",
+  });
+  assert.deepEqual(sample.report.errors, []);
+  assert.equal(sample.report.requests.ACK, 3);
+  const lines = renderTextReport(withProblems(sample.report));
+  assert.match(lines, /^ {2}line 7: refused$/m);
+  const records = { ...sample.report, trace: { ...sample.report.trace!, unit: "record" as const } };
+  assert.match(renderTextReport(withProblems(records)), /^stopped at record 7: refused$/m);
+});

@@ -427,6 +427,20 @@ Deno.test("examples/custom_listener.ts runs on its own and as a plugin module, b
     report.errors[0].message,
     /firewall refused populate .* protected memory at 0x7a000000/,
   );
+  // Its options come from a user's JSON: each wrong one is named in one line (exit 2).
+  const bad: [Record<string, unknown>, string][] = [
+    [{ protect: "abc" }, 'protect: must be a list of { gpa, size }, got "abc"'],
+    [{ protect: [null] }, "protect[0]: must be { gpa, size }, got null"],
+    [{ name: null }, "name: must be a non-empty string, got null"],
+  ];
+  for (const [options, message] of bad) {
+    config.plugins[0].options = options;
+    await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify(config));
+    const r = await cli("run", `${dir}/c.json`);
+    assert.equal(r.code, 2, r.err);
+    assert.ok(r.err.endsWith(`: the factory threw: ${message}`), r.err);
+    assert.equal(r.err.split("\n").length, 1, r.err);
+  }
 });
 
 Deno.test("runSession: plugins given as paths follow every region", async () => {

@@ -57,6 +57,8 @@ export class ConversionError extends Error {
   readonly direction: "populate" | "discard";
   /** The part of the change the listener refused. */
   readonly section: { offset: number; size: number };
+  /** Guest physical address of the region's first byte: offsets are from it. */
+  readonly base: number;
   /** What was undone. */
   readonly rolledBack: RolledBack;
   /** True when the policy stops the VM on this failure (QEMU's). */
@@ -71,11 +73,15 @@ export class ConversionError extends Error {
       size: number;
       direction: "populate" | "discard";
       section: { offset: number; size: number };
+      base?: number;
       rolledBack?: RolledBack;
       vmStopped?: boolean;
     },
     cause: unknown,
   ) {
+    const base = init.base ?? 0;
+    // Offsets are the region's; a region that does not start at 0 also gets the guest address.
+    const gpa = base === 0 ? "" : ` (gpa ${hex(base + init.section.offset)})`;
     const rolledBack = init.rolledBack ?? "all";
     const vmStopped = init.vmStopped ?? false;
     const undone = rolledBack === "all"
@@ -85,7 +91,7 @@ export class ConversionError extends Error {
       : "nothing was rolled back";
     super(
       `region ${init.region}: ${init.listener} refused ${init.direction} of ` +
-        `[${hex(init.section.offset)}, +${hex(init.section.size)}) ` +
+        `[${hex(init.section.offset)}, +${hex(init.section.size)})${gpa} ` +
         `while changing [${hex(init.offset)}, +${hex(init.size)}): ` +
         `${cause instanceof Error ? cause.message : String(cause)}; ${undone}` +
         (vmStopped ? "; the VM stops" : ""),
@@ -100,6 +106,7 @@ export class ConversionError extends Error {
     this.size = init.size;
     this.direction = init.direction;
     this.section = init.section;
+    this.base = base;
   }
 }
 

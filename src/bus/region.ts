@@ -68,7 +68,7 @@ import { isMultipleOfPowerOfTwo, isPowerOfTwo } from "../util/_bits.ts";
 import { causeChain } from "../util/_cause_chain.ts";
 import { hex } from "../util/_hex.ts";
 import { refuseAsync, refusePromise } from "../util/_sync.ts";
-import { errorLine } from "../util/text.ts";
+import { describeValue, errorLine } from "../util/text.ts";
 
 /** Which store a region keeps its state in. */
 export type StoreChoice = "range-tree" | "bitmap" | StateStore;
@@ -195,7 +195,7 @@ export class Region {
     }
     const name = options.name;
     if (typeof name !== "string" || name === "") {
-      throw new TypeError(`name: a region needs a non-empty name, got ${JSON.stringify(name)}`);
+      throw new TypeError(`name: a region needs a non-empty name, got ${describeValue(name)}`);
     }
     this.#rules = vmmRules(options.vmm);
     this.vmm = this.#rules.name;
@@ -218,6 +218,21 @@ export class Region {
     }
     if (!Number.isSafeInteger(base + size)) {
       throw new InvalidChangeError(name, "base", "such that base + size does not overflow", base);
+    }
+    const hostAddress = options.hostAddress;
+    // DMA plugins map `hostAddress + offset` as a mapping's vaddr, and type1 refuses one not
+    // aligned to the IOMMU page (drivers/vfio/vfio_iommu_type1.c `vfio_dma_do_map`: EINVAL when
+    // `(size | iova | vaddr) & mask`); a region's mappings come in its pages, so it asks that.
+    if (
+      hostAddress !== undefined &&
+      (!Number.isSafeInteger(hostAddress) || hostAddress < 0 || hostAddress % pageSize !== 0)
+    ) {
+      throw new InvalidChangeError(
+        name,
+        "hostAddress",
+        `a non-negative multiple of ${pageSize}`,
+        hostAddress,
+      );
     }
     const initial = options.initial ?? "private";
     if (initial !== "private" && initial !== "shared") {
@@ -244,7 +259,7 @@ export class Region {
       bits: SHARED,
       granularity: pageSize,
     });
-    this.hostAddress = options.hostAddress ?? nextHostAddress;
+    this.hostAddress = hostAddress ?? nextHostAddress;
     nextHostAddress += Math.ceil(size / 2 ** 30) * 2 ** 30 + 2 ** 30;
   }
 
@@ -633,6 +648,21 @@ export class Region {
    * kept at the source's granularity where the store can.
    */
   addSource(source: SourceInfo): void {
+    if (typeof source !== "object" || source === null || typeof source.name !== "string") {
+      throw new TypeError(
+        `region ${this.name}: addSource needs { name, bits, granularity }, got ${
+          describeValue(source)
+        }`,
+      );
+    }
+    if (source.name === "" || !Number.isSafeInteger(source.bits) || source.bits <= 0) {
+      throw new InvalidChangeError(
+        this.name,
+        source.name === "" ? "source.name" : "source.bits",
+        source.name === "" ? "a non-empty name" : "a positive bit mask",
+        source.name === "" ? source.name : source.bits,
+      );
+    }
     if (this.#sources.has(source.name)) {
       throw new SourceError("EBUSY", `region ${this.name}: source "${source.name}" already exists`);
     }
@@ -994,6 +1024,7 @@ export class Region {
         size,
         direction: to === "shared" ? "populate" : "discard",
         section: { offset, size },
+        base: this.base,
         rolledBack: step === "before" ? "all" : "none",
         vmStopped: qemu,
       }, cause);
@@ -1016,6 +1047,7 @@ export class Region {
       size,
       direction: outcome.call.kind,
       section: { offset: section.offset, size: section.size },
+      base: this.base,
       ...qemu,
     }, outcome.cause);
     this.stats.refused++;
@@ -1058,7 +1090,7 @@ export class Region {
     }
     const name = listener.name;
     if (typeof name !== "string" || name === "") {
-      throw new TypeError(`listener.name: must be a non-empty string, got ${JSON.stringify(name)}`);
+      throw new TypeError(`listener.name: must be a non-empty string, got ${describeValue(name)}`);
     }
     for (const fn of ["populate", "discard"] as const) {
       if (typeof listener[fn] !== "function") {

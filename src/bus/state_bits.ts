@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { describeValue } from "../util/text.ts";
 
 /** guest_memfd's bit: set = shared (host-visible), clear = private. */
 export const SHARED = 1 << 0;
@@ -57,7 +58,7 @@ export class StateBits {
    */
   claim(name: string, options: ClaimOptions = {}): number {
     if (typeof name !== "string" || name === "") {
-      throw new TypeError(`name: a state bit needs a non-empty name, got ${JSON.stringify(name)}`);
+      throw new TypeError(`name: a state bit needs a non-empty name, got ${describeValue(name)}`);
     }
     if (this.#byName.has(name)) {
       throw new RangeError(`name: state bit "${name}" is already claimed`);

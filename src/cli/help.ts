@@ -29,6 +29,7 @@ usage:
   memstate run CONFIG [options]       run a host configuration and print a report
   memstate run --trace FILE [options] replay a QEMU trace on the regions its memslots give
   memstate compare CONFIG [options]   run the same input on host variants, one question each
+  memstate compare --trace FILE ...   the same on the regions the trace's memslots give
   memstate --help | COMMAND --help | --version
 
 ${EXIT_STATUS}`;

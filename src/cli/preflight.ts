@@ -10,7 +10,8 @@
 import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { outputPathProblem } from "../host/report/output_path.ts";
-import { quoted } from "../util/text.ts";
+import { displayPath } from "../util/text.ts";
+import { readProblem } from "../util/_file_problem.ts";
 
 /** A mistake on the command line: one line naming the option, the value and the rule. */
 export class UsageError extends Error {
@@ -49,22 +50,13 @@ export async function readInputFile(option: string, path: string): Promise<Uint8
   try {
     const info = await Deno.stat(path);
     if (info.isDirectory) {
-      throw new UsageError(`${option} ${quoted(path)}: is a directory; give a file`);
+      throw new UsageError(`${option} ${displayPath(path)}: is a directory; give a file`);
     }
     return await Deno.readFile(path);
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError(`${option} ${quoted(path)}: ${why(e, "read")}`);
+    throw new UsageError(`${option} ${displayPath(path)}: ${readProblem(e)}`);
   }
-}
-
-function why(e: unknown, access: "read" | "write"): string {
-  if (e instanceof Deno.errors.NotFound) return "file not found";
-  if (e instanceof Deno.errors.PermissionDenied) return `permission denied (cannot ${access} it)`;
-  if (e instanceof Deno.errors.NotCapable) return `not allowed: run with --allow-${access}`;
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory; give a file name";
-  if (e instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
-  return `cannot ${access} it: ${e instanceof Error ? e.message : String(e)}`;
 }
 
 /**
@@ -87,7 +79,7 @@ export function checkDistinctFiles(
     if (other) {
       const role = other.input ? "it would overwrite an input" : "both would write it";
       throw new UsageError(
-        `${option} ${quoted(path)}: ${other.option} names the same file; ${role}`,
+        `${option} ${displayPath(path)}: ${other.option} names the same file; ${role}`,
       );
     }
     seen.push({ option, path, input: false, id });

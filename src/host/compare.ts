@@ -235,6 +235,9 @@ function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
     return `${ok.label} runs; ${no.label} ${no.refused}`;
   }
   const ratio = (x: number, y: number) => (y === 0 ? "n/a" : `${(x / y).toFixed(2)}x`);
+  // A range tree's store is often a thousandth of the bitmap or less, which 0.00x would hide.
+  const share = (x: number, y: number) =>
+    y === 0 || x / y >= 0.01 ? ratio(x, y) : `${((100 * x) / y).toPrecision(2)}% of`;
   const ra = a.report!, rb = b.report!;
   const outcome = (v: CompareVariant) => {
     const r = v.report!;
@@ -248,8 +251,8 @@ function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
   switch (axis) {
     case "store":
       return `range tree: ${ratio(b.minMs!, a.minMs!)} the bitmap's time (min of runs), ` +
-        `${ratio(b.storeBytes!, a.storeBytes!)} its memory ` +
-        `(${b.storeBytes} vs ${a.storeBytes} bytes)`;
+        `${share(b.storeBytes!, a.storeBytes!)} its memory ` +
+        `(${formatSize(b.storeBytes!)} vs ${formatSize(a.storeBytes!)})`;
     case "dma":
       return `iommufd peaks at ${b.peakMappings} mappings against type1's ${a.peakMappings}` +
         (a.mappingLimit === undefined ? "" : ` (type1 limit ${a.mappingLimit})`) +

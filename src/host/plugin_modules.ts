@@ -7,12 +7,17 @@
  * **The module contract.** A plugin module is a TypeScript or JavaScript
  * module whose default export is a factory:
  *
- * ```ts ignore
+ * ```ts
  * import { definePlugin, type Plugin } from "@cvm/memstate";
  * import type { PluginModuleContext } from "@cvm/memstate/host";
  *
- * export default function create(options: { limit?: number }, context: PluginModuleContext): Plugin {
- *   return definePlugin({ name: context.name ?? "mine", kind: "mine", populate() {}, discard() {} });
+ * export default function create(
+ *   options: { name?: string },
+ *   context: PluginModuleContext,
+ * ): Plugin {
+ *   const pages = context.regions.reduce((n, r) => n + r.size / r.pageSize, 0);
+ *   console.log(`${context.module}: ${pages} pages under ${context.vmm}`);
+ *   return definePlugin({ name: options.name ?? "mine", kind: "mine", populate() {}, discard() {} });
  * }
  * ```
  *

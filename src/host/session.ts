@@ -34,7 +34,12 @@ import { memoryMapFromMemslots, type TraceMemoryMap } from "./trace/memory_map.t
 import type { TraceProblem } from "./trace/read.ts";
 import { openTraceStream, runnerBatches, type TraceStream } from "./trace/stream.ts";
 import { type ColumnsOrItems, unpack } from "./trace/_read_on_worker.ts";
-import { checkParamLimits, checkParams, workloadByName } from "./workloads/registry.ts";
+import {
+  checkParamLimits,
+  checkParams,
+  MAX_WORKLOAD_EVENTS,
+  workloadByName,
+} from "./workloads/registry.ts";
 import { type HostEvent, WorkloadError } from "./workloads/workload.ts";
 import { displayPath } from "../util/text.ts";
 
@@ -277,15 +282,20 @@ async function scanMemoryMap(
     let event = false;
     for (const item of batch) {
       if (item.op === "memslot") memslots.push(item);
-      else if (item.op !== "bad-line") event = true;
+      else if (item.op !== "bad-line") {
+        // The map is the memslots as they stand at the first event: a later one in the
+        // same batch is replayed as an event of the run, not taken as a region.
+        event = true;
+        break;
+      }
     }
     if (event || count >= MEMORY_MAP_HOLD) break;
   }
   const map = memoryMapFromMemslots(memslots);
   if (map.regions.length === 0) {
-    const seen = trace.stats.memslots === 0
+    const seen = memslots.length === 0
       ? "it has no kvm_set_user_memory event"
-      : `none of its ${trace.stats.memslots} kvm_set_user_memory events sets a guest_memfd ` +
+      : `none of its ${memslots.length} kvm_set_user_memory events sets a guest_memfd ` +
         `memslot of address space 0`;
     throw new TraceInputError(
       trace.name,
@@ -391,9 +401,14 @@ function workloadInput(config: HostConfig, options: SessionOptions): WorkloadInp
     params,
   });
   checkParamLimits(name, ctx(), Object.keys(given), field);
-  return {
-    events: workload.generate(ctx()),
-    total: workload.estimate(ctx()),
-    name: `${name} (seed ${seed})`,
-  };
+  const total = workload.estimate(ctx());
+  if (total > MAX_WORKLOAD_EVENTS) {
+    const asked = Object.keys(given).map((p) => `${field(p)} = ${params[p]}`).join(", ");
+    throw new WorkloadError(
+      `workload "${name}" would make ${total.toLocaleString("en-US")} events, more than the ` +
+        `${MAX_WORKLOAD_EVENTS.toLocaleString("en-US")} a generated workload may` +
+        (asked === "" ? "" : ` (${asked})`) + `: lower them, or replay a trace (--trace)`,
+    );
+  }
+  return { events: workload.generate(ctx()), total, name: `${name} (seed ${seed})` };
 }

@@ -42,6 +42,7 @@ import { mapGranules } from "./_granules.ts";
 import { checkPluginName, type DmaPlugin } from "./plugin.ts";
 import { checkGranularity, dmaPlugin } from "./_dma_plugin.ts";
 import { SortedMap } from "../util/sorted_map.ts";
+import { describeValue } from "../util/text.ts";
 
 /** An area this plugin mapped; its start offset is its key in the plugin's index. */
 interface MappedArea {
@@ -81,6 +82,15 @@ export function iommufd(options: IommufdOptions): DmaPlugin {
   }
   const ioas = options.ioas;
   const cut = options.cut ?? ioas.cutMappingSupported;
+  // With cut_mapping an area follows each extent: a granularity would be ignored, so a caller
+  // who gives one meant granules and is told how to get them.
+  if (cut && options.granularity !== undefined) {
+    throw new RangeError(
+      `${who}: granularity is for cut: false (with cut_mapping an area follows each extent), ` +
+        `got ${describeValue(options.granularity)}; ` +
+        `give cut: false to map granules`,
+    );
+  }
   /** Per region: our own index of the areas mapped (cut), or the granule (no cut). */
   type State = { areas: SortedMap<MappedArea> } | { g: number };
   return dmaPlugin<State>({

@@ -62,6 +62,8 @@ import {
 } from "./plugin.ts";
 import { mergeSpans, populatedSpans, type Span, subtractSpans } from "./_spans.ts";
 import { hex } from "../util/_hex.ts";
+import { describeValue } from "../util/text.ts";
+import { KVM_MAX_MEMSLOTS } from "../settings/kernel.ts";
 
 /** The KVM attributes plugin's name unless its options give another. */
 export const KVM_PLUGIN_NAME = "kvm";
@@ -153,7 +155,7 @@ class KvmAttributes implements KvmAttributesPlugin {
     if (this.mode !== "separate" && this.mode !== "in-place") {
       throw new TypeError(
         `kvmAttributes ${this.name}: mode must be "separate" or "in-place", got ${
-          JSON.stringify(this.mode)
+          describeValue(this.mode)
         }`,
       );
     }
@@ -162,7 +164,15 @@ class KvmAttributes implements KvmAttributesPlugin {
     }
     this.vm = options.vm;
     this.#priority = options.priority ?? 0;
-    this.#nextSlot = options.firstSlot ?? 0;
+    const firstSlot = options.firstSlot ?? 0;
+    // KVM numbers a VM's memslots from 0 below KVM_USER_MEM_SLOTS (settings/kernel.ts).
+    if (!Number.isSafeInteger(firstSlot) || firstSlot < 0 || firstSlot >= KVM_MAX_MEMSLOTS) {
+      throw new RangeError(
+        `kvmAttributes ${this.name}: firstSlot must be an integer from 0 to ` +
+          `${KVM_MAX_MEMSLOTS - 1}, got ${describeValue(firstSlot)}`,
+      );
+    }
+    this.#nextSlot = firstSlot;
     const page = options.backingPageSize ?? 4096;
     this.#backingPageSizeOf = typeof page === "function" ? page : () => page;
   }

@@ -7,6 +7,7 @@
 
 import type { Range } from "../bus/listener.ts";
 import type { Region } from "../bus/region.ts";
+import { describeValue } from "../util/text.ts";
 
 /** Statistics every plugin reports. */
 export interface PluginStats {
@@ -142,13 +143,16 @@ export class PluginCounters {
 /** Checks a plugin name: non-empty string. */
 export function checkPluginName(name: unknown, kind: string): string {
   if (typeof name !== "string" || name === "") {
-    throw new TypeError(`${kind}: name must be a non-empty string, got ${JSON.stringify(name)}`);
+    throw new TypeError(`${kind}: name must be a non-empty string, got ${describeValue(name)}`);
   }
   return name;
 }
 
 /** Throws unless `range` lies inside `region`; returns it with defaults filled. */
 export function resolveRange(region: Region, range: Range | undefined, who: string): Range {
+  if (typeof (region as Partial<Region> | null)?.register !== "function") {
+    throw new TypeError(`${who}: attach needs a Region, got ${describeValue(region)}`);
+  }
   const r = range ?? { offset: 0, size: region.size };
   if (
     !Number.isSafeInteger(r.offset) || !Number.isSafeInteger(r.size) || r.offset < 0 ||

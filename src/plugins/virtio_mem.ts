@@ -70,7 +70,7 @@ import { checkPluginName, PluginCounters, type PluginStats } from "./plugin.ts";
 import { isPowerOfTwo } from "../util/_bits.ts";
 import { hex } from "../util/_hex.ts";
 import { refuseAsync, refusePromise } from "../util/_sync.ts";
-import { errorLine } from "../util/text.ts";
+import { describeValue, errorLine } from "../util/text.ts";
 
 /** A virtio-mem response type. */
 export type VirtioMemResponse = "ACK" | "NACK" | "BUSY" | "ERROR";
@@ -256,7 +256,16 @@ class VirtioMem implements VirtioMemDevice {
     this.name = checkPluginName(o.name ?? "virtio-mem", "virtioMem");
     const who = `virtioMem ${this.name}`;
     const region = o.region;
+    if (typeof (region as Partial<Region> | null)?.register !== "function") {
+      throw new TypeError(`${who}: region must be a Region, got ${describeValue(region)}`);
+    }
     const offset = o.offset ?? 0;
+    // Checked before the default size is worked out from it (a BigInt would not subtract).
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new RangeError(
+        `${who}: offset must be a non-negative integer, got ${describeValue(offset)}`,
+      );
+    }
     const size = o.size ?? region.size - offset;
     const b = o.blockSize;
     if (!isPowerOfTwo(b) || b % region.pageSize !== 0) {

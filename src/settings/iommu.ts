@@ -10,6 +10,7 @@
  */
 
 import { DEFAULT_KERNEL, type KernelSetting } from "./kernel.ts";
+import { describeValue } from "../util/text.ts";
 
 /** An IOMMU setting name. */
 export type IommuSetting = "intel-vt-d" | "amd-v1";
@@ -78,7 +79,7 @@ export function checkIommu(iommu: IommuSetting | undefined): IommuSetting {
   const name = iommu ?? DEFAULT_IOMMU;
   if (!IOMMU_SETTINGS.includes(name)) {
     throw new RangeError(
-      `iommu: must be one of ${IOMMU_SETTINGS.join(", ")}, got ${JSON.stringify(iommu)}`,
+      `iommu: must be one of ${IOMMU_SETTINGS.join(", ")}, got ${describeValue(iommu)}`,
     );
   }
   return name;

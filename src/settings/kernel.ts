@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { describeValue } from "../util/text.ts";
 
 /** A kernel setting name. */
 export type KernelSetting = "linux-6.18" | "proposed";
@@ -78,7 +79,7 @@ export function kernelFeatures(kernel: KernelSetting | undefined): KernelFeature
   const features = FEATURES[kernel ?? DEFAULT_KERNEL];
   if (features === undefined) {
     throw new RangeError(
-      `kernel: must be one of ${KERNEL_SETTINGS.join(", ")}, got ${JSON.stringify(kernel)}`,
+      `kernel: must be one of ${KERNEL_SETTINGS.join(", ")}, got ${describeValue(kernel)}`,
     );
   }
   return features;

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { describeValue } from "../util/text.ts";
 
 /** A VMM policy name. */
 export type VmmPolicy = "qemu-10.1" | "qemu-11.1" | "memstate";
@@ -243,7 +244,7 @@ export function vmmRules(policy: VmmPolicy | undefined): VmmRules {
   const rules = RULES[policy ?? DEFAULT_VMM];
   if (rules === undefined) {
     throw new RangeError(
-      `vmm: must be one of ${VMM_POLICIES.join(", ")}, got ${JSON.stringify(policy)}`,
+      `vmm: must be one of ${VMM_POLICIES.join(", ")}, got ${describeValue(policy)}`,
     );
   }
   return rules;

@@ -23,6 +23,7 @@ import {
   checkAddBit,
   checkInteger,
   checkNonEmptyRange,
+  checkOptions,
   checkPage,
   checkRange,
   checkShape,
@@ -64,6 +65,7 @@ export class BitmapStore implements StateStore {
 
   /** Creates a store of `length` pages, all in state `options.initial`. */
   constructor(length: number, options: StoreOptions = {}) {
+    checkOptions(options);
     const bits = options.bits ?? 8;
     const initial = options.initial ?? 0;
     checkShape(length, bits);

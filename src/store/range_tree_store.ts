@@ -82,6 +82,7 @@ import {
   checkAddBit,
   checkInteger,
   checkNonEmptyRange,
+  checkOptions,
   checkPage,
   checkRange,
   checkShape,
@@ -322,6 +323,7 @@ export class RangeTreeStore implements StateStore {
    *   or not an integer
    */
   constructor(length: number, options: RangeTreeOptions = {}) {
+    checkOptions(options);
     const bits = options.bits ?? 8;
     const initial = options.initial ?? 0;
     const chunk = options.chunkPages ?? DEFAULT_CHUNK_PAGES;

@@ -23,6 +23,17 @@ export function checkInteger(name: string, value: number, min: number, max: numb
 }
 
 /** Checks a store's constructor arguments. */
+/** Throws unless a store's `options` is an object (`null` would read as no options). */
+export function checkOptions(options: unknown): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(
+      `options: must be an object such as { bits: 2 }, got ${
+        options === null ? "null" : Array.isArray(options) ? "a list" : typeof options
+      }`,
+    );
+  }
+}
+
 export function checkShape(length: number, bits: number): void {
   checkInteger("length", length, 1, MAX_PAGES);
   checkInteger("bits", bits, 1, MAX_BITS);

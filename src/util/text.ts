@@ -76,7 +76,7 @@ function unicodeEscape(ch: string): string {
 
 /** A JSON value as an excerpt: its JSON text cut like {@link excerpt} cuts strings. */
 export function excerptJson(value: unknown, max: number = EXCERPT_LENGTH): string {
-  const text = escapeControls(JSON.stringify(value) ?? String(value));
+  const text = escapeControls(jsonText(value));
   return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
 }
 
@@ -93,6 +93,7 @@ export function excerptJson(value: unknown, max: number = EXCERPT_LENGTH): strin
  * assert.equal(describeValue([1]), "a list");
  * assert.equal(describeValue(Infinity), "Infinity (out of range)");
  * assert.equal(describeValue("4k"), '"4k"');
+ * assert.equal(describeValue(4096n), "4096n");
  * ```
  */
 export function describeValue(value: unknown): string {
@@ -101,18 +102,43 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
   if (typeof value === "number" && !Number.isFinite(value)) return `${value} (out of range)`;
-  const text = escapeControls(JSON.stringify(value) ?? String(value));
+  if (typeof value === "function") return "a function";
+  const text = escapeControls(jsonText(value));
   return text.length > 60 ? text.slice(0, 57) + "..." : text;
 }
 
 /**
+ * `value`'s JSON text, or what a programmer would write for the values JSON
+ * has none for: `4096n` for a BigInt (on which JSON.stringify throws), the
+ * symbol's description, `undefined`.
+ */
+function jsonText(value: unknown): string {
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "symbol") return value.toString();
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value); // a BigInt deep inside, or a cycle
+  }
+}
+
+/**
  * What `e` says, in one line: the first non-empty line of its message (or
- * of its string), control characters escaped, at most 200 characters. For an
- * error thrown by a user's code (a plugin hook, an imported module) that a
- * message quotes.
+ * of its string, or its JSON text when something else was thrown: an object
+ * would print as `[object Object]`), control characters escaped, at most 200
+ * characters. For an error thrown by a user's code (a plugin hook, an
+ * imported module) that a message quotes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorLine } from "./text.ts";
+ * assert.equal(errorLine(new Error("no room\nat line 2")), "no room");
+ * assert.equal(errorLine({ code: 7 }), '{"code":7}');
+ * ```
  */
 export function errorLine(e: unknown): string {
-  const text = e instanceof Error ? e.message || e.name : String(e);
+  const text = e instanceof Error ? e.message || e.name : typeof e === "string" ? e : jsonText(e);
   const line = escapeControls(text.split("\n").find((l) => l.trim() !== "") ?? text);
   return line.length > 200 ? line.slice(0, 200) + "..." : line;
 }

@@ -74,8 +74,9 @@ export function parseFields<F extends FieldSchemas>(
 }
 
 /**
- * `issues` with one upper bound per field: `z.number().int().max(M)` reports both the safe
- * integer bound and M for 1e30, and only the tighter is the rule.
+ * `issues` with one rule per field: `z.number().int().max(M)` reports both the safe integer
+ * bound and M for 1e30, and only the tighter is the rule; `z.string().min(1)` reports a list
+ * as not a string and also as too short, and only the type is the rule.
  */
 function tightest(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   const bound = (issue: z.core.$ZodIssue) =>
@@ -83,7 +84,9 @@ function tightest(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
       ? Number(issue.maximum)
       : undefined;
   const key = (issue: z.core.$ZodIssue) => issue.path.map(String).join("\u0000");
+  const wrongType = new Set(issues.filter((i) => i.code === "invalid_type").map(key));
   return issues.filter((issue) => {
+    if (issue.code !== "invalid_type" && wrongType.has(key(issue))) return false;
     const max = bound(issue);
     return max === undefined ||
       !issues.some((other) => {

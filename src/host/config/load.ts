@@ -26,6 +26,7 @@ import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import { checkHostConfig } from "./validate.ts";
 import { type DuplicateKey, duplicateKeys, jsonErrorOffset, positionOf } from "./_json_position.ts";
 import { displayPath, escapeControls, quoted } from "../../util/text.ts";
+import { readProblem as fileReadProblem } from "../../util/_file_problem.ts";
 
 /**
  * Validates and normalizes a host configuration that is already parsed JSON.
@@ -101,16 +102,10 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
 
 /** Why the configuration file could not be read, in a few words (not Deno's raw text). */
 function readProblem(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "file not found";
   if (error instanceof Deno.errors.IsADirectory) {
     return "is a directory; give a host configuration file";
   }
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied (cannot read it)";
-  const text = error instanceof Error ? error.message : String(error);
-  // Deno's messages end with the errno and the syscall and path: keep what comes before.
-  return `cannot read the file: ${
-    escapeControls(text.split("\n")[0].replace(/\s*\(os error \d+\).*$/s, ""))
-  }`;
+  return fileReadProblem(error);
 }
 
 /**

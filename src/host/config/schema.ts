@@ -367,7 +367,7 @@ export const deviceFieldsByType = {
 /** The fields of an entry of `plugins`. */
 export const pluginFields = {
   module: z.string().min(1),
-  options: z.record(z.string(), z.unknown()).default({}),
+  options: freeRecord(),
   region: regionRefs.optional(),
 } as const;
 
@@ -376,11 +376,32 @@ export const kvmFields = {
   mode: z.enum(["separate", "in-place"]).optional(),
 } as const;
 
+/**
+ * A JSON object of free keys (workload parameters, a plugin's options). A
+ * `__proto__` key is refused by name: JSON.parse keeps it as a key, but
+ * copying the object into a record sets the copy's prototype instead, so the
+ * entry would vanish without an error (the strict objects elsewhere refuse it
+ * as an unknown field).
+ */
+function freeRecord() {
+  return z.preprocess((value, ctx) => {
+    if (typeof value === "object" && value !== null && Object.hasOwn(value, "__proto__")) {
+      ctx.issues.push({
+        code: "custom",
+        message: "not allowed as a key (JavaScript reads it as the object's prototype)",
+        path: ["__proto__"],
+        input: value,
+      });
+    }
+    return value;
+  }, z.record(z.string(), z.unknown()).default({}));
+}
+
 /** The fields of a generator workload. */
 export const generatorWorkloadFields = {
   name: z.enum(WORKLOAD_NAMES as [WorkloadName, ...WorkloadName[]]),
   seed: z.number().int().min(0).max(MAX_SEED).optional(),
-  params: z.record(z.string(), z.unknown()).default({}),
+  params: freeRecord(),
 } as const;
 
 /** The fields of a trace workload. */

@@ -75,7 +75,12 @@ export function checkHostConfig(json: unknown, file: string): CheckResult {
     checkPlugin(raw, index, file, regions, regionNames, issues, add)
   );
 
-  const kvm = parseFields(kvmFields, (json as Record<string, unknown>).kvm ?? {}, ["kvm"], issues);
+  const kvm = parseFields(
+    kvmFields,
+    absentAsEmpty((json as Record<string, unknown>).kvm),
+    ["kvm"],
+    issues,
+  );
   const kvmMode = checkKvm(kvm?.mode, regions, add);
 
   const workload = parseWorkload((json as Record<string, unknown>).workload, file, issues, add);
@@ -309,7 +314,7 @@ function checkFromTrace(
   const add = (path: FieldPath, message: string) =>
     issues.push({ path: formatPath(path), message });
   const workload = parseWorkload(json.workload, file, issues, add);
-  const kvm = parseFields(kvmFields, json.kvm ?? {}, ["kvm"], issues);
+  const kvm = parseFields(kvmFields, absentAsEmpty(json.kvm), ["kvm"], issues);
   if (issues.length > 0) return { issues: inFileOrder(issues, json) };
   const config: HostConfig = {
     source: file,
@@ -375,4 +380,9 @@ function checkPlugin(
     options: f.options ?? {},
     regions: names ?? regions.map((r) => r.fields.name!),
   };
+}
+
+/** An optional object field: absent is `{}`; `null`, like any other non-object, is reported. */
+function absentAsEmpty(value: unknown): unknown {
+  return value === undefined ? {} : value;
 }

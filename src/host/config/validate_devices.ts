@@ -328,6 +328,7 @@ function checkVirtioMem(
   if (size !== undefined && (size === 0 || size % blockSize !== 0)) {
     add([...path, "size"], `must be a positive multiple of blockSize ${blockSize}, got ${size}`);
     ok = false;
+    size = undefined; // reported: requestedSize is not also measured against it
   }
   if (!ok || offset === undefined || regionSize === undefined) {
     checkRequested(requestedSize, blockSize, size, path, add);

@@ -46,7 +46,7 @@ import {
 } from "./density.ts";
 import { type PageData, type PageDevice, type PageRegion, reportClient } from "./html_client.ts";
 import { formatMicros, isSampled, type LatencyReport, timedSummary } from "./latency.ts";
-import type { Report } from "./report.ts";
+import { positionUnit, type Report } from "./report.ts";
 import { svgRegionOf } from "./svg.ts";
 import { UPLOT_CSS, UPLOT_JS, UPLOT_LICENSE } from "./_uplot.ts";
 
@@ -431,7 +431,9 @@ function header(report: Report): string {
     );
   }
   if (report.stoppedAt) {
-    badges.push(`<span class="badge bad">stopped at line ${report.stoppedAt.line}</span>`);
+    badges.push(
+      `<span class="badge bad">stopped at ${positionUnit(report)} ${report.stoppedAt.line}</span>`,
+    );
   }
   const c = report.conversions;
   const lat = report.latency;
@@ -776,7 +778,7 @@ function problems(report: Report): string {
     items.push(`<li class="bad">violation: ${esc(v)}</li>`);
   }
   for (const e of report.errors.slice(0, 100)) {
-    items.push(`<li>line ${e.line}: ${esc(e.message)}</li>`);
+    items.push(`<li>${positionUnit(report)} ${e.line}: ${esc(e.message)}</li>`);
   }
   if (report.errors.length > 100) {
     items.push(`<li class="muted">… ${num(report.errors.length - 100)} more (see --json)</li>`);
@@ -787,7 +789,7 @@ function problems(report: Report): string {
   for (const n of report.notices) items.push(`<li class="muted">notice: ${esc(n)}</li>`);
   if (report.stoppedAt) {
     items.push(
-      `<li class="bad">stopped at line ${report.stoppedAt.line}: ${
+      `<li class="bad">stopped at ${positionUnit(report)} ${report.stoppedAt.line}: ${
         esc(report.stoppedAt.message)
       }</li>`,
     );

@@ -97,9 +97,10 @@ export interface Report {
    */
   plugins: PluginReport[];
   /**
-   * Problems with line numbers (record numbers for a binary trace), in trace
-   * order: unreadable lines, refused and failed events. At most the first 1000;
-   * `errorsOmitted` counts the rest.
+   * Problems with line numbers (record numbers for a binary trace, event
+   * numbers for a generated workload: see {@link positionUnit}), in input
+   * order: unreadable lines, refused and failed events. At most the first
+   * 1000; `errorsOmitted` counts the rest.
    */
   errors: TraceProblem[];
   /** Problems beyond those listed in `errors`. */
@@ -120,6 +121,16 @@ export interface Report {
   latency?: LatencyReport;
   /** Counters sampled during the run (set by the session). */
   timeline?: TimelineReport;
+}
+
+/**
+ * What a problem's `line` counts in `report`'s input: lines of a trace log or
+ * JSON-lines file, records of a binary simpletrace file, or events of a
+ * generated workload (which has no lines).
+ */
+export function positionUnit(report: Pick<Report, "trace">): "line" | "record" | "event" {
+  if (report.trace === undefined) return "event";
+  return report.trace.unit === "record" ? "record" : "line";
 }
 
 /** What {@link buildReport} adds about the input, when it was a trace. */

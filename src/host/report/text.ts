@@ -6,7 +6,7 @@
 
 import { formatSize } from "../../util/bytes.ts";
 import { formatMicros, timedSummary } from "./latency.ts";
-import type { Report } from "./report.ts";
+import { positionUnit, type Report } from "./report.ts";
 
 /** Renders `report` as text lines. */
 export function renderTextReport(report: Report): string {
@@ -35,7 +35,7 @@ export function renderTextReport(report: Report): string {
   }
   const map = report.regionsFromTrace;
   if (map) {
-    const where = t?.unit === "record" ? "record" : "line";
+    const where = positionUnit(report);
     out.push(
       `regions from the trace (kvm_set_user_memory): ${
         map.regions.map((r) =>
@@ -137,7 +137,7 @@ export function renderTextReport(report: Report): string {
     }`,
   );
   for (const v of inv.violations) out.push(`  violation: ${v}`);
-  const where = report.trace?.unit === "record" ? "record" : "line";
+  const where = positionUnit(report);
   const total = report.errors.length + (report.errorsOmitted ?? 0);
   if (total > 0) {
     out.push(`errors: ${total}`);

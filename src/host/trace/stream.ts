@@ -24,6 +24,7 @@ import { LOG_HEAD, quickConvertAt } from "./qemu.ts";
 import { classifyTraceLine } from "./read.ts";
 import { isSimpletrace, readSimpletrace } from "./simpletrace.ts";
 import { emptyTraceStats, type TraceStats } from "./stats.ts";
+import { readProblem } from "../../util/_file_problem.ts";
 import { displayPath } from "../../util/text.ts";
 import {
   type ColumnsOrItems,
@@ -180,14 +181,13 @@ async function isGzip(file: Deno.FsFile): Promise<boolean> {
   return n === 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
-/** Why a file cannot be opened, in words. */
+/**
+ * Why the trace file cannot be opened, in words ({@link readProblem}); for a
+ * device file Deno will not read, where standard input comes in (`-`).
+ */
 export function reason(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "file not found";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied (cannot read it)";
-  if (e instanceof Deno.errors.NotCapable) {
-    return "no read permission (run with --allow-read)";
-  }
-  return `cannot read it: ${e instanceof Error ? e.message : String(e)}`;
+  const problem = readProblem(e);
+  return problem.includes("--allow-all") ? `${problem} (standard input: --trace -)` : problem;
 }
 
 function makeStream(

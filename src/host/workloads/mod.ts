@@ -18,6 +18,7 @@ export {
   checkParams,
   estimateWorkload,
   generateWorkload,
+  MAX_WORKLOAD_EVENTS,
   type ParamField,
   workloadByName,
   WorkloadParamsError,

@@ -172,6 +172,15 @@ export function checkParamLimits(
 }
 
 /**
+ * The most events a generated workload may make: 10^8, minutes of a simulated
+ * host's work at a few microseconds per event (the end-to-end rows of
+ * `bench/e2e_workloads.ts` take 2-9 µs per conversion). A count beyond it is a
+ * typo far more often than a plan (`buffers=1000000000000` would run for
+ * weeks); a longer run is a trace replay, which has no such bound.
+ */
+export const MAX_WORKLOAD_EVENTS = 100_000_000;
+
+/**
  * How many events workload `name` yields for `ctx` (its parameters are
  * checked and completed with defaults first). Draws nothing from `ctx.rng`.
  */

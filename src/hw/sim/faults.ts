@@ -13,6 +13,7 @@
 
 import { type Errno, HwError } from "../errors.ts";
 import { Prng } from "../../util/prng.ts";
+import { describeValue } from "../../util/text.ts";
 
 /**
  * Every operation name the simulators check, for fault-injection sweeps:
@@ -103,7 +104,7 @@ export class FaultInjector {
    * so. Simulators call it first thing in every operation.
    */
   check(op: SimOperation): void {
-    if (!KNOWN.has(op)) throw new RangeError(`check: unknown operation ${JSON.stringify(op)}`);
+    if (!KNOWN.has(op)) throw new RangeError(`check: unknown operation ${describeValue(op)}`);
     const count = (this.#counts.get(op) ?? 0) + 1;
     this.#counts.set(op, count);
     const total = ++this.#total;
@@ -155,7 +156,7 @@ export class FaultInjector {
 function checkTarget(op: string): void {
   if (op !== "*" && !KNOWN.has(op)) {
     throw new RangeError(
-      `op: must be one of SIM_OPERATIONS or "*", got ${JSON.stringify(op)}`,
+      `op: must be one of SIM_OPERATIONS or "*", got ${describeValue(op)}`,
     );
   }
 }

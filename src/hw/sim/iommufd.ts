@@ -80,6 +80,7 @@ import { addWrapsU64, checkU64, hex, isAligned, U64_MAX, wrapsU64 } from "../u64
 import { SortedMap } from "../../util/sorted_map.ts";
 import { kernelFeatures, type KernelSetting } from "../../settings/kernel.ts";
 import type { IommuSetting } from "../../settings/iommu.ts";
+import { describeValue } from "../../util/text.ts";
 
 export { U64_MAX } from "../u64.ts";
 
@@ -194,7 +195,7 @@ export class SimIoas implements IommufdIoas {
     }
     const compat = options.compat ?? "native";
     if (compat !== "native" && compat !== "type1") {
-      throw new RangeError(`compat: must be "native" or "type1", got ${JSON.stringify(compat)}`);
+      throw new RangeError(`compat: must be "native" or "type1", got ${describeValue(compat)}`);
     }
     this.#reserved = (options.reserved ?? []).map((r, i) => {
       if (
@@ -202,7 +203,7 @@ export class SimIoas implements IommufdIoas {
         r.size <= 0
       ) {
         throw new RangeError(
-          `reserved[${i}]: iova and size must be integers >= 0 and > 0, got ${JSON.stringify(r)}`,
+          `reserved[${i}]: iova and size must be integers >= 0 and > 0, got ${describeValue(r)}`,
         );
       }
       return { iova: r.iova, size: r.size };
