@@ -11,6 +11,9 @@ Deno.test("errorLine: the first non-empty line of the message, controls escaped,
   assert.equal(errorLine(new TypeError("")), "TypeError");
   assert.equal(errorLine("plain"), "plain");
   assert.equal(errorLine(42), "42");
+  // A thrown object is quoted by its JSON, not as [object Object]; a BigInt inside it too.
+  assert.equal(errorLine({ code: 7, why: "busy" }), '{"code":7,"why":"busy"}');
+  assert.equal(errorLine(7n), "7n");
   const long = errorLine(new Error("z".repeat(500)));
   assert.equal(long, "z".repeat(200) + "...");
 });
