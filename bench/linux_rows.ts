@@ -83,8 +83,9 @@ export interface Strip {
   checks: boolean;
   /**
    * The store of the region converted (default the range tree). The bitmap
-   * reads and writes one word per page: what no store can beat, so the
-   * difference bounds what any store change could take off the row.
+   * reads and writes one word per page: for these one-page conversions no
+   * store does less, so the difference bounds what a store change could take
+   * off the row.
    */
   store?: "bitmap";
 }

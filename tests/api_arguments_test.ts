@@ -48,8 +48,19 @@ Deno.test("api: Region and its sources name a bad argument, BigInts included", (
     TypeError,
     /^name: a region needs a non-empty name, got 4096n$/,
   );
+  // A BigInt that looks valid as text is shown as the BigInt it is.
+  refused(
+    () => new Region({ name: "r", size: 8192n as unknown as number }),
+    Error,
+    /size: must be a positive multiple of 4096, got 8192n$/,
+  );
+  refused(
+    () => new Region({ name: "r", size: 8192, hostAddress: {} as unknown as number }),
+    Error,
+    /hostAddress: must be a non-negative multiple of 4096, got an object$/,
+  );
   const region = new Region({ name: "ram", size: 8 * MiB });
-  const sources = region.granularity;
+  const sources = region.sources().map((s) => s.name);
   refused(
     () => region.addSource(null as unknown as { name: string; bits: number; granularity: number }),
     TypeError,
@@ -61,11 +72,16 @@ Deno.test("api: Region and its sources name a bad argument, BigInts included", (
     /source\.name: must be a non-empty name/,
   );
   refused(
+    () => region.addSource({ name: "x", bits: 2n as unknown as number, granularity: 4096 }),
+    Error,
+    /source\.bits: must be a positive bit mask, got 2n$/,
+  );
+  refused(
     () => region.addSource({ name: "x", bits: 0, granularity: 4096 }),
     Error,
     /source\.bits: must be a positive bit mask, got 0/,
   );
-  assert.equal(region.granularity, sources, "no source was added");
+  assert.deepEqual(region.sources().map((s) => s.name), sources, "no source was added");
 });
 
 Deno.test("api: plugins name a bad option or a missing region", () => {
@@ -116,6 +132,22 @@ Deno.test("api: plugins name a bad option or a missing region", () => {
     RangeError,
     /^virtioMem virtio-mem: offset must be a non-negative integer, got 4096n$/,
   );
+  refused(
+    () => virtioMem({ region, blockSize: 2097152n as unknown as number, requestedSize: 0 }),
+    RangeError,
+    /blockSize must be a power of two multiple of 4096, got 2097152n$/,
+  );
+  refused(
+    () =>
+      virtioMem({
+        region,
+        blockSize: 2 * MiB,
+        requestedSize: 0,
+        size: 4194304n as unknown as number,
+      }),
+    RangeError,
+    /size must be a positive multiple of blockSize 2097152 inside region ram, got 4194304n$/,
+  );
   assert.equal(region.bits.get("plugged"), undefined, "no virtio-mem device claimed the bit");
 });
 
@@ -128,7 +160,16 @@ Deno.test("api: iommufd refuses a granularity it would ignore (cut_mapping maps 
       /^iommufd iommufd: granularity is for cut: false .*; give cut: false to map granules$/,
     );
   }
-  // The cut the IOAS supports is the default: a granularity is refused there too.
-  refused(() => iommufd({ ioas, granularity: 4096 }), RangeError, /granularity is for cut: false/);
-  assert.equal(iommufd({ ioas, cut: false, granularity: 8192 }).kind, "iommufd");
+  // A granularity asks for granules: cut then defaults to false, on a kernel that could cut too,
+  // so the same options map alike on both kernels.
+  const region = new Region({ name: "ram", size: 8 * MiB });
+  const granules = iommufd({ ioas, granularity: 8192 });
+  granules.attach(region);
+  region.convert(0, 4 * 8192, "shared");
+  assert.equal(ioas.areas().length, 4, "one area per granule, not one per extent");
+  refused(
+    () => iommufd({ ioas: null as unknown as SimIoas }),
+    TypeError,
+    /^iommufd iommufd: ioas must be an IommufdIoas, got null$/,
+  );
 });

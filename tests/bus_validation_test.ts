@@ -118,6 +118,14 @@ Deno.test("region options are checked, naming the field", () => {
   }
   assert.equal(new Region({ name: "r", size: 8192, hostAddress: 2 ** 40 }).hostAddress, 2 ** 40);
   assert.equal(new Region({ name: "r", size: 8192, hostAddress: 0 }).hostAddress, 0);
+  // The rule is the IOMMU's page, not the region's: a 2 MiB-page region may start at any 4 KiB.
+  const huge = new Region({ name: "h", size: 2 ** 22, pageSize: 2 ** 21, hostAddress: 0x1000 });
+  assert.equal(huge.hostAddress, 0x1000);
+  // Set later (the KVM plugin binds its backing's address), it is checked the same way.
+  assert.throws(() => (huge.hostAddress = 0x1800), /hostAddress: must be a non-negative multiple/);
+  assert.equal(huge.hostAddress, 0x1000, "a refused address changes nothing");
+  huge.hostAddress = 0x7f00_0000_0000;
+  assert.equal(huge.hostAddress, 0x7f00_0000_0000);
   assert.throws(
     () => new Region({ name: "", size: 8192 }),
     /name: a region needs a non-empty name/,

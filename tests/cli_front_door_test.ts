@@ -77,7 +77,7 @@ Deno.test("cli: every bad input is one line and exit 2, before any work", async 
     [["run", config, "--trace", dir], /is a directory; --trace takes a trace file/],
     [
       ["run", config, "--param", "count=100000001"],
-      /^memstate run: workload "dma-scatter" would make 100,000,001 events, more than the 100,000,000 a generated workload may \(--param count = 100000001\): lower them, or replay a trace \(--trace\)$/,
+      /^memstate run: workload "dma-scatter" would make 100,000,001 events, more than the 100,000,000 a generated workload may: lower it \(--param count = 100000001\), or replay a trace \(--trace\)$/,
     ],
     [["run", config, "--trace", `${dir}/none.log`], /none\.log: file not found/],
     [["run", config, "--svg", dir], /--svg: .* is a directory; give a file name/],

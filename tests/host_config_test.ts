@@ -597,7 +597,7 @@ Deno.test("loadHostConfig: reads the file, names it on missing file or bad JSON"
         e instanceof ConfigError &&
         e.message ===
           `${noTrace}: workload.trace: file not found: ${
-            JSON.stringify(join(dir, "nowhere.log"))
+            join(dir, "nowhere.log")
           } (relative paths are relative to the configuration file)`,
     );
 

@@ -7,6 +7,7 @@ import { parseHostConfig } from "../src/host/config/load.ts";
 import { checkInvariants } from "../src/host/invariants.ts";
 import { buildReport, type Report } from "../src/host/report/report.ts";
 import { renderTextReport } from "../src/host/report/text.ts";
+import { renderHtmlReport } from "../src/host/report/html.ts";
 import { runEvents } from "../src/host/event_runner.ts";
 import { type RunProbe, RunRecorder } from "../src/host/report/recorder.ts";
 import { runSession } from "../src/host/session.ts";
@@ -513,6 +514,11 @@ Deno.test("a problem is placed by the input's own unit: event, line or record", 
   assert.match(text, /^ {2}event 7: refused$/m);
   assert.match(text, /^stopped at event 7: refused$/m);
   assert.doesNotMatch(text, /line 7/);
+  const html = renderHtmlReport({ report: withProblems(report), regions: [], devices: [] });
+  assert.match(html, /<li>event 7: refused<\/li>/);
+  assert.match(html, /stopped at event 7: refused/);
+  assert.match(html, /<span class="badge bad">stopped at event 7<\/span>/);
+  assert.doesNotMatch(html, /line 7/);
   // The JSON-lines sample replays on the configuration its header names, cleanly.
   const sample = await runSession(await loadHostConfig("examples/virtio-mem-cvm.json"), {
     trace: "examples/traces/small.jsonl",

@@ -12,8 +12,11 @@ import type { HostEvent, WorkloadContext } from "../src/host/workloads/workload.
 import {
   checkParamLimits,
   checkParams,
+  checkWorkloadEvents,
   estimateWorkload,
   generateWorkload,
+  MAX_WORKLOAD_EVENTS,
+  WorkloadError,
   WorkloadParamsError,
   WORKLOADS,
 } from "../src/host/workloads/mod.ts";
@@ -490,4 +493,31 @@ Deno.test("big guests: a 1 TiB region keeps events exact and aligned", () => {
       if (e.op === "convert") regionOf(config, e.gpa, e.size, `${name} line ${e.line}`);
     }
   }
+});
+
+Deno.test("a generated workload makes at most MAX_WORKLOAD_EVENTS events: the bound is in, one more is out", () => {
+  assert.equal(MAX_WORKLOAD_EVENTS, 100_000_000);
+  checkWorkloadEvents("boot", MAX_WORKLOAD_EVENTS, ["--param buffers = 99998000"]);
+  assert.throws(
+    () =>
+      checkWorkloadEvents("dma-scatter", MAX_WORKLOAD_EVENTS + 1, ["--param count = 100000001"]),
+    (e) => {
+      assert.ok(e instanceof WorkloadError);
+      assert.equal(
+        e.message,
+        'workload "dma-scatter" would make 100,000,001 events, more than the 100,000,000 a ' +
+          "generated workload may: lower it (--param count = 100000001), or replay a trace (--trace)",
+      );
+      return true;
+    },
+  );
+  // Without a parameter to name, the message does not ask to lower "them".
+  assert.throws(
+    () => checkWorkloadEvents("hotplug", 2e8, []),
+    /may: give it smaller parameters, or replay a trace \(--trace\)$/,
+  );
+  assert.throws(
+    () => checkWorkloadEvents("boot", 2e8, ["a = 1", "b = 2"]),
+    /: lower them \(a = 1, b = 2\)/,
+  );
 });

@@ -1,5 +1,6 @@
 // errorLine: how a message quotes an error thrown by a user's code (a plugin hook, a module).
 import assert from "node:assert/strict";
+import { runInNewContext } from "node:vm";
 import { errorLine } from "../src/util/text.ts";
 
 Deno.test("errorLine: the first non-empty line of the message, controls escaped, at most 200 characters", () => {
@@ -13,7 +14,15 @@ Deno.test("errorLine: the first non-empty line of the message, controls escaped,
   assert.equal(errorLine(42), "42");
   // A thrown object is quoted by its JSON, not as [object Object]; a BigInt inside it too.
   assert.equal(errorLine({ code: 7, why: "busy" }), '{"code":7,"why":"busy"}');
+  assert.equal(errorLine({ code: 1n }), '{"code":"1n"}');
   assert.equal(errorLine(7n), "7n");
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  assert.equal(errorLine(cycle), "an object");
+  // An Error from another realm (not instanceof Error here) and an object's own toString.
+  assert.equal(errorLine(runInNewContext("new RangeError('out of slots')")), "out of slots");
+  assert.equal(errorLine(runInNewContext("new RangeError('')")), "RangeError");
+  assert.equal(errorLine({ toString: () => "custom" }), "custom");
   const long = errorLine(new Error("z".repeat(500)));
   assert.equal(long, "z".repeat(200) + "...");
 });

@@ -7,7 +7,7 @@
  */
 
 import { hex } from "../util/_hex.ts";
-import { errorLine } from "../util/text.ts";
+import { describeValue, errorLine } from "../util/text.ts";
 
 /**
  * A request that breaks a rule (misaligned, out of bounds, empty, unknown
@@ -168,5 +168,6 @@ function show(value: unknown): string {
   if (typeof value === "number" && Number.isInteger(value) && value >= 4096) {
     return `${value} (${hex(value)})`;
   }
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+  // A BigInt, an object, a string: as a programmer would write it (8192n would read as 8192).
+  return typeof value === "number" ? String(value) : describeValue(value);
 }

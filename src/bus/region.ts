@@ -152,8 +152,7 @@ export class Region {
   readonly bits: StateBits;
   /** The VMM policy this region's changes follow. */
   readonly vmm: VmmPolicy;
-  /** Host virtual address of the shared backing, used by DMA plugins as `vaddr`. */
-  hostAddress: number;
+  #hostAddress: number;
   /** Traffic counters. */
   readonly stats: RegionStats = {
     applied: 0,
@@ -220,20 +219,7 @@ export class Region {
       throw new InvalidChangeError(name, "base", "such that base + size does not overflow", base);
     }
     const hostAddress = options.hostAddress;
-    // DMA plugins map `hostAddress + offset` as a mapping's vaddr, and type1 refuses one not
-    // aligned to the IOMMU page (drivers/vfio/vfio_iommu_type1.c `vfio_dma_do_map`: EINVAL when
-    // `(size | iova | vaddr) & mask`); a region's mappings come in its pages, so it asks that.
-    if (
-      hostAddress !== undefined &&
-      (!Number.isSafeInteger(hostAddress) || hostAddress < 0 || hostAddress % pageSize !== 0)
-    ) {
-      throw new InvalidChangeError(
-        name,
-        "hostAddress",
-        `a non-negative multiple of ${pageSize}`,
-        hostAddress,
-      );
-    }
+    if (hostAddress !== undefined) checkHostAddress(name, hostAddress);
     const initial = options.initial ?? "private";
     if (initial !== "private" && initial !== "shared") {
       throw new InvalidChangeError(name, "initial", `"private" or "shared"`, initial);
@@ -259,8 +245,23 @@ export class Region {
       bits: SHARED,
       granularity: pageSize,
     });
-    this.hostAddress = hostAddress ?? nextHostAddress;
+    this.#hostAddress = hostAddress ?? nextHostAddress;
     nextHostAddress += Math.ceil(size / 2 ** 30) * 2 ** 30 + 2 ** 30;
+  }
+
+  /**
+   * Host virtual address of the shared backing, used by DMA plugins as the
+   * `vaddr` of every mapping (`hostAddress + offset`); set by the plugin that
+   * binds the backing (the KVM plugin). A multiple of 4096: see
+   * {@link checkHostAddress}.
+   */
+  get hostAddress(): number {
+    return this.#hostAddress;
+  }
+
+  set hostAddress(value: number) {
+    checkHostAddress(this.name, value);
+    this.#hostAddress = value;
   }
 
   /**
@@ -1354,4 +1355,17 @@ function makeStore(
     return choice;
   }
   throw new InvalidChangeError(region, "store", `"range-tree", "bitmap" or a StateStore`, choice);
+}
+
+/**
+ * Throws unless `value` can be the vaddr base of a region's DMA mappings:
+ * type1 refuses a vaddr off the smallest IOMMU page, 4 KiB on x86
+ * (drivers/vfio/vfio_iommu_type1.c `vfio_dma_do_map`: EINVAL when
+ * `(size | iova | vaddr) & (pgsize - 1)`), and QEMU's RAM blocks are host
+ * mappings, page aligned. Refused when given, not at the first map.
+ */
+function checkHostAddress(region: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0 || value % 4096 !== 0) {
+    throw new InvalidChangeError(region, "hostAddress", "a non-negative multiple of 4096", value);
+  }
 }

@@ -56,10 +56,15 @@ export interface IommufdOptions {
   ioas: IommufdIoas;
   /**
    * Map runs as areas and split with cut_mapping (default: whether the IOAS
-   * supports it, i.e. the proposed kernel); false = one area per granule.
+   * supports it, i.e. the proposed kernel, unless a `granularity` is given);
+   * false = one area per granule.
    */
   cut?: boolean;
-  /** Bytes per area when `cut` is false (default: the region's granularity). */
+  /**
+   * Bytes per area when `cut` is false (default: the region's granularity).
+   * Giving one asks for granules: `cut` then defaults to false, and `cut: true`
+   * with a granularity is refused (an area follows each extent there).
+   */
   granularity?: number;
   /** Plugin name (default `"iommufd"`). */
   name?: string;
@@ -72,7 +77,7 @@ export function iommufd(options: IommufdOptions): DmaPlugin {
   const name = checkPluginName(options.name ?? "iommufd", "iommufd");
   const who = `iommufd ${name}`;
   if (typeof options.ioas?.cutMapping !== "function") {
-    throw new TypeError(`${who}: ioas must be an IommufdIoas`);
+    throw new TypeError(`${who}: ioas must be an IommufdIoas, got ${describeValue(options.ioas)}`);
   }
   if (options.cut === true && !options.ioas.cutMappingSupported) {
     const kernel = (options.ioas as { kernel?: string }).kernel ?? "this kernel";
@@ -81,9 +86,9 @@ export function iommufd(options: IommufdOptions): DmaPlugin {
     );
   }
   const ioas = options.ioas;
-  const cut = options.cut ?? ioas.cutMappingSupported;
-  // With cut_mapping an area follows each extent: a granularity would be ignored, so a caller
-  // who gives one meant granules and is told how to get them.
+  // A granularity asks for granules, on any kernel: the same options map alike on both.
+  const cut = options.cut ?? (options.granularity === undefined && ioas.cutMappingSupported);
+  // With cut_mapping an area follows each extent: a granularity would be ignored.
   if (cut && options.granularity !== undefined) {
     throw new RangeError(
       `${who}: granularity is for cut: false (with cut_mapping an area follows each extent), ` +

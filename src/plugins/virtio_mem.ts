@@ -270,7 +270,9 @@ class VirtioMem implements VirtioMemDevice {
     const b = o.blockSize;
     if (!isPowerOfTwo(b) || b % region.pageSize !== 0) {
       throw new RangeError(
-        `${who}: blockSize must be a power of two multiple of ${region.pageSize}, got ${b}`,
+        `${who}: blockSize must be a power of two multiple of ${region.pageSize}, got ${
+          describeValue(b)
+        }`,
       );
     }
     // QEMU's block-size property setter and realize refuse these, under every
@@ -283,7 +285,9 @@ class VirtioMem implements VirtioMemDevice {
     }
     const backing = o.backingPageSize ?? region.pageSize;
     if (!isPowerOfTwo(backing)) {
-      throw new RangeError(`${who}: backingPageSize must be a power of two, got ${backing}`);
+      throw new RangeError(
+        `${who}: backingPageSize must be a power of two, got ${describeValue(backing)}`,
+      );
     }
     if (b < backing) {
       throw new RangeError(
@@ -306,7 +310,9 @@ class VirtioMem implements VirtioMemDevice {
     }
     if (!Number.isSafeInteger(size) || size <= 0 || size % b !== 0 || offset + size > region.size) {
       throw new RangeError(
-        `${who}: size must be a positive multiple of blockSize ${b} inside region ${region.name}, got ${size}`,
+        `${who}: size must be a positive multiple of blockSize ${b} inside region ${region.name}, got ${
+          describeValue(size)
+        }`,
       );
     }
     const discard = o.discardBacking;
@@ -375,7 +381,7 @@ class VirtioMem implements VirtioMemDevice {
     ) {
       throw new RangeError(
         `virtioMem ${this.name}: requestedSize must be a multiple of blockSize ${this.blockSize} ` +
-          `in [0, ${this.regionSize}], got ${bytes}`,
+          `in [0, ${this.regionSize}], got ${describeValue(bytes)}`,
       );
     }
     this.requestedSize = bytes;

@@ -6,6 +6,7 @@
  */
 
 import { isPowerOfTwo } from "../util/_bits.ts";
+import { describeValue } from "../util/text.ts";
 
 /** The largest page count a store accepts: 2^52 keeps every page index exact in a double. */
 export const MAX_PAGES = 2 ** 52;
@@ -15,25 +16,26 @@ export const MAX_BITS = 31;
 /** Throws unless `value` is an integer in `[min, max]`; `name` is the argument's name. */
 export function checkInteger(name: string, value: number, min: number, max: number): void {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`${name}: must be an integer, got ${describe(value)}`);
+    throw new TypeError(`${name}: must be an integer, got ${describeValue(value)}`);
   }
   if (value < min || value > max) {
     throw new RangeError(`${name}: must be in [${min}, ${max}], got ${value}`);
   }
 }
 
-/** Checks a store's constructor arguments. */
-/** Throws unless a store's `options` is an object (`null` would read as no options). */
+/**
+ * Throws unless a store's `options` is an object: a default parameter stands
+ * in only for `undefined`, so `null` would fail inside, reading `bits` of it.
+ */
 export function checkOptions(options: unknown): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new TypeError(
-      `options: must be an object such as { bits: 2 }, got ${
-        options === null ? "null" : Array.isArray(options) ? "a list" : typeof options
-      }`,
+      `options: must be an object such as { bits: 2 }, got ${describeValue(options)}`,
     );
   }
 }
 
+/** Checks a store's constructor arguments. */
 export function checkShape(length: number, bits: number): void {
   checkInteger("length", length, 1, MAX_PAGES);
   checkInteger("bits", bits, 1, MAX_BITS);
@@ -96,10 +98,4 @@ export function checkAddBit(
     throw new RangeError(`granularity: must be a power of two, got ${granularity}`);
   }
   return granularity;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "number") return String(value);
-  if (typeof value === "string") return JSON.stringify(value);
-  return `${value} (${typeof value})`;
 }

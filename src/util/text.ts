@@ -116,18 +116,20 @@ function jsonText(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "symbol") return value.toString();
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value, (_key, v) => typeof v === "bigint" ? `${v}n` : v) ??
+      String(value);
   } catch {
-    return String(value); // a BigInt deep inside, or a cycle
+    return Array.isArray(value) ? "a list" : "an object"; // a cycle: no text to show
   }
 }
 
 /**
- * What `e` says, in one line: the first non-empty line of its message (or
- * of its string, or its JSON text when something else was thrown: an object
- * would print as `[object Object]`), control characters escaped, at most 200
- * characters. For an error thrown by a user's code (a plugin hook, an
- * imported module) that a message quotes.
+ * What `e` says, in one line: the first non-empty line of its message (an
+ * Error's, also one from another realm, or any object's string `message`),
+ * else of its own string, else its JSON text (a plain object would print as
+ * `[object Object]`), control characters escaped, at most 200 characters. For
+ * an error thrown by a user's code (a plugin hook, an imported module) that a
+ * message quotes.
  *
  * @example
  * ```ts
@@ -138,7 +140,22 @@ function jsonText(value: unknown): string {
  * ```
  */
 export function errorLine(e: unknown): string {
-  const text = e instanceof Error ? e.message || e.name : typeof e === "string" ? e : jsonText(e);
+  const text = thrownText(e);
   const line = escapeControls(text.split("\n").find((l) => l.trim() !== "") ?? text);
   return line.length > 200 ? line.slice(0, 200) + "..." : line;
+}
+
+/** The text of a thrown value, for {@link errorLine}. */
+function thrownText(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  if (typeof e === "string") return e;
+  if (typeof e === "object" && e !== null) {
+    // An Error from another realm fails instanceof but has its message and name.
+    const { message, name } = e as { message?: unknown; name?: unknown };
+    if (typeof message === "string" && message !== "") return message;
+    if (typeof name === "string" && name !== "" && typeof message === "string") return name;
+    const own = String(e); // an object with its own toString says what it wants said
+    if (own !== "[object Object]") return own;
+  }
+  return jsonText(e);
 }

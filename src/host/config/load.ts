@@ -25,8 +25,8 @@ import type { HostConfig } from "./schema.ts";
 import type { TraceMemoryMap } from "../trace/memory_map.ts";
 import { checkHostConfig } from "./validate.ts";
 import { type DuplicateKey, duplicateKeys, jsonErrorOffset, positionOf } from "./_json_position.ts";
-import { displayPath, escapeControls, quoted } from "../../util/text.ts";
-import { readProblem as fileReadProblem } from "../../util/_file_problem.ts";
+import { displayPath, escapeControls } from "../../util/text.ts";
+import { readProblem } from "../../util/_file_problem.ts";
 
 /**
  * Validates and normalizes a host configuration that is already parsed JSON.
@@ -59,7 +59,7 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    throw new ConfigError(path, [{ path: "", message: readProblem(error) }]);
+    throw new ConfigError(path, [{ path: "", message: configReadProblem(error) }]);
   }
   // A byte-order mark (editors on Windows write one) is not part of the JSON.
   if (text.startsWith("\uFEFF")) text = text.slice(1);
@@ -85,14 +85,15 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
       if (!info.isFile) {
         throw new ConfigError(path, [{
           path: "workload.trace",
-          message: `must be a file, got ${quoted(trace)}`,
+          message: `must be a file, got ${displayPath(trace)}`,
         }]);
       }
     } catch (error) {
       if (error instanceof ConfigError) throw error;
       throw new ConfigError(path, [{
         path: "workload.trace",
-        message: `${readProblem(error)}: ${quoted(trace)} (relative paths are relative to the ` +
+        message:
+          `${readProblem(error)}: ${displayPath(trace)} (relative paths are relative to the ` +
           `configuration file)`,
       }]);
     }
@@ -101,11 +102,11 @@ export async function loadHostConfig(path: string): Promise<HostConfig> {
 }
 
 /** Why the configuration file could not be read, in a few words (not Deno's raw text). */
-function readProblem(error: unknown): string {
+function configReadProblem(error: unknown): string {
   if (error instanceof Deno.errors.IsADirectory) {
     return "is a directory; give a host configuration file";
   }
-  return fileReadProblem(error);
+  return readProblem(error);
 }
 
 /**

@@ -16,6 +16,7 @@ export {
 export {
   checkParamLimits,
   checkParams,
+  checkWorkloadEvents,
   estimateWorkload,
   generateWorkload,
   MAX_WORKLOAD_EVENTS,

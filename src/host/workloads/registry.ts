@@ -181,6 +181,25 @@ export function checkParamLimits(
 export const MAX_WORKLOAD_EVENTS = 100_000_000;
 
 /**
+ * Throws a {@link WorkloadError} when a run of workload `name` would make
+ * `events` events, more than {@link MAX_WORKLOAD_EVENTS}; `asked` names the
+ * parameters given (`--param count = 1000000000000`), for the message. A
+ * session checks its workload so before the first event; `generateWorkload`
+ * itself makes what it is asked.
+ */
+export function checkWorkloadEvents(name: string, events: number, asked: string[]): void {
+  if (events <= MAX_WORKLOAD_EVENTS) return;
+  const fix = asked.length === 0
+    ? "give it smaller parameters, or replay a trace (--trace)"
+    : `lower ${asked.length === 1 ? "it" : "them"} (${asked.join(", ")}), or replay a trace ` +
+      "(--trace)";
+  throw new WorkloadError(
+    `workload "${name}" would make ${events.toLocaleString("en-US")} events, more than the ` +
+      `${MAX_WORKLOAD_EVENTS.toLocaleString("en-US")} a generated workload may: ${fix}`,
+  );
+}
+
+/**
  * How many events workload `name` yields for `ctx` (its parameters are
  * checked and completed with defaults first). Draws nothing from `ctx.rng`.
  */
