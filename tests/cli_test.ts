@@ -483,3 +483,65 @@ Deno.test("compare: a store under 1% of the bitmap's memory is given as a percen
   assert.match(store.verdict, new RegExp(`, ${percent.replace(".", "\\.")}% of its memory \\(`));
   assert.match(store.verdict, / of its memory \([\d.]+ KiB vs 2 MiB\)$/);
 });
+
+Deno.test("compare: mappings and peaks are summed over containers alike; the limit is held against the fullest type1 container; calls are the kernel's", async () => {
+  const config = parseHostConfig({
+    name: "two-containers",
+    regions: [{ name: "ram", size: "64MiB" }, { name: "hot", size: "64MiB", base: "4GiB" }],
+    devices: [
+      { type: "type1", name: "nic0", dmaEntryLimit: 100_000 },
+      { type: "iommufd", name: "gpu0" },
+      {
+        type: "virtio-mem",
+        name: "vmem0",
+        region: "hot",
+        blockSize: "2MiB",
+        requestedSize: "32MiB",
+      },
+    ],
+    workload: { name: "balloon", params: { cycles: 4 } },
+  }, "two.json");
+  const [store] = await compare(config, {}, { reps: 1 });
+  const v = store.variants[1];
+  const r = v.report!;
+  const dma = r.plugins.filter((p) => p.kind === "vfio-type1" || p.kind === "iommufd");
+  assert.equal(dma.length, 2, "two containers");
+  assert.equal(v.mappings, dma[0].mappings + dma[1].mappings);
+  assert.equal(v.peakMappings, dma[0].peakMappings + dma[1].peakMappings);
+  assert.ok(v.peakMappings! >= v.mappings!, "a peak is never below the end");
+  const nic = r.plugins.find((p) => p.name === "nic0")!;
+  assert.equal(v.containerPeakMappings, nic.peakMappings);
+  assert.equal(v.mappingLimit, 100_000);
+  // virtio-mem's backing discards are the KVM plugin's punches: counted once, there.
+  const vmem = r.plugins.find((p) => p.kind === "virtio-mem")!;
+  assert.ok((vmem.calls.discardBacking ?? 0) > 0, "the case this test is about");
+  const kernel = (kinds: string[]) =>
+    r.plugins.filter((p) => kinds.includes(p.kind)).reduce(
+      (n, p) =>
+        n + Object.entries(p.calls)
+          .filter(([k]) => k !== "punchedBytes" && !k.includes("."))
+          .reduce((m, [, c]) => m + c, 0),
+      0,
+    );
+  assert.equal(v.calls, kernel(["kvm-attributes", "vfio-type1", "iommufd"]));
+});
+
+Deno.test("compare: the limit column is the type1 container nearest its limit, not the tightest limit", async () => {
+  // nic0 follows every region under a looser limit; nic1 only the small one under a tighter limit.
+  const config = parseHostConfig({
+    name: "two-type1",
+    regions: [{ name: "big", size: "256MiB" }, { name: "small", size: "8MiB", base: "4GiB" }],
+    devices: [
+      { type: "type1", name: "nic0", dmaEntryLimit: 70_000 },
+      { type: "type1", name: "nic1", container: "apart", region: "small", dmaEntryLimit: 60_000 },
+    ],
+    workload: { name: "dma-scatter", params: { count: 3000 } },
+  }, "two-type1.json");
+  const [store] = await compare(config, {}, { reps: 1 });
+  const v = store.variants[1];
+  const nic0 = v.report!.plugins.find((p) => p.name === "nic0")!;
+  const nic1 = v.report!.plugins.find((p) => p.name === "nic1")!;
+  assert.ok(nic0.peakMappings / 70_000 > nic1.peakMappings / 60_000, "the case this test is about");
+  assert.equal(v.containerPeakMappings, nic0.peakMappings);
+  assert.equal(v.mappingLimit, 70_000);
+});

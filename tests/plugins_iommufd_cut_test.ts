@@ -46,3 +46,15 @@ Deno.test("iommufd cut: a discard that starts where an area ends, or ends where 
   assert.equal(gpu.stats().calls.cutMapping ?? 0, 0);
   check();
 });
+
+Deno.test("iommufd cut: adjacent runs shared by separate conversions stay separate areas (iopt_alloc_area_pages never merges)", () => {
+  const { region, areas, check } = setup();
+  for (let i = 0; i < 4; i++) region.convert(i * 8 * PAGE, 8 * PAGE, "shared");
+  // One shared extent in the store, four areas in the IOAS: one per IOMMU_IOAS_MAP.
+  assert.equal([...region.store.runs()].length, 2);
+  assert.deepEqual(areas(), [[0, 8], [8, 8], [16, 8], [24, 8]]);
+  check();
+  region.convert(64 * PAGE, 32 * PAGE, "shared"); // shared at once: one area
+  assert.deepEqual(areas().slice(4), [[64, 32]]);
+  check();
+});

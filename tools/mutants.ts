@@ -2869,4 +2869,37 @@ export const MUTANTS: readonly Mutant[] = [
     what: "a granularity given on a kernel that can cut is refused instead of asking for granules",
     tests: ["tests/api_arguments_test.ts"],
   },
+  // ---- round 19: what the audit of the reported numbers found ----
+  {
+    id: "compare-calls-all-plugins",
+    file: "src/host/compare.ts",
+    search: "    calls: r.plugins.filter((p) => KERNEL_KINDS.has(p.kind)).reduce(",
+    replace: "    calls: r.plugins.reduce(",
+    what: "compare's kernel calls count virtio-mem's backing discards twice, and listener calls",
+    tests: ["tests/cli_test.ts"],
+  },
+  {
+    id: "compare-peak-of-one-container",
+    file: "src/host/compare.ts",
+    search: "    peakMappings: dma.reduce((n, p) => n + p.peakMappings, 0),",
+    replace: "    peakMappings: dma.reduce((n, p) => Math.max(n, p.peakMappings), 0),",
+    what: "compare's peak is one container's while its mappings are every container's",
+    tests: ["tests/cli_test.ts"],
+  },
+  {
+    id: "compare-limit-tightest",
+    file: "src/host/compare.ts",
+    search: "f && f.peakMappings / f.mappingLimit! >= p.peakMappings / p.mappingLimit! ? f : p",
+    replace: "f && f.mappingLimit! <= p.mappingLimit! ? f : p",
+    what: "compare holds the tightest limit against a peak, not the container nearest its limit",
+    tests: ["tests/cli_test.ts"],
+  },
+  {
+    id: "budget-memstate-quotes-qemu",
+    file: "src/plugins/type1_budget.ts",
+    search: '  const qemu = vmm === "memstate" ? "" :',
+    replace: '  const qemu = vmm === undefined ? "" :',
+    what: "memstate's own budget refusal quotes QEMU 10.1's warning",
+    tests: ["tests/plugins_dma_limit_test.ts"],
+  },
 ];

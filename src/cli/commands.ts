@@ -167,7 +167,7 @@ export async function compareCommand(
         "extents",
         "mappings",
         "peak",
-        "limit",
+        "fullest / limit",
         "IO tables",
         "calls",
         "failed",
@@ -185,7 +185,11 @@ export async function compareCommand(
           r.regions.reduce((n, g) => n + g.extents, 0).toLocaleString("en-US"),
           v.mappings!.toLocaleString("en-US"),
           v.peakMappings!.toLocaleString("en-US"),
-          v.mappingLimit === undefined ? "-" : v.mappingLimit.toLocaleString("en-US"),
+          v.mappingLimit === undefined
+            ? "-"
+            : `${v.containerPeakMappings!.toLocaleString("en-US")} / ${
+              v.mappingLimit.toLocaleString("en-US")
+            }`,
           formatSize(v.tableBytes!),
           v.calls!.toLocaleString("en-US"),
           String(r.conversions.failed) + (r.stoppedAt ? " (stopped)" : ""),

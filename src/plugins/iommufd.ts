@@ -3,7 +3,10 @@
  *
  * With `cut: true` (the default where the IOAS supports cut_mapping, i.e. on
  * the proposed kernel) it maps each populated run as one area, so the area
- * count follows the number of shared extents, not shared pages. A discard
+ * count follows the populates that made the shared extents, not shared pages:
+ * the kernel never merges areas (drivers/iommu/iommufd/io_pagetable.c
+ * `iopt_alloc_area_pages`: one new area per IOMMU_IOAS_MAP), so an extent
+ * shared in 32 steps of 2 MiB holds 32 areas, one shared at once holds one. A discard
  * that cuts through an area first splits it with `cut_mapping` (hitless: the
  * pages either side stay mapped), then unmaps whole areas; a failed split
  * changes nothing and refuses the change, which the bus rolls back. Without

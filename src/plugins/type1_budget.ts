@@ -89,7 +89,10 @@ export function describeBudget(budget: Type1Budget, who: string, vmm: string): s
     ? `raise the limit to at least ${budget.needed} (modprobe vfio_iommu_type1 ` +
       `dma_entry_limit=${budget.needed}, or "dmaEntryLimit" in the host configuration)`
     : `dma_entry_limit is 32 bits, so no limit fits`;
+  // QEMU's own words where QEMU is the policy (its warn_report / error_setg text); memstate's
+  // refusal is its own rule and does not quote them.
+  const qemu = vmm === "memstate" ? "" : ` (QEMU: "possibly running out of DMA mappings")`;
   return `${who}: VFIO type1 may need ${budget.needed} DMA mappings under ${vmm} ` +
-    `(${parts.join(", ")}) but dma_entry_limit is ${budget.limit} (possibly running out of DMA ` +
-    `mappings); ${fix}, or use iommufd, which has no such limit`;
+    `(${parts.join(", ")}) but dma_entry_limit is ${budget.limit}${qemu}; ${fix}, or use ` +
+    `iommufd, which has no such limit`;
 }
