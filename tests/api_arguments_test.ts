@@ -121,33 +121,22 @@ Deno.test("api: plugins name a bad option or a missing region", () => {
     TypeError,
     /^virtioMem virtio-mem: region must be a Region, got null$/,
   );
-  refused(
-    () =>
-      virtioMem({
-        region,
-        blockSize: 2 * MiB,
-        requestedSize: 0,
-        offset: 4096n as unknown as number,
-      }),
-    RangeError,
-    /^virtioMem virtio-mem: offset must be a non-negative integer, got 4096n$/,
-  );
-  refused(
-    () => virtioMem({ region, blockSize: 2097152n as unknown as number, requestedSize: 0 }),
-    RangeError,
-    /blockSize must be a power of two multiple of 4096, got 2097152n$/,
-  );
-  refused(
-    () =>
-      virtioMem({
-        region,
-        blockSize: 2 * MiB,
-        requestedSize: 0,
-        size: 4194304n as unknown as number,
-      }),
-    RangeError,
-    /size must be a positive multiple of blockSize 2097152 inside region ram, got 4194304n$/,
-  );
+  // A BigInt is named as one, never subtracted from (the default size is region.size - offset).
+  const big = (n: bigint) => n as unknown as number;
+  const device = { region, blockSize: 2 * MiB, requestedSize: 0 };
+  for (
+    const [options, message] of [
+      [{ offset: big(4096n) }, /: offset must be a non-negative integer, got 4096n$/],
+      [
+        { blockSize: big(2097152n) },
+        /blockSize must be a power of two multiple of 4096, got 2097152n$/,
+      ],
+      [
+        { size: big(4194304n) },
+        /size must be a positive multiple of blockSize 2097152 inside region ram, got 4194304n$/,
+      ],
+    ] as const
+  ) refused(() => virtioMem({ ...device, ...options }), RangeError, message);
   assert.equal(region.bits.get("plugged"), undefined, "no virtio-mem device claimed the bit");
 });
 

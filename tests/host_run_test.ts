@@ -525,6 +525,9 @@ Deno.test("a problem is placed by the input's own unit: event, line or record", 
   });
   assert.deepEqual(sample.report.errors, []);
   assert.equal(sample.report.requests.ACK, 3);
+  // The HTML card's counts add up: the conversion in the MMIO hole is counted as ignored.
+  const card = renderHtmlReport({ report: sample.report, regions: [], devices: [] });
+  assert.match(card, /applied of 7 conversions \(0 no-op, 1 ignored, 0 failed, 0 rejected\)/);
   const lines = renderTextReport(withProblems(sample.report));
   assert.match(lines, /^ {2}line 7: refused$/m);
   const records = { ...sample.report, trace: { ...sample.report.trace!, unit: "record" as const } };

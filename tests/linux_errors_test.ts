@@ -14,6 +14,7 @@ import {
   type MemoryFile,
 } from "../src/hw/backend.ts";
 import { openLinuxKvm } from "../src/hw/linux/mod.ts";
+import { defaultGuestMemfdFlags } from "../src/hw/region_backing.ts";
 import { announceSkip, kernelRelease, probe } from "./helpers/linux.ts";
 import { errno } from "./helpers/errno.ts";
 
@@ -69,6 +70,10 @@ Deno.test({
     using kvm = openLinuxKvm();
     assert.equal(kvm.realParts.attributes, false);
     assert.match(kvm.notices.join("\n"), /memory attributes are emulated, not real/);
+    // Without private memory the backing's guest_memfd is mmap-able and INIT_SHARED, which makes
+    // its memslots guest_memfd-only (kvm_gmem_bind): said, since the memfd then backs nothing.
+    const gmemOnly = (defaultGuestMemfdFlags(kvm.capabilities) & GUEST_MEMFD_FLAG_MMAP) !== 0;
+    assert.equal(/memslot guest_memfd-only/.test(kvm.notices.join("\n")), gmemOnly);
     kvm.setMemoryAttributes(0x20_0000, 3 * PAGE, KVM_MEMORY_ATTRIBUTE_PRIVATE);
     assert.equal(kvm.getMemoryAttributes(0x20_0000 + 2 * PAGE + 5), KVM_MEMORY_ATTRIBUTE_PRIVATE);
     assert.equal(kvm.getMemoryAttributes(0x20_0000 + 3 * PAGE), 0);

@@ -107,7 +107,11 @@ export interface KvmAttributesPlugin extends Plugin {
   readonly vm: KvmBackend;
   /** The backing it created for `region`, if attached. */
   binding(region: Region): KvmBinding | undefined;
-  /** Bytes hole-punched so far (both sides). */
+  /**
+   * Bytes of the ranges punched so far, both sides: what `fallocate(PUNCH_HOLE)`
+   * was given, not what it freed (a hole punched over a hole frees nothing;
+   * the files' `allocatedBytes` say what is there).
+   */
   readonly punchedBytes: number;
   /** Attributes and backing of `region` against its store; one line per violation. */
   verify(region: Region): string[];

@@ -445,9 +445,9 @@ function header(report: Report): string {
     stat(num(report.conversionsPerSecond), "conversions / s"),
     stat(
       num(c.applied),
-      `applied of ${num(c.requested)} conversions (${num(c.noop)} no-op, ${num(c.failed)} failed, ${
-        num(c.rejected)
-      } rejected)`,
+      `applied of ${num(c.requested)} conversions (${num(c.noop)} no-op, ${
+        num(c.ignored)
+      } ignored, ${num(c.failed)} failed, ${num(c.rejected)} rejected)`,
     ),
   ];
   if (lat && lat.count > 0) {

@@ -22,6 +22,7 @@
 import { HwError } from "../errors.ts";
 import {
   type AttributeSpan,
+  GUEST_MEMFD_FLAG_MMAP,
   type GuestMemfd,
   KVM_MEMORY_ATTRIBUTE_PRIVATE,
   type KvmBackend,
@@ -31,6 +32,7 @@ import {
   type SharedMemoryOptions,
 } from "../backend.ts";
 import { SimMemoryAttributes } from "../memory_attributes.ts";
+import { defaultGuestMemfdFlags } from "../region_backing.ts";
 import { u32Arg, u64Arg } from "./arguments.ts";
 import { checkU64 } from "../u64.ts";
 import {
@@ -377,10 +379,18 @@ function describeMissingParts(vmFd: number, vmType: number, caps: KvmCapabilitie
     const why = rc === -1 && lastError("kvm.setMemoryAttributes", "probe").errno === "ENOTTY"
       ? "this kernel has no KVM_SET_MEMORY_ATTRIBUTES ioctl (ENOTTY)"
       : `VM type ${vmType} supports no memory attributes (KVM_CAP_MEMORY_ATTRIBUTES = ${caps.memoryAttributes})`;
+    // Without private memory the backing's guest_memfd is mmap-able and INIT_SHARED (so the
+    // host can read it back: region_backing.ts defaultGuestMemfdFlags), which makes its memslot
+    // guest_memfd-only (virt/kvm/guest_memfd.c `kvm_gmem_bind`, KVM_MEMSLOT_GMEM_ONLY).
+    const gmemOnly = caps.guestMemfd && (defaultGuestMemfdFlags(caps) & GUEST_MEMFD_FLAG_MMAP) !== 0
+      ? " With no private memory the guest_memfd is made mmap-able and INIT_SHARED, which makes " +
+        "each memslot guest_memfd-only: the shared memfd memstate punches, as QEMU does on a " +
+        "confidential VM, backs no page this guest reads."
+      : "";
     notices.push(
       `KVM memory attributes are emulated, not real: ${why}. ` +
         "setMemoryAttributes is validated with the kernel's rules and recorded in memory; " +
-        "guest_memfd, memslots and hole punching stay real where listed in realParts.",
+        "guest_memfd, memslots and hole punching stay real where listed in realParts." + gmemOnly,
     );
   }
   if (!caps.guestMemfd) {
