@@ -126,7 +126,10 @@ Deno.test("api: plugins name a bad option or a missing region", () => {
   const device = { region, blockSize: 2 * MiB, requestedSize: 0 };
   for (
     const [options, message] of [
-      [{ offset: big(4096n) }, /: offset must be a non-negative integer, got 4096n$/],
+      [
+        { offset: big(4096n) },
+        /^virtioMem virtio-mem: offset must be a non-negative integer, got 4096n$/,
+      ],
       [
         { blockSize: big(2097152n) },
         /blockSize must be a power of two multiple of 4096, got 2097152n$/,

@@ -251,7 +251,7 @@ Deno.test("cli: compare --vmm qemu-11.1,memstate and --kernel linux-6.18,propose
   assert.equal(kernel.code, 0, kernel.err);
   const [k] = (JSON.parse(kernel.out) as CompareJson).questions;
   assert.deepEqual(k.variants.map((v) => v.kernel), ["linux-6.18", "proposed"]);
-  // cut_mapping on the proposed kernel: one area per extent instead of one per page.
+  // cut_mapping on the proposed kernel: one area per populated run instead of one per page.
   assert.ok(k.variants[1].peakMappings! * 10 < k.variants[0].peakMappings!, k.verdict);
   const text = await cli(
     "compare",
@@ -526,22 +526,48 @@ Deno.test("compare: mappings and peaks are summed over containers alike; the lim
   assert.equal(v.calls, kernel(["kvm-attributes", "vfio-type1", "iommufd"]));
 });
 
-Deno.test("compare: the limit column is the type1 container nearest its limit, not the tightest limit", async () => {
-  // nic0 follows every region under a looser limit; nic1 only the small one under a tighter limit.
-  const config = parseHostConfig({
+Deno.test("compare: the limit column is the type1 container nearest its limit, not the tightest limit nor the highest peak", async () => {
+  // nic0 follows every region under a loose limit and peaks highest; nic1 follows only the
+  // small region, peaks lower, but under a limit it comes nearer to: nic1 is the fullest.
+  const json = {
     name: "two-type1",
     regions: [{ name: "big", size: "256MiB" }, { name: "small", size: "8MiB", base: "4GiB" }],
     devices: [
-      { type: "type1", name: "nic0", dmaEntryLimit: 70_000 },
-      { type: "type1", name: "nic1", container: "apart", region: "small", dmaEntryLimit: 60_000 },
+      { type: "type1", name: "nic0", dmaEntryLimit: 1_000_000 },
+      { type: "type1", name: "nic1", container: "apart", region: "small", dmaEntryLimit: 2100 },
     ],
     workload: { name: "dma-scatter", params: { count: 3000 } },
-  }, "two-type1.json");
-  const [store] = await compare(config, {}, { reps: 1 });
+  };
+  const [store, dma] = await compare(parseHostConfig(json, "two-type1.json"), {}, { reps: 1 });
   const v = store.variants[1];
   const nic0 = v.report!.plugins.find((p) => p.name === "nic0")!;
   const nic1 = v.report!.plugins.find((p) => p.name === "nic1")!;
-  assert.ok(nic0.peakMappings / 70_000 > nic1.peakMappings / 60_000, "the case this test is about");
-  assert.equal(v.containerPeakMappings, nic0.peakMappings);
-  assert.equal(v.mappingLimit, 70_000);
+  assert.ok(nic1.peakMappings < nic0.peakMappings, "the fullest is not the highest peak");
+  assert.ok(nic1.peakMappings / 2100 > nic0.peakMappings / 1_000_000, "nic1 is the fullest");
+  assert.equal(v.containerPeakMappings, nic1.peakMappings);
+  assert.equal(v.mappingLimit, 2100);
+  // Two type1 containers: the verdict names the fullest apart from the summed peaks.
+  const type1 = dma.variants[0];
+  assert.match(
+    dma.verdict,
+    new RegExp(
+      `^iommufd's summed peaks \\d+ mappings against type1's ${type1.peakMappings} \\(type1's ` +
+        `fullest container at ${type1.containerPeakMappings} of its limit 2100\\)`,
+    ),
+  );
+  // The text table shows that container's peak against its limit.
+  const dir = await Deno.makeTempDir({ prefix: "memstate_compare_" });
+  await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify(json));
+  const r = await cli("compare", `${dir}/c.json`, "--reps", "1");
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, new RegExp(` ${nic1.peakMappings} / 2,100 `));
+  // And the other way round: the tightest limit (nic1's 60,000) is not the fullest container.
+  json.devices[0].dmaEntryLimit = 70_000;
+  json.devices[1].dmaEntryLimit = 60_000;
+  const [again] = await compare(parseHostConfig(json, "two-type1.json"), {}, { reps: 1 });
+  const w = again.variants[1];
+  const loose = w.report!.plugins.find((p) => p.name === "nic0")!;
+  assert.ok(loose.peakMappings / 70_000 > nic1.peakMappings / 60_000, "nic0 is the fullest now");
+  assert.equal(w.containerPeakMappings, loose.peakMappings);
+  assert.equal(w.mappingLimit, 70_000);
 });

@@ -23,6 +23,15 @@ Deno.test("errorLine: the first non-empty line of the message, controls escaped,
   assert.equal(errorLine(runInNewContext("new RangeError('out of slots')")), "out of slots");
   assert.equal(errorLine(runInNewContext("new RangeError('')")), "RangeError");
   assert.equal(errorLine({ toString: () => "custom" }), "custom");
+  // Nothing to call String on, or a toString that throws: its JSON, never a second error.
+  assert.equal(errorLine(Object.assign(Object.create(null), { code: 3 })), '{"code":3}');
+  const hostile = {
+    code: 4,
+    toString() {
+      throw new Error("no");
+    },
+  };
+  assert.equal(errorLine(hostile), '{"code":4}');
   const long = errorLine(new Error("z".repeat(500)));
   assert.equal(long, "z".repeat(200) + "...");
 });

@@ -1,6 +1,7 @@
 // The VMM policies: QEMU 10.1 and 11.1 reproduced exactly (order, what a failure
 // leaves behind, call counts, registration, sources, virtio-mem), and memstate's
-// own policy (priorities, full rollback, never more kernel calls than QEMU). Each
+// own policy (priorities, full rollback, never more kernel calls than QEMU for a conversion
+// that succeeds). Each
 // test names the QEMU source of the rule it checks.
 import assert from "node:assert/strict";
 import {

@@ -2902,4 +2902,29 @@ export const MUTANTS: readonly Mutant[] = [
     what: "memstate's own budget refusal quotes QEMU 10.1's warning",
     tests: ["tests/plugins_dma_limit_test.ts"],
   },
+  {
+    id: "compare-limit-highest-peak",
+    file: "src/host/compare.ts",
+    search: "f && f.peakMappings / f.mappingLimit! >= p.peakMappings / p.mappingLimit! ? f : p",
+    replace: "f && f.peakMappings >= p.peakMappings ? f : p",
+    what: "compare holds the highest peak against its limit, not the container nearest its limit",
+    tests: ["tests/cli_test.ts"],
+  },
+  {
+    id: "compare-verdict-hides-fullest",
+    file: "src/host/compare.ts",
+    search: "          : a.containerPeakMappings === a.peakMappings",
+    replace: "          : true",
+    what: "the DMA verdict does not name the fullest type1 container apart from the summed peaks",
+    tests: ["tests/cli_test.ts"],
+  },
+  {
+    id: "error-line-throwing-to-string",
+    file: "src/util/text.ts",
+    search:
+      "    } catch {\n      // No prototype (Object.create(null)), or a toString that throws: its JSON, below.\n    }",
+    replace: "    } finally {\n      // mutant: the TypeError goes out\n    }",
+    what: "errorLine throws on a thrown object without a prototype or with a throwing toString",
+    tests: ["tests/util_text_test.ts"],
+  },
 ];

@@ -48,8 +48,9 @@ export interface CompareVariant {
   /** Median of the runs, in milliseconds. */
   medianMs?: number;
   /**
-   * Kernel calls, summed: the KVM plugin's (attribute ioctls, punches), type1's and iommufd's
-   * (maps, unmaps, cuts). Not virtio-mem's backing discards (they are the KVM plugin's punches)
+   * Kernel calls, summed: the KVM plugin's (attribute ioctls, punches, and one
+   * `createRegionBacking` per region for its files and memslot), type1's and iommufd's (maps,
+   * unmaps, cuts). Not virtio-mem's backing discards (they are the KVM plugin's punches)
    * nor other plugins' listener calls.
    */
   calls?: number;
@@ -280,7 +281,7 @@ function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
         `${share(b.storeBytes!, a.storeBytes!)} its memory ` +
         `(${formatSize(b.storeBytes!)} vs ${formatSize(a.storeBytes!)})`;
     case "dma":
-      return `iommufd peaks at ${b.peakMappings} mappings against type1's ${a.peakMappings}` +
+      return `iommufd's summed peaks ${b.peakMappings} mappings against type1's ${a.peakMappings}` +
         (a.mappingLimit === undefined
           ? ""
           : a.containerPeakMappings === a.peakMappings
@@ -301,7 +302,9 @@ function verdict(axis: CompareAxis, variants: CompareVariant[]): string {
       return `${b.label}: ${
         (b.calls! / conv(rb)).toFixed(2)
       } kernel calls per conversion against ` +
-        `${a.label}'s ${(a.calls! / conv(ra)).toFixed(2)}, peak mappings ${b.peakMappings} vs ` +
+        `${a.label}'s ${
+          (a.calls! / conv(ra)).toFixed(2)
+        }, summed peak mappings ${b.peakMappings} vs ` +
         `${a.peakMappings}; ${a.label} ${outcome(a)}, ${b.label} ${outcome(b)}`;
     }
   }

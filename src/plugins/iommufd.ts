@@ -66,7 +66,7 @@ export interface IommufdOptions {
   /**
    * Bytes per area when `cut` is false (default: the region's granularity).
    * Giving one asks for granules: `cut` then defaults to false, and `cut: true`
-   * with a granularity is refused (an area follows each extent there).
+   * with a granularity is refused (an area follows each populated run there).
    */
   granularity?: number;
   /** Plugin name (default `"iommufd"`). */
@@ -91,10 +91,10 @@ export function iommufd(options: IommufdOptions): DmaPlugin {
   const ioas = options.ioas;
   // A granularity asks for granules, on any kernel: the same options map alike on both.
   const cut = options.cut ?? (options.granularity === undefined && ioas.cutMappingSupported);
-  // With cut_mapping an area follows each extent: a granularity would be ignored.
+  // With cut_mapping an area follows each populated run: a granularity would be ignored.
   if (cut && options.granularity !== undefined) {
     throw new RangeError(
-      `${who}: granularity is for cut: false (with cut_mapping an area follows each extent), ` +
+      `${who}: granularity is for cut: false (with cut_mapping an area follows each populated run), ` +
         `got ${describeValue(options.granularity)}; ` +
         `give cut: false to map granules`,
     );

@@ -18,7 +18,8 @@
  * How it is driven follows the region's VMM policy. Under `memstate` it is a
  * listener on the KVM view that coalesces: one attribute call and one punch
  * per change over the span of pages that flip (the calls are harmless over
- * pages already in the target state), never more than QEMU makes. Under
+ * pages already in the target state), never more than QEMU makes for a
+ * conversion that succeeds (a refused one costs the attributes put back). Under
  * `qemu-10.1` / `qemu-11.1` it is kvm_convert_memory itself (a conversion
  * hook): the attribute ioctl over the whole range before the listeners and
  * the discard of the old side after them, even when nothing changes.

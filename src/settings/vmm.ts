@@ -3,7 +3,8 @@
  * `qemu-11.1` reproduce QEMU exactly, including what a failure leaves behind;
  * `memstate` (the default) is this framework's own policy, which runs on
  * today's kernels: listener priorities, full rollback, and never more kernel
- * calls than QEMU for the same conversion.
+ * calls than QEMU for the same conversion that succeeds (a refused one costs
+ * it the calls that undo it).
  *
  * Each rule is a field of {@link VmmRules} and names the QEMU source it
  * follows, so a reader can check the model against the code.

@@ -154,8 +154,12 @@ function thrownText(e: unknown): string {
     const { message, name } = e as { message?: unknown; name?: unknown };
     if (typeof message === "string" && message !== "") return message;
     if (typeof name === "string" && name !== "" && typeof message === "string") return name;
-    const own = String(e); // an object with its own toString says what it wants said
-    if (own !== "[object Object]") return own;
+    try {
+      const own = String(e); // an object with its own toString says what it wants said
+      if (own !== "[object Object]") return own;
+    } catch {
+      // No prototype (Object.create(null)), or a toString that throws: its JSON, below.
+    }
   }
   return jsonText(e);
 }
