@@ -8,6 +8,7 @@
 export {
   buildReport,
   type PluginReport,
+  positionUnit,
   type RegionReport,
   type Report,
   type ReportInput,
