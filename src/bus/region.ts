@@ -656,13 +656,11 @@ export class Region {
         }`,
       );
     }
-    if (source.name === "" || !Number.isSafeInteger(source.bits) || source.bits <= 0) {
-      throw new InvalidChangeError(
-        this.name,
-        source.name === "" ? "source.name" : "source.bits",
-        source.name === "" ? "a non-empty name" : "a positive bit mask",
-        source.name === "" ? source.name : source.bits,
-      );
+    if (source.name === "") {
+      throw new InvalidChangeError(this.name, "source.name", "a non-empty name", source.name);
+    }
+    if (!Number.isSafeInteger(source.bits) || source.bits <= 0) {
+      throw new InvalidChangeError(this.name, "source.bits", "a positive bit mask", source.bits);
     }
     if (this.#sources.has(source.name)) {
       throw new SourceError("EBUSY", `region ${this.name}: source "${source.name}" already exists`);

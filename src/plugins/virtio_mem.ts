@@ -295,7 +295,8 @@ class VirtioMem implements VirtioMemDevice {
           `(hw/virtio/virtio-mem.c virtio_mem_device_realize), got ${b}`,
       );
     }
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset % b !== 0) {
+    // An integer >= 0 already (checked before the size default): only its alignment is left.
+    if (offset % b !== 0) {
       throw new RangeError(
         `${who}: offset must be a non-negative multiple of blockSize ${b}, got ${offset}`,
       );

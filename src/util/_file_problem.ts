@@ -12,7 +12,8 @@ import { escapeControls } from "./text.ts";
  * operating system's refusal, or Deno's own (its permission flags). Deno names
  * the flag it wants in its message, and for a device file such as /dev/stdin
  * that is `--allow-all` whatever `--allow-read` grants, so the flag is taken
- * from the message rather than assumed.
+ * from the message rather than assumed. `deviceFileHint` is added to that
+ * case's message, for a caller that has a way round it (standard input as `-`).
  *
  * @example
  * ```ts
@@ -25,7 +26,7 @@ import { escapeControls } from "./text.ts";
  * assert.match(readProblem(all), /only with --allow-all/);
  * ```
  */
-export function readProblem(e: unknown): string {
+export function readProblem(e: unknown, deviceFileHint = ""): string {
   if (e instanceof Deno.errors.NotFound) return "file not found";
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied (cannot read it)";
   if (e instanceof Deno.errors.NotADirectory) return "a part of the path is not a directory";
@@ -33,7 +34,8 @@ export function readProblem(e: unknown): string {
   if (e instanceof Deno.errors.NotCapable) {
     const flag = /run again with the (--allow-[a-z-]+) flag/.exec(text)?.[1] ?? "--allow-read";
     return flag === "--allow-all"
-      ? "not allowed: Deno reads a device file only with --allow-all; give a regular file"
+      ? "not allowed: Deno reads a device file only with --allow-all; give a regular file" +
+        deviceFileHint
       : `not allowed: run with ${flag}`;
   }
   // Deno's messages end with the errno, the syscall and the path: keep what comes before.

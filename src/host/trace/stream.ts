@@ -181,13 +181,9 @@ async function isGzip(file: Deno.FsFile): Promise<boolean> {
   return n === 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
-/**
- * Why the trace file cannot be opened, in words ({@link readProblem}); for a
- * device file Deno will not read, where standard input comes in (`-`).
- */
+/** Why the trace file cannot be opened, in words ({@link readProblem}). */
 export function reason(e: unknown): string {
-  const problem = readProblem(e);
-  return problem.includes("--allow-all") ? `${problem} (standard input: --trace -)` : problem;
+  return readProblem(e, " (standard input: --trace -)");
 }
 
 function makeStream(
